@@ -1,0 +1,110 @@
+// The agent ↔ server wire contract for POST /api/v1/ingest, defined once and imported by both sides.
+import { Type, type Static } from 'typebox'
+
+const Tags = Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 1024 }), { maxProperties: 32 })
+const Rfc3339 = Type.String({ format: 'date-time', description: 'RFC3339 timestamp with offset' })
+const Count = Type.Number({ minimum: 0 })
+const Percent = Type.Number({ minimum: 0 })
+const Name = (max: number) => Type.String({ minLength: 1, maxLength: max })
+
+export const HostInfo = Type.Object({
+  hostname: Name(255),
+  ip_address: Type.Optional(Type.String({ maxLength: 64 })),
+  os: Type.Optional(Type.String({ maxLength: 128 })),
+  os_version: Type.Optional(Type.String({ maxLength: 128 })),
+  agent_version: Type.Optional(Type.String({ maxLength: 64 })),
+}, { additionalProperties: true })
+
+export const MetricItem = Type.Object({
+  time: Type.Optional(Rfc3339),
+  metric_type: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z][a-z0-9_]*$' }),
+  metric_name: Type.String({ minLength: 1, maxLength: 128, pattern: '^[a-z0-9_]+$' }),
+  value: Type.Number(),
+  tags: Type.Optional(Tags),
+})
+
+export const DiskItem = Type.Object({
+  time: Type.Optional(Rfc3339),
+  device: Name(255),
+  mount_point: Name(1024),
+  filesystem: Type.Optional(Type.String({ maxLength: 64 })),
+  total_bytes: Count,
+  used_bytes: Count,
+  available_bytes: Count,
+  usage_percent: Percent,
+  inodes_total: Type.Optional(Count),
+  inodes_used: Type.Optional(Count),
+  inodes_percent: Type.Optional(Percent),
+  read_bytes_per_sec: Type.Optional(Count),
+  write_bytes_per_sec: Type.Optional(Count),
+  read_ops_per_sec: Type.Optional(Count),
+  write_ops_per_sec: Type.Optional(Count),
+  io_util_percent: Type.Optional(Percent),
+})
+
+export const NetworkItem = Type.Object({
+  time: Type.Optional(Rfc3339),
+  interface: Name(64),
+  bytes_sent: Count,
+  bytes_recv: Count,
+  packets_sent: Count,
+  packets_recv: Count,
+  errors_in: Type.Optional(Count),
+  errors_out: Type.Optional(Count),
+  drop_in: Type.Optional(Count),
+  drop_out: Type.Optional(Count),
+  is_up: Type.Optional(Type.Boolean()),
+  bytes_sent_per_sec: Type.Optional(Count),
+  bytes_recv_per_sec: Type.Optional(Count),
+  packets_sent_per_sec: Type.Optional(Count),
+  packets_recv_per_sec: Type.Optional(Count),
+})
+
+export const ProcessItem = Type.Object({
+  time: Type.Optional(Rfc3339),
+  pid: Type.Integer({ minimum: 0 }),
+  parent_pid: Type.Optional(Type.Integer({ minimum: 0 })),
+  name: Type.String({ maxLength: 255 }),
+  cmdline: Type.Optional(Type.String({ maxLength: 4096 })),
+  username: Type.Optional(Type.String({ maxLength: 128 })),
+  status: Type.Optional(Type.String({ maxLength: 32 })),
+  cpu_percent: Percent,
+  memory_bytes: Count,
+  memory_vms: Type.Optional(Count),
+  memory_percent: Percent,
+  num_threads: Type.Optional(Type.Integer({ minimum: 0 })),
+  create_time: Type.Optional(Rfc3339),
+})
+
+export const IngestBatch = Type.Object({
+  batch_id: Type.String({ format: 'uuid' }),
+  time: Rfc3339,
+  host: Type.Optional(HostInfo),
+  metrics: Type.Optional(Type.Array(MetricItem, { maxItems: 20000 })),
+  disks: Type.Optional(Type.Array(DiskItem, { maxItems: 1000 })),
+  networks: Type.Optional(Type.Array(NetworkItem, { maxItems: 1000 })),
+  processes: Type.Optional(Type.Array(ProcessItem, { maxItems: 20000 })),
+})
+
+/** One batch, or an array of batches (an agent replaying its on-disk buffer). */
+export const IngestBody = Type.Union([IngestBatch, Type.Array(IngestBatch, { minItems: 1, maxItems: 500 })])
+
+export const IngestAccepted = Type.Object({
+  accepted_batches: Type.Integer(),
+  duplicate_batches: Type.Integer(),
+  rows: Type.Object({
+    metrics: Type.Integer(), disks: Type.Integer(), networks: Type.Integer(), processes: Type.Integer(),
+  }),
+  batch_ids: Type.Array(Type.String()),
+})
+
+export type HostInfo = Static<typeof HostInfo>
+export type MetricItem = Static<typeof MetricItem>
+export type DiskItem = Static<typeof DiskItem>
+export type NetworkItem = Static<typeof NetworkItem>
+export type ProcessItem = Static<typeof ProcessItem>
+export type IngestBatch = Static<typeof IngestBatch>
+export type IngestBody = Static<typeof IngestBody>
+export type IngestAccepted = Static<typeof IngestAccepted>
+
+export const INGEST_PATH = '/api/v1/ingest'
