@@ -3,7 +3,8 @@ import { Type, type Static } from 'typebox'
 
 const Tags = Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 1024 }), { maxProperties: 32 })
 const Rfc3339 = Type.String({ format: 'date-time', description: 'RFC3339 timestamp with offset' })
-const Count = Type.Number({ minimum: 0 })
+const Count = Type.Integer({ minimum: 0 })
+const Rate = Type.Number({ minimum: 0 })
 const Percent = Type.Number({ minimum: 0 })
 const Name = (max: number) => Type.String({ minLength: 1, maxLength: max })
 
@@ -35,10 +36,10 @@ export const DiskItem = Type.Object({
   inodes_total: Type.Optional(Count),
   inodes_used: Type.Optional(Count),
   inodes_percent: Type.Optional(Percent),
-  read_bytes_per_sec: Type.Optional(Count),
-  write_bytes_per_sec: Type.Optional(Count),
-  read_ops_per_sec: Type.Optional(Count),
-  write_ops_per_sec: Type.Optional(Count),
+  read_bytes_per_sec: Type.Optional(Rate),
+  write_bytes_per_sec: Type.Optional(Rate),
+  read_ops_per_sec: Type.Optional(Rate),
+  write_ops_per_sec: Type.Optional(Rate),
   io_util_percent: Type.Optional(Percent),
 })
 
@@ -54,10 +55,10 @@ export const NetworkItem = Type.Object({
   drop_in: Type.Optional(Count),
   drop_out: Type.Optional(Count),
   is_up: Type.Optional(Type.Boolean()),
-  bytes_sent_per_sec: Type.Optional(Count),
-  bytes_recv_per_sec: Type.Optional(Count),
-  packets_sent_per_sec: Type.Optional(Count),
-  packets_recv_per_sec: Type.Optional(Count),
+  bytes_sent_per_sec: Type.Optional(Rate),
+  bytes_recv_per_sec: Type.Optional(Rate),
+  packets_sent_per_sec: Type.Optional(Rate),
+  packets_recv_per_sec: Type.Optional(Rate),
 })
 
 export const ProcessItem = Type.Object({

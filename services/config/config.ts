@@ -1,0 +1,87 @@
+// Configuration is one validated schema read once at boot; a bad value stops the start with a clear message.
+import { Type, type Static } from 'typebox'
+import { Value } from 'typebox/value'
+import { parseDuration } from '../time/duration.ts'
+
+const Duration = Type.String({ pattern: '^\\d+(ms|s|m|h|d|w)$' })
+
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+  HOST: Type.String({ default: '0.0.0.0' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  HOSTPULSE_DATA_DIR: Type.String({ default: './data' }),
+  ADMIN_USERNAME: Type.String({ minLength: 1, default: 'admin' }),
+  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8 })),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  JWT_EXPIRES_IN: Duration,
+  REFRESH_TOKEN_EXPIRES_IN: Duration,
+  HOSTPULSE_LOCAL_AGENT: Type.Boolean({ default: true }),
+  HOSTPULSE_AGENT_INTERVAL: Duration,
+  HOSTPULSE_RETENTION_RAW: Duration,
+  HOSTPULSE_RETENTION_MINUTE: Duration,
+  HOSTPULSE_RETENTION_HOUR: Duration,
+  HOSTPULSE_RETENTION_DAY: Duration,
+  HOSTPULSE_JOB_CHECK_INTERVAL: Duration,
+  GRAFANA_DB_PASSWORD: Type.Optional(Type.String({ minLength: 8 })),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+})
+
+const DEFAULT_DURATIONS = {
+  JWT_EXPIRES_IN: '1h',
+  REFRESH_TOKEN_EXPIRES_IN: '30d',
+  HOSTPULSE_AGENT_INTERVAL: '10s',
+  HOSTPULSE_RETENTION_RAW: '30d',
+  HOSTPULSE_RETENTION_MINUTE: '90d',
+  HOSTPULSE_RETENTION_HOUR: '90d',
+  HOSTPULSE_RETENTION_DAY: '365d',
+  HOSTPULSE_JOB_CHECK_INTERVAL: '15s',
+} as const
+
+type RawConfig = Static<typeof ConfigSchema>
+
+export interface Config extends RawConfig {
+  retention: { raw: string; minute: string; hour: string; day: string }
+  jwtExpiresInSeconds: number
+  refreshExpiresInSeconds: number
+  agentIntervalMs: number
+  jobCheckIntervalMs: number
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) { super(message); this.name = 'ConfigError' }
+}
+
+/** Reads and validates configuration from an environment (process.env by default). */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const input: Record<string, unknown> = { ...DEFAULT_DURATIONS }
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const v = env[key]
+    if (v !== undefined && v !== '') input[key] = v
+  }
+  const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, input))
+  const errors = [...Value.Errors(ConfigSchema, converted)]
+  if (errors.length > 0) {
+    const lines = errors.map((e) => {
+      const key = e.instancePath.replace(/^\//, '')
+      return `  ${key}=${JSON.stringify(input[key])}: ${e.message}`
+    })
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}\nFix the environment variables above (see .env.example).`)
+  }
+  const raw = converted as RawConfig
+  if (raw.NODE_ENV === 'production' && !raw.JWT_SECRET) {
+    throw new ConfigError('JWT_SECRET must be set (at least 32 characters) when NODE_ENV=production')
+  }
+  return {
+    ...raw,
+    retention: {
+      raw: raw.HOSTPULSE_RETENTION_RAW, minute: raw.HOSTPULSE_RETENTION_MINUTE,
+      hour: raw.HOSTPULSE_RETENTION_HOUR, day: raw.HOSTPULSE_RETENTION_DAY,
+    },
+    jwtExpiresInSeconds: parseDuration(raw.JWT_EXPIRES_IN) / 1000,
+    refreshExpiresInSeconds: parseDuration(raw.REFRESH_TOKEN_EXPIRES_IN) / 1000,
+    agentIntervalMs: parseDuration(raw.HOSTPULSE_AGENT_INTERVAL),
+    jobCheckIntervalMs: parseDuration(raw.HOSTPULSE_JOB_CHECK_INTERVAL),
+  }
+}

@@ -1,0 +1,180 @@
+// The one Kysely Database interface, shared by both backends (embedded PGlite and a TimescaleDB server).
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely'
+
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>
+type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>
+type Timestamp = ColumnType<Date, Date | string, Date | string>
+type Json<T> = ColumnType<T, string | T, string | T>
+
+export interface OrganizationsTable {
+  id: Generated<string>
+  name: string
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export type Role = 'admin' | 'editor' | 'viewer'
+
+export interface UsersTable {
+  id: Generated<string>
+  org_id: string
+  username: string
+  password_hash: string
+  role: Role
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface AuthSessionsTable {
+  id: Generated<string>
+  org_id: string
+  user_id: string
+  refresh_token_hash: string
+  created_at: CreatedAt
+  expires_at: Timestamp
+  revoked_at: Date | null
+}
+
+export type AgentStatus = 'active' | 'inactive' | 'pending'
+
+export interface AgentsTable {
+  id: Generated<string>
+  org_id: string
+  name: string
+  hostname: string | null
+  ip_address: string | null
+  os: string | null
+  os_version: string | null
+  agent_version: string | null
+  labels: Json<Record<string, string>>
+  status: ColumnType<AgentStatus, AgentStatus | undefined, AgentStatus>
+  api_key_hash: string | null
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+  last_seen_at: Date | null
+  last_metrics_at: Date | null
+}
+
+export interface IngestBatchesTable {
+  batch_id: string
+  org_id: string
+  agent_id: string
+  batch_time: Timestamp
+  received_at: CreatedAt
+  row_count: number
+}
+
+export interface MetricsTable {
+  time: Timestamp
+  org_id: string
+  agent_id: string
+  metric_type: string
+  metric_name: string
+  value: number
+  tags: Json<Record<string, string>>
+}
+
+export interface DiskMetricsTable {
+  time: Timestamp
+  org_id: string
+  agent_id: string
+  device: string
+  mount_point: string
+  filesystem: string | null
+  total_bytes: number
+  used_bytes: number
+  available_bytes: number
+  usage_percent: number
+  inodes_total: number | null
+  inodes_used: number | null
+  inodes_percent: number | null
+  read_bytes_per_sec: number | null
+  write_bytes_per_sec: number | null
+  read_ops_per_sec: number | null
+  write_ops_per_sec: number | null
+  io_util_percent: number | null
+}
+
+export interface NetworkMetricsTable {
+  time: Timestamp
+  org_id: string
+  agent_id: string
+  interface: string
+  bytes_sent: number
+  bytes_recv: number
+  packets_sent: number
+  packets_recv: number
+  errors_in: number
+  errors_out: number
+  drop_in: number
+  drop_out: number
+  is_up: boolean
+  bytes_sent_per_sec: number | null
+  bytes_recv_per_sec: number | null
+  packets_sent_per_sec: number | null
+  packets_recv_per_sec: number | null
+}
+
+export interface ProcessSnapshotsTable {
+  time: Timestamp
+  org_id: string
+  agent_id: string
+  snapshot_id: Generated<number>
+  batch_id: string
+  total_processes: number
+}
+
+export interface ProcessMetricsTable {
+  time: Timestamp
+  org_id: string
+  agent_id: string
+  snapshot_id: number
+  pid: number
+  parent_pid: number | null
+  name: string
+  cmdline: string
+  username: string | null
+  status: string | null
+  cpu_percent: number
+  memory_bytes: number
+  memory_vms: number | null
+  memory_percent: number
+  num_threads: number | null
+  create_time: Date | null
+}
+
+/** Rows of the metrics_1m / metrics_1h / metrics_1d continuous aggregates. */
+export interface MetricsRollupView {
+  bucket: Date
+  org_id: string
+  agent_id: string
+  metric_type: string
+  metric_name: string
+  tags: Record<string, string>
+  avg: number
+  min: number
+  max: number
+  sum: number
+  count: number
+  last: number
+}
+
+export interface Database {
+  organizations: OrganizationsTable
+  users: UsersTable
+  auth_sessions: AuthSessionsTable
+  agents: AgentsTable
+  ingest_batches: IngestBatchesTable
+  metrics: MetricsTable
+  disk_metrics: DiskMetricsTable
+  network_metrics: NetworkMetricsTable
+  process_snapshots: ProcessSnapshotsTable
+  process_metrics: ProcessMetricsTable
+  metrics_1m: MetricsRollupView
+  metrics_1h: MetricsRollupView
+  metrics_1d: MetricsRollupView
+}
+
+export type Agent = Selectable<AgentsTable>
+export type NewAgent = Insertable<AgentsTable>
+export type User = Selectable<UsersTable>

@@ -1,0 +1,74 @@
+// The embedded engine has no background workers: this runs its due TimescaleDB jobs (aggregate refresh,
+// compression, retention, our own actions) on their schedules. On a server TimescaleDB's scheduler does it.
+import { sql, type Kysely } from 'kysely'
+import type { Database } from '../database.ts'
+
+export interface ScheduledJob { job_id: number; proc_name: string; relation: string | null; interval_ms: number }
+export interface JobRun { job_id: number; proc_name: string; relation: string | null; ms: number; error?: string }
+
+// Aggregates first (finest level first, by job id), then compression, then retention.
+const RUN_ORDER = ['policy_refresh_continuous_aggregate', 'policy_compression', 'policy_retention']
+const rank = (proc: string) => { const i = RUN_ORDER.indexOf(proc); return i === -1 ? RUN_ORDER.length : i }
+
+export class EmbeddedJobRunner {
+  private readonly lastRun = new Map<number, number>()
+  private timer?: NodeJS.Timeout
+  private current: Promise<unknown> = Promise.resolve()
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly log: (msg: string, run?: JobRun) => void = () => {},
+  ) {}
+
+  async scheduledJobs(): Promise<ScheduledJob[]> {
+    const { rows } = await sql<ScheduledJob>`
+      select j.job_id, j.proc_name,
+             j.hypertable_name as relation,
+             (extract(epoch from j.schedule_interval) * 1000)::float8 as interval_ms
+      from timescaledb_information.jobs j
+      where j.scheduled and j.job_id >= 1000`.execute(this.db)
+    return rows.sort((a, b) => rank(a.proc_name) - rank(b.proc_name) || a.job_id - b.job_id)
+  }
+
+  /** Runs every job whose schedule has come (all of them on the first call). */
+  async runDueJobs(now = Date.now()): Promise<JobRun[]> {
+    const runs: JobRun[] = []
+    for (const job of await this.scheduledJobs()) {
+      const last = this.lastRun.get(job.job_id)
+      if (last !== undefined && now - last < job.interval_ms) continue
+      runs.push(await this.runJob(job, now))
+    }
+    return runs
+  }
+
+  private async runJob(job: ScheduledJob, now: number): Promise<JobRun> {
+    const started = performance.now()
+    const run: JobRun = { job_id: job.job_id, proc_name: job.proc_name, relation: job.relation, ms: 0 }
+    try {
+      await sql`call run_job(${job.job_id}::int)`.execute(this.db)
+    } catch (err) {
+      run.error = err instanceof Error ? err.message : String(err)
+    }
+    // A failed job waits for its next slot too, as TimescaleDB's scheduler would retry it.
+    this.lastRun.set(job.job_id, now)
+    run.ms = Math.round(performance.now() - started)
+    this.log(run.error
+      ? `job ${job.job_id} ${job.proc_name} on ${job.relation} failed after ${run.ms} ms: ${run.error}`
+      : `job ${job.job_id} ${job.proc_name} on ${job.relation} done in ${run.ms} ms`, run)
+    return run
+  }
+
+  start(checkIntervalMs: number): void {
+    const tick = () => {
+      this.current = this.runDueJobs().catch((err: Error) => this.log(`job runner: ${err.message}`))
+        .finally(() => { if (this.timer) this.timer = setTimeout(tick, checkIntervalMs) })
+    }
+    this.timer = setTimeout(tick, 0)
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    await this.current
+  }
+}

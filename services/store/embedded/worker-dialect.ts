@@ -1,0 +1,162 @@
+// A Kysely dialect whose one connection is the PGlite worker thread: one session, so transactions are
+// serialized by a mutex (PLATFORM.md: PGlite has no pool).
+import { Worker } from 'node:worker_threads'
+import {
+  CompiledQuery, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler,
+  type DatabaseConnection, type Dialect, type Driver, type Kysely, type QueryResult, type TransactionSettings,
+} from 'kysely'
+import type { WorkerError, WorkerReady, WorkerRequest, WorkerResponse, WorkerRows } from './worker-protocol.ts'
+
+export class DatabaseError extends Error {
+  readonly code?: string
+  readonly detail?: string
+  readonly constraint?: string
+  constructor(e: WorkerError) {
+    super(e.message)
+    this.name = 'DatabaseError'
+    Object.assign(this, e)
+  }
+}
+
+/**
+ * Run from TypeScript sources (tsx), a worker thread does not inherit the loader on Node 20:
+ * it registers tsx itself before importing the .ts entry. Compiled, the .js entry loads directly.
+ */
+function spawnWorker(compiledEntry: URL, workerData: unknown): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(compiledEntry, { workerData })
+  const entry = compiledEntry.href.replace(/\.js$/, '.ts')
+  const tsxApi = import.meta.resolve('tsx/esm/api')
+  const boot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}) })`
+  return new Worker(boot, { eval: true, workerData })
+}
+
+/** Owns the worker thread and matches each reply to its request. */
+export class PgliteWorker {
+  private readonly worker: Worker
+  private readonly pending = new Map<number, { resolve: (r: WorkerRows) => void; reject: (e: Error) => void }>()
+  private nextId = 1
+  private exited = false
+  readonly ready: Promise<void>
+
+  constructor(dataDir: string) {
+    this.worker = spawnWorker(new URL('./pglite-worker.js', import.meta.url), { dataDir })
+    this.ready = new Promise((resolve, reject) => {
+      this.worker.once('message', (msg: WorkerReady) => {
+        if (msg.ready) resolve()
+        else reject(new DatabaseError({ ...msg.error, message: `embedded database failed to open ${dataDir}: ${msg.error.message}` }))
+        this.worker.on('message', (res: WorkerResponse) => this.settle(res))
+      })
+      this.worker.once('error', reject)
+    })
+    this.worker.on('error', (err) => this.failAll(err))
+    this.worker.on('exit', (code) => {
+      this.exited = true
+      this.failAll(new Error(`embedded database thread exited (code ${code})`))
+    })
+  }
+
+  request(req: Omit<WorkerRequest, 'id'> & { kind: WorkerRequest['kind'] }): Promise<WorkerRows> {
+    if (this.exited) return Promise.reject(new Error('embedded database is closed'))
+    const id = this.nextId++
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject })
+      this.worker.postMessage({ ...req, id })
+    })
+  }
+
+  async close(): Promise<void> {
+    if (this.exited) return
+    await this.request({ kind: 'close' }).catch(() => undefined)
+    await this.worker.terminate()
+  }
+
+  private settle(res: WorkerResponse): void {
+    const waiter = this.pending.get(res.id)
+    if (!waiter) return
+    this.pending.delete(res.id)
+    if (res.ok) waiter.resolve(res.result)
+    else waiter.reject(new DatabaseError(res.error))
+  }
+
+  private failAll(err: Error): void {
+    for (const waiter of this.pending.values()) waiter.reject(err)
+    this.pending.clear()
+  }
+}
+
+class ConnectionMutex {
+  private tail: Promise<void> = Promise.resolve()
+  private release?: () => void
+
+  async lock(): Promise<void> {
+    const previous = this.tail
+    let release!: () => void
+    this.tail = new Promise((resolve) => { release = resolve })
+    await previous
+    this.release = release
+  }
+
+  unlock(): void {
+    const release = this.release
+    this.release = undefined
+    release?.()
+  }
+}
+
+class WorkerConnection implements DatabaseConnection {
+  constructor(private readonly worker: PgliteWorker) {}
+
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    const res = query.parameters.length === 0
+      ? await this.worker.request({ kind: 'exec', sql: query.sql })
+      : await this.worker.request({ kind: 'query', sql: query.sql, params: query.parameters })
+    const numAffectedRows = res.affectedRows === undefined ? undefined : BigInt(res.affectedRows)
+    return { rows: res.rows as R[], numAffectedRows }
+  }
+
+  // eslint-disable-next-line require-yield
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new Error('streaming queries are not supported by the embedded database')
+  }
+}
+
+class WorkerDriver implements Driver {
+  private readonly mutex = new ConnectionMutex()
+  private readonly connection: WorkerConnection
+
+  constructor(private readonly worker: PgliteWorker) {
+    this.connection = new WorkerConnection(worker)
+  }
+
+  async init(): Promise<void> { await this.worker.ready }
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    await this.mutex.lock()
+    return this.connection
+  }
+
+  async beginTransaction(conn: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    const isolation = settings.isolationLevel ? ` isolation level ${settings.isolationLevel}` : ''
+    await conn.executeQuery(CompiledQuery.raw(`begin${isolation}`))
+  }
+
+  async commitTransaction(conn: DatabaseConnection): Promise<void> {
+    await conn.executeQuery(CompiledQuery.raw('commit'))
+  }
+
+  async rollbackTransaction(conn: DatabaseConnection): Promise<void> {
+    await conn.executeQuery(CompiledQuery.raw('rollback'))
+  }
+
+  async releaseConnection(): Promise<void> { this.mutex.unlock() }
+
+  async destroy(): Promise<void> { await this.worker.close() }
+}
+
+export class PgliteWorkerDialect implements Dialect {
+  constructor(private readonly worker: PgliteWorker) {}
+  createAdapter() { return new PostgresAdapter() }
+  createDriver() { return new WorkerDriver(this.worker) }
+  createQueryCompiler() { return new PostgresQueryCompiler() }
+  createIntrospector(db: Kysely<any>) { return new PostgresIntrospector(db) }
+}

@@ -1,0 +1,21 @@
+// Messages between the store (main thread) and the PGlite worker thread.
+export interface WorkerOpen { dataDir: string }
+
+export type WorkerRequest =
+  | { id: number; kind: 'query'; sql: string; params: readonly unknown[] }
+  | { id: number; kind: 'exec'; sql: string }
+  | { id: number; kind: 'close' }
+
+export interface WorkerRows { rows: Record<string, unknown>[]; affectedRows?: number }
+
+/** A database error as it crosses the thread boundary: the fields callers branch on survive. */
+export interface WorkerError {
+  message: string; code?: string; detail?: string; hint?: string; severity?: string
+  constraint?: string; table?: string; column?: string; position?: string
+}
+
+export type WorkerResponse =
+  | { id: number; ok: true; result: WorkerRows }
+  | { id: number; ok: false; error: WorkerError }
+
+export type WorkerReady = { ready: true } | { ready: false; error: WorkerError }

@@ -1,0 +1,72 @@
+// The store every service uses: one Kysely<Database>, backed by a TimescaleDB server (DATABASE_URL)
+// or by the embedded TimescaleDB in a worker thread (HOSTPULSE_DATA_DIR).
+import { resolve } from 'node:path'
+import pg from 'pg'
+import { Kysely, PostgresDialect, sql } from 'kysely'
+import type { Database } from './database.ts'
+import { PgliteWorker, PgliteWorkerDialect } from './embedded/worker-dialect.ts'
+import { pgTypeParser } from './type-parsers.ts'
+
+export type StoreBackend = 'embedded' | 'server'
+
+export interface Store {
+  readonly db: Kysely<Database>
+  readonly backend: StoreBackend
+  /** Where the data lives: the data directory, or the server URL without its password. */
+  readonly location: string
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+export type StoreOptions =
+  | { backend: 'embedded'; dataDir: string }
+  | { backend: 'server'; databaseUrl: string; poolSize?: number }
+
+export function storeOptionsFromConfig(cfg: { DATABASE_URL?: string; HOSTPULSE_DATA_DIR: string; DATABASE_POOL_SIZE?: number }): StoreOptions {
+  return cfg.DATABASE_URL
+    ? { backend: 'server', databaseUrl: cfg.DATABASE_URL, poolSize: cfg.DATABASE_POOL_SIZE }
+    : { backend: 'embedded', dataDir: resolve(cfg.HOSTPULSE_DATA_DIR, 'pg') }
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return 'postgres://(unparseable url)'
+  }
+}
+
+export async function openStore(options: StoreOptions): Promise<Store> {
+  if (options.backend === 'embedded') {
+    const worker = new PgliteWorker(options.dataDir)
+    await worker.ready
+    const db = new Kysely<Database>({ dialect: new PgliteWorkerDialect(worker) })
+    return {
+      db, backend: 'embedded', location: options.dataDir,
+      ping: async () => { await sql`select 1`.execute(db) },
+      close: () => db.destroy(),
+    }
+  }
+  const types = { getTypeParser: pgTypeParser(pg.types.getTypeParser as never) }
+  const pool = new pg.Pool({
+    connectionString: options.databaseUrl, max: options.poolSize ?? 10, types: types as never,
+    connectionTimeoutMillis: 10_000,
+  })
+  // An idle client losing its server must not crash the process; the next query reports it.
+  pool.on('error', () => {})
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  const store: Store = {
+    db, backend: 'server', location: redactUrl(options.databaseUrl),
+    ping: async () => { await sql`select 1`.execute(db) },
+    close: () => db.destroy(),
+  }
+  await store.ping().catch((err: Error) => {
+    void pool.end()
+    throw new Error(`cannot reach the database at ${store.location}: ${err.message}. Check DATABASE_URL and that TimescaleDB is running.`, { cause: err })
+  })
+  // Same as the embedded open: the extension must be loaded before anything reads hypertables.
+  await sql`create extension if not exists timescaledb`.execute(db)
+  return store
+}

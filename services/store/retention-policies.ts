@@ -1,0 +1,36 @@
+// Retention periods come from configuration, so they are applied at start (not frozen in a migration):
+// a policy whose drop_after differs from the configured one is replaced; an equal one is left alone.
+import { sql, type Kysely } from 'kysely'
+import type { Database } from './database.ts'
+import { durationToInterval } from '../time/duration.ts'
+
+export interface RetentionConfig { raw: string; minute: string; hour: string; day: string }
+
+/** Which relation keeps which retention tier. */
+export function retentionPlan(cfg: RetentionConfig): Array<{ relation: string; keep: string }> {
+  const raw = ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots']
+  return [
+    ...raw.map((relation) => ({ relation, keep: cfg.raw })),
+    { relation: 'metrics_1m', keep: cfg.minute },
+    ...['metrics_1h', 'disk_metrics_1h', 'network_metrics_1h', 'process_metrics_1h'].map((relation) => ({ relation, keep: cfg.hour })),
+    { relation: 'metrics_1d', keep: cfg.day },
+  ]
+}
+
+export async function applyRetentionPolicies(db: Kysely<Database>, cfg: RetentionConfig, log: (msg: string) => void = () => {}): Promise<number> {
+  let changed = 0
+  for (const { relation, keep } of retentionPlan(cfg)) {
+    const interval = durationToInterval(keep)
+    const { rows } = await sql<{ same: boolean }>`
+      select (j.config ->> 'drop_after')::interval = ${interval}::interval as same
+      from timescaledb_information.jobs j
+      where j.proc_name = 'policy_retention'
+        and j.hypertable_schema = current_schema() and j.hypertable_name = ${relation}`.execute(db)
+    if (rows[0]?.same) continue
+    if (rows.length > 0) await sql`select remove_retention_policy(${relation}::regclass, if_exists => true)`.execute(db)
+    await sql`select add_retention_policy(${relation}::regclass, drop_after => ${interval}::interval)`.execute(db)
+    log(`retention ${relation}: keep ${keep}`)
+    changed++
+  }
+  return changed
+}
