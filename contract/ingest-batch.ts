@@ -3,7 +3,8 @@ import { Type, type Static } from 'typebox'
 
 const Tags = Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 1024 }), { maxProperties: 32 })
 const Rfc3339 = Type.String({ format: 'date-time', description: 'RFC3339 timestamp with offset' })
-const Count = Type.Integer({ minimum: 0 })
+// Counters fit PostgreSQL bigint and stay exact in a JS number; pids fit int4.
+const Count = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
 const Rate = Type.Number({ minimum: 0 })
 const Percent = Type.Number({ minimum: 0 })
 const Name = (max: number) => Type.String({ minLength: 1, maxLength: max })
@@ -20,7 +21,7 @@ export const MetricItem = Type.Object({
   time: Type.Optional(Rfc3339),
   metric_type: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z][a-z0-9_]*$' }),
   metric_name: Type.String({ minLength: 1, maxLength: 128, pattern: '^[a-z0-9_]+$' }),
-  value: Type.Number(),
+  value: Type.Number({ minimum: -1e300, maximum: 1e300 }),
   tags: Type.Optional(Tags),
 })
 
@@ -63,8 +64,8 @@ export const NetworkItem = Type.Object({
 
 export const ProcessItem = Type.Object({
   time: Type.Optional(Rfc3339),
-  pid: Type.Integer({ minimum: 0 }),
-  parent_pid: Type.Optional(Type.Integer({ minimum: 0 })),
+  pid: Type.Integer({ minimum: 0, maximum: 2147483647 }),
+  parent_pid: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
   name: Type.String({ maxLength: 255 }),
   cmdline: Type.Optional(Type.String({ maxLength: 4096 })),
   username: Type.Optional(Type.String({ maxLength: 128 })),
@@ -73,7 +74,7 @@ export const ProcessItem = Type.Object({
   memory_bytes: Count,
   memory_vms: Type.Optional(Count),
   memory_percent: Percent,
-  num_threads: Type.Optional(Type.Integer({ minimum: 0 })),
+  num_threads: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
   create_time: Type.Optional(Rfc3339),
 })
 

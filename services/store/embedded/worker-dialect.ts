@@ -5,7 +5,7 @@ import {
   CompiledQuery, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler,
   type DatabaseConnection, type Dialect, type Driver, type Kysely, type QueryResult, type TransactionSettings,
 } from 'kysely'
-import type { WorkerError, WorkerReady, WorkerRequest, WorkerResponse, WorkerRows } from './worker-protocol.ts'
+import type { WorkerCall, WorkerError, WorkerReady, WorkerResponse, WorkerRows } from './worker-protocol.ts'
 
 export class DatabaseError extends Error {
   readonly code?: string
@@ -55,7 +55,7 @@ export class PgliteWorker {
     })
   }
 
-  request(req: Omit<WorkerRequest, 'id'> & { kind: WorkerRequest['kind'] }): Promise<WorkerRows> {
+  request(req: WorkerCall): Promise<WorkerRows> {
     if (this.exited) return Promise.reject(new Error('embedded database is closed'))
     const id = this.nextId++
     return new Promise((resolve, reject) => {

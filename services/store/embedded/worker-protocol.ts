@@ -1,10 +1,12 @@
 // Messages between the store (main thread) and the PGlite worker thread.
 export interface WorkerOpen { dataDir: string }
 
-export type WorkerRequest =
-  | { id: number; kind: 'query'; sql: string; params: readonly unknown[] }
-  | { id: number; kind: 'exec'; sql: string }
-  | { id: number; kind: 'close' }
+export type WorkerCall =
+  | { kind: 'query'; sql: string; params: readonly unknown[] }
+  | { kind: 'exec'; sql: string }
+  | { kind: 'close' }
+
+export type WorkerRequest = WorkerCall & { id: number }
 
 export interface WorkerRows { rows: Record<string, unknown>[]; affectedRows?: number }
 

@@ -1,0 +1,103 @@
+// One error format for every failure: {"error": CODE, "message", "code": status, "details"}.
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+
+export const ERROR_CODES = {
+  BAD_REQUEST: 400,
+  VALIDATION_ERROR: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  INTERNAL_ERROR: 500,
+  SERVICE_UNAVAILABLE: 503,
+} as const
+
+export type ErrorCode = keyof typeof ERROR_CODES
+export type ErrorDetails = Record<string, unknown>
+
+export class ApiError extends Error {
+  readonly status: number
+  constructor(readonly code: ErrorCode, message: string, readonly details?: ErrorDetails, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'ApiError'
+    this.status = ERROR_CODES[code]
+  }
+}
+
+export interface ErrorBody { error: ErrorCode; message: string; code: number; details?: ErrorDetails }
+
+/** `/metrics/3/value` (JSON pointer) → `metrics[3].value`, the way people read field names. */
+export function fieldPath(pointer: string, prefix = ''): string {
+  const parts = pointer.split('/').filter(Boolean).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+  let out = prefix
+  for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : out ? `.${p}` : p
+  return out || '(body)'
+}
+
+interface AjvIssue { instancePath: string; message?: string; params?: Record<string, unknown>; keyword?: string }
+
+/** Field → messages, from ajv/TypeBox issues; a missing property is named itself, not its parent. */
+export function validationDetails(issues: AjvIssue[], prefix = ''): Record<string, string[]> {
+  const details: Record<string, string[]> = {}
+  for (const issue of issues) {
+    let pointer = issue.instancePath
+    const missing = issue.params?.missingProperty ?? (issue.params as { requiredProperties?: string[] })?.requiredProperties?.[0]
+    if (issue.keyword === 'required' && typeof missing === 'string') pointer += `/${missing}`
+    const extra = issue.params?.additionalProperty
+    if (issue.keyword === 'additionalProperties' && typeof extra === 'string') pointer += `/${extra}`
+    const field = fieldPath(pointer, prefix)
+    ;(details[field] ??= []).push(issue.keyword === 'required' ? 'is required' : issue.message ?? 'is invalid')
+  }
+  return details
+}
+
+function describe(details: Record<string, string[]>): string {
+  const [field, messages] = Object.entries(details)[0] ?? ['(body)', ['is invalid']]
+  const more = Object.keys(details).length - 1
+  return `${field} ${messages[0]}${more > 0 ? ` (and ${more} more field${more > 1 ? 's' : ''})` : ''}`
+}
+
+export function validationError(issues: AjvIssue[], prefix = ''): ApiError {
+  const details = validationDetails(issues, prefix)
+  return new ApiError('VALIDATION_ERROR', `Invalid request: ${describe(details)}`, details)
+}
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_REQUEST',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+}
+
+/** Maps anything thrown to the error format: 4xx messages are shown, 5xx ones hidden and logged. */
+export function toErrorBody(err: FastifyError | ApiError | Error): ErrorBody {
+  if (err instanceof ApiError) return { error: err.code, message: err.message, code: err.status, details: err.details }
+  const fe = err as FastifyError
+  if (fe.validation) {
+    const e = validationError(fe.validation as AjvIssue[])
+    return { error: e.code, message: e.message, code: e.status, details: e.details }
+  }
+  const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined
+  if (mapped) return { error: mapped, message: fe.message, code: ERROR_CODES[mapped] }
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    const code = (Object.keys(ERROR_CODES) as ErrorCode[]).find((c) => ERROR_CODES[c] === fe.statusCode) ?? 'BAD_REQUEST'
+    return { error: code, message: fe.message, code: fe.statusCode }
+  }
+  return { error: 'INTERNAL_ERROR', message: 'Internal server error', code: 500 }
+}
+
+export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const body = toErrorBody(err)
+  if (body.code >= 500) request.log.error({ err }, 'request failed')
+  else request.log.info({ code: body.error, status: body.code }, body.message)
+  if (body.code === 429 && body.details?.retry_after) void reply.header('retry-after', String(body.details.retry_after))
+  void reply.status(body.code).send(body)
+}
+
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
+  void reply.status(404).send({ error: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}`, code: 404 } satisfies ErrorBody)
+}

@@ -1,0 +1,58 @@
+// Authentication for every route but /health, /ready and login: a JWT whose session is still live.
+import fp from 'fastify-plugin'
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Role } from '../store/database.ts'
+import { ApiError } from '../api/errors.ts'
+
+export interface AccessClaims { sub: string; org: string; role: Role; sid: string; typ: 'access' }
+export interface RefreshClaims { sid: string; typ: 'refresh'; nonce: string }
+
+export interface Principal { userId: string; orgId: string; role: Role; sessionId: string }
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT { payload: AccessClaims | RefreshClaims; user: AccessClaims }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest { principal?: Principal }
+  interface FastifyInstance {
+    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    requireRole: (...roles: Role[]) => (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+  }
+}
+
+export const authPlugin = fp(async (app, opts: { secret: string }) => {
+  await app.register(fastifyJwt, { secret: opts.secret })
+
+  app.decorate('authenticate', async (request: FastifyRequest) => {
+    const header = request.headers.authorization
+    if (!header?.startsWith('Bearer ')) throw new ApiError('UNAUTHORIZED', 'Missing bearer token: log in at POST /api/v1/auth/login and send Authorization: Bearer <token>')
+    let claims: AccessClaims
+    try {
+      claims = await request.jwtVerify<AccessClaims>()
+    } catch {
+      throw new ApiError('UNAUTHORIZED', 'Invalid or expired token')
+    }
+    if (claims.typ !== 'access') throw new ApiError('UNAUTHORIZED', 'Invalid or expired token')
+    // A logged-out session stops working at once, whatever the token's expiry says.
+    const live = await app.store.db.selectFrom('auth_sessions').select('id')
+      .where('id', '=', claims.sid).where('revoked_at', 'is', null).where('expires_at', '>', new Date())
+      .executeTakeFirst()
+    if (!live) throw new ApiError('UNAUTHORIZED', 'Session has ended: log in again')
+    request.principal = { userId: claims.sub, orgId: claims.org, role: claims.role, sessionId: claims.sid }
+  })
+
+  app.decorate('requireRole', (...roles: Role[]) => async (request: FastifyRequest, reply: FastifyReply) => {
+    await app.authenticate(request, reply)
+    if (!roles.includes(request.principal!.role)) {
+      throw new ApiError('FORBIDDEN', `This action needs the ${roles.join(' or ')} role`)
+    }
+  })
+}, { name: 'hostpulse-auth', dependencies: ['hostpulse-store'] })
+
+/** The principal of an authenticated request (routes behind `authenticate` always have one). */
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw new ApiError('UNAUTHORIZED', 'Not authenticated')
+  return request.principal
+}

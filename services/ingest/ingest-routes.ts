@@ -1,0 +1,60 @@
+// POST /api/v1/ingest: an agent's batches (or a replay of its buffer), authenticated by its API key.
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { Compile } from 'typebox/compile'
+import { IngestBatch, INGEST_PATH, type IngestBatch as Batch } from '../../contract/ingest-batch.ts'
+import { ApiError, validationError } from '../api/errors.ts'
+import { findAgentByApiKey } from '../agents/agents-repository.ts'
+import { writeBatches } from './write-batches.ts'
+
+const checkBatch = Compile(IngestBatch)
+const MAX_BATCHES_PER_REQUEST = 500
+/** Clock skew we tolerate before calling an agent's timestamp wrong. */
+const MAX_FUTURE_MS = 5 * 60_000
+
+/** Validates each batch on its own so the error names the batch and field (`[3].metrics[0].value`). */
+function parseBody(body: unknown): Batch[] {
+  const many = Array.isArray(body)
+  const batches = many ? body : [body]
+  if (many && batches.length === 0) throw new ApiError('VALIDATION_ERROR', 'Invalid request: the batch array is empty', { '(body)': ['must hold at least one batch'] })
+  if (batches.length > MAX_BATCHES_PER_REQUEST) {
+    throw new ApiError('VALIDATION_ERROR', `Invalid request: at most ${MAX_BATCHES_PER_REQUEST} batches per request`, { '(body)': [`holds ${batches.length} batches`] })
+  }
+  const now = Date.now()
+  batches.forEach((b, i) => {
+    const prefix = many ? `[${i}]` : ''
+    if (!checkBatch.Check(b)) throw validationError([...checkBatch.Errors(b)] as never, prefix)
+    for (const [field, time] of timesOf(b as Batch)) {
+      if (Date.parse(time) - now > MAX_FUTURE_MS) {
+        const name = `${prefix}${prefix && !field.startsWith('[') ? '.' : ''}${field}`
+        throw new ApiError('VALIDATION_ERROR', `Invalid request: ${name} is in the future (${time}); check the agent's clock`, { [name]: ['is more than 5 minutes in the future'] })
+      }
+    }
+  })
+  return batches as Batch[]
+}
+
+function* timesOf(b: Batch): Generator<[string, string]> {
+  yield ['time', b.time]
+  for (const key of ['metrics', 'disks', 'networks', 'processes'] as const) {
+    const items = b[key] ?? []
+    for (let i = 0; i < items.length; i++) if (items[i].time) yield [`${key}[${i}].time`, items[i].time!]
+  }
+}
+
+async function agentOf(app: Parameters<FastifyPluginAsync>[0], request: FastifyRequest) {
+  const key = request.headers['x-api-key']
+  if (typeof key !== 'string' || key.length === 0) throw new ApiError('UNAUTHORIZED', 'Missing X-API-Key header: send the agent key created with POST /api/v1/agents')
+  const agent = await findAgentByApiKey(app.store.db, key)
+  if (!agent) throw new ApiError('UNAUTHORIZED', 'Unknown or revoked agent API key')
+  if (agent.status === 'inactive') throw new ApiError('FORBIDDEN', `Agent "${agent.name}" is inactive: reactivate it to accept its data`)
+  return agent
+}
+
+export const ingestRoutes: FastifyPluginAsync = async (app) => {
+  app.post(INGEST_PATH, { bodyLimit: 64 * 1024 * 1024 }, async (request, reply) => {
+    const agent = await agentOf(app, request)
+    const batches = parseBody(request.body)
+    const result = await writeBatches(app.store.db, agent, batches)
+    return reply.status(202).send(result)
+  })
+}

@@ -1,0 +1,66 @@
+// The one decision of where a range query reads: raw rows or which continuous aggregate, so that a
+// 30-day query never scans 30 days of raw rows. Every range endpoint asks this function.
+
+export type Family = 'metrics' | 'disk' | 'network' | 'process'
+
+export interface Resolution {
+  /** The relation to read. */
+  source: string
+  /** Its native granularity in seconds (0 for raw rows). */
+  nativeSeconds: number
+  /** The bucket to group by, a multiple of the native granularity. */
+  bucketSeconds: number
+  /** `raw` or the aggregate's name, as the API reports it. */
+  label: string
+}
+
+interface Level { source: string; seconds: number; retentionDays: number }
+
+export interface RetentionDays { raw: number; minute: number; hour: number; day: number }
+export const DEFAULT_RETENTION_DAYS: RetentionDays = { raw: 30, minute: 90, hour: 90, day: 365 }
+
+function levels(family: Family, r: RetentionDays): Level[] {
+  const raw: Record<Family, string> = { metrics: 'metrics', disk: 'disk_metrics', network: 'network_metrics', process: 'process_metrics' }
+  const out: Level[] = [{ source: raw[family], seconds: 0, retentionDays: r.raw }]
+  if (family === 'metrics') {
+    out.push({ source: 'metrics_1m', seconds: 60, retentionDays: r.minute })
+    out.push({ source: 'metrics_1h', seconds: 3600, retentionDays: r.hour })
+    out.push({ source: 'metrics_1d', seconds: 86400, retentionDays: r.day })
+  } else {
+    out.push({ source: `${raw[family]}_1h`, seconds: 3600, retentionDays: r.hour })
+  }
+  return out
+}
+
+// Steps people read well; the automatic step is rounded up to one of these.
+const NICE_STEPS = [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800]
+
+export interface ResolutionRequest {
+  family: Family
+  start: Date
+  end: Date
+  /** Wanted step in seconds; omitted or 0 means automatic. */
+  stepSeconds?: number
+  /** Upper bound on points per series when the step is automatic (default 1,000). */
+  maxPoints?: number
+  now?: Date
+  retentionDays?: RetentionDays
+}
+
+export function resolutionForRange(req: ResolutionRequest): Resolution {
+  const maxPoints = req.maxPoints ?? 1000
+  const spanSeconds = Math.max(1, (req.end.getTime() - req.start.getTime()) / 1000)
+  const wanted = req.stepSeconds && req.stepSeconds > 0
+    ? req.stepSeconds
+    : NICE_STEPS.find((s) => spanSeconds / s <= maxPoints) ?? Math.ceil(spanSeconds / maxPoints)
+  const now = (req.now ?? new Date()).getTime()
+  const ageDays = (now - req.start.getTime()) / 86_400_000
+  const all = levels(req.family, req.retentionDays ?? DEFAULT_RETENTION_DAYS)
+  // Among the levels that still hold the range's start (or else the longest-kept one), the coarsest
+  // that is not coarser than the step; if every such level is coarser, the finest of them.
+  const kept = all.filter((l) => l.retentionDays >= ageDays)
+  const candidates = kept.length > 0 ? kept : [[...all].sort((a, b) => b.retentionDays - a.retentionDays)[0]]
+  const level = candidates.filter((l) => l.seconds <= wanted).at(-1) ?? candidates[0]
+  const bucketSeconds = level.seconds === 0 ? Math.max(1, Math.round(wanted)) : Math.max(level.seconds, Math.round(wanted / level.seconds) * level.seconds)
+  return { source: level.source, nativeSeconds: level.seconds, bucketSeconds, label: level.seconds === 0 ? 'raw' : level.source }
+}

@@ -1,0 +1,34 @@
+// start/end/limit as seed 001 defines them: RFC3339 with any offset, start defaulting to end − 24 h,
+// end to now; limit with a default and a cap (a larger limit is capped, not refused).
+import { ApiError } from '../api/errors.ts'
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
+const DAY_MS = 86_400_000
+
+export function parseRfc3339(field: string, text: string): Date {
+  const ms = RFC3339.test(text) ? Date.parse(text) : NaN
+  if (Number.isNaN(ms)) {
+    throw new ApiError('VALIDATION_ERROR', `Invalid request: ${field} must be an RFC3339 time such as 2024-01-30T15:30:00Z or 2024-01-30T10:30:00-05:00 (got "${text}")`,
+      { [field]: ['must be an RFC3339 date-time'] })
+  }
+  return new Date(ms)
+}
+
+export interface TimeRange { start: Date; end: Date }
+
+export function parseTimeRange(q: { start?: string; end?: string }, now = new Date()): TimeRange {
+  const end = q.end ? parseRfc3339('end', q.end) : now
+  const start = q.start ? parseRfc3339('start', q.start) : new Date(end.getTime() - DAY_MS)
+  if (start >= end) {
+    throw new ApiError('VALIDATION_ERROR', 'Invalid request: start must be before end', { start: ['must be before end'] })
+  }
+  return { start, end }
+}
+
+export function parseLimit(text: string | undefined, defaultLimit: number, max: number): number {
+  if (text === undefined || text === '') return defaultLimit
+  if (!/^\d+$/.test(text) || Number(text) < 1) {
+    throw new ApiError('VALIDATION_ERROR', `Invalid request: limit must be a whole number from 1 to ${max} (got "${text}")`, { limit: [`must be an integer between 1 and ${max}`] })
+  }
+  return Math.min(Number(text), max)
+}

@@ -1,0 +1,17 @@
+// `npm run migrate`: applies pending migrations and the configured retention, then exits.
+import { loadConfig } from '../config/config.ts'
+import { openStore, storeOptionsFromConfig } from './open-store.ts'
+import { prepareStore } from './prepare-store.ts'
+
+try {
+  const cfg = loadConfig()
+  const store = await openStore(storeOptionsFromConfig(cfg))
+  const say = (msg: string) => process.stdout.write(`${msg}\n`)
+  say(`migrating ${store.location} …`)
+  const report = await prepareStore(store, { retention: cfg.retention, grafanaPassword: cfg.GRAFANA_DB_PASSWORD, log: say })
+  say(`done: ${report.applied.length} applied, ${report.alreadyApplied} already applied`)
+  await store.close()
+} catch (err) {
+  process.stderr.write(`migrate failed: ${(err as Error).message}\n`)
+  process.exit(1)
+}
