@@ -1,5 +1,6 @@
 // Durations as operators write them ("30s", "5m", "30d"), in milliseconds.
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const
+const INTERVAL_UNIT = { ms: 'milliseconds', s: 'seconds', m: 'minutes', h: 'hours', d: 'days', w: 'weeks' } as const
 const DURATION = /^(\d+)(ms|s|m|h|d|w)$/
 
 export function parseDuration(text: string): number {
@@ -10,5 +11,7 @@ export function parseDuration(text: string): number {
 
 /** The same duration as a PostgreSQL interval literal. */
 export function durationToInterval(text: string): string {
-  return `${parseDuration(text) / 1000} seconds`
+  const m = DURATION.exec(text.trim())
+  if (!m) throw new RangeError(`not a duration: "${text}" (use e.g. 30s, 5m, 1h, 30d)`)
+  return `${m[1]} ${INTERVAL_UNIT[m[2] as keyof typeof INTERVAL_UNIT]}`
 }

@@ -1,0 +1,165 @@
+// Sends batches to the server, buffering to disk whatever cannot be sent and replaying it in order.
+import type { IngestBatch } from '../contract/ingest-batch.ts'
+import type { SegmentBuffer } from './buffer/segment-buffer.ts'
+import {
+  DEFAULT_BACKOFF, INITIAL_STATE, maySend, nextState,
+  type BackoffPolicy, type ConnectionEvent, type ConnectionState,
+} from './connection-state.ts'
+import type { AgentLog } from './logger.ts'
+import { sendBatches, type SendOutcome, type SendTarget } from './send-batches.ts'
+
+export interface DeliveryOptions {
+  target: SendTarget
+  buffer: SegmentBuffer
+  log: AgentLog
+  backoff?: BackoffPolicy
+  /** How long stop() lets an in-flight request finish before aborting it (its batches stay on disk). */
+  stopGraceMs?: number
+}
+
+/**
+ * All work runs on one promise queue, so sends, buffer writes and replays never interleave and batches
+ * reach the server in collection order. While anything is buffered, new batches join the buffer's tail.
+ */
+export class Delivery {
+  private state: ConnectionState = INITIAL_STATE
+  private queue: Promise<void> = Promise.resolve()
+  private retryTimer: NodeJS.Timeout | undefined
+  private stopping = false
+  private readonly abort = new AbortController()
+  private readonly backoff: BackoffPolicy
+  private readonly stopGraceMs: number
+
+  constructor(private readonly opts: DeliveryOptions) {
+    this.backoff = opts.backoff ?? DEFAULT_BACKOFF
+    this.stopGraceMs = opts.stopGraceMs ?? 3000
+  }
+
+  get connection(): ConnectionState { return this.state }
+
+  /** Resolves once the batch is with the server, dropped as invalid, or safely on disk. */
+  submit(batch: IngestBatch): Promise<void> {
+    return this.enqueue(() => this.deliver(batch))
+  }
+
+  /** Replays the disk buffer now, if the connection state allows a send. */
+  drain(): Promise<void> {
+    return this.enqueue(() => this.replay())
+  }
+
+  /** Lets the in-flight request finish (or aborts it after the grace period); anything unsent stays on disk. */
+  async stop(): Promise<void> {
+    this.stopping = true
+    clearTimeout(this.retryTimer)
+    const grace = setTimeout(() => this.abort.abort(), this.stopGraceMs)
+    try {
+      // Work queued while we waited (a last submit) must finish too.
+      for (let q = this.queue; ; q = this.queue) { await q; if (q === this.queue) break }
+    } finally {
+      clearTimeout(grace)
+    }
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(task).catch(err => this.opts.log('error', `delivery: ${(err as Error).stack ?? err}`))
+    this.queue = run
+    return run
+  }
+
+  private async deliver(batch: IngestBatch): Promise<void> {
+    const { buffer } = this.opts
+    if (this.stopping || !buffer.isEmpty || !maySend(this.state, Date.now())) {
+      await this.keep(batch)
+      if (!this.stopping) await this.replay()
+      return
+    }
+    const outcome = await this.send(batch)
+    if (outcome.kind === 'rejected') this.opts.log('warn', `server rejected batch ${batch.batch_id} (HTTP ${outcome.status}: ${outcome.message}); dropped it`)
+    if (outcome.kind === 'retry' || outcome.kind === 'unauthorized') await this.keep(batch)
+  }
+
+  /** Sends the oldest segments while the server takes them; a segment is deleted only after that. */
+  private async replay(): Promise<void> {
+    const { buffer } = this.opts
+    while (!this.stopping && !buffer.isEmpty && maySend(this.state, Date.now())) {
+      const segment = await buffer.oldest()
+      if (!segment) return
+      if (segment.batches.length > 0 && !(await this.sendChunk(segment.batches))) return
+      await buffer.remove(segment.name)
+      this.opts.log('debug', `replayed ${segment.batches.length} buffered batch(es) from ${segment.name}`)
+    }
+  }
+
+  /**
+   * True when every batch was either accepted or rejected for good. A rejected array is split in halves
+   * so one bad batch does not take 499 good ones with it.
+   */
+  private async sendChunk(batches: IngestBatch[]): Promise<boolean> {
+    const outcome = await this.send(batches.length === 1 ? batches[0] : batches)
+    if (outcome.kind === 'accepted') return true
+    if (outcome.kind !== 'rejected') return false
+    if (batches.length === 1) {
+      this.opts.log('warn', `server rejected buffered batch ${batches[0].batch_id} (HTTP ${outcome.status}: ${outcome.message}); dropped it`)
+      return true
+    }
+    const mid = Math.ceil(batches.length / 2)
+    return (await this.sendChunk(batches.slice(0, mid))) && (await this.sendChunk(batches.slice(mid)))
+  }
+
+  private async send(body: IngestBatch | IngestBatch[]): Promise<SendOutcome> {
+    const outcome = await sendBatches(this.opts.target, body, this.abort.signal)
+    const count = Array.isArray(body) ? body.length : 1
+    switch (outcome.kind) {
+      case 'accepted':
+      case 'rejected': // the server answered, so it is reachable
+        this.transition({ type: 'delivered' }, `server reachable again; sending ${count} batch(es)`)
+        if (outcome.kind === 'accepted') this.opts.log('debug', `delivered ${count} batch(es) (HTTP ${outcome.status})`)
+        break
+      case 'unauthorized':
+        this.transition({ type: 'key_refused' },
+          `server refused the API key (HTTP ${outcome.status}: ${outcome.message}); keeping batches on disk. ` +
+          'Fix: pass a valid key with --api-key or HOSTPULSE_API_KEY')
+        break
+      case 'retry':
+        this.transition({ type: 'failed' }, `cannot deliver to ${this.opts.target.serverUrl} (${outcome.reason}); buffering to disk`)
+        break
+    }
+    return outcome
+  }
+
+  private async keep(batch: IngestBatch): Promise<void> {
+    try {
+      await this.opts.buffer.append(batch)
+    } catch (err) {
+      this.opts.log('error', `could not buffer batch ${batch.batch_id} in ${this.opts.buffer.dir} (${(err as Error).message}); it is lost. Fix: free disk space or check permissions`)
+    }
+  }
+
+  private transition(event: ConnectionEvent, why: string): void {
+    const before = this.state
+    this.state = nextState(before, event, Date.now(), this.backoff)
+    const after = this.state
+    if (after.kind === 'online') {
+      if (before.kind !== 'online' && before.kind !== 'connecting') this.opts.log('info', why)
+      else if (before.kind === 'connecting' && before.failures > 0) this.opts.log('info', why)
+      return
+    }
+    if (after.kind === 'backoff' || after.kind === 'unauthorized') {
+      const wait = after.retryAt - Date.now()
+      // First failure of a streak (and every key refusal) is a warning; the repeats are routine.
+      const level = after.kind === 'unauthorized' ? 'error' : after.failures === 1 ? 'warn' : 'info'
+      this.opts.log(level, `${why}; attempt ${after.failures}, next try in ${(wait / 1000).toFixed(1)} s`)
+      this.scheduleRetry(wait)
+    }
+  }
+
+  private scheduleRetry(waitMs: number): void {
+    clearTimeout(this.retryTimer)
+    if (this.stopping) return
+    this.retryTimer = setTimeout(() => {
+      this.state = nextState(this.state, { type: 'retry_due' }, Date.now(), this.backoff)
+      void this.drain()
+    }, Math.max(0, waitMs))
+    this.retryTimer.unref()
+  }
+}

@@ -1,0 +1,177 @@
+// Filesystems (mounts + statfs) and block-device I/O (/proc/diskstats deltas).
+import { readFile, readdir, realpath, stat, statfs } from 'node:fs/promises'
+import { basename } from 'node:path'
+import type { DiskItem, MetricItem } from '../contract/ingest-batch.ts'
+import { counterRate, round } from './counter-rate.ts'
+
+/** Filesystem types that hold no user data (kernel views, RAM-backed, container plumbing). */
+const PSEUDO_FS = new Set([
+  'proc', 'sysfs', 'devtmpfs', 'devpts', 'tmpfs', 'ramfs', 'cgroup', 'cgroup2', 'pstore', 'bpf',
+  'securityfs', 'debugfs', 'tracefs', 'configfs', 'fusectl', 'mqueue', 'hugetlbfs', 'autofs',
+  'binfmt_misc', 'rpc_pipefs', 'nsfs', 'efivarfs', 'squashfs', 'fuse.lxcfs', 'fuse.portal',
+  'fuse.gvfsd-fuse', 'selinuxfs', 'nfsd', 'overlayfs-meta', 'devfs', 'sunrpc',
+])
+
+export interface MountEntry { device: string; mountPoint: string; fsType: string }
+
+/** /proc/self/mounts escapes space, tab, newline and backslash as octal (\040). */
+const unescapeMount = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
+
+export function parseMounts(text: string): MountEntry[] {
+  const out: MountEntry[] = []
+  for (const line of text.split('\n')) {
+    const [device, mountPoint, fsType] = line.split(' ')
+    if (!device || !mountPoint || !fsType) continue
+    out.push({ device: unescapeMount(device), mountPoint: unescapeMount(mountPoint), fsType })
+  }
+  return out
+}
+
+/** Mounts worth reporting: real filesystems, each device once (bind mounts repeat the device). */
+export function realFilesystems(mounts: MountEntry[]): MountEntry[] {
+  const byDevice = new Map<string, MountEntry>()
+  for (const m of mounts) {
+    if (PSEUDO_FS.has(m.fsType)) continue
+    // Overlay roots all say "overlay": key those by mount point instead.
+    const key = m.fsType === 'overlay' ? `overlay:${m.mountPoint}` : m.device
+    const kept = byDevice.get(key)
+    if (!kept || m.mountPoint.length < kept.mountPoint.length) byDevice.set(key, m)
+  }
+  return [...byDevice.values()]
+}
+
+export interface DiskStat {
+  major: number; minor: number; name: string
+  readsCompleted: number; sectorsRead: number; writesCompleted: number; sectorsWritten: number
+  ioTicksMs: number
+}
+
+export function parseDiskstats(text: string): DiskStat[] {
+  const out: DiskStat[] = []
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/)
+    if (f.length < 14) continue
+    out.push({
+      major: Number(f[0]), minor: Number(f[1]), name: f[2],
+      readsCompleted: Number(f[3]), sectorsRead: Number(f[5]),
+      writesCompleted: Number(f[7]), sectorsWritten: Number(f[9]),
+      ioTicksMs: Number(f[12]),
+    })
+  }
+  return out
+}
+
+export interface DiskIoRates {
+  read_bytes_per_sec: number; write_bytes_per_sec: number
+  read_ops_per_sec: number; write_ops_per_sec: number
+  io_util_percent: number
+}
+
+/** Rates between two /proc/diskstats samples; sectors are always 512 bytes there. */
+export function diskIoRates(prev: DiskStat, cur: DiskStat, elapsedSeconds: number): DiskIoRates {
+  return {
+    read_bytes_per_sec: round(counterRate(prev.sectorsRead, cur.sectorsRead, elapsedSeconds) * 512),
+    write_bytes_per_sec: round(counterRate(prev.sectorsWritten, cur.sectorsWritten, elapsedSeconds) * 512),
+    read_ops_per_sec: round(counterRate(prev.readsCompleted, cur.readsCompleted, elapsedSeconds)),
+    write_ops_per_sec: round(counterRate(prev.writesCompleted, cur.writesCompleted, elapsedSeconds)),
+    io_util_percent: round(Math.min(100, counterRate(prev.ioTicksMs, cur.ioTicksMs, elapsedSeconds) / 10)),
+  }
+}
+
+/** Linux dev_t split as glibc's major()/minor() do. */
+function devNumbers(dev: bigint): string {
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn)
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn)
+  return `${major}:${minor}`
+}
+
+export interface DiskSample { disks: DiskItem[]; metrics: MetricItem[] }
+
+/** Keeps the previous diskstats sample so each call reports I/O since the last call. */
+export class DiskCollector {
+  private previous: { at: number; stats: Map<string, DiskStat> } | undefined
+  private wholeDevices: Set<string> | undefined
+
+  constructor(private readonly procRoot = '/proc', private readonly sysRoot = '/sys') {}
+
+  async collect(): Promise<DiskSample> {
+    const [mountsText, diskstatsText] = await Promise.all([
+      readFile(`${this.procRoot}/self/mounts`, 'utf8'),
+      readFile(`${this.procRoot}/diskstats`, 'utf8').catch(() => ''),
+    ])
+    const at = performance.now()
+    const stats = new Map(parseDiskstats(diskstatsText).map(s => [s.name, s]))
+    const previous = this.previous
+    this.previous = { at, stats }
+    const elapsed = previous ? (at - previous.at) / 1000 : 0
+
+    const rates = new Map<string, DiskIoRates>()
+    if (previous) {
+      for (const [name, cur] of stats) {
+        const before = previous.stats.get(name)
+        if (before) rates.set(name, diskIoRates(before, cur, elapsed))
+      }
+    }
+    const byNumbers = new Map([...stats.values()].map(s => [`${s.major}:${s.minor}`, s.name]))
+
+    const disks = (await Promise.all(realFilesystems(parseMounts(mountsText)).map(async m => {
+      const item = await filesystemItem(m)
+      if (!item) return undefined
+      const statName = await this.statNameFor(m, byNumbers, stats)
+      const io = statName ? rates.get(statName) : undefined
+      return io ? { ...item, ...io } : item
+    }))).filter((d): d is DiskItem => d !== undefined)
+
+    const metrics: MetricItem[] = []
+    const whole = await this.wholeBlockDevices()
+    for (const [name, io] of rates) {
+      if (!whole.has(name)) continue
+      for (const [metric_name, value] of Object.entries(io)) {
+        metrics.push({ metric_type: 'diskio', metric_name, value, tags: { device: name } })
+      }
+    }
+    return { disks, metrics }
+  }
+
+  /** Finds the diskstats line of a mount: by dev_t first (works for /dev/root), then by device path. */
+  private async statNameFor(m: MountEntry, byNumbers: Map<string, string>, stats: Map<string, DiskStat>): Promise<string | undefined> {
+    const st = await stat(m.mountPoint, { bigint: true }).catch(() => undefined)
+    const viaNumbers = st && byNumbers.get(devNumbers(st.dev))
+    if (viaNumbers) return viaNumbers
+    if (!m.device.startsWith('/dev/')) return undefined
+    const name = basename(await realpath(m.device).catch(() => m.device))
+    return stats.has(name) ? name : undefined
+  }
+
+  /** Whole disks from /sys/block, minus loop and RAM disks; read once, disks rarely come and go. */
+  private async wholeBlockDevices(): Promise<Set<string>> {
+    if (!this.wholeDevices) {
+      const names = await readdir(`${this.sysRoot}/block`).catch(() => [] as string[])
+      this.wholeDevices = new Set(names.filter(n => !/^(loop|ram)\d+$/.test(n)))
+    }
+    return this.wholeDevices
+  }
+}
+
+async function filesystemItem(m: MountEntry): Promise<DiskItem | undefined> {
+  const s = await statfs(m.mountPoint).catch(() => undefined)
+  if (!s || s.blocks === 0) return undefined
+  const total = s.blocks * s.bsize
+  const used = (s.blocks - s.bfree) * s.bsize
+  const available = s.bavail * s.bsize
+  // Like df: usage is used / (used + available), since root-reserved blocks are not usable.
+  const usable = used + available
+  const inodesUsed = s.files - s.ffree
+  return {
+    device: m.device,
+    mount_point: m.mountPoint,
+    filesystem: m.fsType,
+    total_bytes: total,
+    used_bytes: used,
+    available_bytes: available,
+    usage_percent: usable > 0 ? round((used / usable) * 100) : 0,
+    inodes_total: s.files,
+    inodes_used: inodesUsed,
+    inodes_percent: s.files > 0 ? round((inodesUsed / s.files) * 100) : 0,
+  }
+}

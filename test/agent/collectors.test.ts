@@ -1,0 +1,172 @@
+// Collectors checked against what the kernel itself says, on this machine.
+import t from 'tap'
+import { readFileSync, statfsSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import os from 'node:os'
+import { Value } from 'typebox/value'
+import { IngestBatch } from '../../contract/ingest-batch.ts'
+import { BatchCollector } from '../../agent/collect-batch.ts'
+import { CpuCollector } from '../../agent/cpu.ts'
+import { DiskCollector } from '../../agent/disk.ts'
+import { collectInventory } from '../../agent/inventory.ts'
+import { collectMemory } from '../../agent/memory.ts'
+import { NetworkCollector } from '../../agent/network.ts'
+import { ProcessCollector } from '../../agent/process.ts'
+
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
+const metric = (ms: Array<{ metric_type: string; metric_name: string; value: number; tags?: Record<string, string> }>, type: string, name: string) =>
+  ms.find(m => m.metric_type === type && m.metric_name === name && !m.tags)?.value
+
+t.test('memory total equals MemTotal in /proc/meminfo', async t => {
+  const memTotalKb = Number(/^MemTotal:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1])
+  const { metrics, totalBytes } = await collectMemory()
+  t.equal(totalBytes, memTotalKb * 1024)
+  t.equal(metric(metrics, 'memory', 'total_bytes'), memTotalKb * 1024)
+  const used = metric(metrics, 'memory', 'used_bytes')!
+  const available = metric(metrics, 'memory', 'available_bytes')!
+  t.equal(used + available, memTotalKb * 1024)
+  const pct = metric(metrics, 'memory', 'usage_percent')!
+  t.ok(pct >= 0 && pct <= 100, `usage ${pct} within 0..100`)
+})
+
+t.test('cpu: first sample has no deltas; later ones are percents summing to ~100', async t => {
+  const cpu = new CpuCollector()
+  const first = await cpu.collect()
+  t.equal(metric(first, 'cpu', 'usage_percent'), undefined, 'no usage without a previous sample')
+  t.equal(metric(first, 'cpu', 'cores'), os.cpus().length)
+  t.equal(metric(first, 'load', 'load1'), metric(first, 'cpu', 'load_avg_1'), 'both load names carry the same value')
+  t.ok(Math.abs(metric(first, 'load', 'load1')! - os.loadavg()[0]) < 0.5, 'load1 agrees with os.loadavg()')
+  // Burn a little CPU so the interval has ticks in it.
+  const end = Date.now() + 300
+  while (Date.now() < end) Math.sqrt(Math.random())
+  const second = await cpu.collect()
+  const parts = ['user', 'nice', 'system', 'idle', 'iowait', 'irq', 'softirq', 'steal'].map(n => metric(second, 'cpu', n)!)
+  for (const p of parts) t.ok(p >= 0 && p <= 100, `part ${p} in 0..100`)
+  const sum = parts.reduce((a, b) => a + b, 0)
+  t.ok(Math.abs(sum - 100) < 0.1, `parts sum to ${sum}`)
+  const usage = metric(second, 'cpu', 'usage_percent')!
+  t.ok(usage > 0 && usage <= 100, `usage ${usage} > 0 after a busy loop`)
+  const perCore = second.filter(m => m.metric_name === 'usage_percent' && m.tags?.core !== undefined)
+  t.equal(perCore.length, os.cpus().length, 'one usage figure per core')
+  for (const m of perCore) t.ok(m.value >= 0 && m.value <= 100)
+})
+
+t.test('process list has this process with the right ppid and name, and CPU % from deltas', async t => {
+  const procs = new ProcessCollector()
+  const ctx = { bootTime: Number(/^btime (\d+)/m.exec(readFileSync('/proc/stat', 'utf8'))![1]), memTotalBytes: os.totalmem() }
+  await procs.collect(ctx)
+  const end = Date.now() + 400
+  while (Date.now() < end) Math.sqrt(Math.random())
+  const list = await procs.collect(ctx)
+  const me = list.find(p => p.pid === process.pid)
+  t.ok(me, 'own pid is listed')
+  t.equal(me!.parent_pid, process.ppid)
+  t.equal(me!.name, 'node')
+  t.equal(me!.username, os.userInfo().username)
+  t.equal(me!.status, 'running', 'this process is running while it reads its own stat')
+  t.ok(me!.cpu_percent > 30, `busy loop shows as CPU (${me!.cpu_percent} %)`)
+  t.ok(me!.cpu_percent <= 100 * os.cpus().length + 5)
+  t.ok(Math.abs(me!.memory_bytes - process.memoryUsage().rss) < 32 * 1024 * 1024, 'rss close to process.memoryUsage().rss')
+  t.ok(me!.cmdline!.includes('collectors.test.ts'), 'cmdline has the script')
+  const created = Date.parse(me!.create_time!)
+  const expected = Date.now() - process.uptime() * 1000
+  t.ok(Math.abs(created - expected) < 5000, 'create_time matches process.uptime()')
+  t.ok(list.find(p => p.pid === 1), 'pid 1 is listed')
+  for (const p of list) t.ok(p.cpu_percent >= 0 && p.memory_percent >= 0, `pid ${p.pid} has non-negative figures`)
+})
+
+t.test('processes that exit between samples are skipped without error', async t => {
+  const procs = new ProcessCollector()
+  const ctx = { bootTime: 0, memTotalBytes: os.totalmem() }
+  const child = spawn('sleep', ['30'])
+  await sleep(50)
+  t.ok((await procs.collect(ctx)).some(p => p.pid === child.pid), 'child listed while alive')
+  child.kill()
+  await new Promise(r => child.once('exit', r))
+  const after = await procs.collect(ctx)
+  t.notOk(after.some(p => p.pid === child.pid), 'gone after exit')
+})
+
+t.test('filesystem of / matches statfs(/)', async t => {
+  const disks = new DiskCollector()
+  const { disks: items } = await disks.collect()
+  const root = items.find(d => d.mount_point === '/')
+  t.ok(root, '/ is reported')
+  const s = statfsSync('/')
+  t.equal(root!.total_bytes, s.blocks * s.bsize)
+  t.ok(Math.abs(root!.available_bytes - s.bavail * s.bsize) < 64 * 1024 * 1024, 'available within 64 MiB of statfs')
+  t.equal(root!.inodes_total, s.files)
+  t.ok(root!.usage_percent >= 0 && root!.usage_percent <= 100)
+  const fsType = readFileSync('/proc/self/mounts', 'utf8').split('\n').map(l => l.split(' ')).find(f => f[1] === '/')![2]
+  t.equal(root!.filesystem, fsType)
+  t.notOk(items.some(d => ['proc', 'sysfs', 'tmpfs', 'cgroup', 'cgroup2', 'devpts'].includes(d.filesystem!)), 'no pseudo filesystems')
+  const plainDevices = items.filter(d => d.filesystem !== 'overlay').map(d => d.device)
+  t.equal(new Set(plainDevices).size, plainDevices.length, 'bind mounts of one device are reported once')
+
+  await sleep(200)
+  const second = await disks.collect()
+  const root2 = second.disks.find(d => d.mount_point === '/')!
+  const hasIo = readFileSync('/proc/diskstats', 'utf8').trim().length > 0
+  if (hasIo) {
+    t.type(root2.read_bytes_per_sec, 'number', 'I/O rates attached to / on the second sample')
+    t.ok(second.metrics.some(m => m.metric_type === 'diskio' && m.tags?.device), 'diskio metrics per device')
+  }
+  for (const m of second.metrics) t.ok(m.value >= 0, `${m.metric_name} ${m.tags?.device} non-negative`)
+})
+
+t.test('network counters are monotonic across two samples and rates never negative', async t => {
+  const net = new NetworkCollector()
+  const a = await net.collect()
+  // Make some loopback traffic so at least one counter moves.
+  const http = await import('node:http')
+  const server = http.createServer((_, res) => res.end('x'.repeat(10000)))
+  await new Promise<void>(r => server.listen(0, '127.0.0.1', r))
+  const { port } = server.address() as { port: number }
+  await (await fetch(`http://127.0.0.1:${port}/`)).text()
+  server.close()
+  await sleep(100)
+  const b = await net.collect()
+  t.same(a.map(i => i.interface).sort(), b.map(i => i.interface).sort())
+  for (const now of b) {
+    const before = a.find(i => i.interface === now.interface)!
+    t.ok(now.bytes_recv >= before.bytes_recv && now.bytes_sent >= before.bytes_sent, `${now.interface} counters monotonic`)
+    for (const k of ['bytes_sent_per_sec', 'bytes_recv_per_sec', 'packets_sent_per_sec', 'packets_recv_per_sec'] as const) {
+      t.ok(now[k]! >= 0, `${now.interface} ${k} >= 0`)
+    }
+  }
+  const lo = b.find(i => i.interface === 'lo')
+  if (lo) {
+    t.equal(lo.is_up, true)
+    t.ok(lo.bytes_recv_per_sec! > 0, 'loopback traffic shows as a rate')
+  }
+})
+
+t.test('inventory names this host', async t => {
+  const inv = await collectInventory()
+  t.equal(inv.hostname, os.hostname())
+  t.equal(inv.cpu_cores, os.cpus().length)
+  t.equal(inv.memory_total_bytes, os.totalmem())
+  t.equal(inv.kernel, os.release())
+  const osRelease = readFileSync('/etc/os-release', 'utf8')
+  t.ok(osRelease.includes(inv.os_version!), `os_version ${inv.os_version} is in /etc/os-release`)
+})
+
+t.test('a full batch validates against the wire contract and is cheap to collect', async t => {
+  const c = new BatchCollector()
+  await c.collect()
+  await sleep(300)
+  const times: number[] = []
+  let batch
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now()
+    batch = await c.collect()
+    times.push(performance.now() - t0)
+  }
+  const errors = [...Value.Errors(IngestBatch, batch)].slice(0, 5)
+  t.same(errors, [], 'no contract violations')
+  t.ok(batch!.processes!.length > 1)
+  t.ok(batch!.metrics!.some(m => m.metric_type === 'cpu' && m.metric_name === 'usage_percent'))
+  const median = times.sort((a, b) => a - b)[2]
+  t.comment(`collection took ${times.map(x => x.toFixed(1)).join(', ')} ms`)
+  t.ok(median < 250, `median collection ${median.toFixed(1)} ms stays well below the interval`)
+})

@@ -1,0 +1,166 @@
+// Pure parsers and calculators, run on fixture text captured from /proc (some fields edited for edge cases).
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { counterRate } from '../../agent/counter-rate.ts'
+import { cpuPercents, parseLoadavg, parseProcStat } from '../../agent/cpu.ts'
+import { diskIoRates, parseDiskstats, parseMounts, realFilesystems } from '../../agent/disk.ts'
+import { cloudProviderFromDmi, defaultRouteInterface } from '../../agent/inventory.ts'
+import { memoryMetrics, parseMeminfo } from '../../agent/memory.ts'
+import { interfaceIsUp, parseNetDev } from '../../agent/network.ts'
+import { parsePidStat, parsePidStatus, stateWord } from '../../agent/process.ts'
+import { parseUtmp, UTMP_RECORD_SIZE } from '../../agent/sessions.ts'
+
+const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8')
+
+t.test('/proc/stat: aggregate, per-core lines and boot time', async t => {
+  const s = parseProcStat(fixture('proc-stat.txt'))
+  t.same(s.total, { user: 7013, nice: 10, system: 3041, idle: 37670, iowait: 92, irq: 0, softirq: 68, steal: 2773 })
+  t.equal(s.cores.length, 2)
+  t.equal(s.cores[1].system, 1641)
+  t.equal(s.bootTime, 1795000000)
+  t.throws(() => parseProcStat('intr 1 2 3\n'), /no aggregate "cpu" line/)
+})
+
+t.test('cpu percentages between two samples sum to 100', async t => {
+  const before = parseProcStat(fixture('proc-stat.txt')).total
+  const after = { ...before, user: before.user + 30, system: before.system + 10, idle: before.idle + 50, iowait: before.iowait + 5, steal: before.steal + 5 }
+  const p = cpuPercents(before, after)!
+  t.equal(p.user, 30)
+  t.equal(p.idle, 50)
+  t.equal(p.usage_percent, 45, 'usage excludes idle and iowait')
+  const sum = p.user + p.nice + p.system + p.idle + p.iowait + p.irq + p.softirq + p.steal
+  t.equal(sum, 100)
+  t.equal(cpuPercents(before, before), undefined, 'no time passed: no figures')
+})
+
+t.test('/proc/loadavg', async t => {
+  t.same(parseLoadavg('0.19 0.28 0.15 1/95 3050\n'), { load1: 0.19, load5: 0.28, load15: 0.15 })
+})
+
+t.test('/proc/meminfo in bytes, used = total - available', async t => {
+  const info = parseMeminfo(fixture('meminfo.txt'))
+  t.equal(info.get('MemTotal'), 24684096 * 1024)
+  t.equal(info.get('HugePages_Total'), 0, 'unitless fields are kept as counts')
+  const { metrics, totalBytes } = memoryMetrics(info)
+  const get = (type: string, name: string) => metrics.find(m => m.metric_type === type && m.metric_name === name)!.value
+  t.equal(totalBytes, 24684096 * 1024)
+  t.equal(get('memory', 'used_bytes'), (24684096 - 23734492) * 1024)
+  t.equal(get('memory', 'cached_bytes'), (236080 + 10000) * 1024)
+  t.equal(get('swap', 'used_bytes'), (2097148 - 1048574) * 1024)
+  t.equal(get('swap', 'usage_percent'), 50)
+})
+
+t.test('/proc/net/dev, including a name glued to its first counter', async t => {
+  const ifs = parseNetDev(fixture('proc-net-dev.txt'))
+  t.same(ifs.map(i => i.interface), ['lo', 'eth0', 'docker0'])
+  t.same(ifs[1], {
+    interface: 'eth0', bytes_recv: 176540703, packets_recv: 4946, errors_in: 1, drop_in: 2,
+    bytes_sent: 599246, packets_sent: 3463, errors_out: 3, drop_out: 4,
+  })
+  t.equal(ifs[2].bytes_recv, 12345678901234, '64-bit counters survive as numbers')
+  t.equal(ifs[2].bytes_sent, 42)
+})
+
+t.test('interface up-ness from operstate and flags', async t => {
+  t.equal(interfaceIsUp('up\n', '0x1003\n'), true)
+  t.equal(interfaceIsUp('down\n', '0x1002\n'), false)
+  t.equal(interfaceIsUp('unknown\n', '0x9\n'), true, 'loopback reports unknown but IFF_UP')
+  t.equal(interfaceIsUp('unknown\n', '0x8\n'), false)
+})
+
+t.test('counter rates: table including resets and wraps', async t => {
+  const cases: Array<[string, number, number, number, number]> = [
+    ['steady growth', 1000, 3000, 2, 1000],
+    ['no change', 5, 5, 1, 0],
+    ['counter reset to zero', 1_000_000, 10, 1, 0],
+    ['32-bit wrap', 4294967000, 200, 1, 0],
+    ['zero elapsed', 0, 100, 0, 0],
+    ['negative elapsed (clock oddity)', 0, 100, -1, 0],
+    ['NaN input', NaN, 100, 1, 0],
+    ['fractional seconds', 0, 50, 0.5, 100],
+  ]
+  for (const [name, prev, cur, secs, want] of cases) t.equal(counterRate(prev, cur, secs), want, name)
+})
+
+t.test('/proc/[pid]/stat with spaces and parentheses in the name', async t => {
+  const s = parsePidStat(fixture('pid-stat.txt'))
+  t.same(s, {
+    pid: 4242, name: 'tmux: server (main) x', state: 'S', ppid: 1,
+    utime: 150, stime: 75, numThreads: 3, startTicks: 98765, vsizeBytes: 123456789,
+  })
+  t.throws(() => parsePidStat('garbage'), /malformed/)
+})
+
+t.test('/proc/[pid]/status: uid and resident memory', async t => {
+  t.same(parsePidStatus('Name:\tx\nUid:\t1000\t1000\t1000\t1000\nVmRSS:\t  2048 kB\n'), { uid: 1000, rssBytes: 2048 * 1024 })
+  t.same(parsePidStatus('Name:\tkthreadd\nUid:\t0\t0\t0\t0\n'), { uid: 0, rssBytes: 0 }, 'kernel threads have no VmRSS')
+})
+
+t.test('process states become words', async t => {
+  const table: Record<string, string> = { R: 'running', S: 'sleeping', D: 'disk-sleep', Z: 'zombie', T: 'stopped', t: 'stopped', I: 'idle' }
+  for (const [code, word] of Object.entries(table)) t.equal(stateWord(code), word, code)
+})
+
+t.test('mounts: unescaping, pseudo filesystems and bind-mount dedupe', async t => {
+  const mounts = parseMounts(fixture('mounts.txt'))
+  t.equal(mounts[4].mountPoint, '/mnt/my disk')
+  const real = realFilesystems(mounts)
+  t.same(real.map(m => m.mountPoint), ['/', '/mnt/my disk', '/var/lib/docker/overlay2/abc/merged'])
+})
+
+t.test('diskstats rates: 512-byte sectors, util capped at 100', async t => {
+  const [sda, sda1] = parseDiskstats(fixture('diskstats.txt'))
+  t.equal(sda.name, 'sda')
+  t.equal(sda1.sectorsWritten, 38000)
+  const later = { ...sda, sectorsRead: sda.sectorsRead + 2000, readsCompleted: sda.readsCompleted + 20, writesCompleted: sda.writesCompleted + 4, ioTicksMs: sda.ioTicksMs + 500 }
+  t.same(diskIoRates(sda, later, 2), { read_bytes_per_sec: 512_000, write_bytes_per_sec: 0, read_ops_per_sec: 10, write_ops_per_sec: 2, io_util_percent: 25 })
+  t.equal(diskIoRates(sda, { ...sda, ioTicksMs: sda.ioTicksMs + 5000 }, 1).io_util_percent, 100)
+  t.equal(diskIoRates(later, sda, 1).read_bytes_per_sec, 0, 'a reset counter gives 0, not a negative rate')
+})
+
+t.test('utmp: only USER_PROCESS records count', async t => {
+  const rec = (type: number, user: string, tty: string, host: string, pid: number, sec: number) => {
+    const b = Buffer.alloc(UTMP_RECORD_SIZE)
+    b.writeInt16LE(type, 0)
+    b.writeInt32LE(pid, 4)
+    b.write(tty, 8)
+    b.write(user, 44)
+    b.write(host, 76)
+    b.writeInt32LE(sec, 340)
+    return b
+  }
+  const buf = Buffer.concat([
+    rec(2, 'reboot', '~', '6.1.0', 0, 1700000000), // BOOT_TIME
+    rec(7, 'alice', 'pts/0', '203.0.113.9', 1234, 1700000100),
+    rec(8, 'bob', 'pts/1', '', 999, 1700000200), // DEAD_PROCESS: logged out
+    rec(7, 'carol', 'tty1', '', 777, 1700000300),
+    Buffer.alloc(100), // torn tail is ignored
+  ])
+  t.same(parseUtmp(buf), [
+    { pid: 1234, tty: 'pts/0', user: 'alice', host: '203.0.113.9', login_time: '2023-11-14T22:15:00.000Z' },
+    { pid: 777, tty: 'tty1', user: 'carol', host: '', login_time: '2023-11-14T22:18:20.000Z' },
+  ])
+})
+
+t.test('cloud provider from DMI strings', async t => {
+  const cases: Array<[object, string | undefined]> = [
+    [{ sys_vendor: 'Amazon EC2', product_name: 'm5.large' }, 'aws'],
+    [{ sys_vendor: 'Xen', bios_version: '4.11.amazon' }, 'aws'],
+    [{ sys_vendor: 'Google', product_name: 'Google Compute Engine' }, 'gcp'],
+    [{ sys_vendor: 'Microsoft Corporation', product_name: 'Virtual Machine', chassis_asset_tag: '7783-7084-3265-9085-8269-3286-77' }, 'azure'],
+    [{ sys_vendor: 'Microsoft Corporation', product_name: 'Virtual Machine' }, undefined],
+    [{ sys_vendor: 'DigitalOcean', product_name: 'Droplet' }, 'digitalocean'],
+    [{ sys_vendor: 'Hetzner', product_name: 'vServer' }, 'hetzner'],
+    [{ sys_vendor: 'QEMU', product_name: 'Standard PC (i440FX + PIIX, 1996)' }, undefined],
+    [{}, undefined],
+  ]
+  for (const [ids, want] of cases) t.equal(cloudProviderFromDmi(ids), want, JSON.stringify(ids))
+})
+
+t.test('default route interface from /proc/net/route', async t => {
+  const text = 'Iface\tDestination\tGateway \tFlags\n' +
+    'eth1\t0000A8C0\t00000000\t0001\n' +
+    'eth0\t00000000\t0102A8C0\t0003\n'
+  t.equal(defaultRouteInterface(text), 'eth0')
+  t.equal(defaultRouteInterface('Iface\tDestination\n'), undefined)
+})

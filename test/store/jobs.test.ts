@@ -1,0 +1,61 @@
+// The embedded job runner: backdated rows, due jobs run, and then old chunks are compressed, expired
+// chunks dropped and aggregates refreshed, exactly as TimescaleDB's scheduler would leave them.
+import t from 'tap'
+import { sql } from 'kysely'
+import { EmbeddedJobRunner } from '../../services/store/embedded/job-runner.ts'
+import { writeBatches } from '../../services/ingest/write-batches.ts'
+import { bridgedServerBackend, embeddedBackend, openPrepared, seedAgent } from './backends.ts'
+
+const DAY = 86_400_000
+
+for (const makeBackend of [embeddedBackend, bridgedServerBackend]) {
+  const backend = await makeBackend()
+  t.test(backend.name, async (t) => {
+    t.teardown(() => backend.dispose())
+    const store = await openPrepared(backend)
+    t.teardown(() => store.close())
+    const agent = await seedAgent(store)
+    const now = Date.now()
+    const ages = { expired: 40 * DAY, old: 10 * DAY, recent: 30 * 60_000 }
+    for (const [label, age] of Object.entries(ages)) {
+      const time = new Date(now - age).toISOString()
+      await writeBatches(store.db, agent, [{
+        batch_id: crypto.randomUUID(), time,
+        metrics: [{ metric_type: 'cpu', metric_name: 'usage_percent', value: label.length, tags: {} }],
+        disks: [{ device: '/dev/sda1', mount_point: '/', total_bytes: 100, used_bytes: 40, available_bytes: 60, usage_percent: 40 }],
+      }])
+    }
+    const chunks = async () => (await sql<{ hypertable_name: string; range_end: Date; is_compressed: boolean }>`
+      select hypertable_name, range_end, is_compressed from timescaledb_information.chunks
+      where hypertable_name in ('metrics', 'disk_metrics')`.execute(store.db)).rows
+    const before = await chunks()
+    t.ok(before.some((c) => c.range_end.getTime() < now - 30 * DAY), 'an expired chunk exists before the jobs run')
+    t.notOk(before.some((c) => c.is_compressed), 'nothing is compressed yet')
+
+    const runner = new EmbeddedJobRunner(store.db)
+    const runs = await runner.runDueJobs()
+    t.same(runs.filter((r) => r.error), [], 'every job succeeded')
+    t.ok(runs.length >= 22, `all ${runs.length} scheduled jobs ran on the first pass`)
+
+    const after = await chunks()
+    t.notOk(after.some((c) => c.range_end.getTime() < now - 30 * DAY), 'expired chunks are dropped')
+    const oldChunks = after.filter((c) => c.range_end.getTime() < now - 7 * DAY)
+    t.ok(oldChunks.length >= 2, 'the 10-day-old chunks of both tables remain')
+    t.ok(oldChunks.every((c) => c.is_compressed), 'chunks older than 7 days are compressed')
+    t.ok(after.filter((c) => c.range_end.getTime() > now).every((c) => !c.is_compressed), 'current chunks stay uncompressed')
+
+    const { rows: [counts] } = await sql<{ total: number; old: number }>`select count(*) as total,
+      count(*) filter (where time < now() - interval '7 days') as old from metrics where agent_id = ${agent.id}`.execute(store.db)
+    t.same(counts, { total: 2, old: 1 }, 'the expired row is gone, the compressed one still reads')
+
+    const { rows: [mat] } = await sql<{ schema: string; name: string }>`select materialization_hypertable_schema as schema,
+      materialization_hypertable_name as name from timescaledb_information.continuous_aggregates where view_name = 'metrics_1m'`.execute(store.db)
+    const { rows: materialized } = await sql<{ count: number }>`select count(*) as count from ${sql.table(`${mat.schema}.${mat.name}`)}
+      where agent_id = ${agent.id}`.execute(store.db)
+    t.equal(materialized[0].count, 1, 'metrics_1m materialized the recent minute (the 10-day-old row is outside its refresh window)')
+
+    t.same(await runner.runDueJobs(now + 1000), [], 'nothing is due again a second later')
+    const later = await runner.runDueJobs(now + 61_000)
+    t.same([...new Set(later.map((r) => r.relation))].sort(), ['metrics_1m'], 'a minute later only the 1-minute refresh is due')
+  })
+}

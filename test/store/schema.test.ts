@@ -1,0 +1,115 @@
+// Migrations on a fresh database: every hypertable, continuous aggregate, compression setting and policy
+// exists (read back through timescaledb_information), and re-running them changes nothing.
+import t from 'tap'
+import { sql } from 'kysely'
+import type { Store } from '../../services/store/open-store.ts'
+import { prepareStore } from '../../services/store/prepare-store.ts'
+import { allBackends, openPrepared, RETENTION } from './backends.ts'
+
+const RAW = ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots']
+const AGGREGATES = ['metrics_1m', 'metrics_1h', 'metrics_1d', 'disk_metrics_1h', 'network_metrics_1h', 'process_metrics_1h']
+
+async function catalog(store: Store) {
+  const q = async <T>(query: ReturnType<typeof sql<T>>) => (await query.execute(store.db)).rows
+  return {
+    hypertables: await q<{ hypertable_name: string }>(sql`select hypertable_name from timescaledb_information.hypertables
+      where hypertable_schema = 'public' order by 1`),
+    aggregates: await q<{ view_name: string; materialized_only: boolean }>(sql`select view_name, materialized_only
+      from timescaledb_information.continuous_aggregates order by 1`),
+    compression: await q<{ hypertable_name: string; attname: string; segmentby_column_index: number | null; orderby_column_index: number | null; orderby_asc: boolean | null }>(sql`
+      select hypertable_name, attname, segmentby_column_index, orderby_column_index, orderby_asc
+      from timescaledb_information.compression_settings where hypertable_schema = 'public' order by 1, 2`),
+    jobs: await q<{ job_id: number; proc_name: string; hypertable_name: string | null; schedule_interval: unknown; config: unknown }>(sql`
+      select job_id, proc_name, hypertable_name, schedule_interval::text as schedule_interval, config
+      from timescaledb_information.jobs where job_id >= 1000 order by job_id`),
+    migrations: await q<{ name: string }>(sql`select name from hostpulse_migrations order by name`),
+  }
+}
+
+for (const backend of await allBackends()) {
+  t.test(backend.name, { skip: backend.skip }, async (t) => {
+    t.teardown(() => backend.dispose())
+    const store = await openPrepared(backend)
+    t.teardown(() => store.close())
+    const before = await catalog(store)
+
+    t.test('migrations are recorded in order', async (t) => {
+      t.same(before.migrations.map((m) => m.name), ['001_core_schema', '002_continuous_aggregates', '003_compression', '004_grafana_reader'])
+    })
+
+    t.test('every raw table is a hypertable', async (t) => {
+      const names = before.hypertables.map((h) => h.hypertable_name)
+      for (const table of RAW) t.ok(names.includes(table), `${table} is a hypertable`)
+    })
+
+    t.test('continuous aggregates exist with real-time aggregation on', async (t) => {
+      t.same(before.aggregates.map((a) => a.view_name).sort(), [...AGGREGATES].sort())
+      for (const a of before.aggregates) t.equal(a.materialized_only, false, `${a.view_name} shows fresh data`)
+    })
+
+    t.test('compression is segmented by series and ordered by time', async (t) => {
+      const settings = (table: string) => before.compression.filter((c) => c.hypertable_name === table)
+      const segmentby = (table: string) => settings(table).filter((c) => c.segmentby_column_index !== null)
+        .sort((a, b) => a.segmentby_column_index! - b.segmentby_column_index!).map((c) => c.attname)
+      t.same(segmentby('metrics'), ['org_id', 'agent_id', 'metric_type', 'metric_name'])
+      t.same(segmentby('disk_metrics'), ['org_id', 'agent_id', 'mount_point'])
+      t.same(segmentby('network_metrics'), ['org_id', 'agent_id', 'interface'])
+      for (const table of RAW) {
+        const time = settings(table).find((c) => c.attname === 'time')
+        t.equal(time?.orderby_column_index, 1, `${table} ordered by time first`)
+        t.equal(time?.orderby_asc, false, `${table} ordered newest first`)
+      }
+    })
+
+    t.test('policies: refresh for every aggregate, compression after 7 days, configured retention', async (t) => {
+      const jobs = (proc: string) => before.jobs.filter((j) => j.proc_name === proc)
+      t.same(jobs('policy_refresh_continuous_aggregate').map((j) => j.hypertable_name).sort(), [...AGGREGATES].sort())
+      const compression = jobs('policy_compression')
+      t.same(compression.map((j) => j.hypertable_name).sort(), [...RAW].sort())
+      for (const j of compression) t.match(JSON.stringify(j.config), /"compress_after":"7 days"/, `${j.hypertable_name} compresses after 7 days`)
+      const retention = Object.fromEntries(jobs('policy_retention').map((j) => [j.hypertable_name, (j.config as { drop_after: string }).drop_after]))
+      const days = async (table: string) => (await sql<{ d: number }>`
+        select extract(epoch from ${retention[table]}::interval)::float8 / 86400 as d`.execute(store.db)).rows[0].d
+      t.same({ raw: await days('metrics'), minute: await days('metrics_1m'), hour: await days('metrics_1h'), day: await days('metrics_1d'),
+        snapshots: await days('process_snapshots'), net_hour: await days('network_metrics_1h') },
+      { raw: 30, minute: 90, hour: 90, day: 365, snapshots: 30, net_hour: 90 })
+      t.equal(Object.keys(retention).length, RAW.length + AGGREGATES.length, 'every raw table and aggregate has a retention policy')
+    })
+
+    t.test('every customer table carries an organization id', async (t) => {
+      const { rows } = await sql<{ table_name: string }>`select table_name from information_schema.columns
+        where table_schema = 'public' and column_name = 'org_id'`.execute(store.db)
+      const withOrg = new Set(rows.map((r) => r.table_name))
+      for (const table of ['agents', 'users', 'auth_sessions', 'ingest_batches', ...RAW, ...AGGREGATES]) t.ok(withOrg.has(table), `${table}.org_id`)
+    })
+
+    t.test('Grafana role reads metrics, not credentials', async (t) => {
+      const { rows: [p] } = await sql<Record<string, boolean>>`select
+        has_table_privilege('hostpulse_grafana', 'metrics', 'select') as metrics,
+        has_table_privilege('hostpulse_grafana', 'metrics_1h', 'select') as hourly,
+        has_table_privilege('hostpulse_grafana', 'users', 'select') as users,
+        has_table_privilege('hostpulse_grafana', 'metrics', 'insert') as write,
+        has_column_privilege('hostpulse_grafana', 'agents', 'name', 'select') as agent_name,
+        has_column_privilege('hostpulse_grafana', 'agents', 'api_key_hash', 'select') as agent_key`.execute(store.db)
+      t.same(p, { metrics: true, hourly: true, users: false, write: false, agent_name: true, agent_key: false })
+    })
+
+    t.test('re-running migrations changes nothing', async (t) => {
+      const report = await prepareStore(store, { retention: RETENTION })
+      t.same(report.applied, [])
+      t.same(await catalog(store), before)
+    })
+
+    t.test('a changed retention setting replaces the policy, and only that one', async (t) => {
+      await prepareStore(store, { retention: { ...RETENTION, raw: '14d' } })
+      const after = await catalog(store)
+      const dropAfter = (c: typeof after, table: string) =>
+        (c.jobs.find((j) => j.proc_name === 'policy_retention' && j.hypertable_name === table)?.config as { drop_after: string }).drop_after
+      const { rows: [{ days }] } = await sql<{ days: number }>`
+        select extract(epoch from ${dropAfter(after, 'metrics')}::interval)::float8 / 86400 as days`.execute(store.db)
+      t.equal(days, 14)
+      t.equal(dropAfter(after, 'metrics_1d'), dropAfter(before, 'metrics_1d'), 'daily retention untouched')
+      await prepareStore(store, { retention: RETENTION })
+    })
+  })
+}
