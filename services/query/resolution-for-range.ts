@@ -32,6 +32,10 @@ function levels(family: Family, r: RetentionDays): Level[] {
   return out
 }
 
+/** Samples per series a raw read may scan (at the default 10 s agent interval, about 5.8 days). */
+const MAX_RAW_SCAN_PER_SERIES = 50_000
+const AGENT_INTERVAL_SECONDS = 10
+
 // Steps people read well; the automatic step is rounded up to one of these.
 const NICE_STEPS = [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800]
 
@@ -60,7 +64,12 @@ export function resolutionForRange(req: ResolutionRequest): Resolution {
   // that is not coarser than the step; if every such level is coarser, the finest of them.
   const kept = all.filter((l) => l.retentionDays >= ageDays)
   const candidates = kept.length > 0 ? kept : [[...all].sort((a, b) => b.retentionDays - a.retentionDays)[0]]
-  const level = candidates.filter((l) => l.seconds <= wanted).at(-1) ?? candidates[0]
+  let level = candidates.filter((l) => l.seconds <= wanted).at(-1) ?? candidates[0]
+  // Families without a minute aggregate would scan raw rows for days: past a bounded scan, take the
+  // next aggregate even though its bucket is coarser than asked.
+  if (level.seconds === 0 && spanSeconds / AGENT_INTERVAL_SECONDS > MAX_RAW_SCAN_PER_SERIES) {
+    level = candidates.find((l) => l.seconds > 0) ?? level
+  }
   const bucketSeconds = level.seconds === 0 ? Math.max(1, Math.round(wanted)) : Math.max(level.seconds, Math.round(wanted / level.seconds) * level.seconds)
   return { source: level.source, nativeSeconds: level.seconds, bucketSeconds, label: level.seconds === 0 ? 'raw' : level.source }
 }

@@ -1,0 +1,140 @@
+// npm run bench:store — the embedded store's write path against its own ceiling, and a 30-day range query
+// through the resolution function against the same answer computed from raw rows.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { sql } from 'kysely'
+import { openStore, type Store } from '../services/store/open-store.ts'
+import { prepareStore } from '../services/store/prepare-store.ts'
+import { writeBatches } from '../services/ingest/write-batches.ts'
+import { resolutionForRange } from '../services/query/resolution-for-range.ts'
+import { readSeries } from '../services/query/read-series.ts'
+import type { IngestBatch } from '../contract/ingest-batch.ts'
+
+const AGENTS = 20
+const DAYS = 30
+const say = (msg: string) => process.stdout.write(`${msg}\n`)
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now()
+  const out = await fn()
+  return [out, performance.now() - t0]
+}
+
+async function seedAgents(store: Store) {
+  const org = await store.db.insertInto('organizations').values({ name: 'bench' }).returning('id').executeTakeFirstOrThrow()
+  const agents = []
+  for (let i = 0; i < AGENTS; i++) {
+    agents.push(await store.db.insertInto('agents').values({ org_id: org.id, name: `bench-${i}`, labels: '{}' })
+      .returning(['id', 'org_id']).executeTakeFirstOrThrow())
+  }
+  return agents
+}
+
+/** Requests as agents send them: batches of 60 scalar metrics each, 100 batches per request. */
+function makeRequests(count: number, startMs: number): IngestBatch[][] {
+  const requests: IngestBatch[][] = []
+  let ts = startMs
+  for (let r = 0; r < count; r++) {
+    const batches: IngestBatch[] = []
+    for (let b = 0; b < 100; b++) {
+      ts += 10_000
+      batches.push({
+        batch_id: crypto.randomUUID(), time: new Date(ts).toISOString(),
+        metrics: Array.from({ length: 60 }, (_, i) => ({
+          metric_type: i < 20 ? 'cpu' : 'memory', metric_name: `m${i}`, value: Math.random() * 100,
+          tags: i % 10 === 0 ? { core: String(i / 10) } : {},
+        })),
+      })
+    }
+    requests.push(batches)
+  }
+  return requests
+}
+
+async function benchIngest(store: Store, agent: { id: string; org_id: string }) {
+  say('\n[1/2] ingest write path vs INSERT … SELECT generate_series (the engine\'s ceiling)')
+  const requests = makeRequests(12, Date.now() - 2 * 86_400_000)
+  await writeBatches(store.db, agent, requests.shift()!) // warm-up: chunk creation, plan caches
+  const rows = requests.length * 100 * 60
+  const [, ingestMs] = await timed(async () => { for (const r of requests) await writeBatches(store.db, agent, r) })
+  const ingestRate = rows / (ingestMs / 1000)
+  say(`  ingest path: ${fmt(rows)} rows in ${fmt(ingestMs)} ms = ${fmt(ingestRate)} rows/s (writeBatches: batch-id claim, unnest insert, agent update, one transaction per 6,000-row request)`)
+
+  const [, ceilingMs] = await timed(() => sql`insert into metrics (time, org_id, agent_id, metric_type, metric_name, value, tags)
+    select now() - interval '36 hours' + g * interval '10 ms', ${agent.org_id}::uuid, ${agent.id}::uuid, 'cpu', 'm' || (g % 60), random() * 100, '{}'::jsonb
+    from generate_series(1, ${rows}) g`.execute(store.db))
+  const ceilingRate = rows / (ceilingMs / 1000)
+  say(`  ceiling:     ${fmt(rows)} rows in ${fmt(ceilingMs)} ms = ${fmt(ceilingRate)} rows/s`)
+  const ratio = ingestRate / ceilingRate
+  say(`  ratio: ${(ratio * 100).toFixed(1)} % of the ceiling (target ≥ 50 %) → ${ratio >= 0.5 ? 'MET' : 'MISSED'}`)
+  return { ingestRate, ceilingRate, ratio }
+}
+
+async function benchRangeQuery(store: Store, agents: Array<{ id: string; org_id: string }>) {
+  say(`\n[2/2] 30-day range query for one agent, ${AGENTS} agents × ${DAYS} days of one-minute data`)
+  const end = new Date(Math.floor(Date.now() / 60_000) * 60_000)
+  const start = new Date(end.getTime() - DAYS * 86_400_000)
+  const [, loadMs] = await timed(async () => {
+    for (const [i, a] of agents.entries()) {
+      await sql`insert into metrics (time, org_id, agent_id, metric_type, metric_name, value, tags)
+        select ${start}::timestamptz + g * interval '1 minute', ${a.org_id}::uuid, ${a.id}::uuid, 'cpu', 'usage_percent',
+               50 + 40 * sin(g / 300.0) + random() * 5, '{}'::jsonb
+        from generate_series(0, ${DAYS * 1440 - 1}) g`.execute(store.db)
+      process.stdout.write(`\r  loading: agent ${i + 1}/${AGENTS}`)
+    }
+  })
+  const rows = AGENTS * DAYS * 1440
+  say(`\r  loaded ${fmt(rows)} rows in ${(loadMs / 1000).toFixed(1)} s`)
+  for (const view of ['metrics_1m', 'metrics_1h', 'metrics_1d']) {
+    const [, ms] = await timed(() => sql`call refresh_continuous_aggregate(${view}::regclass, null, null)`.execute(store.db))
+    say(`  refreshed ${view} in ${(ms / 1000).toFixed(1)} s`)
+  }
+  const [, compressMs] = await timed(() => sql`select count(compress_chunk(c, if_not_compressed => true))
+    from show_chunks('metrics', older_than => interval '7 days') c`.execute(store.db))
+  say(`  compressed chunks older than 7 days in ${(compressMs / 1000).toFixed(1)} s (as the compression policy would)`)
+
+  const agent = agents[0]
+  const req = { orgId: agent.org_id, agentId: agent.id, metricType: 'cpu', metricName: 'usage_percent', start, end }
+  const chosen = resolutionForRange({ family: 'metrics', start, end })
+  const raw = { ...chosen, source: 'metrics', nativeSeconds: 0, label: 'raw' }
+  say(`  resolution chosen: ${chosen.label}, ${chosen.bucketSeconds} s buckets`)
+  const RUNS = 15
+  const viaResolution: number[] = []
+  const viaRaw: number[] = []
+  let a, b
+  for (let i = 0; i < RUNS; i++) {
+    let ms
+    ;[a, ms] = await timed(() => readSeries(store.db, req, chosen)); viaResolution.push(ms)
+    ;[b, ms] = await timed(() => readSeries(store.db, req, raw)); viaRaw.push(ms)
+  }
+  const sameAnswer = a!.timestamps.length === b!.timestamps.length
+    && a!.timestamps.every((ts, i) => ts === b!.timestamps[i])
+    && a!.values.every((v, i) => Math.abs(v - b!.values[i]) < 1e-9 * Math.max(1, Math.abs(v)))
+  if (!sameAnswer) say(`  answers differ: ${a!.timestamps.length} vs ${b!.timestamps.length} buckets`)
+  const [rowsFetched, rowsMs] = await timed(async () => (await store.db.selectFrom('metrics').select(['time', 'value'])
+    .where('agent_id', '=', agent.id).where('time', '>=', start).where('time', '<', end).execute()).length)
+  const speedup = median(viaRaw) / median(viaResolution)
+  say(`  through resolution (${chosen.label}): median ${median(viaResolution).toFixed(1)} ms for ${a!.timestamps.length} points`)
+  say(`  same buckets from raw rows:        median ${median(viaRaw).toFixed(1)} ms (identical answer: ${sameAnswer ? 'yes' : 'NO'})`)
+  say(`  (fetching the ${fmt(rowsFetched)} raw rows themselves: ${rowsMs.toFixed(1)} ms)`)
+  say(`  speed-up: ${speedup.toFixed(1)}× (target ≥ 20×) → ${speedup >= 20 ? 'MET' : 'MISSED'}`)
+  return { resolutionMs: median(viaResolution), rawMs: median(viaRaw), speedup, sameAnswer }
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'hostpulse-bench-'))
+try {
+  say(`hostpulse bench:store — embedded TimescaleDB (PGlite in a worker thread), data in ${dir}`)
+  const store = await openStore({ backend: 'embedded', dataDir: join(dir, 'pg') })
+  await prepareStore(store, { retention: { raw: '30d', minute: '90d', hour: '90d', day: '365d' } })
+  const agents = await seedAgents(store)
+  const ingest = await benchIngest(store, agents[AGENTS - 1])
+  const query = await benchRangeQuery(store, agents.slice(0, AGENTS - 1).concat([agents[AGENTS - 1]]))
+  await store.close()
+  say(`\nsummary: ingest ${fmt(ingest.ingestRate)} rows/s = ${(ingest.ratio * 100).toFixed(1)} % of ceiling ${fmt(ingest.ceilingRate)} rows/s; `
+    + `30-day query ${query.resolutionMs.toFixed(1)} ms vs ${query.rawMs.toFixed(1)} ms raw = ${query.speedup.toFixed(1)}×`)
+} finally {
+  await rm(dir, { recursive: true, force: true })
+}
