@@ -12,7 +12,7 @@ Options:
   --server URL        server base URL, e.g. http://127.0.0.1:8080   (env HOSTPULSE_SERVER)
   --api-key KEY       API key created on the server                 (env HOSTPULSE_API_KEY)
   --interval DURATION time between batches: 500ms, 10s, 1m          (env HOSTPULSE_INTERVAL, default 10s)
-  --data-dir DIR      where unsent batches are buffered             (env HOSTPULSE_DATA_DIR,
+  --data-dir DIR      where unsent batches are buffered             (env HOSTPULSE_AGENT_DATA_DIR,
                       default $XDG_STATE_HOME/hostpulse-agent or ~/.local/state/hostpulse-agent)
   --log-level LEVEL   debug, info, warn or error                    (env HOSTPULSE_LOG_LEVEL, default info)
   --once              collect one batch, print it as JSON, send nothing
@@ -81,6 +81,6 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliComm
   const intervalText = values.interval ?? env.HOSTPULSE_INTERVAL
   const intervalMs = intervalText === undefined ? 10_000 : parseDuration(intervalText)
   if (intervalMs < 1000) throw new UsageError(`interval ${intervalText} is below 1s; collection costs CPU, use 1s or more`)
-  const dataDir = values['data-dir'] ?? env.HOSTPULSE_DATA_DIR ?? defaultDataDir(env)
+  const dataDir = values['data-dir'] ?? env.HOSTPULSE_AGENT_DATA_DIR ?? defaultDataDir(env)
   return { kind: 'run', serverUrl, apiKey, intervalMs, dataDir, logLevel }
 }

@@ -63,7 +63,7 @@ t.test('runs from env settings, delivers, and stops cleanly on SIGINT', async t 
   const server = await new IngestServer(await IngestServer.freePort()).start()
   t.teardown(() => server.stop())
   const dataDir = await tempDir(t)
-  const r = await runCli([], { HOSTPULSE_SERVER: server.url, HOSTPULSE_API_KEY: 'env-key', HOSTPULSE_INTERVAL: '1s', HOSTPULSE_DATA_DIR: dataDir },
+  const r = await runCli([], { HOSTPULSE_SERVER: server.url, HOSTPULSE_API_KEY: 'env-key', HOSTPULSE_INTERVAL: '1s', HOSTPULSE_AGENT_DATA_DIR: dataDir },
     async child => {
       await waitFor(() => server.accepted.length >= 1, 'a batch from the CLI agent', 10_000)
       child.kill('SIGINT')
