@@ -45,7 +45,7 @@ function makeRequests(count: number, startMs: number): IngestBatch[][] {
         batch_id: crypto.randomUUID(), time: new Date(ts).toISOString(),
         metrics: Array.from({ length: 60 }, (_, i) => ({
           metric_type: i < 20 ? 'cpu' : 'memory', metric_name: `m${i}`, value: Math.random() * 100,
-          tags: i % 10 === 0 ? { core: String(i / 10) } : {},
+          tags: (i % 10 === 0 ? { core: String(i / 10) } : {}) as Record<string, string>,
         })),
       })
     }
