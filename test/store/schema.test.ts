@@ -34,7 +34,7 @@ for (const backend of await allBackends()) {
     const before = await catalog(store)
 
     t.test('migrations are recorded in order', async (t) => {
-      t.same(before.migrations.map((m) => m.name), ['001_core_schema', '002_continuous_aggregates', '003_compression', '004_grafana_reader'])
+      t.same(before.migrations.map((m) => m.name), ['001_core_schema', '002_continuous_aggregates', '003_compression', '004_grafana_reader', '005_aggregate_indexes'])
     })
 
     t.test('every raw table is a hypertable', async (t) => {
