@@ -15,6 +15,15 @@ export const HostInfo = Type.Object({
   os: Type.Optional(Type.String({ maxLength: 128 })),
   os_version: Type.Optional(Type.String({ maxLength: 128 })),
   agent_version: Type.Optional(Type.String({ maxLength: 64 })),
+  // Inventory: sent at start and whenever it changes.
+  ip_addresses: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 256 })),
+  kernel: Type.Optional(Type.String({ maxLength: 128 })),
+  arch: Type.Optional(Type.String({ maxLength: 32 })),
+  cpu_model: Type.Optional(Type.String({ maxLength: 256 })),
+  cpu_cores: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  memory_total_bytes: Type.Optional(Count),
+  virtualization: Type.Optional(Type.String({ maxLength: 64 })),
+  cloud_provider: Type.Optional(Type.String({ maxLength: 64 })),
 }, { additionalProperties: true })
 
 export const MetricItem = Type.Object({
@@ -78,6 +87,30 @@ export const ProcessItem = Type.Object({
   create_time: Type.Optional(Rfc3339),
 })
 
+/** A logged-in user session (seed 003's user sessions). */
+export const SessionItem = Type.Object({
+  user: Name(128),
+  terminal: Type.Optional(Type.String({ maxLength: 64 })),
+  host: Type.Optional(Type.String({ maxLength: 255 })),
+  pid: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
+  login_time: Rfc3339,
+})
+
+/** A container seen through a Docker or Podman socket (seed 004). */
+export const ContainerItem = Type.Object({
+  time: Type.Optional(Rfc3339),
+  id: Name(128),
+  name: Type.String({ maxLength: 255 }),
+  image: Type.Optional(Type.String({ maxLength: 512 })),
+  state: Type.Optional(Type.String({ maxLength: 32 })),
+  cpu_percent: Type.Optional(Percent),
+  memory_bytes: Type.Optional(Count),
+  memory_limit_bytes: Type.Optional(Count),
+  memory_percent: Type.Optional(Percent),
+  rx_bytes: Type.Optional(Count),
+  tx_bytes: Type.Optional(Count),
+})
+
 export const IngestBatch = Type.Object({
   batch_id: Type.String({ format: 'uuid' }),
   time: Rfc3339,
@@ -86,6 +119,8 @@ export const IngestBatch = Type.Object({
   disks: Type.Optional(Type.Array(DiskItem, { maxItems: 1000 })),
   networks: Type.Optional(Type.Array(NetworkItem, { maxItems: 1000 })),
   processes: Type.Optional(Type.Array(ProcessItem, { maxItems: 20000 })),
+  sessions: Type.Optional(Type.Array(SessionItem, { maxItems: 1000 })),
+  containers: Type.Optional(Type.Array(ContainerItem, { maxItems: 2000 })),
 })
 
 /** One batch, or an array of batches (an agent replaying its on-disk buffer). */
@@ -96,6 +131,7 @@ export const IngestAccepted = Type.Object({
   duplicate_batches: Type.Integer(),
   rows: Type.Object({
     metrics: Type.Integer(), disks: Type.Integer(), networks: Type.Integer(), processes: Type.Integer(),
+    sessions: Type.Integer(), containers: Type.Integer(),
   }),
   batch_ids: Type.Array(Type.String()),
 })
@@ -105,6 +141,8 @@ export type MetricItem = Static<typeof MetricItem>
 export type DiskItem = Static<typeof DiskItem>
 export type NetworkItem = Static<typeof NetworkItem>
 export type ProcessItem = Static<typeof ProcessItem>
+export type SessionItem = Static<typeof SessionItem>
+export type ContainerItem = Static<typeof ContainerItem>
 export type IngestBatch = Static<typeof IngestBatch>
 export type IngestBody = Static<typeof IngestBody>
 export type IngestAccepted = Static<typeof IngestAccepted>

@@ -35,7 +35,7 @@ function parseBody(body: unknown): Batch[] {
 
 function* timesOf(b: Batch): Generator<[string, string]> {
   yield ['time', b.time]
-  for (const key of ['metrics', 'disks', 'networks', 'processes'] as const) {
+  for (const key of ['metrics', 'disks', 'networks', 'processes', 'containers'] as const) {
     const items = b[key] ?? []
     for (let i = 0; i < items.length; i++) if (items[i].time) yield [`${key}[${i}].time`, items[i].time!]
   }

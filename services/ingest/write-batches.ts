@@ -17,9 +17,11 @@ function columns<T>(items: T[], pick: Record<string, (item: T) => unknown>): Col
 
 // Items inherit their batch's time unless they carry their own.
 interface Timed<T> { time: string; item: T }
-function flatten<K extends 'metrics' | 'disks' | 'networks' | 'processes'>(batches: IngestBatch[], key: K) {
+function flatten<K extends 'metrics' | 'disks' | 'networks' | 'processes' | 'sessions' | 'containers'>(batches: IngestBatch[], key: K) {
   const out: Timed<NonNullable<IngestBatch[K]>[number]>[] = []
-  for (const b of batches) for (const item of b[key] ?? []) out.push({ time: item.time ?? b.time, item })
+  for (const b of batches) {
+    for (const item of b[key] ?? []) out.push({ time: ('time' in item ? item.time : undefined) ?? b.time, item })
+  }
   return out
 }
 
@@ -104,7 +106,39 @@ async function insertProcesses(trx: Transaction<Database>, agent: IngestingAgent
   return rows.length
 }
 
-const rowCount = (b: IngestBatch) => (b.metrics?.length ?? 0) + (b.disks?.length ?? 0) + (b.networks?.length ?? 0) + (b.processes?.length ?? 0)
+async function insertSessions(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<number> {
+  const rows = flatten(batches, 'sessions')
+  if (rows.length === 0) return 0
+  const c = columns(rows, {
+    time: (r) => r.time, user: (r) => r.item.user, tty: (r) => r.item.terminal, host: (r) => r.item.host, pid: (r) => r.item.pid,
+    login: (r) => r.item.login_time,
+  })
+  await sql`insert into user_sessions (time, org_id, agent_id, username, terminal, host, pid, login_time)
+    select t, ${agent.org_id}::uuid, ${agent.id}::uuid, u, tt, h, p, l
+    from unnest(${c.time}::timestamptz[], ${c.user}::text[], ${c.tty}::text[], ${c.host}::text[], ${c.pid}::int4[],
+      ${c.login}::timestamptz[]) as x(t, u, tt, h, p, l)`.execute(trx)
+  return rows.length
+}
+
+async function insertContainers(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<number> {
+  const rows = flatten(batches, 'containers')
+  if (rows.length === 0) return 0
+  const c = columns(rows, {
+    time: (r) => r.time, id: (r) => r.item.id, name: (r) => r.item.name, image: (r) => r.item.image, state: (r) => r.item.state,
+    cpu: (r) => r.item.cpu_percent, mem: (r) => r.item.memory_bytes, limit: (r) => r.item.memory_limit_bytes,
+    pct: (r) => r.item.memory_percent, rx: (r) => r.item.rx_bytes, tx: (r) => r.item.tx_bytes,
+  })
+  await sql`insert into container_metrics (time, org_id, agent_id, container_id, name, image, state, cpu_percent, memory_bytes,
+      memory_limit_bytes, memory_percent, rx_bytes, tx_bytes)
+    select t, ${agent.org_id}::uuid, ${agent.id}::uuid, i, n, im, st, cpu, mem, lim, pct, rx, tx
+    from unnest(${c.time}::timestamptz[], ${c.id}::text[], ${c.name}::text[], ${c.image}::text[], ${c.state}::text[],
+      ${c.cpu}::float8[], ${c.mem}::int8[], ${c.limit}::int8[], ${c.pct}::float8[], ${c.rx}::int8[], ${c.tx}::int8[])
+      as x(t, i, n, im, st, cpu, mem, lim, pct, rx, tx)`.execute(trx)
+  return rows.length
+}
+
+const rowCount = (b: IngestBatch) => (b.metrics?.length ?? 0) + (b.disks?.length ?? 0) + (b.networks?.length ?? 0)
+  + (b.processes?.length ?? 0) + (b.sessions?.length ?? 0) + (b.containers?.length ?? 0)
 
 function latestTime(batches: IngestBatch[]): Date {
   let max = 0
@@ -130,6 +164,8 @@ export async function writeBatches(db: Kysely<Database>, agent: IngestingAgent, 
       disks: await insertDisks(trx, agent, todo),
       networks: await insertNetworks(trx, agent, todo),
       processes: await insertProcesses(trx, agent, todo),
+      sessions: await insertSessions(trx, agent, todo),
+      containers: await insertContainers(trx, agent, todo),
     }
     const host = [...batches].reverse().find((b) => b.host)?.host
     const now = new Date()
@@ -138,7 +174,8 @@ export async function writeBatches(db: Kysely<Database>, agent: IngestingAgent, 
       ...(todo.length > 0 ? { last_metrics_at: sql<Date>`greatest(last_metrics_at, ${latestTime(todo)}::timestamptz)` } : {}),
       ...(host ? {
         hostname: host.hostname, ip_address: host.ip_address ?? null, os: host.os ?? null,
-        os_version: host.os_version ?? null, agent_version: host.agent_version ?? null, updated_at: now,
+        os_version: host.os_version ?? null, agent_version: host.agent_version ?? null, inventory: JSON.stringify(host),
+        updated_at: now,
       } : {}),
     }).where('id', '=', agent.id).execute()
     return {

@@ -53,6 +53,7 @@ export interface AgentsTable {
   updated_at: UpdatedAt
   last_seen_at: Date | null
   last_metrics_at: Date | null
+  inventory: ColumnType<Record<string, unknown>, string | undefined, string>
 }
 
 export interface IngestBatchesTable {
@@ -143,6 +144,33 @@ export interface ProcessMetricsTable {
   create_time: Date | null
 }
 
+export interface UserSessionsTable {
+  time: Timestamp
+  org_id: string
+  agent_id: string
+  username: string
+  terminal: string | null
+  host: string | null
+  pid: number | null
+  login_time: Timestamp
+}
+
+export interface ContainerMetricsTable {
+  time: Timestamp
+  org_id: string
+  agent_id: string
+  container_id: string
+  name: string
+  image: string | null
+  state: string | null
+  cpu_percent: number | null
+  memory_bytes: number | null
+  memory_limit_bytes: number | null
+  memory_percent: number | null
+  rx_bytes: number | null
+  tx_bytes: number | null
+}
+
 /** Rows of the metrics_1m / metrics_1h / metrics_1d continuous aggregates. */
 export interface MetricsRollupView {
   bucket: Date
@@ -170,6 +198,8 @@ export interface Database {
   network_metrics: NetworkMetricsTable
   process_snapshots: ProcessSnapshotsTable
   process_metrics: ProcessMetricsTable
+  user_sessions: UserSessionsTable
+  container_metrics: ContainerMetricsTable
   metrics_1m: MetricsRollupView
   metrics_1h: MetricsRollupView
   metrics_1d: MetricsRollupView

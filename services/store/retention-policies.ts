@@ -8,7 +8,7 @@ export interface RetentionConfig { raw: string; minute: string; hour: string; da
 
 /** Which relation keeps which retention tier. */
 export function retentionPlan(cfg: RetentionConfig): Array<{ relation: string; keep: string }> {
-  const raw = ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots']
+  const raw = ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions', 'container_metrics']
   return [
     ...raw.map((relation) => ({ relation, keep: cfg.raw })),
     { relation: 'metrics_1m', keep: cfg.minute },

@@ -6,7 +6,7 @@ import type { Store } from '../../services/store/open-store.ts'
 import { prepareStore } from '../../services/store/prepare-store.ts'
 import { allBackends, openPrepared, RETENTION } from './backends.ts'
 
-const RAW = ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots']
+const RAW = ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions', 'container_metrics']
 const AGGREGATES = ['metrics_1m', 'metrics_1h', 'metrics_1d', 'disk_metrics_1h', 'network_metrics_1h', 'process_metrics_1h']
 
 async function catalog(store: Store) {
@@ -34,7 +34,7 @@ for (const backend of await allBackends()) {
     const before = await catalog(store)
 
     t.test('migrations are recorded in order', async (t) => {
-      t.same(before.migrations.map((m) => m.name), ['001_core_schema', '002_continuous_aggregates', '003_compression', '004_grafana_reader', '005_aggregate_indexes'])
+      t.same(before.migrations.map((m) => m.name), ['001_core_schema', '002_continuous_aggregates', '003_compression', '004_grafana_reader', '005_aggregate_indexes', '006_sessions_containers_inventory'])
     })
 
     t.test('every raw table is a hypertable', async (t) => {
