@@ -10,6 +10,7 @@ import { ingestRoutes } from '../ingest/ingest-routes.ts'
 import { metricsRoutes } from '../query/metrics-routes.ts'
 import { healthRoutes } from '../health/health-routes.ts'
 import { errorHandler, notFoundHandler } from './errors.ts'
+import { rejectNulCharacters } from './reject-nul-characters.ts'
 
 export interface AppOptions {
   store: Store
@@ -28,6 +29,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
+  app.addHook('preValidation', rejectNulCharacters)
 
   await app.register(storePlugin, { store: opts.store })
   await app.register(authPlugin, { secret: opts.jwtSecret })

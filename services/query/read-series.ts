@@ -29,16 +29,19 @@ export async function readSeries(db: Kysely<Database>, req: SeriesRequest, resol
   const agg = req.agg ?? 'avg'
   const raw = resolution.nativeSeconds === 0
   const timeCol = sql.ref(raw ? 'time' : 'bucket')
+  // An aggregate read at its own granularity needs no regrouping: its rows are the buckets.
+  const native = !raw && resolution.bucketSeconds === resolution.nativeSeconds
+  const bucket = native ? timeCol : sql`time_bucket(make_interval(secs => ${resolution.bucketSeconds}), ${timeCol})`
+  const value = native ? sql.ref(agg) : raw ? FROM_RAW[agg] : FROM_ROLLUP[agg]
   const tagFilter = req.tags && Object.keys(req.tags).length > 0
     ? sql`tags @> ${JSON.stringify(req.tags)}::jsonb` : sql`tags = '{}'::jsonb`
   const { rows } = await sql<{ t: Date; v: number }>`
-    select time_bucket(make_interval(secs => ${resolution.bucketSeconds}), ${timeCol}) as t,
-           ${raw ? FROM_RAW[agg] : FROM_ROLLUP[agg]} as v
+    select ${bucket} as t, ${value} as v
     from ${sql.table(resolution.source)}
     where org_id = ${req.orgId} and agent_id = ${req.agentId}
       and metric_type = ${req.metricType} and metric_name = ${req.metricName} and ${tagFilter}
       and ${timeCol} >= time_bucket(make_interval(secs => ${resolution.bucketSeconds}), ${req.start}::timestamptz)
       and ${timeCol} < ${req.end}
-    group by 1 order by 1`.execute(db)
+    ${native ? sql`` : sql`group by 1`} order by 1`.execute(db)
   return { timestamps: rows.map((r) => r.t.getTime()), values: rows.map((r) => r.v) }
 }
