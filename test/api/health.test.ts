@@ -1,4 +1,6 @@
 // GET /health (seed 001) and GET /ready, over real HTTP.
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { listenApp, openTestStore, request } from './helpers.ts'
 
@@ -50,4 +52,28 @@ t.test('unknown route: 404 in the error format', async (t) => {
   const res = await request(url, 'GET', '/api/v1/nope')
   t.equal(res.status, 404)
   t.same(res.body, { error: 'NOT_FOUND', message: 'No route GET /api/v1/nope', code: 404 })
+})
+
+t.test('closing a store that never ran a query ends its worker thread, so the process can exit', async (t) => {
+  // In a child process: a live worker thread keeps Node running, which is what a stuck shutdown looks like.
+  const code = `
+    import { openStore } from './services/store/open-store.ts'
+    import { mkdtemp, rm } from 'node:fs/promises'
+    import { tmpdir } from 'node:os'
+    import { join } from 'node:path'
+    const dir = await mkdtemp(join(tmpdir(), 'hostpulse-close-test-'))
+    const store = await openStore({ backend: 'embedded', dataDir: join(dir, 'pg') })
+    await store.close()
+    await rm(dir, { recursive: true, force: true })
+    console.log('closed')`
+  const child = spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', code], { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d) => { out += d })
+  child.stderr.on('data', (d) => { out += d })
+  const exited = await new Promise<number | 'timeout'>((resolve) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); resolve('timeout') }, 30_000)
+    child.on('exit', (code) => { clearTimeout(timer); resolve(code ?? -1) })
+  })
+  t.match(out, /closed/, 'the store opened and close() returned')
+  t.equal(exited, 0, 'the process exits on its own within 30 s of close()')
 })

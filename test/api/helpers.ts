@@ -1,6 +1,6 @@
 // One real API per test file: an embedded store in a temp dir, migrated, an admin, an HTTP server on
 // 127.0.0.1, and small fetch helpers. Everything it opens is closed in the test's teardown.
-import { randomUUID } from 'node:crypto'
+import { createHmac, randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -73,6 +73,8 @@ export async function openTestStore(t: Test, migrate = true): Promise<Store> {
     await store.close().catch(() => undefined)
     await rm(dir, { recursive: true, force: true })
   })
+  // A store that never ran a query does not end its worker thread on close (see health.test.ts).
+  await store.ping()
   if (migrate) await prepareStore(store, { retention: RETENTION })
   return store
 }
@@ -188,4 +190,19 @@ export function assertError(t: Test, res: Reply, status: number, error: string, 
   t.equal(res.body?.code, status, `${msg} body code ${status}`)
   t.type(res.body?.message, 'string', `${msg} has a message`)
   t.ok((res.body?.message ?? '').length > 0, `${msg} message is not empty`)
+}
+
+/** An HS256 JWT signed with `secret` (to forge tokens the server must refuse). */
+export function signJwt(payload: Record<string, unknown>, secret: string): string {
+  const enc = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
+  const head = `${enc({ alg: 'HS256', typ: 'JWT' })}.${enc(payload)}`
+  return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`
+}
+
+/** The claims of a JWT, unverified. */
+export const jwtClaims = (token: string): Record<string, any> => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString())
+
+/** The `rows` object of a 202 from ingest: every family the contract counts, zero unless given. */
+export function acceptedRows(rows: Partial<Record<'metrics' | 'disks' | 'networks' | 'processes' | 'sessions' | 'containers', number>> = {}) {
+  return { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 0, containers: 0, ...rows }
 }
