@@ -76,7 +76,7 @@ async function benchIngest(store: Store, agent: { id: string; org_id: string }) 
   // The same requests end to end: HTTP, JSON parsing, key lookup, schema validation, then the write path.
   const app = await buildApp({ store, jwtSecret: 'x'.repeat(32), accessTtlSeconds: 60, refreshTtlSeconds: 60 })
   await app.listen({ port: 0, host: '127.0.0.1' })
-  const { apiKey } = await createAgent(store.db, agent.org_id, { name: 'bench-http' })
+  const { apiKey } = (await createAgent(store.db, agent.org_id, { name: 'bench-http' }))!
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/api/v1/ingest`
   const bodies = makeRequests(11, Date.now() - 86_400_000).map((r) => JSON.stringify(r))
   const post = (body: string) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': apiKey }, body })

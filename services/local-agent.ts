@@ -13,8 +13,9 @@ async function localAgentKey(db: Kysely<Database>, orgId: string, dataDir: strin
   const keyFile = join(dataDir, 'local-agent.key')
   const saved = await readFile(keyFile, 'utf8').then((s) => s.trim(), () => '')
   if (saved && (await findAgentByApiKey(db, saved))?.name === name) return { name, apiKey: saved }
-  const existing = await findAgent(db, orgId, name)
-  const apiKey = existing ? await rotateAgentKey(db, existing.id) : (await createAgent(db, orgId, { name, hostname: hostname() })).apiKey
+  // A new agent row, or a fresh key for the existing one (its old key file is gone or stale).
+  const created = await createAgent(db, orgId, { name, hostname: hostname() })
+  const apiKey = created?.apiKey ?? await rotateAgentKey(db, (await findAgent(db, orgId, name))!.id)
   await mkdir(dataDir, { recursive: true })
   await writeFile(keyFile, `${apiKey}\n`, { mode: 0o600 })
   return { name, apiKey }

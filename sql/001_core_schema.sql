@@ -49,14 +49,16 @@ CREATE TABLE IF NOT EXISTS agents (
   UNIQUE (org_id, name)
 );
 
--- Idempotent ingest: a batch id already stored is acknowledged again and stores nothing twice.
+-- Idempotent ingest: a batch id an agent already stored is acknowledged again and stores nothing twice.
+-- Keyed per agent, so one agent's ids can never shadow another's.
 CREATE TABLE IF NOT EXISTS ingest_batches (
-  batch_id     uuid PRIMARY KEY,
-  org_id       uuid NOT NULL,
   agent_id     uuid NOT NULL,
+  batch_id     uuid NOT NULL,
+  org_id       uuid NOT NULL,
   batch_time   timestamptz NOT NULL,
   received_at  timestamptz NOT NULL DEFAULT now(),
-  row_count    integer NOT NULL
+  row_count    integer NOT NULL,
+  PRIMARY KEY (agent_id, batch_id)
 );
 CREATE INDEX IF NOT EXISTS ingest_batches_received_at ON ingest_batches (received_at);
 

@@ -25,15 +25,18 @@ export interface NewAgentFields {
   labels?: Record<string, string>
 }
 
-/** Creates an agent with a fresh API key; the key is returned here once and only its hash is kept. */
-export async function createAgent(db: Kysely<Database>, orgId: string, fields: NewAgentFields): Promise<{ agent: AgentRow; apiKey: string }> {
+/**
+ * Creates an agent with a fresh API key; the key is returned here once and only its hash is kept.
+ * Undefined when the organization already has an agent of that name.
+ */
+export async function createAgent(db: Kysely<Database>, orgId: string, fields: NewAgentFields): Promise<{ agent: AgentRow; apiKey: string } | undefined> {
   const apiKey = newApiKey()
   const agent = await db.insertInto('agents').values({
     org_id: orgId, name: fields.name, hostname: fields.hostname ?? null, ip_address: fields.ip_address ?? null,
     os: fields.os ?? null, os_version: fields.os_version ?? null, agent_version: fields.agent_version ?? null,
     labels: JSON.stringify(fields.labels ?? {}), api_key_hash: sha256(apiKey),
-  }).returning(AGENT_COLUMNS).executeTakeFirstOrThrow()
-  return { agent, apiKey }
+  }).onConflict((oc) => oc.columns(['org_id', 'name']).doNothing()).returning(AGENT_COLUMNS).executeTakeFirst()
+  return agent && { agent, apiKey }
 }
 
 /** Replaces an agent's key: the old one stops working at once. */

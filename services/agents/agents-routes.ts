@@ -19,12 +19,9 @@ export const agentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }, { additionalProperties: false }),
     },
   }, async (request, reply) => {
-    const { orgId } = principalOf(request)
-    if (await findAgent(app.store.db, orgId, request.body.name)) {
-      throw new ApiError('CONFLICT', `An agent named "${request.body.name}" already exists`, { name: ['already exists'] })
-    }
-    const { agent, apiKey } = await createAgent(app.store.db, orgId, request.body)
-    return reply.status(201).send({ ...agentView(agent), api_key: apiKey })
+    const created = await createAgent(app.store.db, principalOf(request).orgId, request.body)
+    if (!created) throw new ApiError('CONFLICT', `An agent named "${request.body.name}" already exists`, { name: ['already exists'] })
+    return reply.status(201).send({ ...agentView(created.agent), api_key: created.apiKey })
   })
 
   app.get('/api/v1/agents/:id', {

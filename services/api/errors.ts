@@ -43,13 +43,17 @@ interface AjvIssue { instancePath: string; message?: string; params?: Record<str
 export function validationDetails(issues: AjvIssue[], prefix = ''): Record<string, string[]> {
   const details: Record<string, string[]> = {}
   for (const issue of issues) {
-    let pointer = issue.instancePath
-    const missing = issue.params?.missingProperty ?? (issue.params as { requiredProperties?: string[] })?.requiredProperties?.[0]
-    if (issue.keyword === 'required' && typeof missing === 'string') pointer += `/${missing}`
-    const extra = issue.params?.additionalProperty
-    if (issue.keyword === 'additionalProperties' && typeof extra === 'string') pointer += `/${extra}`
-    const field = fieldPath(pointer, prefix)
-    ;(details[field] ??= []).push(issue.keyword === 'required' ? 'is required' : issue.message ?? 'is invalid')
+    const add = (pointer: string, message: string) => { (details[fieldPath(pointer, prefix)] ??= []).push(message) }
+    const params = (issue.params ?? {}) as { missingProperty?: string; requiredProperties?: string[]; additionalProperty?: string }
+    if (issue.keyword === 'required') {
+      const missing = params.requiredProperties ?? (params.missingProperty ? [params.missingProperty] : [])
+      for (const name of missing) add(`${issue.instancePath}/${name}`, 'is required')
+      if (missing.length === 0) add(issue.instancePath, issue.message ?? 'is required')
+    } else if (issue.keyword === 'additionalProperties' && params.additionalProperty) {
+      add(`${issue.instancePath}/${params.additionalProperty}`, 'is not allowed')
+    } else {
+      add(issue.instancePath, issue.message ?? 'is invalid')
+    }
   }
   return details
 }
@@ -81,6 +85,8 @@ export function toErrorBody(err: FastifyError | ApiError | Error): ErrorBody {
     const e = validationError(fe.validation as AjvIssue[])
     return { error: e.code, message: e.message, code: e.status, details: e.details }
   }
+  // A unique constraint the route did not foresee (a race between two writers) is a conflict, not a crash.
+  if (fe.code === '23505') return { error: 'CONFLICT', message: 'The request conflicts with an existing resource', code: 409 }
   const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined
   if (mapped) return { error: mapped, message: fe.message, code: ERROR_CODES[mapped] }
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {

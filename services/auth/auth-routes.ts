@@ -53,22 +53,25 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
       throw new ApiError('UNAUTHORIZED', 'Invalid or expired refresh token')
     }
     if (claims.typ !== 'refresh') throw new ApiError('UNAUTHORIZED', 'Invalid or expired refresh token')
-    return db.transaction().execute(async (trx) => {
+    const outcome = await db.transaction().execute(async (trx) => {
       const session = await trx.selectFrom('auth_sessions')
         .innerJoin('users', 'users.id', 'auth_sessions.user_id')
         .select(['auth_sessions.id', 'auth_sessions.refresh_token_hash', 'auth_sessions.revoked_at', 'auth_sessions.expires_at',
           'users.id as user_id', 'users.org_id', 'users.role'])
-        .where('auth_sessions.id', '=', claims.sid).executeTakeFirst()
-      if (!session || session.revoked_at || session.expires_at < new Date()) throw new ApiError('UNAUTHORIZED', 'Session has ended: log in again')
+        .where('auth_sessions.id', '=', claims.sid).forUpdate().executeTakeFirst()
+      if (!session || session.revoked_at || session.expires_at < new Date()) return { ended: true } as const
       if (session.refresh_token_hash !== sha256(request.body.refresh_token)) {
-        // An old refresh token came back: someone holds a copy. End the whole session.
+        // An old refresh token came back: someone holds a copy. End the whole session (this commits).
         await trx.updateTable('auth_sessions').set({ revoked_at: new Date() }).where('id', '=', session.id).execute()
-        throw new ApiError('UNAUTHORIZED', 'Refresh token was already used: the session is revoked, log in again')
+        return { reused: true } as const
       }
       const tokens = await issueTokens({ id: session.user_id, org_id: session.org_id, role: session.role }, session.id)
       await trx.updateTable('auth_sessions').set({ refresh_token_hash: sha256(tokens.refresh_token) }).where('id', '=', session.id).execute()
-      return tokens
+      return { tokens } as const
     })
+    if ('reused' in outcome) throw new ApiError('UNAUTHORIZED', 'Refresh token was already used: the session is revoked, log in again')
+    if ('ended' in outcome) throw new ApiError('UNAUTHORIZED', 'Session has ended: log in again')
+    return outcome.tokens
   })
 
   app.post('/api/v1/auth/logout', { onRequest: app.authenticate }, async (request, reply) => {

@@ -24,14 +24,15 @@ const metricView = (agent: AgentRow, r: MetricRow) => ({
 })
 
 /**
- * A full page is cut back to whole timestamps, so that the next page (end = oldest time of this one,
- * exclusive) neither repeats nor skips rows that share a timestamp.
+ * A page never splits one instant: a full page is cut back to whole timestamps, so the next page
+ * (end = oldest time of this one, exclusive) neither repeats nor skips rows that share a timestamp.
+ * When a single instant holds more rows than the limit, the page is that whole instant instead.
  */
-export function trimToWholeTimestamps<T extends { time: Date }>(rows: T[], limit: number): T[] {
+async function pageOfWholeTimestamps<T extends { time: Date }>(rows: T[], limit: number, wholeInstant: (time: Date) => Promise<T[]>): Promise<T[]> {
   if (rows.length < limit || rows.length === 0) return rows
   const oldest = rows[rows.length - 1].time.getTime()
   const kept = rows.filter((r) => r.time.getTime() !== oldest)
-  return kept.length > 0 ? kept : rows
+  return kept.length > 0 ? kept : wholeInstant(rows[0].time)
 }
 
 export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -58,7 +59,6 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
           from metrics
           where org_id = ${agent.org_id} and agent_id = ${agent.id}
             and time > ${agent.last_metrics_at}::timestamptz - ${LATEST_WINDOW}::interval
-            and time <= ${agent.last_metrics_at}::timestamptz
           order by metric_type, metric_name, tags, time desc
         ) latest
         order by time desc, metric_type, metric_name
@@ -75,16 +75,16 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { start, end } = parseTimeRange(request.query)
     const limit = parseLimit(request.query.limit, 1000, MAX_LIMIT)
     const agent = await agentFor(principalOf(request).orgId, request.params.agent_id)
-    const rows = await db.selectFrom('metrics').select(['time', 'metric_type', 'metric_name', 'value', 'tags'])
+    const query = db.selectFrom('metrics').select(['time', 'metric_type', 'metric_name', 'value', 'tags'])
       .where('org_id', '=', agent.org_id).where('agent_id', '=', agent.id)
-      .where('time', '>=', start).where('time', '<', end)
       .orderBy('time', 'desc').orderBy('metric_type').orderBy('metric_name')
-      .limit(limit).execute() as MetricRow[]
-    const page = trimToWholeTimestamps(rows, limit)
+    const rows = await query.where('time', '>=', start).where('time', '<', end).limit(limit).execute() as MetricRow[]
+    const page = await pageOfWholeTimestamps(rows, limit, async (time) => await query.where('time', '=', time).execute() as MetricRow[])
+    const full = rows.length === limit
     return {
       agent_id: agent.name, start: start.toISOString(), end: end.toISOString(), count: page.length,
       metrics: page.map((r) => metricView(agent, r)),
-      ...(page.length < rows.length || rows.length === limit ? { next_end: page[page.length - 1].time.toISOString() } : {}),
+      ...(full ? { next_end: page[page.length - 1].time.toISOString() } : {}),
     }
   })
 }

@@ -46,7 +46,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     return {
       db, backend: 'embedded', location: options.dataDir,
       ping: async () => { await sql`select 1`.execute(db) },
-      close: () => db.destroy(),
+      // Kysely skips the driver's destroy when no query ever ran: stop the thread ourselves too.
+      close: async () => { await db.destroy(); await worker.close() },
     }
   }
   const types = { getTypeParser: pgTypeParser(pg.types.getTypeParser as never) }
