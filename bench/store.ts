@@ -58,18 +58,27 @@ function makeRequests(count: number, startMs: number): IngestBatch[][] {
 
 async function benchIngest(store: Store, agent: { id: string; org_id: string }) {
   say('\n[1/2] ingest write path vs INSERT … SELECT generate_series (the engine\'s ceiling)')
-  const requests = makeRequests(12, Date.now() - 2 * 86_400_000)
-  await writeBatches(store.db, agent, requests.shift()!) // warm-up: chunk creation, plan caches
-  const rows = requests.length * 100 * 60
-  const [, ingestMs] = await timed(async () => { for (const r of requests) await writeBatches(store.db, agent, r) })
-  const ingestRate = rows / (ingestMs / 1000)
-  say(`  ingest path: ${fmt(rows)} rows in ${fmt(ingestMs)} ms = ${fmt(ingestRate)} rows/s (writeBatches: batch-id claim, unnest insert, agent update, one transaction per 6,000-row request)`)
-
-  const [, ceilingMs] = await timed(() => sql`insert into metrics (time, org_id, agent_id, metric_type, metric_name, value, tags)
-    select now() - interval '36 hours' + g * interval '10 ms', ${agent.org_id}::uuid, ${agent.id}::uuid, 'cpu', 'm' || (g % 60), random() * 100, '{}'::jsonb
-    from generate_series(1, ${rows}) g`.execute(store.db))
-  const ceilingRate = rows / (ceilingMs / 1000)
-  say(`  ceiling:     ${fmt(rows)} rows in ${fmt(ceilingMs)} ms = ${fmt(ceilingRate)} rows/s`)
+  await writeBatches(store.db, agent, makeRequests(1, Date.now() - 3 * 86_400_000)[0]) // warm-up: chunks, plan caches
+  // Alternating rounds, medians: one noisy second on a shared 2-core machine must not decide the figure.
+  const ROUNDS = 5
+  const PER_ROUND = 10
+  const rows = PER_ROUND * 100 * 60
+  const ingestRates: number[] = []
+  const ceilingRates: number[] = []
+  for (let round = 0; round < ROUNDS; round++) {
+    const requests = makeRequests(PER_ROUND, Date.now() - (2 + round / 10) * 86_400_000)
+    const [, ingestMs] = await timed(async () => { for (const r of requests) await writeBatches(store.db, agent, r) })
+    ingestRates.push(rows / (ingestMs / 1000))
+    const [, ceilingMs] = await timed(() => sql`insert into metrics (time, org_id, agent_id, metric_type, metric_name, value, tags)
+      select now() - interval '36 hours' + g * interval '10 ms', ${agent.org_id}::uuid, ${agent.id}::uuid, 'cpu', 'm' || (g % 60), random() * 100, '{}'::jsonb
+      from generate_series(1, ${rows}) g`.execute(store.db))
+    ceilingRates.push(rows / (ceilingMs / 1000))
+    say(`  round ${round + 1}/${ROUNDS}: ingest ${fmt(ingestRates.at(-1)!)} rows/s, ceiling ${fmt(ceilingRates.at(-1)!)} rows/s`)
+  }
+  const ingestRate = median(ingestRates)
+  const ceilingRate = median(ceilingRates)
+  say(`  ingest path: median ${fmt(ingestRate)} rows/s (writeBatches: batch-id claim, unnest insert, agent update; one transaction per 6,000-row request)`)
+  say(`  ceiling:     median ${fmt(ceilingRate)} rows/s (INSERT … SELECT generate_series, same row shape)`)
   const ratio = ingestRate / ceilingRate
   say(`  ratio: ${(ratio * 100).toFixed(1)} % of the ceiling (target ≥ 50 %) → ${ratio >= 0.5 ? 'MET' : 'MISSED'}`)
 
@@ -160,7 +169,8 @@ try {
   await prepareStore(store, { retention: { raw: '30d', minute: '90d', hour: '90d', day: '365d' } })
   const agents = await seedAgents(store)
   const ingest = await benchIngest(store, agents[AGENTS - 1])
-  const query = await benchRangeQuery(store, agents.slice(0, AGENTS - 1).concat([agents[AGENTS - 1]]))
+  if (process.argv.includes('--ingest-only')) { await store.close(); process.exit(0) }
+  const query = await benchRangeQuery(store, agents)
   await store.close()
   say(`\nsummary: ingest ${fmt(ingest.ingestRate)} rows/s = ${(ingest.ratio * 100).toFixed(1)} % of ceiling ${fmt(ingest.ceilingRate)} rows/s `
     + `(${fmt(ingest.httpRate)} rows/s through HTTP); `
