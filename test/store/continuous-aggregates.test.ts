@@ -86,37 +86,27 @@ for (const backend of await allBackends()) {
       })
     }
 
-    t.test('disk_metrics_1h equals the hourly aggregation of raw disk rows', async (t) => {
-      const { rows: agg } = await sql<Row>`select bucket, agent_id, mount_point, usage_percent_avg, usage_percent_max, used_bytes,
-          inodes_percent_max, read_bytes_per_sec_avg, io_util_percent_avg, count
-        from disk_metrics_1h where agent_id = any(${ids}::uuid[]) order by bucket, agent_id, mount_point`.execute(store.db)
-      const { rows: raw } = await sql<Row>`select time_bucket('1 hour', time) as bucket, agent_id, mount_point,
-          avg(usage_percent) as usage_percent_avg, max(usage_percent) as usage_percent_max, last(used_bytes, time) as used_bytes,
-          max(inodes_percent) as inodes_percent_max, avg(read_bytes_per_sec) as read_bytes_per_sec_avg,
-          avg(io_util_percent) as io_util_percent_avg, count(*) as count
-        from disk_metrics where agent_id = any(${ids}::uuid[]) group by 1, agent_id, mount_point order by 1, agent_id, mount_point`.execute(store.db)
-      sameRows(t, agg, raw, 'disk_metrics_1h')
-    })
-
-    t.test('network_metrics_1h equals the hourly aggregation of raw network rows', async (t) => {
-      const { rows: agg } = await sql<Row>`select bucket, agent_id, interface, bytes_sent_per_sec_avg, bytes_recv_per_sec_max,
-          bytes_sent, errors_in_delta, count
-        from network_metrics_1h where agent_id = any(${ids}::uuid[]) order by bucket, agent_id, interface`.execute(store.db)
-      const { rows: raw } = await sql<Row>`select time_bucket('1 hour', time) as bucket, agent_id, interface,
-          avg(bytes_sent_per_sec) as bytes_sent_per_sec_avg, max(bytes_recv_per_sec) as bytes_recv_per_sec_max,
-          last(bytes_sent, time) as bytes_sent, max(errors_in) - min(errors_in) as errors_in_delta, count(*) as count
-        from network_metrics where agent_id = any(${ids}::uuid[]) group by 1, agent_id, interface order by 1, agent_id, interface`.execute(store.db)
-      sameRows(t, agg, raw, 'network_metrics_1h')
-    })
-
-    t.test('process_metrics_1h equals the hourly aggregation of raw process rows', async (t) => {
-      const { rows: agg } = await sql<Row>`select bucket, agent_id, name, cpu_percent_avg, cpu_percent_max, memory_bytes_avg, memory_bytes_max, count
-        from process_metrics_1h where agent_id = any(${ids}::uuid[]) order by bucket, agent_id, name`.execute(store.db)
-      const { rows: raw } = await sql<Row>`select time_bucket('1 hour', time) as bucket, agent_id, name,
-          avg(cpu_percent) as cpu_percent_avg, max(cpu_percent) as cpu_percent_max, avg(memory_bytes)::float8 as memory_bytes_avg,
-          max(memory_bytes) as memory_bytes_max, count(*) as count
-        from process_metrics where agent_id = any(${ids}::uuid[]) group by 1, agent_id, name order by 1, agent_id, name`.execute(store.db)
-      sameRows(t, agg, raw, 'process_metrics_1h')
-    })
+    // Wide tables: every numeric field rolled up as avg, min, max and last per hour.
+    const wide = [
+      { view: 'disk_metrics_1h', table: 'disk_metrics', key: 'mount_point', fields: ['usage_percent', 'used_bytes', 'available_bytes', 'total_bytes',
+        'inodes_percent', 'read_bytes_per_sec', 'write_bytes_per_sec', 'read_ops_per_sec', 'write_ops_per_sec', 'io_util_percent'] },
+      { view: 'network_metrics_1h', table: 'network_metrics', key: 'interface', fields: ['bytes_sent_per_sec', 'bytes_recv_per_sec',
+        'packets_sent_per_sec', 'packets_recv_per_sec', 'bytes_sent', 'bytes_recv', 'errors_in', 'errors_out', 'drop_in', 'drop_out'] },
+      { view: 'process_metrics_1h', table: 'process_metrics', key: 'name', fields: ['cpu_percent', 'memory_bytes', 'memory_percent', 'num_threads'] },
+    ]
+    for (const { view, table, key, fields } of wide) {
+      t.test(`${view} equals the hourly aggregation of raw ${table} rows`, async (t) => {
+        const aggCols = fields.flatMap((f) => [`${f}_avg`, `${f}_min`, `${f}_max`, `${f}_last`]).join(', ')
+        const rawCols = fields.flatMap((f) => [`avg(${f})::float8 as ${f}_avg`, `min(${f})::float8 as ${f}_min`,
+          `max(${f})::float8 as ${f}_max`, `last(${f}, time)::float8 as ${f}_last`]).join(', ')
+        const { rows: agg } = await sql<Row>`select bucket, agent_id, ${sql.ref(key)}, ${sql.raw(aggCols)}, count
+          from ${sql.table(view)} where agent_id = any(${ids}::uuid[]) order by bucket, agent_id, ${sql.ref(key)}`.execute(store.db)
+        const { rows: raw } = await sql<Row>`select time_bucket('1 hour', time) as bucket, agent_id, ${sql.ref(key)}, ${sql.raw(rawCols)},
+            count(*) as count
+          from ${sql.table(table)} where agent_id = any(${ids}::uuid[]) group by 1, agent_id, ${sql.ref(key)}
+          order by 1, agent_id, ${sql.ref(key)}`.execute(store.db)
+        sameRows(t, agg, raw, view)
+      })
+    }
   })
 }
