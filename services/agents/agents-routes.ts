@@ -1,35 +1,128 @@
-// POST /api/v1/agents: an admin registers an agent and receives its API key, once.
+// Agents management (seed 001, 0.3.0): list with status/limit/offset, create (key shown once), read,
+// update (PUT and PATCH), delete with its data, and fleet statistics.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { sql } from 'kysely'
 import { ApiError } from '../api/errors.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
-import { agentView, createAgent, findAgent } from './agents-repository.ts'
+import { AGENT_COLUMNS, agentView, createAgent, findAgent, type AgentRow } from './agents-repository.ts'
 
 const OptionalText = (max: number) => Type.Optional(Type.String({ maxLength: max }))
+const AgentName = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' })
+const Labels = Type.Record(Type.String({ minLength: 1, maxLength: 64 }), Type.String({ maxLength: 256 }), { maxProperties: 64 })
+const Status = Type.Union([Type.Literal('active'), Type.Literal('inactive'), Type.Literal('pending')])
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, description: 'agent uuid or name' }) })
 
-export const agentsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+const AgentFields = {
+  hostname: OptionalText(255), ip_address: OptionalText(64), os: OptionalText(128), os_version: OptionalText(128),
+  agent_version: OptionalText(64), labels: Type.Optional(Labels),
+}
+
+/** Tables that hold an agent's samples: deleting the agent deletes them too. */
+const AGENT_DATA_TABLES = ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions',
+  'container_metrics', 'ingest_batches'] as const
+
+export interface AgentsRouteOptions { onlineWindowSeconds: number }
+
+export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async (app, opts) => {
+  const db = app.store.db
+  const online = (a: AgentRow) => a.last_metrics_at !== null && Date.now() - a.last_metrics_at.getTime() <= opts.onlineWindowSeconds * 1000
+  const view = (a: AgentRow) => ({ ...agentView(a), online: online(a) })
+
+  async function agentOr404(orgId: string, id: string): Promise<AgentRow> {
+    const agent = await findAgent(db, orgId, id)
+    if (!agent) throw new ApiError('NOT_FOUND', `Agent "${id}" not found`)
+    return agent
+  }
+
+  app.get('/api/v1/agents', {
+    onRequest: app.authenticate,
+    schema: {
+      summary: 'List agents', tags: ['agents'],
+      querystring: Type.Object({
+        status: Type.Optional(Status),
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+        offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0 })),
+      }),
+    },
+  }, async (request) => {
+    const { orgId } = principalOf(request)
+    const { status, limit = 100, offset = 0 } = request.query
+    let q = db.selectFrom('agents').where('org_id', '=', orgId)
+    if (status) q = q.where('status', '=', status)
+    const [{ total }] = await q.select((eb) => eb.fn.countAll<number>().as('total')).execute()
+    const rows = await q.select(AGENT_COLUMNS).orderBy('name').limit(limit).offset(offset).execute()
+    return { agents: rows.map(view), total: Number(total), limit, offset }
+  })
+
+  app.get('/api/v1/agents/stats', {
+    onRequest: app.authenticate,
+    schema: { summary: 'Agent counts: total, active, inactive, online, offline', tags: ['agents'] },
+  }, async (request) => {
+    const { rows: [s] } = await sql<Record<string, number>>`
+      select count(*) as total,
+             count(*) filter (where status = 'active') as active,
+             count(*) filter (where status = 'inactive') as inactive,
+             count(*) filter (where status = 'pending') as pending,
+             count(*) filter (where last_metrics_at > now() - make_interval(secs => ${opts.onlineWindowSeconds})) as online
+      from agents where org_id = ${principalOf(request).orgId}`.execute(db)
+    return { total: s.total, active: s.active, inactive: s.inactive, online: s.online, offline: s.total - s.online, pending: s.pending,
+      online_window_seconds: opts.onlineWindowSeconds }
+  })
+
   app.post('/api/v1/agents', {
     onRequest: app.requireRole('admin', 'editor'),
     schema: {
-      body: Type.Object({
-        name: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }),
-        hostname: OptionalText(255), ip_address: OptionalText(64), os: OptionalText(128), os_version: OptionalText(128),
-        agent_version: OptionalText(64),
-        labels: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 256 }), { maxProperties: 64 })),
-      }, { additionalProperties: false }),
+      summary: 'Register an agent; the answer holds its API key, shown this once', tags: ['agents'],
+      body: Type.Object({ name: AgentName, ...AgentFields }, { additionalProperties: false }),
     },
   }, async (request, reply) => {
-    const created = await createAgent(app.store.db, principalOf(request).orgId, request.body)
+    const created = await createAgent(db, principalOf(request).orgId, request.body)
     if (!created) throw new ApiError('CONFLICT', `An agent named "${request.body.name}" already exists`, { name: ['already exists'] })
-    return reply.status(201).send({ ...agentView(created.agent), api_key: created.apiKey })
+    return reply.status(201).send({ ...view(created.agent), api_key: created.apiKey })
   })
 
   app.get('/api/v1/agents/:id', {
     onRequest: app.authenticate,
-    schema: { params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) }) },
-  }, async (request) => {
-    const agent = await findAgent(app.store.db, principalOf(request).orgId, request.params.id)
-    if (!agent) throw new ApiError('NOT_FOUND', `Agent "${request.params.id}" not found`)
-    return agentView(agent)
+    schema: { summary: 'One agent, by uuid or name', tags: ['agents'], params: IdParams },
+  }, async (request) => view(await agentOr404(principalOf(request).orgId, request.params.id)))
+
+  const updateSchema = {
+    summary: 'Update an agent (fields not sent are kept)', tags: ['agents'], params: IdParams,
+    body: Type.Object({ name: Type.Optional(AgentName), status: Type.Optional(Status), ...AgentFields }, { additionalProperties: false, minProperties: 1 }),
+  }
+  for (const method of ['PUT', 'PATCH'] as const) {
+    app.route({
+      method, url: '/api/v1/agents/:id', onRequest: app.requireRole('admin', 'editor'), schema: updateSchema,
+      handler: async (request) => {
+        const { orgId } = principalOf(request)
+        const agent = await agentOr404(orgId, request.params.id)
+        const { labels, ...fields } = request.body
+        try {
+          const updated = await db.updateTable('agents')
+            .set({ ...fields, ...(labels ? { labels: JSON.stringify(labels) } : {}), updated_at: new Date() })
+            .where('id', '=', agent.id).where('org_id', '=', orgId).returning(AGENT_COLUMNS).executeTakeFirstOrThrow()
+          return view(updated)
+        } catch (err) {
+          if ((err as { code?: string }).code === '23505') throw new ApiError('CONFLICT', `An agent named "${fields.name}" already exists`, { name: ['already exists'] })
+          throw err
+        }
+      },
+    })
+  }
+
+  app.delete('/api/v1/agents/:id', {
+    onRequest: app.requireRole('admin', 'editor'),
+    schema: { summary: 'Delete an agent and every sample it sent', tags: ['agents'], params: IdParams },
+  }, async (request, reply) => {
+    const { orgId } = principalOf(request)
+    const agent = await agentOr404(orgId, request.params.id)
+    await db.transaction().execute(async (trx) => {
+      for (const table of AGENT_DATA_TABLES) {
+        await trx.deleteFrom(table).where('org_id', '=', orgId).where('agent_id', '=', agent.id).execute()
+      }
+      await trx.deleteFrom('agents').where('id', '=', agent.id).where('org_id', '=', orgId).execute()
+    })
+    return reply.status(204).send()
   })
 }

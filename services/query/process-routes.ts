@@ -1,0 +1,89 @@
+// The latest process snapshot as a tree, and the processes that used the most CPU or memory over a window.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { sql } from 'kysely'
+import { principalOf } from '../auth/auth-plugin.ts'
+import { AgentParams, agentFor } from './query-schemas.ts'
+import { parseLimit, parseTimeRange } from './time-range.ts'
+import { buildProcessTree } from './process-tree.ts'
+import { resolutionForRange } from './resolution-for-range.ts'
+
+export const processRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const db = app.store.db
+
+  app.get('/api/v1/agents/:id/processes', {
+    onRequest: app.authenticate,
+    schema: {
+      summary: 'The latest process snapshot as a tree', tags: ['processes'],
+      params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) }),
+      querystring: Type.Object({ q: Type.Optional(Type.String({ maxLength: 256, description: 'filter by name, pid or cmdline; ancestors are kept' })) }),
+    },
+  }, async (request) => {
+    const agent = await agentFor(db, principalOf(request).orgId, request.params.id)
+    const snapshot = await db.selectFrom('process_snapshots').select(['snapshot_id', 'time', 'total_processes'])
+      .where('org_id', '=', agent.org_id).where('agent_id', '=', agent.id).orderBy('time', 'desc').limit(1).executeTakeFirst()
+    if (!snapshot) {
+      return { agent_id: agent.name, hostname: agent.hostname, snapshot_id: null, timestamp: null, total_processes: 0, process_tree: [] }
+    }
+    const rows = await db.selectFrom('process_metrics')
+      .select(['pid', 'parent_pid', 'name', 'cmdline', 'username', 'status', 'cpu_percent', 'memory_percent', 'memory_bytes', 'memory_vms',
+        'num_threads', 'create_time'])
+      .where('org_id', '=', agent.org_id).where('agent_id', '=', agent.id)
+      .where('time', '=', snapshot.time).where('snapshot_id', '=', snapshot.snapshot_id).execute()
+    const flat = rows.map((r) => ({
+      id: r.pid, pid: r.pid, parent_pid: r.parent_pid, name: r.name, cmdline: r.cmdline, username: r.username, status: r.status,
+      cpu_percent: r.cpu_percent, memory_percent: r.memory_percent, memory_rss: r.memory_bytes, memory_vms: r.memory_vms,
+      num_threads: r.num_threads, create_time: r.create_time?.toISOString() ?? null,
+    }))
+    const tree = buildProcessTree(flat, request.query.q)
+    return {
+      agent_id: agent.name, hostname: agent.hostname, snapshot_id: snapshot.snapshot_id, timestamp: snapshot.time.toISOString(),
+      total_processes: snapshot.total_processes, ...(request.query.q ? { q: request.query.q } : {}), process_tree: tree,
+    }
+  })
+
+  app.get('/api/v1/processes/top/:agent_id', {
+    onRequest: app.authenticate,
+    schema: {
+      summary: 'Processes ranked by their CPU or memory over a window', tags: ['processes'], params: AgentParams,
+      querystring: Type.Object({
+        by: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('memory')], { description: 'default cpu' })),
+        stat: Type.Optional(Type.Union([Type.Literal('avg'), Type.Literal('max')], { description: 'rank by the average (default) or the peak' })),
+        start: Type.Optional(Type.String({ maxLength: 64 })),
+        end: Type.Optional(Type.String({ maxLength: 64 })),
+        limit: Type.Optional(Type.String({ maxLength: 12, description: 'default 10, at most 100' })),
+      }),
+    },
+  }, async (request) => {
+    const { start, end } = parseTimeRange(request.query)
+    const limit = parseLimit(request.query.limit, 10, 100)
+    const by = request.query.by ?? 'cpu'
+    const stat = request.query.stat ?? 'avg'
+    const agent = await agentFor(db, principalOf(request).orgId, request.params.agent_id)
+    // Long windows read the hourly process aggregate (grouped by name); short ones raw rows.
+    const level = resolutionForRange({ family: 'process', start, end })
+    const field = by === 'cpu' ? 'cpu_percent' : 'memory_bytes'
+    const raw = level.nativeSeconds === 0
+    const ranked = raw
+      ? await sql<Record<string, unknown>>`
+          select name, mode() within group (order by cmdline) as cmdline, mode() within group (order by username) as username,
+                 avg(cpu_percent)::float8 as avg_cpu_percent, max(cpu_percent)::float8 as max_cpu_percent,
+                 avg(memory_bytes)::float8 as avg_memory_bytes, max(memory_bytes)::float8 as max_memory_bytes,
+                 avg(memory_percent)::float8 as avg_memory_percent, count(*) as samples, count(distinct pid) as pids
+          from process_metrics
+          where org_id = ${agent.org_id} and agent_id = ${agent.id} and time >= ${start} and time < ${end}
+          group by name order by ${sql.ref(`${stat}_${field}`)} desc nulls last, name limit ${limit}`.execute(db)
+      : await sql<Record<string, unknown>>`
+          select name, null as cmdline, null as username,
+                 (sum(cpu_percent_avg * count) / sum(count))::float8 as avg_cpu_percent, max(cpu_percent_max) as max_cpu_percent,
+                 (sum(memory_bytes_avg * count) / sum(count))::float8 as avg_memory_bytes, max(memory_bytes_max) as max_memory_bytes,
+                 (sum(memory_percent_avg * count) / sum(count))::float8 as avg_memory_percent, sum(count)::int8 as samples, null as pids
+          from process_metrics_1h
+          where org_id = ${agent.org_id} and agent_id = ${agent.id} and bucket >= ${start} and bucket < ${end}
+          group by name order by ${sql.ref(`${stat}_${field}`)} desc nulls last, name limit ${limit}`.execute(db)
+    return {
+      agent_id: agent.name, by, stat, start: start.toISOString(), end: end.toISOString(), resolution: level.label,
+      count: ranked.rows.length, processes: ranked.rows,
+    }
+  })
+}

@@ -1,0 +1,33 @@
+// A flat process list → the tree seed 000 draws (children nested by parent pid), optionally filtered by a
+// query on name, pid or cmdline with every match's ancestors kept so the tree still reads.
+
+export interface ProcessNode<T> { children: ProcessNode<T>[] }
+
+export function buildProcessTree<T extends { pid: number; parent_pid: number | null; name: string; cmdline: string }>(
+  processes: T[], q?: string,
+): Array<T & ProcessNode<T>> {
+  const byPid = new Map(processes.map((p) => [p.pid, p]))
+  let keep: Set<number> | undefined
+  if (q) {
+    const needle = q.toLowerCase()
+    keep = new Set()
+    for (const p of processes) {
+      if (!(p.name.toLowerCase().includes(needle) || p.cmdline.toLowerCase().includes(needle) || String(p.pid) === q)) continue
+      // The match and its ancestors (a cycle in bad data must not loop forever).
+      for (let cur: T | undefined = p; cur && !keep.has(cur.pid); cur = cur.parent_pid !== null ? byPid.get(cur.parent_pid) : undefined) {
+        keep.add(cur.pid)
+      }
+    }
+  }
+  const nodes = new Map<number, T & ProcessNode<T>>()
+  for (const p of processes) if (!keep || keep.has(p.pid)) nodes.set(p.pid, { ...p, children: [] })
+  const roots: Array<T & ProcessNode<T>> = []
+  for (const node of nodes.values()) {
+    const parent = node.parent_pid !== null && node.parent_pid !== node.pid ? nodes.get(node.parent_pid) : undefined
+    if (parent) parent.children.push(node)
+    else roots.push(node)
+  }
+  const sort = (list: Array<ProcessNode<T> & { pid: number }>) => { list.sort((a, b) => a.pid - b.pid); for (const n of list) sort(n.children as never) }
+  sort(roots)
+  return roots
+}

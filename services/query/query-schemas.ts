@@ -1,0 +1,23 @@
+// Schemas and lookups every query route shares: the `:agent_id` param and the start/end/limit query.
+import { Type } from 'typebox'
+import type { Kysely } from 'kysely'
+import type { Database } from '../store/database.ts'
+import { ApiError } from '../api/errors.ts'
+import { findAgent, type AgentRow } from '../agents/agents-repository.ts'
+
+export const AgentParams = Type.Object({ agent_id: Type.String({ minLength: 1, maxLength: 128, description: 'agent uuid or name' }) })
+
+export const RangeQuery = Type.Object({
+  start: Type.Optional(Type.String({ maxLength: 64, description: 'RFC3339, default end − 24 h' })),
+  end: Type.Optional(Type.String({ maxLength: 64, description: 'RFC3339, default now (exclusive)' })),
+  limit: Type.Optional(Type.String({ maxLength: 12, description: 'rows per page' })),
+})
+
+export const Rfc3339Out = Type.String({ format: 'date-time' })
+
+/** The agent named by `:agent_id` (uuid or name) in the caller's organization, or 404. */
+export async function agentFor(db: Kysely<Database>, orgId: string, idOrName: string): Promise<AgentRow> {
+  const agent = await findAgent(db, orgId, idOrName)
+  if (!agent) throw new ApiError('NOT_FOUND', `Agent "${idOrName}" not found`)
+  return agent
+}

@@ -1,0 +1,126 @@
+// What a series selector (`<type>.<name>` plus `tags.<key>=<value>`) names: which family, which table and
+// column at raw and at aggregate resolution, and which tag filters it takes.
+import { sql, type RawBuilder } from 'kysely'
+import { ApiError } from '../api/errors.ts'
+import type { Family } from './resolution-for-range.ts'
+
+export type SeriesAgg = 'avg' | 'min' | 'max' | 'last' | 'p95'
+export const SERIES_AGGS: SeriesAgg[] = ['avg', 'min', 'max', 'last', 'p95']
+
+interface WideFamily {
+  family: Exclude<Family, 'metrics'>
+  raw: string
+  rollup: string
+  fields: readonly string[]
+  aliases: Record<string, string>
+  /** Tag keys that select one series; `key` is the one the hourly aggregate is grouped by. */
+  key: string
+  tagColumns: readonly string[]
+}
+
+const WIDE: Record<string, WideFamily> = {
+  disk: {
+    family: 'disk', raw: 'disk_metrics', rollup: 'disk_metrics_1h', key: 'mount_point', tagColumns: ['mount_point', 'device'], aliases: {},
+    fields: ['usage_percent', 'used_bytes', 'available_bytes', 'total_bytes', 'inodes_percent', 'read_bytes_per_sec', 'write_bytes_per_sec',
+      'read_ops_per_sec', 'write_ops_per_sec', 'io_util_percent'],
+  },
+  network: {
+    family: 'network', raw: 'network_metrics', rollup: 'network_metrics_1h', key: 'interface', tagColumns: ['interface'],
+    aliases: { rx_bytes_per_sec: 'bytes_recv_per_sec', tx_bytes_per_sec: 'bytes_sent_per_sec', rx_packets_per_sec: 'packets_recv_per_sec',
+      tx_packets_per_sec: 'packets_sent_per_sec', rx_bytes: 'bytes_recv', tx_bytes: 'bytes_sent' },
+    fields: ['bytes_sent_per_sec', 'bytes_recv_per_sec', 'packets_sent_per_sec', 'packets_recv_per_sec', 'bytes_sent', 'bytes_recv',
+      'errors_in', 'errors_out', 'drop_in', 'drop_out'],
+  },
+  process: {
+    family: 'process', raw: 'process_metrics', rollup: 'process_metrics_1h', key: 'name', tagColumns: ['name'], aliases: {},
+    fields: ['cpu_percent', 'memory_bytes', 'memory_percent', 'num_threads'],
+  },
+}
+
+const METRIC = /^([a-z][a-z0-9_]*)\.([a-z0-9_]+)$/
+
+export interface SeriesTarget {
+  family: Family
+  /** The selector as the caller wrote it (aliases kept). */
+  metric: string
+  tags: Record<string, string>
+  /** SQL for the row filter beyond org, agent and time. */
+  filter(): RawBuilder<unknown>
+  /** The value expression for one bucket: `native` reads an aggregate at its own granularity. */
+  value(agg: SeriesAgg, level: 'raw' | 'rollup' | 'native'): RawBuilder<number>
+  rawSource: string
+  /** The column holding one sample in raw rows, and the per-bucket average in the aggregate. */
+  rawColumn: string
+  rollupAvgColumn: string
+}
+
+function badMetric(message: string, field = 'metric'): ApiError {
+  return new ApiError('VALIDATION_ERROR', `Invalid request: ${message}`, { [field]: [message] })
+}
+
+const ROLLUP_METRICS = { avg: sql`sum(sum) / sum(count)`, min: sql`min(min)`, max: sql`max(max)`, last: sql`last(last, bucket)` }
+
+export function parseSeriesTarget(metric: string, tags: Record<string, string>): SeriesTarget {
+  const m = METRIC.exec(metric)
+  if (!m) throw badMetric(`metric must look like <type>.<name>, e.g. cpu.usage_percent (got "${metric}")`)
+  const [, type, name] = m
+  const wide = WIDE[type]
+  if (!wide) {
+    return {
+      family: 'metrics', metric, tags, rawSource: 'metrics', rawColumn: 'value', rollupAvgColumn: 'avg',
+      filter: () => sql`metric_type = ${type} and metric_name = ${name} and ${Object.keys(tags).length > 0
+        ? sql`tags @> ${JSON.stringify(tags)}::jsonb` : sql`tags = '{}'::jsonb`}`,
+      value: (agg, level) => {
+        if (level === 'raw') return rawExpression(sql.ref('value'), agg)
+        if (level === 'native') return sql.ref(agg) as RawBuilder<number>
+        return ROLLUP_METRICS[agg as Exclude<SeriesAgg, 'p95'>] as RawBuilder<number>
+      },
+    }
+  }
+  const field = wide.aliases[name] ?? name
+  if (!wide.fields.includes(field)) {
+    throw badMetric(`${type} has no field "${name}"; known: ${[...wide.fields, ...Object.keys(wide.aliases)].join(', ')}`)
+  }
+  for (const key of Object.keys(tags)) {
+    if (!wide.tagColumns.includes(key)) throw badMetric(`${type} series take tags.${wide.tagColumns.join(' or tags.')}, not tags.${key}`, `tags.${key}`)
+  }
+  if (tags[wide.key] === undefined) {
+    throw badMetric(`${type} series need tags.${wide.key}=<value> to pick one ${wide.key.replace('_', ' ')}`, `tags.${wide.key}`)
+  }
+  return {
+    family: wide.family, metric, tags, rawSource: wide.raw, rawColumn: field, rollupAvgColumn: `${field}_avg`,
+    filter: () => sql.join(Object.entries(tags).map(([k, v]) => sql`${sql.ref(k)} = ${v}`), sql` and `),
+    value: (agg, level) => {
+      if (level === 'raw') return rawExpression(sql.ref(field), agg)
+      const col = (suffix: string) => sql.ref(`${field}_${suffix}`)
+      if (level === 'native') return col(agg) as RawBuilder<number>
+      if (agg === 'avg') return sql<number>`sum(${col('avg')} * count) / sum(count)`
+      if (agg === 'min') return sql<number>`min(${col('min')})`
+      if (agg === 'max') return sql<number>`max(${col('max')})`
+      return sql<number>`last(${col('last')}, bucket)`
+    },
+  }
+}
+
+function rawExpression(column: RawBuilder<unknown> | ReturnType<typeof sql.ref>, agg: SeriesAgg): RawBuilder<number> {
+  switch (agg) {
+    case 'avg': return sql<number>`avg(${column})::float8`
+    case 'min': return sql<number>`min(${column})::float8`
+    case 'max': return sql<number>`max(${column})::float8`
+    case 'last': return sql<number>`last(${column}, time)::float8`
+    case 'p95': return sql<number>`percentile_cont(0.95) within group (order by ${column})`
+  }
+}
+
+/** `tags.<key>=<value>` query parameters, as a plain object. */
+export function tagsFromQuery(query: Record<string, unknown>): Record<string, string> {
+  const tags: Record<string, string> = {}
+  for (const [k, v] of Object.entries(query)) {
+    if (!k.startsWith('tags.')) continue
+    const key = k.slice(5)
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(key)) throw badMetric(`tag names are letters, digits, _ . - (got "${key}")`, k)
+    if (typeof v !== 'string' || v.length > 1024) throw badMetric(`tags.${key} must be one value of at most 1,024 characters`, k)
+    tags[key] = v
+  }
+  return tags
+}

@@ -1,0 +1,131 @@
+// Series with automatic resolution, statistics and comparison across agents — beyond seed 001.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { ApiError } from '../api/errors.ts'
+import { principalOf } from '../auth/auth-plugin.ts'
+import { parseDuration } from '../time/duration.ts'
+import { AgentParams, agentFor } from './query-schemas.ts'
+import { parseTimeRange } from './time-range.ts'
+import { parseSeriesTarget, SERIES_AGGS, tagsFromQuery, type SeriesAgg, type SeriesTarget } from './series-catalog.ts'
+import { resolutionForRange, DEFAULT_RETENTION_DAYS, type Resolution, type RetentionDays } from './resolution-for-range.ts'
+import { readSeries } from './read-series.ts'
+import { seriesStats } from './series-stats.ts'
+
+/** Prometheus's cap on points per series; more is refused, not truncated. */
+export const MAX_POINTS_CAP = 11_000
+const MAX_COMPARE_AGENTS = 20
+
+const SeriesQuery = Type.Object({
+  metric: Type.String({ minLength: 3, maxLength: 200, description: '<type>.<name>, e.g. cpu.usage_percent or disk.usage_percent' }),
+  start: Type.Optional(Type.String({ maxLength: 64 })),
+  end: Type.Optional(Type.String({ maxLength: 64 })),
+  step: Type.Optional(Type.String({ maxLength: 16, description: 'auto (default) or a duration such as 30s, 5m, 1h' })),
+  agg: Type.Optional(Type.Union(SERIES_AGGS.map((a) => Type.Literal(a)), { description: 'default avg' })),
+  max_points: Type.Optional(Type.String({ maxLength: 8, description: `points at most with step=auto (default 1,000, cap ${MAX_POINTS_CAP})` })),
+}, { additionalProperties: true, description: 'tags.<key>=<value> parameters select a series (mount_point, interface, name, core …)' })
+
+function bad(field: string, message: string): ApiError {
+  return new ApiError('VALIDATION_ERROR', `Invalid request: ${field} ${message}`, { [field]: [message] })
+}
+
+interface Plan { target: SeriesTarget; agg: SeriesAgg; start: Date; end: Date; resolution: Resolution }
+
+/** Selector, range, step and aggregation → what to read, or a 400 naming the parameter. */
+function plan(q: Record<string, unknown>, retentionDays: RetentionDays): Plan {
+  const { start, end } = parseTimeRange(q as { start?: string; end?: string })
+  const target = parseSeriesTarget(String(q.metric), tagsFromQuery(q))
+  const agg = (q.agg as SeriesAgg | undefined) ?? 'avg'
+  const spanSeconds = (end.getTime() - start.getTime()) / 1000
+  let maxPoints = 1000
+  if (q.max_points !== undefined) {
+    if (!/^\d+$/.test(String(q.max_points)) || Number(q.max_points) < 1) throw bad('max_points', `must be a whole number from 1 to ${MAX_POINTS_CAP}`)
+    maxPoints = Number(q.max_points)
+    if (maxPoints > MAX_POINTS_CAP) throw bad('max_points', `must be at most ${MAX_POINTS_CAP}`)
+  }
+  let stepSeconds: number | undefined
+  if (q.step !== undefined && q.step !== 'auto') {
+    const text = String(q.step)
+    try { stepSeconds = /^\d+$/.test(text) ? Number(text) : parseDuration(text) / 1000 } catch { throw bad('step', 'must be auto or a duration such as 30s, 5m, 1h') }
+    if (stepSeconds < 1) throw bad('step', 'must be at least 1s')
+    if (spanSeconds / stepSeconds > MAX_POINTS_CAP) {
+      throw bad('step', `gives ${Math.ceil(spanSeconds / stepSeconds)} points over this range; at most ${MAX_POINTS_CAP} (use a larger step or a shorter range)`)
+    }
+  }
+  let resolution = resolutionForRange({ family: target.family, start, end, stepSeconds, maxPoints, retentionDays })
+  if (agg === 'p95' && resolution.nativeSeconds !== 0) {
+    // A percentile cannot be rebuilt from rolled-up buckets: it reads raw rows, while they are kept.
+    if ((Date.now() - start.getTime()) / 86_400_000 > retentionDays.raw) {
+      throw bad('agg', `p95 needs raw rows, which are kept ${retentionDays.raw} days; use a later start or another aggregation`)
+    }
+    resolution = { ...resolution, source: target.rawSource, nativeSeconds: 0, label: 'raw' }
+  }
+  return { target, agg, start, end, resolution }
+}
+
+export const seriesRoutes: FastifyPluginAsyncTypebox<{ retentionDays?: RetentionDays }> = async (app, opts) => {
+  const db = app.store.db
+  const retentionDays = opts.retentionDays ?? DEFAULT_RETENTION_DAYS
+
+  app.get('/api/v1/metrics/series/:agent_id', {
+    onRequest: app.authenticate,
+    schema: { summary: 'One series, columnar, at an automatic or given step', tags: ['series'], params: AgentParams, querystring: SeriesQuery },
+  }, async (request) => {
+    const p = plan(request.query, retentionDays)
+    const agent = await agentFor(db, principalOf(request).orgId, request.params.agent_id)
+    const series = await readSeries(db, { orgId: agent.org_id, agentId: agent.id, target: p.target, start: p.start, end: p.end, agg: p.agg }, p.resolution)
+    return {
+      agent_id: agent.name, metric: p.target.metric, tags: p.target.tags, agg: p.agg, step: p.resolution.bucketSeconds,
+      resolution: p.resolution.label, start: p.start.toISOString(), end: p.end.toISOString(),
+      timestamps: series.timestamps.map((t) => new Date(t).toISOString()), values: series.values,
+    }
+  })
+
+  app.get('/api/v1/metrics/stats/:agent_id', {
+    onRequest: app.authenticate,
+    schema: {
+      summary: 'min, max, avg, stddev, current, percentiles and count of one series', tags: ['series'], params: AgentParams,
+      querystring: Type.Object({ metric: SeriesQuery.properties.metric, start: SeriesQuery.properties.start, end: SeriesQuery.properties.end },
+        { additionalProperties: true }),
+    },
+  }, async (request) => {
+    const { start, end } = parseTimeRange(request.query)
+    const target = parseSeriesTarget(request.query.metric, tagsFromQuery(request.query))
+    const agent = await agentFor(db, principalOf(request).orgId, request.params.agent_id)
+    const stats = await seriesStats(db, { orgId: agent.org_id, agentId: agent.id, target, start, end, retentionDays })
+    return { agent_id: agent.name, metric: target.metric, tags: target.tags, start: start.toISOString(), end: end.toISOString(), ...stats }
+  })
+
+  app.get('/api/v1/metrics/compare', {
+    onRequest: app.authenticate,
+    schema: {
+      summary: 'One aligned series per agent, with each one\'s statistics', tags: ['series'],
+      querystring: Type.Object({ ...SeriesQuery.properties, agents: Type.String({ minLength: 1, maxLength: 4000, description: 'comma-separated agent names or ids' }) },
+        { additionalProperties: true }),
+    },
+  }, async (request) => {
+    const names = [...new Set(request.query.agents.split(',').map((s) => s.trim()).filter(Boolean))]
+    if (names.length === 0) throw bad('agents', 'must name at least one agent')
+    if (names.length > MAX_COMPARE_AGENTS) throw bad('agents', `must name at most ${MAX_COMPARE_AGENTS} agents`)
+    const p = plan(request.query, retentionDays)
+    const { orgId } = principalOf(request)
+    const agents = []
+    for (const name of names) agents.push(await agentFor(db, orgId, name))
+    const all = []
+    for (const agent of agents) {
+      const req = { orgId, agentId: agent.id, target: p.target, start: p.start, end: p.end }
+      all.push({ agent, series: await readSeries(db, { ...req, agg: p.agg }, p.resolution), stats: await seriesStats(db, { ...req, retentionDays }) })
+    }
+    // One shared time axis; an agent without a value in a bucket gets null there.
+    const axis = [...new Set(all.flatMap((a) => a.series.timestamps))].sort((a, b) => a - b)
+    const index = new Map(axis.map((t, i) => [t, i]))
+    return {
+      metric: p.target.metric, tags: p.target.tags, agg: p.agg, step: p.resolution.bucketSeconds, resolution: p.resolution.label,
+      start: p.start.toISOString(), end: p.end.toISOString(), timestamps: axis.map((t) => new Date(t).toISOString()),
+      series: all.map(({ agent, series, stats }) => {
+        const values: Array<number | null> = axis.map(() => null)
+        series.timestamps.forEach((t, i) => { values[index.get(t)!] = series.values[i] })
+        return { agent_id: agent.name, values, stats }
+      }),
+    }
+  })
+}
