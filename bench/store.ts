@@ -9,6 +9,7 @@ import { prepareStore } from '../services/store/prepare-store.ts'
 import { writeBatches } from '../services/ingest/write-batches.ts'
 import { resolutionForRange } from '../services/query/resolution-for-range.ts'
 import { readSeries } from '../services/query/read-series.ts'
+import { parseSeriesTarget } from '../services/query/series-catalog.ts'
 import type { IngestBatch } from '../contract/ingest-batch.ts'
 import { buildApp } from '../services/api/app.ts'
 import { createAgent } from '../services/agents/agents-repository.ts'
@@ -127,7 +128,7 @@ async function benchRangeQuery(store: Store, agents: Array<{ id: string; org_id:
   say(`  compressed chunks older than 7 days in ${(compressMs / 1000).toFixed(1)} s (as the compression policy would)`)
 
   const agent = agents[0]
-  const req = { orgId: agent.org_id, agentId: agent.id, metricType: 'cpu', metricName: 'usage_percent', start, end }
+  const req = { orgId: agent.org_id, agentId: agent.id, target: parseSeriesTarget('cpu.usage_percent', {}), start, end }
   const chosen = resolutionForRange({ family: 'metrics', start, end })
   const raw = { ...chosen, source: 'metrics', nativeSeconds: 0, label: 'raw' }
   say(`  resolution chosen: ${chosen.label}, ${chosen.bucketSeconds} s buckets`)
