@@ -28,6 +28,9 @@ async function main(cfg: Config): Promise<void> {
     store, jwtSecret: await resolveJwtSecret(cfg.JWT_SECRET, dataDir),
     accessTtlSeconds: cfg.jwtExpiresInSeconds, refreshTtlSeconds: cfg.refreshExpiresInSeconds,
     logger: cfg.LOG_LEVEL === 'silent' ? false : { level: cfg.LOG_LEVEL === 'info' ? 'warn' : cfg.LOG_LEVEL },
+    rateLimits: cfg.rateLimits, loginThrottle: cfg.loginThrottle, corsOrigins: cfg.corsOrigins,
+    requestTimeoutMs: cfg.requestTimeoutMs, trustProxy: cfg.TRUST_PROXY,
+    onlineWindowSeconds: cfg.onlineWindowSeconds, retentionDays: cfg.retentionDays,
   })
   await app.listen({ port: cfg.PORT, host: cfg.HOST })
   const address = app.server.address()

@@ -8,9 +8,24 @@ import { authRoutes } from '../auth/auth-routes.ts'
 import { agentsRoutes } from '../agents/agents-routes.ts'
 import { ingestRoutes } from '../ingest/ingest-routes.ts'
 import { metricsRoutes } from '../query/metrics-routes.ts'
+import { seriesRoutes } from '../query/series-routes.ts'
+import { processRoutes } from '../query/process-routes.ts'
+import { dashboardsRoutes } from '../dashboards/dashboards-routes.ts'
+import { DEFAULT_RETENTION_DAYS, type RetentionDays } from '../query/resolution-for-range.ts'
+import { openapiPlugin } from './openapi-plugin.ts'
 import { healthRoutes } from '../health/health-routes.ts'
 import { errorHandler, notFoundHandler } from './errors.ts'
 import { rejectNulCharacters } from './reject-nul-characters.ts'
+import { securityPlugin } from '../security/security-plugin.ts'
+import { DEFAULT_RATE_LIMITS, rateLimitPlugin, type RateLimitBudgets } from '../security/rate-limits.ts'
+import { withRedaction } from '../security/log-redaction.ts'
+import { LoginThrottle, DEFAULT_LOGIN_THROTTLE, type LoginThrottleLimits } from '../auth/login-throttle.ts'
+import { usersRoutes } from '../users/users-routes.ts'
+import { organizationsRoutes } from '../organizations/organizations-routes.ts'
+import { auditRoutes } from '../audit/audit-routes.ts'
+import { agentKeysRoutes } from '../agents/agent-keys-routes.ts'
+
+const API_VERSION = '0.1.0'
 
 export interface AppOptions {
   store: Store
@@ -18,26 +33,54 @@ export interface AppOptions {
   accessTtlSeconds: number
   refreshTtlSeconds: number
   logger?: FastifyServerOptions['logger']
+  /** Request budgets per window (seed 004 §8); production defaults when unset. */
+  rateLimits?: Partial<RateLimitBudgets>
+  /** Failed logins per user and per address before logins are refused for a while. */
+  loginThrottle?: Partial<LoginThrottleLimits>
+  /** Origins allowed by CORS; none (CORS off) by default. */
+  corsOrigins?: string[]
+  /** Time to receive a whole request (slow clients are cut off); default 120 s. */
+  requestTimeoutMs?: number
+  /** Behind a reverse proxy: take the client address from X-Forwarded-For (rate limits and audit use it). */
+  trustProxy?: boolean
+  /** An agent is online while its newest sample is at most this old; default 20 s (two 10 s intervals). */
+  onlineWindowSeconds?: number
+  /** Retention per level, so range reads never ask a level for data it has dropped. */
+  retentionDays?: RetentionDays
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: opts.logger ?? false,
+    logger: withRedaction(opts.logger ?? false),
     bodyLimit: 1024 * 1024,
-    requestTimeout: 120_000,
+    requestTimeout: opts.requestTimeoutMs ?? 120_000,
+    // Slow headers are cut off sooner; timeouts are checked every second (Node's default is 30 s).
+    http: { headersTimeout: Math.min(opts.requestTimeoutMs ?? 120_000, 30_000), connectionsCheckingInterval: 1000 },
+    trustProxy: opts.trustProxy ?? false,
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
   app.addHook('preValidation', rejectNulCharacters)
 
+  await app.register(openapiPlugin, { version: API_VERSION })
   await app.register(storePlugin, { store: opts.store })
   await app.register(authPlugin, { secret: opts.jwtSecret })
+  await app.register(securityPlugin, { corsOrigins: opts.corsOrigins ?? [] })
+  await app.register(rateLimitPlugin, { budgets: { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits } })
+  const loginThrottle = new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...opts.loginThrottle })
 
   await app.register(healthRoutes)
-  await app.register(authRoutes, { accessTtlSeconds: opts.accessTtlSeconds, refreshTtlSeconds: opts.refreshTtlSeconds })
-  await app.register(agentsRoutes)
+  await app.register(authRoutes, { accessTtlSeconds: opts.accessTtlSeconds, refreshTtlSeconds: opts.refreshTtlSeconds, loginThrottle })
+  await app.register(usersRoutes, { loginThrottle })
+  await app.register(organizationsRoutes)
+  await app.register(auditRoutes)
+  await app.register(agentKeysRoutes)
+  await app.register(agentsRoutes, { onlineWindowSeconds: opts.onlineWindowSeconds ?? 20 })
   await app.register(ingestRoutes)
   await app.register(metricsRoutes)
+  await app.register(seriesRoutes, { retentionDays: opts.retentionDays ?? DEFAULT_RETENTION_DAYS })
+  await app.register(processRoutes)
+  await app.register(dashboardsRoutes)
   return app
 }

@@ -8,7 +8,8 @@ import { ApiError } from '../api/errors.ts'
 export interface AccessClaims { sub: string; org: string; role: Role; sid: string; typ: 'access' }
 export interface RefreshClaims { sid: string; typ: 'refresh'; nonce: string }
 
-export interface Principal { userId: string; orgId: string; role: Role; sessionId: string }
+/** Role and organization come from the users row on every request, so a demotion or deletion takes effect at once. */
+export interface Principal { userId: string; username: string; orgId: string; role: Role; sessionId: string }
 
 declare module '@fastify/jwt' {
   interface FastifyJWT { payload: AccessClaims | RefreshClaims; user: AccessClaims }
@@ -23,7 +24,8 @@ declare module 'fastify' {
 }
 
 export const authPlugin = fp(async (app, opts: { secret: string }) => {
-  await app.register(fastifyJwt, { secret: opts.secret })
+  // HS256 only: a token naming another algorithm ("none", RS256 with the secret as a public key) is refused.
+  await app.register(fastifyJwt, { secret: opts.secret, sign: { algorithm: 'HS256' }, verify: { algorithms: ['HS256'] } })
 
   app.decorate('authenticate', async (request: FastifyRequest) => {
     const header = request.headers.authorization
@@ -36,11 +38,13 @@ export const authPlugin = fp(async (app, opts: { secret: string }) => {
     }
     if (claims.typ !== 'access') throw new ApiError('UNAUTHORIZED', 'Invalid or expired token')
     // A logged-out session stops working at once, whatever the token's expiry says.
-    const live = await app.store.db.selectFrom('auth_sessions').select('id')
-      .where('id', '=', claims.sid).where('revoked_at', 'is', null).where('expires_at', '>', new Date())
+    const live = await app.store.db.selectFrom('auth_sessions').innerJoin('users', 'users.id', 'auth_sessions.user_id')
+      .select(['users.id', 'users.username', 'users.org_id', 'users.role'])
+      .where('auth_sessions.id', '=', claims.sid).where('auth_sessions.user_id', '=', claims.sub)
+      .where('auth_sessions.revoked_at', 'is', null).where('auth_sessions.expires_at', '>', new Date())
       .executeTakeFirst()
     if (!live) throw new ApiError('UNAUTHORIZED', 'Session has ended: log in again')
-    request.principal = { userId: claims.sub, orgId: claims.org, role: claims.role, sessionId: claims.sid }
+    request.principal = { userId: live.id, username: live.username, orgId: live.org_id, role: live.role, sessionId: claims.sid }
   })
 
   app.decorate('requireRole', (...roles: Role[]) => async (request: FastifyRequest, reply: FastifyReply) => {

@@ -18,3 +18,20 @@ export async function resolveJwtSecret(configured: string | undefined, dataDir: 
   await writeFile(file, `${secret}\n`, { mode: 0o600 })
   return secret
 }
+
+/** Fragments of the placeholder secrets that tutorials, templates and our own tests use. */
+const PLACEHOLDER_FRAGMENTS = [
+  'changeme', 'change-me', 'change_me', 'replaceme', 'replace-me', 'your-secret', 'yoursecret', 'your_secret', 'your-256-bit-secret',
+  'supersecret', 'super-secret', 'secretkey', 'secret-key', 'jwt-secret', 'jwtsecret', 'jwt_secret', 'placeholder', 'example',
+  'default', 'test-secret', 'password', 'hostpulse',
+]
+
+/** Why a signing secret is unfit for production (too short, a known placeholder, too repetitive); undefined if fine. */
+export function weakJwtSecretReason(secret: string): string | undefined {
+  if (secret.length < 32) return `is too short (${secret.length} characters, at least 32 needed)`
+  const lower = secret.toLowerCase()
+  const fragment = PLACEHOLDER_FRAGMENTS.find((f) => lower.includes(f))
+  if (fragment) return `looks like a placeholder (contains "${fragment}")`
+  if (new Set(secret).size < 12) return `is too repetitive (${new Set(secret).size} distinct characters)`
+  return undefined
+}

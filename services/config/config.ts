@@ -2,6 +2,9 @@
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { parseDuration } from '../time/duration.ts'
+import type { RateLimitBudgets } from '../security/rate-limits.ts'
+import type { LoginThrottleLimits } from '../auth/login-throttle.ts'
+import { weakJwtSecretReason } from '../auth/jwt-secret.ts'
 
 const Duration = Type.String({ pattern: '^\\d+(ms|s|m|h|d|w)$' })
 
@@ -24,7 +27,20 @@ export const ConfigSchema = Type.Object({
   HOSTPULSE_RETENTION_HOUR: Duration,
   HOSTPULSE_RETENTION_DAY: Duration,
   HOSTPULSE_JOB_CHECK_INTERVAL: Duration,
+  HOSTPULSE_ONLINE_WINDOW: Type.Optional(Duration),
   GRAFANA_DB_PASSWORD: Type.Optional(Type.String({ minLength: 8 })),
+  TRUST_PROXY: Type.Boolean({ default: false }),
+  CORS_ORIGINS: Type.Optional(Type.String({ pattern: '^\\s*https?://[^\\s,]+(\\s*,\\s*https?://[^\\s,]+)*\\s*$' })),
+  HTTP_REQUEST_TIMEOUT: Duration,
+  RATE_LIMIT_WINDOW: Duration,
+  RATE_LIMIT_AUTH: Type.Integer({ minimum: 1, default: 10 }),
+  RATE_LIMIT_READ: Type.Integer({ minimum: 1, default: 300 }),
+  RATE_LIMIT_WRITE: Type.Integer({ minimum: 1, default: 60 }),
+  RATE_LIMIT_INGEST: Type.Integer({ minimum: 1, default: 600 }),
+  LOGIN_FAILURE_WINDOW: Duration,
+  LOGIN_MAX_FAILURES_PER_USER: Type.Integer({ minimum: 1, default: 10 }),
+  LOGIN_MAX_FAILURES_PER_IP: Type.Integer({ minimum: 1, default: 50 }),
+  ALERT_TARGETS_ALLOW_PRIVATE: Type.Boolean({ default: false }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
 })
 
@@ -37,6 +53,9 @@ const DEFAULT_DURATIONS = {
   HOSTPULSE_RETENTION_HOUR: '90d',
   HOSTPULSE_RETENTION_DAY: '365d',
   HOSTPULSE_JOB_CHECK_INTERVAL: '15s',
+  HTTP_REQUEST_TIMEOUT: '120s',
+  RATE_LIMIT_WINDOW: '1m',
+  LOGIN_FAILURE_WINDOW: '15m',
 } as const
 
 type RawConfig = Static<typeof ConfigSchema>
@@ -47,6 +66,13 @@ export interface Config extends RawConfig {
   refreshExpiresInSeconds: number
   agentIntervalMs: number
   jobCheckIntervalMs: number
+  /** An agent is online while its newest sample is at most this old (default: two agent intervals). */
+  onlineWindowSeconds: number
+  retentionDays: { raw: number; minute: number; hour: number; day: number }
+  requestTimeoutMs: number
+  corsOrigins: string[]
+  rateLimits: RateLimitBudgets
+  loginThrottle: LoginThrottleLimits
 }
 
 export class ConfigError extends Error {
@@ -73,6 +99,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (raw.NODE_ENV === 'production' && !raw.JWT_SECRET) {
     throw new ConfigError('JWT_SECRET must be set (at least 32 characters) when NODE_ENV=production')
   }
+  const weak = raw.JWT_SECRET === undefined ? undefined : weakJwtSecretReason(raw.JWT_SECRET)
+  if (raw.NODE_ENV === 'production' && weak) {
+    throw new ConfigError(`JWT_SECRET ${weak}; generate one with: openssl rand -base64 48`)
+  }
+  const windowMs = parseDuration(raw.RATE_LIMIT_WINDOW)
   return {
     ...raw,
     retention: {
@@ -83,5 +114,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     refreshExpiresInSeconds: parseDuration(raw.REFRESH_TOKEN_EXPIRES_IN) / 1000,
     agentIntervalMs: parseDuration(raw.HOSTPULSE_AGENT_INTERVAL),
     jobCheckIntervalMs: parseDuration(raw.HOSTPULSE_JOB_CHECK_INTERVAL),
+    onlineWindowSeconds: (raw.HOSTPULSE_ONLINE_WINDOW ? parseDuration(raw.HOSTPULSE_ONLINE_WINDOW) : 2 * parseDuration(raw.HOSTPULSE_AGENT_INTERVAL)) / 1000,
+    retentionDays: {
+      raw: parseDuration(raw.HOSTPULSE_RETENTION_RAW) / 86_400_000, minute: parseDuration(raw.HOSTPULSE_RETENTION_MINUTE) / 86_400_000,
+      hour: parseDuration(raw.HOSTPULSE_RETENTION_HOUR) / 86_400_000, day: parseDuration(raw.HOSTPULSE_RETENTION_DAY) / 86_400_000,
+    },
+    requestTimeoutMs: parseDuration(raw.HTTP_REQUEST_TIMEOUT),
+    corsOrigins: raw.CORS_ORIGINS ? raw.CORS_ORIGINS.split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean) : [],
+    rateLimits: {
+      windowMs, auth: raw.RATE_LIMIT_AUTH, read: raw.RATE_LIMIT_READ, write: raw.RATE_LIMIT_WRITE, ingest: raw.RATE_LIMIT_INGEST,
+    },
+    loginThrottle: {
+      windowMs: parseDuration(raw.LOGIN_FAILURE_WINDOW),
+      maxFailuresPerUser: raw.LOGIN_MAX_FAILURES_PER_USER, maxFailuresPerIp: raw.LOGIN_MAX_FAILURES_PER_IP,
+    },
   }
 }

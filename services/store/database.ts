@@ -23,6 +23,8 @@ export interface UsersTable {
   role: Role
   created_at: CreatedAt
   updated_at: UpdatedAt
+  display_name: ColumnType<string | null, string | null | undefined, string | null>
+  email: ColumnType<string | null, string | null | undefined, string | null>
 }
 
 export interface AuthSessionsTable {
@@ -171,6 +173,71 @@ export interface ContainerMetricsTable {
   tx_bytes: number | null
 }
 
+export interface EnrollmentTokensTable {
+  id: Generated<string>
+  org_id: string
+  token_hash: string
+  description: ColumnType<string, string | undefined, string>
+  auto_approve: ColumnType<boolean, boolean | undefined, boolean>
+  labels: ColumnType<Record<string, string>, string | undefined, string>
+  max_uses: number | null
+  uses: ColumnType<number, number | undefined, number>
+  expires_at: Date | string | null
+  created_by: string | null
+  created_at: CreatedAt
+  revoked_at: Date | null
+}
+
+export type RegistrationStatus = 'pending' | 'approved' | 'rejected'
+
+export interface AgentRegistrationsTable {
+  id: Generated<string>
+  org_id: string
+  token_id: string
+  hostname: string
+  ip_address: string | null
+  os: string | null
+  os_version: string | null
+  agent_version: string | null
+  inventory: ColumnType<Record<string, unknown>, string | undefined, string>
+  remote_address: string | null
+  status: ColumnType<RegistrationStatus, RegistrationStatus | undefined, RegistrationStatus>
+  reason: string | null
+  agent_id: string | null
+  requested_at: CreatedAt
+  decided_at: Date | null
+  decided_by: string | null
+  key_delivered_at: Date | null
+}
+
+export type AuditActorType = 'user' | 'agent' | 'anonymous' | 'system'
+
+export interface AuditLogTable {
+  id: Generated<number>
+  time: CreatedAt
+  org_id: string | null
+  actor_type: AuditActorType
+  actor_id: string | null
+  actor_name: string | null
+  action: string
+  target_type: string | null
+  target_id: string | null
+  ip: string | null
+  details: ColumnType<Record<string, unknown>, string | undefined, never>
+}
+
+export interface DashboardsTable {
+  id: Generated<string>
+  org_id: string
+  owner_id: string | null
+  scope: 'user' | 'organization'
+  name: string
+  description: ColumnType<string, string | undefined, string>
+  layout: Json<Record<string, unknown>>
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
 /** Rows of the metrics_1m / metrics_1h / metrics_1d continuous aggregates. */
 export interface MetricsRollupView {
   bucket: Date
@@ -200,9 +267,13 @@ export interface Database {
   process_metrics: ProcessMetricsTable
   user_sessions: UserSessionsTable
   container_metrics: ContainerMetricsTable
+  dashboards: DashboardsTable
   metrics_1m: MetricsRollupView
   metrics_1h: MetricsRollupView
   metrics_1d: MetricsRollupView
+  enrollment_tokens: EnrollmentTokensTable
+  agent_registrations: AgentRegistrationsTable
+  audit_log: AuditLogTable
 }
 
 export type Agent = Selectable<AgentsTable>

@@ -19,6 +19,11 @@ export const JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789'
 export const ACCESS_TTL = 900
 export const REFRESH_TTL = 86_400
 export const RETENTION = { raw: '30d', minute: '90d', hour: '90d', day: '365d' }
+/** Budgets no functional test reaches; the rate-limit tests use small ones of their own. */
+export const GENEROUS_LIMITS = {
+  rateLimits: { windowMs: 60_000, auth: 100_000, read: 100_000, write: 100_000, ingest: 100_000 },
+  loginThrottle: { windowMs: 60_000, maxFailuresPerUser: 100_000, maxFailuresPerIp: 100_000 },
+}
 
 export interface Reply<T = any> { status: number; body: T; text: string; headers: Headers }
 
@@ -81,7 +86,7 @@ export async function openTestStore(t: Test, migrate = true): Promise<Store> {
 
 /** A listening app on `store`, closed at teardown (the app never closes the store: its opener does). */
 export async function listenApp(t: Test, store: Store): Promise<{ app: FastifyInstance; url: string }> {
-  const app = await buildApp({ store, jwtSecret: JWT_SECRET, accessTtlSeconds: ACCESS_TTL, refreshTtlSeconds: REFRESH_TTL })
+  const app = await buildApp({ store, jwtSecret: JWT_SECRET, accessTtlSeconds: ACCESS_TTL, refreshTtlSeconds: REFRESH_TTL, ...GENEROUS_LIMITS })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as { port: number }
   t.teardown(() => app.close())

@@ -1,0 +1,110 @@
+// Saved dashboards (seed 001's future endpoints): a name and a JSON layout of panels with metric selectors,
+// shared with the organization or private to their owner. Viewers read; editors and admins write.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type, type Static } from 'typebox'
+import type { Selectable } from 'kysely'
+import { ApiError } from '../api/errors.ts'
+import { principalOf, type Principal } from '../auth/auth-plugin.ts'
+import type { DashboardsTable } from '../store/database.ts'
+
+const Panel = Type.Object({
+  id: Type.Optional(Type.String({ maxLength: 64 })),
+  title: Type.String({ minLength: 1, maxLength: 200 }),
+  type: Type.Union(['timeseries', 'stat', 'gauge', 'table', 'processes'].map((t) => Type.Literal(t))),
+  metric: Type.String({ pattern: '^[a-z][a-z0-9_]*\\.[a-z0-9_]+$', maxLength: 200, description: '<type>.<name>, as the series endpoint takes it' }),
+  tags: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 256 }), { maxProperties: 16 })),
+  agg: Type.Optional(Type.Union(['avg', 'min', 'max', 'last', 'p95'].map((a) => Type.Literal(a)))),
+  agents: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 50, description: 'empty: every agent' })),
+  unit: Type.Optional(Type.String({ maxLength: 32 })),
+  grid: Type.Optional(Type.Object({
+    x: Type.Integer({ minimum: 0, maximum: 100 }), y: Type.Integer({ minimum: 0, maximum: 10_000 }),
+    w: Type.Integer({ minimum: 1, maximum: 100 }), h: Type.Integer({ minimum: 1, maximum: 100 }),
+  })),
+}, { additionalProperties: false })
+
+const Layout = Type.Object({
+  panels: Type.Array(Panel, { maxItems: 100 }),
+  time_range: Type.Optional(Type.Union(['1h', '6h', '24h', '7d', '30d'].map((r) => Type.Literal(r)))),
+  refresh_interval_seconds: Type.Optional(Type.Integer({ minimum: 5, maximum: 86_400 })),
+}, { additionalProperties: false })
+
+const DashboardBody = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 200 }),
+  description: Type.Optional(Type.String({ maxLength: 2000 })),
+  scope: Type.Optional(Type.Union([Type.Literal('organization'), Type.Literal('user')], { description: 'default organization' })),
+  layout: Layout,
+}, { additionalProperties: false })
+type DashboardBody = Static<typeof DashboardBody>
+
+const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+const COLUMNS = ['id', 'org_id', 'owner_id', 'scope', 'name', 'description', 'layout', 'created_at', 'updated_at'] as const
+
+const view = (d: Selectable<DashboardsTable>) => ({
+  id: d.id, name: d.name, description: d.description, scope: d.scope, owner_id: d.owner_id, layout: d.layout,
+  created_at: d.created_at.toISOString(), updated_at: d.updated_at.toISOString(),
+})
+
+export const dashboardsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const db = app.store.db
+
+  /** Dashboards this principal may see: the organization's, and its own. */
+  const visible = (p: Principal) => db.selectFrom('dashboards').select(COLUMNS).where('org_id', '=', p.orgId)
+    .where((eb) => eb.or([eb('scope', '=', 'organization'), eb('owner_id', '=', p.userId)]))
+
+  async function visibleOr404(p: Principal, id: string) {
+    const d = await visible(p).where('id', '=', id).executeTakeFirst()
+    if (!d) throw new ApiError('NOT_FOUND', `Dashboard ${id} not found`)
+    return d
+  }
+
+  const values = (p: Principal, body: DashboardBody) => ({
+    name: body.name, description: body.description ?? '', scope: body.scope ?? 'organization',
+    owner_id: p.userId, layout: JSON.stringify(body.layout),
+  })
+
+  app.get('/api/v1/dashboards', {
+    onRequest: app.authenticate,
+    schema: { summary: 'List dashboards: the organization\'s and your own', tags: ['dashboards'] },
+  }, async (request) => {
+    const rows = await visible(principalOf(request)).orderBy('name').execute()
+    return { count: rows.length, dashboards: rows.map(view) }
+  })
+
+  app.get('/api/v1/dashboards/:id', {
+    onRequest: app.authenticate,
+    schema: { summary: 'One dashboard', tags: ['dashboards'], params: IdParams },
+  }, async (request) => view(await visibleOr404(principalOf(request), request.params.id)))
+
+  app.post('/api/v1/dashboards', {
+    onRequest: app.requireRole('admin', 'editor'),
+    schema: { summary: 'Save a dashboard', tags: ['dashboards'], body: DashboardBody },
+  }, async (request, reply) => {
+    const p = principalOf(request)
+    const created = await db.insertInto('dashboards').values({ org_id: p.orgId, ...values(p, request.body) })
+      .returning(COLUMNS).executeTakeFirstOrThrow()
+    return reply.status(201).send(view(created))
+  })
+
+  app.put('/api/v1/dashboards/:id', {
+    onRequest: app.requireRole('admin', 'editor'),
+    schema: { summary: 'Replace a dashboard', tags: ['dashboards'], params: IdParams, body: DashboardBody },
+  }, async (request) => {
+    const p = principalOf(request)
+    const current = await visibleOr404(p, request.params.id)
+    const next = values(p, request.body)
+    const updated = await db.updateTable('dashboards')
+      .set({ ...next, owner_id: current.owner_id ?? p.userId, updated_at: new Date() })
+      .where('id', '=', current.id).where('org_id', '=', p.orgId).returning(COLUMNS).executeTakeFirstOrThrow()
+    return view(updated)
+  })
+
+  app.delete('/api/v1/dashboards/:id', {
+    onRequest: app.requireRole('admin', 'editor'),
+    schema: { summary: 'Delete a dashboard', tags: ['dashboards'], params: IdParams },
+  }, async (request, reply) => {
+    const p = principalOf(request)
+    const current = await visibleOr404(p, request.params.id)
+    await db.deleteFrom('dashboards').where('id', '=', current.id).where('org_id', '=', p.orgId).execute()
+    return reply.status(204).send()
+  })
+}
