@@ -1,7 +1,10 @@
-// Command-line flags and environment fallbacks for the agent CLI, validated into one options object.
+// Command-line flags, environment variables and an optional config file, validated into one options object.
+// Precedence: flag, then environment, then the config file (same KEY=VALUE lines as systemd's EnvironmentFile).
+import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { KEY_FILE } from './enrollment.ts'
 import { LOG_LEVELS, type LogLevel } from './logger.ts'
 
 export const USAGE = `Usage: hostpulse-agent [options]
@@ -9,14 +12,23 @@ export const USAGE = `Usage: hostpulse-agent [options]
 Collects host metrics every interval and sends them to a hostpulse server.
 
 Options:
-  --server URL        server base URL, e.g. http://127.0.0.1:8080   (env HOSTPULSE_SERVER)
-  --api-key KEY       API key created on the server                 (env HOSTPULSE_API_KEY)
-  --interval DURATION time between batches: 500ms, 10s, 1m          (env HOSTPULSE_INTERVAL, default 10s)
-  --data-dir DIR      where unsent batches are buffered             (env HOSTPULSE_AGENT_DATA_DIR,
-                      default $XDG_STATE_HOME/hostpulse-agent or ~/.local/state/hostpulse-agent)
-  --log-level LEVEL   debug, info, warn or error                    (env HOSTPULSE_LOG_LEVEL, default info)
-  --once              collect one batch, print it as JSON, send nothing
-  -h, --help          show this help
+  --server URL            server base URL, e.g. http://127.0.0.1:8080   (env HOSTPULSE_SERVER)
+  --api-key KEY           API key created on the server                 (env HOSTPULSE_API_KEY)
+  --enroll-token TOKEN    instead of a key: register this host with the server, wait for approval,
+                          and keep the key it receives in the data dir  (env HOSTPULSE_ENROLL_TOKEN)
+  --interval DURATION     time between batches: 10s, 1m                 (env HOSTPULSE_INTERVAL, default 10s;
+                          the server's agent configuration may change it)
+  --data-dir DIR          unsent batches, refused batches and an enrolled key
+                          (env HOSTPULSE_AGENT_DATA_DIR, default $XDG_STATE_HOME/hostpulse-agent
+                          or ~/.local/state/hostpulse-agent)
+  --buffer-max-size SIZE  disk buffer bound: 100MiB, 1GiB               (env HOSTPULSE_BUFFER_MAX_SIZE, default 100MiB)
+  --buffer-max-age AGE    drop buffered batches older than this: 24h, 7d (env HOSTPULSE_BUFFER_MAX_AGE, default 7d)
+                          when a bound is hit the oldest batches go first, and the log says how many
+  --config FILE           read HOSTPULSE_* settings from FILE, KEY=VALUE per line, as systemd's
+                          EnvironmentFile (env HOSTPULSE_AGENT_CONFIG); flags and environment win
+  --log-level LEVEL       debug, info, warn or error                    (env HOSTPULSE_LOG_LEVEL, default info)
+  --once                  collect one batch, print it as JSON, send nothing
+  -h, --help              show this help
 `
 
 /** A mistake in how the agent was invoked: shown as one line, exit code 2. */
@@ -25,15 +37,45 @@ export class UsageError extends Error {}
 export type CliCommand =
   | { kind: 'help' }
   | { kind: 'once'; logLevel: LogLevel }
-  | { kind: 'run'; serverUrl: string; apiKey: string; intervalMs: number; dataDir: string; logLevel: LogLevel }
+  | {
+    kind: 'run'; serverUrl: string; apiKey: string | undefined; enrollToken: string | undefined
+    intervalMs: number; dataDir: string; logLevel: LogLevel; bufferMaxBytes: number; bufferMaxAgeMs: number
+  }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
-/** "10s", "500ms", "1.5m", "2h"; a bare number means seconds. */
+/** "10s", "500ms", "1.5m", "2h", "7d"; a bare number means seconds. */
 export function parseDuration(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text)
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text)
   if (!m) throw new UsageError(`"${text}" is not a duration; write it like 10s, 500ms or 1m`)
   return Math.round(Number(m[1]) * UNITS[m[2] ?? 's'])
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  b: 1, k: 1024, kb: 1000, kib: 1024, m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3,
+}
+
+/** "100MiB", "1GB", "512k"; a bare number means bytes. */
+export function parseSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text)
+  const unit = SIZE_UNITS[(m?.[2] || 'b').toLowerCase()]
+  if (!m || unit === undefined) throw new UsageError(`"${text}" is not a size; write it like 100MiB, 1GB or 512k`)
+  return Math.round(Number(m[1]) * unit)
+}
+
+/** KEY=VALUE lines; `#` comments, blank lines, optional quotes and a leading `export` are allowed. */
+export function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const raw of text.split('\n')) {
+    const line = raw.trim()
+    if (!line || line.startsWith('#')) continue
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line)
+    if (!m) continue
+    let value = m[2]
+    if (/^(["']).*\1$/.test(value)) value = value.slice(1, -1)
+    out[m[1]] = value
+  }
+  return out
 }
 
 export function defaultDataDir(env: NodeJS.ProcessEnv): string {
@@ -51,8 +93,12 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliComm
       options: {
         server: { type: 'string' },
         'api-key': { type: 'string' },
+        'enroll-token': { type: 'string' },
         interval: { type: 'string' },
         'data-dir': { type: 'string' },
+        'buffer-max-size': { type: 'string' },
+        'buffer-max-age': { type: 'string' },
+        config: { type: 'string' },
         'log-level': { type: 'string' },
         once: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -63,6 +109,16 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliComm
     throw new UsageError((err as Error).message.split('\n')[0].replace(/\.$/, ''))
   }
   if (values.help) return { kind: 'help' }
+  const configPath = values.config ?? env.HOSTPULSE_AGENT_CONFIG
+  if (configPath) {
+    let text: string
+    try {
+      text = readFileSync(configPath, 'utf8')
+    } catch (err) {
+      throw new UsageError(`cannot read config file ${configPath} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the path and its permissions`)
+    }
+    env = { ...parseEnvFile(text), ...env }
+  }
 
   const logLevel = (values['log-level'] ?? env.HOSTPULSE_LOG_LEVEL ?? 'info') as LogLevel
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`log level "${logLevel}" is unknown; use one of ${LOG_LEVELS.join(', ')}`)
@@ -76,11 +132,21 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliComm
   } catch {
     throw new UsageError(`server "${serverUrl}" is not an http(s) URL; write it like http://127.0.0.1:8080`)
   }
-  const apiKey = values['api-key'] ?? env.HOSTPULSE_API_KEY
-  if (!apiKey) throw new UsageError('no API key given; pass --api-key KEY or set HOSTPULSE_API_KEY (create a key on the server)')
+  const apiKey = values['api-key'] ?? env.HOSTPULSE_API_KEY ?? undefined
+  const enrollToken = values['enroll-token'] ?? env.HOSTPULSE_ENROLL_TOKEN ?? undefined
   const intervalText = values.interval ?? env.HOSTPULSE_INTERVAL
   const intervalMs = intervalText === undefined ? 10_000 : parseDuration(intervalText)
   if (intervalMs < 1000) throw new UsageError(`interval ${intervalText} is below 1s; collection costs CPU, use 1s or more`)
   const dataDir = values['data-dir'] ?? env.HOSTPULSE_AGENT_DATA_DIR ?? defaultDataDir(env)
-  return { kind: 'run', serverUrl, apiKey, intervalMs, dataDir, logLevel }
+  // No key and no token is fine only if an earlier enrollment stored one.
+  if (!apiKey && !enrollToken && !existsSync(join(dataDir, KEY_FILE))) {
+    throw new UsageError('no API key given; pass --api-key KEY or set HOSTPULSE_API_KEY (create a key on the server), or register this host with --enroll-token TOKEN')
+  }
+  const sizeText = values['buffer-max-size'] ?? env.HOSTPULSE_BUFFER_MAX_SIZE
+  const bufferMaxBytes = sizeText === undefined ? 100 * 1024 ** 2 : parseSize(sizeText)
+  if (bufferMaxBytes < 64 * 1024) throw new UsageError(`buffer size ${sizeText} is below 64KiB; one batch can be bigger than that`)
+  const ageText = values['buffer-max-age'] ?? env.HOSTPULSE_BUFFER_MAX_AGE
+  const bufferMaxAgeMs = ageText === undefined ? 7 * 86_400_000 : parseDuration(ageText)
+  if (bufferMaxAgeMs < 60_000) throw new UsageError(`buffer age ${ageText} is below 1m; use something like 24h or 7d`)
+  return { kind: 'run', serverUrl, apiKey: apiKey || undefined, enrollToken: enrollToken || undefined, intervalMs, dataDir, logLevel, bufferMaxBytes, bufferMaxAgeMs }
 }

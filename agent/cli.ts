@@ -1,12 +1,18 @@
 // `hostpulse-agent` / `npm run agent`: parses flags, then runs the agent until SIGINT/SIGTERM.
 import { BatchCollector } from './collect-batch.ts'
 import { parseCliOptions, UsageError, USAGE, type CliCommand } from './cli-options.ts'
+import { collectHostDetails, hostDetailsInChild } from './inventory.ts'
 import { stderrLog } from './logger.ts'
-import { startAgent } from './run-agent.ts'
+import { startAgent, type RunningAgent } from './run-agent.ts'
 
 const NAME = 'hostpulse-agent'
 
 async function main(argv: string[]): Promise<number> {
+  // Hidden: the agent runs itself with this flag to read the OS/hardware inventory in a throwaway process.
+  if (argv.length === 1 && argv[0] === '--host-details') {
+    process.stdout.write(JSON.stringify(await collectHostDetails()) + '\n')
+    return 0
+  }
   let cmd: CliCommand
   try {
     cmd = parseCliOptions(argv, process.env)
@@ -31,22 +37,32 @@ async function main(argv: string[]): Promise<number> {
     return 0
   }
 
-  let agent
+  // Signals are handled from the start: a pending enrollment must stop as cleanly as a running agent.
+  const starting = new AbortController()
+  let agent: RunningAgent | undefined
+  let stopRequested: ((signal: string) => void) | undefined
+  const stoppedBySignal = new Promise<void>(resolve => {
+    stopRequested = (signal: string) => {
+      log('info', `${signal} received; stopping (press Ctrl-C again to quit at once)`)
+      process.once('SIGINT', () => process.exit(130))
+      starting.abort()
+      if (agent) void agent.stop().then(resolve)
+      else resolve()
+    }
+    process.once('SIGINT', stopRequested)
+    process.once('SIGTERM', stopRequested)
+  })
   try {
-    agent = await startAgent({ ...cmd, log })
+    // The same entry point this process was started with (bin.js, the bundle, or cli.ts under tsx).
+    const self: [string, ...string[]] = [process.execPath, ...process.execArgv, process.argv[1]]
+    agent = await startAgent({ ...cmd, log, signal: starting.signal, collector: { hostDetails: hostDetailsInChild(self) } })
   } catch (err) {
+    if (starting.signal.aborted) return 0
     process.stderr.write(`${NAME}: cannot start: ${(err as Error).message}\n`)
     return 1
   }
-  await new Promise<void>(resolve => {
-    const onSignal = (signal: string) => {
-      log('info', `${signal} received; stopping (press Ctrl-C again to quit at once)`)
-      process.once('SIGINT', () => process.exit(130))
-      void agent.stop().then(resolve)
-    }
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
-  })
+  if (starting.signal.aborted) await agent.stop()
+  await stoppedBySignal
   return 0
 }
 

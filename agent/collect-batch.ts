@@ -1,61 +1,99 @@
-// Runs every collector once and assembles one IngestBatch.
+// Runs every enabled collector once and assembles one IngestBatch.
 import { randomUUID } from 'node:crypto'
-import type { IngestBatch } from '../contract/ingest-batch.ts'
-import { collectContainers } from './containers.ts'
+import os from 'node:os'
+import type { ContainerItem, IngestBatch, MetricItem, ProcessItem } from '../contract/ingest-batch.ts'
+import { ALL_FAMILIES, type MetricFamily } from './collection-settings.ts'
+import { ContainerCollector, type ContainerCollectorOptions } from './containers.ts'
 import { CpuCollector } from './cpu.ts'
-import { DiskCollector } from './disk.ts'
-import { collectInventory, type Inventory } from './inventory.ts'
-import { collectMemory } from './memory.ts'
+import { DiskCollector, type DiskSample } from './disk.ts'
+import { InventoryTracker, type HostDetailsSource } from './inventory.ts'
+import { collectMemory, type MemorySample } from './memory.ts'
 import { NetworkCollector } from './network.ts'
-import { ProcessCollector } from './process.ts'
-import { collectSessions } from './sessions.ts'
+import { ProcessCollector, topProcesses } from './process.ts'
+import { collectSessions, type SessionsSample } from './sessions.ts'
 import type { AgentLog } from './logger.ts'
 
-/** Inventory barely changes; re-read it hourly instead of every batch. */
-const INVENTORY_TTL_MS = 60 * 60 * 1000
+export interface CollectOptions {
+  collect?: Record<MetricFamily, boolean>
+  maxProcesses?: number
+}
+
+export interface BatchCollectorOptions {
+  containers?: ContainerCollectorOptions
+  /** How the OS/hardware part of the inventory is read; default in this process. */
+  hostDetails?: HostDetailsSource
+}
+
+/** The collectors that keep a previous sample; a family switched off loses its sample, so its first figures after coming back are not an average over the pause. */
+interface Stateful { cpu: CpuCollector; disk: DiskCollector; network: NetworkCollector; processes: ProcessCollector; containers: ContainerCollector }
 
 export class BatchCollector {
-  private readonly cpu = new CpuCollector()
-  private readonly disk = new DiskCollector()
-  private readonly network = new NetworkCollector()
-  private readonly processes = new ProcessCollector()
-  private inventory: { at: number; value: Promise<Inventory> } | undefined
+  private readonly state: Partial<Stateful> = {}
+  private readonly inventory: InventoryTracker
+  private bootTime: number | undefined
 
-  constructor(private readonly log: AgentLog = () => {}) {}
-
-  /** One batch. The first call only primes the counters, so its delta metrics are absent. */
-  async collect(): Promise<IngestBatch> {
-    const time = new Date().toISOString()
-    const [cpu, memory, disk, networks, sessions, containers, host] = await Promise.all([
-      this.cpu.collect(),
-      collectMemory(),
-      this.disk.collect().catch(err => this.failed('disk', err, { disks: [], metrics: [] })),
-      this.network.collect().catch(err => this.failed('network', err, [])),
-      collectSessions().catch(err => this.failed('sessions', err, { metrics: [], sessions: [] })),
-      collectContainers().catch(err => this.failed('containers', err, [])),
-      this.host(),
-    ])
-    const processes = await this.processes
-      .collect({ bootTime: this.cpu.bootTime ?? 0, memTotalBytes: memory.totalBytes })
-      .catch(err => this.failed('process', err, []))
-    const metrics = [...cpu, ...memory.metrics, ...disk.metrics, ...sessions.metrics]
-    if (containers.length > 0) metrics.push({ metric_type: 'containers', metric_name: 'count', value: containers.length })
-    return { batch_id: randomUUID(), time, host, metrics, disks: disk.disks, networks, processes }
+  constructor(private readonly log: AgentLog = () => {}, private readonly opts: BatchCollectorOptions = {}) {
+    this.inventory = new InventoryTracker(log, opts.hostDetails)
   }
 
-  private host(): Promise<Inventory> {
-    const now = performance.now()
-    if (!this.inventory || now - this.inventory.at > INVENTORY_TTL_MS) {
-      const previous = this.inventory?.value
-      const value = collectInventory().catch(async err => {
-        this.log('warn', `host inventory failed (${(err as Error).message}); keeping the previous one`)
-        if (previous) return previous
-        const os = await import('node:os')
-        return { hostname: os.hostname() || 'localhost' } as Inventory
-      })
-      this.inventory = { at: now, value }
+  /** One batch. The first call for a family only primes its counters, so its delta figures are absent. */
+  async collect(opts: CollectOptions = {}): Promise<IngestBatch> {
+    const on = opts.collect ?? ALL_FAMILIES
+    const time = new Date().toISOString()
+    const skip = <T>(family: MetricFamily, fallback: T, run: () => Promise<T>): Promise<T> => {
+      if (!on[family]) return Promise.resolve(fallback)
+      return run().catch(err => this.failed(family, err, fallback))
     }
-    return this.inventory.value
+    if (!on.cpu) delete this.state.cpu
+    if (!on.disk) delete this.state.disk
+    if (!on.network) delete this.state.network
+    if (!on.processes) delete this.state.processes
+    if (!on.containers) delete this.state.containers
+
+    const [cpu, memory, disk, networks, sessions, containers, host] = await Promise.all([
+      skip('cpu', [] as MetricItem[], () => this.get('cpu').collect()),
+      skip('memory', undefined as MemorySample | undefined, () => collectMemory()),
+      skip('disk', { disks: [], metrics: [] } as DiskSample, () => this.get('disk').collect()),
+      skip('network', [], () => this.get('network').collect()),
+      skip('sessions', { metrics: [], sessions: [] } as SessionsSample, () => collectSessions()),
+      skip('containers', [] as ContainerItem[], () => this.get('containers').collect()),
+      this.inventory.current(),
+    ])
+    this.bootTime = this.state.cpu?.bootTime ?? this.bootTime ?? Math.round(Date.now() / 1000 - os.uptime())
+    // After the others: /proc/[pid] reads in a tight loop, and it needs boot time and total memory.
+    let processes: ProcessItem[] = []
+    if (on.processes) {
+      processes = await this.get('processes')
+        .collect({ bootTime: this.bootTime, memTotalBytes: memory?.totalBytes ?? os.totalmem() })
+        .catch(err => this.failed('processes', err, []))
+      if (opts.maxProcesses !== undefined) processes = topProcesses(processes, opts.maxProcesses)
+    }
+
+    const metrics = [...cpu, ...(memory?.metrics ?? []), ...disk.metrics, ...sessions.metrics]
+    if (on.containers) metrics.push({ metric_type: 'containers', metric_name: 'count', value: containers.length })
+    const batch: IngestBatch = { batch_id: randomUUID(), time, host, metrics }
+    if (on.disk) batch.disks = disk.disks
+    if (on.network) batch.networks = networks
+    if (on.processes) batch.processes = processes
+    if (on.sessions) batch.sessions = sessions.sessions
+    if (on.containers) batch.containers = containers
+    return batch
+  }
+
+  private get<K extends keyof Stateful>(family: K): Stateful[K] {
+    let made = this.state[family]
+    if (!made) {
+      const factories: { [F in keyof Stateful]: () => Stateful[F] } = {
+        cpu: () => new CpuCollector(),
+        disk: () => new DiskCollector(),
+        network: () => new NetworkCollector(),
+        processes: () => new ProcessCollector(),
+        containers: () => new ContainerCollector({ log: this.log, ...this.opts.containers }),
+      }
+      made = factories[family]()
+      this.state[family] = made
+    }
+    return made as Stateful[K]
   }
 
   /** One broken collector must not cost the whole batch. */

@@ -11,7 +11,8 @@ export type ConnectionState =
 
 export type ConnectionEvent =
   | { type: 'delivered' }
-  | { type: 'failed' }
+  /** `retryAfterMs`: the server's Retry-After; the next try waits at least that long. */
+  | { type: 'failed'; retryAfterMs?: number }
   | { type: 'key_refused' }
   | { type: 'retry_due' }
 
@@ -34,8 +35,11 @@ export function nextState(state: ConnectionState, event: ConnectionEvent, now: n
   switch (event.type) {
     case 'delivered':
       return { kind: 'online' }
-    case 'failed':
-      return { kind: 'backoff', failures: failures + 1, retryAt: now + backoffDelay(failures + 1, policy, random) }
+    case 'failed': {
+      // Never sooner than the server asked, never faster than our own schedule.
+      const wait = Math.max(backoffDelay(failures + 1, policy, random), event.retryAfterMs ?? 0)
+      return { kind: 'backoff', failures: failures + 1, retryAt: now + wait }
+    }
     case 'key_refused':
       // Straight to the cap: a wrong key is not fixed by hammering the server.
       return { kind: 'unauthorized', failures: failures + 1, retryAt: now + policy.capMs }

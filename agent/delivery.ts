@@ -1,5 +1,6 @@
 // Sends batches to the server, buffering to disk whatever cannot be sent and replaying it in order.
 import type { IngestBatch } from '../contract/ingest-batch.ts'
+import type { RejectedBatches } from './buffer/rejected-batches.ts'
 import type { SegmentBuffer } from './buffer/segment-buffer.ts'
 import {
   DEFAULT_BACKOFF, INITIAL_STATE, maySend, nextState,
@@ -11,6 +12,8 @@ import { sendBatches, type SendOutcome, type SendTarget } from './send-batches.t
 export interface DeliveryOptions {
   target: SendTarget
   buffer: SegmentBuffer
+  /** Where batches the server refused for good are set aside. */
+  rejected: RejectedBatches
   log: AgentLog
   backoff?: BackoffPolicy
   /** How long stop() lets an in-flight request finish before aborting it (its batches stay on disk). */
@@ -29,6 +32,8 @@ export class Delivery {
   private readonly abort = new AbortController()
   private readonly backoff: BackoffPolicy
   private readonly stopGraceMs: number
+  /** Rejection messages already logged at warn level: a server refusing every batch says so once. */
+  private readonly rejectionsSeen = new Set<string>()
 
   constructor(private readonly opts: DeliveryOptions) {
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF
@@ -74,7 +79,7 @@ export class Delivery {
       return
     }
     const outcome = await this.send(batch)
-    if (outcome.kind === 'rejected') this.opts.log('warn', `server rejected batch ${batch.batch_id} (HTTP ${outcome.status}: ${outcome.message}); dropped it`)
+    if (outcome.kind === 'rejected') await this.setAside(batch, outcome.status, outcome.message)
     if (outcome.kind === 'retry' || outcome.kind === 'unauthorized') await this.keep(batch)
   }
 
@@ -99,7 +104,7 @@ export class Delivery {
     if (outcome.kind === 'accepted') return true
     if (outcome.kind !== 'rejected') return false
     if (batches.length === 1) {
-      this.opts.log('warn', `server rejected buffered batch ${batches[0].batch_id} (HTTP ${outcome.status}: ${outcome.message}); dropped it`)
+      await this.setAside(batches[0], outcome.status, outcome.message)
       return true
     }
     const mid = Math.ceil(batches.length / 2)
@@ -120,11 +125,29 @@ export class Delivery {
           `server refused the API key (HTTP ${outcome.status}: ${outcome.message}); keeping batches on disk. ` +
           'Fix: pass a valid key with --api-key or HOSTPULSE_API_KEY')
         break
-      case 'retry':
-        this.transition({ type: 'failed' }, `cannot deliver to ${this.opts.target.serverUrl} (${outcome.reason}); buffering to disk`)
+      case 'retry': {
+        const asked = outcome.retryAfterMs !== undefined ? `, server asked to retry after ${(outcome.retryAfterMs / 1000).toFixed(0)} s` : ''
+        this.transition({ type: 'failed', retryAfterMs: outcome.retryAfterMs }, `cannot deliver to ${this.opts.target.serverUrl} (${outcome.reason}${asked}); buffering to disk`)
         break
+      }
     }
     return outcome
+  }
+
+  /** A 4xx other than 401/403/408/429: resending will not help. Kept on disk for a person, logged once per distinct error. */
+  private async setAside(batch: IngestBatch, status: number, message: string): Promise<void> {
+    let where = ''
+    try {
+      where = ` in ${await this.opts.rejected.add(batch, status, message)}`
+    } catch (err) {
+      where = ` (could not write it to ${this.opts.rejected.dir}: ${(err as Error).message})`
+    }
+    const key = `${status} ${message}`
+    const first = !this.rejectionsSeen.has(key)
+    if (first && this.rejectionsSeen.size < 100) this.rejectionsSeen.add(key)
+    this.opts.log(first ? 'warn' : 'debug',
+      `server rejected batch ${batch.batch_id} (HTTP ${status}: ${message}); set it aside${where}, not retried` +
+      (first ? '; further batches rejected for the same reason are logged at debug level' : ''))
   }
 
   private async keep(batch: IngestBatch): Promise<void> {

@@ -1,11 +1,12 @@
 // Host inventory for the batch's `host` field: identity, OS, hardware, virtualization, cloud provider.
-import { readFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
+import { execFile } from 'node:child_process'
+import { readFile, stat } from 'node:fs/promises'
 import os from 'node:os'
-import si from 'systeminformation'
 import type { HostInfo } from '../contract/ingest-batch.ts'
+import pkg from '../package.json' with { type: 'json' }
+import type { AgentLog } from './logger.ts'
 
-export const AGENT_VERSION: string = createRequire(import.meta.url)('../package.json').version
+export const AGENT_VERSION: string = pkg.version
 
 export interface DmiIds { sys_vendor?: string; product_name?: string; bios_vendor?: string; bios_version?: string; chassis_asset_tag?: string; board_vendor?: string }
 
@@ -57,33 +58,102 @@ export interface Inventory extends HostInfo {
   cloud_provider?: string
 }
 
-/** Tens of milliseconds (systeminformation may run helper commands): call once and cache. */
-export async function collectInventory(dmiRoot = '/sys/class/dmi/id'): Promise<Inventory> {
-  const [osInfo, cpu, system, dmi, routes] = await Promise.all([
-    si.osInfo(), si.cpu(), si.system(), readDmi(dmiRoot),
-    readFile('/proc/net/route', 'utf8').catch(() => ''),
-  ])
+/** What can change while the agent runs (DHCP, hostnamectl, memory hotplug): cheap to read, read every batch. */
+export type HostIdentity = Pick<Inventory, 'hostname' | 'ip_address' | 'ip_addresses' | 'kernel' | 'memory_total_bytes'>
+/** What needs systeminformation (helper commands, tens of ms): read at start and when the OS changes. */
+export type HostDetails = Omit<Inventory, keyof HostIdentity>
+
+export async function collectHostIdentity(): Promise<HostIdentity> {
+  const routes = await readFile('/proc/net/route', 'utf8').catch(() => '')
   const nics = os.networkInterfaces()
   const external = Object.entries(nics).flatMap(([name, addrs]) => (addrs ?? []).filter(a => !a.internal).map(a => ({ name, ...a })))
   const defaultIf = defaultRouteInterface(routes)
   const primary = external.find(a => a.family === 'IPv4' && a.name === defaultIf) ?? external.find(a => a.family === 'IPv4') ?? external[0]
-  const cloud = cloudProviderFromDmi(dmi)
-  const inv: Inventory = {
+  return dropUndefined({
     hostname: os.hostname().slice(0, 255) || 'localhost',
     ip_address: primary?.address,
-    ip_addresses: external.map(a => a.address),
+    ip_addresses: external.map(a => a.address).slice(0, 256),
+    kernel: os.release().slice(0, 128),
+    memory_total_bytes: os.totalmem(),
+  })
+}
+
+export async function collectHostDetails(dmiRoot = '/sys/class/dmi/id'): Promise<HostDetails> {
+  // Loaded on first use: the per-interval path never needs it, and it costs memory.
+  const { default: si } = await import('systeminformation')
+  const [osInfo, cpu, system, dmi] = await Promise.all([si.osInfo(), si.cpu(), si.system(), readDmi(dmiRoot)])
+  return dropUndefined({
     os: (osInfo.distro || os.type()).slice(0, 128),
     os_version: (osInfo.release || os.release()).slice(0, 128),
     agent_version: AGENT_VERSION,
-    kernel: osInfo.kernel || os.release(),
-    arch: osInfo.arch || os.arch(),
-    cpu_model: [cpu.manufacturer, cpu.brand].filter(Boolean).join(' ') || (os.cpus()[0]?.model ?? ''),
+    arch: (osInfo.arch || os.arch()).slice(0, 32),
+    cpu_model: ([cpu.manufacturer, cpu.brand].filter(Boolean).join(' ') || (os.cpus()[0]?.model ?? '')).slice(0, 256),
     cpu_cores: os.cpus().length,
-    memory_total_bytes: os.totalmem(),
-    virtualization: system.virtual ? (system.virtualHost || 'unknown') : undefined,
-    cloud_provider: cloud,
+    virtualization: system.virtual ? (system.virtualHost || 'unknown').slice(0, 64) : undefined,
+    cloud_provider: cloudProviderFromDmi(dmi),
+  })
+}
+
+export type HostDetailsSource = () => Promise<HostDetails>
+
+/**
+ * Host details read by a short-lived copy of the agent (`command` plus `--host-details`), so
+ * systeminformation's ~10 MB never stay resident in the long-running agent.
+ */
+export function hostDetailsInChild(command: [string, ...string[]], timeoutMs = 30_000): HostDetailsSource {
+  return () => new Promise((resolve, reject) => {
+    execFile(command[0], [...command.slice(1), '--host-details'], { timeout: timeoutMs, maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`host details helper failed: ${(stderr || err.message).trim().split('\n')[0]}`))
+      try { resolve(JSON.parse(stdout) as HostDetails) } catch { reject(new Error('host details helper printed no JSON')) }
+    })
+  })
+}
+
+/** Everything at once; for a caller that needs the inventory one time (tests, enrollment). */
+export async function collectInventory(details: HostDetailsSource = collectHostDetails): Promise<Inventory> {
+  const [d, identity] = await Promise.all([details(), collectHostIdentity()])
+  return { ...d, ...identity }
+}
+
+/** Absent fields are left out, so the JSON carries no nulls the server would have to special-case. */
+function dropUndefined<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] === undefined) delete o[k]
+  return o
+}
+
+const OS_RELEASE = '/etc/os-release'
+
+/**
+ * The inventory every batch carries: identity re-read each time, details kept until /etc/os-release
+ * changes (a distribution upgrade), so a steady-state batch starts no helper process.
+ */
+export class InventoryTracker {
+  private details: { osReleaseMtime: number; value: Promise<HostDetails> } | undefined
+  private last: string | undefined
+
+  constructor(private readonly log: AgentLog = () => {}, private readonly readDetails: HostDetailsSource = collectHostDetails) {}
+
+  async current(): Promise<Inventory> {
+    const mtime = await stat(OS_RELEASE).then(s => s.mtimeMs, () => 0)
+    if (!this.details || this.details.osReleaseMtime !== mtime) {
+      const previous = this.details?.value
+      const value = this.readDetails().catch(async err => {
+        this.log('warn', `host inventory failed (${(err as Error).message}); sending the basic host facts only`)
+        return previous ?? { agent_version: AGENT_VERSION, arch: os.arch(), cpu_model: '', cpu_cores: os.cpus().length }
+      })
+      this.details = { osReleaseMtime: mtime, value }
+    }
+    const [details, identity] = await Promise.all([this.details.value, collectHostIdentity()])
+    const inv: Inventory = { ...details, ...identity }
+    const text = JSON.stringify(inv)
+    if (this.last !== undefined && text !== this.last) this.log('info', `host inventory changed: ${describeChange(JSON.parse(this.last) as Inventory, inv)}`)
+    this.last = text
+    return inv
   }
-  // Drop absent fields so the JSON carries no nulls the server would have to special-case.
-  for (const k of Object.keys(inv) as Array<keyof Inventory>) if (inv[k] === undefined) delete inv[k]
-  return inv
+}
+
+function describeChange(before: Inventory, after: Inventory): string {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)] as Array<keyof Inventory>)
+  return [...keys].filter(k => JSON.stringify(before[k]) !== JSON.stringify(after[k]))
+    .map(k => `${k} ${JSON.stringify(before[k])} → ${JSON.stringify(after[k])}`).join(', ')
 }

@@ -83,6 +83,38 @@ class UserNames {
   }
 }
 
+/**
+ * Pids below `selfPid` in the tree: processes the agent itself started. They exist only because the agent
+ * looked, so they must not show up in what it reports. The agent itself stays listed: its cost is real.
+ */
+export function helperPids(stats: Array<Pick<PidStat, 'pid' | 'ppid'>>, selfPid: number): Set<number> {
+  const children = new Map<number, number[]>()
+  for (const s of stats) {
+    const list = children.get(s.ppid)
+    if (list) list.push(s.pid)
+    else children.set(s.ppid, [s.pid])
+  }
+  const helpers = new Set<number>()
+  const todo = [...(children.get(selfPid) ?? [])]
+  while (todo.length > 0) {
+    const pid = todo.pop()!
+    if (helpers.has(pid) || pid === selfPid) continue
+    helpers.add(pid)
+    todo.push(...(children.get(pid) ?? []))
+  }
+  return helpers
+}
+
+/**
+ * The `limit` processes that matter most, by CPU % then resident memory (the server's max_processes).
+ * Order of the result follows the input so a process tree stays readable.
+ */
+export function topProcesses(items: ProcessItem[], limit: number): ProcessItem[] {
+  if (!(limit >= 0) || items.length <= limit) return items
+  const keep = new Set([...items].sort((a, b) => b.cpu_percent - a.cpu_percent || b.memory_bytes - a.memory_bytes).slice(0, limit))
+  return items.filter(p => keep.has(p))
+}
+
 export interface ProcessContext { bootTime: number; memTotalBytes: number }
 
 /** Keeps each process's CPU ticks so each call reports CPU % since the last call. */
@@ -90,7 +122,8 @@ export class ProcessCollector {
   private previous: { at: number; ticks: Map<number, { start: number; ticks: number }> } | undefined
   private readonly users = new UserNames()
 
-  constructor(private readonly procRoot = '/proc') {}
+  /** `selfPid`: the agent; its descendants (helper commands some library ran) are left out of the list. */
+  constructor(private readonly procRoot = '/proc', private readonly selfPid = process.pid) {}
 
   async collect(ctx: ProcessContext): Promise<ProcessItem[]> {
     const pids = (await readdir(this.procRoot)).filter(n => /^\d+$/.test(n))
@@ -114,8 +147,10 @@ export class ProcessCollector {
       }
     }
 
+    const helpers = helperPids(raw.map(r => r.stat), this.selfPid)
     const items: ProcessItem[] = []
     for (const { stat, status, cmdline } of raw) {
+      if (helpers.has(stat.pid)) continue
       const total = stat.utime + stat.stime
       ticks.set(stat.pid, { start: stat.startTicks, ticks: total })
       const before = previous?.ticks.get(stat.pid)

@@ -1,5 +1,6 @@
 // One POST to the ingest endpoint, with the answer sorted into what the delivery loop must do next.
 import { INGEST_PATH, type IngestAccepted, type IngestBatch } from '../contract/ingest-batch.ts'
+import { describeFailure, httpCall, type HttpAnswer } from './http-request.ts'
 
 export type SendOutcome =
   | { kind: 'accepted'; status: number; answer: IngestAccepted | undefined }
@@ -7,8 +8,8 @@ export type SendOutcome =
   | { kind: 'rejected'; status: number; message: string }
   /** 401/403: the key is bad; keep the data and wait for an operator. */
   | { kind: 'unauthorized'; status: number; message: string }
-  /** 5xx, 408, 429, timeouts, refused connections: try again later. */
-  | { kind: 'retry'; reason: string }
+  /** 5xx, 408, 429, timeouts, refused connections: try again later (not before `retryAfterMs` if the server said). */
+  | { kind: 'retry'; reason: string; retryAfterMs?: number }
 
 export interface SendTarget { serverUrl: string; apiKey: string; timeoutMs: number }
 
@@ -17,24 +18,48 @@ export function ingestUrl(serverUrl: string): string {
 }
 
 export async function sendBatches(target: SendTarget, body: IngestBatch | IngestBatch[], abort?: AbortSignal): Promise<SendOutcome> {
-  const signals = [AbortSignal.timeout(target.timeoutMs), ...(abort ? [abort] : [])]
-  let res: Response
+  let res: HttpAnswer
   try {
-    res = await fetch(ingestUrl(target.serverUrl), {
+    res = await httpCall({
+      url: ingestUrl(target.serverUrl),
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-api-key': target.apiKey },
       body: JSON.stringify(body),
-      signal: AbortSignal.any(signals),
+      timeoutMs: target.timeoutMs,
+      signal: abort,
     })
   } catch (err) {
-    return { kind: 'retry', reason: describeFetchError(err) }
+    return { kind: 'retry', reason: describeFailure(err) }
   }
-  const text = await res.text().catch(() => '')
-  if (res.ok) return { kind: 'accepted', status: res.status, answer: parseJson(text) as IngestAccepted | undefined }
-  const message = serverMessage(text) || res.statusText
+  const text = res.text
+  if (res.status >= 200 && res.status < 300) return { kind: 'accepted', status: res.status, answer: parseJson(text) as IngestAccepted | undefined }
+  const message = serverMessage(text)
   if (res.status === 401 || res.status === 403) return { kind: 'unauthorized', status: res.status, message }
-  if (res.status === 408 || res.status === 429 || res.status >= 500) return { kind: 'retry', reason: `HTTP ${res.status} ${message}`.trim() }
+  if (res.status === 408 || res.status === 429 || res.status >= 500) {
+    const header = res.headers['retry-after']
+    const retryAfterMs = parseRetryAfter(Array.isArray(header) ? header[0] : header, Date.now())
+    return { kind: 'retry', reason: `HTTP ${res.status} ${message}`.trim(), ...(retryAfterMs !== undefined && { retryAfterMs }) }
+  }
   return { kind: 'rejected', status: res.status, message }
+}
+
+/** Longest wait a Retry-After may impose; a bogus far-future date must not silence the agent for days. */
+export const RETRY_AFTER_CAP_MS = 3600_000
+
+/** Retry-After as delay-seconds or an HTTP date (RFC 9110 §10.2.3), in ms from `now`; undefined if absent or unreadable. */
+export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
+  if (!value) return undefined
+  const text = value.trim()
+  let ms: number
+  if (/^\d+$/.test(text)) ms = Number(text) * 1000
+  else {
+    // An HTTP date names its day and month; anything else (like "-5", which Date.parse takes as a year) is garbage.
+    if (!/^[A-Za-z]{3}/.test(text)) return undefined
+    const at = Date.parse(text)
+    if (Number.isNaN(at)) return undefined
+    ms = at - now
+  }
+  return Math.min(RETRY_AFTER_CAP_MS, Math.max(0, ms))
 }
 
 function parseJson(text: string): unknown {
@@ -46,12 +71,4 @@ function serverMessage(text: string): string {
   const json = parseJson(text) as { message?: unknown } | undefined
   if (json && typeof json.message === 'string') return json.message
   return text.slice(0, 200)
-}
-
-/** fetch hides the socket error in `cause`; that is the part an operator can act on. */
-function describeFetchError(err: unknown): string {
-  const e = err as Error & { cause?: { code?: string; message?: string } }
-  if (e.name === 'TimeoutError') return 'request timed out'
-  if (e.name === 'AbortError') return 'request aborted (agent stopping)'
-  return e.cause?.code ?? e.cause?.message ?? e.message
 }

@@ -1,6 +1,6 @@
 // Logged-in users from the binary utmp file (what `who` reads).
 import { readFile } from 'node:fs/promises'
-import type { MetricItem } from '../contract/ingest-batch.ts'
+import type { MetricItem, SessionItem } from '../contract/ingest-batch.ts'
 
 /** struct utmp on x86_64 and aarch64 glibc: 384 bytes, little-endian, 32-bit time fields. */
 export const UTMP_RECORD_SIZE = 384
@@ -35,11 +35,21 @@ export function parseUtmp(buf: Buffer): LoginSession[] {
   return sessions
 }
 
-export interface SessionsSample { metrics: MetricItem[]; sessions: LoginSession[] }
+/** The wire shape (seed 003's user sessions); empty strings and pid 0 mean "not recorded". */
+export function sessionItem(s: LoginSession): SessionItem {
+  const item: SessionItem = { user: s.user.slice(0, 128), login_time: s.login_time }
+  if (s.tty) item.terminal = s.tty.slice(0, 64)
+  if (s.host) item.host = s.host.slice(0, 255)
+  if (s.pid > 0) item.pid = s.pid
+  return item
+}
+
+export interface SessionsSample { metrics: MetricItem[]; sessions: SessionItem[] }
 
 /** No utmp (containers, systemd-logind-only systems) means zero sessions, not an error. */
 export async function collectSessions(utmpPath = '/var/run/utmp'): Promise<SessionsSample> {
   const buf = await readFile(utmpPath).catch(() => Buffer.alloc(0))
-  const sessions = parseUtmp(buf)
+  // A record without a user name cannot be stored (the server needs one) and is no login anyway.
+  const sessions = parseUtmp(buf).filter(s => s.user !== '').map(sessionItem)
   return { sessions, metrics: [{ metric_type: 'sessions', metric_name: 'count', value: sessions.length }] }
 }

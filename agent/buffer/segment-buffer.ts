@@ -1,5 +1,5 @@
 // On-disk buffer for batches that could not be sent: append-only JSON-lines segment files, oldest first.
-import { mkdir, open, readFile, readdir, stat, unlink } from 'node:fs/promises'
+import { mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { IngestBatch } from '../../contract/ingest-batch.ts'
 import type { AgentLog } from '../logger.ts'
@@ -9,19 +9,31 @@ export const MAX_BATCHES_PER_SEGMENT = 500
 export const DEFAULT_BUFFER_MAX_BYTES = 100 * 1024 * 1024
 /** Keeps one replay request small enough for the server's body limit. */
 export const DEFAULT_SEGMENT_MAX_BYTES = 4 * 1024 * 1024
+/** Older data is of little use on a dashboard and would land in already compressed chunks. */
+export const DEFAULT_BUFFER_MAX_AGE_MS = 7 * 24 * 3600 * 1000
 
 export interface SegmentBufferOptions {
+  /** Size bound of all segments together; the oldest batches go first. */
   maxBytes?: number
+  /** Age bound by each batch's collection time; older batches are dropped. */
+  maxAgeMs?: number
   segmentMaxBytes?: number
   log?: AgentLog
+  /** Clock (ms since the epoch), for tests. */
+  now?: () => number
 }
 
-interface Segment { name: string; bytes: number; batches: number | undefined }
+interface Segment {
+  name: string; bytes: number; batches: number | undefined
+  /** Collection time of the newest batch in it (ms since the epoch); the file's mtime after a reopen. */
+  newest: number
+}
 
 export interface StoredSegment { name: string; batches: IngestBatch[] }
 
 const SEGMENT_FILE = /^(\d{12})\.jsonl$/
 const MiB = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`
+const formatAge = (ms: number) => (ms % 86_400_000 === 0 ? `${ms / 86_400_000}d` : ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : `${Math.round(ms / 1000)}s`)
 
 /**
  * Not safe for concurrent callers: the delivery queue serializes every call, so no append happens while
@@ -35,13 +47,20 @@ export class SegmentBuffer {
   private active: Segment | undefined
   private nextSeq = 1
   private readonly maxBytes: number
+  private readonly maxAgeMs: number
   private readonly segmentMaxBytes: number
   private readonly log: AgentLog
+  private readonly now: () => number
+  /** Batches dropped by the bounds since this buffer was opened. */
+  dropped = 0
 
   private constructor(readonly dir: string, opts: SegmentBufferOptions) {
     this.maxBytes = opts.maxBytes ?? DEFAULT_BUFFER_MAX_BYTES
-    this.segmentMaxBytes = opts.segmentMaxBytes ?? DEFAULT_SEGMENT_MAX_BYTES
+    this.maxAgeMs = opts.maxAgeMs ?? DEFAULT_BUFFER_MAX_AGE_MS
+    // Whole segments are dropped at the size bound: keep them at most a quarter of it, so the bound holds.
+    this.segmentMaxBytes = Math.max(1, Math.min(opts.segmentMaxBytes ?? DEFAULT_SEGMENT_MAX_BYTES, Math.floor(this.maxBytes / 4)))
     this.log = opts.log ?? (() => {})
+    this.now = opts.now ?? Date.now
   }
 
   static async open(dir: string, opts: SegmentBufferOptions = {}): Promise<SegmentBuffer> {
@@ -49,12 +68,13 @@ export class SegmentBuffer {
     await mkdir(dir, { recursive: true })
     const names = (await readdir(dir)).filter(n => SEGMENT_FILE.test(n)).sort()
     for (const name of names) {
-      const { size } = await stat(join(dir, name))
-      buffer.segments.push({ name, bytes: size, batches: undefined })
+      const { size, mtimeMs } = await stat(join(dir, name))
+      buffer.segments.push({ name, bytes: size, batches: undefined, newest: mtimeMs })
     }
     const last = names.at(-1)
     if (last) buffer.nextSeq = Number(SEGMENT_FILE.exec(last)![1]) + 1
     if (names.length > 0) buffer.log('info', `buffer: ${names.length} segment(s), ${MiB(buffer.bytes)} left from an earlier run in ${dir}; will replay them`)
+    await buffer.enforceBounds()
     return buffer
   }
 
@@ -69,7 +89,7 @@ export class SegmentBuffer {
     if (seg && (seg.batches === undefined || seg.batches >= MAX_BATCHES_PER_SEGMENT || seg.bytes + line.length > this.segmentMaxBytes)) seg = undefined
     const isNew = !seg
     if (!seg) {
-      seg = { name: `${String(this.nextSeq++).padStart(12, '0')}.jsonl`, bytes: 0, batches: 0 }
+      seg = { name: `${String(this.nextSeq++).padStart(12, '0')}.jsonl`, bytes: 0, batches: 0, newest: 0 }
       this.segments.push(seg)
       this.active = seg
     }
@@ -87,7 +107,8 @@ export class SegmentBuffer {
     if (isNew) await this.syncDir()
     seg.bytes += line.length
     seg.batches = (seg.batches ?? 0) + 1
-    await this.enforceBound()
+    seg.newest = Math.max(seg.newest, Date.parse(batch.time) || this.now())
+    await this.enforceBounds()
   }
 
   /**
@@ -95,20 +116,33 @@ export class SegmentBuffer {
    * remove(): the segment may be the active one, and a failed replay should not start a new file each time.
    */
   async oldest(): Promise<StoredSegment | undefined> {
-    const seg = this.segments[0]
-    if (!seg) return undefined
-    const text = await readFile(join(this.dir, seg.name), 'utf8')
-    const batches: IngestBatch[] = []
-    for (const line of text.split('\n')) {
-      if (!line) continue
-      try {
-        batches.push(JSON.parse(line) as IngestBatch)
-      } catch {
-        // A torn last line from a crash mid-write: that batch never finished being buffered.
-        this.log('warn', `buffer: skipped an unreadable line in ${seg.name}`)
+    await this.enforceBounds()
+    for (;;) {
+      const seg = this.segments[0]
+      if (!seg) return undefined
+      const text = await readFile(join(this.dir, seg.name), 'utf8')
+      const lines = text.split('\n').filter(Boolean)
+      const batches: IngestBatch[] = []
+      for (const line of lines) {
+        try {
+          batches.push(JSON.parse(line) as IngestBatch)
+        } catch {
+          // A torn last line from a crash mid-write: that batch never finished being buffered.
+          this.log('warn', `buffer: skipped an unreadable line in ${seg.name}`)
+        }
       }
+      const cutoff = this.now() - this.maxAgeMs
+      const fresh = batches.filter(b => !(Date.parse(b.time) < cutoff))
+      if (fresh.length === batches.length) return { name: seg.name, batches }
+      this.reportDropped(batches.length - fresh.length, `older than ${formatAge(this.maxAgeMs)}`)
+      if (fresh.length === 0) {
+        await this.remove(seg.name)
+        continue
+      }
+      // Rewrite without the expired lines, so a failed replay does not count them again.
+      await this.rewrite(seg, fresh)
+      return { name: seg.name, batches: fresh }
     }
-    return { name: seg.name, batches }
   }
 
   /** Deletes a segment once the server has answered 2xx (or rejected it for good). */
@@ -118,19 +152,49 @@ export class SegmentBuffer {
     if (this.active?.name === name) this.active = undefined
   }
 
-  /** Drops whole oldest segments until the buffer fits, saying how many batches were lost. */
-  private async enforceBound(): Promise<void> {
-    let droppedBatches = 0
-    let droppedSegments = 0
-    while (this.bytes > this.maxBytes && this.segments.length > 1) {
+  /**
+   * Drops the oldest segments while the buffer is over its size bound, and every segment whose newest
+   * batch is past the age bound; says how many batches went. A segment only partly expired is trimmed
+   * when it is next read for replay.
+   */
+  private async enforceBounds(): Promise<void> {
+    const cutoff = this.now() - this.maxAgeMs
+    let expired = 0
+    while (this.segments.length > 0 && this.segments[0].newest < cutoff) {
       const seg = this.segments[0]
-      droppedBatches += seg.batches ?? (await this.countLines(seg.name))
-      droppedSegments++
+      expired += seg.batches ?? (await this.countLines(seg.name))
       await this.remove(seg.name)
     }
-    if (droppedSegments > 0) {
-      this.log('warn', `buffer full (limit ${MiB(this.maxBytes)}): dropped the ${droppedSegments} oldest segment(s), ${droppedBatches} batch(es) lost`)
+    if (expired > 0) this.reportDropped(expired, `older than ${formatAge(this.maxAgeMs)}`)
+    let overflow = 0
+    while (this.bytes > this.maxBytes && this.segments.length > 1) {
+      const seg = this.segments[0]
+      overflow += seg.batches ?? (await this.countLines(seg.name))
+      await this.remove(seg.name)
     }
+    if (overflow > 0) this.reportDropped(overflow, `over the size limit of ${MiB(this.maxBytes)}`)
+  }
+
+  private reportDropped(count: number, why: string): void {
+    this.dropped += count
+    this.log('warn', `buffer full: dropped the ${count} oldest batch(es), ${why} (${this.dropped} dropped since start); ` +
+      'raise --buffer-max-size / --buffer-max-age to keep more through an outage')
+  }
+
+  private async rewrite(seg: Segment, batches: IngestBatch[]): Promise<void> {
+    const body = Buffer.from(batches.map(b => JSON.stringify(b) + '\n').join(''))
+    const tmp = join(this.dir, `${seg.name}.tmp`)
+    const fh = await open(tmp, 'w')
+    try {
+      await fh.write(body)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await rename(tmp, join(this.dir, seg.name))
+    await this.syncDir()
+    seg.bytes = body.length
+    seg.batches = batches.length
   }
 
   private async countLines(name: string): Promise<number> {

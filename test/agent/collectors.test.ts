@@ -76,7 +76,8 @@ t.test('process list has this process with the right ppid and name, and CPU % fr
 })
 
 t.test('processes that exit between samples are skipped without error', async t => {
-  const procs = new ProcessCollector()
+  // selfPid -1: this test's own child must count as an ordinary process here.
+  const procs = new ProcessCollector('/proc', -1)
   const ctx = { bootTime: 0, memTotalBytes: os.totalmem() }
   const child = spawn('sleep', ['30'])
   await sleep(50)
@@ -169,4 +170,82 @@ t.test('a full batch validates against the wire contract and is cheap to collect
   const median = times.sort((a, b) => a - b)[2]
   t.comment(`collection took ${times.map(x => x.toFixed(1)).join(', ')} ms`)
   t.ok(median < 250, `median collection ${median.toFixed(1)} ms stays well below the interval`)
+})
+
+const meminfoKb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(readFileSync('/proc/meminfo', 'utf8'))![1])
+
+t.test('memory used and available within 1 % of /proc/meminfo read at the same moment', async t => {
+  const before = { total: meminfoKb('MemTotal') * 1024, available: meminfoKb('MemAvailable') * 1024 }
+  const { metrics } = await collectMemory()
+  const after = meminfoKb('MemAvailable') * 1024
+  const kernelAvailable = (before.available + after) / 2
+  const available = metric(metrics, 'memory', 'available_bytes')!
+  const used = metric(metrics, 'memory', 'used_bytes')!
+  t.ok(Math.abs(available - kernelAvailable) <= 0.01 * kernelAvailable, `available ${available} vs MemAvailable ${kernelAvailable}`)
+  const kernelUsed = before.total - kernelAvailable
+  t.ok(Math.abs(used - kernelUsed) <= 0.01 * kernelUsed, `used ${used} vs MemTotal-MemAvailable ${kernelUsed}`)
+})
+
+t.test('usage of / within 1 % of statfs', async t => {
+  const { disks: items } = await new DiskCollector().collect()
+  const s = statfsSync('/')
+  const root = items.find(d => d.mount_point === '/')!
+  const used = (s.blocks - s.bfree) * s.bsize
+  t.ok(Math.abs(root.used_bytes - used) <= 0.01 * used, `used ${root.used_bytes} vs statfs ${used}`)
+  const pct = (used / (used + s.bavail * s.bsize)) * 100
+  t.ok(Math.abs(root.usage_percent - pct) <= 0.01 * pct, `usage ${root.usage_percent} % vs statfs ${pct.toFixed(2)} %`)
+})
+
+t.test('process count within 5 % of the numeric entries in /proc', async t => {
+  const { readdirSync } = await import('node:fs')
+  const before = readdirSync('/proc').filter(n => /^\d+$/.test(n)).length
+  const list = await new ProcessCollector().collect({ bootTime: 0, memTotalBytes: os.totalmem() })
+  const after = readdirSync('/proc').filter(n => /^\d+$/.test(n)).length
+  const kernel = (before + after) / 2
+  t.ok(Math.abs(list.length - kernel) <= 0.05 * kernel, `${list.length} processes listed, /proc has ${kernel}`)
+})
+
+t.test('processes the collecting process started (its helpers) are never listed; it is', async t => {
+  const helper = spawn('sh', ['-c', 'sleep 30 & wait'])
+  t.teardown(() => { helper.kill('SIGKILL') })
+  await sleep(150)
+  const list = await new ProcessCollector().collect({ bootTime: 0, memTotalBytes: os.totalmem() })
+  t.notOk(list.some(p => p.pid === helper.pid), 'the helper is not listed')
+  t.notOk(list.some(p => p.parent_pid === helper.pid), 'nor what the helper started')
+  t.ok(list.some(p => p.pid === process.pid), 'the agent itself is')
+  t.ok(list.some(p => p.pid === process.ppid), 'and its parent')
+})
+
+/** Every number anywhere in a value, with its path. */
+function numbersIn(value: unknown, path: string, out: Array<[string, number]>): Array<[string, number]> {
+  if (typeof value === 'number') out.push([path, value])
+  else if (Array.isArray(value)) value.forEach((v, i) => numbersIn(v, `${path}[${i}]`, out))
+  else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) numbersIn(v, `${path}.${k}`, out)
+  return out
+}
+
+t.test('every number in a batch, anywhere in it, is finite and non-negative', async t => {
+  const c = new BatchCollector()
+  await c.collect()
+  await sleep(500)
+  const batch = await c.collect()
+  const numbers = numbersIn(batch, 'batch', [])
+  t.ok(numbers.length > 500, `${numbers.length} numbers checked`)
+  const bad = numbers.filter(([, n]) => !Number.isFinite(n) || n < 0)
+  t.same(bad, [], 'none negative, NaN or infinite')
+  t.ok(Array.isArray(batch.sessions), 'sessions are part of the batch (empty without utmp)')
+  t.ok(Array.isArray(batch.containers), 'and containers (empty without an engine socket)')
+  t.ok(batch.host!.ip_addresses && batch.host!.kernel && batch.host!.cpu_cores! > 0 && batch.host!.memory_total_bytes! > 0, 'inventory in host')
+})
+
+t.test('utmp sessions become the wire shape', async t => {
+  const { collectSessions, UTMP_RECORD_SIZE } = await import('../../agent/sessions.ts')
+  const { writeFileSync, mkdtempSync } = await import('node:fs')
+  const rec = Buffer.alloc(UTMP_RECORD_SIZE)
+  rec.writeInt16LE(7, 0); rec.writeInt32LE(4321, 4); rec.write('pts/3', 8); rec.write('dana', 44); rec.write('198.51.100.4', 76); rec.writeInt32LE(1700000000, 340)
+  const path = `${mkdtempSync(`${os.tmpdir()}/utmp-`)}/utmp`
+  writeFileSync(path, rec)
+  const { sessions, metrics } = await collectSessions(path)
+  t.same(sessions, [{ user: 'dana', terminal: 'pts/3', host: '198.51.100.4', pid: 4321, login_time: '2023-11-14T22:13:20.000Z' }])
+  t.equal(metrics[0].value, 1)
 })

@@ -35,9 +35,9 @@ t.test('transitions: connecting → online ⇄ backoff, unauthorized waits the c
 })
 
 t.test('durations and the default data dir', async t => {
-  const cases: Array<[string, number]> = [['10s', 10_000], ['500ms', 500], ['1.5m', 90_000], ['2h', 7_200_000], ['15', 15_000]]
+  const cases: Array<[string, number]> = [['10s', 10_000], ['500ms', 500], ['1.5m', 90_000], ['2h', 7_200_000], ['7d', 604_800_000], ['15', 15_000]]
   for (const [text, ms] of cases) t.equal(parseDuration(text), ms, text)
-  for (const bad of ['', 'ten', '10 seconds', '-1s', '1d']) t.throws(() => parseDuration(bad), /is not a duration; write it like 10s/, bad)
+  for (const bad of ['', 'ten', '10 seconds', '-1s', '1w']) t.throws(() => parseDuration(bad), /is not a duration; write it like 10s/, bad)
   t.equal(defaultDataDir({ XDG_STATE_HOME: '/var/state', HOME: '/home/a' }), '/var/state/hostpulse-agent')
   t.equal(defaultDataDir({ HOME: '/home/a' }), '/home/a/.local/state/hostpulse-agent')
 })

@@ -2,6 +2,7 @@
 import t from 'tap'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { RejectedBatches } from '../../agent/buffer/rejected-batches.ts'
 import { startAgent, type AgentOptions } from '../../agent/run-agent.ts'
 import { bufferedIds, IngestServer, logRecorder, tempDir, waitFor } from './ingest-server.ts'
 
@@ -41,7 +42,7 @@ t.test('server down: batches go to disk; server up: replayed in order, each once
   t.match(lines.join('\n'), /info server reachable again/)
 })
 
-t.test('a 400 answer drops the batch instead of retrying it forever', async t => {
+t.test('a 400 answer sets the batch aside: kept in rejected/, logged once, never retried', async t => {
   const dataDir = await tempDir(t)
   const server = await new IngestServer(await IngestServer.freePort()).start()
   t.teardown(() => server.stop())
@@ -51,10 +52,21 @@ t.test('a 400 answer drops the batch instead of retrying it forever', async t =>
   t.teardown(() => agent.stop())
   await agent.collectNow()
   t.equal(server.requests.length, 1, 'sent once')
-  t.same(await segmentFiles(dataDir), [], 'nothing buffered')
-  t.match(lines.join('\n'), /warn server rejected batch [0-9a-f-]+ \(HTTP 400: body\/metrics\/0\/metric_name must match pattern\); dropped it/)
+  t.same(await segmentFiles(dataDir), [], 'not queued for a retry')
+  const aside = await new RejectedBatches(join(dataDir, 'rejected')).list()
+  t.equal(aside.length, 1, 'set aside on disk')
+  t.same(aside[0].batch.batch_id, server.requests[0].batchIds[0])
+  t.equal(aside[0].status, 400)
+  t.equal(aside[0].message, 'body/metrics/0/metric_name must match pattern')
+  t.match(lines.join('\n'), /warn server rejected batch [0-9a-f-]+ \(HTTP 400: body\/metrics\/0\/metric_name must match pattern\); set it aside in .*rejected.*, not retried/)
+
   await agent.collectNow()
   t.equal(server.requests.length, 2, 'the next batch is still sent (a 400 is not an outage)')
+  await new Promise(r => setTimeout(r, 600)) // longer than the test backoff cap: a retry would have happened
+  t.equal(server.requests.length, 2, 'neither batch was sent again')
+  t.same(server.requests.map(r => r.batchIds[0]).length, new Set(server.requests.map(r => r.batchIds[0])).size, 'two distinct batches')
+  t.equal(lines.filter(l => l.startsWith('warn server rejected')).length, 1, 'the same error is logged once at warn level')
+  t.equal((await new RejectedBatches(join(dataDir, 'rejected')).list()).length, 2)
 })
 
 t.test('a rejected replay array is split so only the bad batch is lost', async t => {
@@ -143,4 +155,112 @@ t.test('startAgent refuses bad options with the fix in the message', async t => 
   const dataDir = await tempDir(t)
   await t.rejects(startAgent({ serverUrl: 'localhost:8080', apiKey: 'k', dataDir }), /must start with http:\/\/ or https:\/\//)
   await t.rejects(startAgent({ serverUrl: 'http://127.0.0.1:1', apiKey: '', dataDir }), /no API key/)
+})
+
+t.test('429 with Retry-After in seconds: the retry waits as long as the server asked', async t => {
+  const dataDir = await tempDir(t)
+  const server = await new IngestServer(await IngestServer.freePort()).start()
+  t.teardown(() => server.stop())
+  let first = true
+  server.respond = () => {
+    if (!first) return { status: 202 }
+    first = false
+    return { status: 429, body: { message: 'slow down' }, headers: { 'retry-after': '2' } }
+  }
+  const { lines, log } = logRecorder()
+  const agent = await startAgent(agentOptions(server.url, dataDir, log))
+  t.teardown(() => agent.stop())
+  await agent.collectNow()
+  await waitFor(() => server.accepted.length === 1, 'the retry after Retry-After', 6000)
+  const waited = server.arrivals[1] - server.arrivals[0]
+  t.ok(waited >= 2000, `waited ${waited} ms, at least the 2 s asked (own backoff would be ≤ 200 ms)`)
+  t.ok(waited < 3000, `and not much longer (${waited} ms)`)
+  t.equal(server.requests.length, 2, 'no request in between')
+  t.same(server.accepted, server.requests[0].batchIds, 'the same batch, delivered once')
+  t.match(lines.join('\n'), /HTTP 429 slow down, server asked to retry after 2 s/)
+})
+
+t.test('503 with Retry-After as an HTTP date is honoured too', async t => {
+  const dataDir = await tempDir(t)
+  const server = await new IngestServer(await IngestServer.freePort()).start()
+  t.teardown(() => server.stop())
+  let retryAt = 0
+  server.respond = () => {
+    if (retryAt) return { status: 202 }
+    // HTTP dates have whole seconds: ask for the start of the second after next.
+    retryAt = (Math.floor(Date.now() / 1000) + 2) * 1000
+    return { status: 503, body: { message: 'maintenance' }, headers: { 'retry-after': new Date(retryAt).toUTCString() } }
+  }
+  const agent = await startAgent(agentOptions(server.url, dataDir, logRecorder().log))
+  t.teardown(() => agent.stop())
+  await agent.collectNow()
+  await waitFor(() => server.accepted.length === 1, 'the retry at the given date', 6000)
+  t.ok(server.arrivals[1] >= retryAt, `retried ${server.arrivals[1] - retryAt} ms after the date the server gave, not before`)
+  t.ok(server.arrivals[1] - retryAt < 1000)
+})
+
+t.test('queue bound during an outage: oldest batches dropped and counted, the rest delivered once in order', async t => {
+  const dataDir = await tempDir(t)
+  const port = await IngestServer.freePort()
+  const { lines, log } = logRecorder()
+  // Real batches are tens of KB (the process list); 160 KB holds only a few of them.
+  const agent = await startAgent(agentOptions(`http://127.0.0.1:${port}`, dataDir, log, { bufferMaxBytes: 160 * 1024 }))
+  t.teardown(() => agent.stop())
+  const collected = 12
+  for (let i = 0; i < collected; i++) await agent.collectNow()
+  const kept = await bufferedIds(join(dataDir, 'buffer'))
+  const dropped = lines.filter(l => l.startsWith('warn buffer full'))
+    .map(l => Number(/dropped the (\d+) oldest batch\(es\)/.exec(l)![1])).reduce((a, b) => a + b, 0)
+  t.ok(dropped > 0, `${dropped} batch(es) dropped`)
+  t.equal(kept.length + dropped, collected, 'every batch is either kept or counted as dropped')
+  const files = await segmentFiles(dataDir)
+  let bytes = 0
+  for (const f of files) bytes += (await import('node:fs')).statSync(join(dataDir, 'buffer', f)).size
+  t.ok(bytes <= 160 * 1024, `${bytes} bytes on disk, within the bound`)
+
+  const server = await new IngestServer(port).start()
+  t.teardown(() => server.stop())
+  await waitFor(() => server.accepted.length >= kept.length, 'the kept batches to be replayed')
+  t.same(server.accepted, kept, 'the newest batches, each once, oldest first')
+})
+
+/** batch_ids in a buffer dir, tolerating a line torn by SIGKILL. */
+async function idsOnDisk(bufferDir: string): Promise<string[]> {
+  const { readFile } = await import('node:fs/promises')
+  const names = (await readdir(bufferDir).catch(() => [] as string[])).filter(n => n.endsWith('.jsonl')).sort()
+  const ids: string[] = []
+  for (const n of names) {
+    for (const line of (await readFile(join(bufferDir, n), 'utf8')).split('\n')) {
+      try { if (line) ids.push(JSON.parse(line).batch_id) } catch { /* torn by the kill */ }
+    }
+  }
+  return ids
+}
+
+t.test('agent process SIGKILLed with a non-empty queue: the restarted agent delivers every queued batch once, in order', async t => {
+  const { spawn } = await import('node:child_process')
+  const { fileURLToPath } = await import('node:url')
+  const bin = fileURLToPath(new URL('../../agent/bin.js', import.meta.url))
+  const dataDir = await tempDir(t)
+  const port = await IngestServer.freePort()
+  const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HOSTPULSE_')))
+  const run = () => spawn(process.execPath, [bin, '--server', `http://127.0.0.1:${port}`, '--api-key', API_KEY, '--interval', '1s', '--data-dir', dataDir],
+    { env: cleanEnv, stdio: ['ignore', 'ignore', 'pipe'] })
+
+  const first = run()
+  await waitFor(async () => (await idsOnDisk(join(dataDir, 'buffer'))).length >= 3, 'three queued batches', 20_000)
+  first.kill('SIGKILL')
+  await new Promise(r => first.once('exit', r))
+  const queued = await idsOnDisk(join(dataDir, 'buffer'))
+  t.ok(queued.length >= 3, `${queued.length} batches queued when killed`)
+
+  const server = await new IngestServer(port).start()
+  t.teardown(() => server.stop())
+  const second = run()
+  t.teardown(() => { second.kill('SIGKILL') })
+  await waitFor(() => queued.every(id => server.accepted.includes(id)), 'every queued batch to arrive', 20_000)
+  t.same(server.accepted.slice(0, queued.length), queued, 'the queued batches first, in collection order')
+  t.equal(new Set(server.accepted).size, server.accepted.length, 'none twice')
+  second.kill('SIGTERM')
+  await new Promise(r => second.once('exit', r))
 })

@@ -9,13 +9,23 @@ import { INGEST_PATH, type IngestBatch } from '../../contract/ingest-batch.ts'
 export interface ReceivedRequest { apiKey: string | undefined; isArray: boolean; batchIds: string[] }
 
 /** Decides the answer per request; default 202 like the real server. */
-export type Responder = (batches: IngestBatch[], req: IncomingMessage) => { status: number; body?: unknown } | 'hang'
+export type Responder = (batches: IngestBatch[], req: IncomingMessage) => { status: number; body?: unknown; headers?: Record<string, string> } | 'hang'
+
+/** Any other path (config, registration): default 404 like a server without that endpoint. */
+export type OtherResponder = (req: IncomingMessage, body: string) => { status: number; body?: unknown }
+
+export interface OtherRequest { method: string; url: string; headers: IncomingMessage['headers']; body: string; at: number }
 
 export class IngestServer {
   readonly requests: ReceivedRequest[] = []
   /** batch_ids the server accepted (202), in arrival order, duplicates included. */
   readonly accepted: string[] = []
   respond: Responder = () => ({ status: 202 })
+  other: OtherResponder = () => ({ status: 404, body: { message: 'Not Found' } })
+  /** Requests to paths other than the ingest endpoint. */
+  readonly otherRequests: OtherRequest[] = []
+  /** When each ingest request arrived (Date.now()). */
+  readonly arrivals: number[] = []
   private server: Server | undefined
   private hung: Array<() => void> = []
 
@@ -35,17 +45,23 @@ export class IngestServer {
     this.server = createServer(async (req, res) => {
       let text = ''
       for await (const chunk of req) text += chunk
-      if (req.url !== INGEST_PATH || req.method !== 'POST') return void res.writeHead(404).end()
+      if (req.url !== INGEST_PATH || req.method !== 'POST') {
+        this.otherRequests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: text, at: Date.now() })
+        const answer = this.other(req, text)
+        res.writeHead(answer.status, { 'content-type': 'application/json' })
+        return void res.end(JSON.stringify(answer.body ?? {}))
+      }
+      this.arrivals.push(Date.now())
       const body = JSON.parse(text) as IngestBatch | IngestBatch[]
       const batches = Array.isArray(body) ? body : [body]
       this.requests.push({ apiKey: req.headers['x-api-key'] as string | undefined, isArray: Array.isArray(body), batchIds: batches.map(b => b.batch_id) })
       const answer = this.respond(batches, req)
       if (answer === 'hang') return void this.hung.push(() => res.destroy())
       if (answer.status >= 200 && answer.status < 300) this.accepted.push(...batches.map(b => b.batch_id))
-      res.writeHead(answer.status, { 'content-type': 'application/json' })
+      res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers })
       res.end(JSON.stringify(answer.body ?? {
         accepted_batches: batches.length, duplicate_batches: 0,
-        rows: { metrics: 0, disks: 0, networks: 0, processes: 0 }, batch_ids: batches.map(b => b.batch_id),
+        rows: { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 0, containers: 0 }, batch_ids: batches.map(b => b.batch_id),
       }))
     })
     await new Promise<void>(r => this.server!.listen(this.port, '127.0.0.1', r))
@@ -85,11 +101,14 @@ export async function bufferedIds(bufferDir: string): Promise<string[]> {
   return ids
 }
 
+/** Fake batches are an hour old plus `n` seconds: inside the buffer's default age bound, in order. */
+const FAKE_EPOCH = Date.now() - 3600_000
+
 /** A small valid batch; `n` makes its size and order visible. */
-export function fakeBatch(n: number, padding = 0): IngestBatch {
+export function fakeBatch(n: number, padding = 0, time = new Date(FAKE_EPOCH + n * 1000)): IngestBatch {
   return {
     batch_id: crypto.randomUUID(),
-    time: new Date(Date.UTC(2025, 0, 1, 0, 0, n)).toISOString(),
+    time: time.toISOString(),
     host: { hostname: 'test-host' },
     metrics: [{ metric_type: 'test', metric_name: 'n', value: n, tags: { pad: 'x'.repeat(padding) } }],
   }

@@ -62,8 +62,9 @@ t.test('the size bound drops the oldest segments and says how many batches were 
   const kept = await bufferedIds(dir)
   t.ok(kept.length > 0 && kept.length < 40)
   t.same(kept, all.slice(40 - kept.length), 'what is kept is the newest, contiguous and in order')
-  const lost = lines.filter(l => l.startsWith('warn buffer full')).map(l => Number(/(\d+) batch\(es\) lost/.exec(l)![1]))
+  const lost = lines.filter(l => l.startsWith('warn buffer full')).map(l => Number(/dropped the (\d+) oldest batch\(es\), over the size limit/.exec(l)![1]))
   t.equal(lost.reduce((a, b) => a + b, 0), 40 - kept.length, 'the log accounts for every dropped batch')
+  t.equal(buf.dropped, 40 - kept.length, 'and so does the counter')
 })
 
 t.test('a torn last line (crash mid-write) is skipped, the rest replayed', async t => {
@@ -77,4 +78,31 @@ t.test('a torn last line (crash mid-write) is skipped, the rest replayed', async
   const seg = await reopened.oldest()
   t.equal(seg!.batches.length, 1)
   t.match(lines.join('\n'), /skipped an unreadable line/)
+})
+
+t.test('the age bound drops batches older than maxAge, oldest first, and counts them', async t => {
+  const dir = await tempDir(t)
+  const { lines, log } = logRecorder()
+  let now = Date.parse('2030-01-10T00:00:00Z')
+  const day = 86_400_000
+  const buf = await SegmentBuffer.open(dir, { maxAgeMs: 2 * day, segmentMaxBytes: 1024, log, now: () => now })
+  const at = (daysAgo: number, n: number) => fakeBatch(n, 300, new Date(now - daysAgo * day))
+  const old = [at(3, 1), at(3, 2)] // each fills its own 1 KiB segment
+  const recent = [at(1, 3), at(0.5, 4)]
+  for (const b of [...old, ...recent]) await buf.append(b)
+  t.same(await bufferedIds(dir), recent.map(b => b.batch_id), 'whole expired segments are deleted on append')
+  t.equal(buf.dropped, 2)
+  const counted = lines.map(l => /^warn buffer full: dropped the (\d+) oldest batch\(es\), older than 2d/.exec(l)).filter(Boolean).map(m => Number(m![1]))
+  t.equal(counted.reduce((a, b) => a + b, 0), 2, 'the log says how many, and why')
+
+  now += 1.2 * day // batch 3 is now 2.2 days old, batch 4 1.7 days
+  const seg = await buf.oldest()
+  t.same(seg!.batches.map(b => b.metrics![0].value), [4], 'expired batches are not replayed')
+  t.equal(buf.dropped, 3, 'counted once more')
+  await buf.oldest()
+  t.equal(buf.dropped, 3, 'a second read does not count them again')
+
+  // Reopened after the agent was down a long time: the segments' mtime says how old they are.
+  const reopened = await SegmentBuffer.open(dir, { maxAgeMs: 2 * day, log, now: () => Date.now() + 3 * day })
+  t.ok(reopened.isEmpty, 'everything past the bound is gone at open')
 })
