@@ -11,30 +11,13 @@ import { resolutionForRange } from '../services/query/resolution-for-range.ts'
 import { readSeries } from '../services/query/read-series.ts'
 import { parseSeriesTarget } from '../services/query/series-catalog.ts'
 import type { IngestBatch } from '../contract/ingest-batch.ts'
+import { fmt, loadMinuteData, say, seedFleet, timed } from './fleet-data.ts'
 import { buildApp } from '../services/api/app.ts'
 import { createAgent } from '../services/agents/agents-repository.ts'
 
 const AGENTS = 20
 const DAYS = 30
-const say = (msg: string) => process.stdout.write(`${msg}\n`)
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-
-async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
-  const t0 = performance.now()
-  const out = await fn()
-  return [out, performance.now() - t0]
-}
-
-async function seedAgents(store: Store) {
-  const org = await store.db.insertInto('organizations').values({ name: 'bench' }).returning('id').executeTakeFirstOrThrow()
-  const agents = []
-  for (let i = 0; i < AGENTS; i++) {
-    agents.push(await store.db.insertInto('agents').values({ org_id: org.id, name: `bench-${i}`, labels: '{}' })
-      .returning(['id', 'org_id']).executeTakeFirstOrThrow())
-  }
-  return agents
-}
 
 /** Requests as agents send them: batches of 60 scalar metrics each, 100 batches per request. */
 function makeRequests(count: number, startMs: number): IngestBatch[][] {
@@ -107,25 +90,7 @@ async function benchRangeQuery(store: Store, agents: Array<{ id: string; org_id:
   say(`\n[2/2] 30-day range query for one agent, ${AGENTS} agents × ${DAYS} days of one-minute data`)
   const end = new Date(Math.floor(Date.now() / 60_000) * 60_000)
   const start = new Date(end.getTime() - DAYS * 86_400_000)
-  const [, loadMs] = await timed(async () => {
-    for (const [i, a] of agents.entries()) {
-      await sql`insert into metrics (time, org_id, agent_id, metric_type, metric_name, value, tags)
-        select ${start}::timestamptz + g * interval '1 minute', ${a.org_id}::uuid, ${a.id}::uuid, 'cpu', 'usage_percent',
-               50 + 40 * sin(g / 300.0) + random() * 5, '{}'::jsonb
-        from generate_series(0, ${DAYS * 1440 - 1}) g`.execute(store.db)
-      if (process.stdout.isTTY) process.stdout.write(`\r  loading: agent ${i + 1}/${AGENTS}`)
-      else if ((i + 1) % 5 === 0) say(`  loading: agent ${i + 1}/${AGENTS}`)
-    }
-  })
-  const rows = AGENTS * DAYS * 1440
-  say(`${process.stdout.isTTY ? '\r' : ''}  loaded ${fmt(rows)} rows in ${(loadMs / 1000).toFixed(1)} s`)
-  for (const view of ['metrics_1m', 'metrics_1h', 'metrics_1d']) {
-    const [, ms] = await timed(() => sql`call refresh_continuous_aggregate(${view}::regclass, null, null)`.execute(store.db))
-    say(`  refreshed ${view} in ${(ms / 1000).toFixed(1)} s`)
-  }
-  const [, compressMs] = await timed(() => sql`select count(compress_chunk(c, if_not_compressed => true))
-    from show_chunks('metrics', older_than => interval '7 days') c`.execute(store.db))
-  say(`  compressed chunks older than 7 days in ${(compressMs / 1000).toFixed(1)} s (as the compression policy would)`)
+  await loadMinuteData(store, agents, start, end)
 
   const agent = agents[0]
   const req = { orgId: agent.org_id, agentId: agent.id, target: parseSeriesTarget('cpu.usage_percent', {}), start, end }
@@ -168,7 +133,7 @@ try {
   say(`hostpulse bench:store — embedded TimescaleDB (PGlite in a worker thread), data in ${dir}`)
   const store = await openStore({ backend: 'embedded', dataDir: join(dir, 'pg') })
   await prepareStore(store, { retention: { raw: '30d', minute: '90d', hour: '90d', day: '365d' } })
-  const agents = await seedAgents(store)
+  const agents = await seedFleet(store, AGENTS)
   const ingest = await benchIngest(store, agents[AGENTS - 1])
   if (process.argv.includes('--ingest-only')) { await store.close(); process.exit(0) }
   const query = await benchRangeQuery(store, agents)

@@ -1,0 +1,67 @@
+// Bench data shared by the store and query benchmarks: a fleet of agents with one sample a minute for
+// N days, loaded in-engine with generate_series, then aggregated and compressed as the policies would.
+import { sql } from 'kysely'
+import type { Store } from '../services/store/open-store.ts'
+
+export const say = (msg: string) => process.stdout.write(`${msg}\n`)
+export const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
+
+export async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now()
+  const out = await fn()
+  return [out, performance.now() - t0]
+}
+
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]
+}
+
+/** A progress bar on a terminal, a line every 25 % otherwise. */
+export function progress(label: string, total: number): (done: number) => void {
+  let lastQuarter = -1
+  return (done) => {
+    if (process.stdout.isTTY) {
+      const width = 30
+      const filled = Math.round((done / total) * width)
+      process.stdout.write(`\r  ${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}${done === total ? '\n' : ''}`)
+    } else {
+      const quarter = Math.floor((done / total) * 4)
+      if (quarter > lastQuarter) { lastQuarter = quarter; say(`  ${label}: ${done}/${total}`) }
+    }
+  }
+}
+
+/** `agents` agents named bench-0 … in the given organization (a new one named "bench" if none). */
+export async function seedFleet(store: Store, agents: number, orgId?: string) {
+  const org = orgId ? { id: orgId } : await store.db.insertInto('organizations').values({ name: 'bench' }).returning('id').executeTakeFirstOrThrow()
+  const out = []
+  for (let i = 0; i < agents; i++) {
+    out.push(await store.db.insertInto('agents').values({ org_id: org.id, name: `bench-${i}`, labels: '{}' })
+      .returning(['id', 'org_id', 'name']).executeTakeFirstOrThrow())
+  }
+  return out
+}
+
+/** `cpu.usage_percent` once a minute for every agent over [start, end), then aggregates and compression. */
+export async function loadMinuteData(store: Store, agents: Array<{ id: string; org_id: string }>, start: Date, end: Date) {
+  const minutes = Math.floor((end.getTime() - start.getTime()) / 60_000)
+  const tick = progress('loading one-minute data', agents.length)
+  const [, loadMs] = await timed(async () => {
+    for (const [i, a] of agents.entries()) {
+      await sql`insert into metrics (time, org_id, agent_id, metric_type, metric_name, value, tags)
+        select ${start}::timestamptz + g * interval '1 minute', ${a.org_id}::uuid, ${a.id}::uuid, 'cpu', 'usage_percent',
+               50 + 40 * sin(g / 300.0) + random() * 5, '{}'::jsonb
+        from generate_series(0, ${minutes - 1}) g`.execute(store.db)
+      tick(i + 1)
+    }
+  })
+  say(`  loaded ${fmt(agents.length * minutes)} rows in ${(loadMs / 1000).toFixed(1)} s`)
+  for (const view of ['metrics_1m', 'metrics_1h', 'metrics_1d']) {
+    const [, ms] = await timed(() => sql`call refresh_continuous_aggregate(${view}::regclass, null, null)`.execute(store.db))
+    say(`  refreshed ${view} in ${(ms / 1000).toFixed(1)} s`)
+  }
+  const [, compressMs] = await timed(() => sql`select count(compress_chunk(c, if_not_compressed => true))
+    from show_chunks('metrics', older_than => interval '7 days') c`.execute(store.db))
+  say(`  compressed chunks older than 7 days in ${(compressMs / 1000).toFixed(1)} s (as the compression policy would)`)
+}

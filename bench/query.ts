@@ -1,0 +1,116 @@
+// npm run bench:query — p50/p95 latency of the query API over HTTP on the embedded backend, with 30 days
+// of one-minute data for 20 agents, against the issue's targets.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { sql } from 'kysely'
+import { openStore } from '../services/store/open-store.ts'
+import { prepareStore } from '../services/store/prepare-store.ts'
+import { bootstrapAdmin } from '../services/auth/bootstrap-admin.ts'
+import { buildApp } from '../services/api/app.ts'
+import { writeBatches } from '../services/ingest/write-batches.ts'
+import { readSeries } from '../services/query/read-series.ts'
+import { parseSeriesTarget } from '../services/query/series-catalog.ts'
+import { resolutionForRange } from '../services/query/resolution-for-range.ts'
+import { fmt, loadMinuteData, percentile, say, seedFleet, timed } from './fleet-data.ts'
+
+const AGENTS = 20
+const DAYS = 30
+const RUNS = 60
+const PASSWORD = 'bench-password'
+
+const dir = await mkdtemp(join(tmpdir(), 'hostpulse-bench-query-'))
+try {
+  say(`hostpulse bench:query — ${AGENTS} agents × ${DAYS} days of one-minute data, embedded TimescaleDB, queries over HTTP`)
+  const store = await openStore({ backend: 'embedded', dataDir: join(dir, 'pg') })
+  await prepareStore(store, { retention: { raw: '30d', minute: '90d', hour: '90d', day: '365d' } })
+  const { orgId } = await bootstrapAdmin(store.db, 'admin', PASSWORD)
+  const agents = await seedFleet(store, AGENTS, orgId)
+  const end = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 60_000)
+  const start = new Date(end.getTime() - DAYS * 86_400_000)
+  await loadMinuteData(store, agents, start, end)
+
+  // The agent under test also has a live-looking last hour: 40 series a batch, and 24 h of process snapshots.
+  const agent = agents[0]
+  const batches = Array.from({ length: 360 }, (_, i) => ({
+    batch_id: crypto.randomUUID(), time: new Date(end.getTime() - (360 - i) * 10_000).toISOString(),
+    metrics: Array.from({ length: 40 }, (_, m) => ({ metric_type: m < 20 ? 'cpu' : 'memory', metric_name: `m${m}`, value: Math.random() * 100, tags: {} })),
+  }))
+  for (let i = 0; i < batches.length; i += 60) await writeBatches(store.db, agent, batches.slice(i, i + 60))
+  await sql`insert into process_metrics (time, org_id, agent_id, snapshot_id, pid, parent_pid, name, cmdline, username, status,
+      cpu_percent, memory_bytes, memory_percent, num_threads)
+    select ${end}::timestamptz - m * interval '1 minute', ${agent.org_id}::uuid, ${agent.id}::uuid, m, p, 1, 'proc-' || (p % 25),
+           '/usr/bin/proc-' || (p % 25) || ' --serve', 'svc', 'sleeping', random() * (p % 25), (1000000 + random() * 1e8)::int8, random() * 5, 4
+    from generate_series(0, 1439) m, generate_series(1, 50) p`.execute(store.db)
+  await sql`call refresh_continuous_aggregate('process_metrics_1h', null, null)`.execute(store.db)
+  say('  added the last hour of 40-series batches and 24 h of 50-process snapshots for bench-0')
+
+  const app = await buildApp({ store, jwtSecret: 'b'.repeat(48), accessTtlSeconds: 3600, refreshTtlSeconds: 3600,
+    rateLimits: { auth: 1e9, read: 1e9, write: 1e9, ingest: 1e9 } })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+  const login = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: PASSWORD }) })
+  const { token } = await login.json() as { token: string }
+  const iso = (d: Date) => encodeURIComponent(d.toISOString())
+  const day = new Date(end.getTime() - 86_400_000)
+  const hour = new Date(end.getTime() - 3_600_000)
+
+  const cases: Array<{ name: string; path: string; targetMs: number }> = [
+    { name: 'latest', path: `/api/v1/metrics/latest/bench-0`, targetMs: 20 },
+    { name: 'range, 1 h, limit 1,000', path: `/api/v1/metrics/range/bench-0?start=${iso(hour)}&end=${iso(end)}&limit=1000`, targetMs: 20 },
+    { name: 'series 24 h, step=auto', path: `/api/v1/metrics/series/bench-0?metric=cpu.usage_percent&start=${iso(day)}&end=${iso(end)}`, targetMs: 100 },
+    { name: 'series 30 d, step=auto', path: `/api/v1/metrics/series/bench-0?metric=cpu.usage_percent&start=${iso(start)}&end=${iso(end)}`, targetMs: 100 },
+    { name: 'stats 30 d', path: `/api/v1/metrics/stats/bench-0?metric=cpu.usage_percent&start=${iso(start)}&end=${iso(end)}`, targetMs: 100 },
+    { name: 'top processes 24 h', path: `/api/v1/processes/top/bench-0?start=${iso(day)}&end=${iso(end)}&limit=10`, targetMs: 100 },
+  ]
+  say(`\n  ${RUNS} requests each (after 3 warm-up), p50 / p95 over HTTP:`)
+  const results: Record<string, { p50: number; p95: number }> = {}
+  for (const c of cases) {
+    const times: number[] = []
+    let last: unknown
+    for (let i = 0; i < RUNS + 3; i++) {
+      const [res, ms] = await timed(async () => {
+        const r = await fetch(base + c.path, { headers: { authorization: `Bearer ${token}` } })
+        if (r.status !== 200) throw new Error(`${c.path} answered ${r.status}: ${await r.text()}`)
+        return r.json()
+      })
+      if (i >= 3) times.push(ms)
+      last = res
+    }
+    const p50 = percentile(times, 0.5)
+    const p95 = percentile(times, 0.95)
+    results[c.name] = { p50, p95 }
+    const size = (last as { count?: number; timestamps?: unknown[] }).count ?? (last as { timestamps?: unknown[] }).timestamps?.length
+    say(`  ${c.name.padEnd(26)} p50 ${p50.toFixed(1).padStart(6)} ms  p95 ${p95.toFixed(1).padStart(6)} ms  (target p95 ≤ ${c.targetMs} ms → ${p95 <= c.targetMs ? 'MET' : 'MISSED'})${size !== undefined ? `  [${size} rows/points]` : ''}`)
+  }
+
+  // The 30-day series against the same query over raw rows, in-process (no HTTP on either side).
+  const target = parseSeriesTarget('cpu.usage_percent', {})
+  const chosen = resolutionForRange({ family: 'metrics', start, end })
+  const rawLevel = { ...chosen, source: 'metrics', nativeSeconds: 0, label: 'raw' }
+  const req = { orgId: agent.org_id, agentId: agent.id, target, start, end }
+  const viaAggregate: number[] = []
+  const viaRawSql: number[] = []
+  const viaRawRows: number[] = []
+  for (let i = 0; i < 15; i++) {
+    viaAggregate.push((await timed(() => readSeries(store.db, req, chosen)))[1])
+    viaRawSql.push((await timed(() => readSeries(store.db, req, rawLevel)))[1])
+    if (i < 5) {
+      viaRawRows.push((await timed(() => store.db.selectFrom('metrics').select(['time', 'value']).where('agent_id', '=', agent.id)
+        .where('metric_type', '=', 'cpu').where('metric_name', '=', 'usage_percent').where('time', '>=', start).where('time', '<', end).execute()))[1])
+    }
+  }
+  const agg50 = percentile(viaAggregate, 0.5)
+  const rows50 = percentile(viaRawRows, 0.5)
+  const sql50 = percentile(viaRawSql, 0.5)
+  say(`\n  30-day series in-process: ${chosen.label} ${agg50.toFixed(1)} ms; raw rows fetched ${rows50.toFixed(1)} ms → ${(rows50 / agg50).toFixed(1)}× `
+    + `(target ≥ 20× → ${rows50 / agg50 >= 20 ? 'MET' : 'MISSED'}); same buckets in SQL over raw rows ${sql50.toFixed(1)} ms → ${(sql50 / agg50).toFixed(1)}×`)
+  const over = await fetch(`${base}/api/v1/metrics/series/bench-0?metric=cpu.usage_percent&max_points=11001`, { headers: { authorization: `Bearer ${token}` } })
+  say(`  max_points=11001 → HTTP ${over.status} (cap 11,000 → ${over.status === 400 ? 'enforced' : 'NOT enforced'})`)
+  say(`\nsummary: ${Object.entries(results).map(([k, v]) => `${k} p95 ${v.p95.toFixed(1)} ms`).join('; ')}; 30-day series ${fmt(rows50 / agg50)}× vs raw rows`)
+  await app.close()
+  await store.close()
+} finally {
+  await rm(dir, { recursive: true, force: true })
+}
