@@ -100,37 +100,34 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return { ...head, count: rows.length, metrics: rows.map((r) => metricView(agent, r as MetricRow)), ...(next_end ? { next_end } : {}) }
   })
 
-  app.get('/api/v1/metrics/disk/:agent_id', {
-    onRequest: app.authenticate,
-    schema: { summary: 'Filesystem usage per mount point', tags: ['metrics'], params: AgentParams, querystring: RangeQuery },
-  }, async (request) => {
-    const { agent, range, limit, head } = await listing(request, 1000, MAX_LIMIT)
-    const query = db.selectFrom('disk_metrics').select(['time', 'device', 'mount_point', 'filesystem', 'total_bytes', 'used_bytes',
-      'available_bytes', 'usage_percent', 'inodes_total', 'inodes_used', 'inodes_percent', 'read_bytes_per_sec', 'write_bytes_per_sec',
-      'read_ops_per_sec', 'write_ops_per_sec', 'io_util_percent'])
-      .where('org_id', '=', agent.org_id).where('agent_id', '=', agent.id).orderBy('time', 'desc').orderBy('mount_point')
-    const { rows, next_end } = await page(query, range, limit)
-    return {
-      ...head, count: rows.length, ...(next_end ? { next_end } : {}),
-      metrics: rows.map((r) => ({ ...r, time: r.time.toISOString(), agent_id: agent.name })),
-    }
-  })
-
-  app.get('/api/v1/metrics/network/:agent_id', {
-    onRequest: app.authenticate,
-    schema: { summary: 'Network counters and rates per interface', tags: ['metrics'], params: AgentParams, querystring: RangeQuery },
-  }, async (request) => {
-    const { agent, range, limit, head } = await listing(request, 1000, MAX_LIMIT)
-    const query = db.selectFrom('network_metrics').select(['time', 'interface', 'bytes_sent', 'bytes_recv', 'packets_sent', 'packets_recv',
-      'errors_in', 'errors_out', 'drop_in', 'drop_out', 'is_up', 'bytes_sent_per_sec', 'bytes_recv_per_sec', 'packets_sent_per_sec',
-      'packets_recv_per_sec'])
-      .where('org_id', '=', agent.org_id).where('agent_id', '=', agent.id).orderBy('time', 'desc').orderBy('interface')
-    const { rows, next_end } = await page(query, range, limit)
-    return {
-      ...head, count: rows.length, ...(next_end ? { next_end } : {}),
-      metrics: rows.map((r) => ({ ...r, time: r.time.toISOString(), agent_id: agent.name })),
-    }
-  })
+  // Disk and network listings differ only in table, columns and the per-instant order.
+  const wideListings = [
+    {
+      url: '/api/v1/metrics/disk/:agent_id', summary: 'Filesystem usage per mount point', table: 'disk_metrics', key: 'mount_point',
+      columns: ['time', 'device', 'mount_point', 'filesystem', 'total_bytes', 'used_bytes', 'available_bytes', 'usage_percent', 'inodes_total',
+        'inodes_used', 'inodes_percent', 'read_bytes_per_sec', 'write_bytes_per_sec', 'read_ops_per_sec', 'write_ops_per_sec', 'io_util_percent'],
+    },
+    {
+      url: '/api/v1/metrics/network/:agent_id', summary: 'Network counters and rates per interface', table: 'network_metrics', key: 'interface',
+      columns: ['time', 'interface', 'bytes_sent', 'bytes_recv', 'packets_sent', 'packets_recv', 'errors_in', 'errors_out', 'drop_in',
+        'drop_out', 'is_up', 'bytes_sent_per_sec', 'bytes_recv_per_sec', 'packets_sent_per_sec', 'packets_recv_per_sec'],
+    },
+  ] as const
+  for (const w of wideListings) {
+    app.get(w.url, {
+      onRequest: app.authenticate,
+      schema: { summary: w.summary, tags: ['metrics'], params: AgentParams, querystring: RangeQuery },
+    }, async (request) => {
+      const { agent, range, limit, head } = await listing(request, 1000, MAX_LIMIT)
+      const query = db.selectFrom(w.table).select([...w.columns] as never[])
+        .where('org_id', '=', agent.org_id).where('agent_id', '=', agent.id).orderBy('time', 'desc').orderBy(w.key)
+      const { rows, next_end } = await page(query as unknown as Listing<{ time: Date }>, range, limit)
+      return {
+        ...head, count: rows.length, ...(next_end ? { next_end } : {}),
+        metrics: rows.map((r) => ({ ...r, time: r.time.toISOString(), agent_id: agent.name })),
+      }
+    })
+  }
 
   app.get('/api/v1/metrics/process/:agent_id', {
     onRequest: app.authenticate,
