@@ -42,6 +42,9 @@ try {
     select ${end}::timestamptz - m * interval '1 minute', ${agent.org_id}::uuid, ${agent.id}::uuid, m, p, 1, 'proc-' || (p % 25),
            '/usr/bin/proc-' || (p % 25) || ' --serve', 'svc', 'sleeping', random() * (p % 25), (1000000 + random() * 1e8)::int8, random() * 5, 4
     from generate_series(0, 1439) m, generate_series(1, 50) p`.execute(store.db)
+  await sql`insert into process_snapshots (time, org_id, agent_id, snapshot_id, batch_id, total_processes)
+    select ${end}::timestamptz - m * interval '1 minute', ${agent.org_id}::uuid, ${agent.id}::uuid, m, gen_random_uuid(), 50
+    from generate_series(0, 1439) m`.execute(store.db)
   await sql`call refresh_continuous_aggregate('process_metrics_1h', null, null)`.execute(store.db)
   say('  added the last hour of 40-series batches and 24 h of 50-process snapshots for bench-0')
 

@@ -8,6 +8,11 @@ import { parseLimit, parseTimeRange } from './time-range.ts'
 import { buildProcessTree } from './process-tree.ts'
 import { resolutionForRange } from './resolution-for-range.ts'
 
+interface TopRow {
+  name: string; avg_cpu_percent: number; max_cpu_percent: number; avg_memory_bytes: number; max_memory_bytes: number
+  avg_memory_percent: number; samples: number
+}
+
 export const processRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const db = app.store.db
 
@@ -60,30 +65,45 @@ export const processRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const by = request.query.by ?? 'cpu'
     const stat = request.query.stat ?? 'avg'
     const agent = await agentFor(db, principalOf(request).orgId, request.params.agent_id)
-    // Long windows read the hourly process aggregate (grouped by name); short ones raw rows.
-    const level = resolutionForRange({ family: 'process', start, end })
+    // Raw rows rank short windows exactly; a process list adds ~100 rows per sample, so longer windows rank
+    // from the hourly aggregate. Either way the command line and user shown are the newest in the window.
+    const latest = await db.selectFrom('process_snapshots').select('total_processes')
+      .where('org_id', '=', agent.org_id).where('agent_id', '=', agent.id).orderBy('time', 'desc').limit(1).executeTakeFirst()
+    const level = resolutionForRange({ family: 'process', start, end, rowsPerSample: Math.max(1, latest?.total_processes ?? 1) })
+    const useRaw = level.nativeSeconds === 0
     const field = by === 'cpu' ? 'cpu_percent' : 'memory_bytes'
-    const raw = level.nativeSeconds === 0
-    const ranked = raw
-      ? await sql<Record<string, unknown>>`
-          select name, mode() within group (order by cmdline) as cmdline, mode() within group (order by username) as username,
-                 avg(cpu_percent)::float8 as avg_cpu_percent, max(cpu_percent)::float8 as max_cpu_percent,
+    const order = sql.ref(`${stat}_${field}`)
+    const ranked = useRaw
+      ? await sql<TopRow>`
+          select name, avg(cpu_percent)::float8 as avg_cpu_percent, max(cpu_percent)::float8 as max_cpu_percent,
                  avg(memory_bytes)::float8 as avg_memory_bytes, max(memory_bytes)::float8 as max_memory_bytes,
-                 avg(memory_percent)::float8 as avg_memory_percent, count(*) as samples, count(distinct pid) as pids
+                 avg(memory_percent)::float8 as avg_memory_percent, count(*) as samples
           from process_metrics
           where org_id = ${agent.org_id} and agent_id = ${agent.id} and time >= ${start} and time < ${end}
-          group by name order by ${sql.ref(`${stat}_${field}`)} desc nulls last, name limit ${limit}`.execute(db)
-      : await sql<Record<string, unknown>>`
-          select name, null as cmdline, null as username,
-                 (sum(cpu_percent_avg * count) / sum(count))::float8 as avg_cpu_percent, max(cpu_percent_max) as max_cpu_percent,
+          group by name order by ${order} desc nulls last, name limit ${limit}`.execute(db)
+      : await sql<TopRow>`
+          select name, (sum(cpu_percent_avg * count) / sum(count))::float8 as avg_cpu_percent, max(cpu_percent_max) as max_cpu_percent,
                  (sum(memory_bytes_avg * count) / sum(count))::float8 as avg_memory_bytes, max(memory_bytes_max) as max_memory_bytes,
-                 (sum(memory_percent_avg * count) / sum(count))::float8 as avg_memory_percent, sum(count)::int8 as samples, null as pids
+                 (sum(memory_percent_avg * count) / sum(count))::float8 as avg_memory_percent, sum(count)::int8 as samples
           from process_metrics_1h
-          where org_id = ${agent.org_id} and agent_id = ${agent.id} and bucket >= ${start} and bucket < ${end}
-          group by name order by ${sql.ref(`${stat}_${field}`)} desc nulls last, name limit ${limit}`.execute(db)
+          where org_id = ${agent.org_id} and agent_id = ${agent.id} and bucket >= time_bucket('1 hour', ${start}::timestamptz) and bucket < ${end}
+          group by name order by ${order} desc nulls last, name limit ${limit}`.execute(db)
+    const names = ranked.rows.map((r) => r.name)
+    const details = names.length === 0 ? [] : (await sql<{ name: string; cmdline: string; username: string | null; pid: number; time: Date }>`
+      select distinct on (name) name, cmdline, username, pid, time from process_metrics
+      where org_id = ${agent.org_id} and agent_id = ${agent.id} and name = any(${names}::text[])
+        and time >= ${start} and time < ${end} and time >= ${end}::timestamptz - interval '2 hours'
+      order by name, time desc`.execute(db)).rows
+    const detailOf = new Map(details.map((d) => [d.name, d]))
+    const processes = ranked.rows.map((r) => ({
+      name: r.name, cmdline: detailOf.get(r.name)?.cmdline ?? null, username: detailOf.get(r.name)?.username ?? null,
+      last_pid: detailOf.get(r.name)?.pid ?? null, last_seen: detailOf.get(r.name)?.time.toISOString() ?? null,
+      avg_cpu_percent: r.avg_cpu_percent, max_cpu_percent: r.max_cpu_percent, avg_memory_bytes: r.avg_memory_bytes,
+      max_memory_bytes: r.max_memory_bytes, avg_memory_percent: r.avg_memory_percent, samples: r.samples,
+    }))
     return {
-      agent_id: agent.name, by, stat, start: start.toISOString(), end: end.toISOString(), resolution: level.label,
-      count: ranked.rows.length, processes: ranked.rows,
+      agent_id: agent.name, by, stat, start: start.toISOString(), end: end.toISOString(),
+      resolution: level.label, count: processes.length, processes,
     }
   })
 }

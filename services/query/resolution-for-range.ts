@@ -32,7 +32,7 @@ function levels(family: Family, r: RetentionDays): Level[] {
   return out
 }
 
-/** Samples per series a raw read may scan (at the default 10 s agent interval, about 5.8 days). */
+/** Rows a raw read may scan per series (at the default 10 s agent interval, about 5.8 days). */
 const MAX_RAW_SCAN_PER_SERIES = 50_000
 const AGENT_INTERVAL_SECONDS = 10
 
@@ -49,6 +49,8 @@ export interface ResolutionRequest {
   maxPoints?: number
   now?: Date
   retentionDays?: RetentionDays
+  /** Rows one sample adds to the scan (a process list is ~100 rows per sample); default 1. */
+  rowsPerSample?: number
 }
 
 export function resolutionForRange(req: ResolutionRequest): Resolution {
@@ -67,7 +69,7 @@ export function resolutionForRange(req: ResolutionRequest): Resolution {
   let level = candidates.filter((l) => l.seconds <= wanted).at(-1) ?? candidates[0]
   // Families without a minute aggregate would scan raw rows for days: past a bounded scan, take the
   // next aggregate even though its bucket is coarser than asked.
-  if (level.seconds === 0 && spanSeconds / AGENT_INTERVAL_SECONDS > MAX_RAW_SCAN_PER_SERIES) {
+  if (level.seconds === 0 && (spanSeconds / AGENT_INTERVAL_SECONDS) * (req.rowsPerSample ?? 1) > MAX_RAW_SCAN_PER_SERIES) {
     level = candidates.find((l) => l.seconds > 0) ?? level
   }
   const bucketSeconds = level.seconds === 0 ? Math.max(1, Math.round(wanted)) : Math.max(level.seconds, Math.round(wanted / level.seconds) * level.seconds)

@@ -20,6 +20,8 @@ const cases: Array<[string, Omit<ResolutionRequest, 'now'>, { source: string; bu
   ['disk over 7 days: hourly disk aggregate', { family: 'disk', start: ago(7 * D), end: NOW }, { source: 'disk_metrics_1h', bucketSeconds: 3600, label: 'disk_metrics_1h' }],
   ['network over 6 hours: raw rows', { family: 'network', start: ago(6 * H), end: NOW }, { source: 'network_metrics', bucketSeconds: 30, label: 'raw' }],
   ['process over 30 days: hourly process aggregate', { family: 'process', start: ago(30 * D), end: NOW }, { source: 'process_metrics_1h', bucketSeconds: 3600, label: 'process_metrics_1h' }],
+  ['process lists over 24 h (100 rows a sample): the hourly aggregate, not 864,000 raw rows', { family: 'process', start: ago(D), end: NOW, rowsPerSample: 100 }, { source: 'process_metrics_1h', bucketSeconds: 3600, label: 'process_metrics_1h' }],
+  ['process lists over 1 h (100 rows a sample): raw rows', { family: 'process', start: ago(H), end: NOW, rowsPerSample: 100 }, { source: 'process_metrics', bucketSeconds: 5, label: 'raw' }],
   ['max_points 100 over a day: 15-minute buckets', { family: 'metrics', start: ago(D), end: NOW, maxPoints: 100 }, { source: 'metrics_1m', bucketSeconds: 900, label: 'metrics_1m' }],
 ]
 
