@@ -4,6 +4,7 @@
 import fp from 'fastify-plugin'
 import fastifyHelmet from '@fastify/helmet'
 import fastifyCors from '@fastify/cors'
+import { rejectLoneSurrogates, rejectNonFiniteNumbers } from './reject-unstorable-input.ts'
 
 export interface RegisteredRoute { method: string; url: string; schema?: Record<string, unknown> }
 
@@ -22,6 +23,9 @@ export const securityPlugin = fp(async (app, opts: SecurityOptions) => {
       routes.push({ method, url: route.url, schema: route.schema as Record<string, unknown> | undefined })
     }
   })
+
+  app.addHook('preValidation', rejectLoneSurrogates)
+  app.addHook('preHandler', rejectNonFiniteNumbers)
 
   await app.register(fastifyHelmet, {
     contentSecurityPolicy: {

@@ -1,0 +1,174 @@
+// Agent keys and enrollment over real HTTP: rotation and revocation take effect at once, a key writes
+// only its own agent's data, enrollment tokens (hashed, shown once, expiry, use count, revocation), the
+// registration flow pending → approved/rejected and auto-approve — also driven by the real agent's code.
+import t from 'tap'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { sql } from 'kysely'
+import { assertError, makeBatch, metric } from '../api/helpers.ts'
+import { startSecureApi } from '../security/security-helpers.ts'
+import { resolveApiKey } from '../../agent/enrollment.ts'
+import { sha256 } from '../../services/auth/secrets.ts'
+
+t.test('agent keys and enrollment', async (t) => {
+  const api = await startSecureApi(t)
+  const admin = api.adminToken
+  const createAgent = async (name: string) => {
+    const res = await api.req('POST', '/api/v1/agents', { token: admin, body: { name } })
+    if (res.status !== 201) throw new Error(`${res.status} ${res.text}`)
+    return res.body as { id: string; name: string; api_key: string }
+  }
+  const ingest = (key: string, value: number) => api.req('POST', '/api/v1/ingest', { apiKey: key, body: makeBatch({ metrics: [metric('cpu', 'usage_percent', value)], disks: [], networks: [], processes: [] }) })
+  const valuesOf = async (agentId: string) => (await sql<{ value: number }>`select value from metrics where agent_id = ${agentId} order by value`.execute(api.store.db)).rows.map((r) => r.value)
+
+  t.test('a key writes only its own agent; rotation refuses the old key at once; revocation refuses it', async (t) => {
+    const a = await createAgent('keys-a')
+    const b = await createAgent('keys-b')
+    t.equal((await ingest(a.api_key, 11)).status, 202)
+    t.equal((await ingest(b.api_key, 22)).status, 202)
+    t.same(await valuesOf(a.id), [11], "a's key wrote only to a")
+    t.same(await valuesOf(b.id), [22], "b's key wrote only to b")
+
+    const rotated = await api.req('POST', `/api/v1/agents/${a.id}/rotate-key`, { token: admin })
+    t.equal(rotated.status, 200)
+    t.match(rotated.body, { id: a.id, name: 'keys-a', api_key: /^hp_/ })
+    t.not(rotated.body.api_key, a.api_key)
+    assertError(t, await ingest(a.api_key, 12), 401, 'UNAUTHORIZED', 'old key after rotation:')
+    t.equal((await ingest(rotated.body.api_key, 13)).status, 202, 'the new key works')
+    const row = await api.store.db.selectFrom('agents').select('api_key_hash').where('id', '=', a.id).executeTakeFirstOrThrow()
+    t.equal(row.api_key_hash, sha256(rotated.body.api_key), 'only the hash is stored')
+    const byName = await api.req('POST', '/api/v1/agents/keys-b/rotate-key', { token: admin })
+    t.equal(byName.status, 200, 'by name as well as by id')
+
+    t.equal((await api.req('POST', `/api/v1/agents/${a.id}/revoke-key`, { token: admin })).status, 204)
+    assertError(t, await ingest(rotated.body.api_key, 14), 401, 'UNAUTHORIZED', 'revoked key:')
+    t.same(await valuesOf(a.id), [11, 13], 'nothing stored with the old or revoked key')
+    const shown = await api.req('GET', `/api/v1/agents/${a.id}`, { token: admin })
+    t.notOk(/api_key/.test(shown.text), 'the agent never shows its key or hash after creation')
+
+    const viewer = await api.user('viewer')
+    assertError(t, await api.req('POST', `/api/v1/agents/${b.id}/rotate-key`, { token: viewer.token }), 403, 'FORBIDDEN', 'viewer rotate:')
+    assertError(t, await api.req('POST', `/api/v1/agents/${b.id}/revoke-key`, { token: viewer.token }), 403, 'FORBIDDEN', 'viewer revoke:')
+    const editor = await api.user('editor')
+    t.equal((await api.req('POST', `/api/v1/agents/${b.id}/rotate-key`, { token: editor.token })).status, 200, 'editors manage agents')
+    assertError(t, await api.req('POST', '/api/v1/agents/no-such-agent/rotate-key', { token: admin }), 404, 'NOT_FOUND')
+  })
+
+  t.test('enrollment tokens: shown once, stored hashed, listed without the secret, revocable', async (t) => {
+    const res = await api.req('POST', '/api/v1/enrollment-tokens', { token: admin, body: { description: 'rack 4', max_uses: 2, expires_in: '1h' } })
+    t.equal(res.status, 201)
+    t.match(res.body, { description: 'rack 4', max_uses: 2, uses: 0, auto_approve: false, usable: true, token: /^hpe_/ })
+    t.ok(Date.parse(res.body.expires_at) > Date.now() + 59 * 60_000)
+    const list = await api.req('GET', '/api/v1/enrollment-tokens', { token: admin })
+    t.ok(list.body.tokens.some((x: { id: string }) => x.id === res.body.id))
+    t.notOk(list.text.includes(res.body.token), 'the list never shows the token')
+    t.notOk(/token_hash/.test(list.text))
+    const stored = await api.store.db.selectFrom('enrollment_tokens').select('token_hash').where('id', '=', res.body.id).executeTakeFirstOrThrow()
+    t.equal(stored.token_hash, sha256(res.body.token))
+    const viewer = await api.user('viewer')
+    assertError(t, await api.req('POST', '/api/v1/enrollment-tokens', { token: viewer.token, body: {} }), 403, 'FORBIDDEN')
+    assertError(t, await api.req('POST', '/api/v1/enrollment-tokens', { token: admin, body: { max_uses: 0 } }), 400, 'VALIDATION_ERROR')
+    assertError(t, await api.req('POST', '/api/v1/enrollment-tokens', { token: admin, body: { expires_in: '-5m' } }), 400, 'VALIDATION_ERROR')
+  })
+
+  const register = (token: string, hostname: string, extra: Record<string, unknown> = {}) =>
+    api.req('POST', '/api/v1/agents/register', { body: { token, hostname, ip_address: '192.0.2.7', os: 'Debian GNU/Linux', os_version: '12', agent_version: '0.3.0', ...extra } })
+  const poll = (id: string, token: string, header = 'x-enrollment-token') => api.req('GET', `/api/v1/agents/register/${id}`, { headers: { [header]: token } })
+  const newToken = async (body: Record<string, unknown> = {}) => (await api.req('POST', '/api/v1/enrollment-tokens', { token: admin, body })).body as { id: string; token: string }
+
+  t.test('pending registration: approve, the key is delivered once, then it ingests', async (t) => {
+    const tok = await newToken({ labels: { rack: '4' } })
+    const reg = await register(tok.token, 'db-01.example.com', { kernel: '6.1.0', cpu_cores: 8, unknown_future_field: 'ignored' })
+    t.equal(reg.status, 202)
+    t.match(reg.body, { status: 'pending', registration_id: /^[0-9a-f-]{36}$/ })
+    t.same((await poll(reg.body.registration_id, tok.token)).body, { status: 'pending' })
+    assertError(t, await api.req('GET', `/api/v1/agents/register/${reg.body.registration_id}`), 401, 'UNAUTHORIZED', 'poll without token:')
+    const other = await newToken()
+    assertError(t, await poll(reg.body.registration_id, other.token), 404, 'NOT_FOUND', 'poll with another token:')
+    assertError(t, await poll(reg.body.registration_id, 'hpe_not-a-token'), 401, 'UNAUTHORIZED', 'poll with a bad token:')
+
+    const pending = await api.req('GET', '/api/v1/registrations/pending', { token: admin })
+    const listed = pending.body.registrations.find((r: { id: string }) => r.id === reg.body.registration_id)
+    t.match(listed, { hostname: 'db-01.example.com', status: 'pending', os: 'Debian GNU/Linux', inventory: { kernel: '6.1.0', cpu_cores: 8 } })
+    t.notOk('unknown_future_field' in listed.inventory)
+    const viewer = await api.user('viewer')
+    assertError(t, await api.req('POST', `/api/v1/registrations/${reg.body.registration_id}/approve`, { token: viewer.token }), 403, 'FORBIDDEN')
+
+    const approved = await api.req('POST', `/api/v1/registrations/${reg.body.registration_id}/approve`, { token: admin })
+    t.equal(approved.status, 200)
+    t.match(approved.body, { status: 'approved', agent_name: 'db-01.example.com', agent_id: /^[0-9a-f-]{36}$/ })
+    t.notOk(/api_key/.test(approved.text), 'the approver never sees the key')
+    const agent = await api.store.db.selectFrom('agents').select(['api_key_hash', 'labels', 'hostname']).where('id', '=', approved.body.agent_id).executeTakeFirstOrThrow()
+    t.equal(agent.api_key_hash, null, 'no key exists until the agent collects it')
+    t.same(agent.labels, { rack: '4' }, "the token's labels")
+    assertError(t, await api.req('POST', `/api/v1/registrations/${reg.body.registration_id}/reject`, { token: admin }), 409, 'CONFLICT', 'decided twice:')
+
+    const got = await poll(reg.body.registration_id, tok.token, 'x-enroll-token')
+    t.equal(got.status, 200)
+    t.match(got.body, { status: 'approved', agent_id: approved.body.agent_id, api_key: /^hp_/ })
+    assertError(t, await poll(reg.body.registration_id, tok.token), 409, 'CONFLICT', 'the key is delivered once:')
+    t.equal((await ingest(got.body.api_key, 55)).status, 202)
+    t.same(await valuesOf(approved.body.agent_id), [55])
+  })
+
+  t.test('rejection, auto-approve, expiry, use count and revocation of tokens', async (t) => {
+    const tok = await newToken({ max_uses: 2 })
+    const r1 = await register(tok.token, 'web-1')
+    const rejected = await api.req('POST', `/api/v1/registrations/${r1.body.registration_id}/reject`, { token: admin, body: { reason: 'unknown host' } })
+    t.equal(rejected.status, 200)
+    t.same((await poll(r1.body.registration_id, tok.token)).body, { status: 'rejected', reason: 'unknown host' })
+    t.equal((await register(tok.token, 'web-2')).status, 202, 'second use')
+    assertError(t, await register(tok.token, 'web-3'), 401, 'UNAUTHORIZED', 'third use of a 2-use token:')
+
+    const auto = await newToken({ auto_approve: true, labels: { env: 'prod' } })
+    const a1 = await register(auto.token, 'web-1')
+    t.equal(a1.status, 201)
+    t.match(a1.body, { status: 'approved', agent_id: /^[0-9a-f-]{36}$/, api_key: /^hp_/, agent_name: 'web-1' })
+    t.equal((await ingest(a1.body.api_key, 66)).status, 202)
+    const a2 = await register(auto.token, 'web-1')
+    t.equal(a2.body.agent_name, 'web-1-2', 'a second host of the same name gets a free name')
+
+    const expired = await newToken({ expires_in: '1m' })
+    await api.store.db.updateTable('enrollment_tokens').set({ expires_at: new Date(Date.now() - 1000) }).where('id', '=', expired.id).execute()
+    const late = await register(expired.token, 'late-host')
+    assertError(t, late, 401, 'UNAUTHORIZED', 'expired token:')
+    t.match(late.body.message, /expired/)
+
+    const revoked = await newToken()
+    const pending = await register(revoked.token, 'revoked-host')
+    t.equal((await api.req('DELETE', `/api/v1/enrollment-tokens/${revoked.id}`, { token: admin })).status, 204)
+    assertError(t, await register(revoked.token, 'revoked-host-2'), 401, 'UNAUTHORIZED', 'revoked token:')
+    assertError(t, await poll(pending.body.registration_id, revoked.token), 401, 'UNAUTHORIZED', 'polling with a revoked token:')
+    assertError(t, await register('hpe_made-up', 'x'), 401, 'UNAUTHORIZED', 'unknown token:')
+    assertError(t, await api.req('POST', '/api/v1/agents/register', { body: { token: revoked.token } }), 400, 'VALIDATION_ERROR', 'no hostname:')
+    const audit = await api.req('GET', '/api/v1/audit?limit=1000', { token: admin })
+    const actions = new Set(audit.body.entries.map((e: { action: string }) => e.action))
+    for (const a of ['enrollment_token.create', 'enrollment_token.revoke', 'registration.request', 'registration.approve', 'registration.reject', 'registration.auto_approve', 'registration.key_delivered', 'agent.key_rotate', 'agent.key_revoke']) {
+      t.ok(actions.has(a), `${a} audited`)
+    }
+  })
+
+  t.test("the real agent's enrollment code against the real server: pending, approved by an admin, key stored", async (t) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'hostpulse-enroll-'))
+    t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+    const tok = await newToken()
+    const lines: string[] = []
+    const keyPromise = resolveApiKey({
+      serverUrl: api.url, dataDir, enrollToken: tok.token, pollMs: 50, log: (_l, m) => lines.push(m),
+      hostInfo: async () => ({ hostname: 'enrolled-by-agent', ip_address: '192.0.2.9', os: 'Debian', os_version: '12', agent_version: 'test' }),
+    })
+    let regId: string | undefined
+    for (let i = 0; i < 100 && !regId; i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      const list = await api.req('GET', '/api/v1/registrations?status=pending', { token: admin })
+      regId = list.body.registrations.find((r: { hostname: string }) => r.hostname === 'enrolled-by-agent')?.id
+    }
+    t.ok(regId, 'the agent registered and waits')
+    t.equal((await api.req('POST', `/api/v1/registrations/${regId}/approve`, { token: admin })).status, 200)
+    const key = await keyPromise
+    t.match(key, /^hp_/)
+    t.equal((await ingest(key, 77)).status, 202, 'the key the agent received works')
+    t.match(lines.join('\n'), /waiting for an administrator/)
+  })
+})
