@@ -1,6 +1,7 @@
 // Agents management (seed 001, 0.3.0): list with status/limit/offset, create (key shown once), read,
 // update (PUT and PATCH), delete with its data, and fleet statistics.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ERRORS, NoContent, Nullable, Time, WRITE_ERRORS } from '../api/response-schemas.ts'
 import { Type } from 'typebox'
 import { sql } from 'kysely'
 import { ApiError } from '../api/errors.ts'
@@ -8,6 +9,12 @@ import { principalOf } from '../auth/auth-plugin.ts'
 import { AGENT_COLUMNS, agentView, createAgent, findAgent, type AgentRow } from './agents-repository.ts'
 
 const OptionalText = (max: number) => Type.Optional(Type.String({ maxLength: max }))
+const Text = Nullable(Type.String())
+const AgentOut = Type.Object({
+  id: Type.String({ format: 'uuid' }), name: Type.String(), hostname: Text, ip_address: Text, os: Text, os_version: Text,
+  agent_version: Text, labels: Type.Record(Type.String(), Type.String()), status: Type.String(), created_at: Time, updated_at: Time,
+  last_seen_at: Nullable(Time), last_metrics_at: Nullable(Time), online: Type.Boolean(),
+})
 const AgentName = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' })
 const Labels = Type.Record(Type.String({ minLength: 1, maxLength: 64 }), Type.String({ maxLength: 256 }), { maxProperties: 64 })
 const Status = Type.Union([Type.Literal('active'), Type.Literal('inactive'), Type.Literal('pending')])
@@ -27,7 +34,11 @@ export interface AgentsRouteOptions { onlineWindowSeconds: number }
 export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async (app, opts) => {
   const db = app.store.db
   const online = (a: AgentRow) => a.last_metrics_at !== null && Date.now() - a.last_metrics_at.getTime() <= opts.onlineWindowSeconds * 1000
-  const view = (a: AgentRow) => ({ ...agentView(a), online: online(a) })
+  const iso = (d: Date | null) => (d ? d.toISOString() : null)
+  const view = (a: AgentRow) => ({
+    ...agentView(a), created_at: a.created_at.toISOString(), updated_at: a.updated_at.toISOString(),
+    last_seen_at: iso(a.last_seen_at), last_metrics_at: iso(a.last_metrics_at), online: online(a),
+  })
 
   async function agentOr404(orgId: string, id: string): Promise<AgentRow> {
     const agent = await findAgent(db, orgId, id)
@@ -44,6 +55,7 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
         offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0 })),
       }),
+      response: { 200: Type.Object({ agents: Type.Array(AgentOut), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }), ...ERRORS },
     },
   }, async (request) => {
     const { orgId } = principalOf(request)
@@ -57,7 +69,11 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
 
   app.get('/api/v1/agents/stats', {
     onRequest: app.authenticate,
-    schema: { summary: 'Agent counts: total, active, inactive, online, offline', tags: ['agents'] },
+    schema: {
+      summary: 'Agent counts: total, active, inactive, online, offline', tags: ['agents'],
+      response: { 200: Type.Object({ total: Type.Integer(), active: Type.Integer(), inactive: Type.Integer(), online: Type.Integer(),
+        offline: Type.Integer(), pending: Type.Integer(), online_window_seconds: Type.Number() }), ...ERRORS },
+    },
   }, async (request) => {
     const { rows: [s] } = await sql<Record<string, number>>`
       select count(*) as total,
@@ -75,6 +91,7 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
     schema: {
       summary: 'Register an agent; the answer holds its API key, shown this once', tags: ['agents'],
       body: Type.Object({ name: AgentName, ...AgentFields }, { additionalProperties: false }),
+      response: { 201: Type.Object({ ...AgentOut.properties, api_key: Type.String({ description: 'shown this once' }) }), ...WRITE_ERRORS },
     },
   }, async (request, reply) => {
     const created = await createAgent(db, principalOf(request).orgId, request.body)
@@ -84,12 +101,13 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
 
   app.get('/api/v1/agents/:id', {
     onRequest: app.authenticate,
-    schema: { summary: 'One agent, by uuid or name', tags: ['agents'], params: IdParams },
+    schema: { summary: 'One agent, by uuid or name', tags: ['agents'], params: IdParams, response: { 200: AgentOut, ...ERRORS } },
   }, async (request) => view(await agentOr404(principalOf(request).orgId, request.params.id)))
 
   const updateSchema = {
     summary: 'Update an agent (fields not sent are kept)', tags: ['agents'], params: IdParams,
     body: Type.Object({ name: Type.Optional(AgentName), status: Type.Optional(Status), ...AgentFields }, { additionalProperties: false, minProperties: 1 }),
+    response: { 200: AgentOut, ...WRITE_ERRORS },
   }
   for (const method of ['PUT', 'PATCH'] as const) {
     app.route({
@@ -113,7 +131,7 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
 
   app.delete('/api/v1/agents/:id', {
     onRequest: app.requireRole('admin', 'editor'),
-    schema: { summary: 'Delete an agent and every sample it sent', tags: ['agents'], params: IdParams },
+    schema: { summary: 'Delete an agent and every sample it sent', tags: ['agents'], params: IdParams, response: { 204: NoContent, ...WRITE_ERRORS } },
   }, async (request, reply) => {
     const { orgId } = principalOf(request)
     const agent = await agentOr404(orgId, request.params.id)
@@ -123,6 +141,6 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
       }
       await trx.deleteFrom('agents').where('id', '=', agent.id).where('org_id', '=', orgId).execute()
     })
-    return reply.status(204).send()
+    return reply.status(204).send(null)
   })
 }

@@ -1,6 +1,7 @@
 // Saved dashboards (seed 001's future endpoints): a name and a JSON layout of panels with metric selectors,
 // shared with the organization or private to their owner. Viewers read; editors and admins write.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ERRORS, NoContent, Nullable, Time, WRITE_ERRORS } from '../api/response-schemas.ts'
 import { Type, type Static } from 'typebox'
 import type { Selectable } from 'kysely'
 import { ApiError } from '../api/errors.ts'
@@ -37,10 +38,14 @@ const DashboardBody = Type.Object({
 type DashboardBody = Static<typeof DashboardBody>
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+const DashboardOut = Type.Object({
+  id: Type.String({ format: 'uuid' }), name: Type.String(), description: Type.String(), scope: Type.String(),
+  owner_id: Nullable(Type.String()), layout: Layout, created_at: Time, updated_at: Time,
+})
 const COLUMNS = ['id', 'org_id', 'owner_id', 'scope', 'name', 'description', 'layout', 'created_at', 'updated_at'] as const
 
 const view = (d: Selectable<DashboardsTable>) => ({
-  id: d.id, name: d.name, description: d.description, scope: d.scope, owner_id: d.owner_id, layout: d.layout,
+  id: d.id, name: d.name, description: d.description, scope: d.scope, owner_id: d.owner_id, layout: d.layout as Static<typeof Layout>,
   created_at: d.created_at.toISOString(), updated_at: d.updated_at.toISOString(),
 })
 
@@ -64,7 +69,7 @@ export const dashboardsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/api/v1/dashboards', {
     onRequest: app.authenticate,
-    schema: { summary: 'List dashboards: the organization\'s and your own', tags: ['dashboards'] },
+    schema: { summary: 'List dashboards: the organization\'s and your own', tags: ['dashboards'], response: { 200: Type.Object({ count: Type.Integer(), dashboards: Type.Array(DashboardOut) }), ...ERRORS } },
   }, async (request) => {
     const rows = await visible(principalOf(request)).orderBy('name').execute()
     return { count: rows.length, dashboards: rows.map(view) }
@@ -72,12 +77,12 @@ export const dashboardsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/api/v1/dashboards/:id', {
     onRequest: app.authenticate,
-    schema: { summary: 'One dashboard', tags: ['dashboards'], params: IdParams },
+    schema: { summary: 'One dashboard', tags: ['dashboards'], params: IdParams, response: { 200: DashboardOut, ...ERRORS } },
   }, async (request) => view(await visibleOr404(principalOf(request), request.params.id)))
 
   app.post('/api/v1/dashboards', {
     onRequest: app.requireRole('admin', 'editor'),
-    schema: { summary: 'Save a dashboard', tags: ['dashboards'], body: DashboardBody },
+    schema: { summary: 'Save a dashboard', tags: ['dashboards'], body: DashboardBody, response: { 201: DashboardOut, ...WRITE_ERRORS } },
   }, async (request, reply) => {
     const p = principalOf(request)
     const created = await db.insertInto('dashboards').values({ org_id: p.orgId, ...values(p, request.body) })
@@ -87,7 +92,7 @@ export const dashboardsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.put('/api/v1/dashboards/:id', {
     onRequest: app.requireRole('admin', 'editor'),
-    schema: { summary: 'Replace a dashboard', tags: ['dashboards'], params: IdParams, body: DashboardBody },
+    schema: { summary: 'Replace a dashboard', tags: ['dashboards'], params: IdParams, body: DashboardBody, response: { 200: DashboardOut, ...WRITE_ERRORS } },
   }, async (request) => {
     const p = principalOf(request)
     const current = await visibleOr404(p, request.params.id)
@@ -100,11 +105,11 @@ export const dashboardsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.delete('/api/v1/dashboards/:id', {
     onRequest: app.requireRole('admin', 'editor'),
-    schema: { summary: 'Delete a dashboard', tags: ['dashboards'], params: IdParams },
+    schema: { summary: 'Delete a dashboard', tags: ['dashboards'], params: IdParams, response: { 204: NoContent, ...WRITE_ERRORS } },
   }, async (request, reply) => {
     const p = principalOf(request)
     const current = await visibleOr404(p, request.params.id)
     await db.deleteFrom('dashboards').where('id', '=', current.id).where('org_id', '=', p.orgId).execute()
-    return reply.status(204).send()
+    return reply.status(204).send(null)
   })
 }

@@ -10,6 +10,8 @@ const checkBatch = Compile(IngestBatch)
 const MAX_BATCHES_PER_REQUEST = 500
 /** Clock skew we tolerate before calling an agent's timestamp wrong. */
 const MAX_FUTURE_MS = 5 * 60_000
+/** An item's own time stays within a day of its batch's (a process tree is read around its snapshot). */
+const MAX_ITEM_SKEW_MS = 86_400_000
 
 /** Validates each batch on its own so the error names the batch and field (`[3].metrics[0].value`). */
 function parseBody(body: unknown): Batch[] {
@@ -23,10 +25,14 @@ function parseBody(body: unknown): Batch[] {
   batches.forEach((b, i) => {
     const prefix = many ? `[${i}]` : ''
     if (!checkBatch.Check(b)) throw validationError([...checkBatch.Errors(b)] as never, prefix)
+    const batchMs = Date.parse((b as Batch).time)
     for (const [field, time] of timesOf(b as Batch)) {
+      const name = `${prefix}${prefix && !field.startsWith('[') ? '.' : ''}${field}`
       if (Date.parse(time) - now > MAX_FUTURE_MS) {
-        const name = `${prefix}${prefix && !field.startsWith('[') ? '.' : ''}${field}`
         throw new ApiError('VALIDATION_ERROR', `Invalid request: ${name} is in the future (${time}); check the agent's clock`, { [name]: ['is more than 5 minutes in the future'] })
+      }
+      if (Math.abs(Date.parse(time) - batchMs) > MAX_ITEM_SKEW_MS) {
+        throw new ApiError('VALIDATION_ERROR', `Invalid request: ${name} (${time}) is more than a day away from its batch's time`, { [name]: ['must be within 24 hours of the batch time'] })
       }
     }
   })

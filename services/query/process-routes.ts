@@ -1,5 +1,7 @@
 // The latest process snapshot as a tree, and the processes that used the most CPU or memory over a window.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ERRORS } from '../api/response-schemas.ts'
+import { ProcessTreeOut, TopProcessesOut } from './query-responses.ts'
 import { Type } from 'typebox'
 import { sql } from 'kysely'
 import { principalOf } from '../auth/auth-plugin.ts'
@@ -22,6 +24,7 @@ export const processRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'The latest process snapshot as a tree', tags: ['processes'],
       params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) }),
       querystring: Type.Object({ q: Type.Optional(Type.String({ maxLength: 256, description: 'filter by name, pid or cmdline; ancestors are kept' })) }),
+      response: { 200: ProcessTreeOut, ...ERRORS },
     },
   }, async (request) => {
     const agent = await agentFor(db, principalOf(request).orgId, request.params.id)
@@ -34,7 +37,10 @@ export const processRoutes: FastifyPluginAsyncTypebox = async (app) => {
       .select(['pid', 'parent_pid', 'name', 'cmdline', 'username', 'status', 'cpu_percent', 'memory_percent', 'memory_bytes', 'memory_vms',
         'num_threads', 'create_time'])
       .where('org_id', '=', agent.org_id).where('agent_id', '=', agent.id)
-      .where('time', '=', snapshot.time).where('snapshot_id', '=', snapshot.snapshot_id).execute()
+      // Rows of one snapshot may carry their own times, within a day of it (ingest enforces that).
+      .where('snapshot_id', '=', snapshot.snapshot_id)
+      .where('time', '>=', new Date(snapshot.time.getTime() - 86_400_000)).where('time', '<=', new Date(snapshot.time.getTime() + 86_400_000))
+      .execute()
     const flat = rows.map((r) => ({
       id: r.pid, pid: r.pid, parent_pid: r.parent_pid, name: r.name, cmdline: r.cmdline, username: r.username, status: r.status,
       cpu_percent: r.cpu_percent, memory_percent: r.memory_percent, memory_rss: r.memory_bytes, memory_vms: r.memory_vms,
@@ -58,6 +64,7 @@ export const processRoutes: FastifyPluginAsyncTypebox = async (app) => {
         end: Type.Optional(Type.String({ maxLength: 64 })),
         limit: Type.Optional(Type.String({ maxLength: 12, description: 'default 10, at most 100' })),
       }),
+      response: { 200: TopProcessesOut, ...ERRORS },
     },
   }, async (request) => {
     const { start, end } = parseTimeRange(request.query)

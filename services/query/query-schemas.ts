@@ -11,7 +11,11 @@ export const RangeQuery = Type.Object({
   start: Type.Optional(Type.String({ maxLength: 64, description: 'RFC3339, default end − 24 h' })),
   end: Type.Optional(Type.String({ maxLength: 64, description: 'RFC3339, default now (exclusive)' })),
   limit: Type.Optional(Type.String({ maxLength: 12, description: 'rows per page' })),
+  cursor: Type.Optional(Type.String({ maxLength: 512, description: 'next_cursor of the previous page: continues exactly where it stopped' })),
 })
+
+/** Process listings rank each snapshot and page by `end` only. */
+export const ProcessRangeQuery = Type.Omit(RangeQuery, ['cursor'])
 
 export const Rfc3339Out = Type.String({ format: 'date-time' })
 

@@ -39,6 +39,16 @@ const AGENT_INTERVAL_SECONDS = 10
 // Steps people read well; the automatic step is rounded up to one of these.
 const NICE_STEPS = [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800]
 
+/** time_bucket's default origin for sub-month intervals (Monday 2000-01-03 UTC): buckets align to it. */
+const BUCKET_ORIGIN_MS = Date.UTC(2000, 0, 3)
+
+/** How many `stepSeconds` buckets [start, end) touches, counting the partial first one. */
+export function bucketsTouched(start: Date, end: Date, stepSeconds: number): number {
+  const stepMs = stepSeconds * 1000
+  const firstBucket = BUCKET_ORIGIN_MS + Math.floor((start.getTime() - BUCKET_ORIGIN_MS) / stepMs) * stepMs
+  return Math.ceil((end.getTime() - firstBucket) / stepMs)
+}
+
 export interface ResolutionRequest {
   family: Family
   start: Date
@@ -53,12 +63,19 @@ export interface ResolutionRequest {
   rowsPerSample?: number
 }
 
+/** The first of start, start + unit, … that fits (alignment can add one bucket to an even division). */
+function firstFitting(start: number, unit: number, fits: (step: number) => boolean): number {
+  let step = start
+  while (!fits(step)) step += unit
+  return step
+}
+
 export function resolutionForRange(req: ResolutionRequest): Resolution {
   const maxPoints = req.maxPoints ?? 1000
   const spanSeconds = Math.max(1, (req.end.getTime() - req.start.getTime()) / 1000)
-  const wanted = req.stepSeconds && req.stepSeconds > 0
-    ? req.stepSeconds
-    : NICE_STEPS.find((s) => spanSeconds / s <= maxPoints) ?? Math.ceil(spanSeconds / maxPoints)
+  const auto = !(req.stepSeconds && req.stepSeconds > 0)
+  const fits = (step: number) => bucketsTouched(req.start, req.end, step) <= maxPoints
+  const wanted = !auto ? req.stepSeconds! : NICE_STEPS.find(fits) ?? firstFitting(Math.ceil(spanSeconds / maxPoints), 1, fits)
   const now = (req.now ?? new Date()).getTime()
   const ageDays = (now - req.start.getTime()) / 86_400_000
   const all = levels(req.family, req.retentionDays ?? DEFAULT_RETENTION_DAYS)
@@ -72,6 +89,9 @@ export function resolutionForRange(req: ResolutionRequest): Resolution {
   if (level.seconds === 0 && (spanSeconds / AGENT_INTERVAL_SECONDS) * (req.rowsPerSample ?? 1) > MAX_RAW_SCAN_PER_SERIES) {
     level = candidates.find((l) => l.seconds > 0) ?? level
   }
-  const bucketSeconds = level.seconds === 0 ? Math.max(1, Math.round(wanted)) : Math.max(level.seconds, Math.round(wanted / level.seconds) * level.seconds)
+  // A step the level cannot give is rounded up to a whole number of its buckets.
+  const unit = Math.max(1, level.seconds)
+  let bucketSeconds = Math.max(unit, Math.ceil(wanted / unit) * unit)
+  if (auto) bucketSeconds = firstFitting(bucketSeconds, unit, fits)
   return { source: level.source, nativeSeconds: level.seconds, bucketSeconds, label: level.seconds === 0 ? 'raw' : level.source }
 }

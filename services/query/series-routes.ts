@@ -1,5 +1,7 @@
 // Series with automatic resolution, statistics and comparison across agents — beyond seed 001.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ERRORS } from '../api/response-schemas.ts'
+import { CompareOut, SeriesOut, StatsOut } from './query-responses.ts'
 import { Type } from 'typebox'
 import { ApiError } from '../api/errors.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
@@ -7,7 +9,7 @@ import { parseDuration } from '../time/duration.ts'
 import { AgentParams, agentFor } from './query-schemas.ts'
 import { parseTimeRange } from './time-range.ts'
 import { parseSeriesTarget, SERIES_AGGS, tagsFromQuery, type SeriesAgg, type SeriesTarget } from './series-catalog.ts'
-import { resolutionForRange, DEFAULT_RETENTION_DAYS, type Resolution, type RetentionDays } from './resolution-for-range.ts'
+import { bucketsTouched, resolutionForRange, DEFAULT_RETENTION_DAYS, type Resolution, type RetentionDays } from './resolution-for-range.ts'
 import { readSeries } from './read-series.ts'
 import { seriesStats } from './series-stats.ts'
 
@@ -35,7 +37,6 @@ function plan(q: Record<string, unknown>, retentionDays: RetentionDays): Plan {
   const { start, end } = parseTimeRange(q as { start?: string; end?: string })
   const target = parseSeriesTarget(String(q.metric), tagsFromQuery(q))
   const agg = (q.agg as SeriesAgg | undefined) ?? 'avg'
-  const spanSeconds = (end.getTime() - start.getTime()) / 1000
   let maxPoints = 1000
   if (q.max_points !== undefined) {
     if (!/^\d+$/.test(String(q.max_points)) || Number(q.max_points) < 1) throw bad('max_points', `must be a whole number from 1 to ${MAX_POINTS_CAP}`)
@@ -47,8 +48,9 @@ function plan(q: Record<string, unknown>, retentionDays: RetentionDays): Plan {
     const text = String(q.step)
     try { stepSeconds = /^\d+$/.test(text) ? Number(text) : parseDuration(text) / 1000 } catch { throw bad('step', 'must be auto or a duration such as 30s, 5m, 1h') }
     if (stepSeconds < 1) throw bad('step', 'must be at least 1s')
-    if (spanSeconds / stepSeconds > MAX_POINTS_CAP) {
-      throw bad('step', `gives ${Math.ceil(spanSeconds / stepSeconds)} points over this range; at most ${MAX_POINTS_CAP} (use a larger step or a shorter range)`)
+    const points = bucketsTouched(start, end, stepSeconds)
+    if (points > MAX_POINTS_CAP) {
+      throw bad('step', `gives ${points} points over this range; at most ${MAX_POINTS_CAP} (use a larger step or a shorter range)`)
     }
   }
   let resolution = resolutionForRange({ family: target.family, start, end, stepSeconds, maxPoints, retentionDays })
@@ -68,7 +70,7 @@ export const seriesRoutes: FastifyPluginAsyncTypebox<{ retentionDays?: Retention
 
   app.get('/api/v1/metrics/series/:agent_id', {
     onRequest: app.authenticate,
-    schema: { summary: 'One series, columnar, at an automatic or given step', tags: ['series'], params: AgentParams, querystring: SeriesQuery },
+    schema: { summary: 'One series, columnar, at an automatic or given step', tags: ['series'], params: AgentParams, querystring: SeriesQuery, response: { 200: SeriesOut, ...ERRORS } },
   }, async (request) => {
     const p = plan(request.query, retentionDays)
     const agent = await agentFor(db, principalOf(request).orgId, request.params.agent_id)
@@ -86,6 +88,7 @@ export const seriesRoutes: FastifyPluginAsyncTypebox<{ retentionDays?: Retention
       summary: 'min, max, avg, stddev, current, percentiles and count of one series', tags: ['series'], params: AgentParams,
       querystring: Type.Object({ metric: SeriesQuery.properties.metric, start: SeriesQuery.properties.start, end: SeriesQuery.properties.end },
         { additionalProperties: true }),
+      response: { 200: StatsOut, ...ERRORS },
     },
   }, async (request) => {
     const { start, end } = parseTimeRange(request.query)
@@ -101,6 +104,7 @@ export const seriesRoutes: FastifyPluginAsyncTypebox<{ retentionDays?: Retention
       summary: 'One aligned series per agent, with each one\'s statistics', tags: ['series'],
       querystring: Type.Object({ ...SeriesQuery.properties, agents: Type.String({ minLength: 1, maxLength: 4000, description: 'comma-separated agent names or ids' }) },
         { additionalProperties: true }),
+      response: { 200: CompareOut, ...ERRORS },
     },
   }, async (request) => {
     const names = [...new Set(request.query.agents.split(',').map((s) => s.trim()).filter(Boolean))]

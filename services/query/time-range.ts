@@ -2,11 +2,20 @@
 // end to now; limit with a default and a cap (a larger limit is capped, not refused).
 import { ApiError } from '../api/errors.ts'
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$/
 const DAY_MS = 86_400_000
 
+/** Every field within its calendar range: Date.parse would roll 30 February over to 1 March. */
+function isRealTime(m: RegExpExecArray): boolean {
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number)
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate()
+  const offsetOk = m[9] === undefined || (Number(m[9]) <= 23 && Number(m[10]) <= 59)
+  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour <= 23 && minute <= 59 && second <= 59 && offsetOk
+}
+
 export function parseRfc3339(field: string, text: string): Date {
-  const ms = RFC3339.test(text) ? Date.parse(text) : NaN
+  const m = RFC3339.exec(text)
+  const ms = m && isRealTime(m) ? Date.parse(text) : NaN
   if (Number.isNaN(ms)) {
     throw new ApiError('VALIDATION_ERROR', `Invalid request: ${field} must be an RFC3339 time such as 2024-01-30T15:30:00Z or 2024-01-30T10:30:00-05:00 (got "${text}")`,
       { [field]: ['must be an RFC3339 date-time'] })

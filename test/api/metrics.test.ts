@@ -16,20 +16,24 @@ function withOffset(iso: string, offsetHours: number): string {
 
 const key = (m: any) => `${m.time}|${m.metric_type}|${m.metric_name}|${JSON.stringify(m.tags)}|${m.value}`
 
-/** Walks range pages following `end = oldest time of the previous page`; returns every row seen and the pages. */
+/**
+ * Walks range pages following `end = oldest time of the previous page` (seed 001), or `cursor` when one
+ * instant alone fills a page and no `next_end` can be given; returns every row seen and the pages.
+ */
 async function walkPages(t: Test, api: Api, agent: string, start: string, limit: number) {
   const seen: any[] = []
-  let end: string | undefined
+  let next: Record<string, string> = {}
   let pages = 0
   for (; pages < 200; pages++) {
-    const q = new URLSearchParams({ start, limit: String(limit), ...(end ? { end } : {}) })
+    const q = new URLSearchParams({ start, limit: String(limit), ...next })
     const res = await api.get(`/api/v1/metrics/range/${agent}?${q}`)
     if (res.status !== 200) { t.fail(`page ${pages}: ${res.status} ${res.text}`); break }
     seen.push(...res.body.metrics)
-    if (res.body.count === 0 || !res.body.next_end) break
+    if (res.body.count === 0 || (!res.body.next_end && !res.body.next_cursor)) break
     const oldest = res.body.metrics[res.body.metrics.length - 1].time
-    if (res.body.next_end !== oldest) t.fail(`page ${pages}: next_end ${res.body.next_end} is not the oldest time ${oldest}`)
-    end = res.body.next_end
+    if (res.body.next_end && res.body.next_end !== oldest) t.fail(`page ${pages}: next_end ${res.body.next_end} is not the oldest time ${oldest}`)
+    t.ok(res.body.count <= limit, `page ${pages}: at most ${limit} rows`)
+    next = res.body.next_end ? { end: res.body.next_end } : { cursor: res.body.next_cursor }
   }
   return { seen, pages: pages + 1 }
 }

@@ -75,10 +75,12 @@ t.test('OpenAPI document and docs page', async (t) => {
   })
 
   t.test('the query API documents its parameters', async (t) => {
-    for (const path of ['/api/v1/metrics/range/{agent_id}', '/api/v1/metrics/disk/{agent_id}', '/api/v1/metrics/network/{agent_id}', '/api/v1/metrics/process/{agent_id}']) {
+    for (const path of ['/api/v1/metrics/range/{agent_id}', '/api/v1/metrics/disk/{agent_id}', '/api/v1/metrics/network/{agent_id}']) {
       const names = (doc.paths[path]?.get?.parameters ?? []).filter((p: any) => p.in === 'query').map((p: any) => p.name).sort()
-      t.same(names, ['end', 'limit', 'start'], `${path}: start, end, limit`)
+      t.same(names, ['cursor', 'end', 'limit', 'start'], `${path}: start, end, limit, cursor`)
     }
+    const processNames = (doc.paths['/api/v1/metrics/process/{agent_id}']?.get?.parameters ?? []).filter((p: any) => p.in === 'query').map((p: any) => p.name).sort()
+    t.same(processNames, ['end', 'limit', 'start'], 'process listing: start, end, limit (each snapshot ranked, no cursor)')
     const series = (doc.paths['/api/v1/metrics/series/{agent_id}']?.get?.parameters ?? []).map((p: any) => p.name)
     for (const n of ['metric', 'start', 'end', 'step', 'agg', 'max_points']) t.ok(series.includes(n), `series documents ${n}`)
     const agents = (doc.paths['/api/v1/agents']?.get?.parameters ?? []).map((p: any) => p.name).sort()

@@ -26,23 +26,26 @@ export async function addUser(api: Api, username: string, role: 'admin' | 'edito
 }
 
 /**
- * Walks a listing (range, disk, network, process) back in time: each next page asks `end = next_end`.
+ * Walks a listing (range, disk, network, process) back in time: each next page asks `end = next_end`, or
+ * `cursor = next_cursor` when no next_end can be given.
  * Fails the test on a non-200 page or a next_end that is not the page's oldest time.
  */
 export async function walkListing(t: Test, api: Api, path: string, query: Record<string, string>, limit: number, maxPages = 500) {
   const rows: any[] = []
   const pageSizes: number[] = []
-  let end: string | undefined
+  let next: Record<string, string> = {}
   for (let page = 0; page < maxPages; page++) {
-    const q = new URLSearchParams({ ...query, limit: String(limit), ...(end ? { end } : {}) })
+    const q = new URLSearchParams({ ...query, limit: String(limit), ...next })
     const res = await api.get(`${path}?${q}`)
     if (res.status !== 200) { t.fail(`page ${page}: ${res.status} ${res.text}`); break }
     rows.push(...res.body.metrics)
     pageSizes.push(res.body.count)
-    if (!res.body.next_end) break
+    if (res.body.count > limit) t.fail(`page ${page}: ${res.body.count} rows for limit ${limit}`)
+    // next_end (seed 001) when the page ends on a whole instant; next_cursor when one instant fills it.
+    if (!res.body.next_end && !res.body.next_cursor) break
     const oldest = res.body.metrics[res.body.metrics.length - 1]?.time
-    if (res.body.next_end !== oldest) t.fail(`page ${page}: next_end ${res.body.next_end} is not the oldest time ${oldest}`)
-    end = res.body.next_end
+    if (res.body.next_end && res.body.next_end !== oldest) t.fail(`page ${page}: next_end ${res.body.next_end} is not the oldest time ${oldest}`)
+    next = res.body.next_end ? { end: res.body.next_end } : { cursor: res.body.next_cursor }
   }
   return { rows, pageSizes }
 }
