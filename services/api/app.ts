@@ -11,6 +11,7 @@ import { metricsRoutes } from '../query/metrics-routes.ts'
 import { seriesRoutes } from '../query/series-routes.ts'
 import { processRoutes } from '../query/process-routes.ts'
 import { dashboardsRoutes } from '../dashboards/dashboards-routes.ts'
+import { agentConfigRoutes } from '../agents/agent-config-routes.ts'
 import { DEFAULT_RETENTION_DAYS, type RetentionDays } from '../query/resolution-for-range.ts'
 import { openapiPlugin } from './openapi-plugin.ts'
 import { healthRoutes } from '../health/health-routes.ts'
@@ -82,5 +83,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(seriesRoutes, { retentionDays: opts.retentionDays ?? DEFAULT_RETENTION_DAYS })
   await app.register(processRoutes)
   await app.register(dashboardsRoutes)
+  await app.register(agentConfigRoutes)
   return app
 }

@@ -3,7 +3,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { Compile } from 'typebox/compile'
 import { IngestBatch, INGEST_PATH, type IngestBatch as Batch } from '../../contract/ingest-batch.ts'
 import { ApiError, validationError } from '../api/errors.ts'
-import { findAgentByApiKey } from '../agents/agents-repository.ts'
+import { agentFromApiKey } from '../agents/agent-key-auth.ts'
 import { writeBatches } from './write-batches.ts'
 
 const checkBatch = Compile(IngestBatch)
@@ -47,18 +47,9 @@ function* timesOf(b: Batch): Generator<[string, string]> {
   }
 }
 
-async function agentOf(app: Parameters<FastifyPluginAsync>[0], request: FastifyRequest) {
-  const key = request.headers['x-api-key']
-  if (typeof key !== 'string' || key.length === 0) throw new ApiError('UNAUTHORIZED', 'Missing X-API-Key header: send the agent key created with POST /api/v1/agents')
-  const agent = await findAgentByApiKey(app.store.db, key)
-  if (!agent) throw new ApiError('UNAUTHORIZED', 'Unknown or revoked agent API key')
-  if (agent.status === 'inactive') throw new ApiError('FORBIDDEN', `Agent "${agent.name}" is inactive: reactivate it to accept its data`)
-  return agent
-}
-
 export const ingestRoutes: FastifyPluginAsync = async (app) => {
   app.post(INGEST_PATH, { bodyLimit: 64 * 1024 * 1024 }, async (request, reply) => {
-    const agent = await agentOf(app, request)
+    const agent = await agentFromApiKey(app.store.db, request)
     const batches = parseBody(request.body)
     const result = await writeBatches(app.store.db, agent, batches)
     return reply.status(202).send(result)

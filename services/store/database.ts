@@ -56,6 +56,7 @@ export interface AgentsTable {
   last_seen_at: Date | null
   last_metrics_at: Date | null
   inventory: ColumnType<Record<string, unknown>, string | undefined, string>
+  config: ColumnType<Record<string, unknown>, string | undefined, string>
 }
 
 export interface IngestBatchesTable {

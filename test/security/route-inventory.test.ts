@@ -14,6 +14,7 @@ const PUBLIC: Record<string, number> = {
   'POST /api/v1/auth/login': 400, // body required
   'POST /api/v1/auth/refresh': 400, // its credential is the refresh token in the body
   'POST /api/v1/ingest': 401, // X-API-Key
+  'GET /api/v1/agents/self/config': 401, // X-API-Key: an agent reads its own collection settings
   'POST /api/v1/agents/register': 400, // the enrollment token in the body
   'GET /api/v1/agents/register/:registration_id': 401, // X-Enrollment-Token
 }

@@ -1,0 +1,52 @@
+// The server's say over what an agent collects: editors set it per agent; the agent reads its own with its
+// key at start and every few minutes and applies a change without a restart.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { AgentRemoteConfig, AGENT_CONFIG_PATH } from '../../contract/agent-config.ts'
+import { ApiError } from '../api/errors.ts'
+import { ERRORS, WRITE_ERRORS } from '../api/response-schemas.ts'
+import { principalOf } from '../auth/auth-plugin.ts'
+import { findAgent } from './agents-repository.ts'
+import { agentFromApiKey } from './agent-key-auth.ts'
+
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, description: 'agent uuid or name' }) })
+
+export const agentConfigRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const db = app.store.db
+
+  async function configOf(agentId: string) {
+    const row = await db.selectFrom('agents').select('config').where('id', '=', agentId).executeTakeFirstOrThrow()
+    return row.config as AgentRemoteConfig
+  }
+
+  app.get(AGENT_CONFIG_PATH, {
+    schema: {
+      summary: 'The calling agent\'s collection settings (X-API-Key)', tags: ['agents'], security: [{ agentKey: [] }],
+      response: { 200: AgentRemoteConfig, ...ERRORS },
+    },
+  }, async (request) => configOf((await agentFromApiKey(db, request)).id))
+
+  app.get('/api/v1/agents/:id/config', {
+    onRequest: app.authenticate,
+    schema: { summary: 'An agent\'s collection settings', tags: ['agents'], params: IdParams, response: { 200: AgentRemoteConfig, ...ERRORS } },
+  }, async (request) => {
+    const agent = await findAgent(db, principalOf(request).orgId, request.params.id)
+    if (!agent) throw new ApiError('NOT_FOUND', `Agent "${request.params.id}" not found`)
+    return configOf(agent.id)
+  })
+
+  app.put('/api/v1/agents/:id/config', {
+    onRequest: app.requireRole('admin', 'editor'),
+    schema: {
+      summary: 'Set an agent\'s collection settings (replaces them; {} returns the agent to its own flags)', tags: ['agents'],
+      params: IdParams, body: AgentRemoteConfig, response: { 200: AgentRemoteConfig, ...WRITE_ERRORS },
+    },
+  }, async (request) => {
+    const { orgId } = principalOf(request)
+    const agent = await findAgent(db, orgId, request.params.id)
+    if (!agent) throw new ApiError('NOT_FOUND', `Agent "${request.params.id}" not found`)
+    await db.updateTable('agents').set({ config: JSON.stringify(request.body), updated_at: new Date() })
+      .where('id', '=', agent.id).where('org_id', '=', orgId).execute()
+    return configOf(agent.id)
+  })
+}

@@ -1,0 +1,15 @@
+// The agent behind an X-API-Key header: 401 for a missing, unknown or revoked key, 403 when inactive.
+import type { FastifyRequest } from 'fastify'
+import type { Kysely } from 'kysely'
+import type { Database } from '../store/database.ts'
+import { ApiError } from '../api/errors.ts'
+import { findAgentByApiKey, type AgentRow } from './agents-repository.ts'
+
+export async function agentFromApiKey(db: Kysely<Database>, request: FastifyRequest): Promise<AgentRow> {
+  const key = request.headers['x-api-key']
+  if (typeof key !== 'string' || key.length === 0) throw new ApiError('UNAUTHORIZED', 'Missing X-API-Key header: send the agent key created with POST /api/v1/agents')
+  const agent = await findAgentByApiKey(db, key)
+  if (!agent) throw new ApiError('UNAUTHORIZED', 'Unknown or revoked agent API key')
+  if (agent.status === 'inactive') throw new ApiError('FORBIDDEN', `Agent "${agent.name}" is inactive: reactivate it to accept its data`)
+  return agent
+}
