@@ -26,7 +26,7 @@ const AgentFields = {
 }
 
 /** Tables that hold an agent's samples: deleting the agent deletes them too. */
-const AGENT_DATA_TABLES = ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions',
+const AGENT_DATA_TABLES = ['metrics', 'metrics_latest', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions',
   'container_metrics', 'ingest_batches'] as const
 
 export interface AgentsRouteOptions { onlineWindowSeconds: number }

@@ -33,10 +33,19 @@ async function insertMetrics(trx: Transaction<Database>, agent: IngestingAgent, 
     time: (r) => r.time, type: (r) => r.item.metric_type, name: (r) => r.item.metric_name,
     value: (r) => r.item.value, tags: (r) => JSON.stringify(r.item.tags ?? {}),
   })
-  await sql`insert into metrics (time, org_id, agent_id, metric_type, metric_name, value, tags)
-    select date_trunc('milliseconds', t), ${agent.org_id}::uuid, ${agent.id}::uuid, ty, n, v, tg::jsonb
-    from unnest(${c.time}::timestamptz[], ${c.type}::text[], ${c.name}::text[], ${c.value}::float8[], ${c.tags}::text[])
-      as u(t, ty, n, v, tg)`.execute(trx)
+  // One statement: the rows go into the hypertable, and each series' newest into metrics_latest (a replayed
+  // older batch never overwrites a newer value).
+  await sql`with inserted as (
+      insert into metrics (time, org_id, agent_id, metric_type, metric_name, value, tags)
+      select date_trunc('milliseconds', t), ${agent.org_id}::uuid, ${agent.id}::uuid, ty, n, v, tg::jsonb
+      from unnest(${c.time}::timestamptz[], ${c.type}::text[], ${c.name}::text[], ${c.value}::float8[], ${c.tags}::text[])
+        as u(t, ty, n, v, tg)
+      returning time, metric_type, metric_name, value, tags)
+    insert into metrics_latest (org_id, agent_id, metric_type, metric_name, tags, time, value)
+    select distinct on (metric_type, metric_name, tags) ${agent.org_id}::uuid, ${agent.id}::uuid, metric_type, metric_name, tags, time, value
+    from inserted order by metric_type, metric_name, tags, time desc
+    on conflict (agent_id, metric_type, metric_name, tags)
+      do update set time = excluded.time, value = excluded.value where excluded.time >= metrics_latest.time`.execute(trx)
   return rows.length
 }
 

@@ -96,21 +96,13 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const limit = parseLimit(request.query.limit, 100, MAX_LIMIT)
     const agent = await agentFor(db, principalOf(request).orgId, request.params.agent_id)
-    let rows: MetricRow[] = []
-    if (agent.last_metrics_at) {
-      // The newest value of every series (type, name, tags), newest first.
-      const res = await sql<MetricRow>`
-        select * from (
-          select distinct on (metric_type, metric_name, tags) time, metric_type, metric_name, value, tags
-          from metrics
-          where org_id = ${agent.org_id} and agent_id = ${agent.id}
-            and time > ${agent.last_metrics_at}::timestamptz - ${LATEST_WINDOW}::interval
-          order by metric_type, metric_name, tags, time desc
-        ) latest
-        order by time desc, metric_type, metric_name
-        limit ${limit}`.execute(db)
-      rows = res.rows
-    }
+    // The newest value of every series (kept by ingest), newest first; series silent for LATEST_WINDOW
+    // before the agent's newest sample are gone from "latest" (a removed disk, a stopped process).
+    const rows: MetricRow[] = !agent.last_metrics_at ? [] : await db.selectFrom('metrics_latest')
+      .select(['time', 'metric_type', 'metric_name', 'value', 'tags'])
+      .where('org_id', '=', agent.org_id).where('agent_id', '=', agent.id)
+      .where('time', '>', sql<Date>`${agent.last_metrics_at}::timestamptz - ${LATEST_WINDOW}::interval`)
+      .orderBy('time', 'desc').orderBy('metric_type').orderBy('metric_name').limit(limit).execute() as MetricRow[]
     return { agent_id: agent.name, count: rows.length, metrics: rows.map((r) => metricView(agent, r)) }
   })
 

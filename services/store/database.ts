@@ -239,6 +239,16 @@ export interface DashboardsTable {
   updated_at: UpdatedAt
 }
 
+export interface MetricsLatestTable {
+  org_id: string
+  agent_id: string
+  metric_type: string
+  metric_name: string
+  tags: Json<Record<string, string>>
+  time: Timestamp
+  value: number
+}
+
 /** Rows of the metrics_1m / metrics_1h / metrics_1d continuous aggregates. */
 export interface MetricsRollupView {
   bucket: Date
@@ -262,6 +272,7 @@ export interface Database {
   agents: AgentsTable
   ingest_batches: IngestBatchesTable
   metrics: MetricsTable
+  metrics_latest: MetricsLatestTable
   disk_metrics: DiskMetricsTable
   network_metrics: NetworkMetricsTable
   process_snapshots: ProcessSnapshotsTable

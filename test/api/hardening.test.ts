@@ -56,4 +56,14 @@ t.test('hardening', async (t) => {
     const { rows: [agent] } = await sql<{ inventory: Record<string, unknown> }>`select inventory from agents where id = ${a.id}`.execute(api.store.db)
     t.match(agent.inventory, { cpu_model: 'EPYC', cpu_cores: 8, cloud_provider: 'hetzner', ip_addresses: ['10.0.0.1'] })
   })
+
+  t.test('latest stays the newest value when an older batch is replayed after a newer one', async (t) => {
+    const c = await api.createAgent('hard-latest')
+    t.equal((await api.ingest(c.api_key, makeBatch({ time: minutesAgo(1), metrics: [metric('cpu', 'usage_percent', 2)], disks: [], networks: [], processes: [] }))).status, 202)
+    t.equal((await api.ingest(c.api_key, makeBatch({ time: minutesAgo(5), metrics: [metric('cpu', 'usage_percent', 1)], disks: [], networks: [], processes: [] }))).status, 202)
+    const latest = await api.get('/api/v1/metrics/latest/hard-latest')
+    t.same(latest.body.metrics.map((m: { value: number }) => m.value), [2])
+    const range = await api.get('/api/v1/metrics/range/hard-latest')
+    t.equal(range.body.count, 2, 'both samples are stored')
+  })
 })
