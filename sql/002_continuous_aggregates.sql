@@ -1,13 +1,14 @@
 -- Continuous aggregates: metrics 1 min -> 1 hour -> 1 day (hierarchical), hourly disk, network and processes.
 -- Created WITH NO DATA (TimescaleDB refuses WITH DATA inside a migration's transaction); policies fill them.
--- sum and count are kept so that coarser levels compute exact averages (an average of averages is not one).
+-- sum and count are kept so that coarser levels compute exact averages (an average of averages is not one),
+-- and the sum of squares so that a standard deviation over any range of buckets is exact too.
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS metrics_1m
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
 SELECT time_bucket(INTERVAL '1 minute', time) AS bucket,
        org_id, agent_id, metric_type, metric_name, tags,
        avg(value) AS avg, min(value) AS min, max(value) AS max,
-       sum(value) AS sum, count(*) AS count, last(value, time) AS last
+       sum(value) AS sum, count(*) AS count, last(value, time) AS last, sum(value * value) AS sumsq
 FROM metrics
 GROUP BY bucket, org_id, agent_id, metric_type, metric_name, tags
 WITH NO DATA;
@@ -17,7 +18,7 @@ WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
 SELECT time_bucket(INTERVAL '1 hour', bucket) AS bucket,
        org_id, agent_id, metric_type, metric_name, tags,
        sum(sum) / sum(count) AS avg, min(min) AS min, max(max) AS max,
-       sum(sum) AS sum, sum(count)::bigint AS count, last(last, bucket) AS last
+       sum(sum) AS sum, sum(count)::bigint AS count, last(last, bucket) AS last, sum(sumsq) AS sumsq
 FROM metrics_1m
 GROUP BY 1, org_id, agent_id, metric_type, metric_name, tags
 WITH NO DATA;
@@ -27,7 +28,7 @@ WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
 SELECT time_bucket(INTERVAL '1 day', bucket) AS bucket,
        org_id, agent_id, metric_type, metric_name, tags,
        sum(sum) / sum(count) AS avg, min(min) AS min, max(max) AS max,
-       sum(sum) AS sum, sum(count)::bigint AS count, last(last, bucket) AS last
+       sum(sum) AS sum, sum(count)::bigint AS count, last(last, bucket) AS last, sum(sumsq) AS sumsq
 FROM metrics_1h
 GROUP BY 1, org_id, agent_id, metric_type, metric_name, tags
 WITH NO DATA;

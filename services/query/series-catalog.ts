@@ -52,6 +52,8 @@ export interface SeriesTarget {
   /** The column holding one sample in raw rows, and the per-bucket average in the aggregate. */
   rawColumn: string
   rollupAvgColumn: string
+  /** Aggregate columns for statistics over buckets; `sumsq` where the aggregate keeps it. */
+  rollup: { min: string; max: string; avg: string; last: string; count: string; sum?: string; sumsq?: string }
 }
 
 function badMetric(message: string, field = 'metric'): ApiError {
@@ -68,6 +70,7 @@ export function parseSeriesTarget(metric: string, tags: Record<string, string>):
   if (!wide) {
     return {
       family: 'metrics', metric, tags, rawSource: 'metrics', rawColumn: 'value', rollupAvgColumn: 'avg',
+      rollup: { min: 'min', max: 'max', avg: 'avg', last: 'last', count: 'count', sum: 'sum', sumsq: 'sumsq' },
       filter: () => sql`metric_type = ${type} and metric_name = ${name} and ${Object.keys(tags).length > 0
         ? sql`tags @> ${JSON.stringify(tags)}::jsonb` : sql`tags = '{}'::jsonb`}`,
       value: (agg, level) => {
@@ -89,6 +92,7 @@ export function parseSeriesTarget(metric: string, tags: Record<string, string>):
   }
   return {
     family: wide.family, metric, tags, rawSource: wide.raw, rawColumn: field, rollupAvgColumn: `${field}_avg`,
+    rollup: { min: `${field}_min`, max: `${field}_max`, avg: `${field}_avg`, last: `${field}_last`, count: 'count' },
     filter: () => sql.join(Object.entries(tags).map(([k, v]) => sql`${sql.ref(k)} = ${v}`), sql` and `),
     value: (agg, level) => {
       if (level === 'raw') return rawExpression(sql.ref(field), agg)
