@@ -98,7 +98,8 @@ export const dashboardsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const current = await visibleOr404(p, request.params.id)
     const next = values(p, request.body)
     const updated = await db.updateTable('dashboards')
-      .set({ ...next, owner_id: current.owner_id ?? p.userId, updated_at: new Date() })
+      // A private dashboard belongs to whoever made it private; a shared one keeps its author.
+      .set({ ...next, owner_id: next.scope === 'user' ? p.userId : (current.owner_id ?? p.userId), updated_at: new Date() })
       .where('id', '=', current.id).where('org_id', '=', p.orgId).returning(COLUMNS).executeTakeFirstOrThrow()
     return view(updated)
   })
