@@ -111,12 +111,12 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: { summary: 'Scalar metric rows in a time range', tags: ['metrics'], params: AgentParams, querystring: RangeQuery, response: { 200: RangeOut, ...ERRORS } },
   }, async (request) => {
     const { agent, range, limit, head, cursor } = await listing(request, 1000, MAX_LIMIT)
-    // The tie-break compares tags as PostgreSQL prints them, so the cursor carries that text.
-    const query = db.selectFrom('metrics').select(['time', 'metric_type', 'metric_name', 'value', 'tags', sql<string>`tags::text`.as('tags_text')])
+    // The tie-break orders tags as jsonb; the cursor carries them as JSON, read back as jsonb.
+    const query = db.selectFrom('metrics').select(['time', 'metric_type', 'metric_name', 'value', 'tags'])
       .where('org_id', '=', agent.org_id).where('agent_id', '=', agent.id).orderBy('time', 'desc')
-    const { rows, ...next } = await page(query as Listing<MetricRow & { tags_text: string }>, [
+    const { rows, ...next } = await page(query as Listing<MetricRow>, [
       { sql: sql`metric_type`, of: (r) => r.metric_type }, { sql: sql`metric_name`, of: (r) => r.metric_name },
-      { sql: sql`tags::text`, of: (r) => r.tags_text },
+      { sql: sql`tags`, of: (r) => JSON.stringify(r.tags) },
     ], range, limit, cursor)
     return { ...head, count: rows.length, metrics: rows.map((r) => metricView(agent, r)), ...next }
   })
