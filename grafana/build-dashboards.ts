@@ -1,0 +1,305 @@
+// Dashboards as code: this file writes grafana/dashboards/hostpulse/*.json (`npx tsx grafana/build-dashboards.ts`).
+// The JSON is committed so Grafana provisions it as is; test/deploy checks the files match this source.
+//
+// Resolution: every time series reads raw rows when Grafana's $__interval is short and the continuous
+// aggregates when it is long, one UNION ALL branch per relation, each guarded by a constant condition on
+// $__interval_ms that the planner folds away, so only one branch touches data. Averages are carried as
+// sum and count so that a bucket spanning several aggregate rows is still an exact average.
+import { writeFileSync, mkdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const DATASOURCE = { type: 'grafana-postgresql-datasource', uid: 'hostpulse-timescaledb' } as const
+export const DASHBOARD_DIR = join(dirname(fileURLToPath(import.meta.url)), 'dashboards', 'hostpulse')
+
+const MINUTE_MS = 60_000
+const HOUR_MS = 3_600_000
+const DAY_MS = 86_400_000
+
+/** The agents a panel reads: the one picked in $agent (names are unique within an organization). */
+const AGENT = `agent_id IN (SELECT id FROM agents WHERE name = '$agent')`
+
+interface NarrowQuery {
+  /** metric_type = this */
+  type: string
+  /** metric_name IN these; each becomes one series named after it */
+  names: string[]
+  /** Filter on the agent (host detail) or split by agent name (fleet). */
+  by: 'metric_name' | 'agent'
+  agg: 'avg' | 'max'
+}
+
+/** A time series over the narrow `metrics` table and metrics_1m/1h/1d, whichever fits $__interval. */
+function narrowSeries(q: NarrowQuery): string {
+  const names = q.names.map((n) => `'${n}'`).join(', ')
+  const where = (time: string) =>
+    `$__timeFilter(${time}) AND metric_type = '${q.type}' AND metric_name IN (${names}) AND tags = '{}'` +
+    (q.by === 'metric_name' ? ` AND ${AGENT}` : '')
+  const series = q.by === 'metric_name' ? 'metric_name' : 'agent_id'
+  const value = q.agg === 'avg' ? 'sum(s) / sum(n)' : 'max(mx)'
+  const levels: [string, string, string][] = [
+    ['metrics', `$__interval_ms < ${MINUTE_MS}`, `time AS t, ${series} AS k, value AS s, 1 AS n, value AS mx`],
+    ['metrics_1m', `$__interval_ms >= ${MINUTE_MS} AND $__interval_ms < ${HOUR_MS}`, `bucket, ${series}, sum, count, max`],
+    ['metrics_1h', `$__interval_ms >= ${HOUR_MS} AND $__interval_ms < ${DAY_MS}`, `bucket, ${series}, sum, count, max`],
+    ['metrics_1d', `$__interval_ms >= ${DAY_MS}`, `bucket, ${series}, sum, count, max`],
+  ]
+  const branches = levels.map(([rel, guard, cols]) =>
+    `  SELECT ${cols} FROM ${rel}\n  WHERE ${guard} AND ${where(rel === 'metrics' ? 'time' : 'bucket')}`).join('\n  UNION ALL\n')
+  const label = q.by === 'metric_name' ? 'k' : '(SELECT name FROM agents WHERE id = k)'
+  return `SELECT time_bucket('$__interval', t) AS "time", ${label} AS metric, ${value} AS value\nFROM (\n${branches}\n) AS r(t, k, s, n, mx)\nGROUP BY 1, 2\nORDER BY 1`
+}
+
+interface WideQuery {
+  raw: string
+  hourly: string
+  /** Columns that name a series, present in both relations (agent_id shows as the agent's name). */
+  key: string[]
+  /** Output column → field; the value is averaged exactly (sum/count), the maximum, or the increase (max − min). */
+  fields: { as: string; field: string; kind?: 'avg' | 'max' | 'increase' }[]
+  /** Filter on $agent; false: every agent. */
+  perAgent: boolean
+}
+
+/** A time series over a wide hypertable and its hourly aggregate (raw below one hour of $__interval). */
+function wideSeries(q: WideQuery): string {
+  const agent = q.perAgent ? ` AND ${AGENT}` : ''
+  const keys = q.key.join(', ')
+  const rawCols = q.fields.map((f, i) => `${f.field} AS s${i}, ${f.field} AS lo${i}, ${f.field} AS hi${i}`).join(', ')
+  const aggCols = q.fields.map((f, i) => `${f.field}_avg * count, ${f.field}_min, ${f.field}_max`).join(', ')
+  const outCols = q.fields.map((f, i) => {
+    const expr = f.kind === 'increase' ? `max(hi${i}) - min(lo${i})` : f.kind === 'max' ? `max(hi${i})` : `sum(s${i}) / sum(n)`
+    return `${expr} AS "${f.as}"`
+  }).join(', ')
+  const label = q.key.map((k) => k === 'agent_id' ? '(SELECT name FROM agents WHERE id = agent_id)' : k).join(` || ' ' || `)
+  return `SELECT time_bucket('$__interval', t) AS "time", ${label} AS metric, ${outCols}\nFROM (\n` +
+    `  SELECT time AS t, ${keys}, 1 AS n, ${rawCols} FROM ${q.raw}\n` +
+    `  WHERE $__interval_ms < ${HOUR_MS} AND $__timeFilter(time)${agent}\n  UNION ALL\n` +
+    `  SELECT bucket, ${keys}, count, ${aggCols} FROM ${q.hourly}\n` +
+    `  WHERE $__interval_ms >= ${HOUR_MS} AND $__timeFilter(bucket)${agent}\n` +
+    `) AS r\nGROUP BY 1, ${keys}\nORDER BY 1`
+}
+
+/** Top `limit` process names by the range's average of `field`, then that field over time for each. */
+function topProcessSeries(field: 'cpu_percent' | 'memory_bytes', limit: number): string {
+  return `WITH r AS (
+  SELECT time AS t, name, ${field} AS s, 1 AS n FROM process_metrics
+  WHERE $__interval_ms < ${HOUR_MS} AND $__timeFilter(time) AND ${AGENT}
+  UNION ALL
+  SELECT bucket, name, ${field}_avg * count, count FROM process_metrics_1h
+  WHERE $__interval_ms >= ${HOUR_MS} AND $__timeFilter(bucket) AND ${AGENT}
+), top AS (
+  SELECT name FROM r GROUP BY name ORDER BY sum(s) / sum(n) DESC LIMIT ${limit}
+)
+SELECT time_bucket('$__interval', t) AS "time", name AS metric, sum(s) / sum(n) AS value
+FROM r WHERE name IN (SELECT name FROM top)
+GROUP BY 1, 2
+ORDER BY 1`
+}
+
+// ---------------------------------------------------------------- panels
+
+interface Target { refId: string; rawSql: string; format: 'time_series' | 'table' }
+export interface Panel {
+  id: number; type: string; title: string; description?: string
+  gridPos: { x: number; y: number; w: number; h: number }
+  datasource: typeof DATASOURCE
+  targets: (Target & { datasource: typeof DATASOURCE; editorMode: 'code'; rawQuery: true })[]
+  fieldConfig: { defaults: Record<string, unknown>; overrides: unknown[] }
+  options: Record<string, unknown>
+}
+
+interface PanelSpec {
+  title: string; description?: string; type?: 'timeseries' | 'table' | 'stat'
+  unit: string; sql: string; format?: 'time_series' | 'table'
+  w?: number; h?: number; stack?: boolean; max?: number
+}
+
+function layout(specs: PanelSpec[]): Panel[] {
+  let x = 0
+  let y = 0
+  let rowH = 0
+  return specs.map((p, i) => {
+    const w = p.w ?? 12
+    const h = p.h ?? 8
+    if (x + w > 24) { x = 0; y += rowH; rowH = 0 }
+    const gridPos = { x, y, w, h }
+    x += w
+    rowH = Math.max(rowH, h)
+    const type = p.type ?? 'timeseries'
+    const custom = type === 'timeseries'
+      ? { drawStyle: 'line', lineWidth: 1, fillOpacity: p.stack ? 30 : 10, showPoints: 'never', spanNulls: false, stacking: { mode: p.stack ? 'normal' : 'none', group: 'A' } }
+      : undefined
+    return {
+      id: i + 1, type, title: p.title, ...(p.description ? { description: p.description } : {}), gridPos, datasource: DATASOURCE,
+      targets: [{ refId: 'A', datasource: DATASOURCE, editorMode: 'code', rawQuery: true, format: p.format ?? (type === 'timeseries' ? 'time_series' : 'table'), rawSql: p.sql }],
+      fieldConfig: { defaults: { unit: p.unit, ...(p.max !== undefined ? { min: 0, max: p.max } : {}), ...(custom ? { custom } : {}) }, overrides: [] },
+      options: type === 'timeseries'
+        ? { legend: { displayMode: 'table', placement: 'bottom', calcs: ['mean', 'max', 'lastNotNull'] }, tooltip: { mode: 'multi', sort: 'desc' } }
+        : type === 'table' ? { showHeader: true, cellHeight: 'sm' } : { reduceOptions: { calcs: ['lastNotNull'] } },
+    }
+  })
+}
+
+const agentVariable = {
+  name: 'agent', label: 'Host', type: 'query', datasource: DATASOURCE,
+  query: 'SELECT name FROM agents ORDER BY name', definition: 'SELECT name FROM agents ORDER BY name',
+  refresh: 1, sort: 1, multi: false, includeAll: false, current: {}, options: [], hide: 0,
+}
+
+export interface Dashboard {
+  uid: string; title: string; tags: string[]; panels: Panel[]
+  templating: { list: unknown[] }
+  [key: string]: unknown
+}
+
+function dashboard(uid: string, title: string, description: string, panels: PanelSpec[], variables: unknown[] = []): Dashboard {
+  return {
+    uid, title, description, tags: ['hostpulse'], timezone: 'browser', editable: false, graphTooltip: 1,
+    schemaVersion: 39, version: 1, refresh: '30s', time: { from: 'now-6h', to: 'now' },
+    templating: { list: variables }, annotations: { list: [] },
+    links: [{ title: 'hostpulse', type: 'dashboards', tags: ['hostpulse'], asDropdown: true }],
+    panels: layout(panels),
+  }
+}
+
+// ---------------------------------------------------------------- dashboards
+
+const fleet = dashboard('hostpulse-fleet', 'Fleet overview', 'Every agent: status, CPU, memory, disk, network and top talkers.', [
+  {
+    title: 'Agents', type: 'table', unit: 'none', w: 24, h: 8,
+    description: 'Online: a sample in the last minute. CPU and memory are the newest values; disk is the fullest mount in the range.',
+    sql: `SELECT a.last_metrics_at AS "time", a.name AS agent, a.hostname, a.os,
+  CASE WHEN a.last_metrics_at > now() - interval '1 minute' THEN 'online' ELSE 'offline' END AS status,
+  (SELECT value FROM metrics_latest l WHERE l.agent_id = a.id AND metric_type = 'cpu' AND metric_name = 'usage_percent' AND tags = '{}') AS cpu_percent,
+  (SELECT value FROM metrics_latest l WHERE l.agent_id = a.id AND metric_type = 'memory' AND metric_name = 'usage_percent' AND tags = '{}') AS memory_percent,
+  (SELECT max(usage_percent) FROM disk_metrics d WHERE d.agent_id = a.id AND $__timeFilter(d.time)) AS disk_percent
+FROM agents a
+ORDER BY a.name`,
+  },
+  { title: 'CPU usage by host', unit: 'percent', max: 100, sql: narrowSeries({ type: 'cpu', names: ['usage_percent'], by: 'agent', agg: 'avg' }) },
+  { title: 'Memory usage by host', unit: 'percent', max: 100, sql: narrowSeries({ type: 'memory', names: ['usage_percent'], by: 'agent', agg: 'avg' }) },
+  {
+    title: 'Fullest disk by host', unit: 'percent', max: 100,
+    sql: wideSeries({ raw: 'disk_metrics', hourly: 'disk_metrics_1h', key: ['agent_id'], perAgent: false, fields: [{ as: 'usage_percent', field: 'usage_percent', kind: 'max' }] }),
+  },
+  {
+    title: 'Network throughput by host', unit: 'Bps',
+    description: 'Received and sent bytes per second of every interface of every host.',
+    sql: wideSeries({
+      raw: 'network_metrics', hourly: 'network_metrics_1h', key: ['agent_id', 'interface'], perAgent: false,
+      fields: [{ as: 'received', field: 'bytes_recv_per_sec' }, { as: 'sent', field: 'bytes_sent_per_sec' }],
+    }),
+  },
+  {
+    title: 'Top talkers', type: 'table', unit: 'Bps', w: 24,
+    description: 'Host interfaces with the most traffic (received + sent, average over the range).',
+    sql: `SELECT max(t) AS "time", (SELECT name FROM agents WHERE id = agent_id) AS agent, interface,
+  sum(recv) / sum(n) AS received_bps, sum(sent) / sum(n) AS sent_bps, (sum(recv) + sum(sent)) / sum(n) AS total_bps
+FROM (
+  SELECT time AS t, agent_id, interface, bytes_recv_per_sec AS recv, bytes_sent_per_sec AS sent, 1 AS n FROM network_metrics
+  WHERE $__interval_ms < ${HOUR_MS} AND $__timeFilter(time)
+  UNION ALL
+  SELECT bucket, agent_id, interface, bytes_recv_per_sec_avg * count, bytes_sent_per_sec_avg * count, count FROM network_metrics_1h
+  WHERE $__interval_ms >= ${HOUR_MS} AND $__timeFilter(bucket)
+) AS r
+GROUP BY agent_id, interface
+ORDER BY total_bps DESC NULLS LAST
+LIMIT 10`,
+  },
+])
+
+const host = dashboard('hostpulse-host', 'Host detail', 'One host ($agent): CPU, load, memory, swap, disks, network and processes.', [
+  {
+    title: 'CPU breakdown', unit: 'percent', stack: true, max: 100,
+    sql: narrowSeries({ type: 'cpu', names: ['user', 'nice', 'system', 'iowait', 'irq', 'softirq', 'steal'], by: 'metric_name', agg: 'avg' }),
+  },
+  { title: 'Load average', unit: 'short', sql: narrowSeries({ type: 'load', names: ['load1', 'load5', 'load15'], by: 'metric_name', agg: 'avg' }) },
+  {
+    title: 'Memory', unit: 'bytes',
+    sql: narrowSeries({ type: 'memory', names: ['total_bytes', 'used_bytes', 'cached_bytes', 'buffers_bytes', 'available_bytes'], by: 'metric_name', agg: 'avg' }),
+  },
+  { title: 'Swap', unit: 'bytes', sql: narrowSeries({ type: 'swap', names: ['total_bytes', 'used_bytes'], by: 'metric_name', agg: 'avg' }) },
+  {
+    title: 'Disk use per mount', unit: 'percent', max: 100,
+    sql: wideSeries({ raw: 'disk_metrics', hourly: 'disk_metrics_1h', key: ['mount_point'], perAgent: true, fields: [{ as: 'usage_percent', field: 'usage_percent' }] }),
+  },
+  {
+    title: 'Inodes per mount', unit: 'percent', max: 100,
+    sql: wideSeries({ raw: 'disk_metrics', hourly: 'disk_metrics_1h', key: ['mount_point'], perAgent: true, fields: [{ as: 'inodes_percent', field: 'inodes_percent' }] }),
+  },
+  {
+    title: 'Disk I/O per mount', unit: 'Bps',
+    sql: wideSeries({
+      raw: 'disk_metrics', hourly: 'disk_metrics_1h', key: ['mount_point'], perAgent: true,
+      fields: [{ as: 'read', field: 'read_bytes_per_sec' }, { as: 'write', field: 'write_bytes_per_sec' }],
+    }),
+  },
+  {
+    title: 'Disk utilisation per mount', unit: 'percent', max: 100,
+    sql: wideSeries({ raw: 'disk_metrics', hourly: 'disk_metrics_1h', key: ['mount_point'], perAgent: true, fields: [{ as: 'io_util_percent', field: 'io_util_percent' }] }),
+  },
+  {
+    title: 'Network per interface', unit: 'Bps',
+    sql: wideSeries({
+      raw: 'network_metrics', hourly: 'network_metrics_1h', key: ['interface'], perAgent: true,
+      fields: [{ as: 'received', field: 'bytes_recv_per_sec' }, { as: 'sent', field: 'bytes_sent_per_sec' }],
+    }),
+  },
+  {
+    title: 'Network errors and drops per interface', unit: 'short',
+    description: 'New errors and dropped packets in each interval (increase of the interface counters).',
+    sql: wideSeries({
+      raw: 'network_metrics', hourly: 'network_metrics_1h', key: ['interface'], perAgent: true,
+      fields: [
+        { as: 'errors_in', field: 'errors_in', kind: 'increase' }, { as: 'errors_out', field: 'errors_out', kind: 'increase' },
+        { as: 'drop_in', field: 'drop_in', kind: 'increase' }, { as: 'drop_out', field: 'drop_out', kind: 'increase' },
+      ],
+    }),
+  },
+  {
+    title: 'Top processes over the range', type: 'table', unit: 'none', w: 24, h: 10,
+    description: 'By average CPU over the selected range (processes with the same name together).',
+    sql: `SELECT max(t) AS "time", name, sum(cpu) / sum(n) AS cpu_percent_avg, max(cpu_max) AS cpu_percent_max,
+  sum(mem) / sum(n) AS memory_bytes_avg, max(mem_max) AS memory_bytes_max
+FROM (
+  SELECT time AS t, name, cpu_percent AS cpu, cpu_percent AS cpu_max, memory_bytes AS mem, memory_bytes AS mem_max, 1 AS n FROM process_metrics
+  WHERE $__interval_ms < ${HOUR_MS} AND $__timeFilter(time) AND ${AGENT}
+  UNION ALL
+  SELECT bucket, name, cpu_percent_avg * count, cpu_percent_max, memory_bytes_avg * count, memory_bytes_max, count FROM process_metrics_1h
+  WHERE $__interval_ms >= ${HOUR_MS} AND $__timeFilter(bucket) AND ${AGENT}
+) AS r
+GROUP BY name
+ORDER BY cpu_percent_avg DESC
+LIMIT 15`,
+  },
+], [agentVariable])
+
+const processes = dashboard('hostpulse-processes', 'Processes', 'Top processes of one host ($agent) by CPU and memory over time, and the process count.', [
+  { title: 'Top processes by CPU', unit: 'percent', sql: topProcessSeries('cpu_percent', 5) },
+  { title: 'Top processes by memory', unit: 'bytes', sql: topProcessSeries('memory_bytes', 5) },
+  {
+    title: 'Process count', unit: 'short', w: 24,
+    description: 'Processes running at each collection (raw snapshots: there is no aggregate of them).',
+    sql: `SELECT time_bucket('$__interval', time) AS "time", avg(total_processes) AS processes
+FROM process_snapshots
+WHERE $__timeFilter(time) AND ${AGENT}
+GROUP BY 1
+ORDER BY 1`,
+  },
+], [agentVariable])
+
+export const DASHBOARDS: Record<string, Dashboard> = {
+  'fleet-overview.json': fleet,
+  'host-detail.json': host,
+  'processes.json': processes,
+}
+
+export const render = (d: Dashboard): string => JSON.stringify(d, null, 2) + '\n'
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  mkdirSync(DASHBOARD_DIR, { recursive: true })
+  for (const [file, d] of Object.entries(DASHBOARDS)) {
+    writeFileSync(join(DASHBOARD_DIR, file), render(d))
+    console.log(`wrote ${join(DASHBOARD_DIR, file)} (${d.panels.length} panels)`)
+  }
+}

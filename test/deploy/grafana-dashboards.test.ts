@@ -1,0 +1,192 @@
+// Every panel query of every provisioned dashboard, expanded as Grafana expands it, runs against an embedded
+// TimescaleDB filled through the real ingest path, as Grafana's read-only role, at four resolutions (raw
+// rows, metrics_1m, the hourly aggregates, metrics_1d) and returns a time column and its value columns.
+import t from 'tap'
+import { randomUUID } from 'node:crypto'
+import { readFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { sql } from 'kysely'
+import { writeBatches } from '../../services/ingest/write-batches.ts'
+import type { IngestBatch } from '../../contract/ingest-batch.ts'
+import { DASHBOARDS, DASHBOARD_DIR, render, type Dashboard } from '../../grafana/build-dashboards.ts'
+import { openTestStore } from '../api/helpers.ts'
+import { expandGrafanaMacros, intervalText } from './grafana-macros.ts'
+
+const GRAFANA = join(import.meta.dirname, '..', '..', 'grafana')
+
+/** The value columns each panel must return (time series also return `time` and `metric`). */
+const EXPECTED: Record<string, string[]> = {
+  'hostpulse-fleet/Agents': ['time', 'agent', 'hostname', 'os', 'status', 'cpu_percent', 'memory_percent', 'disk_percent'],
+  'hostpulse-fleet/CPU usage by host': ['time', 'metric', 'value'],
+  'hostpulse-fleet/Memory usage by host': ['time', 'metric', 'value'],
+  'hostpulse-fleet/Fullest disk by host': ['time', 'metric', 'usage_percent'],
+  'hostpulse-fleet/Network throughput by host': ['time', 'metric', 'received', 'sent'],
+  'hostpulse-fleet/Top talkers': ['time', 'agent', 'interface', 'received_bps', 'sent_bps', 'total_bps'],
+  'hostpulse-host/CPU breakdown': ['time', 'metric', 'value'],
+  'hostpulse-host/Load average': ['time', 'metric', 'value'],
+  'hostpulse-host/Memory': ['time', 'metric', 'value'],
+  'hostpulse-host/Swap': ['time', 'metric', 'value'],
+  'hostpulse-host/Disk use per mount': ['time', 'metric', 'usage_percent'],
+  'hostpulse-host/Inodes per mount': ['time', 'metric', 'inodes_percent'],
+  'hostpulse-host/Disk I/O per mount': ['time', 'metric', 'read', 'write'],
+  'hostpulse-host/Disk utilisation per mount': ['time', 'metric', 'io_util_percent'],
+  'hostpulse-host/Network per interface': ['time', 'metric', 'received', 'sent'],
+  'hostpulse-host/Network errors and drops per interface': ['time', 'metric', 'errors_in', 'errors_out', 'drop_in', 'drop_out'],
+  'hostpulse-host/Top processes over the range': ['time', 'name', 'cpu_percent_avg', 'cpu_percent_max', 'memory_bytes_avg', 'memory_bytes_max'],
+  'hostpulse-processes/Top processes by CPU': ['time', 'metric', 'value'],
+  'hostpulse-processes/Top processes by memory': ['time', 'metric', 'value'],
+  'hostpulse-processes/Process count': ['time', 'processes'],
+}
+
+/** Ranges and the interval Grafana would pick for them; each lands on a different relation. */
+const MINUTE = 60_000
+const HOUR = 60 * MINUTE
+const DAY = 24 * HOUR
+const RESOLUTIONS = [
+  { name: 'raw rows (1h range)', range: HOUR, intervalMs: 10_000 },
+  { name: 'minute aggregates (24h range)', range: DAY, intervalMs: 2 * MINUTE },
+  { name: 'hourly aggregates (30d range)', range: 30 * DAY, intervalMs: HOUR },
+  { name: 'daily aggregates (90d range)', range: 90 * DAY, intervalMs: DAY },
+]
+
+const AGENTS = ['web-01', 'db-01', 'cache-01']
+
+function batchAt(time: number, i: number, seed: number): IngestBatch {
+  const wave = (base: number, amp: number) => Math.max(0, base + amp * Math.sin(i / 7 + seed))
+  const m = (metric_type: string, metric_name: string, value: number, tags: Record<string, string> = {}) => ({ metric_type, metric_name, value, tags })
+  const mem = 8 * 1024 ** 3
+  return {
+    batch_id: randomUUID(),
+    time: new Date(time).toISOString(),
+    host: { hostname: `host-${seed}.example.com`, ip_address: `10.0.0.${seed}`, os: 'Debian', os_version: '12', agent_version: '0.1.0' },
+    metrics: [
+      m('cpu', 'usage_percent', wave(40, 30)), m('cpu', 'usage_percent', wave(50, 30), { core: '0' }),
+      m('cpu', 'user', wave(25, 15)), m('cpu', 'system', wave(8, 4)), m('cpu', 'iowait', wave(3, 2)), m('cpu', 'steal', 0.2),
+      m('cpu', 'nice', 0.1), m('cpu', 'irq', 0.3), m('cpu', 'softirq', 0.4), m('cpu', 'idle', wave(60, 20)),
+      m('load', 'load1', wave(1.5, 1)), m('load', 'load5', wave(1.2, 0.5)), m('load', 'load15', wave(1, 0.2)),
+      m('memory', 'total_bytes', mem), m('memory', 'used_bytes', wave(mem / 2, mem / 4)), m('memory', 'available_bytes', wave(mem / 2, mem / 4)),
+      m('memory', 'cached_bytes', mem / 8), m('memory', 'buffers_bytes', mem / 32), m('memory', 'usage_percent', wave(50, 25)),
+      m('swap', 'total_bytes', 2 * 1024 ** 3), m('swap', 'used_bytes', wave(1e8, 5e7)), m('swap', 'usage_percent', wave(5, 2)),
+    ],
+    disks: ['/', '/var'].map((mount, d) => ({
+      device: `/dev/sda${d + 1}`, mount_point: mount, filesystem: 'ext4', total_bytes: 100e9, used_bytes: Math.round(wave(40e9, 10e9)),
+      available_bytes: Math.round(100e9 - wave(40e9, 10e9)), usage_percent: wave(40, 10), inodes_total: 6_000_000, inodes_used: 300_000,
+      inodes_percent: 5, read_bytes_per_sec: wave(2e6, 1e6), write_bytes_per_sec: wave(1e6, 5e5), read_ops_per_sec: wave(50, 20),
+      write_ops_per_sec: wave(30, 10), io_util_percent: wave(10, 5),
+    })),
+    networks: ['eth0', 'lo'].map((iface, n) => ({
+      interface: iface, bytes_sent: 1e9 + i * 1e6, bytes_recv: 2e9 + i * 2e6, packets_sent: 1e6 + i * 1000, packets_recv: 2e6 + i * 2000,
+      errors_in: i * n, errors_out: Math.floor(i / 3), drop_in: i, drop_out: 0, is_up: true,
+      bytes_sent_per_sec: wave(5e5, 2e5), bytes_recv_per_sec: wave(1e6, 4e5), packets_sent_per_sec: 400, packets_recv_per_sec: 800,
+    })),
+    processes: [
+      { pid: 100 + seed, parent_pid: 1, name: 'postgres', cmdline: 'postgres -D /data', username: 'postgres', status: 'sleeping', cpu_percent: wave(20, 10), memory_bytes: 512e6, memory_percent: 6, num_threads: 4 },
+      { pid: 200 + seed, parent_pid: 1, name: 'node', cmdline: 'node server.js', username: 'app', status: 'running', cpu_percent: wave(35, 20), memory_bytes: 300e6, memory_percent: 4, num_threads: 11 },
+      { pid: 300 + seed, parent_pid: 1, name: 'nginx', cmdline: 'nginx: worker', username: 'www-data', status: 'sleeping', cpu_percent: wave(2, 1), memory_bytes: 20e6, memory_percent: 0.3, num_threads: 1 },
+      { pid: 301 + seed, parent_pid: 1, name: 'nginx', cmdline: 'nginx: worker', username: 'www-data', status: 'sleeping', cpu_percent: wave(2, 1), memory_bytes: 21e6, memory_percent: 0.3, num_threads: 1 },
+    ],
+  }
+}
+
+const panelsOf = (d: Dashboard) => d.panels
+
+t.test('the committed dashboard JSON is what grafana/build-dashboards.ts generates', async (t) => {
+  const files = readdirSync(DASHBOARD_DIR).filter((f) => f.endsWith('.json')).sort()
+  t.same(files, Object.keys(DASHBOARDS).sort(), 'one file per generated dashboard, no strays')
+  for (const [file, d] of Object.entries(DASHBOARDS)) {
+    t.equal(readFileSync(join(DASHBOARD_DIR, file), 'utf8'), render(d), `${file} is up to date (run: npx tsx grafana/build-dashboards.ts)`)
+  }
+})
+
+t.test('dashboard uids are unique and every datasource uid they name is provisioned', async (t) => {
+  const provisioned = new Set<string>()
+  const dsDir = join(GRAFANA, 'provisioning', 'datasources')
+  for (const f of readdirSync(dsDir)) for (const m of readFileSync(join(dsDir, f), 'utf8').matchAll(/^\s*uid:\s*["']?([\w-]+)/gm)) provisioned.add(m[1])
+  t.ok(provisioned.has('hostpulse-timescaledb'), 'the hostpulse datasource is provisioned')
+  const dsText = readFileSync(join(dsDir, 'hostpulse.yaml'), 'utf8')
+  for (const line of ['timescaledb: true', 'editable: false', 'user: hostpulse_grafana', 'password: $GRAFANA_DB_PASSWORD', 'postgresVersion: 1700']) {
+    t.ok(dsText.includes(line), `datasource has ${line}`)
+  }
+
+  const uids = new Set<string>()
+  const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.json') ? [join(dir, e.name)] : [])
+  for (const file of walk(join(GRAFANA, 'dashboards'))) {
+    const d = JSON.parse(readFileSync(file, 'utf8'))
+    t.ok(d.uid && !uids.has(d.uid), `${file}: uid ${d.uid} is set and unique`)
+    uids.add(d.uid)
+    const named: string[] = []
+    JSON.stringify(d, (key, value) => {
+      if (key === 'datasource' && value && typeof value === 'object') named.push(value.uid)
+      return value
+    })
+    t.ok(named.length > 0, `${d.title} names its datasource`)
+    for (const uid of new Set(named)) t.ok(provisioned.has(uid), `${d.title}: datasource ${uid} is provisioned`)
+    for (const p of d.panels) {
+      t.ok(p.fieldConfig?.defaults?.unit, `${d.title} / ${p.title} sets a unit`)
+      t.ok(EXPECTED[`${d.uid}/${p.title}`], `${d.title} / ${p.title} has expected columns in this test`)
+    }
+  }
+})
+
+t.test('every panel query returns rows with a time column and its value columns, at every resolution', async (t) => {
+  const store = await openTestStore(t)
+  const org = await store.db.insertInto('organizations').values({ name: 'grafana-test' }).returning('id').executeTakeFirstOrThrow()
+  const now = Date.now()
+  for (const [seed, name] of AGENTS.entries()) {
+    const agent = await store.db.insertInto('agents').values({ org_id: org.id, name, labels: '{}' }).returning(['id', 'org_id']).executeTakeFirstOrThrow()
+    // Every 30 s over the last hour (raw ranges), and every 2 h over the last 90 days (aggregates).
+    const times = [...Array.from({ length: 120 }, (_, k) => now - k * 30_000), ...Array.from({ length: 12 * 90 }, (_, k) => now - HOUR - k * 2 * HOUR)]
+    const batches = times.reverse().map((time, i) => batchAt(time, i, seed + 1))
+    for (let i = 0; i < batches.length; i += 200) await writeBatches(store.db, agent, batches.slice(i, i + 200))
+  }
+  for (const view of ['metrics_1m', 'metrics_1h', 'metrics_1d', 'disk_metrics_1h', 'network_metrics_1h', 'process_metrics_1h']) {
+    await sql`call refresh_continuous_aggregate(${view}::regclass, null, null)`.execute(store.db)
+  }
+
+  /** Runs as Grafana's read-only role, so a panel that reads what the role may not read fails here too. */
+  const asGrafana = (query: string) => store.db.transaction().execute(async (trx) => {
+    await sql`set local role hostpulse_grafana`.execute(trx)
+    return sql.raw<Record<string, unknown>>(query).execute(trx)
+  })
+
+  const variable = await asGrafana('SELECT name FROM agents ORDER BY name')
+  t.same(variable.rows.map((r) => r.name), [...AGENTS].sort(), 'the $agent variable query lists the agents')
+
+  for (const d of Object.values(DASHBOARDS)) {
+    for (const p of panelsOf(d)) {
+      for (const target of p.targets) {
+        for (const res of RESOLUTIONS) {
+          const label = `${d.title} / ${p.title} [${res.name}]`
+          const query = expandGrafanaMacros(target.rawSql, {
+            from: new Date(now - res.range), to: new Date(now + MINUTE), intervalMs: res.intervalMs, variables: { agent: 'db-01' },
+          })
+          const result = await asGrafana(query).catch((err: Error) => { t.fail(`${label}: ${err.message}\n${query}`); return undefined })
+          if (!result) continue
+          t.ok(result.rows.length > 0, `${label}: returns rows`)
+          const columns = Object.keys(result.rows[0] ?? {})
+          t.same(columns, EXPECTED[`${d.uid}/${p.title}`], `${label}: columns`)
+          const times = result.rows.map((r) => new Date(r.time as string | Date).getTime())
+          t.ok(times.every((x) => Number.isFinite(x)), `${label}: time is a timestamp in every row`)
+          if (target.format === 'time_series') {
+            t.ok(times.every((x, i) => i === 0 || times[i - 1] <= x), `${label}: ordered by time`)
+            t.ok(times.every((x) => x >= now - res.range - res.intervalMs && x <= now + MINUTE), `${label}: inside the range`)
+            const valueColumns = columns.filter((c) => c !== 'time' && c !== 'metric')
+            t.ok(result.rows.some((r) => valueColumns.every((c) => typeof r[c] === 'number')), `${label}: numeric values`)
+          }
+        }
+      }
+    }
+  }
+})
+
+t.test('the macro expander refuses macros it does not know', async (t) => {
+  const ctx = { from: new Date(0), to: new Date(1000), intervalMs: 60_000, variables: { agent: 'a' } }
+  t.throws(() => expandGrafanaMacros('SELECT $__timeGroupAlias(time, 5m)', ctx), /\$__timeGroupAlias is not handled/)
+  t.throws(() => expandGrafanaMacros('SELECT $__unixEpochFilter(t)', ctx), /not handled/)
+  t.throws(() => expandGrafanaMacros("SELECT '$host'", ctx), /\$host has no value/)
+  t.equal(expandGrafanaMacros("WHERE $__timeFilter(time) AND name = '${agent}' AND $__interval_ms > 0 -- $__interval", ctx),
+    "WHERE time BETWEEN '1970-01-01T00:00:00.000Z' AND '1970-01-01T00:00:01.000Z' AND name = 'a' AND 60000 > 0 -- 1m")
+  t.equal(intervalText(500), '500ms')
+  t.equal(intervalText(7_200_000), '2h')
+})
