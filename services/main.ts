@@ -31,6 +31,7 @@ async function main(cfg: Config): Promise<void> {
     rateLimits: cfg.rateLimits, loginThrottle: cfg.loginThrottle, corsOrigins: cfg.corsOrigins,
     requestTimeoutMs: cfg.requestTimeoutMs, trustProxy: cfg.TRUST_PROXY,
     onlineWindowSeconds: cfg.onlineWindowSeconds, retentionDays: cfg.retentionDays,
+    metrics: { public: cfg.METRICS_PUBLIC, token: cfg.METRICS_TOKEN },
   })
   await app.listen({ port: cfg.PORT, host: cfg.HOST })
   const address = app.server.address()

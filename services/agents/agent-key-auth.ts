@@ -5,8 +5,24 @@ import type { Database } from '../store/database.ts'
 import { ApiError } from '../api/errors.ts'
 import { findAgentByApiKey, type AgentRow } from './agents-repository.ts'
 
+/**
+ * The agent key a request carries: `X-API-Key`, or `Authorization: Token <key>` (InfluxDB 2 clients,
+ * Telegraf's outputs.influxdb_v2), or `Authorization: Basic` with the key as password (InfluxDB 1.x).
+ */
+export function agentKeyFromHeaders(headers: FastifyRequest['headers']): string | undefined {
+  const direct = headers['x-api-key']
+  if (typeof direct === 'string') return direct
+  const [scheme, value = ''] = (headers.authorization ?? '').split(/\s+/, 2)
+  if (/^token$/i.test(scheme)) return value
+  if (/^basic$/i.test(scheme)) {
+    const decoded = Buffer.from(value, 'base64').toString()
+    return decoded.slice(decoded.indexOf(':') + 1)
+  }
+  return undefined
+}
+
 export async function agentFromApiKey(db: Kysely<Database>, request: FastifyRequest): Promise<AgentRow> {
-  const key = request.headers['x-api-key']
+  const key = agentKeyFromHeaders(request.headers)
   if (typeof key !== 'string' || key.length === 0) throw new ApiError('UNAUTHORIZED', 'Missing X-API-Key header: send the agent key created with POST /api/v1/agents')
   const agent = await findAgentByApiKey(db, key)
   if (!agent) throw new ApiError('UNAUTHORIZED', 'Unknown or revoked agent API key')

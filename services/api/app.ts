@@ -7,6 +7,8 @@ import { authPlugin } from '../auth/auth-plugin.ts'
 import { authRoutes } from '../auth/auth-routes.ts'
 import { agentsRoutes } from '../agents/agents-routes.ts'
 import { ingestRoutes } from '../ingest/ingest-routes.ts'
+import { lineProtocolRoutes } from '../ingest/line-protocol-routes.ts'
+import { metricsPlugin, type MetricsOptions } from '../observability/metrics-plugin.ts'
 import { metricsRoutes } from '../query/metrics-routes.ts'
 import { seriesRoutes } from '../query/series-routes.ts'
 import { processRoutes } from '../query/process-routes.ts'
@@ -48,6 +50,8 @@ export interface AppOptions {
   onlineWindowSeconds?: number
   /** Retention per level, so range reads never ask a level for data it has dropped. */
   retentionDays?: RetentionDays
+  /** GET /metrics access: admins by default; `public` (METRICS_PUBLIC=true) or a static scraper `token`. */
+  metrics?: MetricsOptions
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -69,6 +73,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(authPlugin, { secret: opts.jwtSecret })
   await app.register(securityPlugin, { corsOrigins: opts.corsOrigins ?? [] })
   await app.register(rateLimitPlugin, { budgets: { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits } })
+  await app.register(metricsPlugin, opts.metrics ?? {})
   const loginThrottle = new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...opts.loginThrottle })
 
   await app.register(healthRoutes)
@@ -79,6 +84,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(agentKeysRoutes)
   await app.register(agentsRoutes, { onlineWindowSeconds: opts.onlineWindowSeconds ?? 20 })
   await app.register(ingestRoutes)
+  await app.register(lineProtocolRoutes)
   await app.register(metricsRoutes)
   await app.register(seriesRoutes, { retentionDays: opts.retentionDays ?? DEFAULT_RETENTION_DAYS })
   await app.register(processRoutes)

@@ -30,6 +30,8 @@ export const ConfigSchema = Type.Object({
   HOSTPULSE_ONLINE_WINDOW: Type.Optional(Duration),
   GRAFANA_DB_PASSWORD: Type.Optional(Type.String({ minLength: 8 })),
   TRUST_PROXY: Type.Boolean({ default: false }),
+  METRICS_PUBLIC: Type.Boolean({ default: false }),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   CORS_ORIGINS: Type.Optional(Type.String({ pattern: '^\\s*https?://[^\\s,]+(\\s*,\\s*https?://[^\\s,]+)*\\s*$' })),
   HTTP_REQUEST_TIMEOUT: Duration,
   RATE_LIMIT_WINDOW: Duration,

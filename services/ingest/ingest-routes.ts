@@ -52,6 +52,7 @@ export const ingestRoutes: FastifyPluginAsync = async (app) => {
     const agent = await agentFromApiKey(app.store.db, request)
     const batches = parseBody(request.body)
     const result = await writeBatches(app.store.db, agent, batches)
+    app.observability.recordIngest(batches, result)
     return reply.status(202).send(result)
   })
 }

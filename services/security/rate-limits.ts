@@ -3,6 +3,7 @@
 // (Reset as a unix time in seconds, as seed 004 shows it); a refused one is a 429 in the error format
 // with details.retry_after and a Retry-After header.
 import fp from 'fastify-plugin'
+import { agentKeyFromHeaders } from '../agents/agent-key-auth.ts'
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { sha256 } from '../auth/secrets.ts'
@@ -44,8 +45,8 @@ export const rateLimitPlugin = fp(async (app, opts: { budgets: RateLimitBudgets 
   /** Whose budget: the agent key, else the verified user, else the client address. */
   const keyOf = (budget: RateBudget) => (request: FastifyRequest): string => {
     if (budget === 'ingest') {
-      const key = request.headers['x-api-key']
-      return typeof key === 'string' && key ? `key:${sha256(key)}` : `ip:${request.ip}`
+      const key = agentKeyFromHeaders(request.headers)
+      return key ? `key:${sha256(key)}` : `ip:${request.ip}`
     }
     if (budget !== 'auth') {
       const header = request.headers.authorization

@@ -14,6 +14,8 @@ const PUBLIC: Record<string, number> = {
   'POST /api/v1/auth/login': 400, // body required
   'POST /api/v1/auth/refresh': 400, // its credential is the refresh token in the body
   'POST /api/v1/ingest': 401, // X-API-Key
+  'POST /api/v2/write': 401, // agent key: X-API-Key or Authorization: Token (InfluxDB line protocol)
+  'POST /write': 401, // the same, InfluxDB 1.x path (also Basic with the key as password)
   'GET /api/v1/agents/self/config': 401, // X-API-Key: an agent reads its own collection settings
   'POST /api/v1/agents/register': 400, // the enrollment token in the body
   'GET /api/v1/agents/register/:registration_id': 401, // X-Enrollment-Token
@@ -23,7 +25,7 @@ const SELF_SERVICE = new Set(['POST /api/v1/auth/logout', 'PUT /api/v1/users/me'
 /** Admin only: users, organizations, the audit log. */
 const ADMIN_ONLY = new Set([
   'GET /api/v1/users', 'POST /api/v1/users', 'GET /api/v1/users/:id', 'PUT /api/v1/users/:id', 'DELETE /api/v1/users/:id',
-  'GET /api/v1/organizations', 'POST /api/v1/organizations', 'GET /api/v1/audit',
+  'GET /api/v1/organizations', 'POST /api/v1/organizations', 'GET /api/v1/audit', 'GET /metrics',
 ])
 /** Reads that still need the editor role (agent credentials). */
 const EDITOR_READS = new Set(['GET /api/v1/enrollment-tokens', 'GET /api/v1/registrations', 'GET /api/v1/registrations/pending'])
