@@ -3,6 +3,7 @@
 // (Reset as a unix time in seconds, as seed 004 shows it); a refused one is a 429 in the error format
 // with details.retry_after and a Retry-After header.
 import fp from 'fastify-plugin'
+import { accessClaims } from '../auth/auth-plugin.ts'
 import { agentKeyFromHeaders } from '../agents/agent-key-auth.ts'
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -49,12 +50,9 @@ export const rateLimitPlugin = fp(async (app, opts: { budgets: RateLimitBudgets 
       return key ? `key:${sha256(key)}` : `ip:${request.ip}`
     }
     if (budget !== 'auth') {
-      const header = request.headers.authorization
-      if (header?.startsWith('Bearer ')) {
-        try {
-          return `user:${app.jwt.verify<{ sub: string }>(header.slice(7)).sub}`
-        } catch { /* not a valid token: counted by address, and refused by authentication */ }
-      }
+      // Not a valid token: counted by address, and refused by authentication.
+      const claims = accessClaims(app, request)
+      if (claims) return `user:${claims.sub}`
     }
     return `ip:${request.ip}`
   }
