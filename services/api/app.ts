@@ -27,6 +27,13 @@ import { usersRoutes } from '../users/users-routes.ts'
 import { organizationsRoutes } from '../organizations/organizations-routes.ts'
 import { auditRoutes } from '../audit/audit-routes.ts'
 import { agentKeysRoutes } from '../agents/agent-keys-routes.ts'
+import { ingestFeedPlugin } from '../live/ingest-feed.ts'
+import { livePlugin, type LiveOptions } from '../live/live-plugin.ts'
+import { alertingPlugin, type AlertingOptions } from '../alerting/alerting-plugin.ts'
+import { alertEventsRoutes } from '../alerting/events-routes.ts'
+import { silencesRoutes } from '../alerting/silences-routes.ts'
+import { notifyPlugin, type NotifyOptions } from '../notify/notify-plugin.ts'
+import { webRoutes } from '../web/web-routes.ts'
 
 const API_VERSION = '0.1.0'
 
@@ -52,6 +59,12 @@ export interface AppOptions {
   retentionDays?: RetentionDays
   /** GET /metrics access: admins by default; `public` (METRICS_PUBLIC=true) or a static scraper `token`. */
   metrics?: MetricsOptions
+  /** WebSocket streams (heartbeat, queue bounds). */
+  live?: LiveOptions
+  /** Alert rules and the evaluation loop (off unless `evaluate`). */
+  alerting?: AlertingOptions
+  /** Notification channels and the outbox dispatcher (off unless `dispatch`). */
+  notify?: NotifyOptions
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -74,6 +87,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(securityPlugin, { corsOrigins: opts.corsOrigins ?? [] })
   await app.register(rateLimitPlugin, { budgets: { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits } })
   await app.register(metricsPlugin, opts.metrics ?? {})
+  await app.register(ingestFeedPlugin)
   const loginThrottle = new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...opts.loginThrottle })
 
   await app.register(healthRoutes)
@@ -90,5 +104,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(processRoutes)
   await app.register(dashboardsRoutes)
   await app.register(agentConfigRoutes)
+  await app.register(livePlugin, opts.live ?? {})
+  await app.register(alertingPlugin, opts.alerting ?? {})
+  await app.register(alertEventsRoutes)
+  await app.register(silencesRoutes)
+  await app.register(notifyPlugin, opts.notify ?? {})
+  await app.register(webRoutes)
   return app
 }

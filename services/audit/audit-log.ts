@@ -11,6 +11,10 @@ export const AUDIT_ACTIONS = [
   'agent.key_rotate', 'agent.key_revoke',
   'enrollment_token.create', 'enrollment_token.revoke',
   'registration.request', 'registration.approve', 'registration.reject', 'registration.auto_approve', 'registration.key_delivered',
+  'alert_rule.create', 'alert_rule.update', 'alert_rule.delete',
+  'channel.create', 'channel.update', 'channel.delete', 'channel.test',
+  'silence.create', 'silence.update', 'silence.delete',
+  'alert.acknowledge', 'alert.resolve',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 

@@ -43,6 +43,13 @@ export const ConfigSchema = Type.Object({
   LOGIN_MAX_FAILURES_PER_USER: Type.Integer({ minimum: 1, default: 10 }),
   LOGIN_MAX_FAILURES_PER_IP: Type.Integer({ minimum: 1, default: 50 }),
   ALERT_TARGETS_ALLOW_PRIVATE: Type.Boolean({ default: false }),
+  /** Rules as code: a YAML or JSON file of alert rules loaded (and validated) at start. */
+  ALERT_RULES_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  /** The operator's SMTP server for email channels (trusted: not subject to the private-address guard). */
+  SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://' })),
+  SMTP_FROM: Type.String({ minLength: 3, default: 'hostpulse <hostpulse@localhost>' }),
+  /** Where people reach the web page; links in notifications point here. */
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
 })
 

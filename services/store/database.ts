@@ -265,6 +265,145 @@ export interface MetricsRollupView {
   last: number
 }
 
+export type AlertSeverity = 'info' | 'warning' | 'critical'
+export type AlertRuleKind = 'threshold' | 'agent_offline' | 'process_absent' | 'no_data'
+export type AlertAggregation = 'avg' | 'min' | 'max' | 'last' | 'count' | 'p95'
+export type AlertCondition = '>' | '>=' | '<' | '<=' | '==' | '!='
+export type AlertLifecycleState = 'inactive' | 'pending' | 'firing' | 'resolved'
+export type ChannelType = 'slack' | 'email' | 'webhook' | 'discord'
+export type NotificationKind = 'firing' | 'repeat' | 'resolved'
+export type NotificationStatus = 'pending' | 'sending' | 'delivered' | 'failed'
+
+export interface NotificationChannelsTable {
+  id: Generated<string>
+  org_id: string
+  name: string
+  type: ChannelType
+  config: Json<Record<string, unknown>>
+  enabled: ColumnType<boolean, boolean | undefined, boolean>
+  created_by: string | null
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface AlertRulesTable {
+  id: Generated<string>
+  org_id: string
+  name: string
+  description: ColumnType<string, string | undefined, string>
+  kind: ColumnType<AlertRuleKind, AlertRuleKind | undefined, AlertRuleKind>
+  metric: string
+  aggregation: ColumnType<AlertAggregation, AlertAggregation | undefined, AlertAggregation>
+  window_seconds: ColumnType<number, number | undefined, number>
+  condition: ColumnType<AlertCondition, AlertCondition | undefined, AlertCondition>
+  threshold: number | null
+  warning_threshold: number | null
+  recovery_threshold: number | null
+  for_seconds: ColumnType<number, number | undefined, number>
+  severity: ColumnType<AlertSeverity, AlertSeverity | undefined, AlertSeverity>
+  agents: ColumnType<string[], string[] | undefined, string[]>
+  labels: Json<Record<string, string>>
+  tags: Json<Record<string, string>>
+  channels: ColumnType<string[], string[] | undefined, string[]>
+  repeat_interval_seconds: number | null
+  notify_on_resolve: ColumnType<boolean, boolean | undefined, boolean>
+  enabled: ColumnType<boolean, boolean | undefined, boolean>
+  annotations: Json<Record<string, string>>
+  interval_seconds: ColumnType<number, number | undefined, number>
+  group_wait_seconds: ColumnType<number, number | undefined, number>
+  source: ColumnType<'api' | 'file', 'api' | 'file' | undefined, 'api' | 'file'>
+  created_by: string | null
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+  last_evaluated_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  last_evaluation_error: ColumnType<string | null, string | null | undefined, string | null>
+}
+
+export interface AlertEventsTable {
+  id: Generated<string>
+  org_id: string
+  rule_id: string | null
+  rule_name: string
+  agent_id: string | null
+  agent_name: string
+  series_key: ColumnType<string, string | undefined, string>
+  series_tags: Json<Record<string, string>>
+  severity: AlertSeverity
+  state: 'firing' | 'resolved'
+  value: number | null
+  threshold: number | null
+  summary: ColumnType<string, string | undefined, string>
+  annotations: Json<Record<string, string>>
+  started_at: Timestamp
+  resolved_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  resolved_by: string | null
+  resolve_comment: string | null
+  acknowledged_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  acknowledged_by: string | null
+  ack_comment: string | null
+  ack_expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  last_notified_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  notification_count: ColumnType<number, number | undefined, number>
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface AlertStatesTable {
+  rule_id: string
+  agent_id: string
+  series_key: ColumnType<string, string | undefined, string>
+  org_id: string
+  series_tags: Json<Record<string, string>>
+  state: AlertLifecycleState
+  severity: AlertSeverity | null
+  value: number | null
+  pending_since: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  firing_since: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  last_evaluated_at: UpdatedAt
+  last_notified_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  event_id: string | null
+}
+
+export interface SilencesTable {
+  id: Generated<string>
+  org_id: string
+  kind: ColumnType<'silence' | 'maintenance', 'silence' | 'maintenance' | undefined, 'silence' | 'maintenance'>
+  /** {rule_id?, rule?, agent?, severity?, labels?}: every matcher given must match. */
+  matchers: Json<SilenceMatchers>
+  starts_at: Timestamp
+  ends_at: Timestamp
+  comment: ColumnType<string, string | undefined, string>
+  created_by: string | null
+  created_by_name: string | null
+  created_at: CreatedAt
+}
+
+export interface SilenceMatchers {
+  rule_id?: string
+  rule?: string
+  agent?: string
+  severity?: AlertSeverity
+  labels?: Record<string, string>
+}
+
+export interface AlertNotificationsTable {
+  id: Generated<string>
+  org_id: string
+  event_id: string
+  rule_id: string | null
+  channel_id: string | null
+  channel_name: string
+  kind: NotificationKind
+  status: ColumnType<NotificationStatus, NotificationStatus | undefined, NotificationStatus>
+  attempts: ColumnType<number, number | undefined, number>
+  next_attempt_at: ColumnType<Date, Date | string | undefined, Date | string>
+  last_error: string | null
+  group_key: string
+  message_id: string | null
+  created_at: CreatedAt
+  delivered_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+}
+
 export interface Database {
   organizations: OrganizationsTable
   users: UsersTable
@@ -286,6 +425,12 @@ export interface Database {
   enrollment_tokens: EnrollmentTokensTable
   agent_registrations: AgentRegistrationsTable
   audit_log: AuditLogTable
+  notification_channels: NotificationChannelsTable
+  alert_rules: AlertRulesTable
+  alert_events: AlertEventsTable
+  alert_states: AlertStatesTable
+  silences: SilencesTable
+  alert_notifications: AlertNotificationsTable
 }
 
 export type Agent = Selectable<AgentsTable>
