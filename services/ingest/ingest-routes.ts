@@ -5,6 +5,7 @@ import { IngestBatch, INGEST_PATH, type IngestBatch as Batch } from '../../contr
 import { ApiError, validationError } from '../api/errors.ts'
 import { agentFromApiKey } from '../agents/agent-key-auth.ts'
 import { writeBatches } from './write-batches.ts'
+import { publishIngest } from './publish-ingest.ts'
 
 const checkBatch = Compile(IngestBatch)
 const MAX_BATCHES_PER_REQUEST = 500
@@ -53,6 +54,7 @@ export const ingestRoutes: FastifyPluginAsync = async (app) => {
     const batches = parseBody(request.body)
     const result = await writeBatches(app.store.db, agent, batches)
     app.observability.recordIngest(batches, result)
+    publishIngest(app.ingestFeed, agent, batches, result)
     return reply.status(202).send(result)
   })
 }

@@ -13,6 +13,7 @@ import type { AgentRow } from '../agents/agents-repository.ts'
 import { PRECISIONS, parseLineProtocol, type Precision } from './line-protocol.ts'
 import { pointsToBatches } from './line-protocol-batches.ts'
 import { writeBatches } from './write-batches.ts'
+import { publishIngest } from './publish-ingest.ts'
 
 export const LINE_PROTOCOL_PATHS = ['/api/v2/write', '/write'] as const
 /** The largest body, after decompression. */
@@ -97,6 +98,7 @@ export const lineProtocolRoutes: FastifyPluginAsync = async (app) => {
         ? await writeBatches(app.store.db, agent, built.batches)
         : { accepted_batches: 0, duplicate_batches: 0, rows: { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 0, containers: 0 }, batch_ids: [] }
       app.observability.recordIngest(built.batches, result)
+      publishIngest(app.ingestFeed, agent, built.batches, result)
       void reply.header('x-hostpulse-points', String(parsed.points.length))
       void reply.header('x-hostpulse-rows', String(result.rows.metrics))
       void reply.header('x-hostpulse-skipped-string-fields', String(built.skippedFields))
