@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { KEY_FILE } from './enrollment.ts'
 import { LOG_LEVELS, type LogLevel } from './logger.ts'
+import { DEFAULT_HOST_PATHS, type HostPaths } from './host-paths.ts'
 
 export const USAGE = `Usage: hostpulse-agent [options]
 
@@ -27,6 +28,10 @@ Options:
   --config FILE           read HOSTPULSE_* settings from FILE, KEY=VALUE per line, as systemd's
                           EnvironmentFile (env HOSTPULSE_AGENT_CONFIG); flags and environment win
   --log-level LEVEL       debug, info, warn or error                    (env HOSTPULSE_LOG_LEVEL, default info)
+  --host-proc DIR         the host's /proc when running in a container  (env HOSTPULSE_HOST_PROC, default /proc)
+  --host-sys DIR          the host's /sys                               (env HOSTPULSE_HOST_SYS, default /sys)
+  --host-root DIR         the host's / (filesystems are read from the host's mount table and measured
+                          under DIR; mount it with rslave propagation) (env HOSTPULSE_HOST_ROOT, default /)
   --once                  collect one batch, print it as JSON, send nothing
   -h, --help              show this help
 `
@@ -36,10 +41,11 @@ export class UsageError extends Error {}
 
 export type CliCommand =
   | { kind: 'help' }
-  | { kind: 'once'; logLevel: LogLevel }
+  | { kind: 'once'; logLevel: LogLevel; paths: HostPaths }
   | {
     kind: 'run'; serverUrl: string; apiKey: string | undefined; enrollToken: string | undefined
     intervalMs: number; dataDir: string; logLevel: LogLevel; bufferMaxBytes: number; bufferMaxAgeMs: number
+    paths: HostPaths
   }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
@@ -100,6 +106,9 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliComm
         'buffer-max-age': { type: 'string' },
         config: { type: 'string' },
         'log-level': { type: 'string' },
+        'host-proc': { type: 'string' },
+        'host-sys': { type: 'string' },
+        'host-root': { type: 'string' },
         once: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -122,7 +131,8 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliComm
 
   const logLevel = (values['log-level'] ?? env.HOSTPULSE_LOG_LEVEL ?? 'info') as LogLevel
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`log level "${logLevel}" is unknown; use one of ${LOG_LEVELS.join(', ')}`)
-  if (values.once) return { kind: 'once', logLevel }
+  const paths = hostPaths(values['host-proc'] ?? env.HOSTPULSE_HOST_PROC, values['host-sys'] ?? env.HOSTPULSE_HOST_SYS, values['host-root'] ?? env.HOSTPULSE_HOST_ROOT)
+  if (values.once) return { kind: 'once', logLevel, paths }
 
   const serverUrl = values.server ?? env.HOSTPULSE_SERVER
   if (!serverUrl) throw new UsageError('no server given; pass --server http://HOST:PORT or set HOSTPULSE_SERVER')
@@ -148,5 +158,14 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliComm
   const ageText = values['buffer-max-age'] ?? env.HOSTPULSE_BUFFER_MAX_AGE
   const bufferMaxAgeMs = ageText === undefined ? 7 * 86_400_000 : parseDuration(ageText)
   if (bufferMaxAgeMs < 60_000) throw new UsageError(`buffer age ${ageText} is below 1m; use something like 24h or 7d`)
-  return { kind: 'run', serverUrl, apiKey: apiKey || undefined, enrollToken: enrollToken || undefined, intervalMs, dataDir, logLevel, bufferMaxBytes, bufferMaxAgeMs }
+  return { kind: 'run', serverUrl, apiKey: apiKey || undefined, enrollToken: enrollToken || undefined, intervalMs, dataDir, logLevel, bufferMaxBytes, bufferMaxAgeMs, paths }
+}
+
+/** Each given directory must look like what it stands for, so a wrong mount fails at start, not as empty figures. */
+function hostPaths(proc: string | undefined, sys: string | undefined, rootfs: string | undefined): HostPaths {
+  const paths = { proc: proc || DEFAULT_HOST_PATHS.proc, sys: sys || DEFAULT_HOST_PATHS.sys, rootfs: rootfs || DEFAULT_HOST_PATHS.rootfs }
+  if (!existsSync(join(paths.proc, 'stat'))) throw new UsageError(`${paths.proc} is not a proc filesystem (no ${join(paths.proc, 'stat')}); check --host-proc / HOSTPULSE_HOST_PROC`)
+  if (!existsSync(join(paths.sys, 'block')) && !existsSync(join(paths.sys, 'class'))) throw new UsageError(`${paths.sys} is not a sysfs (no block/ or class/); check --host-sys / HOSTPULSE_HOST_SYS`)
+  if (!existsSync(paths.rootfs)) throw new UsageError(`host root ${paths.rootfs} does not exist; check --host-root / HOSTPULSE_HOST_ROOT`)
+  return paths
 }

@@ -12,6 +12,7 @@ import { NetworkCollector } from './network.ts'
 import { ProcessCollector, topProcesses } from './process.ts'
 import { collectSessions, type SessionsSample } from './sessions.ts'
 import type { AgentLog } from './logger.ts'
+import { DEFAULT_HOST_PATHS, onHost, type HostPaths } from './host-paths.ts'
 
 export interface CollectOptions {
   collect?: Record<MetricFamily, boolean>
@@ -22,6 +23,8 @@ export interface BatchCollectorOptions {
   containers?: ContainerCollectorOptions
   /** How the OS/hardware part of the inventory is read; default in this process. */
   hostDetails?: HostDetailsSource
+  /** The host's /proc, /sys and root filesystem when the agent runs in a container. */
+  paths?: HostPaths
 }
 
 /** The collectors that keep a previous sample; a family switched off loses its sample, so its first figures after coming back are not an average over the pause. */
@@ -31,9 +34,11 @@ export class BatchCollector {
   private readonly state: Partial<Stateful> = {}
   private readonly inventory: InventoryTracker
   private bootTime: number | undefined
+  private readonly paths: HostPaths
 
   constructor(private readonly log: AgentLog = () => {}, private readonly opts: BatchCollectorOptions = {}) {
     this.inventory = new InventoryTracker(log, opts.hostDetails)
+    this.paths = opts.paths ?? DEFAULT_HOST_PATHS
   }
 
   /** One batch. The first call for a family only primes its counters, so its delta figures are absent. */
@@ -52,10 +57,10 @@ export class BatchCollector {
 
     const [cpu, memory, disk, networks, sessions, containers, host] = await Promise.all([
       skip('cpu', [] as MetricItem[], () => this.get('cpu').collect()),
-      skip('memory', undefined as MemorySample | undefined, () => collectMemory()),
+      skip('memory', undefined as MemorySample | undefined, () => collectMemory(this.paths.proc)),
       skip('disk', { disks: [], metrics: [] } as DiskSample, () => this.get('disk').collect()),
       skip('network', [], () => this.get('network').collect()),
-      skip('sessions', { metrics: [], sessions: [] } as SessionsSample, () => collectSessions()),
+      skip('sessions', { metrics: [], sessions: [] } as SessionsSample, () => collectSessions(onHost(this.paths, '/var/run/utmp'))),
       skip('containers', [] as ContainerItem[], () => this.get('containers').collect()),
       this.inventory.current(),
     ])
@@ -84,10 +89,10 @@ export class BatchCollector {
     let made = this.state[family]
     if (!made) {
       const factories: { [F in keyof Stateful]: () => Stateful[F] } = {
-        cpu: () => new CpuCollector(),
-        disk: () => new DiskCollector(),
-        network: () => new NetworkCollector(),
-        processes: () => new ProcessCollector(),
+        cpu: () => new CpuCollector(this.paths.proc),
+        disk: () => new DiskCollector(this.paths),
+        network: () => new NetworkCollector(this.paths.proc, this.paths.sys),
+        processes: () => new ProcessCollector(this.paths.proc),
         containers: () => new ContainerCollector({ log: this.log, ...this.opts.containers }),
       }
       made = factories[family]()

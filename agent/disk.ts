@@ -3,6 +3,7 @@ import { readFile, readdir, realpath, stat, statfs } from 'node:fs/promises'
 import { basename } from 'node:path'
 import type { DiskItem, MetricItem } from '../contract/ingest-batch.ts'
 import { counterRate, round } from './counter-rate.ts'
+import { DEFAULT_HOST_PATHS, onHost, type HostPaths } from './host-paths.ts'
 
 /** Filesystem types that hold no user data (kernel views, RAM-backed, container plumbing). */
 const PSEUDO_FS = new Set([
@@ -92,11 +93,19 @@ export class DiskCollector {
   private previous: { at: number; stats: Map<string, DiskStat> } | undefined
   private wholeDevices: Set<string> | undefined
 
-  constructor(private readonly procRoot = '/proc', private readonly sysRoot = '/sys') {}
+  private readonly procRoot: string
+  private readonly sysRoot: string
+
+  constructor(private readonly paths: HostPaths = DEFAULT_HOST_PATHS) {
+    this.procRoot = paths.proc
+    this.sysRoot = paths.sys
+  }
 
   async collect(): Promise<DiskSample> {
+    // In a container our own mount table is the container's: the host's init process has the host's.
+    const mountsFile = this.paths.rootfs === '/' ? 'self/mounts' : '1/mounts'
     const [mountsText, diskstatsText] = await Promise.all([
-      readFile(`${this.procRoot}/self/mounts`, 'utf8'),
+      readFile(`${this.procRoot}/${mountsFile}`, 'utf8'),
       readFile(`${this.procRoot}/diskstats`, 'utf8').catch(() => ''),
     ])
     const at = performance.now()
@@ -115,7 +124,7 @@ export class DiskCollector {
     const byNumbers = new Map([...stats.values()].map(s => [`${s.major}:${s.minor}`, s.name]))
 
     const disks = (await Promise.all(realFilesystems(parseMounts(mountsText)).map(async m => {
-      const item = await filesystemItem(m)
+      const item = await filesystemItem(m, onHost(this.paths, m.mountPoint))
       if (!item) return undefined
       const statName = await this.statNameFor(m, byNumbers, stats)
       const io = statName ? rates.get(statName) : undefined
@@ -135,7 +144,7 @@ export class DiskCollector {
 
   /** Finds the diskstats line of a mount: by dev_t first (works for /dev/root), then by device path. */
   private async statNameFor(m: MountEntry, byNumbers: Map<string, string>, stats: Map<string, DiskStat>): Promise<string | undefined> {
-    const st = await stat(m.mountPoint, { bigint: true }).catch(() => undefined)
+    const st = await stat(onHost(this.paths, m.mountPoint), { bigint: true }).catch(() => undefined)
     const viaNumbers = st && byNumbers.get(devNumbers(st.dev))
     if (viaNumbers) return viaNumbers
     if (!m.device.startsWith('/dev/')) return undefined
@@ -153,8 +162,9 @@ export class DiskCollector {
   }
 }
 
-async function filesystemItem(m: MountEntry): Promise<DiskItem | undefined> {
-  const s = await statfs(m.mountPoint).catch(() => undefined)
+/** `reachable`: the mount point as this process reaches it (under the host root in a container). */
+async function filesystemItem(m: MountEntry, reachable: string): Promise<DiskItem | undefined> {
+  const s = await statfs(reachable).catch(() => undefined)
   if (!s || s.blocks === 0) return undefined
   const total = s.blocks * s.bsize
   const used = (s.blocks - s.bfree) * s.bsize
