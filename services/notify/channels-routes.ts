@@ -1,0 +1,202 @@
+// /api/v1/notification-channels: CRUD, a test-send, and each channel's delivery log. Every role reads;
+// admins and editors write and test. Secrets are shown masked (see channel-config.ts) and never logged:
+// audit entries and log lines carry the channel's id, name and type only.
+import { randomUUID } from 'node:crypto'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { Type, type Static } from 'typebox'
+import type { Selectable } from 'kysely'
+import { ApiError } from '../api/errors.ts'
+import { ERRORS, NoContent, Nullable, Time, WRITE_ERRORS } from '../api/response-schemas.ts'
+import { principalOf, type Principal } from '../auth/auth-plugin.ts'
+import { userActor, writeAudit } from '../audit/audit-log.ts'
+import type { NotificationChannelsTable } from '../store/database.ts'
+import { testMessage } from './alert-message.ts'
+import { checkChannelTargets, maskConfig, parseChannelConfig, type ConfigRules } from './channel-config.ts'
+import type { SendFunction } from './senders.ts'
+import { DeliveryError, excerpt, type SendContext } from './send-context.ts'
+
+export interface ChannelsRoutesOptions {
+  rules: ConfigRules
+  send: SendFunction
+  sendContext: Omit<SendContext, 'signal'>
+  publicUrl?: string
+  /** Test-sends per user per window. */
+  testSendLimit: { max: number; windowMs: number }
+}
+
+const ChannelType = Type.Union([Type.Literal('slack'), Type.Literal('email'), Type.Literal('webhook'), Type.Literal('discord')])
+const ChannelBody = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' }),
+  type: ChannelType,
+  config: Type.Object({}, {
+    additionalProperties: true,
+    description: 'slack/discord: {webhook_url}; email: {to:[…], from?, smtp?:{host, port?, secure?, username?, password?}}; webhook: {url, secret?, headers?}',
+  }),
+  enabled: Type.Optional(Type.Boolean({ description: 'default true; a disabled channel gets no notifications (its outbox rows fail)' })),
+}, { additionalProperties: false })
+type ChannelBody = Static<typeof ChannelBody>
+
+const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+const ChannelOut = Type.Object({
+  id: Type.String({ format: 'uuid' }), name: Type.String(), type: ChannelType, enabled: Type.Boolean(),
+  config: Type.Object({}, { additionalProperties: true, description: 'secrets masked: webhook_url/url as origin/…/****, has_secret, has_password, header values ****' }),
+  created_by: Nullable(Type.String()), created_at: Time, updated_at: Time,
+})
+const TestOut = Type.Object({
+  delivered: Type.Boolean(), message_id: Type.Optional(Type.String()), error: Type.Optional(Type.String()),
+})
+const DeliveryOut = Type.Object({
+  id: Type.String(), event_id: Type.String(), rule_id: Nullable(Type.String()), rule_name: Nullable(Type.String()),
+  agent_name: Nullable(Type.String()), kind: Type.String(), status: Type.String(), attempts: Type.Integer(),
+  last_error: Nullable(Type.String()), next_attempt_at: Time, created_at: Time, delivered_at: Nullable(Time), message_id: Nullable(Type.String()),
+})
+const BODY_LIMIT = 64 * 1024
+const COLUMNS = ['id', 'org_id', 'name', 'type', 'config', 'enabled', 'created_by', 'created_at', 'updated_at'] as const
+type ChannelRow = Pick<Selectable<NotificationChannelsTable>, (typeof COLUMNS)[number]>
+
+const view = (c: ChannelRow) => ({
+  id: c.id, name: c.name, type: c.type, enabled: c.enabled, config: maskConfig(c.type, c.config),
+  created_by: c.created_by, created_at: c.created_at.toISOString(), updated_at: c.updated_at.toISOString(),
+})
+
+export const channelsRoutes: FastifyPluginAsyncTypebox<ChannelsRoutesOptions> = async (app, opts) => {
+  const db = app.store.db
+  const writer = app.requireRole('admin', 'editor')
+
+  async function channelOr404(p: Principal, id: string): Promise<ChannelRow> {
+    const c = await db.selectFrom('notification_channels').select(COLUMNS).where('id', '=', id).where('org_id', '=', p.orgId).executeTakeFirst()
+    if (!c) throw new ApiError('NOT_FOUND', `Notification channel ${id} not found`)
+    return c
+  }
+
+  async function nameTaken(p: Principal, name: string, except?: string): Promise<void> {
+    let q = db.selectFrom('notification_channels').select('id').where('org_id', '=', p.orgId).where('name', '=', name)
+    if (except) q = q.where('id', '!=', except)
+    if (await q.executeTakeFirst()) throw new ApiError('CONFLICT', `A notification channel named "${name}" already exists`, { name: ['is taken'] })
+  }
+
+  /** Everything a body must pass before anything is stored; returns the config to store. */
+  async function accepted(p: Principal, body: ChannelBody, current?: ChannelRow) {
+    const config = parseChannelConfig(body.type, body.config, current)
+    await checkChannelTargets(body.type, config, opts.rules)
+    const name = body.name.trim()
+    await nameTaken(p, name, current?.id)
+    return { name, type: body.type, config: JSON.stringify(config), enabled: body.enabled ?? true }
+  }
+
+  // Per user, on top of the write budget: a test-send reaches out to a third party at once.
+  const testSendLimiter = app.createRateLimit({
+    max: opts.testSendLimit.max, timeWindow: opts.testSendLimit.windowMs,
+    keyGenerator: (request: FastifyRequest) => `channel-test:${request.principal?.userId ?? request.ip}`,
+  })
+  async function limitTestSends(request: FastifyRequest, reply: FastifyReply) {
+    const result = await testSendLimiter(request)
+    if (result.isAllowed) return
+    void reply.header('x-ratelimit-limit', result.max)
+    void reply.header('x-ratelimit-remaining', result.remaining)
+    void reply.header('x-ratelimit-reset', Math.ceil((Date.now() + result.ttl) / 1000))
+    if (result.isExceeded) {
+      const retryAfter = Math.max(1, result.ttlInSeconds)
+      throw new ApiError('RATE_LIMITED', `Too many test-sends: at most ${result.max} per ${Math.round(opts.testSendLimit.windowMs / 1000)} s. Please retry after ${retryAfter} seconds.`,
+        { retry_after: retryAfter, budget: 'channel_test' })
+    }
+  }
+
+  app.get('/api/v1/notification-channels', {
+    onRequest: app.authenticate,
+    schema: { summary: 'List notification channels (secrets masked)', tags: ['notifications'], response: { 200: Type.Object({ count: Type.Integer(), channels: Type.Array(ChannelOut) }), ...ERRORS } },
+  }, async (request) => {
+    const rows = await db.selectFrom('notification_channels').select(COLUMNS).where('org_id', '=', principalOf(request).orgId).orderBy('name').execute()
+    return { count: rows.length, channels: rows.map(view) }
+  })
+
+  app.get('/api/v1/notification-channels/:id', {
+    onRequest: app.authenticate,
+    schema: { summary: 'One notification channel (secrets masked)', tags: ['notifications'], params: IdParams, response: { 200: ChannelOut, ...ERRORS } },
+  }, async (request) => view(await channelOr404(principalOf(request), request.params.id)))
+
+  app.post('/api/v1/notification-channels', {
+    onRequest: writer, bodyLimit: BODY_LIMIT,
+    schema: { summary: 'Create a notification channel', tags: ['notifications'], body: ChannelBody, response: { 201: ChannelOut, ...WRITE_ERRORS } },
+  }, async (request, reply) => {
+    const p = principalOf(request)
+    const values = await accepted(p, request.body)
+    const created = await db.insertInto('notification_channels').values({ org_id: p.orgId, created_by: p.userId, ...values })
+      .returning(COLUMNS).executeTakeFirstOrThrow()
+    await writeAudit(db, { orgId: p.orgId, action: 'channel.create', actor: userActor(request), target: { type: 'notification_channel', id: created.id }, ip: request.ip, details: { name: created.name, type: created.type } })
+    return reply.status(201).send(view(created))
+  })
+
+  app.put('/api/v1/notification-channels/:id', {
+    onRequest: writer, bodyLimit: BODY_LIMIT,
+    schema: { summary: 'Replace a notification channel; masked secrets sent back are kept', tags: ['notifications'], params: IdParams, body: ChannelBody, response: { 200: ChannelOut, ...WRITE_ERRORS } },
+  }, async (request) => {
+    const p = principalOf(request)
+    const current = await channelOr404(p, request.params.id)
+    const values = await accepted(p, request.body, current)
+    const updated = await db.updateTable('notification_channels').set({ ...values, updated_at: new Date() })
+      .where('id', '=', current.id).where('org_id', '=', p.orgId).returning(COLUMNS).executeTakeFirstOrThrow()
+    await writeAudit(db, { orgId: p.orgId, action: 'channel.update', actor: userActor(request), target: { type: 'notification_channel', id: updated.id }, ip: request.ip, details: { name: updated.name, type: updated.type, enabled: updated.enabled } })
+    return view(updated)
+  })
+
+  app.delete('/api/v1/notification-channels/:id', {
+    onRequest: writer,
+    schema: { summary: 'Delete a notification channel (its pending notifications fail; the delivery log stays with the events)', tags: ['notifications'], params: IdParams, response: { 204: NoContent, ...WRITE_ERRORS } },
+  }, async (request, reply) => {
+    const p = principalOf(request)
+    const current = await channelOr404(p, request.params.id)
+    await db.deleteFrom('notification_channels').where('id', '=', current.id).where('org_id', '=', p.orgId).execute()
+    await writeAudit(db, { orgId: p.orgId, action: 'channel.delete', actor: userActor(request), target: { type: 'notification_channel', id: current.id }, ip: request.ip, details: { name: current.name, type: current.type } })
+    return reply.status(204).send(null)
+  })
+
+  app.post('/api/v1/notification-channels/:id/test', {
+    onRequest: writer, preHandler: limitTestSends,
+    schema: {
+      summary: 'Send a test message now; answers whether it was delivered', tags: ['notifications'], params: IdParams,
+      response: { 200: TestOut, ...WRITE_ERRORS },
+    },
+  }, async (request) => {
+    const p = principalOf(request)
+    const channel = await channelOr404(p, request.params.id)
+    const messageId = randomUUID()
+    let error: string | undefined
+    try {
+      await opts.send(channel, testMessage(channel.name, messageId, opts.publicUrl), opts.sendContext)
+    } catch (err) {
+      error = err instanceof DeliveryError ? err.message : `unexpected error: ${excerpt((err as Error)?.message ?? String(err))}`
+    }
+    await writeAudit(db, { orgId: p.orgId, action: 'channel.test', actor: userActor(request), target: { type: 'notification_channel', id: channel.id }, ip: request.ip, details: { name: channel.name, type: channel.type, delivered: !error } })
+    return error ? { delivered: false, error } : { delivered: true, message_id: messageId }
+  })
+
+  app.get('/api/v1/notification-channels/:id/deliveries', {
+    onRequest: app.authenticate,
+    schema: {
+      summary: 'The delivery log of a channel, newest first', tags: ['notifications'], params: IdParams,
+      querystring: Type.Object({
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+        status: Type.Optional(Type.Union(['pending', 'sending', 'delivered', 'failed'].map((s) => Type.Literal(s)))),
+      }, { additionalProperties: false }),
+      response: { 200: Type.Object({ channel_id: Type.String(), count: Type.Integer(), deliveries: Type.Array(DeliveryOut) }), ...ERRORS },
+    },
+  }, async (request) => {
+    const p = principalOf(request)
+    const channel = await channelOr404(p, request.params.id)
+    let q = db.selectFrom('alert_notifications as n').leftJoin('alert_events as e', 'e.id', 'n.event_id')
+      .select(['n.id', 'n.event_id', 'n.rule_id', 'e.rule_name', 'e.agent_name', 'n.kind', 'n.status', 'n.attempts', 'n.last_error',
+        'n.next_attempt_at', 'n.created_at', 'n.delivered_at', 'n.message_id'])
+      .where('n.channel_id', '=', channel.id).where('n.org_id', '=', p.orgId)
+    if (request.query.status) q = q.where('n.status', '=', request.query.status as 'pending')
+    const rows = await q.orderBy('n.created_at', 'desc').orderBy('n.id').limit(request.query.limit ?? 100).execute()
+    return {
+      channel_id: channel.id, count: rows.length,
+      deliveries: rows.map((r) => ({
+        ...r, next_attempt_at: r.next_attempt_at.toISOString(), created_at: r.created_at.toISOString(),
+        delivered_at: r.delivered_at ? r.delivered_at.toISOString() : null,
+      })),
+    }
+  })
+}
