@@ -29,6 +29,9 @@ function parseBody(body: unknown): Batch[] {
     const batchMs = Date.parse((b as Batch).time)
     for (const [field, time] of timesOf(b as Batch)) {
       const name = `${prefix}${prefix && !field.startsWith('[') ? '.' : ''}${field}`
+      if (Date.parse(time) < 0) {
+        throw new ApiError('VALIDATION_ERROR', `Invalid request: ${name} is before 1970 (${time}); check the agent's clock`, { [name]: ['must be 1970 or later'] })
+      }
       if (Date.parse(time) - now > MAX_FUTURE_MS) {
         throw new ApiError('VALIDATION_ERROR', `Invalid request: ${name} is in the future (${time}); check the agent's clock`, { [name]: ['is more than 5 minutes in the future'] })
       }

@@ -16,6 +16,10 @@ function isRealTime(m: RegExpExecArray): boolean {
 export function parseRfc3339(field: string, text: string): Date {
   const m = RFC3339.exec(text)
   const ms = m && isRealTime(m) ? Date.parse(text) : NaN
+  // Nothing is stored before 1970, and PostgreSQL refuses year 0: a clear 400 instead of its error.
+  if (ms < 0) {
+    throw new ApiError('VALIDATION_ERROR', `Invalid request: ${field} must be 1970-01-01T00:00:00Z or later (got "${text}")`, { [field]: ['must be 1970 or later'] })
+  }
   if (Number.isNaN(ms)) {
     throw new ApiError('VALIDATION_ERROR', `Invalid request: ${field} must be an RFC3339 time such as 2024-01-30T15:30:00Z or 2024-01-30T10:30:00-05:00 (got "${text}")`,
       { [field]: ['must be an RFC3339 date-time'] })

@@ -204,6 +204,7 @@ t.test('ingest', async (t) => {
       { what: 'item time 1 hour in the future', body: { ...good(), metrics: [metric('cpu', 'usage_percent', 1, { time: new Date(Date.now() + 3_600_000).toISOString() })] }, field: 'metrics[0].time' },
       { what: 'future time in the second batch', body: [good(), { ...good(), time: new Date(Date.now() + 3_600_000).toISOString() }], field: '[1].time' },
       { what: 'time not RFC3339', body: { ...good(), time: 'yesterday' }, field: 'time' },
+      { what: 'batch time in year 1 (a clock that was never set)', body: { ...good(), time: '0001-01-01T00:00:00Z' }, field: 'time' },
       { what: 'negative disk bytes', body: { ...good(), disks: [disk('/', { total_bytes: -1 })] }, field: 'disks[0].total_bytes' },
       { what: 'pid not an integer', body: { ...good(), processes: [proc(1.5, 'x')] }, field: 'processes[0].pid' },
       { what: 'unparsable JSON', raw: '{"batch_id": ', error: 'BAD_REQUEST' },
