@@ -47,7 +47,7 @@ t.test('the batch collector hands the paths to every /proc reader', async t => {
   const batch = await new BatchCollector(() => {}, { paths }).collect({
     collect: { cpu: false, memory: true, disk: true, network: false, processes: false, sessions: false, containers: false } as never,
   })
-  const total = batch.metrics.find(m => m.metric_type === 'memory' && m.metric_name === 'total_bytes')
+  const total = batch.metrics?.find(m => m.metric_type === 'memory' && m.metric_name === 'total_bytes')
   t.equal(total?.value, 2048 * 1024, 'memory read from the host /proc/meminfo given, not this machine\'s')
   t.same(batch.disks?.map(d => d.mount_point).sort(), ['/', '/srv/data'])
 })
