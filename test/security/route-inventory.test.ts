@@ -19,6 +19,8 @@ const PUBLIC: Record<string, number> = {
   'GET /api/v1/agents/self/config': 401, // X-API-Key: an agent reads its own collection settings
   'POST /api/v1/agents/register': 400, // the enrollment token in the body
   'GET /api/v1/agents/register/:registration_id': 401, // X-Enrollment-Token
+  'GET /': 200, // the web page: holds no data, everything it fetches needs a login
+  'GET /assets/:version/:file': 404, // its scripts and styles (a random version is unknown)
 }
 /** Writes every role may make, to its own session and profile. */
 const SELF_SERVICE = new Set(['POST /api/v1/auth/logout', 'PUT /api/v1/users/me', 'POST /api/v1/users/me/password'])

@@ -1,0 +1,175 @@
+// The process tree of a host's latest snapshot: collapsible, searchable by name, pid or command line,
+// siblings sorted by CPU, memory, pid or name, refreshed on a timer without losing what the user opened,
+// closed or typed (that state lives here, not in the DOM).
+import { h, replaceChildren } from './elements.js'
+import { api } from './session.js'
+import { formatBytes, formatFullTime, formatPercent, formatTime } from './format.js'
+
+const REFRESH_MS = 10_000
+const SORTS = {
+  cpu: { label: 'CPU', compare: (a, b) => b.cpu_percent - a.cpu_percent || a.pid - b.pid },
+  memory: { label: 'Memory', compare: (a, b) => b.memory_rss - a.memory_rss || a.pid - b.pid },
+  pid: { label: 'PID', compare: (a, b) => a.pid - b.pid },
+  name: { label: 'Name', compare: (a, b) => a.name.localeCompare(b.name) || a.pid - b.pid },
+}
+
+export function mountProcessTree(container, agentId) {
+  const state = { roots: [], total: 0, timestamp: null, query: '', sort: 'cpu', auto: true, loadedAt: null }
+  // Only explicit choices are kept; everything else follows the defaults (roots open) or the search.
+  const expanded = new Set()
+  const collapsed = new Set()
+  let timer = 0
+  let destroyed = false
+  let inFlight = null
+
+  const search = h('input', { id: 'process-search', type: 'search', placeholder: 'name, pid or command line', oninput: () => { state.query = search.value.trim(); render() } })
+  const sortSelect = h('select', { id: 'process-sort', onchange: () => { state.sort = sortSelect.value; render() } },
+    Object.entries(SORTS).map(([key, s]) => h('option', { value: key }, s.label)))
+  const auto = h('input', { id: 'process-auto', type: 'checkbox', checked: true, onchange: () => { state.auto = auto.checked; schedule() } })
+  const status = h('p', { class: 'muted', id: 'process-status', 'aria-live': 'polite' })
+  const error = h('p', { class: 'error', role: 'alert', hidden: true })
+  const tbody = h('tbody')
+  const table = h('table', { class: 'process-table', id: 'process-table' },
+    h('caption', { class: 'visually-hidden' }, 'Processes as a tree'),
+    h('thead', {}, h('tr', {}, ['Process', 'PID', 'User', 'CPU', 'Memory', 'Mem %', 'Threads', 'Command line'].map((c) => h('th', { scope: 'col' }, c)))),
+    tbody)
+
+  replaceChildren(container,
+    h('div', { class: 'section-head' }, h('h2', { id: 'processes-title' }, 'Processes'), status),
+    h('div', { class: 'toolbar' },
+      h('label', { for: 'process-search' }, 'Search'), search,
+      h('label', { for: 'process-sort' }, 'Sort by'), sortSelect,
+      h('button', { type: 'button', class: 'secondary', onclick: () => setAll(true) }, 'Expand all'),
+      h('button', { type: 'button', class: 'secondary', onclick: () => setAll(false) }, 'Collapse all'),
+      h('span', { class: 'check' }, auto, h('label', { for: 'process-auto' }, `Auto-refresh (${REFRESH_MS / 1000} s)`)),
+      h('button', { type: 'button', class: 'secondary', onclick: () => refresh() }, 'Refresh now')),
+    error,
+    h('div', { class: 'table-scroll' }, table))
+
+  function setAll(open) {
+    expanded.clear()
+    collapsed.clear()
+    const walk = (nodes) => { for (const n of nodes) { if (n.children.length > 0) (open ? expanded : collapsed).add(n.pid); walk(n.children) } }
+    walk(state.roots)
+    render()
+  }
+
+  async function refresh() {
+    if (inFlight) return inFlight
+    inFlight = (async () => {
+      try {
+        const res = await api(`/api/v1/agents/${encodeURIComponent(agentId)}/processes`)
+        if (destroyed) return
+        state.roots = res.process_tree
+        state.total = res.total_processes
+        state.timestamp = res.timestamp
+        state.loadedAt = new Date()
+        error.hidden = true
+        render()
+      } catch (err) {
+        error.textContent = `Could not load processes: ${err.message}`
+        error.hidden = false
+      } finally {
+        inFlight = null
+        schedule()
+      }
+    })()
+    return inFlight
+  }
+
+  function schedule() {
+    clearTimeout(timer)
+    if (state.auto && !destroyed) timer = setTimeout(refresh, REFRESH_MS)
+  }
+
+  function render() {
+    if (destroyed) return
+    const q = state.query.toLowerCase()
+    // Which nodes match, and which have a match below them (their path stays open while searching).
+    const hit = new Set()
+    const below = new Set()
+    const mark = (node) => {
+      let any = false
+      for (const c of node.children) any = mark(c) || any
+      if (any) below.add(node.pid)
+      const self = q !== '' && (node.name.toLowerCase().includes(q) || (node.cmdline ?? '').toLowerCase().includes(q) || String(node.pid) === state.query)
+      if (self) hit.add(node.pid)
+      return self || any
+    }
+    if (q) for (const r of state.roots) mark(r)
+
+    // Re-rendering replaces the rows: the toggle that had the focus gets it back.
+    const active = document.activeElement
+    const focusedPid = active && tbody.contains(active) ? active.dataset.pid : undefined
+    const rows = []
+    const compare = SORTS[state.sort].compare
+    const walk = (nodes, depth, filtered) => {
+      for (const node of [...nodes].sort(compare)) {
+        if (filtered && !hit.has(node.pid) && !below.has(node.pid)) continue
+        const open = isOpen(node, depth, filtered)
+        rows.push(row(node, depth, open, hit.has(node.pid)))
+        // A match the user opened shows all its children; otherwise only the paths to matches.
+        if (open) walk(node.children, depth + 1, filtered && !(hit.has(node.pid) && expanded.has(node.pid)))
+      }
+    }
+    const isOpen = (node, depth, filtered) => {
+      if (node.children.length === 0) return false
+      if (collapsed.has(node.pid)) return false
+      if (expanded.has(node.pid)) return true
+      return filtered ? below.has(node.pid) : depth === 0
+    }
+    walk(state.roots, 0, q !== '')
+
+    if (state.timestamp === null && state.loadedAt) rows.push(h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'This host has not sent a process list yet.')))
+    else if (rows.length === 0 && q) rows.push(h('tr', {}, h('td', { colspan: 8, class: 'muted' }, `No process matches "${state.query}".`)))
+    replaceChildren(tbody, rows)
+    if (focusedPid) tbody.querySelector(`button[data-pid="${CSS.escape(focusedPid)}"]`)?.focus()
+
+    const parts = []
+    if (state.loadedAt) parts.push(`${state.total} processes`)
+    if (state.timestamp) parts.push(`snapshot at ${formatTime(state.timestamp)}`)
+    if (q) parts.push(`${hit.size} match${hit.size === 1 ? '' : 'es'}`)
+    status.textContent = state.loadedAt ? parts.join(' · ') : 'Loading processes…'
+    if (state.timestamp) status.title = formatFullTime(state.timestamp)
+  }
+
+  function row(node, depth, open, isHit) {
+    const toggle = node.children.length > 0
+      ? h('button', {
+        type: 'button', class: 'tree-toggle', 'aria-expanded': String(open), dataset: { pid: String(node.pid) },
+        'aria-label': `${open ? 'Collapse' : 'Expand'} ${node.name} (${node.pid}), ${node.children.length} child${node.children.length === 1 ? '' : 'ren'}`,
+        onclick: () => {
+          if (open) { collapsed.add(node.pid); expanded.delete(node.pid) } else { expanded.add(node.pid); collapsed.delete(node.pid) }
+          render()
+        },
+      }, open ? '▾' : '▸')
+      : h('span', { class: 'tree-leaf', 'aria-hidden': 'true' }, '·')
+    const nameCell = h('td', { class: 'tree-name' }, toggle, isHit ? h('mark', {}, node.name) : h('span', {}, node.name),
+      node.children.length > 0 && !open ? h('span', { class: 'muted' }, ` (${countAll(node.children)})`) : null)
+    nameCell.style.paddingLeft = `${0.3 + depth * 1.2}em`
+    return h('tr', { dataset: { pid: String(node.pid), depth: String(depth) }, class: isHit ? 'hit' : null },
+      nameCell,
+      h('td', { class: 'num' }, String(node.pid)),
+      h('td', {}, node.username ?? '–'),
+      h('td', { class: 'num' }, formatPercent(node.cpu_percent)),
+      h('td', { class: 'num' }, formatBytes(node.memory_rss)),
+      h('td', { class: 'num' }, formatPercent(node.memory_percent)),
+      h('td', { class: 'num' }, node.num_threads ?? '–'),
+      h('td', { class: 'cmdline', title: node.cmdline || '' }, node.cmdline || h('span', { class: 'muted' }, `[${node.name}]`)))
+  }
+
+  status.textContent = 'Loading processes…'
+  refresh()
+
+  return {
+    /** Re-read soon (new data arrived); the timer keeps running either way. */
+    refresh,
+    destroy() { destroyed = true; clearTimeout(timer) },
+  }
+}
+
+function countAll(nodes) {
+  let n = 0
+  for (const c of nodes) n += 1 + countAll(c.children)
+  return n
+}
