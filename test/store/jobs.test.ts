@@ -32,9 +32,13 @@ for (const makeBackend of [embeddedBackend, bridgedServerBackend]) {
     t.ok(before.some((c) => c.range_end.getTime() < now - 30 * DAY), 'an expired chunk exists before the jobs run')
     t.notOk(before.some((c) => c.is_compressed), 'nothing is compressed yet')
 
+    const statsOf = async () => (await sql<{ reltuples: number }>`select reltuples::float8 as reltuples from pg_class where relname = 'agents'`.execute(store.db)).rows[0].reltuples
+    t.ok(await statsOf() < 1, 'before: no statistics for agents')
     const runner = new EmbeddedJobRunner(store.db)
     const runs = await runner.runDueJobs()
     t.same(runs.filter((r) => r.error), [], 'every job succeeded')
+    t.ok(runs.some((r) => r.proc_name === 'analyze'), 'the planner statistics were refreshed (no autovacuum runs embedded)')
+    t.ok(await statsOf() >= 1, 'agents has statistics now (reltuples is -1 for a table never analyzed)')
     t.ok(runs.length >= 22, `all ${runs.length} scheduled jobs ran on the first pass`)
 
     const after = await chunks()
