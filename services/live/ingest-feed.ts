@@ -1,7 +1,12 @@
 // The bus between ingest and its listeners (the live view, the alert evaluator): ingest publishes one
 // event per committed request; listeners subscribe. Kept small so ingest never imports what listens.
+// Local listeners hear a publish at once, in process. Once relayed through the database, the event is also
+// sent with NOTIFY, and events NOTIFYed by other API instances on the same database reach local listeners.
 import { EventEmitter } from 'node:events'
+import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
+import { sql } from 'kysely'
+import type { Store } from '../store/open-store.ts'
 
 /** One committed ingest request, as listeners hear of it. */
 export interface IngestEvent {
@@ -19,23 +24,78 @@ export interface IngestFeed {
   subscribe(listener: (event: IngestEvent) => void): () => void
 }
 
+/** The NOTIFY channel; its payload is {org_id, agent_id, agent_name, time, src}: ids, never values (8000-byte limit). */
+export const INGEST_CHANNEL = 'hostpulse_ingest'
+
+interface IngestNotification { org_id: string; agent_id: string; agent_name: string; time: string; src: string }
+
+function parseNotification(payload: string): IngestNotification | undefined {
+  try {
+    const n = JSON.parse(payload) as Partial<IngestNotification>
+    const fields = [n.org_id, n.agent_id, n.agent_name, n.time, n.src]
+    return fields.every((f) => typeof f === 'string') ? n as IngestNotification : undefined
+  } catch {
+    return undefined
+  }
+}
+
+interface Relay { store: Store; stop: () => Promise<void>; onError: (err: Error) => void }
+
+/** In-process delivery, optionally relayed through the database to and from other instances. */
+export class IngestBus implements IngestFeed {
+  private readonly emitter = new EventEmitter()
+  /** Tells this instance's own notifications apart: its listeners already heard them in process. */
+  private readonly instanceId = randomUUID()
+  private relay?: Relay
+
+  constructor() { this.emitter.setMaxListeners(0) }
+
+  publish(event: IngestEvent): void {
+    this.emitter.emit('ingest', event)
+    const relay = this.relay
+    if (!relay) return
+    const payload: IngestNotification = { org_id: event.orgId, agent_id: event.agentId, agent_name: event.agentName, time: event.time, src: this.instanceId }
+    // After this tick: the local listeners' reads queue for the (embedded, one-session) database first.
+    setImmediate(() => {
+      sql`select pg_notify(${INGEST_CHANNEL}, ${JSON.stringify(payload)})`.execute(relay.store.db).catch(relay.onError)
+    })
+  }
+
+  subscribe(listener: (event: IngestEvent) => void): () => void {
+    this.emitter.on('ingest', listener)
+    return () => { this.emitter.off('ingest', listener) }
+  }
+
+  get relayed(): boolean { return this.relay !== undefined }
+
+  /** From now on, publishes are NOTIFYed too and other instances' ingests reach the local listeners. */
+  async relayThrough(store: Store, onError: (err: Error) => void): Promise<void> {
+    if (this.relay) return
+    const stop = await store.listen(INGEST_CHANNEL, (payload) => {
+      const n = parseNotification(payload)
+      if (!n || n.src === this.instanceId) return
+      this.emitter.emit('ingest', { orgId: n.org_id, agentId: n.agent_id, agentName: n.agent_name, time: n.time } satisfies IngestEvent)
+    })
+    this.relay = { store, stop, onError }
+  }
+
+  async stopRelay(): Promise<void> {
+    const relay = this.relay
+    this.relay = undefined
+    await relay?.stop().catch(() => undefined)
+  }
+}
+
 declare module 'fastify' {
-  interface FastifyInstance { ingestFeed: IngestFeed }
+  interface FastifyInstance { ingestFeed: IngestBus }
 }
 
 /** In-process delivery; one instance per app. */
-export function inProcessFeed(): IngestFeed {
-  const emitter = new EventEmitter()
-  emitter.setMaxListeners(0)
-  return {
-    publish: (event) => { emitter.emit('ingest', event) },
-    subscribe: (listener) => {
-      emitter.on('ingest', listener)
-      return () => { emitter.off('ingest', listener) }
-    },
-  }
+export function inProcessFeed(): IngestBus {
+  return new IngestBus()
 }
 
 export const ingestFeedPlugin = fp(async (app) => {
   app.decorate('ingestFeed', inProcessFeed())
+  app.addHook('onClose', async () => { await app.ingestFeed.stopRelay() })
 }, { name: 'hostpulse-ingest-feed' })

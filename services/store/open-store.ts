@@ -6,6 +6,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely'
 import type { Database } from './database.ts'
 import { PgliteWorker, PgliteWorkerDialect } from './embedded/worker-dialect.ts'
 import { pgTypeParser } from './type-parsers.ts'
+import { checkChannel, NotificationListener, type NotificationHandler } from './notification-listener.ts'
 
 export type StoreBackend = 'embedded' | 'server'
 
@@ -15,6 +16,12 @@ export interface Store {
   /** Where the data lives: the data directory, or the server URL without its password. */
   readonly location: string
   ping(): Promise<void>
+  /**
+   * LISTEN on a channel: `onPayload` gets the payload of every NOTIFY on it, from any process using this
+   * database, once the notifying transaction committed. Returns the unlisten function. On a server this
+   * opens one dedicated connection at the first call (never before: see PLATFORM.md on the wire bridge).
+   */
+  listen(channel: string, onPayload: NotificationHandler): Promise<() => Promise<void>>
   close(): Promise<void>
 }
 
@@ -46,6 +53,10 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     return {
       db, backend: 'embedded', location: options.dataDir,
       ping: async () => { await sql`select 1`.execute(db) },
+      listen: async (channel, onPayload) => {
+        checkChannel(channel)
+        return worker.listen(channel, onPayload)
+      },
       // Kysely skips the driver's destroy when no query ever ran: stop the thread ourselves too.
       close: async () => { await db.destroy(); await worker.close() },
     }
@@ -58,10 +69,21 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', () => {})
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  const location = redactUrl(options.databaseUrl)
+  let listener: NotificationListener | undefined
   const store: Store = {
-    db, backend: 'server', location: redactUrl(options.databaseUrl),
+    db, backend: 'server', location,
     ping: async () => { await sql`select 1`.execute(db) },
-    close: () => db.destroy(),
+    listen: (channel, onPayload) => {
+      listener ??= new NotificationListener({ connectionString: options.databaseUrl })
+      return listener.listen(channel, onPayload).catch((err: Error) => {
+        throw new Error(`cannot LISTEN on ${location}: ${err.message}`, { cause: err })
+      })
+    },
+    close: async () => {
+      await listener?.close()
+      await db.destroy()
+    },
   }
   await store.ping().catch((err: Error) => {
     void pool.end()

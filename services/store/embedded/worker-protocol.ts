@@ -4,6 +4,8 @@ export interface WorkerOpen { dataDir: string }
 export type WorkerCall =
   | { kind: 'query'; sql: string; params: readonly unknown[] }
   | { kind: 'exec'; sql: string }
+  | { kind: 'listen'; channel: string }
+  | { kind: 'unlisten'; channel: string }
   | { kind: 'close' }
 
 export type WorkerRequest = WorkerCall & { id: number }
@@ -19,5 +21,8 @@ export interface WorkerError {
 export type WorkerResponse =
   | { id: number; ok: true; result: WorkerRows }
   | { id: number; ok: false; error: WorkerError }
+
+/** A NOTIFY on a channel the worker LISTENs to, sent unasked (no request id). */
+export interface WorkerNotification { notification: { channel: string; payload: string } }
 
 export type WorkerReady = { ready: true } | { ready: false; error: WorkerError }

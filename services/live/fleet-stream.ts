@@ -1,0 +1,153 @@
+// WS /ws/live: the fleet page's stream. Per organization with clients: a snapshot on connect, an agent
+// summary after each of its ingests or status changes, and alert events as the evaluator NOTIFYs them.
+// One queue of reads per organization keeps every client's messages in the order things happened.
+import type { Kysely } from 'kysely'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Database } from '../store/database.ts'
+import type { IngestEvent } from './ingest-feed.ts'
+import type { LiveConnection } from './live-connection.ts'
+import { outbound, type AlertEvent, type AgentSummary } from './live-messages.ts'
+import { liveStatus, readAgentStatuses, readFiringAlerts, readSummaries } from './live-reads.ts'
+
+/** The evaluator's NOTIFY channel; payload: AlertEvent plus org_id. */
+export const ALERTS_CHANNEL = 'hostpulse_alerts'
+
+const str = (v: unknown): v is string => typeof v === 'string'
+const strOrNull = (v: unknown): v is string | null => v === null || typeof v === 'string'
+
+/** The evaluator's payload → its organization and the event clients see (known fields only, no org_id). */
+export function parseAlertNotification(payload: string): { orgId: string; event: AlertEvent } | undefined {
+  let p: Record<string, unknown>
+  try {
+    p = JSON.parse(payload) as Record<string, unknown>
+  } catch {
+    return undefined
+  }
+  if (!p || typeof p !== 'object' || !str(p.org_id) || !str(p.event_id) || (p.state !== 'firing' && p.state !== 'resolved')) return undefined
+  return {
+    orgId: p.org_id,
+    event: {
+      event_id: p.event_id, rule_id: strOrNull(p.rule_id) ? p.rule_id : null, rule_name: str(p.rule_name) ? p.rule_name : '',
+      agent_id: strOrNull(p.agent_id) ? p.agent_id : null, agent_name: str(p.agent_name) ? p.agent_name : '',
+      severity: str(p.severity) ? p.severity : 'critical', state: p.state,
+      value: typeof p.value === 'number' ? p.value : null, summary: str(p.summary) ? p.summary : '',
+      started_at: str(p.started_at) ? p.started_at : new Date().toISOString(), resolved_at: str(p.resolved_at) ? p.resolved_at : null,
+    },
+  }
+}
+
+class OrgFleet {
+  readonly clients = new Set<LiveConnection>()
+  /** Agent id → status last sent, to notice online → offline without an ingest. */
+  readonly statuses = new Map<string, AgentSummary['status']>()
+  readonly dirty = new Set<string>()
+  private chain: Promise<void> = Promise.resolve()
+  flushQueued = false
+
+  constructor(readonly orgId: string, private readonly log: FastifyBaseLogger) {}
+
+  run(task: () => Promise<void>): void {
+    this.chain = this.chain.then(task).catch((err) => { this.log.warn({ err, orgId: this.orgId }, 'live fleet read failed') })
+  }
+
+  broadcast(message: ReturnType<typeof outbound>): void {
+    for (const c of this.clients) c.send(message)
+  }
+}
+
+export interface FleetStreamOptions { onlineWindowSeconds: number }
+
+export class FleetStream {
+  private readonly orgs = new Map<string, OrgFleet>()
+
+  constructor(private readonly db: Kysely<Database>, private readonly log: FastifyBaseLogger, private readonly opts: FleetStreamOptions) {}
+
+  get clientCount(): number {
+    let n = 0
+    for (const o of this.orgs.values()) n += o.clients.size
+    return n
+  }
+
+  *connections(): Iterable<LiveConnection> {
+    for (const o of this.orgs.values()) yield* o.clients
+  }
+
+  join(connection: LiveConnection): void {
+    const orgId = connection.principal.orgId
+    let org = this.orgs.get(orgId)
+    if (!org) {
+      org = new OrgFleet(orgId, this.log)
+      this.orgs.set(orgId, org)
+    }
+    const o = org
+    o.run(async () => {
+      const agents = await readSummaries(this.db, orgId, this.opts.onlineWindowSeconds)
+      const alerts = await readFiringAlerts(this.db, orgId)
+      if (!connection.open) return
+      for (const a of agents) o.statuses.set(a.agent_id, a.status)
+      connection.send(outbound({ type: 'snapshot', agents, alerts }))
+      o.clients.add(connection)
+    })
+  }
+
+  leave(connection: LiveConnection): void {
+    const orgId = connection.principal.orgId
+    const org = this.orgs.get(orgId)
+    if (!org) return
+    org.clients.delete(connection)
+    if (org.clients.size === 0) {
+      org.run(async () => {
+        if (org.clients.size === 0 && this.orgs.get(orgId) === org) this.orgs.delete(orgId)
+      })
+    }
+  }
+
+  onIngest(event: IngestEvent): void {
+    const org = this.orgs.get(event.orgId)
+    if (!org) return
+    org.dirty.add(event.agentId)
+    this.flush(org)
+  }
+
+  onAlert(payload: string): void {
+    const parsed = parseAlertNotification(payload)
+    if (!parsed) {
+      this.log.warn('ignored a malformed alert notification')
+      return
+    }
+    const org = this.orgs.get(parsed.orgId)
+    if (!org) return
+    const message = outbound({ type: 'alert', event: parsed.event })
+    org.run(async () => { org.broadcast(message) })
+  }
+
+  /** Timer: agents whose status changed without an ingest (went offline, were approved, were added). */
+  checkStatuses(): void {
+    for (const org of this.orgs.values()) {
+      org.run(async () => {
+        if (org.clients.size === 0) return
+        const now = Date.now()
+        for (const a of await readAgentStatuses(this.db, org.orgId)) {
+          if (org.statuses.get(a.id) !== liveStatus(a, this.opts.onlineWindowSeconds, now)) org.dirty.add(a.id)
+        }
+        this.flush(org)
+      })
+    }
+  }
+
+  /** Sends a fresh summary of each dirty agent; ingests during a read are gathered for the next one. */
+  private flush(org: OrgFleet): void {
+    if (org.flushQueued || org.dirty.size === 0) return
+    org.flushQueued = true
+    org.run(async () => {
+      org.flushQueued = false
+      const ids = [...org.dirty]
+      org.dirty.clear()
+      if (org.clients.size === 0) return
+      for (const agent of await readSummaries(this.db, org.orgId, this.opts.onlineWindowSeconds, ids)) {
+        org.statuses.set(agent.agent_id, agent.status)
+        org.broadcast(outbound({ type: 'agent', agent }))
+      }
+    })
+  }
+}

@@ -1,0 +1,74 @@
+// A client that stops reading must not make the server hold more and more: its queue is bounded (oldest
+// dropped first), the socket is fed only up to a high-water mark, and when it reads again it is told how
+// many messages it missed and still gets the newest values. A reading client beside it misses nothing.
+import t from 'tap'
+import type { Socket } from 'node:net'
+import { makeBatch, metric } from '../api/helpers.ts'
+import { connectWs, startLiveApi, until } from './live-helpers.ts'
+
+const LIMITS = { queueMaxMessages: 64, queueMaxBytes: 512 * 1024, socketHighWaterBytes: 64 * 1024 }
+const api = await startLiveApi(t, { live: LIMITS })
+const agent = await api.createAgent('firehose')
+
+// 1,000 series with long tags: about 30 KB per message of 100 values, 300 KB per ingest.
+const padding = 'x'.repeat(200)
+const start = Date.now() - 120_000
+const bigBatch = (i: number) => makeBatch({
+  time: new Date(start + i * 1000).toISOString(),
+  metrics: Array.from({ length: 1000 }, (_, n) => metric('cpu', 'usage_percent', i, { tags: { core: `${padding}-${n}` } })),
+  disks: [], networks: [], processes: [],
+})
+
+t.test('a client that never reads keeps the server\'s queue bounded and is told what it missed', async (t) => {
+  const reader = await connectWs(t, `${api.wsUrl}/ws/metrics/firehose?token=${api.adminToken}`)
+  const sleeper = await connectWs(t, `${api.wsUrl}/ws/metrics/firehose?token=${api.adminToken}`)
+  await reader.waitFor((m) => m.type === 'metrics')
+  await sleeper.waitFor((m) => m.type === 'metrics')
+  // The sleeper's process stops reading its socket: the kernel buffers fill, then the server's.
+  const sleeperSocket = (sleeper.ws as unknown as { _socket: Socket })._socket
+  sleeperSocket.pause()
+
+  const INGESTS = 60
+  let peakQueued = 0
+  let peakBuffered = 0
+  let largestMessage = 0
+  for (let i = 1; i <= INGESTS; i++) {
+    await api.ingest(agent.api_key, bigBatch(i))
+    const s = api.app.live.stats()
+    peakQueued = Math.max(peakQueued, s.queuedBytes)
+    peakBuffered = Math.max(peakBuffered, s.bufferedBytes)
+  }
+  await until(() => reader.messages.filter((m) => m.type === 'metrics' && m.data[`cpu.usage_percent{core=${padding}-999}`]?.value === INGESTS).length > 0,
+    15_000, 'the reading client got the last ingest')
+  const readerBytes = reader.messages.reduce((n, m) => n + JSON.stringify(m).length, 0)
+  for (const m of reader.messages) largestMessage = Math.max(largestMessage, JSON.stringify(m).length)
+  t.equal(reader.messages.filter((m) => m.type === 'dropped').length, 0, 'the reading client lost nothing')
+  // Ingests that arrive while a read is under way are answered by one read (newest value per series).
+  const produced = reader.messages.filter((m) => m.type === 'metrics').length
+  t.ok(produced >= 1 + 10 * INGESTS / 2, `it got every message (${produced}: the snapshot, then 10 per read of ${INGESTS} ingests)`)
+
+  const s = api.app.live.stats()
+  t.comment(`sent to each client: ${(readerBytes / 1048576).toFixed(1)} MiB; server held for the sleeper at most ${(peakQueued / 1024).toFixed(0)} KiB queued + ${(peakBuffered / 1024).toFixed(0)} KiB in its socket`)
+  t.ok(readerBytes > 10 * (LIMITS.queueMaxBytes + LIMITS.socketHighWaterBytes), 'far more was produced than the bounds allow to hold')
+  t.ok(peakQueued <= LIMITS.queueMaxBytes, `queued bytes stay within the bound (${peakQueued} ≤ ${LIMITS.queueMaxBytes})`)
+  t.ok(peakBuffered <= LIMITS.socketHighWaterBytes + largestMessage + 1024, `socket-held bytes stay near the high-water mark (${peakBuffered})`)
+  t.ok(s.queuedMessages <= LIMITS.queueMaxMessages, 'queued messages within the bound')
+  t.ok(s.queuedMessages > 0, 'the sleeper really is behind (its queue is in use)')
+
+  const metrics = await api.req('GET', '/metrics', { token: api.adminToken })
+  const dropped = Number(/hostpulse_ws_messages_dropped_total\{stream="metrics"\} (\d+)/.exec(metrics.text)?.[1])
+  t.ok(dropped > 0, `Prometheus counts the dropped messages (${dropped})`)
+
+  sleeperSocket.resume()
+  const notice = await sleeper.waitFor((m) => m.type === 'dropped', 15_000)
+  t.same(Object.keys(notice).sort(), ['count', 'type'], '{"type":"dropped","count"}')
+  t.ok(notice.count > 0, `told it missed ${notice.count} messages`)
+  const last = await sleeper.waitFor((m) => m.type === 'metrics' && m.data[`cpu.usage_percent{core=${padding}-999}`]?.value === INGESTS, 15_000)
+  t.ok(last, 'and still gets the newest values: the oldest were dropped, not the newest')
+  await until(() => sleeper.messages.filter((m) => m.type === 'metrics').length + notice.count >= produced, 10_000, 'the rest arrived')
+  const received = sleeper.messages.filter((m) => m.type === 'metrics').length
+  const droppedTold = sleeper.messages.filter((m) => m.type === 'dropped').reduce((n, m) => n + m.count, 0)
+  t.equal(received + droppedTold, produced, 'received + dropped = every message produced for it')
+  await until(() => api.app.live.stats().queuedBytes === 0, 10_000, 'queues drained')
+  t.pass('the queue is empty once the client reads again')
+})
