@@ -112,6 +112,10 @@ interface PanelSpec {
   title: string; description?: string; type?: 'timeseries' | 'table' | 'stat'
   unit: string; sql: string; format?: 'time_series' | 'table'
   w?: number; h?: number; stack?: boolean; max?: number
+  /** Draw a time series as bars (counts per interval). */
+  bars?: boolean
+  /** Grafana field overrides, e.g. a unit for one column of a table. */
+  overrides?: unknown[]
 }
 
 function layout(specs: PanelSpec[]): Panel[] {
@@ -127,12 +131,12 @@ function layout(specs: PanelSpec[]): Panel[] {
     rowH = Math.max(rowH, h)
     const type = p.type ?? 'timeseries'
     const custom = type === 'timeseries'
-      ? { drawStyle: 'line', lineWidth: 1, fillOpacity: p.stack ? 30 : 10, showPoints: 'never', spanNulls: false, stacking: { mode: p.stack ? 'normal' : 'none', group: 'A' } }
+      ? { drawStyle: p.bars ? 'bars' : 'line', lineWidth: 1, fillOpacity: p.bars ? 80 : p.stack ? 30 : 10, showPoints: 'never', spanNulls: false, stacking: { mode: p.stack ? 'normal' : 'none', group: 'A' } }
       : undefined
     return {
       id: i + 1, type, title: p.title, ...(p.description ? { description: p.description } : {}), gridPos, datasource: DATASOURCE,
       targets: [{ refId: 'A', datasource: DATASOURCE, editorMode: 'code', rawQuery: true, format: p.format ?? (type === 'timeseries' ? 'time_series' : 'table'), rawSql: p.sql }],
-      fieldConfig: { defaults: { unit: p.unit, ...(p.max !== undefined ? { min: 0, max: p.max } : {}), ...(custom ? { custom } : {}) }, overrides: [] },
+      fieldConfig: { defaults: { unit: p.unit, ...(p.max !== undefined ? { min: 0, max: p.max } : {}), ...(custom ? { custom } : {}) }, overrides: p.overrides ?? [] },
       options: type === 'timeseries'
         ? { legend: { displayMode: 'table', placement: 'bottom', calcs: ['mean', 'max', 'lastNotNull'] }, tooltip: { mode: 'multi', sort: 'desc' } }
         : type === 'table' ? { showHeader: true, cellHeight: 'sm' } : { reduceOptions: { calcs: ['lastNotNull'] } },
@@ -288,10 +292,106 @@ ORDER BY 1`,
   },
 ], [agentVariable])
 
+// ---------------------------------------------------------------- alerts
+// Grafana's role reads alert_rules, alert_events, alert_states and silences, never channels (secrets).
+
+/** Severities worst first, for ordering and for one zero-filled series each. */
+const SEVERITY_RANK = `CASE e.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END`
+
+/** An acknowledgement that holds now (an expired one no longer mutes repeats). */
+const ACKNOWLEDGED = `(e.acknowledged_at IS NOT NULL AND (e.ack_expires_at IS NULL OR e.ack_expires_at > now()))`
+
+/** A silence in force matches the event: the SQL twin of services/alerting/silence-matching.ts. */
+const SILENCED = `EXISTS (
+    SELECT 1 FROM silences s
+    WHERE s.org_id = e.org_id AND s.starts_at <= now() AND s.ends_at > now()
+      AND ((s.matchers->>'rule_id') IS NULL OR (s.matchers->>'rule_id') = e.rule_id::text)
+      AND ((s.matchers->>'rule') IS NULL OR (s.matchers->>'rule') = e.rule_name)
+      AND ((s.matchers->>'agent') IS NULL OR (s.matchers->>'agent') IN (e.agent_name, e.agent_id::text))
+      AND ((s.matchers->>'severity') IS NULL OR (s.matchers->>'severity') = e.severity)
+      AND ((s.matchers->'labels') IS NULL OR (COALESCE(a.labels, '{}'::jsonb) || e.series_tags) @> (s.matchers->'labels')))`
+
+const seconds = (...names: string[]) => names.map((name) => ({ matcher: { id: 'byName', options: name }, properties: [{ id: 'unit', value: 's' }] }))
+
+/**
+ * Events per severity in every interval of the range, zero-filled so a quiet interval shows as 0.
+ * `overlaps`: events firing at some point of the interval; otherwise events that started in it.
+ */
+function eventsPerInterval(overlaps: boolean): string {
+  const join = overlaps
+    ? `e.started_at < b + '$__interval'::interval AND (e.resolved_at IS NULL OR e.resolved_at > b)`
+    : `e.started_at >= b AND e.started_at < b + '$__interval'::interval`
+  return `SELECT b AS "time", sev.name AS metric, count(e.id)::int AS value
+FROM generate_series(time_bucket('$__interval', $__timeFrom()::timestamptz), $__timeTo()::timestamptz, '$__interval'::interval) AS b
+CROSS JOIN (VALUES ('critical'), ('warning'), ('info')) AS sev(name)
+LEFT JOIN alert_events e ON e.severity = sev.name AND ${join}
+  AND e.started_at < $__timeTo()::timestamptz AND (e.resolved_at IS NULL OR e.resolved_at > $__timeFrom()::timestamptz)
+GROUP BY 1, 2
+ORDER BY 1`
+}
+
+const alerts = dashboard('hostpulse-alerts', 'Alerts', 'Alerts firing now, their history over the range, by rule and severity, and the latest events.', [
+  {
+    title: 'Firing now', type: 'table', unit: 'none', w: 24, h: 8,
+    description: 'Every alert firing at this moment, worst first. Muted: acknowledged, or matched by a silence or maintenance window in force.',
+    overrides: seconds('firing_for'),
+    sql: `SELECT e.started_at AS "time", e.rule_name AS rule, e.agent_name AS agent, e.series_key AS series, e.severity,
+  e.value, e.threshold, extract(epoch FROM now() - e.started_at)::bigint AS firing_for,
+  CASE WHEN ${ACKNOWLEDGED} THEN 'acknowledged' WHEN ${SILENCED} THEN 'silenced' ELSE '' END AS muted,
+  e.summary
+FROM alert_events e
+LEFT JOIN agents a ON a.id = e.agent_id
+WHERE e.state = 'firing'
+ORDER BY ${SEVERITY_RANK}, e.started_at DESC`,
+  },
+  {
+    title: 'Alerts firing by severity', unit: 'short', stack: true,
+    description: 'How many alerts were firing in each interval.',
+    sql: eventsPerInterval(true),
+  },
+  {
+    title: 'New alerts by severity', unit: 'short', stack: true, bars: true,
+    description: 'Alert events that started in each interval.',
+    sql: eventsPerInterval(false),
+  },
+  {
+    title: 'Alerts by rule and severity', type: 'table', unit: 'none', w: 24, h: 8,
+    description: 'Events that started in the range, per rule; time is the latest start. Mean time to resolve counts resolved events only.',
+    overrides: seconds('mean_time_to_resolve'),
+    sql: `SELECT max(e.started_at) AS "time", e.rule_name AS rule,
+  count(*) FILTER (WHERE e.severity = 'critical')::int AS critical,
+  count(*) FILTER (WHERE e.severity = 'warning')::int AS warning,
+  count(*) FILTER (WHERE e.severity = 'info')::int AS info,
+  count(*)::int AS total,
+  count(*) FILTER (WHERE e.state = 'firing')::int AS firing_now,
+  avg(extract(epoch FROM e.resolved_at - e.started_at)) FILTER (WHERE e.state = 'resolved') AS mean_time_to_resolve
+FROM alert_events e
+WHERE $__timeFilter(e.started_at)
+GROUP BY e.rule_name
+ORDER BY critical DESC, warning DESC, total DESC, rule`,
+  },
+  {
+    title: 'Recent alert events', type: 'table', unit: 'none', w: 24, h: 10,
+    description: 'The latest 100 events that started in the range, newest first.',
+    overrides: seconds('duration'),
+    sql: `SELECT e.started_at AS "time", e.resolved_at AS resolved, e.rule_name AS rule, e.agent_name AS agent, e.series_key AS series,
+  e.severity, e.state, e.value, e.threshold,
+  extract(epoch FROM COALESCE(e.resolved_at, now()) - e.started_at)::bigint AS duration,
+  concat_ws(', ', CASE WHEN e.acknowledged_at IS NOT NULL THEN 'acknowledged' END,
+    CASE WHEN e.resolved_by IS NOT NULL THEN 'resolved by hand' END) AS handled,
+  e.summary
+FROM alert_events e
+WHERE $__timeFilter(e.started_at)
+ORDER BY e.started_at DESC
+LIMIT 100`,
+  },
+])
+
 export const DASHBOARDS: Record<string, Dashboard> = {
   'fleet-overview.json': fleet,
   'host-detail.json': host,
   'processes.json': processes,
+  'alerts.json': alerts,
 }
 
 export const render = (d: Dashboard): string => JSON.stringify(d, null, 2) + '\n'

@@ -1,10 +1,38 @@
-// Alerting: rule CRUD and the evaluation loop. (skeleton: being built)
+// Alerting: rule CRUD, and (when `evaluate`) the evaluation loop fed by the ingest feed.
 import fp from 'fastify-plugin'
+import type { RetentionDays } from '../query/resolution-for-range.ts'
+import { alertRulesRoutes } from './rules-routes.ts'
+import { EvaluationLoop, registerEvaluationMetrics } from './evaluation-loop.ts'
 
 export interface AlertingOptions {
   /** Run the evaluation loop in this instance (main.ts: yes; most tests: no). */
   evaluate?: boolean
+  /** How often due rules are looked for; default 1 s. */
+  tickMs?: number
+  /** Delay from an ingest to the evaluation of its organization's rules; default 500 ms. */
+  ingestDebounceMs?: number
+  /** Retention per level, so long windows never read an aggregate for data it has dropped. */
+  retentionDays?: RetentionDays
 }
 
-export const alertingPlugin = fp(async (_app, _opts: AlertingOptions) => {
-}, { name: 'hostpulse-alerting', dependencies: ['hostpulse-auth', 'hostpulse-ingest-feed'] })
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The evaluation loop of this instance, when it evaluates. */
+    alertEvaluation?: EvaluationLoop
+  }
+}
+
+export const alertingPlugin = fp(async (app, opts: AlertingOptions) => {
+  await app.register(alertRulesRoutes)
+  const metrics = registerEvaluationMetrics(app.observability.registry, app.store.db)
+  if (!opts.evaluate) return
+
+  const loop = new EvaluationLoop(app.store.db, app.log, metrics, opts)
+  app.decorate('alertEvaluation', loop)
+  const unsubscribe = app.ingestFeed.subscribe((event) => loop.dataArrived(event.orgId))
+  app.addHook('onReady', async () => { loop.start() })
+  app.addHook('onClose', async () => {
+    unsubscribe()
+    await loop.stop()
+  })
+}, { name: 'hostpulse-alerting', dependencies: ['hostpulse-auth', 'hostpulse-ingest-feed', 'hostpulse-metrics'] })

@@ -1,4 +1,246 @@
-// Alert events: history, acknowledge, resolve. (skeleton: being built)
+// Alert events: the history (newest first, filtered, keyset-paginated), one event with its deliveries,
+// a summary for page headers, and what people do to an event: acknowledge, unacknowledge, resolve.
+// Every role reads; admins and editors act.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import { Type, type Static } from 'typebox'
+import { sql } from 'kysely'
+import { ApiError } from '../api/errors.ts'
+import { ERRORS, WRITE_ERRORS } from '../api/response-schemas.ts'
+import { principalOf } from '../auth/auth-plugin.ts'
+import { userActor, writeAudit, type AuditAction } from '../audit/audit-log.ts'
+import { findAgent } from '../agents/agents-repository.ts'
+import { parseLimit, parseRfc3339 } from '../query/time-range.ts'
+import { parseDuration } from '../time/duration.ts'
+import type { AlertSeverity } from '../store/database.ts'
+import { EVENT_STATES, EventDetailOut, EventListOut, EventOut, SEVERITIES, eventNotifications, eventView, selectEvents } from './event-views.ts'
+import { acknowledgeEvent, resolveEvent, unacknowledgeEvent } from './event-actions.ts'
 
-export const alertEventsRoutes: FastifyPluginAsyncTypebox = async () => {}
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const DEFAULT_LIMIT = 100
+const MAX_LIMIT = 1000
+/** An acknowledgement lasts at most this long, so a forgotten one cannot mute repeats for good. */
+const MAX_ACK_MS = 365 * 86_400_000
+const BODY_LIMIT = 16 * 1024
+
+const EventsQuery = Type.Object({
+  state: Type.Optional(Type.Union(EVENT_STATES.map((s) => Type.Literal(s)), { description: 'firing or resolved' })),
+  severity: Type.Optional(Type.String({ maxLength: 64, description: 'info, warning or critical; several comma-separated' })),
+  agent: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'agent name or uuid (a deleted agent\'s history by its name)' })),
+  rule: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'rule name or uuid (a deleted rule\'s history by its name)' })),
+  acknowledged: Type.Optional(Type.Boolean({ description: 'only events whose acknowledgement holds now (true) or not (false)' })),
+  start: Type.Optional(Type.String({ maxLength: 64, description: 'RFC3339: events still firing at or resolved after this time' })),
+  end: Type.Optional(Type.String({ maxLength: 64, description: 'RFC3339: events that started before this time' })),
+  limit: Type.Optional(Type.String({ maxLength: 12, description: `events per page, default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT}` })),
+  cursor: Type.Optional(Type.String({ maxLength: 512, description: 'next_cursor of the previous page' })),
+}, { additionalProperties: false })
+type EventsQuery = Static<typeof EventsQuery>
+
+const IdParams = Type.Object({ id: Type.String({ format: 'uuid', description: 'alert event id' }) })
+const AckBody = Type.Object({
+  comment: Type.Optional(Type.String({ maxLength: 2000 })),
+  expires_in: Type.Optional(Type.String({ maxLength: 32, description: 'the acknowledgement ends after this long, e.g. 30m, 2h, 1d' })),
+  expires_at: Type.Optional(Type.String({ maxLength: 64, description: 'RFC3339: the acknowledgement ends then' })),
+}, { additionalProperties: false })
+const ResolveBody = Type.Object({ comment: Type.Optional(Type.String({ maxLength: 2000 })) }, { additionalProperties: false })
+const SummaryOut = Type.Object({
+  firing: Type.Object({ info: Type.Integer(), warning: Type.Integer(), critical: Type.Integer(), total: Type.Integer() }),
+  acknowledged: Type.Integer({ description: 'firing events whose acknowledgement holds now' }),
+  active_silences: Type.Integer({ description: 'silences and maintenance windows in effect now' }),
+})
+
+function bad(field: string, message: string): ApiError {
+  return new ApiError('VALIDATION_ERROR', `Invalid request: ${field} ${message}`, { [field]: [message] })
+}
+
+const encodeCursor = (id: string) => Buffer.from(JSON.stringify({ id })).toString('base64url')
+
+function decodeCursor(text: string): string {
+  try {
+    const c = JSON.parse(Buffer.from(text, 'base64url').toString()) as { id?: unknown }
+    if (typeof c.id === 'string' && UUID.test(c.id)) return c.id
+  } catch { /* answered below */ }
+  throw bad('cursor', 'is not one this API issued (use next_cursor as given)')
+}
+
+function severitiesOf(text: string): AlertSeverity[] {
+  const list = text.split(',').map((s) => s.trim()).filter(Boolean)
+  const wrong = list.find((s) => !(SEVERITIES as readonly string[]).includes(s))
+  if (list.length === 0 || wrong !== undefined) throw bad('severity', `must be info, warning or critical, or several comma-separated (got "${wrong ?? text}")`)
+  return list as AlertSeverity[]
+}
+
+/** A bound on the history; years before 1970 hold no alerts and some (year 0) are not storable times at all. */
+function historyTime(field: string, text: string): Date {
+  const time = parseRfc3339(field, text)
+  if (time.getUTCFullYear() < 1970) throw bad(field, `must be in 1970 or later (got "${text}")`)
+  return time
+}
+
+/** An empty comment box is no comment. */
+const commentOf = (text: string | undefined) => (text?.trim() ? text : null)
+
+/** Lets `POST …/ack` and `…/resolve` be sent without a body (curl -X POST). */
+async function emptyBodyIsEmptyObject(request: FastifyRequest): Promise<void> {
+  if (request.body === undefined || request.body === null) request.body = {}
+}
+
+function ackExpiry(body: Static<typeof AckBody>, now: Date): Date | null {
+  if (body.expires_in !== undefined && body.expires_at !== undefined) throw bad('expires_at', 'cannot be given with expires_in: choose one')
+  let expires: Date | null = null
+  let field = 'expires_in'
+  if (body.expires_in !== undefined) {
+    let ms: number
+    try { ms = parseDuration(body.expires_in) } catch { throw bad('expires_in', `must be a duration such as 30m, 2h or 1d (got "${body.expires_in}")`) }
+    if (ms <= 0) throw bad('expires_in', 'must be longer than 0')
+    expires = new Date(now.getTime() + ms)
+  } else if (body.expires_at !== undefined) {
+    field = 'expires_at'
+    expires = parseRfc3339('expires_at', body.expires_at)
+    if (expires <= now) throw bad('expires_at', 'must be in the future')
+  }
+  if (expires && expires.getTime() - now.getTime() > MAX_ACK_MS) throw bad(field, 'must be at most 365 days from now')
+  return expires
+}
+
+export const alertEventsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const db = app.store.db
+
+  async function eventOr404(orgId: string, id: string) {
+    const row = await selectEvents(db, orgId).where('e.id', '=', id).executeTakeFirst()
+    if (!row) throw new ApiError('NOT_FOUND', `Alert event ${id} not found`)
+    return row
+  }
+
+  async function listEvents(orgId: string, q: EventsQuery) {
+    const limit = parseLimit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)
+    const start = q.start === undefined ? undefined : historyTime('start', q.start)
+    const end = q.end === undefined ? undefined : historyTime('end', q.end)
+    if (start && end && start >= end) throw bad('start', 'must be before end')
+    let query = selectEvents(db, orgId)
+    if (q.state) query = query.where('e.state', '=', q.state)
+    if (q.severity !== undefined) query = query.where('e.severity', 'in', severitiesOf(q.severity))
+    if (q.agent !== undefined) {
+      const agent = await findAgent(db, orgId, q.agent)
+      // Events keep the agent's name: a deleted agent's history is still found by it.
+      if (agent) query = query.where((eb) => eb.or([eb('e.agent_id', '=', agent.id), eb.and([eb('e.agent_id', 'is', null), eb('e.agent_name', '=', agent.name)])]))
+      else if (UUID.test(q.agent)) query = query.where('e.agent_id', '=', q.agent)
+      else query = query.where('e.agent_name', '=', q.agent)
+    }
+    if (q.rule !== undefined) {
+      const text = q.rule
+      const rule = await db.selectFrom('alert_rules').select(['id', 'name']).where('org_id', '=', orgId)
+        .where((eb) => UUID.test(text) ? eb.or([eb('id', '=', text), eb('name', '=', text)]) : eb('name', '=', text)).executeTakeFirst()
+      if (rule) query = query.where((eb) => eb.or([eb('e.rule_id', '=', rule.id), eb.and([eb('e.rule_id', 'is', null), eb('e.rule_name', '=', rule.name)])]))
+      else if (UUID.test(text)) query = query.where('e.rule_id', '=', text)
+      else query = query.where('e.rule_name', '=', text)
+    }
+    if (q.acknowledged !== undefined) {
+      const holds = sql<boolean>`(e.acknowledged_at is not null and (e.ack_expires_at is null or e.ack_expires_at > now()))`
+      query = query.where(q.acknowledged ? holds : sql<boolean>`not ${holds}`)
+    }
+    // Events that overlap [start, end): still firing or resolved after start, started before end.
+    if (start) query = query.where((eb) => eb.or([eb('e.resolved_at', 'is', null), eb('e.resolved_at', '>=', start)]))
+    if (end) query = query.where('e.started_at', '<', end)
+    if (q.cursor !== undefined) {
+      const after = decodeCursor(q.cursor)
+      // Compared with the stored row itself, so timestamps finer than a millisecond page exactly.
+      query = query.where(sql<boolean>`(e.started_at, e.id) < (select c.started_at, c.id from alert_events c where c.id = ${after} and c.org_id = ${orgId})`)
+    }
+    const rows = await query.orderBy('e.started_at', 'desc').orderBy('e.id', 'desc').limit(limit + 1).execute()
+    const page = rows.slice(0, limit)
+    const now = new Date()
+    return {
+      events: page.map((e) => eventView(e, now)), count: page.length,
+      ...(rows.length > limit ? { next_cursor: encodeCursor(page[page.length - 1].id) } : {}),
+    }
+  }
+
+  async function audited(request: FastifyRequest, action: AuditAction, id: string, details: Record<string, string | number | boolean | null>) {
+    const p = principalOf(request)
+    const row = await eventOr404(p.orgId, id)
+    await writeAudit(db, {
+      orgId: p.orgId, action, actor: userActor(request), target: { type: 'alert_event', id }, ip: request.ip,
+      details: { rule: row.rule_name, agent: row.agent_name, severity: row.severity, ...details },
+    })
+    return eventView(row)
+  }
+
+  app.get('/api/v1/alerts/events', {
+    onRequest: app.authenticate,
+    schema: {
+      summary: 'Alert history, newest first', tags: ['alerts'],
+      description: 'Filters combine; start/end select events that overlap [start, end). Page with cursor=<next_cursor>.',
+      querystring: EventsQuery, response: { 200: EventListOut, ...ERRORS },
+    },
+  }, async (request) => listEvents(principalOf(request).orgId, request.query))
+
+  app.get('/api/v1/alerts/events/summary', {
+    onRequest: app.authenticate,
+    schema: { summary: 'Firing alerts by severity, acknowledged ones, active silences', tags: ['alerts'], response: { 200: SummaryOut, ...ERRORS } },
+  }, async (request) => {
+    const orgId = principalOf(request).orgId
+    const firing = await db.selectFrom('alert_events').select(['severity', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('org_id', '=', orgId).where('state', '=', 'firing').groupBy('severity').execute()
+    const acked = await db.selectFrom('alert_events').select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('org_id', '=', orgId).where('state', '=', 'firing').where('acknowledged_at', 'is not', null)
+      .where((eb) => eb.or([eb('ack_expires_at', 'is', null), eb('ack_expires_at', '>', sql<Date>`now()`)])).executeTakeFirstOrThrow()
+    const silences = await db.selectFrom('silences').select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('org_id', '=', orgId).where('starts_at', '<=', sql<Date>`now()`).where('ends_at', '>', sql<Date>`now()`).executeTakeFirstOrThrow()
+    const by = Object.fromEntries(SEVERITIES.map((s) => [s, Number(firing.find((f) => f.severity === s)?.n ?? 0)])) as Record<AlertSeverity, number>
+    return {
+      firing: { ...by, total: by.info + by.warning + by.critical },
+      acknowledged: Number(acked.n), active_silences: Number(silences.n),
+    }
+  })
+
+  app.get('/api/v1/alerts/events/:id', {
+    onRequest: app.authenticate,
+    schema: { summary: 'One alert event with its notification deliveries', tags: ['alerts'], params: IdParams, response: { 200: EventDetailOut, ...ERRORS } },
+  }, async (request) => {
+    const orgId = principalOf(request).orgId
+    const event = eventView(await eventOr404(orgId, request.params.id))
+    return { ...event, notifications: await eventNotifications(db, orgId, event.id) }
+  })
+
+  app.post('/api/v1/alerts/events/:id/ack', {
+    onRequest: app.requireRole('admin', 'editor'), preValidation: emptyBodyIsEmptyObject, bodyLimit: BODY_LIMIT,
+    schema: {
+      summary: 'Acknowledge a firing alert: no repeat notifications while the acknowledgement holds', tags: ['alerts'],
+      description: 'Acknowledging again replaces who, when, comment and expiry. A resolved event answers 409.',
+      params: IdParams, body: AckBody, response: { 200: EventOut, ...WRITE_ERRORS },
+    },
+  }, async (request) => {
+    const p = principalOf(request)
+    const now = new Date()
+    const expiresAt = ackExpiry(request.body, now)
+    await acknowledgeEvent(db, p.orgId, request.params.id, { userId: p.userId, comment: commentOf(request.body.comment), expiresAt, now })
+    return audited(request, 'alert.acknowledge', request.params.id, { acknowledged: true, expires_at: expiresAt?.toISOString() ?? null })
+  })
+
+  app.delete('/api/v1/alerts/events/:id/ack', {
+    onRequest: app.requireRole('admin', 'editor'),
+    schema: {
+      summary: 'Take an acknowledgement back: repeat notifications resume', tags: ['alerts'],
+      params: IdParams, response: { 200: EventOut, ...WRITE_ERRORS },
+    },
+  }, async (request) => {
+    const p = principalOf(request)
+    await unacknowledgeEvent(db, p.orgId, request.params.id, new Date())
+    return audited(request, 'alert.acknowledge', request.params.id, { acknowledged: false })
+  })
+
+  app.post('/api/v1/alerts/events/:id/resolve', {
+    onRequest: app.requireRole('admin', 'editor'), preValidation: emptyBodyIsEmptyObject, bodyLimit: BODY_LIMIT,
+    schema: {
+      summary: 'Resolve a firing alert by hand', tags: ['alerts'],
+      description: 'Its lifecycle starts over (a condition that still holds fires a new event); resolved notifications go out if the rule asks. '
+        + 'A resolved event answers 409.',
+      params: IdParams, body: ResolveBody, response: { 200: EventOut, ...WRITE_ERRORS },
+    },
+  }, async (request) => {
+    const p = principalOf(request)
+    const { queued } = await resolveEvent(db, p.orgId, request.params.id, { userId: p.userId, comment: commentOf(request.body.comment), now: new Date() })
+    return audited(request, 'alert.resolve', request.params.id, { resolved_notifications: queued })
+  })
+}

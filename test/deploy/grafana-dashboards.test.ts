@@ -1,7 +1,8 @@
 // Every panel query of every provisioned dashboard, expanded as Grafana expands it, runs against an embedded
 // TimescaleDB filled through the real ingest path, as Grafana's read-only role, at four resolutions (raw
 // rows, metrics_1m, the hourly aggregates, metrics_1d) and returns a time column and its value columns.
-import t from 'tap'
+// The Alerts dashboard reads alert history seeded the way the evaluator and the events API leave it.
+import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -10,6 +11,7 @@ import { writeBatches } from '../../services/ingest/write-batches.ts'
 import type { IngestBatch } from '../../contract/ingest-batch.ts'
 import { DASHBOARDS, DASHBOARD_DIR, render, type Dashboard } from '../../grafana/build-dashboards.ts'
 import { openTestStore } from '../api/helpers.ts'
+import type { Store } from '../../services/store/open-store.ts'
 import { expandGrafanaMacros, intervalText } from './grafana-macros.ts'
 
 const GRAFANA = join(import.meta.dirname, '..', '..', 'grafana')
@@ -36,6 +38,11 @@ const EXPECTED: Record<string, string[]> = {
   'hostpulse-processes/Top processes by CPU': ['time', 'metric', 'value'],
   'hostpulse-processes/Top processes by memory': ['time', 'metric', 'value'],
   'hostpulse-processes/Process count': ['time', 'processes'],
+  'hostpulse-alerts/Firing now': ['time', 'rule', 'agent', 'series', 'severity', 'value', 'threshold', 'firing_for', 'muted', 'summary'],
+  'hostpulse-alerts/Alerts firing by severity': ['time', 'metric', 'value'],
+  'hostpulse-alerts/New alerts by severity': ['time', 'metric', 'value'],
+  'hostpulse-alerts/Alerts by rule and severity': ['time', 'rule', 'critical', 'warning', 'info', 'total', 'firing_now', 'mean_time_to_resolve'],
+  'hostpulse-alerts/Recent alert events': ['time', 'resolved', 'rule', 'agent', 'series', 'severity', 'state', 'value', 'threshold', 'duration', 'handled', 'summary'],
 }
 
 /** Ranges and the interval Grafana would pick for them; each lands on a different relation. */
@@ -90,6 +97,68 @@ function batchAt(time: number, i: number, seed: number): IngestBatch {
 
 const panelsOf = (d: Dashboard) => d.panels
 
+/**
+ * Alert history for the Alerts dashboard, as the evaluator and the events API leave it: two rules, events
+ * resolved over the last 90 days (one per relation's range) and three firing now, one acknowledged and
+ * one under a maintenance window. Returns the ids of the firing events by what mutes them.
+ */
+async function seedAlerts(db: Store['db'], orgId: string, now: number) {
+  const agents = await db.selectFrom('agents').select(['id', 'name']).where('org_id', '=', orgId).orderBy('name').execute()
+  const [cache, dbHost, web] = agents
+  await db.updateTable('agents').set({ labels: JSON.stringify({ env: 'prod' }) }).where('id', '=', dbHost.id).execute()
+  const rule = (name: string, metric: string) => db.insertInto('alert_rules').values({ org_id: orgId, name, metric, threshold: 90, labels: '{}', tags: '{}', annotations: '{}' })
+    .returning(['id', 'name']).executeTakeFirstOrThrow()
+  const cpu = await rule('High CPU', 'cpu.usage_percent')
+  const disk = await rule('Disk full', 'disk.usage_percent')
+  const event = (r: { id: string; name: string }, agent: { id: string; name: string }, severity: 'info' | 'warning' | 'critical', startedAgo: number, resolvedAgo: number | null, extra: Record<string, unknown> = {}) =>
+    db.insertInto('alert_events').values({
+      org_id: orgId, rule_id: r.id, rule_name: r.name, agent_id: agent.id, agent_name: agent.name, severity, state: resolvedAgo === null ? 'firing' : 'resolved',
+      value: 95, threshold: 90, summary: `${r.name} on ${agent.name}`, series_tags: '{}', annotations: '{}',
+      started_at: new Date(now - startedAgo), resolved_at: resolvedAgo === null ? null : new Date(now - resolvedAgo), ...extra,
+    }).returning('id').executeTakeFirstOrThrow()
+  for (const [i, ago] of [20 * MINUTE, 3 * HOUR, 2 * DAY, 20 * DAY, 60 * DAY].entries()) {
+    await event(i % 2 ? disk : cpu, [cache, dbHost, web][i % 3], (['critical', 'warning', 'info'] as const)[i % 3], ago, ago - 10 * MINUTE)
+  }
+  const plain = await event(cpu, web, 'critical', 30 * MINUTE, null)
+  const acked = await event(disk, cache, 'warning', 40 * MINUTE, null, { acknowledged_at: new Date(now - 5 * MINUTE), ack_expires_at: new Date(now + HOUR) })
+  const silenced = await event(cpu, dbHost, 'info', 50 * MINUTE, null, { series_key: 'core0', series_tags: JSON.stringify({ core: '0' }) })
+  await db.insertInto('alert_states').values({ rule_id: cpu.id, agent_id: web.id, org_id: orgId, series_tags: '{}', state: 'firing', severity: 'critical', event_id: plain.id }).execute()
+  await db.insertInto('silences').values({
+    org_id: orgId, kind: 'maintenance', matchers: JSON.stringify({ labels: { env: 'prod', core: '0' } }), starts_at: new Date(now - HOUR), ends_at: new Date(now + HOUR),
+  }).execute()
+  return { plain: plain.id, acked: acked.id, silenced: silenced.id }
+}
+
+/** What each Alerts panel says about the alerts seedAlerts left (run as Grafana's role). */
+async function checkAlertsPanels(t: Test, asGrafana: (query: string) => Promise<{ rows: Record<string, any>[] }>, now: number) {
+  const panel = (title: string) => DASHBOARDS['alerts.json'].panels.find((p) => p.title === title)!.targets[0].rawSql
+  const run = async (title: string, range: number, intervalMs: number) =>
+    (await asGrafana(expandGrafanaMacros(panel(title), { from: new Date(now - range), to: new Date(now + MINUTE), intervalMs, variables: {} }))).rows
+
+  const firing = await run('Firing now', HOUR, 10_000)
+  t.same(firing.map((r) => [r.rule, r.agent, r.severity, r.muted]), [
+    ['High CPU', 'web-01', 'critical', ''], ['Disk full', 'cache-01', 'warning', 'acknowledged'], ['High CPU', 'db-01', 'info', 'silenced'],
+  ], 'Firing now: worst first; acknowledged and silenced (agent labels with series tags) told apart')
+  t.ok(firing.every((r) => r.firing_for >= 30 * 60 - 5), 'Firing now: firing for as long as since it started')
+
+  const byRule = await run('Alerts by rule and severity', 30 * DAY, HOUR)
+  t.same(byRule.map((r) => [r.rule, r.critical, r.warning, r.info, r.total, r.firing_now]), [
+    ['High CPU', 2, 0, 2, 4, 2], ['Disk full', 1, 2, 0, 3, 1],
+  ], 'By rule and severity over 30 days (the 60-day-old event is outside)')
+  t.equal(Math.round(byRule[0].mean_time_to_resolve), 600, 'mean time to resolve of the resolved ones')
+
+  const firingOverTime = await run('Alerts firing by severity', HOUR, 10 * MINUTE)
+  const last = Math.max(...firingOverTime.map((r) => new Date(r.time).getTime()))
+  const latest = firingOverTime.filter((r) => new Date(r.time).getTime() === last)
+  t.same(Object.fromEntries(latest.map((r) => [r.metric, r.value])), { critical: 1, warning: 1, info: 1 }, 'the last interval counts the three firing now')
+  const started = await run('New alerts by severity', HOUR, 10 * MINUTE)
+  t.equal(started.reduce((n, r) => n + r.value, 0), 4, 'four events started in the last hour')
+
+  const recent = await run('Recent alert events', 3 * DAY, HOUR)
+  t.equal(recent.length, 6, 'Recent: the events that started in the range')
+  t.same(recent.map((r) => r.handled).filter(Boolean), ['acknowledged'])
+}
+
 t.test('the committed dashboard JSON is what grafana/build-dashboards.ts generates', async (t) => {
   const files = readdirSync(DASHBOARD_DIR).filter((f) => f.endsWith('.json')).sort()
   t.same(files, Object.keys(DASHBOARDS).sort(), 'one file per generated dashboard, no strays')
@@ -140,6 +209,7 @@ t.test('every panel query returns rows with a time column and its value columns,
     const batches = times.reverse().map((time, i) => batchAt(time, i, seed + 1))
     for (let i = 0; i < batches.length; i += 200) await writeBatches(store.db, agent, batches.slice(i, i + 200))
   }
+  await seedAlerts(store.db, org.id, now)
   for (const view of ['metrics_1m', 'metrics_1h', 'metrics_1d', 'disk_metrics_1h', 'network_metrics_1h', 'process_metrics_1h']) {
     await sql`call refresh_continuous_aggregate(${view}::regclass, null, null)`.execute(store.db)
   }
@@ -174,10 +244,15 @@ t.test('every panel query returns rows with a time column and its value columns,
             const valueColumns = columns.filter((c) => c !== 'time' && c !== 'metric')
             t.ok(result.rows.some((r) => valueColumns.every((c) => typeof r[c] === 'number')), `${label}: numeric values`)
           }
+          // Zero-filled alert counts return rows anyway: they must also count the seeded alerts.
+          if (d.uid === 'hostpulse-alerts' && target.format === 'time_series') {
+            t.ok(result.rows.some((r) => Number(r.value) > 0), `${label}: counts alerts`)
+          }
         }
       }
     }
   }
+  await checkAlertsPanels(t, asGrafana, now)
 })
 
 t.test('the macro expander refuses macros it does not know', async (t) => {

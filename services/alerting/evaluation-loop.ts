@@ -1,0 +1,161 @@
+// The evaluation loop: every tick, the enabled rules that are due are evaluated one by one, each in its
+// own short transaction (evaluate-rule.ts), so ingest never waits behind a whole cycle. New data makes an
+// organization's rules due at once (debounced), so a `for: 0s` rule fires about a second after the ingest
+// that crosses its threshold. Several instances may run this loop on one database: a per-rule advisory
+// lock plus a re-check of last_evaluated_at under it lets exactly one evaluate a rule, and whichever
+// instance is alive picks up due rules, so a dead instance is replaced within one interval.
+import { sql, type Kysely } from 'kysely'
+import type { FastifyBaseLogger } from 'fastify'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import type { Database } from '../store/database.ts'
+import type { RetentionDays } from '../query/resolution-for-range.ts'
+import { evaluateRule, recordEvaluationError } from './evaluate-rule.ts'
+
+export interface EvaluationLoopOptions {
+  /** How often due rules are looked for; default 1 s. */
+  tickMs?: number
+  /** How long after an ingest the organization's rules are evaluated (more ingests meanwhile join); default 500 ms. */
+  ingestDebounceMs?: number
+  retentionDays?: RetentionDays
+  /** The clock (tests move it). */
+  clock?: () => Date
+}
+
+export interface CycleResult {
+  rules: number
+  evaluated: number
+  errors: number
+  opened: number
+  closed: number
+  notifications: number
+  ms: number
+}
+
+export interface EvaluationMetrics {
+  cycleSeconds: Histogram
+  rulesEvaluated: Counter
+  errors: Counter
+}
+
+/** The loop's Prometheus metrics on the app's registry (firing alerts are counted when scraped). */
+export function registerEvaluationMetrics(registry: Registry, db: Kysely<Database>): EvaluationMetrics {
+  new Gauge({
+    name: 'hostpulse_alerts_firing', help: 'Alerts (rule × agent × series) firing now', registers: [registry],
+    async collect() {
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from alert_states where state = 'firing'`.execute(db).catch(() => ({ rows: [] }))
+      if (rows[0]) this.set(Number(rows[0].n))
+    },
+  })
+  return {
+    cycleSeconds: new Histogram({
+      name: 'hostpulse_alert_evaluation_seconds', help: 'Time to evaluate the due rules, per cycle that had any', registers: [registry],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    }),
+    rulesEvaluated: new Counter({ name: 'hostpulse_alert_rules_evaluated_total', help: 'Rule evaluations completed', registers: [registry] }),
+    errors: new Counter({ name: 'hostpulse_alert_evaluation_errors_total', help: 'Rule evaluations that failed (see the rule\'s last_evaluation_error)', registers: [registry] }),
+  }
+}
+
+interface DueRule { id: string; org_id: string; interval_seconds: number }
+
+export class EvaluationLoop {
+  private timer?: NodeJS.Timeout
+  private debounce?: NodeJS.Timeout
+  private running?: Promise<CycleResult>
+  private again = false
+  private stopped = false
+  /** Organizations with new data: their rules are due if last evaluated before this time. */
+  private freshData = new Map<string, Date>()
+  private readonly clock: () => Date
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly log: FastifyBaseLogger,
+    private readonly metrics?: EvaluationMetrics,
+    private readonly opts: EvaluationLoopOptions = {},
+  ) {
+    this.clock = opts.clock ?? (() => new Date())
+  }
+
+  start(): void {
+    this.stopped = false
+    this.timer = setInterval(() => this.tick(), this.opts.tickMs ?? 1000)
+    this.timer.unref()
+    this.tick()
+  }
+
+  /** Stops ticking and waits for a cycle in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    clearInterval(this.timer)
+    clearTimeout(this.debounce)
+    await this.running?.catch(() => undefined)
+  }
+
+  /** New data from an organization: evaluate its rules soon (ingest feed listener). */
+  dataArrived(orgId: string): void {
+    const at = this.clock()
+    const known = this.freshData.get(orgId)
+    if (!known || known < at) this.freshData.set(orgId, at)
+    if (this.debounce || this.stopped) return
+    this.debounce = setTimeout(() => { this.debounce = undefined; this.tick() }, this.opts.ingestDebounceMs ?? 500)
+    this.debounce.unref()
+  }
+
+  private tick(): void {
+    if (this.stopped) return
+    if (this.running) { this.again = true; return }
+    this.running = this.runCycle()
+      .catch((err: Error) => {
+        this.log.error({ err: err.message }, 'alert evaluation cycle failed')
+        return undefined as unknown as CycleResult
+      })
+      .finally(() => {
+        this.running = undefined
+        if (this.again && !this.stopped) { this.again = false; this.tick() }
+      })
+  }
+
+  /** One cycle: every due rule, each in its own transaction; one failing rule never stops the others. */
+  async runCycle(): Promise<CycleResult> {
+    const started = performance.now()
+    const fresh = this.freshData
+    this.freshData = new Map()
+    const now = this.clock()
+    const orgs = [...fresh.keys()]
+    const times = orgs.map((o) => fresh.get(o)!)
+    const { rows: due } = await sql<DueRule>`
+      select r.id, r.org_id, r.interval_seconds from alert_rules r
+      where r.enabled and (r.last_evaluated_at is null
+        or r.last_evaluated_at <= ${now}::timestamptz - make_interval(secs => r.interval_seconds)
+        ${orgs.length > 0 ? sql`or exists (select 1 from unnest(${orgs}::uuid[], ${times}::timestamptz[]) f(org_id, at)
+          where f.org_id = r.org_id and r.last_evaluated_at < f.at)` : sql``})
+      order by r.last_evaluated_at nulls first`.execute(this.db)
+    const result: CycleResult = { rules: due.length, evaluated: 0, errors: 0, opened: 0, closed: 0, notifications: 0, ms: 0 }
+    for (const rule of due) {
+      if (this.stopped) break
+      const at = this.clock()
+      // Due by schedule, or because data arrived after its last evaluation: whichever is later must be beaten.
+      let staleBefore = new Date(at.getTime() - rule.interval_seconds * 1000 + 1)
+      const dataAt = fresh.get(rule.org_id)
+      if (dataAt && dataAt > staleBefore) staleBefore = dataAt
+      try {
+        const outcome = await evaluateRule(this.db, rule.id, at, staleBefore, this.opts.retentionDays)
+        if (!outcome.evaluated) continue
+        result.evaluated++
+        result.opened += outcome.opened
+        result.closed += outcome.closed
+        result.notifications += outcome.notifications
+        this.metrics?.rulesEvaluated.inc()
+      } catch (err) {
+        result.errors++
+        this.metrics?.errors.inc()
+        this.log.warn({ rule_id: rule.id, err: (err as Error).message }, 'alert rule evaluation failed')
+        await recordEvaluationError(this.db, rule.id, at, err).catch(() => undefined)
+      }
+    }
+    result.ms = performance.now() - started
+    if (due.length > 0) this.metrics?.cycleSeconds.observe(result.ms / 1000)
+    return result
+  }
+}

@@ -1,0 +1,120 @@
+// What people do to an alert event: acknowledge it (no repeats while it holds), take the acknowledgement
+// back, or resolve it by hand. Each change is one transaction on the event row, locked first, so it
+// never interleaves with the evaluator's own transition of the same event.
+import type { Kysely, Transaction } from 'kysely'
+import { ApiError } from '../api/errors.ts'
+import type { AlertSeverity, Database } from '../store/database.ts'
+import { sendAlertNotice } from './alert-notice.ts'
+import { enqueueNotifications } from './outbox.ts'
+import { activeSilences, isSilenced } from './silence-matching.ts'
+
+interface LockedEvent {
+  id: string; org_id: string; rule_id: string | null; rule_name: string; agent_id: string | null; agent_name: string; series_key: string
+  series_tags: Record<string, string>; severity: AlertSeverity; state: 'firing' | 'resolved'; value: number | null; summary: string
+  started_at: Date; resolved_at: Date | null; last_notified_at: Date | null
+}
+
+async function lockEvent(trx: Transaction<Database>, orgId: string, eventId: string): Promise<LockedEvent> {
+  const event = await trx.selectFrom('alert_events')
+    .select(['id', 'org_id', 'rule_id', 'rule_name', 'agent_id', 'agent_name', 'series_key', 'series_tags', 'severity', 'state', 'value',
+      'summary', 'started_at', 'resolved_at', 'last_notified_at'])
+    .where('id', '=', eventId).where('org_id', '=', orgId).forUpdate().executeTakeFirst()
+  if (!event) throw new ApiError('NOT_FOUND', `Alert event ${eventId} not found`)
+  return event
+}
+
+function refuseResolved(event: LockedEvent, action: string): void {
+  if (event.state === 'resolved') {
+    throw new ApiError('CONFLICT', `Alert event ${event.id} is already resolved (at ${event.resolved_at?.toISOString()}); ${action}`,
+      { state: ['is resolved'] })
+  }
+}
+
+export interface Acknowledgement { userId: string; comment: string | null; expiresAt: Date | null; now: Date }
+
+/** Acknowledges a firing event; acknowledging again replaces who, when, comment and expiry. */
+export async function acknowledgeEvent(db: Kysely<Database>, orgId: string, eventId: string, ack: Acknowledgement): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    refuseResolved(await lockEvent(trx, orgId, eventId), 'only a firing alert can be acknowledged')
+    await trx.updateTable('alert_events')
+      .set({ acknowledged_at: ack.now, acknowledged_by: ack.userId, ack_comment: ack.comment, ack_expires_at: ack.expiresAt, updated_at: ack.now })
+      .where('id', '=', eventId).where('org_id', '=', orgId).execute()
+  })
+}
+
+/** Takes an acknowledgement back: repeats resume at the rule's next repeat time. */
+export async function unacknowledgeEvent(db: Kysely<Database>, orgId: string, eventId: string, now: Date): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    refuseResolved(await lockEvent(trx, orgId, eventId), 'its acknowledgement is history now')
+    await trx.updateTable('alert_events')
+      .set({ acknowledged_at: null, acknowledged_by: null, ack_comment: null, ack_expires_at: null, updated_at: now })
+      .where('id', '=', eventId).where('org_id', '=', orgId).execute()
+  })
+}
+
+export interface ManualResolution { userId: string; comment: string | null; now: Date }
+
+/**
+ * Resolves a firing event by hand, in one transaction: the event, its lifecycle row (back to inactive, so
+ * the evaluator starts over and fires a new event if the condition still holds), the resolved notifications
+ * when the rule asks for them, and the notice on hostpulse_alerts (sent by PostgreSQL at commit).
+ * Returns how many resolved notifications were queued.
+ */
+export async function resolveEvent(db: Kysely<Database>, orgId: string, eventId: string, res: ManualResolution): Promise<{ queued: number }> {
+  return db.transaction().execute(async (trx) => {
+    const event = await lockEvent(trx, orgId, eventId)
+    refuseResolved(event, 'nothing to do')
+    await trx.updateTable('alert_events')
+      .set({ state: 'resolved', resolved_at: res.now, resolved_by: res.userId, resolve_comment: res.comment, updated_at: res.now })
+      .where('id', '=', eventId).where('org_id', '=', orgId).execute()
+    const notified = await firingWasNotified(trx, event)
+    if (event.rule_id && event.agent_id) {
+      await trx.updateTable('alert_states')
+        .set({ state: 'inactive', pending_since: null, firing_since: null, event_id: null, last_notified_at: null })
+        .where('rule_id', '=', event.rule_id).where('agent_id', '=', event.agent_id).where('series_key', '=', event.series_key)
+        .where('event_id', '=', eventId).where('org_id', '=', orgId).execute()
+    }
+    let queued = 0
+    const rule = event.rule_id === null ? undefined : await trx.selectFrom('alert_rules')
+      .select(['id', 'name', 'notify_on_resolve', 'channels', 'group_wait_seconds'])
+      .where('id', '=', event.rule_id).where('org_id', '=', orgId).executeTakeFirst()
+    // As the evaluator does: nobody hears of the end of something they never heard of, or that is silenced.
+    if (rule?.notify_on_resolve && rule.channels.length > 0 && notified && !(await silencedNow(trx, event, rule.name, res.now))) {
+      queued = await enqueueNotifications(trx, {
+        orgId, eventId, ruleId: rule.id, channelIds: rule.channels, kind: 'resolved', groupWaitSeconds: rule.group_wait_seconds, now: res.now,
+      })
+    }
+    await sendAlertNotice(trx, {
+      org_id: orgId, event_id: event.id, rule_id: event.rule_id, rule_name: event.rule_name, agent_id: event.agent_id, agent_name: event.agent_name,
+      severity: event.severity, state: 'resolved', value: event.value, summary: event.summary,
+      started_at: event.started_at.toISOString(), resolved_at: res.now.toISOString(),
+    })
+    return { queued }
+  })
+}
+
+/** The firing went out (or is queued): the evaluator marks its lifecycle row, the outbox holds the rows. */
+async function firingWasNotified(trx: Transaction<Database>, event: LockedEvent): Promise<boolean> {
+  if (event.last_notified_at !== null) return true
+  if (event.rule_id !== null && event.agent_id !== null) {
+    const state = await trx.selectFrom('alert_states').select('last_notified_at')
+      .where('rule_id', '=', event.rule_id).where('agent_id', '=', event.agent_id).where('series_key', '=', event.series_key)
+      .where('event_id', '=', event.id).executeTakeFirst()
+    if (state?.last_notified_at) return true
+  }
+  const queued = await trx.selectFrom('alert_notifications').select('id').where('org_id', '=', event.org_id).where('event_id', '=', event.id)
+    .where('kind', 'in', ['firing', 'repeat']).limit(1).executeTakeFirst()
+  return queued !== undefined
+}
+
+/** Silences mute every notification of a matching alert, resolved ones included (as the evaluator does). */
+async function silencedNow(trx: Transaction<Database>, event: LockedEvent, ruleName: string, now: Date): Promise<boolean> {
+  if (event.rule_id === null || event.agent_id === null) return false
+  const silences = await activeSilences(trx, event.org_id, now)
+  if (silences.length === 0) return false
+  const agent = await trx.selectFrom('agents').select('labels').where('id', '=', event.agent_id).where('org_id', '=', event.org_id).executeTakeFirst()
+  return isSilenced(silences, {
+    ruleId: event.rule_id, ruleName, agentId: event.agent_id, agentName: event.agent_name,
+    severity: event.severity, labels: { ...agent?.labels, ...event.series_tags },
+  })
+}

@@ -1,0 +1,42 @@
+// The evaluator's side of the notification outbox: rows in alert_notifications, written in the same
+// transaction as the event they announce. The dispatcher (services/notify) sends them; nothing here sends.
+import { sql, type Kysely } from 'kysely'
+import type { Database, NotificationKind } from '../store/database.ts'
+
+export interface NotificationRequest {
+  orgId: string
+  eventId: string
+  ruleId: string
+  /** The rule's channels; ids that are not enabled channels of the organization are skipped. */
+  channelIds: string[]
+  kind: NotificationKind
+  /** How long a new group waits for more alerts of the same rule before it goes out. */
+  groupWaitSeconds: number
+  now: Date
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** The outbox rows of one rule × channel × kind that go out as one message share this key. */
+export const groupKey = (ruleId: string, channelId: string, kind: NotificationKind) => `${ruleId}:${channelId}:${kind}`
+
+/**
+ * Queues one notification per enabled channel of the rule for an event, joining an open group of the same
+ * rule × channel × kind. A group is open while one of its rows is pending and untried: a new row takes
+ * that row's send time, so alerts of one rule firing within group_wait go out as ONE message.
+ * Returns the number of rows queued.
+ */
+export async function enqueueNotifications(db: Kysely<Database>, input: NotificationRequest): Promise<number> {
+  const channelIds = [...new Set(input.channelIds.filter((id) => UUID.test(id)))]
+  if (channelIds.length === 0) return 0
+  const firstSend = new Date(input.now.getTime() + input.groupWaitSeconds * 1000)
+  const result = await sql`
+    insert into alert_notifications (org_id, event_id, rule_id, channel_id, channel_name, kind, group_key, next_attempt_at)
+    select c.org_id, ${input.eventId}::uuid, ${input.ruleId}::uuid, c.id, c.name, ${input.kind}, g.key,
+      coalesce((select min(n.next_attempt_at) from alert_notifications n
+                where n.group_key = g.key and n.status = 'pending' and n.attempts = 0), ${firstSend}::timestamptz)
+    from notification_channels c
+    cross join lateral (select ${input.ruleId}::text || ':' || c.id::text || ':' || ${input.kind}::text as key) g
+    where c.org_id = ${input.orgId}::uuid and c.enabled and c.id = any(${channelIds}::uuid[])`.execute(db)
+  return Number(result.numAffectedRows ?? 0n)
+}

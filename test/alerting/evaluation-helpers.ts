@@ -1,0 +1,34 @@
+// Shared by the alert rule and evaluation tests: channels inserted directly (the channel API is tested on
+// its own), a rule body like the issue's, and a wait-for-condition with a deadline.
+import type { Kysely } from 'kysely'
+import type { Database } from '../../services/store/database.ts'
+
+/** A notification channel row in `orgId` (the config is never read here). */
+export async function addChannel(db: Kysely<Database>, orgId: string, name: string, enabled = true): Promise<string> {
+  const row = await db.insertInto('notification_channels').values({
+    org_id: orgId, name, type: 'webhook', config: JSON.stringify({ url: 'https://hooks.example.com/x', secret: 's3cret' }), enabled,
+  }).returning('id').executeTakeFirstOrThrow()
+  return row.id
+}
+
+/** The issue's rule JSON, with overrides. */
+export function issueRule(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: 'High CPU', metric: 'cpu.usage_percent', aggregation: 'avg', window: '1m', condition: '>',
+    threshold: 90, warning_threshold: 75, recovery_threshold: 85, for: '30s', severity: 'critical',
+    agents: ['server-001'], labels: {}, tags: {}, channels: [], repeat_interval: '1h',
+    notify_on_resolve: true, enabled: true, annotations: { summary: 'CPU {{value}}% on {{agent}}' },
+    ...overrides,
+  }
+}
+
+/** Polls `check` until it returns a truthy value or `timeoutMs` passes (then throws with `what`). */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, everyMs))
+  }
+}

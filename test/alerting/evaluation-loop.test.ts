@@ -1,0 +1,108 @@
+// The evaluation loop inside real apps: new data is evaluated within about a second (not an interval
+// later), two instances on one database produce one event and one notification, a restart while firing
+// neither forgets the alert nor notifies it again, and the loop's Prometheus metrics are exported.
+import t from 'tap'
+import { buildApp } from '../../services/api/app.ts'
+import { ACCESS_TTL, GENEROUS_LIMITS, JWT_SECRET, REFRESH_TTL, makeBatch, metric, request, startApi, type Api } from '../api/helpers.ts'
+import { listenAppWith } from '../query/query-helpers.ts'
+import { addChannel, waitFor } from './evaluation-helpers.ts'
+import { evaluateRule } from '../../services/alerting/evaluate-rule.ts'
+
+const evaluating = { alerting: { evaluate: true, tickMs: 200, ingestDebounceMs: 300 } }
+
+async function evaluatingApp(api: Api) {
+  const app = await buildApp({ store: api.store, jwtSecret: JWT_SECRET, accessTtlSeconds: ACCESS_TTL, refreshTtlSeconds: REFRESH_TTL, ...GENEROUS_LIMITS, ...evaluating })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return app
+}
+
+const cpu = (value: number) => makeBatch({ metrics: [metric('cpu', 'usage_percent', value)], disks: [], networks: [], processes: [] })
+
+t.test('evaluateRule: of two evaluations of one rule at once, exactly one runs', async (t) => {
+  const api = await startApi(t)
+  const rule = await api.post('/api/v1/alerts', { name: 'Once', metric: 'cpu.usage_percent', threshold: 90 }, { token: api.adminToken })
+  const now = new Date()
+  const staleBefore = new Date(now.getTime() - 15_000 + 1)
+  const outcomes = await Promise.all([1, 2, 3].map(() => evaluateRule(api.store.db, rule.body.id, now, staleBefore)))
+  t.same(outcomes.map((o) => o.evaluated).sort(), [false, false, true])
+})
+
+t.test('the evaluation loop in running apps', async (t) => {
+  const api = await startApi(t)
+  const db = api.store.db
+  const channel = await addChannel(db, api.orgId, 'ops')
+  const events = (ruleId: string) => db.selectFrom('alert_events').selectAll().where('rule_id', '=', ruleId).execute()
+  const outbox = (ruleId: string) => db.selectFrom('alert_notifications').selectAll().where('rule_id', '=', ruleId).execute()
+  const evaluatedAt = async (ruleId: string) => (await db.selectFrom('alert_rules').select('last_evaluated_at').where('id', '=', ruleId).executeTakeFirstOrThrow()).last_evaluated_at
+
+  await t.test('new data is evaluated at once: a for 0s rule with a 1 h interval fires within a few seconds of the ingest', async (t) => {
+    const app = await evaluatingApp(api)
+    t.teardown(() => app.close())
+    const agent = await api.createAgent('fast-agent')
+    const rule = await api.post('/api/v1/alerts', { name: 'Fast', metric: 'cpu.usage_percent', window: '1m', threshold: 90, interval: '1h', agents: ['fast-agent'], channels: [channel] }, { token: api.adminToken })
+    t.equal(rule.status, 201)
+    const ruleId = rule.body.id
+    const first = await waitFor('the first evaluation', () => evaluatedAt(ruleId))
+    t.equal((await api.ingest(agent.api_key, cpu(97))).status, 202)
+    const sent = Date.now()
+    const [event] = await waitFor('the firing event', async () => { const e = await events(ruleId); return e.length > 0 && e }, 10_000)
+    const delay = Date.now() - sent
+    t.ok(delay < 5000, `fired ${delay} ms after the ingest (interval is 1 h; debounce 300 ms)`)
+    t.equal(event.state, 'firing')
+    t.ok((await evaluatedAt(ruleId))! > first, 'evaluated again because of the data, not the schedule')
+    t.equal((await outbox(ruleId)).length, 1)
+    await app.close()
+  })
+
+  await t.test('two instances on one database: one event, one notification; a restart while firing sends nothing again', async (t) => {
+    const a = await evaluatingApp(api)
+    const b = await listenAppWith(t, api, evaluating)
+    const agent = await api.createAgent('shared-agent')
+    const rule = await api.post('/api/v1/alerts', { name: 'Shared', metric: 'cpu.usage_percent', window: '1m', threshold: 90, interval: '1s', agents: ['shared-agent'], channels: [channel], repeat_interval: '1h' }, { token: api.adminToken })
+    const ruleId = rule.body.id
+    t.equal((await api.ingest(agent.api_key, cpu(95))).status, 202)
+    await waitFor('the firing event', async () => (await events(ruleId)).length > 0, 10_000)
+    // Let both instances run several more cycles over the same firing alert.
+    const seen = await evaluatedAt(ruleId)
+    await waitFor('three more evaluations', async () => ((await evaluatedAt(ruleId))!.getTime() - seen!.getTime()) >= 3000, 15_000)
+    t.equal((await events(ruleId)).length, 1, 'one event, not one per instance')
+    t.equal((await outbox(ruleId)).length, 1, 'one notification')
+    // Exactly one evaluates each time the rule is due: together they evaluate about once a second, not twice.
+    const counted = async () => {
+      let sum = 0
+      for (const app of [a, b.app]) {
+        const res = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${api.adminToken}` } })
+        sum += Number(/^hostpulse_alert_rules_evaluated_total (\d+)/m.exec(res.body)?.[1] ?? NaN)
+      }
+      return sum
+    }
+    const n0 = await counted()
+    const t0 = Date.now()
+    await new Promise((resolve) => setTimeout(resolve, 4000)) // a fixed span to count evaluations in
+    const n1 = await counted()
+    const span = (Date.now() - t0) / 1000
+    t.ok(n1 - n0 <= Math.ceil(span) + 1, `${n1 - n0} evaluations in ${span.toFixed(1)} s by two instances (interval 1 s)`)
+    t.ok(n1 - n0 >= 2, 'but they do evaluate')
+
+    await a.close()
+    const { app: c } = await listenAppWith(t, api, evaluating)
+    t.ok(c, 'restarted instance')
+    await b.app.close()
+    const before = await evaluatedAt(ruleId)
+    await waitFor('evaluations by the restarted instance', async () => ((await evaluatedAt(ruleId))!.getTime() - before!.getTime()) >= 2000, 15_000)
+    const [state] = await db.selectFrom('alert_states').selectAll().where('rule_id', '=', ruleId).execute()
+    t.equal(state.state, 'firing', 'the restarted instance still knows it fires')
+    t.equal((await events(ruleId)).length, 1, 'no second event')
+    t.equal((await outbox(ruleId)).length, 1, 'no second notification')
+
+    const metrics = await request(`http://127.0.0.1:${(c.server.address() as { port: number }).port}`, 'GET', '/metrics', { token: api.adminToken })
+    t.equal(metrics.status, 200)
+    for (const name of ['hostpulse_alert_evaluation_seconds_count', 'hostpulse_alert_rules_evaluated_total', 'hostpulse_alert_evaluation_errors_total']) {
+      t.match(metrics.text, new RegExp(`^${name} \\d+`, 'm'), `${name} exported`)
+    }
+    const firing = /^hostpulse_alerts_firing (\d+)/m.exec(metrics.text)
+    t.ok(firing && Number(firing[1]) >= 1, `hostpulse_alerts_firing ${firing?.[1]}`)
+    const evaluated = /^hostpulse_alert_rules_evaluated_total (\d+)/m.exec(metrics.text)
+    t.ok(evaluated && Number(evaluated[1]) >= 2, 'the restarted instance counted its evaluations')
+  })
+})
