@@ -1,11 +1,12 @@
 // Every registered route, walked from the app's own route list: the public ones are an explicit list
 // (and each refuses requests without its own credential); every other route answers 401 without a token
 // and with an expired, tampered, wrongly signed or `alg: none` token, and 403 for a role that may not use
-// it (viewers are read-only; user, organization and audit administration is admin-only).
+// it (viewers are read-only; user, organization and audit administration is admin-only; editors write
+// rules, channels, silences, alert acknowledgements, dashboards and agents). WebSocket routes refuse a
+// bad or missing token before the upgrade.
 import t from 'tap'
-import { randomUUID } from 'node:crypto'
-import { JWT_SECRET, assertError, jwtClaims, signJwt } from '../api/helpers.ts'
-import { startSecureApi } from './security-helpers.ts'
+import { JWT_SECRET, assertError, jwtClaims, signJwt, type Reply } from '../api/helpers.ts'
+import { startSecureApi, upgradeAttempt, withRandomIds as fill, type UpgradeAnswer } from './security-helpers.ts'
 
 /** Routes that need no user session, with what each answers to a request carrying no credential at all. */
 const PUBLIC: Record<string, number> = {
@@ -31,8 +32,24 @@ const ADMIN_ONLY = new Set([
 ])
 /** Reads that still need the editor role (agent credentials). */
 const EDITOR_READS = new Set(['GET /api/v1/enrollment-tokens', 'GET /api/v1/registrations', 'GET /api/v1/registrations/pending'])
+/**
+ * Routes this inventory must find, so a family that stops being registered (or moves) is noticed rather
+ * than silently walked no more: alert rules, alert events, silences, notification channels, the live streams.
+ */
+const EXPECTED = [
+  'GET /api/v1/alerts', 'POST /api/v1/alerts', 'GET /api/v1/alerts/:id', 'PUT /api/v1/alerts/:id', 'DELETE /api/v1/alerts/:id',
+  'GET /api/v1/alerts/events', 'GET /api/v1/alerts/events/summary', 'GET /api/v1/alerts/events/:id',
+  'POST /api/v1/alerts/events/:id/ack', 'DELETE /api/v1/alerts/events/:id/ack', 'POST /api/v1/alerts/events/:id/resolve',
+  'GET /api/v1/silences', 'POST /api/v1/silences', 'POST /api/v1/silences/preview', 'GET /api/v1/silences/:id', 'PUT /api/v1/silences/:id', 'DELETE /api/v1/silences/:id',
+  'GET /api/v1/notification-channels', 'POST /api/v1/notification-channels', 'GET /api/v1/notification-channels/:id',
+  'PUT /api/v1/notification-channels/:id', 'DELETE /api/v1/notification-channels/:id',
+  'POST /api/v1/notification-channels/:id/test', 'GET /api/v1/notification-channels/:id/deliveries',
+  'GET /ws/metrics/:agent_id', 'GET /ws/live',
+]
+/** The WebSocket routes (GET with an upgrade); every /ws/ route must be listed here. */
+const WEBSOCKETS = ['/ws/metrics/:agent_id', '/ws/live']
 
-const fill = (url: string) => url.replace(/:[A-Za-z_]+/g, () => randomUUID()).replace(/\*$/, 'x')
+const asReply = (a: UpgradeAnswer): Reply => ({ status: a.status, body: a.body, text: a.text, headers: new Headers() })
 
 t.test('route inventory', async (t) => {
   const api = await startSecureApi(t)
@@ -40,6 +57,8 @@ t.test('route inventory', async (t) => {
   const keys = routes.map((r) => `${r.method} ${r.url}`)
   t.ok(routes.length >= 25, `${routes.length} routes registered`)
   const baseKey = (k: string) => k.replace(/^HEAD /, 'GET ')
+  for (const key of EXPECTED) t.ok(keys.includes(key), `${key} is registered and walked below`)
+  t.same(routes.filter((r) => r.url.startsWith('/ws/') && r.method === 'GET').map((r) => r.url).sort(), [...WEBSOCKETS].sort(), 'the WebSocket list is current')
 
   t.test('every public route is registered and refuses requests without its credential', async (t) => {
     for (const [key, status] of Object.entries(PUBLIC)) {
@@ -99,15 +118,42 @@ t.test('route inventory', async (t) => {
       } else {
         t.notOk([401, 403].includes(asViewer.status), `${r.method} ${r.url}: a viewer may read (${asViewer.status})`)
       }
+      const asEditor = await api.req(r.method, path, { body, token: editor.token })
       if (ADMIN_ONLY.has(key)) {
-        const asEditor = await api.req(r.method, path, { body, token: editor.token })
         if (r.method === 'HEAD') t.equal(asEditor.status, 403, `${r.method} ${r.url} editor`)
         else assertError(t, asEditor, 403, 'FORBIDDEN', `${r.method} ${r.url} editor:`)
+      } else {
+        // Editors write rules, channels, silences, acknowledgements, dashboards and agents; past the role check a random id is a 404 or the empty body a 400.
+        t.notOk([401, 403].includes(asEditor.status), `${r.method} ${r.url}: an editor may use it (${asEditor.status})`)
       }
       if (read) {
         const asAdmin = await api.req(r.method, path, { token: api.adminToken })
         t.notOk([401, 403].includes(asAdmin.status), `${r.method} ${r.url}: an admin may read (${asAdmin.status})`)
       }
     }
+  })
+
+  t.test('WebSocket routes: a plain GET and every upgrade without a valid token are 401, never upgraded', async (t) => {
+    for (const url of WEBSOCKETS) {
+      const path = fill(url)
+      assertError(t, await api.req('GET', path), 401, 'UNAUTHORIZED', `GET ${url} without a token (no upgrade):`)
+      const none = await upgradeAttempt(`${api.url}${path}`)
+      t.notOk(none.upgraded, `${url}: no upgrade without a token`)
+      assertError(t, asReply(none), 401, 'UNAUTHORIZED', `${url} upgrade without a token:`)
+      for (const [kind, token] of Object.entries(forged)) {
+        for (const [how, headers, query] of [
+          ['?token=', {}, `?token=${encodeURIComponent(token)}`],
+          ['Sec-WebSocket-Protocol', { 'sec-websocket-protocol': `hostpulse, ${token}` }, ''],
+          ['Authorization', { authorization: `Bearer ${token}` }, ''],
+        ] as const) {
+          const res = await upgradeAttempt(`${api.url}${path}${query}`, headers)
+          t.notOk(res.upgraded, `${url} ${kind} in ${how}: not upgraded`)
+          t.equal(res.status, 401, `${url} ${kind} in ${how}: 401`)
+        }
+      }
+    }
+    // Control: the same request with a genuine viewer token is upgraded (viewers may watch), so the 401s above are the token's doing.
+    const ok = await upgradeAttempt(`${api.url}/ws/live?token=${viewer.token}`)
+    t.ok(ok.upgraded, `a viewer's genuine token is upgraded on /ws/live (${ok.status} ${ok.text.slice(0, 120)})`)
   })
 })

@@ -1,10 +1,14 @@
 // Security tests: the real API (embedded store, HTTP on 127.0.0.1) with chosen limits and options,
-// plus helpers to make organizations, users, agents and data through the API itself.
+// plus helpers to make organizations, users, agents and data through the API itself, a loopback receiver
+// for notification channels, and raw WebSocket upgrade attempts.
+import http from 'node:http'
+import { randomBytes, randomUUID } from 'node:crypto'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppOptions } from '../../services/api/app.ts'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
 import type { Store } from '../../services/store/open-store.ts'
+import type { NotifyOptions } from '../../services/notify/notify-plugin.ts'
 import { ACCESS_TTL, ADMIN, GENEROUS_LIMITS, JWT_SECRET, REFRESH_TTL, openTestStore, request, type Reply, type RequestOptions } from '../api/helpers.ts'
 
 export interface SecureApi {
@@ -57,3 +61,75 @@ export async function startSecureApi(t: Test, overrides: Partial<AppOptions> = {
   api.adminToken = (await api.login(ADMIN.username, ADMIN.password)).token
   return api
 }
+
+/** A request a loopback receiver got. */
+export interface Received { path: string; headers: http.IncomingHttpHeaders; body: string }
+
+/** An HTTP server on 127.0.0.1 that answers 200 to everything and records what it got; closed at teardown. */
+export async function startLoopbackReceiver(t: Test): Promise<{ url: string; received: Received[] }> {
+  const received: Received[] = []
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      received.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') })
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok')
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, received }
+}
+
+/**
+ * Notify options that keep every channel target on this machine: loopback targets are allowed (the
+ * receivers live there), and no host name is ever resolved (the resolver refuses and records each name),
+ * so nothing a test stores can send traffic or DNS queries anywhere else.
+ */
+export function loopbackOnlyNotify(lookedUp: string[] = []): NotifyOptions {
+  return {
+    allowPrivateTargets: true,
+    // Cross-organization and injection tests send many test-sends; the limit has its own test.
+    testSendLimit: { max: 100_000, windowMs: 60_000 },
+    resolve: async (host) => {
+      lookedUp.push(host)
+      throw Object.assign(new Error(`name lookups are disabled in this test (${host})`), { code: 'ENOTFOUND' })
+    },
+  }
+}
+
+/** What a WebSocket upgrade request got: the HTTP answer when refused, or `upgraded` (101). */
+export interface UpgradeAnswer { status: number; upgraded: boolean; body: any; text: string }
+
+/** One raw WebSocket upgrade request (no client library), so a refusal before the upgrade is seen as it is. */
+export function upgradeAttempt(url: string, headers: Record<string, string> = {}): Promise<UpgradeAnswer> {
+  return new Promise((resolve, reject) => {
+    // A fresh connection each time: a refused upgrade leaves its connection unusable for the next request.
+    const req = http.request(url, {
+      agent: false,
+      headers: {
+        connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64'), ...headers,
+      },
+    })
+    req.setTimeout(10_000, () => req.destroy(new Error(`no answer to the upgrade of ${url} within 10 s`)))
+    req.on('upgrade', (res, socket) => {
+      socket.destroy()
+      resolve({ status: res.statusCode ?? 0, upgraded: true, body: undefined, text: '' })
+    })
+    req.on('response', (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        let body: unknown
+        try { body = JSON.parse(text) } catch { body = undefined }
+        resolve({ status: res.statusCode ?? 0, upgraded: false, body, text })
+      })
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** A route pattern with every path parameter filled with a fresh uuid (and a trailing wildcard with "x"). */
+export const withRandomIds = (url: string) => url.replace(/:[A-Za-z_]+/g, () => randomUUID()).replace(/\*$/, 'x')
