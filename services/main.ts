@@ -9,6 +9,7 @@ import { bootstrapAdmin } from './auth/bootstrap-admin.ts'
 import { resolveJwtSecret } from './auth/jwt-secret.ts'
 import { buildApp } from './api/app.ts'
 import { startLocalAgent } from './local-agent.ts'
+import { loadRulesFile, RulesFileError } from './alerting/rules-file.ts'
 
 const say = (msg: string) => process.stdout.write(`hostpulse: ${msg}\n`)
 
@@ -21,6 +22,11 @@ async function main(cfg: Config): Promise<void> {
   say(`database ready (${store.backend}, ${report.applied.length} migration(s) applied, ${report.alreadyApplied} already applied)`)
 
   const admin = await bootstrapAdmin(store.db, cfg.ADMIN_USERNAME, cfg.ADMIN_PASSWORD)
+  if (cfg.ALERT_RULES_FILE) {
+    const rulesFile = resolve(cfg.ALERT_RULES_FILE)
+    const loaded = await loadRulesFile(store.db, rulesFile, admin.orgId, { info: () => {}, warn: (msg: unknown) => say(String(msg)) })
+    say(`alert rules from ${rulesFile}: ${loaded.created} created, ${loaded.updated} updated, ${loaded.removed} removed`)
+  }
   const jobs = store.backend === 'embedded' ? new EmbeddedJobRunner(store.db, (msg, run) => { if (run?.error || cfg.LOG_LEVEL === 'debug') say(msg) }) : undefined
   jobs?.start(cfg.jobCheckIntervalMs)
 
@@ -32,6 +38,12 @@ async function main(cfg: Config): Promise<void> {
     requestTimeoutMs: cfg.requestTimeoutMs, trustProxy: cfg.TRUST_PROXY,
     onlineWindowSeconds: cfg.onlineWindowSeconds, retentionDays: cfg.retentionDays,
     metrics: { public: cfg.METRICS_PUBLIC, token: cfg.METRICS_TOKEN },
+    live: { onlineWindowSeconds: cfg.onlineWindowSeconds, listen: true },
+    alerting: { evaluate: true, retentionDays: cfg.retentionDays },
+    notify: {
+      dispatch: true, allowPrivateTargets: cfg.ALERT_TARGETS_ALLOW_PRIVATE,
+      smtpUrl: cfg.SMTP_URL, smtpFrom: cfg.SMTP_FROM, publicUrl: cfg.PUBLIC_URL ?? `http://localhost:${cfg.PORT}`,
+    },
   })
   await app.listen({ port: cfg.PORT, host: cfg.HOST })
   const address = app.server.address()
@@ -73,7 +85,7 @@ async function main(cfg: Config): Promise<void> {
 try {
   await main(loadConfig())
 } catch (err) {
-  if (err instanceof ConfigError) process.stderr.write(`hostpulse: ${err.message}\n`)
+  if (err instanceof ConfigError || err instanceof RulesFileError) process.stderr.write(`hostpulse: ${err.message}\n`)
   else if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') process.stderr.write(`hostpulse: port already in use: ${(err as Error).message}. Set PORT to a free port.\n`)
   else process.stderr.write(`hostpulse: failed to start: ${(err as Error).message}\n`)
   process.exit(1)

@@ -17,7 +17,7 @@ import { agentConfigRoutes } from '../agents/agent-config-routes.ts'
 import { DEFAULT_RETENTION_DAYS, type RetentionDays } from '../query/resolution-for-range.ts'
 import { openapiPlugin } from './openapi-plugin.ts'
 import { healthRoutes } from '../health/health-routes.ts'
-import { errorHandler, notFoundHandler } from './errors.ts'
+import { MAX_PARAM_LENGTH, errorHandler, frameworkErrorHandler, notFoundHandler } from './errors.ts'
 import { rejectNulCharacters } from './reject-nul-characters.ts'
 import { securityPlugin } from '../security/security-plugin.ts'
 import { DEFAULT_RATE_LIMITS, rateLimitPlugin, type RateLimitBudgets } from '../security/rate-limits.ts'
@@ -75,6 +75,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // Slow headers are cut off sooner; timeouts are checked every second (Node's default is 30 s).
     http: { headersTimeout: Math.min(opts.requestTimeoutMs ?? 120_000, 30_000), connectionsCheckingInterval: 1000 },
     trustProxy: opts.trustProxy ?? false,
+    maxParamLength: MAX_PARAM_LENGTH,
+    frameworkErrors: frameworkErrorHandler,
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setErrorHandler(errorHandler)

@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   NOT_FOUND: 404,
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
+  URI_TOO_LONG: 414,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
   INTERNAL_ERROR: 500,
@@ -75,6 +76,8 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_BAD_URL: 'BAD_REQUEST',
+  FST_ERR_MAX_PARAM_LENGTH: 'URI_TOO_LONG',
 }
 
 /** Maps anything thrown to the error format: 4xx messages are shown, 5xx ones hidden and logged. */
@@ -95,6 +98,18 @@ export function toErrorBody(err: FastifyError | ApiError | Error): ErrorBody {
   }
   return { error: 'INTERNAL_ERROR', message: 'Internal server error', code: 500 }
 }
+
+/** Errors the router raises before any route runs (a malformed URL, an over-long path parameter). */
+export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const body = toErrorBody(err)
+  // The router's message repeats the whole path: name the problem instead.
+  if (body.error === 'URI_TOO_LONG') body.message = `A path segment is longer than ${MAX_PARAM_LENGTH} characters`
+  if (body.error === 'BAD_REQUEST' && err.code === 'FST_ERR_BAD_URL') body.message = 'The URL is not validly percent-encoded'
+  void reply.status(body.code).send(body)
+}
+
+/** Longest path parameter the router accepts (agent names are at most 128 characters). */
+export const MAX_PARAM_LENGTH = 512
 
 export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const body = toErrorBody(err)
