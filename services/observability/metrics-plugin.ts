@@ -5,7 +5,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { IngestAccepted, IngestBatch } from '../../contract/ingest-batch.ts'
 import { sha256 } from '../auth/secrets.ts'
 
@@ -51,6 +51,14 @@ export const metricsPlugin = fp(async (app, opts: MetricsOptions) => {
     labelNames: ['route', 'method', 'status'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   })
   for (const table of Object.values(TABLE_OF)) rowsTotal.inc({ table }, 0)
+  const store = app.store
+  new Gauge({
+    name: 'hostpulse_db_connections', help: 'Database connections: max (pool size; 1 for the embedded engine), open, idle, and callers waiting for one',
+    labelNames: ['state'], registers: [registry],
+    collect() {
+      for (const [state, n] of Object.entries(store.connections())) this.set({ state }, n)
+    },
+  })
 
   app.decorate('observability', {
     registry,
@@ -90,4 +98,4 @@ export const metricsPlugin = fp(async (app, opts: MetricsOptions) => {
   })
 
   app.addHook('onClose', async () => { registry.clear() })
-}, { name: 'hostpulse-metrics', dependencies: ['hostpulse-auth'] })
+}, { name: 'hostpulse-metrics', dependencies: ['hostpulse-auth', 'hostpulse-store'] })

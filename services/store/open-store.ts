@@ -10,6 +10,9 @@ import { checkChannel, NotificationListener, type NotificationHandler } from './
 
 export type StoreBackend = 'embedded' | 'server'
 
+/** Database connections now: at most `max`, `open` of them, `idle` among those, and callers `waiting` for one. */
+export interface ConnectionStats { max: number; open: number; idle: number; waiting: number }
+
 export interface Store {
   readonly db: Kysely<Database>
   readonly backend: StoreBackend
@@ -22,6 +25,8 @@ export interface Store {
    * opens one dedicated connection at the first call (never before: see PLATFORM.md on the wire bridge).
    */
   listen(channel: string, onPayload: NotificationHandler): Promise<() => Promise<void>>
+  /** For /metrics: the pool on a server; the one session of the embedded engine. */
+  connections(): ConnectionStats
   close(): Promise<void>
 }
 
@@ -57,6 +62,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         checkChannel(channel)
         return worker.listen(channel, onPayload)
       },
+      connections: () => ({ max: 1, open: 1, idle: worker.session.held ? 0 : 1, waiting: worker.session.waiting }),
       // Kysely skips the driver's destroy when no query ever ran: stop the thread ourselves too.
       close: async () => { await db.destroy(); await worker.close() },
     }
@@ -73,6 +79,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   let listener: NotificationListener | undefined
   const store: Store = {
     db, backend: 'server', location,
+    connections: () => ({ max: options.poolSize ?? 10, open: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     ping: async () => { await sql`select 1`.execute(db) },
     listen: (channel, onPayload) => {
       listener ??= new NotificationListener({ connectionString: options.databaseUrl })

@@ -1,6 +1,7 @@
 // GET /metrics: Prometheus text exposition (format 0.0.4) checked by a strict parser written here, the
 // ingest counters moving after a line protocol write, and access closed unless configured open.
 import t, { type Test } from 'tap'
+import { sql } from 'kysely'
 import { ADMIN, GENEROUS_LIMITS, JWT_SECRET, ACCESS_TTL, REFRESH_TTL, assertError, openTestStore, startApi } from '../api/helpers.ts'
 import { buildApp, type AppOptions } from '../../services/api/app.ts'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
@@ -152,6 +153,19 @@ t.test('GET /metrics', async (t) => {
     const unmatched = (await scrape()).get('hostpulse_http_request_duration_seconds')!.samples
     t.notOk(unmatched.some((s) => s.labels.route?.includes('12345')), 'raw URLs never become labels')
     t.ok(unmatched.some((s) => s.labels.route === 'unmatched' && s.labels.status === '404'))
+
+    // The database connections: the embedded engine is one session, idle between requests.
+    const db = (await scrape()).get('hostpulse_db_connections')
+    t.equal(db?.type, 'gauge')
+    const conn = (state: string) => db!.samples.find((s) => s.labels.state === state)?.value
+    t.same([conn('max'), conn('open'), conn('idle'), conn('waiting')], [1, 1, 1, 0], 'max, open, idle, waiting of the embedded session')
+    // While a long query holds the session, another caller waits for it: the gauge sees both.
+    const long = sql`select pg_sleep(1.5)`.execute(api.store.db)
+    const queued = sql`select 1`.execute(api.store.db)
+    await new Promise((r) => setTimeout(r, 300))
+    t.same(api.store.connections(), { max: 1, open: 1, idle: 0, waiting: 1 }, 'busy, one waiting')
+    await Promise.all([long, queued])
+    t.same(api.store.connections(), { max: 1, open: 1, idle: 1, waiting: 0 }, 'idle again')
   })
 
   t.test('each app has its own registry', async (t) => {

@@ -33,12 +33,17 @@ function spawnWorker(compiledEntry: URL, workerData: unknown): Worker {
 class ConnectionMutex {
   private tail: Promise<void> = Promise.resolve()
   private release?: () => void
+  /** Callers waiting for the session (what a pool calls its waiting clients). */
+  waiting = 0
+
+  get held(): boolean { return this.release !== undefined }
 
   async lock(): Promise<void> {
     const previous = this.tail
     let release!: () => void
     this.tail = new Promise((resolve) => { release = resolve })
-    await previous
+    this.waiting++
+    try { await previous } finally { this.waiting-- }
     this.release = release
   }
 
