@@ -22,6 +22,7 @@ import { EvaluationLoop } from '../services/alerting/evaluation-loop.ts'
 import { evaluateRule } from '../services/alerting/evaluate-rule.ts'
 import { ruleValues, type RuleBody } from '../services/alerting/rule-definition.ts'
 import { fmt, percentile, say, timed } from './fleet-data.ts'
+import { waitFor } from '../test/wait-for.ts'
 
 const AGENTS = Number(process.env.BENCH_AGENTS ?? 1000)
 const CYCLES = Number(process.env.BENCH_CYCLES ?? 8)
@@ -151,16 +152,6 @@ async function startReceiver() {
   return { url: `http://127.0.0.1:${port}/hook`, received, close }
 }
 
-/** Polls `check` until it returns a truthy value; throws naming `what` after the deadline. */
-async function until<T>(what: string, check: () => T | Promise<T>, timeoutMs: number, everyMs = 20): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, everyMs))
-  }
-}
 
 /** Part 2: ingest (HTTP 202) → firing notification at the receiver, with the defaults users get. */
 async function notificationDelay(): Promise<{ p50: number; p95: number; max: number }> {
@@ -216,11 +207,11 @@ async function notificationDelay(): Promise<{ p50: number; p95: number; max: num
     const seen = new Set<string>()
     for (let trial = 1; trial <= TRIALS; trial++) {
       await ingestCpu(10)
-      await until(`trial ${trial}: the alert to resolve`, async () => (await stateOf()) !== 'firing', 30_000)
+      await waitFor(`trial ${trial}: the alert to resolve`, async () => (await stateOf()) !== 'firing', 30_000)
       // The next sample must be strictly later than the low one for `last` to see it.
       await new Promise((r) => setTimeout(r, 5))
       const crossed = await ingestCpu(95)
-      const arrival = await until(`trial ${trial}: the firing notification`, () => firingFor(seen), 60_000, 5)
+      const arrival = await waitFor(`trial ${trial}: the firing notification`, () => firingFor(seen), 60_000, 5)
       const delay = arrival.at - crossed.at
       const eventId = arrival.json.alerts[0].event_id as string
       for (const a of arrival.json.alerts as Array<{ event_id: string }>) seen.add(a.event_id)

@@ -10,7 +10,10 @@ import { buildApp, type AppOptions } from '../../services/api/app.ts'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
 import type { Store } from '../../services/store/open-store.ts'
 import { ACCESS_TTL, ADMIN, GENEROUS_LIMITS, JWT_SECRET, REFRESH_TTL, makeBatch, metric, openTestStore, request, type RequestOptions } from '../api/helpers.ts'
-import { eventually, sleep, startHttpPeer, startSmtpPeer } from './peers.ts'
+import { startReceiver, startSmtp } from '../notify/notify-helpers.ts'
+import { waitFor as eventually } from '../wait-for.ts'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 const SIGNING_SECRET = 'webhook-signing-secret-0123456789'
 
@@ -27,8 +30,8 @@ async function startAlertingApp(store: Store, smtpUrl: string): Promise<{ app: F
 t.test('alerts reach every channel exactly once, survive a restart, resolve, and obey silences and acks', async (t) => {
   const store = await openTestStore(t)
   await bootstrapAdmin(store.db, ADMIN.username, ADMIN.password)
-  const smtp = await startSmtpPeer(t)
-  const http = await startHttpPeer(t)
+  const smtp = await startSmtp(t)
+  const http = await startReceiver(t)
 
   let running = await startAlertingApp(store, smtp.url)
   t.teardown(() => running.app.close())
@@ -53,7 +56,7 @@ t.test('alerts reach every channel exactly once, survive a restart, resolve, and
     flaky: await post('/api/v1/notification-channels', { name: 'flaky-hook', type: 'webhook', config: { url: `${http.url}/flaky` } }),
     email: await post('/api/v1/notification-channels', { name: 'ops-mail', type: 'email', config: { to: ['ops@example.com'] } }),
   }
-  http.failures['/flaky'] = 2
+  http.script('/flaky', (n) => n < 2 ? { status: 500, body: 'receiver down' } : { status: 200, body: 'ok' })
   const web1 = await agent('web-1')
   const web2 = await agent('web-2')
   const rule = await post('/api/v1/alerts', {
@@ -61,7 +64,7 @@ t.test('alerts reach every channel exactly once, survive a restart, resolve, and
     for: '2s', severity: 'critical', agents: [], channels: Object.values(channels).map((c) => c.id), notify_on_resolve: true,
     enabled: true, interval: '1s', group_wait: '0s', annotations: { summary: 'CPU {{value}}% on {{agent}}' },
   })
-  const firingCounts = () => ({ slack: http.on('/slack').length, discord: http.on('/discord').length, hook: http.on('/hook').length, mail: smtp.mails.length })
+  const firingCounts = () => ({ slack: http.at('/slack').length, discord: http.at('/discord').length, hook: http.at('/hook').length, mail: smtp.mails.length })
 
   await t.test('crossing the threshold: one notification per channel after `for`, within one interval more', async (t) => {
     const ingestedAt = await ingestCpu(web1.api_key, 95)
@@ -69,21 +72,21 @@ t.test('alerts reach every channel exactly once, survive a restart, resolve, and
       const c = firingCounts()
       return c.slack >= 1 && c.discord >= 1 && c.hook >= 1 && c.mail >= 1
     }, 30_000)
-    const arrivals = [http.on('/slack')[0].at, http.on('/discord')[0].at, http.on('/hook')[0].at]
+    const arrivals = [http.at('/slack')[0].at, http.at('/discord')[0].at, http.at('/hook')[0].at]
     for (const at of arrivals) {
       t.ok(at - ingestedAt >= 2000, `not before \`for\` held (${at - ingestedAt} ms after ingest)`)
       t.ok(at - ingestedAt <= 2000 + 1000 + 5000, `within for + one interval + delivery slack (${at - ingestedAt} ms)`)
     }
 
-    const slack = http.on('/slack')[0].json
+    const slack = http.at('/slack')[0].json
     t.ok(Array.isArray(slack.blocks) || Array.isArray(slack.attachments), 'Slack gets Block Kit JSON')
     t.match(JSON.stringify(slack), /High CPU/, 'naming the rule')
     t.match(JSON.stringify(slack), /web-1/, 'and the agent')
-    const discord = http.on('/discord')[0].json
+    const discord = http.at('/discord')[0].json
     t.ok(Array.isArray(discord.embeds) && discord.embeds.length > 0, 'Discord gets embeds')
     t.match(JSON.stringify(discord), /High CPU/)
 
-    const hook = http.on('/hook')[0]
+    const hook = http.at('/hook')[0]
     const signature = String(hook.headers['x-hostpulse-signature'])
     const timestamp = String(hook.headers['x-hostpulse-timestamp'])
     const expected = `sha256=${createHmac('sha256', SIGNING_SECRET).update(`${timestamp}.${hook.body}`).digest('hex')}`
@@ -100,9 +103,9 @@ t.test('alerts reach every channel exactly once, survive a restart, resolve, and
     t.match(mail.raw, /text\/html/, 'and an HTML part')
 
     // The flaky receiver answered 500 twice: retried with backoff, delivered on the third try, and it never held the others back.
-    await eventually('the flaky channel delivered after retries', () => http.on('/flaky').length >= 3, 30_000)
-    t.equal(http.on('/flaky').length, 3, 'two failures, then one success, then nothing more')
-    t.ok(Math.max(...arrivals) < http.on('/flaky')[2].at, 'the healthy channels delivered before the flaky one recovered')
+    await eventually('the flaky channel delivered after retries', () => http.at('/flaky').length >= 3, 30_000)
+    t.equal(http.at('/flaky').length, 3, 'two failures, then one success, then nothing more')
+    t.ok(Math.max(...arrivals) < http.at('/flaky')[2].at, 'the healthy channels delivered before the flaky one recovered')
     const deliveries = await store.db.selectFrom('alert_notifications').select(['channel_name', 'status', 'attempts']).where('channel_id', '=', channels.flaky.id).execute()
     t.same(deliveries.map((d) => [d.status, d.attempts]), [['delivered', 3]], 'the delivery log shows three attempts')
   })
@@ -129,7 +132,7 @@ t.test('alerts reach every channel exactly once, survive a restart, resolve, and
     await sleep(2500)
     const after = firingCounts()
     t.same(after, { slack: before.slack + 1, discord: before.discord + 1, hook: before.hook + 1, mail: before.mail + 1 }, 'exactly one each')
-    t.equal(http.on('/hook').at(-1)!.json.kind, 'resolved')
+    t.equal(http.at('/hook').at(-1)!.json.kind, 'resolved')
     t.match(smtp.mails.at(-1)!.subject, /resolved/i)
   })
 
@@ -155,7 +158,7 @@ t.test('alerts reach every channel exactly once, survive a restart, resolve, and
     })
     await ingestCpu(web3.api_key, 100)
     await ingestCpu(web4.api_key, 100)
-    const agentsIn = (kind: string) => http.on('/repeat').filter((r) => r.json.kind === kind).flatMap((r) => r.json.alerts.map((a: { agent: string }) => a.agent)).sort()
+    const agentsIn = (kind: string) => http.at('/repeat').filter((r) => r.json.kind === kind).flatMap((r) => r.json.alerts.map((a: { agent: string }) => a.agent)).sort()
     await eventually('firing notifications for web-3 and web-4', () => agentsIn('firing').length >= 2, 20_000)
     t.same(agentsIn('firing'), ['web-3', 'web-4'], 'both fired once')
     const event = (await req('GET', '/api/v1/alerts/events?agent=web-3&state=firing', { token })).body.events[0]

@@ -10,16 +10,7 @@ import type { Kysely } from 'kysely'
 import type { Database, NotificationKind, AlertSeverity } from '../../services/store/database.ts'
 import type { ResolvedAddress, Resolver } from '../../services/security/outbound-target.ts'
 
-/** Polls `check` until it returns a truthy value or the deadline passes (then fails with `what`). */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 15_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, everyMs))
-  }
-}
+export { waitFor } from '../wait-for.ts'
 
 export interface Received { method: string; url: string; headers: IncomingHttpHeaders; body: string; json: any; at: number }
 export interface Answer { status: number; body?: string; delayMs?: number; hang?: boolean; headers?: Record<string, string> }
