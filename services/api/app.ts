@@ -75,7 +75,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // Slow headers are cut off sooner; timeouts are checked every second (Node's default is 30 s).
     http: { headersTimeout: Math.min(opts.requestTimeoutMs ?? 120_000, 30_000), connectionsCheckingInterval: 1000 },
     trustProxy: opts.trustProxy ?? false,
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: frameworkErrorHandler,
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
