@@ -59,6 +59,7 @@ async function main(cfg: Config): Promise<void> {
   }
 
   say(`API listening on ${url}`)
+  say(`  web:     ${url}/   (log in as the admin below)`)
   say(`  health:  ${url}/health`)
   if (admin.generatedPassword) say(`  admin:   ${admin.username} / ${admin.generatedPassword}   (generated now and shown once: note it)`)
   else say(`  admin:   ${admin.username} (password: ADMIN_PASSWORD, or the one printed at first start)`)
