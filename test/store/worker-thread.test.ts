@@ -25,7 +25,8 @@ t.test('the event loop keeps ticking during a long query', async (t) => {
   clearInterval(timer)
   t.equal(n, 428571)
   t.ok(queryMs > 300, `the query took long enough to matter (${queryMs.toFixed(0)} ms)`)
-  t.ok(worstLagMs < 100, `worst timer lag ${worstLagMs.toFixed(1)} ms while the query ran`)
+  // On the calling thread the loop would stall for the whole query; a loaded machine adds some lag of its own.
+  t.ok(worstLagMs < Math.max(100, queryMs / 5), `worst timer lag ${worstLagMs.toFixed(1)} ms while the ${queryMs.toFixed(0)} ms query ran (blocked would be about the whole query)`)
 })
 
 t.test('queries from many callers are serialized on the one session, none lost', async (t) => {
