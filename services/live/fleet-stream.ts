@@ -41,6 +41,8 @@ class OrgFleet {
   /** Agent id → status last sent, to notice online → offline without an ingest. */
   readonly statuses = new Map<string, AgentSummary['status']>()
   readonly dirty = new Set<string>()
+  /** Joins queued but not yet run: a leave's cleanup must not drop the org they will add their client to. */
+  pendingJoins = 0
   private chain: Promise<void> = Promise.resolve()
   flushQueued = false
 
@@ -80,13 +82,16 @@ export class FleetStream {
       this.orgs.set(orgId, org)
     }
     const o = org
+    o.pendingJoins++
     o.run(async () => {
-      const agents = await readSummaries(this.db, orgId, this.opts.onlineWindowSeconds)
-      const alerts = await readFiringAlerts(this.db, orgId)
-      if (!connection.open) return
-      for (const a of agents) o.statuses.set(a.agent_id, a.status)
-      connection.send(outbound({ type: 'snapshot', agents, alerts }))
-      o.clients.add(connection)
+      try {
+        const snapshot = await this.readSnapshot(o)
+        if (!connection.open) return
+        connection.send(snapshot)
+        o.clients.add(connection)
+      } finally {
+        o.pendingJoins--
+      }
     })
   }
 
@@ -97,7 +102,7 @@ export class FleetStream {
     org.clients.delete(connection)
     if (org.clients.size === 0) {
       org.run(async () => {
-        if (org.clients.size === 0 && this.orgs.get(orgId) === org) this.orgs.delete(orgId)
+        if (org.clients.size === 0 && org.pendingJoins === 0 && this.orgs.get(orgId) === org) this.orgs.delete(orgId)
       })
     }
   }
@@ -119,6 +124,23 @@ export class FleetStream {
     if (!org) return
     const message = outbound({ type: 'alert', event: parsed.event })
     org.run(async () => { org.broadcast(message) })
+  }
+
+  /** After missed notifications (the LISTEN connection was lost): every client gets a fresh snapshot. */
+  resync(): void {
+    for (const org of this.orgs.values()) {
+      org.run(async () => {
+        if (org.clients.size > 0) org.broadcast(await this.readSnapshot(org))
+      })
+    }
+  }
+
+  /** The organization's agents and firing alerts; the statuses sent are remembered. */
+  private async readSnapshot(org: OrgFleet): Promise<ReturnType<typeof outbound>> {
+    const agents = await readSummaries(this.db, org.orgId, this.opts.onlineWindowSeconds)
+    const alerts = await readFiringAlerts(this.db, org.orgId)
+    for (const a of agents) org.statuses.set(a.agent_id, a.status)
+    return outbound({ type: 'snapshot', agents, alerts })
   }
 
   /** Timer: agents whose status changed without an ingest (went offline, were approved, were added). */

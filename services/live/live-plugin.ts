@@ -142,7 +142,12 @@ export const livePlugin = fp(async (app, opts: LiveOptions) => {
   if (listen) {
     const logRelayError = (err: Error) => app.log.warn({ err }, 'could not NOTIFY an ingest to other instances')
     await app.ingestFeed.relayThrough(app.store, logRelayError)
-    stopAlerts = await app.store.listen(ALERTS_CHANNEL, (payload) => fleet.onAlert(payload))
+    // Alert events and other instances' ingests sent while the connection was down are lost: resend the state.
+    const resync = () => {
+      app.log.warn('the LISTEN connection was lost and is back: fleet clients get a fresh snapshot')
+      fleet.resync()
+    }
+    stopAlerts = await app.store.listen(ALERTS_CHANNEL, (payload) => fleet.onAlert(payload), resync)
   }
 
   const open = (ws: WebSocket, request: FastifyRequest, stream: 'metrics' | 'live'): LiveConnection => {

@@ -92,6 +92,8 @@ class AgentWatch {
   /** Series key → sample time (ms) already sent. */
   readonly sent = new Map<string, number>()
   newestMs = 0
+  /** Joins queued but not yet run: a leave's cleanup must not drop the watch they will add their client to. */
+  pendingJoins = 0
   private chain: Promise<void> = Promise.resolve()
   private refreshQueued = false
   /** The oldest sample time (ms) the queued read must cover: the newest time of each ingest it answers. */
@@ -151,15 +153,20 @@ export class MetricsStream {
     }
     const w = watch
     // In the watch's queue: a change read before this one never reaches the client after its snapshot.
+    w.pendingJoins++
     w.run(async () => {
-      // What the change reads look back over counts as known, so an unchanged older value is never pushed.
-      const now = Date.now()
-      const known = await readSamples(this.db, client.agentId, new Date(now - Math.max(LOOKBACK_MS, this.opts.snapshotSeconds * 1000)))
-      if (!client.connection.open) return
-      w.remember(known)
-      const recent = new Map([...known].filter(([, s]) => s.time.getTime() > now - this.opts.snapshotSeconds * 1000))
-      for (const m of metricsMessages(client.agentName, recent, client.filter, true)) client.connection.send(m)
-      w.clients.add(client)
+      try {
+        // What the change reads look back over counts as known, so an unchanged older value is never pushed.
+        const now = Date.now()
+        const known = await readSamples(this.db, client.agentId, new Date(now - Math.max(LOOKBACK_MS, this.opts.snapshotSeconds * 1000)))
+        if (!client.connection.open) return
+        w.remember(known)
+        const recent = new Map([...known].filter(([, s]) => s.time.getTime() > now - this.opts.snapshotSeconds * 1000))
+        for (const m of metricsMessages(client.agentName, recent, client.filter, true)) client.connection.send(m)
+        w.clients.add(client)
+      } finally {
+        w.pendingJoins--
+      }
     })
   }
 
@@ -167,10 +174,9 @@ export class MetricsStream {
     const watch = this.watches.get(client.agentId)
     if (!watch) return
     watch.clients.delete(client)
-    // A client whose snapshot is still being read is added later; its join finds the watch again.
     if (watch.clients.size === 0) {
       watch.run(async () => {
-        if (watch.clients.size === 0 && this.watches.get(client.agentId) === watch) this.watches.delete(client.agentId)
+        if (watch.clients.size === 0 && watch.pendingJoins === 0 && this.watches.get(client.agentId) === watch) this.watches.delete(client.agentId)
       })
     }
   }

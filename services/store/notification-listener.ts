@@ -26,6 +26,7 @@ export class NotificationListener {
   private client?: pg.Client
   private connecting?: Promise<pg.Client>
   private readonly handlers = new Map<string, Set<NotificationHandler>>()
+  private readonly reconnectHandlers = new Set<() => void>()
   private retryTimer?: NodeJS.Timeout
   private retryMs: number
   private closed = false
@@ -38,7 +39,8 @@ export class NotificationListener {
   /** Whether the dedicated connection is open now (tests and /ready may ask). */
   get connected(): boolean { return this.client !== undefined }
 
-  async listen(channel: string, handler: NotificationHandler): Promise<() => Promise<void>> {
+  /** `onReconnect`: told when the lost connection is back, so notifications on `channel` may have been missed. */
+  async listen(channel: string, handler: NotificationHandler, onReconnect?: () => void): Promise<() => Promise<void>> {
     checkChannel(channel)
     if (this.closed) throw new Error('the notification listener is closed')
     let set = this.handlers.get(channel)
@@ -48,6 +50,7 @@ export class NotificationListener {
       this.handlers.set(channel, set)
     }
     set.add(handler)
+    if (onReconnect) this.reconnectHandlers.add(onReconnect)
     if (first) {
       try {
         const client = await this.connect()
@@ -57,6 +60,7 @@ export class NotificationListener {
         // The first connection failing is the caller's problem (a start with a wrong URL stops); later
         // losses are retried in the background.
         if (!this.everConnected) {
+          if (onReconnect) this.reconnectHandlers.delete(onReconnect)
           set.delete(handler)
           if (set.size === 0) this.handlers.delete(channel)
           throw err
@@ -64,6 +68,7 @@ export class NotificationListener {
       }
     }
     return async () => {
+      if (onReconnect) this.reconnectHandlers.delete(onReconnect)
       const current = this.handlers.get(channel)
       if (!current?.delete(handler) || current.size > 0) return
       this.handlers.delete(channel)
@@ -75,6 +80,7 @@ export class NotificationListener {
     this.closed = true
     clearTimeout(this.retryTimer)
     this.handlers.clear()
+    this.reconnectHandlers.clear()
     const client = this.client ?? await this.connecting?.catch(() => undefined)
     this.client = undefined
     await client?.end().catch(() => undefined)
@@ -114,7 +120,14 @@ export class NotificationListener {
     this.client = client
     this.everConnected = true
     this.retryMs = this.opts.retryMs ?? 250
-    if (reconnected) this.opts.onReconnect?.()
+    if (reconnected) {
+      this.opts.onReconnect?.()
+      for (const handler of this.reconnectHandlers) {
+        try {
+          handler()
+        } catch { /* one handler's failure must not starve the others */ }
+      }
+    }
     return client
   }
 

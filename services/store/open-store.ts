@@ -23,8 +23,10 @@ export interface Store {
    * LISTEN on a channel: `onPayload` gets the payload of every NOTIFY on it, from any process using this
    * database, once the notifying transaction committed. Returns the unlisten function. On a server this
    * opens one dedicated connection at the first call (never before: see PLATFORM.md on the wire bridge).
+   * `onReconnect` is told when that connection was lost and is back: NOTIFYs sent meanwhile were missed.
+   * The embedded engine runs in process and never loses them.
    */
-  listen(channel: string, onPayload: NotificationHandler): Promise<() => Promise<void>>
+  listen(channel: string, onPayload: NotificationHandler, onReconnect?: () => void): Promise<() => Promise<void>>
   /** For /metrics: the pool on a server; the one session of the embedded engine. */
   connections(): ConnectionStats
   close(): Promise<void>
@@ -81,9 +83,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     db, backend: 'server', location,
     connections: () => ({ max: options.poolSize ?? 10, open: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     ping: async () => { await sql`select 1`.execute(db) },
-    listen: (channel, onPayload) => {
+    listen: (channel, onPayload, onReconnect) => {
       listener ??= new NotificationListener({ connectionString: options.databaseUrl })
-      return listener.listen(channel, onPayload).catch((err: Error) => {
+      return listener.listen(channel, onPayload, onReconnect).catch((err: Error) => {
         throw new Error(`cannot LISTEN on ${location}: ${err.message}`, { cause: err })
       })
     },

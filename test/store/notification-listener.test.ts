@@ -1,5 +1,6 @@
 // The server backend's LISTEN connection against a real PostgreSQL: opened only at the first listen,
-// delivering NOTIFYs from other connections, re-LISTENing after its connection is killed, closed on close.
+// delivering NOTIFYs from other connections, re-LISTENing after its connection is killed and telling its
+// listeners so (what was NOTIFYed meanwhile is lost), closed on close.
 // LISTEN/NOTIFY is plain PostgreSQL, so a throwaway PostgreSQL cluster (Debian's postgresql package) is
 // enough; where none is installed the test says so and skips. The embedded backend's LISTEN is exercised
 // by test/live/cross-instance.test.ts.
@@ -80,12 +81,15 @@ t.test('NotificationListener against a real PostgreSQL', { skip }, async (t) => 
   t.same(await listenerBackends(), [], 'no connection before the first listen (the wire-bridge tests depend on it)')
 
   const got: string[] = []
-  const stop = await listener.listen('hostpulse_ingest', (p) => got.push(p))
+  let ingestReconnects = 0
+  const stop = await listener.listen('hostpulse_ingest', (p) => got.push(p), () => { ingestReconnects++ })
   const other: string[] = []
-  await listener.listen('hostpulse_alerts', (p) => other.push(p))
+  let alertReconnects = 0
+  await listener.listen('hostpulse_alerts', (p) => other.push(p), () => { alertReconnects++ })
   t.equal((await listenerBackends()).length, 1, 'one dedicated connection for every channel')
 
   await admin.query("select pg_notify('hostpulse_ingest', 'first')")
+  await until(() => got.length === 1, 5000, 'the first notification')
   await admin.query('begin')
   await admin.query("select pg_notify('hostpulse_ingest', 'in a transaction')")
   t.same(got, ['first'], 'a NOTIFY inside a transaction is not delivered before commit')
@@ -99,6 +103,7 @@ t.test('NotificationListener against a real PostgreSQL', { skip }, async (t) => 
   await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where pid <> pg_backend_pid() and backend_type = \'client backend\'')
   await until(() => reconnects === 1, 10_000, 'reconnected')
   t.ok(errors.length >= 1, `the loss was reported (${errors[0]?.message})`)
+  t.same([ingestReconnects, alertReconnects], [1, 1], 'each listen\'s onReconnect is told once: its notifications may have been missed')
   await admin.query("select pg_notify('hostpulse_ingest', 'after reconnect')")
   await admin.query("select pg_notify('hostpulse_alerts', 'alert after reconnect')")
   await until(() => got.includes('after reconnect') && other.includes('alert after reconnect'), 5000, 'notifications after the reconnect')
@@ -109,6 +114,11 @@ t.test('NotificationListener against a real PostgreSQL', { skip }, async (t) => 
   await admin.query("select pg_notify('hostpulse_alerts', 'still listening')")
   await until(() => other.includes('still listening'), 5000, 'the remaining channel')
   t.notOk(got.includes('after unlisten'), 'an unlistened channel delivers nothing')
+
+  // A second loss: only the listen still in place hears of the reconnect.
+  await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where pid <> pg_backend_pid() and backend_type = \'client backend\'')
+  await until(() => reconnects === 2, 10_000, 'reconnected again')
+  t.same([ingestReconnects, alertReconnects], [1, 2], 'an unlistened handler is not told of later reconnects')
 
   await t.rejects(listener.listen('bad; drop table x', () => {}), /invalid notification channel/, 'channel names are checked before they reach SQL')
   await listener.close()

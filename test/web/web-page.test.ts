@@ -127,6 +127,8 @@ t.test('the web page in Chromium', { timeout: 170_000 }, async (t) => {
   const pageErrors: string[] = []
   page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`))
   page.on('pageerror', (err) => pageErrors.push(`${err.message}\n${err.stack ?? ''}`))
+  const webSocketUrls: string[] = []
+  page.on('websocket', (ws) => webSocketUrls.push(ws.url()))
   t.teardown(() => {
     // A failure is diagnosable from the browser's side too.
     if (!t.passing()) {
@@ -386,6 +388,9 @@ t.test('the web page in Chromium', { timeout: 170_000 }, async (t) => {
     // WebSocket failures (a route not there yet) and 404s the page handles (alerting missing) are expected noise.
     const unexpected = consoleLines.filter((l) => l.startsWith('[error]') && !/WebSocket connection|Failed to load resource/.test(l))
     t.same(unexpected, [], 'no other console errors')
+    t.ok(webSocketUrls.length > 0, `the page opened WebSockets (${webSocketUrls.length})`)
+    // Reverse proxies log URLs: the token goes as a subprotocol.
+    t.same(webSocketUrls.filter((u) => /token=/.test(u)), [], 'no token in any WebSocket URL')
     await writeFile(`${SCREENSHOTS}console.txt`, consoleLines.join('\n'))
     t.comment(`screenshots: ${SCREENSHOTS}`)
   })

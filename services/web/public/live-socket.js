@@ -50,10 +50,11 @@ export class LiveSocket {
     const token = accessToken()
     if (this.stopped || !token) return
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
-    const url = `${scheme}://${location.host}${this.path}?token=${encodeURIComponent(token)}`
+    const url = `${scheme}://${location.host}${this.path}`
     this.setState('connecting')
     let ws
-    try { ws = new WebSocket(url) } catch { this.retry(); return }
+    // The token travels as a subprotocol, not in the URL: reverse proxies log URLs.
+    try { ws = new WebSocket(url, ['hostpulse', token]) } catch { this.retry(); return }
     this.ws = ws
     ws.onopen = () => { this.setState('open') }
     ws.onmessage = (event) => {

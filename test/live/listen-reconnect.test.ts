@@ -1,0 +1,40 @@
+// The LISTEN connection (server backend) was lost and is back: alert events NOTIFYed meanwhile never
+// arrived, so /ws/live clients get a fresh snapshot. The store's reconnect is simulated through the Store
+// seam (the embedded engine never loses its connection); test/store/notification-listener.test.ts shows
+// the real listener reports it after pg_terminate_backend.
+import t from 'tap'
+import type { Store } from '../../services/store/open-store.ts'
+import { openTestStore } from '../api/helpers.ts'
+import { connectWs, startLiveApi, until } from './live-helpers.ts'
+
+const store = await openTestStore(t)
+const reconnectHooks: Array<() => void> = []
+const reconnecting: Store = {
+  ...store,
+  listen: (channel, onPayload, onReconnect) => {
+    if (onReconnect) reconnectHooks.push(onReconnect)
+    return store.listen(channel, onPayload)
+  },
+}
+const api = await startLiveApi(t, { live: { listen: true } }, reconnecting)
+const agent = await api.createAgent('resync-host')
+
+t.test('after a reconnect of the LISTEN connection fleet clients get a fresh snapshot with what they missed', async (t) => {
+  t.ok(reconnectHooks.length >= 1, 'the live plugin asked to hear of reconnects')
+  const client = await connectWs(t, `${api.wsUrl}/ws/live`, { protocols: ['hostpulse', api.adminToken] })
+  const first = await client.waitFor((m) => m.type === 'snapshot')
+  t.same(first.alerts, [], 'no alert at first')
+
+  // Fired while the connection was down: the NOTIFY is lost, only the row is there.
+  const missed = await api.store.db.insertInto('alert_events').values({
+    org_id: api.orgId, rule_id: null, rule_name: 'cpu-high', agent_id: agent.id, series_tags: '{}', annotations: '{}', agent_name: 'resync-host',
+    severity: 'critical', state: 'firing', value: 97.5, threshold: 90, summary: 'cpu-high on resync-host', started_at: new Date(), resolved_at: null,
+  }).returning('id').executeTakeFirstOrThrow()
+  const seen = client.messages.length
+  for (const hook of reconnectHooks) hook()
+  const fresh = await client.waitFor((m) => m.type === 'snapshot', 5000, seen)
+  t.same(fresh.alerts.map((a: any) => a.event_id), [missed.id], 'the fresh snapshot holds the alert whose NOTIFY was missed')
+  t.same(fresh.agents.map((a: any) => a.name), ['resync-host'], 'and the agents')
+  await until(() => api.app.live.stats().clients.live === 1, 5000, 'one fleet client')
+  t.pass('the client stays subscribed')
+})
