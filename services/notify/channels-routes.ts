@@ -10,7 +10,8 @@ import { ApiError } from '../api/errors.ts'
 import { ERRORS, NoContent, Nullable, Time, WRITE_ERRORS } from '../api/response-schemas.ts'
 import { principalOf, type Principal } from '../auth/auth-plugin.ts'
 import { userActor, writeAudit } from '../audit/audit-log.ts'
-import type { NotificationChannelsTable } from '../store/database.ts'
+import type { NotificationChannelsTable, NotificationStatus } from '../store/database.ts'
+import { redactUrls } from '../security/redact-urls.ts'
 import { testMessage } from './alert-message.ts'
 import { checkChannelTargets, maskConfig, parseChannelConfig, type ConfigRules } from './channel-config.ts'
 import type { SendFunction } from './senders.ts'
@@ -37,6 +38,8 @@ const ChannelBody = Type.Object({
 }, { additionalProperties: false })
 type ChannelBody = Static<typeof ChannelBody>
 
+const NOTIFICATION_STATUSES = ['pending', 'sending', 'delivered', 'failed', 'superseded'] as const satisfies readonly NotificationStatus[]
+
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 const ChannelOut = Type.Object({
   id: Type.String({ format: 'uuid' }), name: Type.String(), type: ChannelType, enabled: Type.Boolean(),
@@ -48,7 +51,7 @@ const TestOut = Type.Object({
 })
 const DeliveryOut = Type.Object({
   id: Type.String(), event_id: Type.String(), rule_id: Nullable(Type.String()), rule_name: Nullable(Type.String()),
-  agent_name: Nullable(Type.String()), kind: Type.String(), status: Type.String(), attempts: Type.Integer(),
+  agent_name: Nullable(Type.String()), kind: Type.String(), status: Type.String({ description: NOTIFICATION_STATUSES.join(', ') }), attempts: Type.Integer(),
   last_error: Nullable(Type.String()), next_attempt_at: Time, created_at: Time, delivered_at: Nullable(Time), message_id: Nullable(Type.String()),
 })
 const BODY_LIMIT = 64 * 1024
@@ -178,7 +181,7 @@ export const channelsRoutes: FastifyPluginAsyncTypebox<ChannelsRoutesOptions> = 
       summary: 'The delivery log of a channel, newest first', tags: ['notifications'], params: IdParams,
       querystring: Type.Object({
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-        status: Type.Optional(Type.Union(['pending', 'sending', 'delivered', 'failed'].map((s) => Type.Literal(s)))),
+        status: Type.Optional(Type.Union(NOTIFICATION_STATUSES.map((s) => Type.Literal(s)))),
       }, { additionalProperties: false }),
       response: { 200: Type.Object({ channel_id: Type.String(), count: Type.Integer(), deliveries: Type.Array(DeliveryOut) }), ...ERRORS },
     },
@@ -189,12 +192,12 @@ export const channelsRoutes: FastifyPluginAsyncTypebox<ChannelsRoutesOptions> = 
       .select(['n.id', 'n.event_id', 'n.rule_id', 'e.rule_name', 'e.agent_name', 'n.kind', 'n.status', 'n.attempts', 'n.last_error',
         'n.next_attempt_at', 'n.created_at', 'n.delivered_at', 'n.message_id'])
       .where('n.channel_id', '=', channel.id).where('n.org_id', '=', p.orgId)
-    if (request.query.status) q = q.where('n.status', '=', request.query.status as 'pending')
+    if (request.query.status) q = q.where('n.status', '=', request.query.status as NotificationStatus)
     const rows = await q.orderBy('n.created_at', 'desc').orderBy('n.id').limit(request.query.limit ?? 100).execute()
     return {
       channel_id: channel.id, count: rows.length,
       deliveries: rows.map((r) => ({
-        ...r, next_attempt_at: r.next_attempt_at.toISOString(), created_at: r.created_at.toISOString(),
+        ...r, last_error: redactUrls(r.last_error), next_attempt_at: r.next_attempt_at.toISOString(), created_at: r.created_at.toISOString(),
         delivered_at: r.delivered_at ? r.delivered_at.toISOString() : null,
       })),
     }

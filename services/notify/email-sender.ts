@@ -42,7 +42,7 @@ async function transportFor(config: EmailConfig, ctx: SendContext) {
     if (!ctx.smtpUrl) throw new DeliveryError('no SMTP server: set SMTP_URL or give the channel its own smtp settings', { permanent: true })
     return nodemailer.createTransport({ url: ctx.smtpUrl, ...timeouts } as never)
   }
-  const { host, port, secure, username, password } = config.smtp
+  const { host } = config.smtp
   let address: string
   try {
     address = (await checkOutboundTarget(host, { allowPrivate: ctx.allowPrivate, resolve: ctx.resolve })).addresses[0].address
@@ -50,13 +50,22 @@ async function transportFor(config: EmailConfig, ctx: SendContext) {
     if (err instanceof OutboundTargetError) throw new DeliveryError(`refused: ${err.message}`, { permanent: err.reason !== 'unresolvable', cause: err })
     throw err
   }
+  return nodemailer.createTransport(channelSmtpOptions(config.smtp, address, ctx) as never)
+}
+
+/** Transport options for a channel's own SMTP server, connecting to the checked `address`. */
+export function channelSmtpOptions(smtp: NonNullable<EmailConfig['smtp']>, address: string, ctx: Pick<SendContext, 'timeoutMs' | 'allowPrivate'>) {
+  const { host, port, secure, username, password } = smtp
   const servername = isIP(host) ? undefined : host
-  return nodemailer.createTransport({
-    host: address, port, secure, ...timeouts,
+  return {
+    host: address, port, secure, connectionTimeout: ctx.timeoutMs, greetingTimeout: ctx.timeoutMs, socketTimeout: ctx.timeoutMs,
     auth: username ? { user: username, pass: password ?? '' } : undefined,
+    // Without secure, nodemailer upgrades only if the server offers STARTTLS: insist, or the password may go in clear.
+    // allowPrivate (a lab or test server on the local network) may speak plain SMTP.
+    requireTLS: !secure && Boolean(password) && !ctx.allowPrivate,
     tls: servername ? { servername } : undefined,
     ...(servername ? { servername } : {}),
-  } as never)
+  }
 }
 
 export async function sendEmail(config: EmailConfig, message: AlertMessage, ctx: SendContext): Promise<string> {

@@ -4,6 +4,9 @@
 // without waiting for earlier sends, and records the outcome: delivered, or back to pending with a
 // backoff, or failed after the last attempt. While a row is 'sending', next_attempt_at is its lease:
 // a row whose lease ran out (its instance crashed) is claimed again, counting the lost attempt.
+// A firing or repeat row never goes out after its alert was resolved (or, for a repeat, acknowledged):
+// it is marked 'superseded'; a resolved row waits while a firing row of its event × channel is in flight,
+// so a channel never ends on "firing" after "resolved".
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { sql, type Kysely } from 'kysely'
@@ -26,15 +29,17 @@ export interface DispatcherSettings {
   retryMaxMs: number
   /** Rows claimed per poll. */
   claimBatchSize: number
-  /** Messages in flight at once; polling claims nothing more while this many are sending. */
+  /** Messages in flight at once; a poll claims at most the free slots' worth of groups. */
   maxConcurrentSends: number
+  /** Messages in flight at once to one channel: a hanging channel cannot take every slot (its other groups wait). */
+  maxConcurrentSendsPerChannel: number
   /** On close, in-flight sends get this long to finish before they are abandoned (their rows go back to pending). */
   closeGraceMs: number
 }
 
 export const DEFAULT_DISPATCHER_SETTINGS: DispatcherSettings = {
   pollIntervalMs: 500, sendTimeoutMs: 10_000, maxAttempts: 6, retryBaseMs: 1000, retryMaxMs: 300_000,
-  claimBatchSize: 500, maxConcurrentSends: 32, closeGraceMs: 5000,
+  claimBatchSize: 500, maxConcurrentSends: 32, maxConcurrentSendsPerChannel: 4, closeGraceMs: 5000,
 }
 
 export interface DispatcherDeps {
@@ -53,13 +58,18 @@ interface ClaimedRow {
 }
 
 const EVENT_COLUMNS = ['id', 'rule_id', 'rule_name', 'agent_id', 'agent_name', 'series_key', 'series_tags', 'severity', 'state',
-  'value', 'threshold', 'summary', 'started_at', 'resolved_at'] as const
+  'value', 'threshold', 'summary', 'started_at', 'resolved_at', 'acknowledged_at', 'ack_expires_at'] as const
+
+const SUPERSEDED_BY_RESOLVE = 'superseded: the alert was resolved before this notification was sent'
+const SUPERSEDED_BY_ACK = 'superseded: the alert was acknowledged before this repeat was sent'
 
 export class OutboxDispatcher {
   private timer: NodeJS.Timeout | undefined
   private tick: Promise<void> = Promise.resolve()
   private running = false
   private readonly inFlight = new Set<Promise<void>>()
+  /** Sends in flight per channel id ('' for rows whose channel was deleted). */
+  private readonly inFlightByChannel = new Map<string, number>()
   private readonly shutdown = new AbortController()
 
   constructor(private readonly deps: DispatcherDeps, private readonly settings: DispatcherSettings = DEFAULT_DISPATCHER_SETTINGS) {}
@@ -84,8 +94,10 @@ export class OutboxDispatcher {
 
   /** Claims due rows and starts sending their groups; returns the number of messages started. */
   async runOnce(): Promise<number> {
-    if (this.inFlight.size >= this.settings.maxConcurrentSends || this.shutdown.signal.aborted) return 0
-    const rows = await this.claim()
+    const freeSlots = this.settings.maxConcurrentSends - this.inFlight.size
+    if (freeSlots <= 0 || this.shutdown.signal.aborted) return 0
+    await this.supersedeStale()
+    const rows = await this.claim(freeSlots)
     const groups = new Map<string, ClaimedRow[]>()
     for (const r of rows) {
       const key = JSON.stringify([r.org_id, r.channel_id, r.kind, r.group_key])
@@ -94,9 +106,16 @@ export class OutboxDispatcher {
       else groups.set(key, [r])
     }
     for (const group of groups.values()) {
+      const channelKey = group[0].channel_id ?? ''
+      this.inFlightByChannel.set(channelKey, (this.inFlightByChannel.get(channelKey) ?? 0) + 1)
       const p = this.deliver(group).catch((err: Error) => {
         this.deps.log.error({ err: { message: err.message }, channel_id: group[0].channel_id }, 'recording a notification outcome failed')
-      }).finally(() => { this.inFlight.delete(p) })
+      }).finally(() => {
+        this.inFlight.delete(p)
+        const left = (this.inFlightByChannel.get(channelKey) ?? 1) - 1
+        if (left > 0) this.inFlightByChannel.set(channelKey, left)
+        else this.inFlightByChannel.delete(channelKey)
+      })
       this.inFlight.add(p)
     }
     return groups.size
@@ -122,21 +141,64 @@ export class OutboxDispatcher {
     }
   }
 
-  private async claim(): Promise<ClaimedRow[]> {
+  /**
+   * Pending firing/repeat rows whose alert was resolved (repeats: or acknowledged) are not sent, whenever
+   * they are due: a resolved row waiting on them (see claim) need not wait out their backoff.
+   */
+  private async supersedeStale(): Promise<void> {
+    await sql`
+      update alert_notifications n
+      set status = 'superseded', next_attempt_at = now(),
+          last_error = case when e.state = 'resolved' then ${SUPERSEDED_BY_RESOLVE} else ${SUPERSEDED_BY_ACK} end
+      from alert_events e
+      where e.id = n.event_id and n.status = 'pending' and n.kind in ('firing', 'repeat')
+        and (e.state = 'resolved'
+          or (n.kind = 'repeat' and e.acknowledged_at is not null and (e.ack_expires_at is null or e.ack_expires_at > now())))`.execute(this.deps.db)
+  }
+
+  /**
+   * Claims the rows of at most `freeSlots` groups, at most maxConcurrentSendsPerChannel groups in flight per
+   * channel (channels already at their cap are not even scanned). A resolved row is not due while a
+   * firing/repeat row of its event × channel is pending or sending.
+   */
+  private async claim(freeSlots: number): Promise<ClaimedRow[]> {
+    const perChannel = this.settings.maxConcurrentSendsPerChannel
+    const busy = Object.fromEntries(this.inFlightByChannel)
+    const full = [...this.inFlightByChannel].filter(([id, n]) => id !== '' && n >= perChannel).map(([id]) => id)
     const { rows } = await sql<ClaimedRow>`
       with due as (
-        select id from alert_notifications
-        where status in ('pending', 'sending') and next_attempt_at <= now()
-        order by next_attempt_at, created_at
+        select a.id, a.org_id, a.channel_id, a.kind, a.group_key, a.next_attempt_at, a.created_at from alert_notifications a
+        where a.status in ('pending', 'sending') and a.next_attempt_at <= now()
+          and (a.channel_id is null or a.channel_id <> all(${full}::uuid[]))
+          and not (a.kind = 'resolved' and exists (
+            select 1 from alert_notifications f
+            where f.event_id = a.event_id and f.channel_id is not distinct from a.channel_id
+              and f.kind <> 'resolved' and f.status in ('pending', 'sending')))
+        order by a.next_attempt_at, a.created_at
         limit ${sql.lit(this.settings.claimBatchSize)}
-        for update skip locked
+        for update of a skip locked
+      ),
+      grouped as (
+        select org_id, channel_id, kind, group_key, min(next_attempt_at) as first_due, min(created_at) as first_created,
+               row_number() over (partition by channel_id order by min(next_attempt_at), min(created_at)) as nth_in_channel
+        from due group by org_id, channel_id, kind, group_key
+      ),
+      chosen as (
+        select org_id, channel_id, kind, group_key from grouped
+        where nth_in_channel <= ${perChannel}::int - coalesce((${JSON.stringify(busy)}::jsonb ->> coalesce(channel_id::text, ''))::int, 0)
+        order by first_due, first_created
+        limit ${freeSlots}::int
+      ),
+      claimed as (
+        select due.id from due join chosen on chosen.org_id = due.org_id and chosen.channel_id is not distinct from due.channel_id
+          and chosen.kind = due.kind and chosen.group_key = due.group_key
       )
       update alert_notifications n
       set status = 'sending',
           attempts = case when n.status = 'sending' then n.attempts + 1 else n.attempts end,
           last_error = case when n.status = 'sending' then 'an attempt was interrupted (no outcome recorded before its lease ended)' else n.last_error end,
           next_attempt_at = now() + ${sql.lit(this.leaseMs)} * interval '1 millisecond'
-      from due where n.id = due.id
+      from claimed where n.id = claimed.id
       returning n.id, n.org_id, n.event_id, n.rule_id, n.channel_id, n.channel_name, n.kind, n.attempts, n.group_key`.execute(this.deps.db)
     return rows
   }
@@ -146,7 +208,7 @@ export class OutboxDispatcher {
     const { maxAttempts } = this.settings
     const exhausted = claimed.filter((r) => r.attempts >= maxAttempts)
     if (exhausted.length > 0) await this.fail(exhausted, 'unknown', `gave up after ${maxAttempts} attempts (the last one was interrupted)`)
-    const rows = claimed.filter((r) => r.attempts < maxAttempts)
+    let rows = claimed.filter((r) => r.attempts < maxAttempts)
     if (rows.length === 0) return
     const first = rows[0]
 
@@ -157,9 +219,26 @@ export class OutboxDispatcher {
     if (!channel) return this.fail(rows, 'unknown', `the channel "${first.channel_name}" was deleted`)
     if (!channel.enabled) return this.fail(rows, channel.type, `the channel "${first.channel_name}" is disabled`)
 
-    const events = await db.selectFrom('alert_events').select(EVENT_COLUMNS)
+    const found = await db.selectFrom('alert_events').select(EVENT_COLUMNS)
       .where('id', 'in', [...new Set(rows.map((r) => r.event_id))]).where('org_id', '=', first.org_id).execute()
-    if (events.length === 0) return this.fail(rows, channel.type, 'the alert events of this notification are gone')
+    if (found.length === 0) return this.fail(rows, channel.type, 'the alert events of this notification are gone')
+    // Resolved or acknowledged while this row waited: the message would contradict what the channel knows.
+    const now = new Date()
+    const staleReason = (e: (typeof found)[number]): string | undefined => {
+      if (first.kind === 'resolved') return undefined
+      if (e.state === 'resolved') return SUPERSEDED_BY_RESOLVE
+      if (first.kind === 'repeat' && e.acknowledged_at !== null && (e.ack_expires_at === null || e.ack_expires_at > now)) return SUPERSEDED_BY_ACK
+      return undefined
+    }
+    const stale = new Set<string>()
+    for (const reason of [SUPERSEDED_BY_RESOLVE, SUPERSEDED_BY_ACK]) {
+      const ids = new Set(found.filter((e) => staleReason(e) === reason).map((e) => e.id))
+      ids.forEach((id) => stale.add(id))
+      if (ids.size > 0) await this.supersede(rows.filter((r) => ids.has(r.event_id)), reason)
+    }
+    const events = found.filter((e) => !stale.has(e.id))
+    rows = rows.filter((r) => !stale.has(r.event_id))
+    if (events.length === 0) return
 
     const messageId = randomUUID()
     const message = buildAlertMessage({ kind: first.kind, ruleId: first.rule_id, events, messageId, publicUrl: this.deps.publicUrl })
@@ -230,6 +309,12 @@ export class OutboxDispatcher {
       .where('id', 'in', rows.map((r) => r.id)).where('status', '=', 'sending').execute()
     this.deps.metrics?.recordSend(channelType, 'failed')
     this.deps.log.warn({ channel_id: rows[0].channel_id, alerts: rows.length, error: reason }, 'notification failed without a send')
+  }
+
+  private async supersede(rows: ClaimedRow[], reason: string): Promise<void> {
+    await this.deps.db.updateTable('alert_notifications')
+      .set({ status: 'superseded', last_error: reason, next_attempt_at: sql<Date>`now()` })
+      .where('id', 'in', rows.map((r) => r.id)).where('status', '=', 'sending').execute()
   }
 
   /** Abandoned by a shutdown: not the receiver's fault, so the attempt is not counted. */

@@ -272,7 +272,7 @@ export type AlertCondition = '>' | '>=' | '<' | '<=' | '==' | '!='
 export type AlertLifecycleState = 'inactive' | 'pending' | 'firing' | 'resolved'
 export type ChannelType = 'slack' | 'email' | 'webhook' | 'discord'
 export type NotificationKind = 'firing' | 'repeat' | 'resolved'
-export type NotificationStatus = 'pending' | 'sending' | 'delivered' | 'failed'
+export type NotificationStatus = 'pending' | 'sending' | 'delivered' | 'failed' | 'superseded'
 
 export interface NotificationChannelsTable {
   id: Generated<string>

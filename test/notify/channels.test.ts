@@ -6,7 +6,8 @@
 import t from 'tap'
 import { assertError, createOrgWithAdmin } from '../api/helpers.ts'
 import { startSecureApi } from '../security/security-helpers.ts'
-import { tableResolver } from './notify-helpers.ts'
+import { redactUrls } from '../../services/security/redact-urls.ts'
+import { seedOutbox, tableResolver } from './notify-helpers.ts'
 
 const SLACK_TOKEN = 'T0000/B0000/slack-secret-token-XYZ'
 const DISCORD_TOKEN = '12345/discord-secret-token-ABC'
@@ -237,6 +238,20 @@ t.test('notification channels', async (t) => {
     t.same(await stored(slackId), before)
     const own = await call('POST', '/api/v1/notification-channels', other, slackBody)
     t.equal(own.status, 201, 'the same name is free in another organization')
+  })
+
+  t.test('the delivery log redacts URLs, URL paths and tokens in last_error (receiver replies may echo them)', async (t) => {
+    const seed = await seedOutbox(api.store.db, { orgId: api.orgId, channelId: webhookId, agents: [{ name: 'server-001' }], nextAttemptAt: new Date(Date.now() + 3600_000) })
+    const raw = `the webhook answered HTTP 404 Not Found: no route for POST hooks.example.test/services/${SLACK_TOKEN}, see https://hooks.example.test/hook?token=query-token-555; key xoxb1234567890abcdefghijklmnop rejected`
+    await api.store.db.updateTable('alert_notifications').set({ status: 'failed', last_error: raw }).where('id', 'in', seed.rowIds).execute()
+    const log = await recorded('GET', `/api/v1/notification-channels/${webhookId}/deliveries?status=failed`, admin)
+    t.equal(log.status, 200)
+    const shown = log.body.deliveries.find((d: { id: string }) => d.id === seed.rowIds[0]).last_error
+    t.equal(shown, 'the webhook answered HTTP 404 Not Found: no route for POST hooks.example.test/[path redacted], see [url redacted]; key [token redacted] rejected')
+    t.notMatch(log.text, /slack-secret-token|query-token-555|xoxb1234567890/)
+    t.equal(redactUrls('the webhook answered HTTP 500 Internal Server Error: still down (text/plain, /hook)'), 'the webhook answered HTTP 500 Internal Server Error: still down (text/plain, /hook)', 'ordinary errors stay readable')
+    t.equal(redactUrls(null), null)
+    t.equal((await recorded('GET', `/api/v1/notification-channels/${webhookId}/deliveries?status=superseded`, admin)).status, 200, 'superseded is a status filter')
   })
 
   t.test('delete, audit, and no secret in any answer or log line', async (t) => {

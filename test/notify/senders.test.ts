@@ -8,6 +8,8 @@ import { sendToChannel } from '../../services/notify/senders.ts'
 import { DeliveryError, type SendContext } from '../../services/notify/send-context.ts'
 import { verifyWebhookSignature, signWebhook } from '../../services/notify/webhook-signature.ts'
 import { slackPayload } from '../../services/notify/slack-sender.ts'
+import { channelSmtpOptions } from '../../services/notify/email-sender.ts'
+import nodemailer from 'nodemailer'
 import { discordPayload } from '../../services/notify/discord-sender.ts'
 import { startReceiver, startSmtp, tableResolver } from './notify-helpers.ts'
 
@@ -145,6 +147,25 @@ t.test('email: a channel\'s own SMTP server with authentication, reached through
 
   const none = await sendToChannel({ type: 'email', config: { to: ['a@b.c'] } }, grouped(), ctx()).catch((e) => e)
   t.match(none.message, /no SMTP server/)
+})
+
+t.test('email: a channel\'s SMTP password never goes over plain SMTP unless private targets are allowed', async (t) => {
+  // The guard refuses loopback without allowPrivate, so the options it would use are tried here directly
+  // against a real server that offers no STARTTLS.
+  const smtp = await startSmtp(t, { auth: { username: 'mailer', password: 'smtp-pass-2' } })
+  const override = { host: 'mail.example.test', port: smtp.port, secure: false, username: 'mailer', password: 'smtp-pass-2' }
+  const mail = { from: 'a@example.com', to: 'ops@example.com', subject: 's', text: 't' }
+  const strict = nodemailer.createTransport(channelSmtpOptions(override, '127.0.0.1', { timeoutMs: 3000, allowPrivate: false }) as never)
+  const refused = await strict.sendMail(mail).catch((e: Error & { code?: string }) => e)
+  strict.close()
+  t.type(refused, Error, 'refused without STARTTLS')
+  t.match(String((refused as { code?: string }).code), /ETLS/)
+  t.equal(smtp.mails.length, 0, 'nothing sent, no password given')
+  const lab = nodemailer.createTransport(channelSmtpOptions(override, '127.0.0.1', { timeoutMs: 3000, allowPrivate: true }) as never)
+  await lab.sendMail(mail)
+  lab.close()
+  t.equal(smtp.mails.length, 1, 'allowPrivate (a lab server) may speak plain SMTP')
+  t.equal(channelSmtpOptions({ ...override, password: undefined, username: undefined }, '127.0.0.1', { timeoutMs: 3000, allowPrivate: false }).requireTLS, false, 'no password, nothing to protect')
 })
 
 t.test('the guard at connect time: literal addresses and names that turn private (DNS rebinding)', async (t) => {
