@@ -9,7 +9,7 @@ import { bootstrapAdmin } from './auth/bootstrap-admin.ts'
 import { resolveJwtSecret } from './auth/jwt-secret.ts'
 import { buildApp } from './api/app.ts'
 import { startLocalAgent } from './local-agent.ts'
-import { loadRulesFile, RulesFileError } from './alerting/rules-file.ts'
+import { loadRulesFile, RulesFileError, rulesFileConsoleLog } from './alerting/rules-file.ts'
 
 const say = (msg: string) => process.stdout.write(`hostpulse: ${msg}\n`)
 
@@ -24,7 +24,7 @@ async function main(cfg: Config): Promise<void> {
   const admin = await bootstrapAdmin(store.db, cfg.ADMIN_USERNAME, cfg.ADMIN_PASSWORD)
   if (cfg.ALERT_RULES_FILE) {
     const rulesFile = resolve(cfg.ALERT_RULES_FILE)
-    const loaded = await loadRulesFile(store.db, rulesFile, admin.orgId, { info: () => {}, warn: (msg: unknown) => say(String(msg)) })
+    const loaded = await loadRulesFile(store.db, rulesFile, admin.orgId, rulesFileConsoleLog(say))
     say(`alert rules from ${rulesFile}: ${loaded.created} created, ${loaded.updated} updated, ${loaded.removed} removed`)
   }
   const jobs = store.backend === 'embedded' ? new EmbeddedJobRunner(store.db, (msg, run) => { if (run?.error || cfg.LOG_LEVEL === 'debug') say(msg) }) : undefined

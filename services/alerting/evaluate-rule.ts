@@ -13,7 +13,12 @@ import { sendAlertNotice } from './alert-notice.ts'
 import type { RuleRow } from './rule-definition.ts'
 
 /** First key of the two-key advisory lock: rule evaluation (the second is the rule id's hash). */
-const LOCK_NAMESPACE = 0x68_70_61_6c // "hpal"
+export const LOCK_NAMESPACE = 0x68_70_61_6c // "hpal"
+
+/** Waits for the rule's evaluation lock (until commit): changes to its alerts never interleave with an evaluation. */
+export async function lockRuleAlerts(trx: Kysely<Database>, ruleId: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext(${ruleId}))`.execute(trx)
+}
 
 export interface RuleOutcome {
   /** False when another instance holds the rule, or it was evaluated since `staleBefore`, or it is gone/disabled. */
@@ -91,15 +96,18 @@ async function applyRule(trx: Transaction<Database>, rule: RuleRow, now: Date, r
   const work = new Map<string, Work>()
   for (const s of observed.series) work.set(key(s.agent.id, s.seriesKey), { ...s })
   const selected = new Set(observed.agents.map((a) => a.id))
+  const reporting = new Set(observed.series.filter((s) => s.observation.kind !== 'missing').map((s) => s.agent.id))
   for (const row of stateRows) {
     const k = key(row.agent_id, row.series_key)
     const known = work.get(k)
     if (known) { known.row = row; continue }
-    // A series without data keeps its state; an agent the rule no longer selects has its alert ended.
+    // A series gone from an agent that still reports (process exited, disk unmounted) has ended, as has
+    // the alert of an agent the rule no longer selects; an agent reporting nothing keeps its states.
+    const gone = !selected.has(row.agent_id) || reporting.has(row.agent_id)
     work.set(k, {
       agent: { id: row.agent_id, name: row.agent_name ?? row.agent_id, labels: row.agent_labels ?? {} },
       seriesKey: row.series_key, seriesTags: row.series_tags ?? {}, row,
-      observation: selected.has(row.agent_id) ? { kind: 'missing' } : { kind: 'condition', holds: false, value: null },
+      observation: gone ? { kind: 'condition', holds: false, value: null } : { kind: 'missing' },
     })
   }
 
@@ -124,6 +132,8 @@ async function applyRule(trx: Transaction<Database>, rule: RuleRow, now: Date, r
     if (!result.changed && result.actions.length === 0) continue
 
     let eventId = eventOpen || previous.state !== 'inactive' ? w.row?.event_id ?? null : null
+    // Set when this evaluation closed the event: someone else may have resolved it since it was read.
+    let closedHere = false
     const text = () => renderAnnotations(rule.annotations, {
       rule: rule.name, agent: w.agent.name, metric: rule.metric, severity: result.state.severity ?? rule.severity,
       value: result.state.value, threshold: thresholdFor(rule, result.state.severity), tags: w.seriesTags,
@@ -150,10 +160,11 @@ async function applyRule(trx: Transaction<Database>, rule: RuleRow, now: Date, r
         const closed = await trx.updateTable('alert_events').set({ state: 'resolved', resolved_at: now, value: result.state.value, updated_at: now })
           .where('id', '=', eventId).where('state', '=', 'firing').returning(['started_at', 'summary']).executeTakeFirst()
         if (closed) {
+          closedHere = true
           outcome.closed++
           await notifyLive(trx, rule, w, eventId, result.state, 'resolved', closed.summary, closed.started_at, now)
         }
-      } else if (action.type === 'notify' && eventId) {
+      } else if (action.type === 'notify' && eventId && (action.kind !== 'resolved' || closedHere)) {
         outcome.notifications += await enqueue(trx, rule, eventId, action.kind, now)
       }
     }

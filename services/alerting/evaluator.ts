@@ -7,8 +7,12 @@
 //       └──────────condition gone (a flap: no event, no notification)┘
 //
 // Decisions, in one place:
-// - Missing data (no sample in the window) decides nothing: a firing alert stays firing, a pending one
-//   stays pending without advancing. Only a value past the threshold (or recovery threshold) resolves.
+// - Missing data (no sample in the window) never resolves: a firing alert stays firing. A pending one
+//   goes back to inactive (as Prometheus does), so `for` counts only time the condition was seen holding.
+// - A series gone from an agent that still reports other series of the rule (process exited, disk
+//   unmounted, interface removed) is not missing but ended: it is observed as "condition does not hold"
+//   (evaluate-rule.ts) and resolves. An agent with no series at all keeps its states (agent down is
+//   agent.offline's business).
 // - recovery_threshold is the hysteresis of `threshold`: once firing at the rule's severity, the alert
 //   stays at that severity until the value is past recovery_threshold (then warning, if past
 //   warning_threshold, or resolved). The warning level has no hysteresis of its own.
@@ -19,7 +23,10 @@
 // - A silenced alert changes state and writes history but notifies nothing. If it fired while silenced,
 //   it is notified as `firing` once the silence ends (and it is not acknowledged), still firing.
 // - `resolved` is notified only when notify_on_resolve and the firing itself was notified and the alert
-//   is not silenced: nobody hears of an end to something they never heard of.
+//   is not silenced: nobody hears of an end to something they never heard of. It is queued by whoever
+//   actually closed the event (the evaluator only if its close updated the row): a manual resolve and a
+//   rule deleted, disabled or re-scoped queue it too, taking the rule's evaluation lock, so the two never
+//   interleave and the end is told once.
 import type { AlertCondition, AlertLifecycleState, AlertSeverity, NotificationKind } from '../store/database.ts'
 
 /** The parts of a rule the lifecycle depends on. */
@@ -47,7 +54,7 @@ export interface AlertState {
 export type Observation =
   /** The aggregated value over the window (threshold rules). */
   | { kind: 'value'; value: number }
-  /** No sample in the window (threshold rules): decides nothing. */
+  /** No sample in the window: never resolves; a pending alert starts over. */
   | { kind: 'missing' }
   /** Special kinds (agent offline, process absent, no data) decide the condition themselves. */
   | { kind: 'condition'; holds: boolean; value: number | null }
@@ -137,8 +144,8 @@ export function evaluateAlert(
       return done({ state: 'pending', severity: level, value, pendingSince: now, firingSince: null, lastNotifiedAt: null })
     }
     case 'pending': {
-      if (level === 'unknown') return done(prev)
-      if (level === null) return done({ ...INACTIVE }) // a flap: it never fired, so nothing to tell
+      // A flap or a gap: it never fired, so nothing to tell, and `for` starts over when it is seen again.
+      if (level === 'unknown' || level === null) return done({ ...INACTIVE })
       const since = prev.pendingSince ?? now
       if (now.getTime() - since.getTime() >= rule.for_seconds * 1000) return fire(level)
       return done({ ...prev, severity: level, value, pendingSince: since })

@@ -1,11 +1,12 @@
 // What people do to an alert event: acknowledge it (no repeats while it holds), take the acknowledgement
-// back, or resolve it by hand. Each change is one transaction on the event row, locked first, so it
-// never interleaves with the evaluator's own transition of the same event.
+// back, or resolve it by hand. Each change is one transaction on the event row, locked first (a resolve
+// takes the rule's evaluation lock before that), so it never interleaves with the evaluator's transition.
 import type { Kysely, Transaction } from 'kysely'
 import { ApiError } from '../api/errors.ts'
 import type { AlertSeverity, Database } from '../store/database.ts'
 import { sendAlertNotice } from './alert-notice.ts'
 import { enqueueNotifications } from './outbox.ts'
+import { lockRuleAlerts } from './evaluate-rule.ts'
 import { activeSilences, isSilenced } from './silence-matching.ts'
 
 interface LockedEvent {
@@ -62,27 +63,21 @@ export interface ManualResolution { userId: string; comment: string | null; now:
  */
 export async function resolveEvent(db: Kysely<Database>, orgId: string, eventId: string, res: ManualResolution): Promise<{ queued: number }> {
   return db.transaction().execute(async (trx) => {
+    // The rule's evaluation lock first (as the evaluator takes it), then the row: an evaluation of the rule
+    // never runs between our read and our write (no second resolved notification, no stale state row).
+    const ruleOf = await trx.selectFrom('alert_events').select('rule_id').where('id', '=', eventId).where('org_id', '=', orgId).executeTakeFirst()
+    if (ruleOf?.rule_id) await lockRuleAlerts(trx, ruleOf.rule_id)
     const event = await lockEvent(trx, orgId, eventId)
     refuseResolved(event, 'nothing to do')
     await trx.updateTable('alert_events')
       .set({ state: 'resolved', resolved_at: res.now, resolved_by: res.userId, resolve_comment: res.comment, updated_at: res.now })
       .where('id', '=', eventId).where('org_id', '=', orgId).execute()
-    const notified = await firingWasNotified(trx, event)
+    const queued = await queueResolvedNotifications(trx, event, res.now)
     if (event.rule_id && event.agent_id) {
       await trx.updateTable('alert_states')
         .set({ state: 'inactive', pending_since: null, firing_since: null, event_id: null, last_notified_at: null })
         .where('rule_id', '=', event.rule_id).where('agent_id', '=', event.agent_id).where('series_key', '=', event.series_key)
         .where('event_id', '=', eventId).where('org_id', '=', orgId).execute()
-    }
-    let queued = 0
-    const rule = event.rule_id === null ? undefined : await trx.selectFrom('alert_rules')
-      .select(['id', 'name', 'notify_on_resolve', 'channels', 'group_wait_seconds'])
-      .where('id', '=', event.rule_id).where('org_id', '=', orgId).executeTakeFirst()
-    // As the evaluator does: nobody hears of the end of something they never heard of, or that is silenced.
-    if (rule?.notify_on_resolve && rule.channels.length > 0 && notified && !(await silencedNow(trx, event, rule.name, res.now))) {
-      queued = await enqueueNotifications(trx, {
-        orgId, eventId, ruleId: rule.id, channelIds: rule.channels, kind: 'resolved', groupWaitSeconds: rule.group_wait_seconds, now: res.now,
-      })
     }
     await sendAlertNotice(trx, {
       org_id: orgId, event_id: event.id, rule_id: event.rule_id, rule_name: event.rule_name, agent_id: event.agent_id, agent_name: event.agent_name,
@@ -93,8 +88,28 @@ export async function resolveEvent(db: Kysely<Database>, orgId: string, eventId:
   })
 }
 
+/** The event fields that decide whether its end is announced. */
+export type ClosedEvent = Pick<LockedEvent, 'id' | 'org_id' | 'rule_id' | 'agent_id' | 'agent_name' | 'series_key' | 'series_tags' | 'severity' | 'last_notified_at'>
+
+/**
+ * Queues the resolved notifications of an event closed outside the evaluator (by hand, or with its rule),
+ * before its lifecycle row is reset. As the evaluator does: only when the rule asks, and nobody hears of
+ * the end of something they never heard of, or that is silenced. Returns how many were queued.
+ */
+export async function queueResolvedNotifications(trx: Kysely<Database>, event: ClosedEvent, now: Date): Promise<number> {
+  if (event.rule_id === null) return 0
+  const rule = await trx.selectFrom('alert_rules')
+    .select(['id', 'name', 'notify_on_resolve', 'channels', 'group_wait_seconds'])
+    .where('id', '=', event.rule_id).where('org_id', '=', event.org_id).executeTakeFirst()
+  if (!rule?.notify_on_resolve || rule.channels.length === 0) return 0
+  if (!(await firingWasNotified(trx, event)) || await silencedNow(trx, event, rule.name, now)) return 0
+  return enqueueNotifications(trx, {
+    orgId: event.org_id, eventId: event.id, ruleId: rule.id, channelIds: rule.channels, kind: 'resolved', groupWaitSeconds: rule.group_wait_seconds, now,
+  })
+}
+
 /** The firing went out (or is queued): the evaluator marks its lifecycle row, the outbox holds the rows. */
-async function firingWasNotified(trx: Transaction<Database>, event: LockedEvent): Promise<boolean> {
+async function firingWasNotified(trx: Kysely<Database>, event: ClosedEvent): Promise<boolean> {
   if (event.last_notified_at !== null) return true
   if (event.rule_id !== null && event.agent_id !== null) {
     const state = await trx.selectFrom('alert_states').select('last_notified_at')
@@ -108,7 +123,7 @@ async function firingWasNotified(trx: Transaction<Database>, event: LockedEvent)
 }
 
 /** Silences mute every notification of a matching alert, resolved ones included (as the evaluator does). */
-async function silencedNow(trx: Transaction<Database>, event: LockedEvent, ruleName: string, now: Date): Promise<boolean> {
+async function silencedNow(trx: Kysely<Database>, event: ClosedEvent, ruleName: string, now: Date): Promise<boolean> {
   if (event.rule_id === null || event.agent_id === null) return false
   const silences = await activeSilences(trx, event.org_id, now)
   if (silences.length === 0) return false

@@ -4,6 +4,7 @@ import { Type } from 'typebox'
 import { sql, type Kysely } from 'kysely'
 import { Nullable, Time } from '../api/response-schemas.ts'
 import type { AlertSeverity, Database, NotificationKind, NotificationStatus } from '../store/database.ts'
+import { redactUrls } from '../security/redact-urls.ts'
 
 export const SEVERITIES = ['info', 'warning', 'critical'] as const satisfies readonly AlertSeverity[]
 export const EVENT_STATES = ['firing', 'resolved'] as const
@@ -93,7 +94,7 @@ export const EventOut = Type.Object({
 
 export const NotificationOut = Type.Object({
   id: Str, channel_id: NStr, channel_name: Str, channel_type: Nullable(Type.String({ description: 'null when the channel was deleted' })),
-  kind: Type.String({ description: 'firing, repeat or resolved' }), status: Type.String({ description: 'pending, sending, delivered or failed' }),
+  kind: Type.String({ description: 'firing, repeat or resolved' }), status: Type.String({ description: 'pending, sending, delivered, failed, or superseded (the alert resolved or was acknowledged before it went out)' }),
   attempts: Type.Integer(), last_error: NStr, next_attempt_at: Time, created_at: Time, delivered_at: NTime,
 })
 
@@ -103,11 +104,6 @@ export const EventListOut = Type.Object({
   events: Type.Array(EventOut), count: Type.Integer(),
   next_cursor: Type.Optional(Type.String({ description: 'pass as cursor= for the next (older) page; absent on the last page' })),
 })
-
-/** Delivery errors come from remote peers and the dispatcher: any URL in them could carry a webhook secret. */
-export function redactUrls(text: string | null): string | null {
-  return text === null ? null : text.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, '[url redacted]')
-}
 
 interface NotificationRow {
   id: string; channel_id: string | null; channel_name: string; channel_type: string | null; kind: NotificationKind; status: NotificationStatus

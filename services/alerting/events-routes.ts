@@ -11,7 +11,7 @@ import { principalOf } from '../auth/auth-plugin.ts'
 import { userActor, writeAudit, type AuditAction } from '../audit/audit-log.ts'
 import { findAgent } from '../agents/agents-repository.ts'
 import { parseLimit, parseRfc3339 } from '../query/time-range.ts'
-import { parseDuration } from '../time/duration.ts'
+import { DurationTooLongError, parseDuration } from '../time/duration.ts'
 import type { AlertSeverity } from '../store/database.ts'
 import { EVENT_STATES, EventDetailOut, EventListOut, EventOut, SEVERITIES, eventNotifications, eventView, selectEvents } from './event-views.ts'
 import { acknowledgeEvent, resolveEvent, unacknowledgeEvent } from './event-actions.ts'
@@ -91,8 +91,13 @@ function ackExpiry(body: Static<typeof AckBody>, now: Date): Date | null {
   let field = 'expires_in'
   if (body.expires_in !== undefined) {
     let ms: number
-    try { ms = parseDuration(body.expires_in) } catch { throw bad('expires_in', `must be a duration such as 30m, 2h or 1d (got "${body.expires_in}")`) }
+    try { ms = parseDuration(body.expires_in) } catch (err) {
+      if (err instanceof DurationTooLongError) throw bad('expires_in', 'must be at most 365 days from now')
+      throw bad('expires_in', `must be a duration such as 30m, 2h or 1d (got "${body.expires_in}")`)
+    }
     if (ms <= 0) throw bad('expires_in', 'must be longer than 0')
+    // Checked before the Date is built: a huge duration makes an Invalid Date that compares as NaN.
+    if (ms > MAX_ACK_MS) throw bad('expires_in', 'must be at most 365 days from now')
     expires = new Date(now.getTime() + ms)
   } else if (body.expires_at !== undefined) {
     field = 'expires_at'

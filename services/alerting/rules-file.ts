@@ -4,7 +4,7 @@
 // Any problem stops the load with every error listed (file, rule index and name, field); nothing is written.
 import { readFile } from 'node:fs/promises'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import { Compile } from 'typebox/compile'
 import { parse as parseYaml } from 'yaml'
 import { validationDetails } from '../api/errors.ts'
@@ -70,6 +70,19 @@ async function readRules(db: Kysely<Database>, path: string, orgId: string): Pro
   return out
 }
 
+/** Advisory lock taken while a rules file is loaded ("hprf"). */
+const RULES_FILE_LOCK = 0x68_70_72_66
+
+/** Console output for loadRulesFile at start: its messages with the rule they concern (never "[object Object]"). */
+export function rulesFileConsoleLog(say: (line: string) => void): Pick<FastifyBaseLogger, 'info' | 'warn'> {
+  const line = (obj: unknown, msg?: unknown): string => {
+    if (typeof obj === 'string') return obj
+    const rule = (obj as { rule?: unknown } | null)?.rule
+    return `${typeof msg === 'string' ? msg : ''}${typeof rule === 'string' ? `: ${rule}` : ''}`
+  }
+  return { info: () => {}, warn: ((obj: unknown, msg?: unknown) => say(line(obj, msg))) as FastifyBaseLogger['warn'] }
+}
+
 function unchanged(row: RuleRow, values: RuleValues): boolean {
   const stored = row as unknown as Record<string, unknown>
   const jsonColumns = new Set(['labels', 'tags', 'annotations'])
@@ -84,6 +97,8 @@ export async function loadRulesFile(db: Kysely<Database>, path: string, orgId: s
   const wanted = await readRules(db, path, orgId)
   const now = new Date()
   const result = await db.transaction().execute(async (trx) => {
+    // Instances starting together load one after the other (the later ones find nothing to change).
+    await sql`select pg_advisory_xact_lock(${RULES_FILE_LOCK})`.execute(trx)
     const existing = new Map((await trx.selectFrom('alert_rules').selectAll().where('org_id', '=', orgId).execute()).map((r) => [r.name, r]))
     const counts: RulesFileResult = { created: 0, updated: 0, removed: 0 }
     for (const values of wanted) {

@@ -4,6 +4,8 @@ import type { Kysely } from 'kysely'
 import type { Database } from '../store/database.ts'
 import type { RuleRow, RuleValues } from './rule-definition.ts'
 import { sendAlertNotice } from './alert-notice.ts'
+import { lockRuleAlerts } from './evaluate-rule.ts'
+import { queueResolvedNotifications } from './event-actions.ts'
 
 export async function ruleNameTaken(db: Kysely<Database>, orgId: string, name: string, exceptId?: string): Promise<boolean> {
   let q = db.selectFrom('alert_rules').select('id').where('org_id', '=', orgId).where('name', '=', name)
@@ -27,14 +29,22 @@ export function selectionChanged(current: RuleRow, next: RuleValues): boolean {
     || current.aggregation !== (next.aggregation ?? 'avg') || current.window_seconds !== (next.window_seconds ?? 60)
 }
 
-/** Resolves the rule's open events (with `reason` as the resolve comment) and forgets its states. */
+/**
+ * Resolves the rule's open events (with `reason` as the resolve comment), queues their resolved
+ * notifications as a manual resolve does, and forgets its states. Call it before the rule row changes
+ * or goes: the notifications follow the rule as it was. Pending firing/repeat rows are left to the
+ * dispatcher, which drops rows of resolved events.
+ */
 export async function retireRuleAlerts(db: Kysely<Database>, ruleId: string, reason: string, now: Date): Promise<number> {
+  await lockRuleAlerts(db, ruleId) // no evaluation of the rule runs in between (it would see half-retired alerts)
   const closed = await db.updateTable('alert_events')
     .set({ state: 'resolved', resolved_at: now, resolve_comment: reason, updated_at: now })
     .where('rule_id', '=', ruleId).where('state', '=', 'firing')
-    .returning(['id', 'org_id', 'rule_id', 'rule_name', 'agent_id', 'agent_name', 'severity', 'value', 'summary', 'started_at'])
+    .returning(['id', 'org_id', 'rule_id', 'rule_name', 'agent_id', 'agent_name', 'series_key', 'series_tags', 'severity', 'value', 'summary',
+      'started_at', 'last_notified_at'])
     .execute()
   for (const e of closed) {
+    await queueResolvedNotifications(db, e, now)
     await sendAlertNotice(db, {
       org_id: e.org_id, event_id: e.id, rule_id: e.rule_id, rule_name: e.rule_name, agent_id: e.agent_id, agent_name: e.agent_name,
       severity: e.severity, state: 'resolved', value: e.value, summary: e.summary, started_at: e.started_at.toISOString(), resolved_at: now.toISOString(),

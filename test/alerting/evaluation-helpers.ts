@@ -1,6 +1,6 @@
 // Shared by the alert rule and evaluation tests: channels inserted directly (the channel API is tested on
 // its own), a rule body like the issue's, and a wait-for-condition with a deadline.
-import type { Kysely } from 'kysely'
+import type { Kysely, KyselyPlugin } from 'kysely'
 import type { Database } from '../../services/store/database.ts'
 
 /** A notification channel row in `orgId` (the config is never read here). */
@@ -23,3 +23,31 @@ export function issueRule(overrides: Record<string, unknown> = {}): Record<strin
 }
 
 export { waitFor } from '../wait-for.ts'
+
+/**
+ * `db` with every query it runs recorded as JSON of its operation tree (SQL text and parameters), in order,
+ * and an optional rewrite of results: a single embedded connection cannot race two transactions, so tests
+ * check the locks a change takes, and stage a concurrent change by editing what a read returned.
+ */
+export function recordingDb(db: Kysely<Database>, rewrite?: (query: string, rows: Record<string, unknown>[]) => void) {
+  const queries: string[] = []
+  const byId = new WeakMap<object, string>()
+  const plugin: KyselyPlugin = {
+    transformQuery(args) {
+      const text = JSON.stringify(args.node)
+      queries.push(text)
+      byId.set(args.queryId, text)
+      return args.node
+    },
+    async transformResult(args) {
+      if (rewrite) rewrite(byId.get(args.queryId) ?? '', args.result.rows as Record<string, unknown>[])
+      return args.result
+    },
+  }
+  return { db: db.withPlugin(plugin), queries }
+}
+
+/** Index of the first recorded query taking the rule evaluation lock of `ruleId` (-1: none). */
+export function ruleLockAt(queries: string[], namespace: number, ruleId: string): number {
+  return queries.findIndex((q) => q.includes('pg_advisory_xact_lock') && q.includes(`"value":${namespace}`) && q.includes(`"value":"${ruleId}"`))
+}

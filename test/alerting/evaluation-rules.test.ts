@@ -4,7 +4,8 @@ import t from 'tap'
 import { sql } from 'kysely'
 import { disk, makeBatch, metric, proc, startApi, type Api, type CreatedAgent } from '../api/helpers.ts'
 import { EvaluationLoop } from '../../services/alerting/evaluation-loop.ts'
-import { addChannel, issueRule } from './evaluation-helpers.ts'
+import { addChannel, issueRule, recordingDb } from './evaluation-helpers.ts'
+import { evaluateRule } from '../../services/alerting/evaluate-rule.ts'
 
 const silentLog = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, fatal() {}, child() { return silentLog }, level: 'silent', silent() {} } as never
 
@@ -201,6 +202,48 @@ t.test('evaluation against the database', async (t) => {
     await cycle(plus(base, 240))
     t.same((await eventsOf(api, ruleId)).map((e) => e.state), ['firing'], 'no data for 4 minutes: still firing')
     t.equal((await statesOf(api, ruleId))[0].state, 'firing')
+    await db.deleteFrom('alert_rules').where('id', '=', ruleId).execute()
+  })
+
+  await t.test('a series gone from an agent that still reports resolves; an agent reporting nothing keeps its alert', async (t) => {
+    const agent = await api.createAgent('unmount-agent')
+    const quiet = await api.createAgent('unmount-quiet')
+    const ruleId = await createRule(api, {
+      name: 'Disk gone', metric: 'disk.usage_percent', aggregation: 'last', window: '1m', threshold: 90, agents: ['unmount-agent', 'unmount-quiet'], channels: [channel],
+    })
+    const base = plus(T, 750)
+    await send(api, agent, plus(base, -5), { disks: [disk('/', { usage_percent: 40 }), disk('/mnt/usb', { usage_percent: 97 })] })
+    await send(api, quiet, plus(base, -5), { disks: [disk('/', { usage_percent: 40 }), disk('/mnt/usb', { usage_percent: 97 })] })
+    await cycle(base)
+    t.same((await eventsOf(api, ruleId)).map((e) => [e.agent_name, e.state]), [['unmount-agent', 'firing'], ['unmount-quiet', 'firing']])
+    await send(api, agent, plus(base, 70), { disks: [disk('/', { usage_percent: 41 })] }) // /mnt/usb unmounted; quiet sends nothing
+    await cycle(plus(base, 80))
+    const events = await eventsOf(api, ruleId)
+    t.same(events.map((e) => [e.agent_name, e.state]), [['unmount-agent', 'resolved'], ['unmount-quiet', 'firing']],
+      'the unmounted disk resolves; the silent agent is agent.offline\'s business')
+    t.same((await outboxOf(api, ruleId)).filter((n) => n.kind === 'resolved').map((n) => n.event_id), [events[0].id], 'its end is notified')
+    t.same((await statesOf(api, ruleId)).map((s) => s.state).sort(), ['firing', 'resolved'])
+    await db.deleteFrom('alert_rules').where('id', '=', ruleId).execute()
+  })
+
+  await t.test('resolved is queued only when this evaluation closed the event (not when a manual resolve got there first)', async (t) => {
+    const agent = await api.createAgent('race-agent')
+    const ruleId = await createRule(api, { name: 'Race', metric: 'memory.usage_percent', window: '1m', threshold: 80, agents: ['race-agent'], channels: [channel] })
+    const base = plus(T, 780)
+    await send(api, agent, plus(base, -5), { metrics: [metric('memory', 'usage_percent', 99)] })
+    await cycle(base)
+    const [event] = await eventsOf(api, ruleId)
+    t.equal(event.state, 'firing')
+    // Resolved by hand after the evaluator read the states: the read still shows the event firing.
+    await db.updateTable('alert_events').set({ state: 'resolved', resolved_at: plus(base, 10) }).where('id', '=', event.id).execute()
+    const stale = recordingDb(db, (query, rows) => {
+      if (query.includes('from alert_states s')) for (const row of rows) if (row.event_id === event.id) row.event_state = 'firing'
+    })
+    await send(api, agent, plus(base, 20), { metrics: [metric('memory', 'usage_percent', 10)] })
+    const outcome = await evaluateRule(stale.db, ruleId, plus(base, 30), plus(base, 30)) // the 1m window holds the 99 and the 10: below
+    t.ok(outcome.evaluated)
+    t.equal(outcome.closed, 0, 'the event was already closed')
+    t.same((await outboxOf(api, ruleId)).map((n) => n.kind), ['firing'], 'no second resolved notification')
     await db.deleteFrom('alert_rules').where('id', '=', ruleId).execute()
   })
 

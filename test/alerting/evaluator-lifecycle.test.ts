@@ -262,12 +262,14 @@ const cases: Case[] = [
     ],
   },
   {
-    name: 'missing data neither advances nor clears a pending alert',
-    rule: { for_seconds: 30 },
+    name: 'missing data sends a pending alert back to inactive: `for` starts over after a gap',
+    rule: { for_seconds: 300 },
     steps: [
       { at: 0, obs: v(95), state: 'pending', notify: [] },
-      { at: 45, obs: missing, state: 'pending', notify: [] },
-      { at: 60, obs: v(95), state: 'firing', notify: ['firing'] },
+      { at: 15, obs: missing, state: 'inactive', notify: [], events: [] },
+      { at: 615, obs: v(95), state: 'pending', notify: [], events: [] },
+      { at: 900, obs: v(95), state: 'pending', notify: [] },
+      { at: 915, obs: v(95), state: 'firing', notify: ['firing'], events: ['open_event'] },
     ],
   },
   {

@@ -3,8 +3,9 @@
 // notification goes out only once, and an acknowledgement holds across evaluations.
 import t from 'tap'
 import { makeBatch, metric, startApi } from '../api/helpers.ts'
-import { evaluateRule } from '../../services/alerting/evaluate-rule.ts'
-import { addChannel } from './evaluation-helpers.ts'
+import { evaluateRule, LOCK_NAMESPACE } from '../../services/alerting/evaluate-rule.ts'
+import { resolveEvent } from '../../services/alerting/event-actions.ts'
+import { addChannel, recordingDb, ruleLockAt } from './evaluation-helpers.ts'
 
 const cpu = (value: number) => makeBatch({ metrics: [metric('cpu', 'usage_percent', value)], disks: [], networks: [], processes: [] })
 
@@ -50,4 +51,12 @@ t.test('resolve and acknowledge with the evaluator', async (t) => {
   t.match(after.body, { state: 'firing', acknowledged: true }, 'the acknowledgement holds across evaluations')
   t.equal((await events()).length, 2, 'no third event')
   t.same(after.body.notifications.map((n: any) => n.kind), ['firing'], 'its delivery log')
+
+  // One embedded connection cannot race the two: check the order of what resolve runs instead.
+  const recorded = recordingDb(db)
+  await resolveEvent(recorded.db, api.orgId, second.id, { userId: resolved.body.resolved_by, comment: null, now: new Date() })
+  const lockAt = ruleLockAt(recorded.queries, LOCK_NAMESPACE, ruleId)
+  const rowLockAt = recorded.queries.findIndex((q) => q.includes('ForUpdate'))
+  t.ok(lockAt >= 0 && lockAt < rowLockAt, `a manual resolve waits for the rule's evaluation lock before it locks the event (at ${lockAt}, row lock at ${rowLockAt})`)
+  t.same((await outbox()).filter((n) => n.event_id === second.id).map((n) => n.kind), ['firing', 'resolved'], 'and still notifies its end')
 })

@@ -4,7 +4,9 @@ import t from 'tap'
 import { sql } from 'kysely'
 import { assertError, createOrgWithAdmin, startApi } from '../api/helpers.ts'
 import { addUser } from '../query/query-helpers.ts'
-import { addChannel, issueRule } from './evaluation-helpers.ts'
+import { addChannel, issueRule, recordingDb, ruleLockAt } from './evaluation-helpers.ts'
+import { LOCK_NAMESPACE } from '../../services/alerting/evaluate-rule.ts'
+import { retireRuleAlerts } from '../../services/alerting/rules-repository.ts'
 
 const RULE_KEYS = ['agents', 'aggregation', 'annotations', 'channels', 'condition', 'created_at', 'description', 'enabled', 'for', 'group_wait',
   'id', 'interval', 'kind', 'labels', 'last_evaluated_at', 'last_evaluation_error', 'metric', 'name', 'notify_on_resolve', 'recovery_threshold',
@@ -215,5 +217,54 @@ t.test('alert rules API', async (t) => {
     t.equal((await db.selectFrom('alert_states').select('state').where('rule_id', '=', created.body.id).execute()).length, 0, 'states forgotten')
     t.equal((await call('DELETE', `/api/v1/alerts/${created.body.id}`, admin)).status, 204)
     t.equal((await db.selectFrom('alert_events').select('rule_name').where('id', '=', open.id).executeTakeFirstOrThrow()).rule_name, 'Retire me', 'history stays')
+  })
+
+  t.test('disabling, re-scoping or deleting a rule notifies the end of its notified alerts', async (t) => {
+    const agent = await api.createAgent('retire-notify')
+    const body = (overrides: Record<string, unknown> = {}) => issueRule({ name: 'Retire loudly', agents: ['retire-notify'], channels: [channelA, channelB], ...overrides })
+    const created = await call('POST', '/api/v1/alerts', admin, body())
+    const ruleId: string = created.body.id
+    const fire = async (notified: boolean, seriesKey = '') => {
+      const ev = await db.insertInto('alert_events').values({
+        org_id: api.orgId, rule_id: ruleId, rule_name: 'Retire loudly', agent_id: agent.id, agent_name: agent.name, series_key: seriesKey,
+        series_tags: '{}', severity: 'critical', state: 'firing', annotations: '{}', started_at: new Date(), last_notified_at: notified ? new Date() : null,
+      }).returning('id').executeTakeFirstOrThrow()
+      await db.insertInto('alert_states').values({
+        rule_id: ruleId, agent_id: agent.id, series_key: seriesKey, org_id: api.orgId, series_tags: '{}', state: 'firing', severity: 'critical', event_id: ev.id,
+      }).execute()
+      return ev.id
+    }
+    const resolvedRows = (eventId: string) => db.selectFrom('alert_notifications').select(['channel_name', 'kind', 'status']).where('event_id', '=', eventId).where('kind', '=', 'resolved').execute()
+
+    const notified = await fire(true)
+    const unnoticed = await fire(false, 'core=1')
+    t.equal((await call('PUT', `/api/v1/alerts/${ruleId}`, admin, body({ enabled: false }))).status, 200)
+    t.same((await resolvedRows(notified)).map((n) => [n.channel_name, n.kind, n.status]), [['ops-slack', 'resolved', 'pending']], 'disabled: resolved to the enabled channel')
+    t.same(await resolvedRows(unnoticed), [], 'never notified as firing: its end is not news either')
+
+    t.equal((await call('PUT', `/api/v1/alerts/${ruleId}`, admin, body())).status, 200)
+    const rescoped = await fire(true)
+    t.equal((await call('PUT', `/api/v1/alerts/${ruleId}`, admin, body({ agents: ['someone-else'] }))).status, 200)
+    t.equal((await resolvedRows(rescoped)).length, 1, 're-scoped: resolved queued')
+
+    const deleted = await fire(true)
+    t.equal((await call('DELETE', `/api/v1/alerts/${ruleId}`, admin)).status, 204)
+    t.same((await resolvedRows(deleted)).map((n) => n.channel_name), ['ops-slack'], 'deleted: resolved queued before the rule went')
+
+    const quiet = await call('POST', '/api/v1/alerts', admin, body({ name: 'Retire quietly', notify_on_resolve: false }))
+    const quietEvent = await db.insertInto('alert_events').values({
+      org_id: api.orgId, rule_id: quiet.body.id, rule_name: 'Retire quietly', agent_id: agent.id, agent_name: agent.name,
+      series_tags: '{}', severity: 'critical', state: 'firing', annotations: '{}', started_at: new Date(), last_notified_at: new Date(),
+    }).returning('id').executeTakeFirstOrThrow()
+    t.equal((await call('DELETE', `/api/v1/alerts/${quiet.body.id}`, admin)).status, 204)
+    t.same(await resolvedRows(quietEvent.id), [], 'notify_on_resolve false: nothing')
+  })
+
+  t.test('retiring a rule\'s alerts waits for its evaluation lock first', async (t) => {
+    const created = await call('POST', '/api/v1/alerts', admin, issueRule({ name: 'Locked retire' }))
+    const recorded = recordingDb(db)
+    await recorded.db.transaction().execute((trx) => retireRuleAlerts(trx, created.body.id, 'test', new Date()))
+    const lockAt = ruleLockAt(recorded.queries, LOCK_NAMESPACE, created.body.id)
+    t.equal(lockAt, 0, 'the lock (the evaluator\'s two keys) comes before anything else')
   })
 })

@@ -4,10 +4,10 @@ import t from 'tap'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadRulesFile, RulesFileError } from '../../services/alerting/rules-file.ts'
+import { loadRulesFile, RulesFileError, rulesFileConsoleLog } from '../../services/alerting/rules-file.ts'
 import { openTestStore } from '../api/helpers.ts'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
-import { addChannel } from './evaluation-helpers.ts'
+import { addChannel, recordingDb } from './evaluation-helpers.ts'
 
 const log = { info() {}, warn() {} } as never
 
@@ -117,6 +117,30 @@ rules:
     t.match(message, 'rules[6] ("Fine"): name repeats the name of rules[0]')
     t.match(message, 'rules[7] ("Bad aggregation"): aggregation')
     t.same(await rules(), before, 'nothing written')
+  })
+
+  await t.test('instances starting together load one after the other: the load takes its own lock first', async (t) => {
+    const path = join(dir, 'together.yaml')
+    await writeFile(path, 'rules:\n  - name: Together\n    metric: cpu.usage_percent\n    threshold: 99\n')
+    const recorded = recordingDb(db)
+    const results = await Promise.all([loadRulesFile(recorded.db, path, orgId, log), loadRulesFile(recorded.db, path, orgId, log)])
+    t.same(results.map((r) => r.created).sort(), [0, 1], 'one creates, the other finds it made')
+    const isFileLock = (q: string) => q.includes('pg_advisory_xact_lock') && q.includes(`"value":${0x68_70_72_66}`) // "hprf"
+    t.equal(recorded.queries.filter(isFileLock).length, 2, 'one lock per load')
+    const firstRead = recorded.queries.findIndex((q) => q.includes('"name":"alert_rules"'))
+    t.ok(recorded.queries.findIndex(isFileLock) < firstRead, 'taken before the rules are read')
+  })
+
+  await t.test('at start, warnings print their message and the rule (not [object Object])', async (t) => {
+    const lines: string[] = []
+    await db.insertInto('alert_rules').values({ org_id: orgId, name: 'Taken over', metric: 'memory.usage_percent', threshold: 90, labels: '{}', tags: '{}', annotations: '{}' }).execute()
+    const path = join(dir, 'takeover.yaml')
+    await writeFile(path, 'rules:\n  - name: Taken over\n    metric: memory.usage_percent\n    threshold: 95\n')
+    await loadRulesFile(db, path, orgId, rulesFileConsoleLog((line) => lines.push(line)))
+    t.same(lines, ['alert rule made through the API is now managed by the rules file: Taken over'])
+    const plain: string[] = []
+    rulesFileConsoleLog((line) => plain.push(line)).warn('just a message')
+    t.same(plain, ['just a message'])
   })
 
   await t.test('unreadable, unparsable or wrongly shaped files are refused clearly', async (t) => {
