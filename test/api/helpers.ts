@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
-import { buildApp } from '../../services/api/app.ts'
+import { buildApp, type AppOptions } from '../../services/api/app.ts'
 import { openStore, type Store } from '../../services/store/open-store.ts'
 import { prepareStore } from '../../services/store/prepare-store.ts'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
@@ -84,9 +84,9 @@ export async function openTestStore(t: Test, migrate = true): Promise<Store> {
   return store
 }
 
-/** A listening app on `store`, closed at teardown (the app never closes the store: its opener does). */
-export async function listenApp(t: Test, store: Store): Promise<{ app: FastifyInstance; url: string }> {
-  const app = await buildApp({ store, jwtSecret: JWT_SECRET, accessTtlSeconds: ACCESS_TTL, refreshTtlSeconds: REFRESH_TTL, ...GENEROUS_LIMITS })
+/** A listening app on `store` (with option `overrides`), closed at teardown (the app never closes the store: its opener does). */
+export async function listenApp(t: Test, store: Store, overrides: Partial<AppOptions> = {}): Promise<{ app: FastifyInstance; url: string }> {
+  const app = await buildApp({ store, jwtSecret: JWT_SECRET, accessTtlSeconds: ACCESS_TTL, refreshTtlSeconds: REFRESH_TTL, ...GENEROUS_LIMITS, ...overrides })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as { port: number }
   t.teardown(() => app.close())

@@ -3,12 +3,11 @@
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import WebSocket from 'ws'
-import { buildApp, type AppOptions } from '../../services/api/app.ts'
+import type { AppOptions } from '../../services/api/app.ts'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
 import type { Store } from '../../services/store/open-store.ts'
-import {
-  ACCESS_TTL, ADMIN, GENEROUS_LIMITS, JWT_SECRET, REFRESH_TTL, openTestStore, request, type CreatedAgent, type Reply, type RequestOptions,
-} from '../api/helpers.ts'
+import { ADMIN, listenApp, openTestStore, type CreatedAgent, type Reply, type RequestOptions } from '../api/helpers.ts'
+import { apiOn } from '../security/security-helpers.ts'
 
 export interface LiveApi {
   app: FastifyInstance
@@ -23,29 +22,19 @@ export interface LiveApi {
   ingest(apiKey: string, body: unknown): Promise<Reply>
 }
 
-export async function listenLive(t: Test, store: Store, overrides: Partial<AppOptions> = {}): Promise<{ app: FastifyInstance; url: string }> {
-  const app = await buildApp({ store, jwtSecret: JWT_SECRET, accessTtlSeconds: ACCESS_TTL, refreshTtlSeconds: REFRESH_TTL, ...GENEROUS_LIMITS, ...overrides })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  t.teardown(() => app.close())
-  return { app, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` }
-}
+export const listenLive = listenApp
 
 export function liveApiOn(app: FastifyInstance, store: Store, url: string, orgId: string, adminToken = ''): LiveApi {
-  const req = <T = any>(method: string, path: string, opts?: RequestOptions) => request<T>(url, method, path, opts)
+  const base = apiOn(app, store, url, orgId)
   const api: LiveApi = {
-    app, store, url, wsUrl: url.replace(/^http/, 'ws'), orgId, adminToken, req,
-    login: async (username, password) => {
-      const res = await req('POST', '/api/v1/auth/login', { body: { username, password } })
-      if (res.status !== 200) throw new Error(`login as ${username} failed: ${res.status} ${res.text}`)
-      return res.body
-    },
+    app, store, url, wsUrl: url.replace(/^http/, 'ws'), orgId, adminToken, req: base.req, login: base.login,
     createAgent: async (name, token = api.adminToken) => {
-      const res = await req('POST', '/api/v1/agents', { token, body: { name } })
+      const res = await base.req('POST', '/api/v1/agents', { token, body: { name } })
       if (res.status !== 201) throw new Error(`creating agent ${name} failed: ${res.status} ${res.text}`)
       return res.body as CreatedAgent
     },
     ingest: async (apiKey, body) => {
-      const res = await req('POST', '/api/v1/ingest', { apiKey, body })
+      const res = await base.req('POST', '/api/v1/ingest', { apiKey, body })
       if (res.status !== 202) throw new Error(`ingest failed: ${res.status} ${res.text}`)
       return res
     },

@@ -5,11 +5,11 @@ import http from 'node:http'
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { buildApp, type AppOptions } from '../../services/api/app.ts'
+import type { AppOptions } from '../../services/api/app.ts'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
 import type { Store } from '../../services/store/open-store.ts'
 import type { NotifyOptions } from '../../services/notify/notify-plugin.ts'
-import { ACCESS_TTL, ADMIN, GENEROUS_LIMITS, JWT_SECRET, REFRESH_TTL, openTestStore, request, type Reply, type RequestOptions } from '../api/helpers.ts'
+import { ADMIN, listenApp, openTestStore, request, type Reply, type RequestOptions } from '../api/helpers.ts'
 
 export interface SecureApi {
   app: FastifyInstance
@@ -26,12 +26,8 @@ export interface SecureApi {
 let counter = 0
 export const unique = (prefix: string) => `${prefix}-${process.pid}-${++counter}`
 
-export async function listenWith(t: Test, store: Store, overrides: Partial<AppOptions> = {}): Promise<{ app: FastifyInstance; url: string }> {
-  const app = await buildApp({ store, jwtSecret: JWT_SECRET, accessTtlSeconds: ACCESS_TTL, refreshTtlSeconds: REFRESH_TTL, ...GENEROUS_LIMITS, ...overrides })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  t.teardown(() => app.close())
-  return { app, url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` }
-}
+/** The shared test app builder (test/api/helpers.ts), under the name these tests use. */
+export const listenWith = listenApp
 
 export function apiOn(app: FastifyInstance, store: Store, url: string, orgId: string): Omit<SecureApi, 'adminToken'> & { adminToken: string } {
   const req = <T = any>(method: string, path: string, opts?: RequestOptions) => request<T>(url, method, path, opts)
