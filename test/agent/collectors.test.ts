@@ -11,7 +11,7 @@ import { DiskCollector } from '../../agent/disk.ts'
 import { collectInventory } from '../../agent/inventory.ts'
 import { collectMemory } from '../../agent/memory.ts'
 import { NetworkCollector } from '../../agent/network.ts'
-import { ProcessCollector } from '../../agent/process.ts'
+import { ProcessCollector, helperPids } from '../../agent/process.ts'
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 const metric = (ms: Array<{ metric_type: string; metric_name: string; value: number; tags?: Record<string, string> }>, type: string, name: string) =>
@@ -31,11 +31,16 @@ t.test('memory total equals MemTotal in /proc/meminfo', async t => {
 
 t.test('cpu: first sample has no deltas; later ones are percents summing to ~100', async t => {
   const cpu = new CpuCollector()
+  const loadBefore = os.loadavg()[0]
   const first = await cpu.collect()
+  const loadAfter = os.loadavg()[0]
   t.equal(metric(first, 'cpu', 'usage_percent'), undefined, 'no usage without a previous sample')
   t.equal(metric(first, 'cpu', 'cores'), os.cpus().length)
   t.equal(metric(first, 'load', 'load1'), metric(first, 'cpu', 'load_avg_1'), 'both load names carry the same value')
-  t.ok(Math.abs(metric(first, 'load', 'load1')! - os.loadavg()[0]) < 0.5, 'load1 agrees with os.loadavg()')
+  // The kernel updates the load average every 5 s: read it on both sides of the collection.
+  const load1 = metric(first, 'load', 'load1')!
+  t.ok(load1 >= Math.min(loadBefore, loadAfter) - 0.01 && load1 <= Math.max(loadBefore, loadAfter) + 0.01,
+    `load1 ${load1} agrees with os.loadavg() (${loadBefore} before, ${loadAfter} after)`)
   // Burn a little CPU so the interval has ticks in it.
   const end = Date.now() + 300
   while (Date.now() < end) Math.sqrt(Math.random())
@@ -54,17 +59,25 @@ t.test('cpu: first sample has no deltas; later ones are percents summing to ~100
 t.test('process list has this process with the right ppid and name, and CPU % from deltas', async t => {
   const procs = new ProcessCollector()
   const ctx = { bootTime: Number(/^btime (\d+)/m.exec(readFileSync('/proc/stat', 'utf8'))![1]), memTotalBytes: os.totalmem() }
+  const cpuBefore = process.cpuUsage()
+  const wallBefore = performance.now()
   await procs.collect(ctx)
   const end = Date.now() + 400
   while (Date.now() < end) Math.sqrt(Math.random())
   const list = await procs.collect(ctx)
+  // What this process really used over the same interval (other tests may share the cores, so a busy
+  // loop alone does not say how much CPU it got).
+  const used = process.cpuUsage(cpuBefore)
+  const usedPercent = ((used.user + used.system) / 1000 / (performance.now() - wallBefore)) * 100
   const me = list.find(p => p.pid === process.pid)
   t.ok(me, 'own pid is listed')
   t.equal(me!.parent_pid, process.ppid)
   t.equal(me!.name, 'node')
   t.equal(me!.username, os.userInfo().username)
   t.equal(me!.status, 'running', 'this process is running while it reads its own stat')
-  t.ok(me!.cpu_percent > 30, `busy loop shows as CPU (${me!.cpu_percent} %)`)
+  t.ok(me!.cpu_percent > 0, `busy loop shows as CPU (${me!.cpu_percent} %)`)
+  // /proc counts in clock ticks (10 ms): a few ticks of difference over a 400 ms interval are rounding.
+  t.ok(Math.abs(me!.cpu_percent - usedPercent) < 15, `CPU ${me!.cpu_percent} % agrees with process.cpuUsage() (${usedPercent.toFixed(1)} %)`)
   t.ok(me!.cpu_percent <= 100 * os.cpus().length + 5)
   t.ok(Math.abs(me!.memory_bytes - process.memoryUsage().rss) < 32 * 1024 * 1024, 'rss close to process.memoryUsage().rss')
   t.ok(me!.cmdline!.includes('collectors.test.ts'), 'cmdline has the script')
@@ -169,21 +182,24 @@ t.test('a full batch validates against the wire contract and is cheap to collect
   t.ok(batch!.metrics!.some(m => m.metric_type === 'cpu' && m.metric_name === 'usage_percent'))
   const median = times.sort((a, b) => a - b)[2]
   t.comment(`collection took ${times.map(x => x.toFixed(1)).join(', ')} ms`)
-  t.ok(median < 250, `median collection ${median.toFixed(1)} ms stays well below the interval`)
+  // A sanity bound, not a speed target (npm run bench:agent measures the cost): a fifteenth of the 15 s interval.
+  t.ok(median < 1000, `median collection ${median.toFixed(1)} ms stays well below the interval`)
 })
 
 const meminfoKb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(readFileSync('/proc/meminfo', 'utf8'))![1])
 
 t.test('memory used and available within 1 % of /proc/meminfo read at the same moment', async t => {
-  const before = { total: meminfoKb('MemTotal') * 1024, available: meminfoKb('MemAvailable') * 1024 }
+  // Other tests start and stop processes meanwhile: the collected figure must lie between the kernel's
+  // figures read just before and just after, give or take 1 %.
+  const total = meminfoKb('MemTotal') * 1024
+  const before = meminfoKb('MemAvailable') * 1024
   const { metrics } = await collectMemory()
   const after = meminfoKb('MemAvailable') * 1024
-  const kernelAvailable = (before.available + after) / 2
+  const [low, high] = [Math.min(before, after), Math.max(before, after)]
   const available = metric(metrics, 'memory', 'available_bytes')!
   const used = metric(metrics, 'memory', 'used_bytes')!
-  t.ok(Math.abs(available - kernelAvailable) <= 0.01 * kernelAvailable, `available ${available} vs MemAvailable ${kernelAvailable}`)
-  const kernelUsed = before.total - kernelAvailable
-  t.ok(Math.abs(used - kernelUsed) <= 0.01 * kernelUsed, `used ${used} vs MemTotal-MemAvailable ${kernelUsed}`)
+  t.ok(available >= low * 0.99 && available <= high * 1.01, `available ${available} vs MemAvailable ${before}..${after}`)
+  t.ok(used >= (total - high) * 0.99 && used <= (total - low) * 1.01, `used ${used} vs MemTotal-MemAvailable ${total - high}..${total - low}`)
 })
 
 t.test('usage of / within 1 % of statfs', async t => {
@@ -196,13 +212,21 @@ t.test('usage of / within 1 % of statfs', async t => {
   t.ok(Math.abs(root.usage_percent - pct) <= 0.01 * pct, `usage ${root.usage_percent} % vs statfs ${pct.toFixed(2)} %`)
 })
 
-t.test('process count within 5 % of the numeric entries in /proc', async t => {
+t.test('every process alive throughout the collection is listed, once', async t => {
   const { readdirSync } = await import('node:fs')
-  const before = readdirSync('/proc').filter(n => /^\d+$/.test(n)).length
+  const pids = () => new Set(readdirSync('/proc').filter(n => /^\d+$/.test(n)).map(Number))
+  const before = pids()
   const list = await new ProcessCollector().collect({ bootTime: 0, memTotalBytes: os.totalmem() })
-  const after = readdirSync('/proc').filter(n => /^\d+$/.test(n)).length
-  const kernel = (before + after) / 2
-  t.ok(Math.abs(list.length - kernel) <= 0.05 * kernel, `${list.length} processes listed, /proc has ${kernel}`)
+  const after = pids()
+  // Processes that other tests start or end meanwhile may or may not be seen; those present on both
+  // sides must be, except the collector's own helpers (children of this process, which it never lists).
+  const listed = new Set(list.map(p => p.pid))
+  const ppidOf = (pid: number) => { try { return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]) } catch { return -1 } }
+  const ownHelpers = helperPids([...after].map(pid => ({ pid, ppid: ppidOf(pid) })), process.pid)
+  const stable = [...before].filter(pid => after.has(pid) && !ownHelpers.has(pid))
+  t.same(stable.filter(pid => !listed.has(pid)), [], `all ${stable.length} processes alive before and after are among the ${list.length} listed`)
+  t.equal(listed.size, list.length, 'no pid twice')
+  t.same([...listed].filter(pid => !before.has(pid) && !after.has(pid)), [], 'none that /proc never showed')
 })
 
 t.test('processes the collecting process started (its helpers) are never listed; it is', async t => {
@@ -230,7 +254,9 @@ t.test('every number in a batch, anywhere in it, is finite and non-negative', as
   await sleep(500)
   const batch = await c.collect()
   const numbers = numbersIn(batch, 'batch', [])
-  t.ok(numbers.length > 500, `${numbers.length} numbers checked`)
+  // At least one number per metric and per process (how many depends on the machine).
+  t.ok(batch.metrics!.length > 10 && batch.processes!.length > 0 && batch.disks!.length > 0 && batch.networks!.length > 0, 'every family present')
+  t.ok(numbers.length >= batch.metrics!.length + batch.processes!.length, `${numbers.length} numbers checked`)
   const bad = numbers.filter(([, n]) => !Number.isFinite(n) || n < 0)
   t.same(bad, [], 'none negative, NaN or infinite')
   t.ok(Array.isArray(batch.sessions), 'sessions are part of the batch (empty without utmp)')
