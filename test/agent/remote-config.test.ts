@@ -32,7 +32,7 @@ t.test('interval, families and process limit from the server apply without a res
 
   await waitFor(() => received.length >= 3, 'three batches at the server\'s 1 s interval', 6000)
   const gaps = server.arrivals.slice(1, 3).map((at, i) => at - server.arrivals[i])
-  for (const gap of gaps) t.ok(gap > 700 && gap < 1500, `batches ${gap} ms apart, not the local hour`)
+  for (const gap of gaps) t.ok(gap > 700 && gap < 3000, `batches ${gap} ms apart, not the local hour`)
   for (const b of received) {
     t.equal(b.processes, undefined, 'processes switched off: not sent')
     t.equal(b.containers, undefined)

@@ -53,7 +53,7 @@ t.test('first start: URL, generated admin password, local agent data within one 
   t.equal(health.status, 'healthy')
   t.equal((await fetch(`${url}/ready`)).status, 200)
 
-  let latest: { count: number; metrics: Array<{ metric_type: string; metric_name: string; value: number }> } = { count: 0, metrics: [] }
+  let latest: { count: number; metrics: Array<{ metric_type: string; metric_name: string; value: number; time: string }> } = { count: 0, metrics: [] }
   for (let i = 0; i < 100 && latest.count === 0; i++) {
     await new Promise((r) => setTimeout(r, 200))
     latest = await (await fetch(`${url}/api/v1/metrics/latest/${agentName}`, { headers: { authorization: `Bearer ${token}` } })).json() as typeof latest
@@ -62,7 +62,14 @@ t.test('first start: URL, generated admin password, local agent data within one 
   const cpu = latest.metrics.find((m) => m.metric_type === 'cpu' && m.metric_name === 'usage_percent')
   t.ok(cpu && cpu.value >= 0 && cpu.value <= 100, 'cpu.usage_percent is a percentage')
 
-  await new Promise((r) => setTimeout(r, 1500))
+  // A second batch before the stop (the next test checks both were kept): wait for a newer sample.
+  const newest = (l: typeof latest) => Math.max(...l.metrics.map((m) => Date.parse(m.time)))
+  const first = newest(latest)
+  for (let i = 0; i < 100 && newest(latest) <= first; i++) {
+    await new Promise((r) => setTimeout(r, 200))
+    latest = await (await fetch(`${url}/api/v1/metrics/latest/${agentName}`, { headers: { authorization: `Bearer ${token}` } })).json() as typeof latest
+  }
+  t.ok(newest(latest) > first, 'a second batch arrived')
   app.child.kill('SIGINT')
   t.equal(await app.exited, 0, 'exits 0 on SIGINT')
   t.match(app.output(), /stopped cleanly/)
