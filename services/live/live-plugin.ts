@@ -144,8 +144,9 @@ export const livePlugin = fp(async (app, opts: LiveOptions) => {
     await app.ingestFeed.relayThrough(app.store, logRelayError)
     // Alert events and other instances' ingests sent while the connection was down are lost: resend the state.
     const resync = () => {
-      app.log.warn('the LISTEN connection was lost and is back: fleet clients get a fresh snapshot')
+      app.log.warn('the LISTEN connection was lost and is back: fleet clients get a fresh snapshot, metric clients what changed')
       fleet.resync()
+      metrics.resync()
     }
     stopAlerts = await app.store.listen(ALERTS_CHANNEL, (payload) => fleet.onAlert(payload), resync)
   }

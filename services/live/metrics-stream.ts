@@ -184,12 +184,23 @@ export class MetricsStream {
   /** After a committed ingest (here or on another instance): read what changed once, fan it out. */
   onIngest(event: IngestEvent): void {
     const watch = this.watches.get(event.agentId)
-    if (!watch) return
-    watch.refresh(Date.parse(event.time), async (ingestMs) => {
+    if (watch) this.refresh(event.agentId, watch, Date.parse(event.time))
+  }
+
+  /**
+   * After missed notifications (the LISTEN connection was lost): every watched agent is read again as if
+   * it had ingested, so its clients get what other instances stored meanwhile.
+   */
+  resync(): void {
+    for (const [agentId, watch] of this.watches) this.refresh(agentId, watch, watch.newestMs || Date.now())
+  }
+
+  private refresh(agentId: string, watch: AgentWatch, ingestTimeMs: number): void {
+    watch.refresh(ingestTimeMs, async (ingestMs) => {
       if (watch.clients.size === 0) return
       // Covers the ingests' own sample times, also when the agent's clock is behind or it replays a buffer.
       const floor = Math.min(ingestMs, watch.newestMs || Infinity) - LOOKBACK_MS
-      const samples = await readSamples(this.db, event.agentId, new Date(floor))
+      const samples = await readSamples(this.db, agentId, new Date(floor))
       const changed = new Map<string, LiveSample>()
       for (const [key, s] of samples) if ((watch.sent.get(key) ?? -Infinity) < s.time.getTime()) changed.set(key, s)
       watch.remember(changed)

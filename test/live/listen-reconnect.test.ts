@@ -1,5 +1,5 @@
 // The LISTEN connection (server backend) was lost and is back: alert events NOTIFYed meanwhile never
-// arrived, so /ws/live clients get a fresh snapshot. The store's reconnect is simulated through the Store
+// arrived, so /ws/live clients get a fresh snapshot and /ws/metrics clients what changed meanwhile. The store's reconnect is simulated through the Store
 // seam (the embedded engine never loses its connection); test/store/notification-listener.test.ts shows
 // the real listener reports it after pg_terminate_backend.
 import t from 'tap'
@@ -37,4 +37,28 @@ t.test('after a reconnect of the LISTEN connection fleet clients get a fresh sna
   t.same(fresh.agents.map((a: any) => a.name), ['resync-host'], 'and the agents')
   await until(() => api.app.live.stats().clients.live === 1, 5000, 'one fleet client')
   t.pass('the client stays subscribed')
+})
+
+t.test('after a reconnect /ws/metrics clients get the values other instances stored meanwhile', async (t) => {
+  const client = await connectWs(t, `${api.wsUrl}/ws/metrics/${agent.id}`, { protocols: ['hostpulse', api.adminToken] })
+  await client.waitFor((m) => m.type === 'metrics')
+  await until(() => api.app.live.stats().clients.metrics === 1, 5000, 'one metrics client')
+
+  // Stored by another instance while the connection was down: its NOTIFY is lost, only the rows are there.
+  const time = new Date()
+  const row = { org_id: api.orgId, agent_id: agent.id, metric_type: 'cpu', metric_name: 'usage_percent', tags: '{}', time, value: 42.5 }
+  await api.store.db.insertInto('metrics').values(row).execute()
+  await api.store.db.insertInto('metrics_latest').values(row).execute()
+  const seen = client.messages.length
+  await new Promise((r) => setTimeout(r, 300))
+  t.equal(client.messages.length, seen, 'nothing arrives by itself (no NOTIFY was heard)')
+
+  for (const hook of reconnectHooks) hook()
+  const update = await client.waitFor((m) => m.type === 'metrics' && m.data?.['cpu.usage_percent'], 5000, seen)
+  t.same(update.data['cpu.usage_percent'], { value: 42.5, timestamp: time.toISOString() }, 'the missed value arrives after the reconnect')
+
+  const after = client.messages.length
+  for (const hook of reconnectHooks) hook()
+  await new Promise((r) => setTimeout(r, 300))
+  t.equal(client.messages.length, after, 'a second resync with nothing new sends nothing')
 })
