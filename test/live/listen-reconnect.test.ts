@@ -1,7 +1,8 @@
-// The LISTEN connection (server backend) was lost and is back: alert events NOTIFYed meanwhile never
-// arrived, so /ws/live clients get a fresh snapshot and /ws/metrics clients what changed meanwhile. The store's reconnect is simulated through the Store
-// seam (the embedded engine never loses its connection); test/store/notification-listener.test.ts shows
-// the real listener reports it after pg_terminate_backend.
+// The LISTEN connection (server backend) was lost and is back: alert events and other instances' ingests
+// NOTIFYed meanwhile never arrived, so /ws/live clients get a fresh snapshot and /ws/metrics clients what
+// changed. The store's reconnect is simulated through the Store seam (the embedded engine never loses its
+// connection); test/store/notification-listener.test.ts shows the real listener reports it after
+// pg_terminate_backend.
 import t from 'tap'
 import type { Store } from '../../services/store/open-store.ts'
 import { openTestStore } from '../api/helpers.ts'
