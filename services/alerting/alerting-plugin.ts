@@ -13,6 +13,8 @@ export interface AlertingOptions {
   ingestDebounceMs?: number
   /** Retention per level, so long windows never read an aggregate for data it has dropped. */
   retentionDays?: RetentionDays
+  /** Rules evaluated at once; default: 1 on the embedded engine (one session), a third of the pool (1–4) on a server. */
+  concurrency?: number
 }
 
 declare module 'fastify' {
@@ -27,7 +29,9 @@ export const alertingPlugin = fp(async (app, opts: AlertingOptions) => {
   const metrics = registerEvaluationMetrics(app.observability.registry, app.store.db)
   if (!opts.evaluate) return
 
-  const loop = new EvaluationLoop(app.store.db, app.log, metrics, opts)
+  // The rest of the pool stays free for ingest and queries.
+  const concurrency = opts.concurrency ?? (app.store.backend === 'server' ? Math.max(1, Math.min(4, Math.floor(app.store.connections().max / 3))) : 1)
+  const loop = new EvaluationLoop(app.store.db, app.log, metrics, { ...opts, concurrency })
   app.decorate('alertEvaluation', loop)
   const unsubscribe = app.ingestFeed.subscribe((event) => loop.dataArrived(event.orgId))
   app.addHook('onReady', async () => { loop.start() })

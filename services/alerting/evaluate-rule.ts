@@ -27,6 +27,8 @@ export interface RuleOutcome {
   opened: number
   closed: number
   notifications: number
+  /** Why the evaluation failed (recorded on the rule under its lock; nothing else of it was written). */
+  error?: string
 }
 
 interface StateRow {
@@ -59,7 +61,9 @@ const SKIPPED: RuleOutcome = { evaluated: false, series: 0, opened: 0, closed: 0
 
 /**
  * Evaluates rule `ruleId` at `now` unless it was evaluated at or after `staleBefore` (another instance
- * got there first). Throws on failure; the caller records the error on the rule.
+ * got there first). A failure of the rule itself (a query it cannot run) is rolled back to a savepoint and
+ * recorded on the rule in the same transaction, so no other instance retries it before its next interval;
+ * anything else (the database gone) throws, and the caller records it with recordEvaluationError.
  */
 export async function evaluateRule(db: Kysely<Database>, ruleId: string, now: Date, staleBefore: Date, retentionDays?: RetentionDays): Promise<RuleOutcome> {
   return db.transaction().execute(async (trx) => {
@@ -68,17 +72,25 @@ export async function evaluateRule(db: Kysely<Database>, ruleId: string, now: Da
     // Re-read under the lock: the rule may have been evaluated, changed, disabled or deleted meanwhile.
     const rule = await trx.selectFrom('alert_rules').selectAll().where('id', '=', ruleId).where('enabled', '=', true).executeTakeFirst()
     if (!rule || (rule.last_evaluated_at !== null && rule.last_evaluated_at >= staleBefore)) return SKIPPED
-    const outcome = await applyRule(trx, rule, now, retentionDays)
-    await trx.updateTable('alert_rules').set({ last_evaluated_at: now, last_evaluation_error: null })
+    await sql`savepoint rule_evaluation`.execute(trx)
+    let outcome: RuleOutcome
+    try {
+      outcome = await applyRule(trx, rule, now, retentionDays)
+    } catch (err) {
+      await sql`rollback to savepoint rule_evaluation`.execute(trx)
+      outcome = { ...SKIPPED, evaluated: true, error: errorText(err) }
+    }
+    await trx.updateTable('alert_rules').set({ last_evaluated_at: now, last_evaluation_error: outcome.error ?? null })
       .where('id', '=', rule.id).execute()
     return outcome
   })
 }
 
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 1000)
+
 /** Records a failed evaluation so the rule waits one interval and the API shows why. */
 export async function recordEvaluationError(db: Kysely<Database>, ruleId: string, now: Date, err: unknown): Promise<void> {
-  const message = err instanceof Error ? err.message : String(err)
-  await db.updateTable('alert_rules').set({ last_evaluated_at: now, last_evaluation_error: message.slice(0, 1000) })
+  await db.updateTable('alert_rules').set({ last_evaluated_at: now, last_evaluation_error: errorText(err) })
     .where('id', '=', ruleId).execute()
 }
 

@@ -1,5 +1,6 @@
-// The evaluation loop: every tick, the enabled rules that are due are evaluated one by one, each in its
-// own short transaction (evaluate-rule.ts), so ingest never waits behind a whole cycle. New data makes an
+// The evaluation loop: every tick, the enabled rules that are due are evaluated, each in its own short
+// transaction (evaluate-rule.ts), so ingest never waits behind a whole cycle; on a server several rules at
+// once (`concurrency`, each on its own pooled connection), on the embedded engine's one session one by one. New data makes an
 // organization's rules due at once (debounced), so a `for: 0s` rule fires about a second after the ingest
 // that crosses its threshold. Several instances may run this loop on one database: a per-rule advisory
 // lock plus a re-check of last_evaluated_at under it lets exactly one evaluate a rule, and whichever
@@ -17,6 +18,8 @@ export interface EvaluationLoopOptions {
   /** How long after an ingest the organization's rules are evaluated (more ingests meanwhile join); default 500 ms. */
   ingestDebounceMs?: number
   retentionDays?: RetentionDays
+  /** Rules evaluated at the same time, each in its own transaction; default 1. */
+  concurrency?: number
   /** The clock (tests move it). */
   clock?: () => Date
 }
@@ -132,30 +135,44 @@ export class EvaluationLoop {
           where f.org_id = r.org_id and r.last_evaluated_at < f.at)` : sql``})
       order by r.last_evaluated_at nulls first`.execute(this.db)
     const result: CycleResult = { rules: due.length, evaluated: 0, errors: 0, opened: 0, closed: 0, notifications: 0, ms: 0 }
-    for (const rule of due) {
-      if (this.stopped) break
-      const at = this.clock()
-      // Due by schedule, or because data arrived after its last evaluation: whichever is later must be beaten.
-      let staleBefore = new Date(at.getTime() - rule.interval_seconds * 1000 + 1)
-      const dataAt = fresh.get(rule.org_id)
-      if (dataAt && dataAt > staleBefore) staleBefore = dataAt
-      try {
-        const outcome = await evaluateRule(this.db, rule.id, at, staleBefore, this.opts.retentionDays)
-        if (!outcome.evaluated) continue
-        result.evaluated++
-        result.opened += outcome.opened
-        result.closed += outcome.closed
-        result.notifications += outcome.notifications
-        this.metrics?.rulesEvaluated.inc()
-      } catch (err) {
-        result.errors++
-        this.metrics?.errors.inc()
-        this.log.warn({ rule_id: rule.id, err: (err as Error).message }, 'alert rule evaluation failed')
-        await recordEvaluationError(this.db, rule.id, at, err).catch(() => undefined)
-      }
+    // Workers take the next due rule until none is left (oldest evaluation first).
+    let next = 0
+    const worker = async () => {
+      while (next < due.length && !this.stopped) await this.evaluateDue(due[next++], fresh, result)
     }
+    const workers = Math.max(1, Math.min(this.opts.concurrency ?? 1, due.length))
+    await Promise.all(Array.from({ length: workers }, worker))
     result.ms = performance.now() - started
     if (due.length > 0) this.metrics?.cycleSeconds.observe(result.ms / 1000)
     return result
+  }
+
+  /** One due rule; its outcome (or failure) is added to `result`. One failing rule never stops the others. */
+  private async evaluateDue(rule: DueRule, fresh: Map<string, Date>, result: CycleResult): Promise<void> {
+    const at = this.clock()
+    // Due by schedule, or because data arrived after its last evaluation: whichever is later must be beaten.
+    let staleBefore = new Date(at.getTime() - rule.interval_seconds * 1000 + 1)
+    const dataAt = fresh.get(rule.org_id)
+    if (dataAt && dataAt > staleBefore) staleBefore = dataAt
+    try {
+      const outcome = await evaluateRule(this.db, rule.id, at, staleBefore, this.opts.retentionDays)
+      if (!outcome.evaluated) return
+      if (outcome.error !== undefined) {
+        result.errors++
+        this.metrics?.errors.inc()
+        this.log.warn({ rule_id: rule.id, err: outcome.error }, 'alert rule evaluation failed')
+        return
+      }
+      result.evaluated++
+      result.opened += outcome.opened
+      result.closed += outcome.closed
+      result.notifications += outcome.notifications
+      this.metrics?.rulesEvaluated.inc()
+    } catch (err) {
+      result.errors++
+      this.metrics?.errors.inc()
+      this.log.warn({ rule_id: rule.id, err: (err as Error).message }, 'alert rule evaluation failed')
+      await recordEvaluationError(this.db, rule.id, at, err).catch(() => undefined)
+    }
   }
 }

@@ -7,6 +7,11 @@ import { ACCESS_TTL, GENEROUS_LIMITS, JWT_SECRET, REFRESH_TTL, makeBatch, metric
 import { listenAppWith } from '../query/query-helpers.ts'
 import { addChannel, waitFor } from './evaluation-helpers.ts'
 import { evaluateRule } from '../../services/alerting/evaluate-rule.ts'
+import { EvaluationLoop } from '../../services/alerting/evaluation-loop.ts'
+import type { Kysely, Transaction } from 'kysely'
+import type { Database } from '../../services/store/database.ts'
+
+const silentLog = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, fatal() {}, child() { return silentLog }, level: 'silent', silent() {} } as never
 
 const evaluating = { alerting: { evaluate: true, tickMs: 200, ingestDebounceMs: 300 } }
 
@@ -25,6 +30,67 @@ t.test('evaluateRule: of two evaluations of one rule at once, exactly one runs',
   const staleBefore = new Date(now.getTime() - 15_000 + 1)
   const outcomes = await Promise.all([1, 2, 3].map(() => evaluateRule(api.store.db, rule.body.id, now, staleBefore)))
   t.same(outcomes.map((o) => o.evaluated).sort(), [false, false, true])
+})
+
+/** `db` whose transactions are counted while they run (started, not yet committed or rolled back). */
+function countingTransactions(db: Kysely<Database>) {
+  const seen = { inFlight: 0, max: 0, total: 0 }
+  const counted = new Proxy(db, {
+    get(target, prop) {
+      if (prop === 'transaction') {
+        return () => {
+          const builder = target.transaction()
+          return {
+            execute: async <T>(fn: (trx: Transaction<Database>) => Promise<T>) => {
+              seen.total++
+              seen.max = Math.max(seen.max, ++seen.inFlight)
+              try { return await builder.execute(fn) } finally { seen.inFlight-- }
+            },
+          }
+        }
+      }
+      const value = Reflect.get(target, prop, target)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+  return { db: counted, seen }
+}
+
+t.test('concurrency: due rules are shared by that many workers, each evaluated once, a failing one stopping none', async (t) => {
+  const api = await startApi(t)
+  const db = api.store.db
+  const agent = await api.createAgent('pool-agent')
+  t.equal((await api.ingest(agent.api_key, cpu(95))).status, 202)
+  const ids: string[] = []
+  for (let i = 0; i < 6; i++) {
+    const res = await api.post('/api/v1/alerts', { name: `Pool ${i}`, metric: 'cpu.usage_percent', window: '5m', threshold: 50 + i, agents: ['pool-agent'] }, { token: api.adminToken })
+    t.equal(res.status, 201)
+    ids.push(res.body.id)
+  }
+  const broken = await db.insertInto('alert_rules').values({
+    org_id: api.orgId, name: 'Pool broken', metric: 'disk.no_such_field', threshold: 1, labels: '{}', tags: '{}', annotations: '{}', agents: ['pool-agent'],
+  }).returning('id').executeTakeFirstOrThrow()
+  const all = [...ids, broken.id]
+
+  for (const [concurrency, expectedMax] of [[undefined, 1], [3, 3]] as const) {
+    await db.updateTable('alert_rules').set({ last_evaluated_at: null, last_evaluation_error: null }).where('id', 'in', all).execute()
+    const counting = countingTransactions(db)
+    const loop = new EvaluationLoop(counting.db, silentLog, undefined, { concurrency })
+    const result = await loop.runCycle()
+    t.match(result, { rules: 7, evaluated: 6, errors: 1 }, `concurrency ${concurrency ?? 'default'}: every due rule once, the broken one counted as an error`)
+    t.equal(counting.seen.total, 7, 'one transaction per rule')
+    t.equal(counting.seen.max, expectedMax, `at most ${expectedMax} evaluation(s) at once, and that many`)
+    const rows = await db.selectFrom('alert_rules').select(['id', 'last_evaluated_at', 'last_evaluation_error']).where('id', 'in', all).execute()
+    t.ok(rows.every((r) => r.last_evaluated_at !== null), 'each rule is marked evaluated')
+    t.match(rows.find((r) => r.id === broken.id)?.last_evaluation_error, /no_such_field/, 'the error is on the broken rule')
+  }
+  const events = await db.selectFrom('alert_events').select('rule_id').where('rule_id', 'in', ids).execute()
+  t.same(events.map((e) => e.rule_id).sort(), [...ids].sort(), 'each rule fired once: the second cycle kept the events of the first')
+
+  // Two loops of 3 workers each over the same due rules: every rule is evaluated by exactly one of them.
+  await db.updateTable('alert_rules').set({ last_evaluated_at: null }).where('id', 'in', all).execute()
+  const [a, b] = await Promise.all([1, 2].map(() => new EvaluationLoop(db, silentLog, undefined, { concurrency: 3 }).runCycle()))
+  t.equal(a.evaluated + a.errors + b.evaluated + b.errors, 7, `${a.evaluated + a.errors} + ${b.evaluated + b.errors} evaluations: seven in all`)
 })
 
 t.test('the evaluation loop in running apps', async (t) => {
