@@ -1,8 +1,8 @@
 // The evaluation loop: every tick, the enabled rules that are due are evaluated, each in its own short
 // transaction (evaluate-rule.ts), so ingest never waits behind a whole cycle; on a server several rules at
-// once (`concurrency`, each on its own pooled connection), on the embedded engine's one session one by one. New data makes an
-// organization's rules due at once (debounced), so a `for: 0s` rule fires about a second after the ingest
-// that crosses its threshold. Several instances may run this loop on one database: a per-rule advisory
+// once (`concurrency`, each on its own pooled connection), on the embedded engine's one session one by
+// one. New data makes an organization's rules due at once (debounced), so a `for: 0s` rule fires about a
+// second after the ingest that crosses its threshold. Several instances may run this loop on one database: a per-rule advisory
 // lock plus a re-check of last_evaluated_at under it lets exactly one evaluate a rule, and whichever
 // instance is alive picks up due rules, so a dead instance is replaced within one interval.
 import { sql, type Kysely } from 'kysely'
