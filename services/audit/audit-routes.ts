@@ -13,7 +13,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: Type.Object({
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
         /** Entries older than this id (the `next_before` of the previous page). */
-        before: Type.Optional(Type.Integer({ minimum: 1 })),
+        before: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
         action: Type.Optional(Type.String({ maxLength: 64, pattern: '^[a-z_.]+$' })),
       }),
     },

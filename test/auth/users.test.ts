@@ -130,6 +130,9 @@ t.test('users, organizations, audit', async (t) => {
     t.type(first.body.next_before, 'number')
     const second = await api.req('GET', `/api/v1/audit?limit=5&before=${first.body.next_before}`, { token: api.adminToken })
     t.ok(second.body.entries.every((e: { id: number }) => e.id < first.body.next_before), 'the next page is older')
+    for (const before of ['9223372036854775808', '1e21', '99999999999999999999', '0', 'x']) {
+      assertError(t, await api.req('GET', `/api/v1/audit?before=${before}`, { token: api.adminToken }), 400, 'VALIDATION_ERROR', `before=${before}:`)
+    }
     const all = await api.req('GET', '/api/v1/audit?limit=1000', { token: api.adminToken })
     const actions = new Set(all.body.entries.map((e: { action: string }) => e.action))
     for (const a of ['auth.login', 'auth.login_failed', 'user.create', 'user.role_change', 'user.password_reset', 'user.password_change', 'user.delete', 'organization.create']) {
