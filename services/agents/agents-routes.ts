@@ -7,6 +7,7 @@ import { sql } from 'kysely'
 import { ApiError } from '../api/errors.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { AGENT_COLUMNS, agentView, createAgent, findAgent, type AgentRow } from './agents-repository.ts'
+import { retireAgentAlerts } from '../alerting/rules-repository.ts'
 
 const OptionalText = (max: number) => Type.Optional(Type.String({ maxLength: max }))
 const Text = Nullable(Type.String())
@@ -136,6 +137,8 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
     const { orgId } = principalOf(request)
     const agent = await agentOr404(orgId, request.params.id)
     await db.transaction().execute(async (trx) => {
+      // Its open alerts end first (resolved, announced): nothing would ever close them after.
+      await retireAgentAlerts(trx, orgId, agent.id, 'agent deleted', new Date())
       for (const table of AGENT_DATA_TABLES) {
         await trx.deleteFrom(table).where('org_id', '=', orgId).where('agent_id', '=', agent.id).execute()
       }

@@ -1,6 +1,7 @@
 // Rule rows shared by the API and the rules file: name checks, and ending a rule's alerts when the rule
-// is deleted, disabled or made to select something else (so nothing stays firing for ever).
-import type { Kysely } from 'kysely'
+// is deleted, disabled or made to select something else, or when an agent is deleted (so nothing stays
+// firing for ever).
+import { sql, type Kysely, type UpdateQueryBuilder, type UpdateResult } from 'kysely'
 import type { Database } from '../store/database.ts'
 import type { RuleRow, RuleValues } from './rule-definition.ts'
 import { sendAlertNotice } from './alert-notice.ts'
@@ -37,9 +38,34 @@ export function selectionChanged(current: RuleRow, next: RuleValues): boolean {
  */
 export async function retireRuleAlerts(db: Kysely<Database>, ruleId: string, reason: string, now: Date): Promise<number> {
   await lockRuleAlerts(db, ruleId) // no evaluation of the rule runs in between (it would see half-retired alerts)
-  const closed = await db.updateTable('alert_events')
+  const closed = await closeFiringEvents(db, db.updateTable('alert_events').where('rule_id', '=', ruleId), reason, now)
+  await db.deleteFrom('alert_states').where('rule_id', '=', ruleId).execute()
+  return closed
+}
+
+/**
+ * The same for an agent about to be deleted: its open events of every rule are resolved (announced as
+ * for a retired rule) and its states forgotten. Takes the evaluation lock of every rule that has alerts
+ * of the agent first, in one order, before anything of the agent is deleted: an evaluation of one of
+ * them either finished before or starts after, and never waits on the agent's rows while we wait on it.
+ */
+export async function retireAgentAlerts(db: Kysely<Database>, orgId: string, agentId: string, reason: string, now: Date): Promise<number> {
+  const { rows } = await sql<{ rule_id: string }>`
+    select rule_id from alert_states where org_id = ${orgId}::uuid and agent_id = ${agentId}::uuid
+    union select rule_id from alert_events where org_id = ${orgId}::uuid and agent_id = ${agentId}::uuid and state = 'firing' and rule_id is not null
+    order by 1`.execute(db)
+  for (const { rule_id: ruleId } of rows) await lockRuleAlerts(db, ruleId)
+  const closed = await closeFiringEvents(db, db.updateTable('alert_events').where('org_id', '=', orgId).where('agent_id', '=', agentId), reason, now)
+  await db.deleteFrom('alert_states').where('org_id', '=', orgId).where('agent_id', '=', agentId).execute()
+  return closed
+}
+
+/** Resolves the firing events `update` selects, queues their resolved notifications and announces each. */
+async function closeFiringEvents(db: Kysely<Database>, update: UpdateQueryBuilder<Database, 'alert_events', 'alert_events', UpdateResult>,
+  reason: string, now: Date): Promise<number> {
+  const closed = await update
     .set({ state: 'resolved', resolved_at: now, resolve_comment: reason, updated_at: now })
-    .where('rule_id', '=', ruleId).where('state', '=', 'firing')
+    .where('state', '=', 'firing')
     .returning(['id', 'org_id', 'rule_id', 'rule_name', 'agent_id', 'agent_name', 'series_key', 'series_tags', 'severity', 'value', 'summary',
       'started_at', 'last_notified_at'])
     .execute()
@@ -50,6 +76,5 @@ export async function retireRuleAlerts(db: Kysely<Database>, ruleId: string, rea
       severity: e.severity, state: 'resolved', value: e.value, summary: e.summary, started_at: e.started_at.toISOString(), resolved_at: now.toISOString(),
     })
   }
-  await db.deleteFrom('alert_states').where('rule_id', '=', ruleId).execute()
   return closed.length
 }

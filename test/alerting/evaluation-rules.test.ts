@@ -4,7 +4,7 @@ import t from 'tap'
 import { sql } from 'kysely'
 import { disk, makeBatch, metric, proc, startApi, type Api, type CreatedAgent } from '../api/helpers.ts'
 import { EvaluationLoop } from '../../services/alerting/evaluation-loop.ts'
-import { addChannel, issueRule, recordingDb } from './evaluation-helpers.ts'
+import { addChannel, issueRule, recordingDb, waitFor } from './evaluation-helpers.ts'
 import { evaluateRule } from '../../services/alerting/evaluate-rule.ts'
 
 const silentLog = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, fatal() {}, child() { return silentLog }, level: 'silent', silent() {} } as never
@@ -174,7 +174,43 @@ t.test('evaluation against the database', async (t) => {
     t.ok(await db.selectFrom('alert_rules').select('id').where('id', '=', literal).executeTakeFirst(), 'the table is still there')
     await cycle(plus(base, 300))
     t.same((await eventsOf(api, byName)).map((e) => e.state), ['firing'], 'no process list at all in the window: not judged, still firing')
+    await send(api, agent, plus(base, 310), { processes: [proc(20, 'nginx'), proc(21, 'python3', { cmdline: 'python3 /srv/queue-worker --id=7' })] })
+    await cycle(plus(base, 320))
+    t.same((await eventsOf(api, byName)).map((e) => e.state), ['resolved'], 'nginx back: resolved')
+    t.same((await eventsOf(api, byCmd)).map((e) => e.state), ['resolved'], 'the --id=7 worker back: resolved')
+    t.same((await eventsOf(api, literal)).map((e) => e.state), ['firing'], 'the literal pattern still has no match: firing')
     await db.deleteFrom('alert_rules').where('id', 'in', [byName, byCmd, literal]).execute()
+  })
+
+  await t.test('deleting an agent resolves its open alerts, announces them and leaves the other agents\' alone', async (t) => {
+    const doomed = await api.createAgent('doomed-agent', api.adminToken, { labels: { del: 'yes' } })
+    const kept = await api.createAgent('kept-agent', api.adminToken, { labels: { del: 'yes' } })
+    const cpuRule = await createRule(api, issueRule({ name: 'Del CPU', for: '0s', agents: [], labels: { del: 'yes' }, channels: [channel], repeat_interval: null }))
+    const memRule = await createRule(api, { name: 'Del memory', metric: 'memory.usage_percent', window: '1m', threshold: 90, for: '0s', labels: { del: 'yes' }, channels: [channel] })
+    const base = plus(T, 1500)
+    for (const agent of [doomed, kept]) await send(api, agent, plus(base, -10), { metrics: [metric('cpu', 'usage_percent', 99), metric('memory', 'usage_percent', 95)] })
+    await cycle(base)
+    t.same((await eventsOf(api, cpuRule)).map((e) => [e.agent_name, e.state]), [['doomed-agent', 'firing'], ['kept-agent', 'firing']])
+    const heard: string[] = []
+    const unlisten = await api.store.listen('hostpulse_alerts', (payload) => heard.push(payload))
+    t.teardown(unlisten)
+    const firingBefore = (await api.get('/api/v1/alerts/events/summary')).body.firing.total
+
+    t.equal((await api.request('DELETE', `/api/v1/agents/${doomed.id}`, { token: api.adminToken })).status, 204)
+    for (const ruleId of [cpuRule, memRule]) {
+      const events = await eventsOf(api, ruleId)
+      t.match(events.find((e) => e.agent_name === 'doomed-agent'), { state: 'resolved', resolve_comment: 'agent deleted', agent_id: null }, 'the deleted agent\'s alert is resolved')
+      t.match(events.find((e) => e.agent_name === 'kept-agent'), { state: 'firing' }, 'the other agent\'s alert still fires')
+      const resolved = (await outboxOf(api, ruleId)).filter((n) => n.kind === 'resolved')
+      t.equal(resolved.length, 1, 'one resolved notification queued for the deleted agent\'s alert')
+    }
+    t.same((await db.selectFrom('alert_states').select('agent_id').where('rule_id', 'in', [cpuRule, memRule]).execute()).map((s) => s.agent_id),
+      [kept.id, kept.id], 'only the kept agent has states')
+    t.equal((await api.get('/api/v1/alerts/events/summary')).body.firing.total, firingBefore - 2, 'the summary no longer counts them')
+    await waitFor('the resolved announcements', () => heard.filter((h) => JSON.parse(h).state === 'resolved').length === 2)
+    await cycle(plus(base, 20))
+    t.same((await eventsOf(api, cpuRule)).map((e) => [e.agent_name, e.state]), [['doomed-agent', 'resolved'], ['kept-agent', 'firing']], 'the next evaluation changes nothing')
+    await db.deleteFrom('alert_rules').where('id', 'in', [cpuRule, memRule]).execute()
   })
 
   await t.test('no_data: a reporting agent without samples of the metric', async (t) => {
