@@ -151,9 +151,14 @@ export function ruleValues(body: RuleBody): RuleValues {
     checkSeries(metric, tags)
   }
   if (kind === 'threshold') {
-    if (!has(body.threshold)) throw new RuleProblem('threshold', 'is required for a threshold rule')
+    if (!has(body.threshold) && !has(body.warning_threshold)) {
+      throw new RuleProblem('threshold', 'is required for a threshold rule (or warning_threshold alone, for a rule that only warns)')
+    }
     const dir = ORDERED[condition]
-    if (has(body.warning_threshold)) {
+    if (has(body.recovery_threshold) && !has(body.threshold)) {
+      throw new RuleProblem('recovery_threshold', 'needs threshold: it is the hysteresis of the level set by threshold')
+    }
+    if (has(body.warning_threshold) && has(body.threshold)) {
       if (!dir) throw new RuleProblem('warning_threshold', `needs an ordering condition (> >= < <=), not ${condition}`)
       if (dir === 'up' && !(body.warning_threshold < body.threshold)) throw new RuleProblem('warning_threshold', `must be below threshold (${body.threshold}) with condition ${condition}`)
       if (dir === 'down' && !(body.warning_threshold > body.threshold)) throw new RuleProblem('warning_threshold', `must be above threshold (${body.threshold}) with condition ${condition}`)

@@ -312,6 +312,16 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'a rule with only a warning threshold warns and never goes critical',
+    rule: { threshold: null, warning_threshold: 80 },
+    steps: [
+      { at: 0, obs: v(70), state: 'inactive', notify: [] },
+      { at: 15, obs: v(85), state: 'firing', severity: 'warning', notify: ['firing'] },
+      { at: 30, obs: v(99), state: 'firing', severity: 'warning', notify: [] },
+      { at: 45, obs: v(75), state: 'resolved', notify: ['resolved'] },
+    ],
+  },
+  {
     name: 'special kinds: the observation decides; for applies as well',
     rule: { threshold: null, for_seconds: 20 },
     steps: [

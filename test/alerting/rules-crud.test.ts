@@ -85,8 +85,9 @@ t.test('alert rules API', async (t) => {
       ['unknown disk field', { metric: 'disk.nope' }, 'metric'],
       ['metric not <type>.<name>', { metric: 'cpu' }, 'metric'],
       ['metric with SQL in it', { metric: "cpu.x'; drop table alert_rules; --" }, 'metric'],
-      ['missing threshold', { threshold: undefined }, 'threshold'],
-      ['null threshold', { threshold: null }, 'threshold'],
+      ['missing threshold and warning threshold', { threshold: undefined, warning_threshold: undefined }, 'threshold'],
+      ['null threshold and warning threshold', { threshold: null, warning_threshold: null }, 'threshold'],
+      ['recovery threshold without threshold', { threshold: null }, 'recovery_threshold'],
       ['a channel of another organization', { channels: [channelA, foreignChannel] }, 'channels[1]'],
       ['a channel that does not exist', { channels: ['00000000-0000-0000-0000-000000000000'] }, 'channels[0]'],
       ['a channel id that is no uuid', { channels: [channelA, 'ops'] }, 'channels[1]'],
@@ -123,6 +124,13 @@ t.test('alert rules API', async (t) => {
       t.ok(res.body?.details && field in res.body.details, `${name}: details name ${field} (got ${JSON.stringify(res.body?.details)})`)
     }
     t.equal(await ruleCount(), before, 'no rule stored by a bad request')
+  })
+
+  t.test('a rule may have a warning threshold alone: it only warns', async (t) => {
+    const res = await call('POST', '/api/v1/alerts', admin, issueRule({ name: 'Only a warning threshold', agents: [], threshold: undefined, recovery_threshold: null, warning_threshold: 80, condition: '==' }))
+    t.equal(res.status, 201, JSON.stringify(res.body))
+    t.match(res.body, { threshold: null, warning_threshold: 80, condition: '==' }, 'any condition: there is no second level to order against')
+    t.equal((await call('DELETE', `/api/v1/alerts/${res.body.id}`, admin)).status, 204)
   })
 
   t.test('duplicate names are a conflict', async (t) => {
