@@ -163,7 +163,7 @@ export function ruleValues(body: RuleBody): RuleValues {
       if (dir === 'up' && !(body.warning_threshold < body.threshold)) throw new RuleProblem('warning_threshold', `must be below threshold (${body.threshold}) with condition ${condition}`)
       if (dir === 'down' && !(body.warning_threshold > body.threshold)) throw new RuleProblem('warning_threshold', `must be above threshold (${body.threshold}) with condition ${condition}`)
     }
-    if (has(body.recovery_threshold)) {
+    if (has(body.recovery_threshold) && has(body.threshold)) {
       if (!dir) throw new RuleProblem('recovery_threshold', `needs an ordering condition (> >= < <=), not ${condition}`)
       if (dir === 'up' && body.recovery_threshold > body.threshold) throw new RuleProblem('recovery_threshold', `must be at or below threshold (${body.threshold}) with condition ${condition}: the alert resolves once the value falls past it`)
       if (dir === 'down' && body.recovery_threshold < body.threshold) throw new RuleProblem('recovery_threshold', `must be at or above threshold (${body.threshold}) with condition ${condition}: the alert resolves once the value rises past it`)
