@@ -20,6 +20,7 @@ import { healthRoutes } from '../health/health-routes.ts'
 import { MAX_PARAM_LENGTH, errorHandler, frameworkErrorHandler, notFoundHandler } from './errors.ts'
 import { rejectNulCharacters } from './reject-nul-characters.ts'
 import { securityPlugin } from '../security/security-plugin.ts'
+import { routeInventoryPlugin } from '../security/route-inventory-plugin.ts'
 import { DEFAULT_RATE_LIMITS, rateLimitPlugin, type RateLimitBudgets } from '../security/rate-limits.ts'
 import { withRedaction } from '../security/log-redaction.ts'
 import { LoginThrottle, DEFAULT_LOGIN_THROTTLE, type LoginThrottleLimits } from '../auth/login-throttle.ts'
@@ -83,6 +84,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler(notFoundHandler)
   app.addHook('preValidation', rejectNulCharacters)
 
+  await app.register(routeInventoryPlugin)
   await app.register(openapiPlugin, { version: API_VERSION })
   await app.register(storePlugin, { store: opts.store })
   await app.register(authPlugin, { secret: opts.jwtSecret })

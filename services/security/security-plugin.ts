@@ -1,29 +1,13 @@
-// HTTP hardening shared by every route: security headers (with a CSP for the web page the API will
-// serve from `/`), CORS only for configured origins, and the list of registered routes (for the
-// route-inventory test and for anyone auditing what the API exposes).
+// HTTP hardening shared by every route: security headers (with a CSP for the web page the API
+// serves from `/`) and CORS only for configured origins.
 import fp from 'fastify-plugin'
 import fastifyHelmet from '@fastify/helmet'
 import fastifyCors from '@fastify/cors'
 import { rejectLoneSurrogates, rejectNonFiniteNumbers } from './reject-unstorable-input.ts'
 
-export interface RegisteredRoute { method: string; url: string; schema?: Record<string, unknown> }
-
-declare module 'fastify' {
-  interface FastifyInstance { registeredRoutes: RegisteredRoute[] }
-}
-
 export interface SecurityOptions { corsOrigins: string[] }
 
 export const securityPlugin = fp(async (app, opts: SecurityOptions) => {
-  const routes: RegisteredRoute[] = []
-  app.decorate('registeredRoutes', routes)
-  app.addHook('onRoute', (route) => {
-    const methods = Array.isArray(route.method) ? route.method : [route.method]
-    for (const method of methods) {
-      routes.push({ method, url: route.url, schema: route.schema as Record<string, unknown> | undefined })
-    }
-  })
-
   app.addHook('preValidation', rejectLoneSurrogates)
   app.addHook('preHandler', rejectNonFiniteNumbers)
 
