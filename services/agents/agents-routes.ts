@@ -8,6 +8,7 @@ import { ApiError } from '../api/errors.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { AGENT_COLUMNS, agentView, createAgent, findAgent, type AgentRow } from './agents-repository.ts'
 import { retireAgentAlerts } from '../alerting/rules-repository.ts'
+import { userActor, writeAudit } from '../audit/audit-log.ts'
 
 const OptionalText = (max: number) => Type.Optional(Type.String({ maxLength: max }))
 const Text = Nullable(Type.String())
@@ -95,8 +96,11 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
       response: { 201: Type.Object({ ...AgentOut.properties, api_key: Type.String({ description: 'shown this once' }) }), ...WRITE_ERRORS },
     },
   }, async (request, reply) => {
-    const created = await createAgent(db, principalOf(request).orgId, request.body)
+    const { orgId } = principalOf(request)
+    const created = await createAgent(db, orgId, request.body)
     if (!created) throw new ApiError('CONFLICT', `An agent named "${request.body.name}" already exists`, { name: ['already exists'] })
+    // A new agent is a new key: audited as key changes are.
+    await writeAudit(db, { orgId, action: 'agent.create', actor: userActor(request), target: { type: 'agent', id: created.agent.id }, ip: request.ip, details: { name: created.agent.name } })
     return reply.status(201).send({ ...view(created.agent), api_key: created.apiKey })
   })
 
@@ -143,6 +147,7 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
         await trx.deleteFrom(table).where('org_id', '=', orgId).where('agent_id', '=', agent.id).execute()
       }
       await trx.deleteFrom('agents').where('id', '=', agent.id).where('org_id', '=', orgId).execute()
+      await writeAudit(trx, { orgId, action: 'agent.delete', actor: userActor(request), target: { type: 'agent', id: agent.id }, ip: request.ip, details: { name: agent.name } })
     })
     return reply.status(204).send(null)
   })

@@ -8,7 +8,7 @@ export const AUDIT_ACTIONS = [
   'auth.login', 'auth.login_failed', 'auth.login_throttled', 'auth.logout', 'auth.refresh_reuse',
   'user.create', 'user.update', 'user.role_change', 'user.password_change', 'user.password_reset', 'user.delete',
   'organization.create',
-  'agent.key_rotate', 'agent.key_revoke',
+  'agent.create', 'agent.delete', 'agent.key_rotate', 'agent.key_revoke',
   'enrollment_token.create', 'enrollment_token.revoke',
   'registration.request', 'registration.approve', 'registration.reject', 'registration.auto_approve', 'registration.key_delivered',
   'alert_rule.create', 'alert_rule.update', 'alert_rule.delete',

@@ -142,11 +142,18 @@ t.test('agent keys and enrollment', async (t) => {
     assertError(t, await poll(pending.body.registration_id, revoked.token), 401, 'UNAUTHORIZED', 'polling with a revoked token:')
     assertError(t, await register('hpe_made-up', 'x'), 401, 'UNAUTHORIZED', 'unknown token:')
     assertError(t, await api.req('POST', '/api/v1/agents/register', { body: { token: revoked.token } }), 400, 'VALIDATION_ERROR', 'no hostname:')
+    const made = await api.req('POST', '/api/v1/agents', { token: admin, body: { name: 'audited-agent' } })
+    t.equal(made.status, 201)
+    t.equal((await api.req('DELETE', `/api/v1/agents/${made.body.id}`, { token: admin })).status, 204)
     const audit = await api.req('GET', '/api/v1/audit?limit=1000', { token: admin })
     const actions = new Set(audit.body.entries.map((e: { action: string }) => e.action))
-    for (const a of ['enrollment_token.create', 'enrollment_token.revoke', 'registration.request', 'registration.approve', 'registration.reject', 'registration.auto_approve', 'registration.key_delivered', 'agent.key_rotate', 'agent.key_revoke']) {
+    for (const a of ['enrollment_token.create', 'enrollment_token.revoke', 'registration.request', 'registration.approve', 'registration.reject', 'registration.auto_approve', 'registration.key_delivered', 'agent.key_rotate', 'agent.key_revoke', 'agent.create', 'agent.delete']) {
       t.ok(actions.has(a), `${a} audited`)
     }
+    const ofAgent = audit.body.entries.filter((e: { target_id: string }) => e.target_id === made.body.id)
+    t.same(ofAgent.map((e: { action: string; details: unknown }) => [e.action, e.details]), [['agent.delete', { name: 'audited-agent' }], ['agent.create', { name: 'audited-agent' }]],
+      'the agent\'s creation and deletion, newest first, with its name and no key')
+    t.notOk(audit.text.includes(made.body.api_key), 'the key is nowhere in the log')
   })
 
   t.test("the real agent's enrollment code against the real server: pending, approved by an admin, key stored", async (t) => {
