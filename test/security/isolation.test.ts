@@ -180,7 +180,7 @@ t.test('organization isolation', async (t) => {
     t.same(deliveries.body?.deliveries?.map((d: { id: string }) => d.id), [b.notification.id], "control: B's channel shows exactly its own delivery")
   })
 
-  t.test("the other organization's channels and rules are as unknown as made-up ones when referenced", async (t) => {
+  t.test("the other organization's channels, rules and agents are as unknown as made-up ones when referenced", async (t) => {
     const made = randomUUID()
     const rule = (channels: string[]) => api.req('POST', '/api/v1/alerts', { token: bAdmin, body: { name: unique('b-ref'), metric: 'cpu.usage_percent', threshold: 1, channels } })
     const foreignChannel = await rule([a.channel.id])
@@ -193,6 +193,15 @@ t.test('organization isolation', async (t) => {
     const madeRule = await silence(made)
     t.equal(foreignRule.status, 400, "a silence cannot name another organization's rule")
     t.equal(foreignRule.body?.message?.replace(a.rule.id, 'ID'), madeRule.body?.message?.replace(made, 'ID'), 'the same answer as for a made-up id')
+    for (const foreign of [a.agent.id, a.agent.name]) {
+      const made = foreign === a.agent.id ? randomUUID() : unique('made-up-agent')
+      const compare = (agents: string) => api.req('GET', `/api/v1/metrics/compare?metric=cpu.usage_percent&agents=${encodeURIComponent(agents)}`, { token: bAdmin })
+      const viaQuery = await compare(`${b.agent.name},${foreign}`)
+      const madeUp = await compare(`${b.agent.name},${made}`)
+      t.equal((await compare(b.agent.name)).status, 200, "control: B's own agent alone is compared")
+      t.equal(viaQuery.status, 404, `another organization's agent named in a query string (${foreign === a.agent.id ? 'id' : 'name'}) is not found`)
+      t.equal(viaQuery.body?.message?.replace(foreign, 'X'), madeUp.body?.message?.replace(made, 'X'), 'the same answer as for a made-up one')
+    }
     const put = await api.req('PUT', `/api/v1/alerts/${b.rule.id}`, { token: bAdmin, body: { name: b.rule.name, metric: 'cpu.usage_percent', threshold: 90, channels: [b.channel.id, a.channel.id] } })
     t.equal(put.status, 400, "B's own rule cannot be pointed at A's channel either")
     t.same((await api.store.db.selectFrom('alert_rules').select('channels').where('id', '=', b.rule.id).executeTakeFirstOrThrow()).channels, [b.channel.id], "B's rule is unchanged")
