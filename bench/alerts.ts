@@ -115,7 +115,8 @@ async function cycleTime(): Promise<{ p50: number; p95: number }> {
     await db.updateTable('alert_rules').set({ last_evaluated_at: null }).where('org_id', '=', org.id).execute()
     for (const rule of rules) {
       const now = new Date()
-      const [, ms] = await timed(() => evaluateRule(db, rule.id, now, now))
+      const [outcome, ms] = await timed(() => evaluateRule(db, rule.id, now, now))
+      if (outcome.error !== undefined) throw new Error(`rule "${rule.name}" failed: ${outcome.error}`)
       say(`    ${rule.name.padEnd(18)} ${ms.toFixed(0).padStart(5)} ms`)
     }
 

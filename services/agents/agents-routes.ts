@@ -146,7 +146,9 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
       for (const table of AGENT_DATA_TABLES) {
         await trx.deleteFrom(table).where('org_id', '=', orgId).where('agent_id', '=', agent.id).execute()
       }
-      await trx.deleteFrom('agents').where('id', '=', agent.id).where('org_id', '=', orgId).execute()
+      const gone = await trx.deleteFrom('agents').where('id', '=', agent.id).where('org_id', '=', orgId).executeTakeFirst()
+      // Deleted meanwhile by another request: that one answered 204 and wrote the audit entry.
+      if (gone.numDeletedRows === 0n) throw new ApiError('NOT_FOUND', `Agent "${request.params.id}" not found`)
       await writeAudit(trx, { orgId, action: 'agent.delete', actor: userActor(request), target: { type: 'agent', id: agent.id }, ip: request.ip, details: { name: agent.name } })
     })
     return reply.status(204).send(null)

@@ -15,6 +15,13 @@ import type { RuleRow } from './rule-definition.ts'
 /** First key of the two-key advisory lock: rule evaluation (the second is the rule id's hash). */
 export const LOCK_NAMESPACE = 0x68_70_61_6c // "hpal"
 
+/**
+ * First key of the organization-wide lock an agent deletion takes exclusively (the second is the org id's
+ * hash); evaluations of the organization's rules try it shared and skip the rule while a deletion runs, so
+ * none opens an alert for an agent that is going away.
+ */
+export const AGENT_DELETION_NAMESPACE = 0x68_70_61_64 // "hpad"
+
 /** Waits for the rule's evaluation lock (until commit): changes to its alerts never interleave with an evaluation. */
 export async function lockRuleAlerts(trx: Kysely<Database>, ruleId: string): Promise<void> {
   await sql`select pg_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext(${ruleId}))`.execute(trx)
@@ -72,6 +79,10 @@ export async function evaluateRule(db: Kysely<Database>, ruleId: string, now: Da
     // Re-read under the lock: the rule may have been evaluated, changed, disabled or deleted meanwhile.
     const rule = await trx.selectFrom('alert_rules').selectAll().where('id', '=', ruleId).where('enabled', '=', true).executeTakeFirst()
     if (!rule || (rule.last_evaluated_at !== null && rule.last_evaluated_at >= staleBefore)) return SKIPPED
+    // Never waits: an agent of the organization is being deleted; the rule is still due at the next tick.
+    const { rows: [org] } = await sql<{ got: boolean }>`
+      select pg_try_advisory_xact_lock_shared(${AGENT_DELETION_NAMESPACE}, hashtext(${rule.org_id})) as got`.execute(trx)
+    if (!org?.got) return SKIPPED
     await sql`savepoint rule_evaluation`.execute(trx)
     let outcome: RuleOutcome
     try {

@@ -11,6 +11,7 @@ import { validationDetails } from '../api/errors.ts'
 import type { Database } from '../store/database.ts'
 import { RuleBody, RuleProblem, resolveChannels, ruleValues, type RuleRow, type RuleValues } from './rule-definition.ts'
 import { canonicalJson, retireRuleAlerts, selectionChanged } from './rules-repository.ts'
+import { lockRuleAlerts } from './evaluate-rule.ts'
 
 export interface RulesFileResult { created: number; updated: number; removed: number }
 
@@ -101,22 +102,30 @@ export async function loadRulesFile(db: Kysely<Database>, path: string, orgId: s
     await sql`select pg_advisory_xact_lock(${RULES_FILE_LOCK})`.execute(trx)
     const existing = new Map((await trx.selectFrom('alert_rules').selectAll().where('org_id', '=', orgId).execute()).map((r) => [r.name, r]))
     const counts: RulesFileResult = { created: 0, updated: 0, removed: 0 }
-    for (const values of wanted) {
+    const names = new Set(wanted.map((v) => v.name))
+    const changes = wanted.map((values) => {
       const current = existing.get(values.name)
+      const skip = current !== undefined && current.source === 'file' && unchanged(current, values)
+      return { values, current, skip, retire: current !== undefined && !skip && (!values.enabled || selectionChanged(current, values)) }
+    })
+    const removed = [...existing.values()].filter((row) => row.source === 'file' && !names.has(row.name))
+    // Every rule whose alerts end here is locked first, in id order (as an agent deletion takes several),
+    // before any row is written: two transactions taking several never wait on each other in a circle.
+    const retiring = [...changes.filter((c) => c.retire).map((c) => c.current!.id), ...removed.map((row) => row.id)]
+    for (const id of retiring.sort()) await lockRuleAlerts(trx, id)
+    for (const { values, current, skip, retire } of changes) {
       if (!current) {
         await trx.insertInto('alert_rules').values({ ...values, org_id: orgId, source: 'file' }).execute()
         counts.created++
         continue
       }
-      if (current.source === 'file' && unchanged(current, values)) continue
+      if (skip) continue
       if (current.source === 'api') log.warn({ rule: values.name }, 'alert rule made through the API is now managed by the rules file')
-      if (!values.enabled || selectionChanged(current, values)) await retireRuleAlerts(trx, current.id, 'rule changed in the rules file', now)
+      if (retire) await retireRuleAlerts(trx, current.id, 'rule changed in the rules file', now)
       await trx.updateTable('alert_rules').set({ ...values, source: 'file', updated_at: now }).where('id', '=', current.id).execute()
       counts.updated++
     }
-    const names = new Set(wanted.map((v) => v.name))
-    for (const row of existing.values()) {
-      if (row.source !== 'file' || names.has(row.name)) continue
+    for (const row of removed) {
       await retireRuleAlerts(trx, row.id, 'rule removed from the rules file', now)
       await trx.deleteFrom('alert_rules').where('id', '=', row.id).execute()
       counts.removed++

@@ -5,7 +5,7 @@ import { sql, type Kysely, type UpdateQueryBuilder, type UpdateResult } from 'ky
 import type { Database } from '../store/database.ts'
 import type { RuleRow, RuleValues } from './rule-definition.ts'
 import { sendAlertNotice } from './alert-notice.ts'
-import { lockRuleAlerts } from './evaluate-rule.ts'
+import { AGENT_DELETION_NAMESPACE, lockRuleAlerts } from './evaluate-rule.ts'
 import { queueResolvedNotifications } from './event-actions.ts'
 
 export async function ruleNameTaken(db: Kysely<Database>, orgId: string, name: string, exceptId?: string): Promise<boolean> {
@@ -45,16 +45,19 @@ export async function retireRuleAlerts(db: Kysely<Database>, ruleId: string, rea
 
 /**
  * The same for an agent about to be deleted: its open events of every rule are resolved (announced as
- * for a retired rule) and its states forgotten. Takes the evaluation lock of every rule that has alerts
- * of the agent first, in one order, before anything of the agent is deleted: an evaluation of one of
- * them either finished before or starts after, and never waits on the agent's rows while we wait on it.
+ * for a retired rule) and its states forgotten. First the organization's agent-deletion lock: evaluations
+ * running now finish, and no new one of the organization's rules starts (they try it and skip) until the
+ * deletion commits, so none opens an alert for the agent meanwhile. Then the evaluation lock of every rule
+ * with alerts of the agent, in id order (as the rules file takes several), against a manual resolve or a
+ * rule change in progress.
  */
 export async function retireAgentAlerts(db: Kysely<Database>, orgId: string, agentId: string, reason: string, now: Date): Promise<number> {
+  await sql`select pg_advisory_xact_lock(${AGENT_DELETION_NAMESPACE}, hashtext(${orgId}))`.execute(db)
   const { rows } = await sql<{ rule_id: string }>`
     select rule_id from alert_states where org_id = ${orgId}::uuid and agent_id = ${agentId}::uuid
     union select rule_id from alert_events where org_id = ${orgId}::uuid and agent_id = ${agentId}::uuid and state = 'firing' and rule_id is not null
     order by 1`.execute(db)
-  for (const { rule_id: ruleId } of rows) await lockRuleAlerts(db, ruleId)
+  for (const ruleId of rows.map((r) => r.rule_id).sort()) await lockRuleAlerts(db, ruleId)
   const closed = await closeFiringEvents(db, db.updateTable('alert_events').where('org_id', '=', orgId).where('agent_id', '=', agentId), reason, now)
   await db.deleteFrom('alert_states').where('org_id', '=', orgId).where('agent_id', '=', agentId).execute()
   return closed

@@ -106,7 +106,9 @@ t.test('alerts reach every channel exactly once, survive a restart, resolve, and
     await eventually('the flaky channel delivered after retries', () => http.at('/flaky').length >= 3, 30_000)
     t.equal(http.at('/flaky').length, 3, 'two failures, then one success, then nothing more')
     t.ok(Math.max(...arrivals) < http.at('/flaky')[2].at, 'the healthy channels delivered before the flaky one recovered')
-    const deliveries = await store.db.selectFrom('alert_notifications').select(['channel_name', 'status', 'attempts']).where('channel_id', '=', channels.flaky.id).execute()
+    // The dispatcher records the outcome after the receiver answered: wait for the row to leave 'sending'.
+    const flakyRows = () => store.db.selectFrom('alert_notifications').select(['channel_name', 'status', 'attempts']).where('channel_id', '=', channels.flaky.id).execute()
+    const deliveries = await eventually('the flaky delivery recorded', async () => { const rows = await flakyRows(); return rows.every((d) => d.status !== 'sending') && rows }, 10_000)
     t.same(deliveries.map((d) => [d.status, d.attempts]), [['delivered', 3]], 'the delivery log shows three attempts')
   })
 

@@ -2,10 +2,11 @@
 // one evaluation cycle at a time with a clock the test moves. Checks states, event rows and outbox rows.
 import t from 'tap'
 import { sql } from 'kysely'
-import { disk, makeBatch, metric, proc, startApi, type Api, type CreatedAgent } from '../api/helpers.ts'
+import { assertError, disk, makeBatch, metric, proc, startApi, type Api, type CreatedAgent } from '../api/helpers.ts'
 import { EvaluationLoop } from '../../services/alerting/evaluation-loop.ts'
-import { addChannel, issueRule, recordingDb, waitFor } from './evaluation-helpers.ts'
-import { evaluateRule } from '../../services/alerting/evaluate-rule.ts'
+import { addChannel, issueRule, recordingDb, ruleLockAt, waitFor } from './evaluation-helpers.ts'
+import { AGENT_DELETION_NAMESPACE, LOCK_NAMESPACE, evaluateRule } from '../../services/alerting/evaluate-rule.ts'
+import { retireAgentAlerts } from '../../services/alerting/rules-repository.ts'
 
 const silentLog = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, fatal() {}, child() { return silentLog }, level: 'silent', silent() {} } as never
 
@@ -210,7 +211,41 @@ t.test('evaluation against the database', async (t) => {
     await waitFor('the resolved announcements', () => heard.filter((h) => JSON.parse(h).state === 'resolved').length === 2)
     await cycle(plus(base, 20))
     t.same((await eventsOf(api, cpuRule)).map((e) => [e.agent_name, e.state]), [['doomed-agent', 'resolved'], ['kept-agent', 'firing']], 'the next evaluation changes nothing')
+    assertError(t, await api.request('DELETE', `/api/v1/agents/${doomed.id}`, { token: api.adminToken }), 404, 'NOT_FOUND', 'deleting it again:')
     await db.deleteFrom('alert_rules').where('id', 'in', [cpuRule, memRule]).execute()
+  })
+
+  // One embedded connection cannot race two transactions: the locks are checked as recorded queries, and a
+  // deletion in progress on another connection is staged by answering the evaluator's try-lock with false.
+  await t.test('an agent deletion locks its organization first; evaluations of its rules skip while it runs', async (t) => {
+    const orgLockAt = (queries: string[], shared: boolean) => queries.findIndex((q) =>
+      q.includes(shared ? 'pg_try_advisory_xact_lock_shared' : 'select pg_advisory_xact_lock(') && q.includes(`"value":${AGENT_DELETION_NAMESPACE}`) && q.includes(`"value":"${api.orgId}"`))
+    const agent = await api.createAgent('lock-agent')
+    const rules = [
+      await createRule(api, { name: 'Lock B', metric: 'cpu.usage_percent', window: '1m', threshold: 90, agents: ['lock-agent'] }),
+      await createRule(api, { name: 'Lock A', metric: 'memory.usage_percent', window: '1m', threshold: 90, agents: ['lock-agent'] }),
+    ]
+    const base = plus(T, 1700)
+    await send(api, agent, plus(base, -5), { metrics: [metric('cpu', 'usage_percent', 99), metric('memory', 'usage_percent', 99)] })
+
+    const busy = recordingDb(db, (query, rows) => { if (query.includes('pg_try_advisory_xact_lock_shared')) for (const row of rows) row.got = false })
+    const skipped = await evaluateRule(busy.db, rules[0], base, base)
+    t.equal(skipped.evaluated, false, 'a deletion holds the organization: the rule is skipped')
+    t.ok(orgLockAt(busy.queries, true) > 0, 'after trying the shared organization lock')
+    t.same(await statesOf(api, rules[0]), [], 'nothing written')
+    t.equal((await db.selectFrom('alert_rules').select('last_evaluated_at').where('id', '=', rules[0]).executeTakeFirstOrThrow()).last_evaluated_at, null, 'still due')
+
+    await cycle(base)
+    t.equal((await statesOf(api, rules[0])).length, 1, 'control: without a deletion it is evaluated (and fires)')
+    const recorded = recordingDb(db)
+    await recorded.db.transaction().execute((trx) => retireAgentAlerts(trx, api.orgId, agent.id, 'test', plus(base, 1)))
+    const q = recorded.queries
+    const firstWrite = q.findIndex((x) => x.includes('UpdateQueryNode') || x.includes('DeleteQueryNode'))
+    const ruleLocks = [...rules].sort().map((id) => ruleLockAt(q, LOCK_NAMESPACE, id))
+    t.equal(orgLockAt(q, false), 0, 'the exclusive organization lock comes first')
+    t.ok(ruleLocks.every((at, i) => at > 0 && (i === 0 || at > ruleLocks[i - 1])), `then the rules' locks in id order (${ruleLocks.join(', ')})`)
+    t.ok(firstWrite > Math.max(...ruleLocks), 'all before the first write')
+    await db.deleteFrom('alert_rules').where('id', 'in', rules).execute()
   })
 
   await t.test('no_data: a reporting agent without samples of the metric', async (t) => {

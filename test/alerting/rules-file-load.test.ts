@@ -7,7 +7,8 @@ import { join } from 'node:path'
 import { loadRulesFile, RulesFileError, rulesFileConsoleLog } from '../../services/alerting/rules-file.ts'
 import { openTestStore } from '../api/helpers.ts'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
-import { addChannel, recordingDb } from './evaluation-helpers.ts'
+import { addChannel, recordingDb, ruleLockAt } from './evaluation-helpers.ts'
+import { LOCK_NAMESPACE } from '../../services/alerting/evaluate-rule.ts'
 
 const log = { info() {}, warn() {} } as never
 
@@ -129,6 +130,26 @@ rules:
     t.equal(recorded.queries.filter(isFileLock).length, 2, 'one lock per load')
     const firstRead = recorded.queries.findIndex((q) => q.includes('"name":"alert_rules"'))
     t.ok(recorded.queries.findIndex(isFileLock) < firstRead, 'taken before the rules are read')
+  })
+
+  await t.test('rules whose alerts end are all locked first, in id order, before any write', async (t) => {
+    const path = join(dir, 'ordered.yaml')
+    const body = (names: string[], threshold: number, extra = '') => `rules:\n${names.map((n) => `  - name: ${n}\n    metric: cpu.usage_percent\n    threshold: ${threshold}\n${extra}`).join('')}`
+    const names = ['Order 1', 'Order 2', 'Order 3', 'Order 4']
+    await writeFile(path, body(names, 90))
+    await loadRulesFile(db, path, orgId, log)
+    const ids = (await db.selectFrom('alert_rules').select(['id', 'name']).where('name', 'in', names).execute())
+    // Two disabled (their alerts end), two removed from the file: four rules retired in one load.
+    await writeFile(path, body(names.slice(0, 2), 90, '    enabled: false\n'))
+    const recorded = recordingDb(db)
+    await loadRulesFile(recorded.db, path, orgId, log)
+    const lockAt = ids.map((r) => ruleLockAt(recorded.queries, LOCK_NAMESPACE, r.id))
+    const sortedLocks = [...ids].sort((x, y) => (x.id < y.id ? -1 : 1)).map((r) => ruleLockAt(recorded.queries, LOCK_NAMESPACE, r.id))
+    const firstWrite = recorded.queries.findIndex((q) => q.includes('UpdateQueryNode') || q.includes('DeleteQueryNode') || q.includes('InsertQueryNode'))
+    t.ok(lockAt.every((at) => at >= 0), `every retired rule's lock is taken (${lockAt.join(', ')})`)
+    t.same([...sortedLocks].sort((x, y) => x - y), sortedLocks, 'in id order')
+    t.ok(firstWrite > Math.max(...lockAt), 'before the first write')
+    await db.deleteFrom('alert_rules').where('name', 'in', names).execute()
   })
 
   await t.test('at start, warnings print their message and the rule (not [object Object])', async (t) => {
