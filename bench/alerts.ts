@@ -23,6 +23,7 @@ import { evaluateRule } from '../services/alerting/evaluate-rule.ts'
 import { ruleValues, type RuleBody } from '../services/alerting/rule-definition.ts'
 import { fmt, percentile, say, timed } from './fleet-data.ts'
 import { waitFor } from '../test/wait-for.ts'
+import { silentLog } from '../test/alerting/evaluation-helpers.ts'
 
 const AGENTS = Number(process.env.BENCH_AGENTS ?? 1000)
 const CYCLES = Number(process.env.BENCH_CYCLES ?? 8)
@@ -47,7 +48,6 @@ const RULES: RuleBody[] = [
   { name: 'CPU samples', metric: 'cpu.usage_percent', aggregation: 'count', window: '1m', condition: '<', threshold: 1 },
 ]
 
-const silentLog = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, fatal() {}, child() { return silentLog }, level: 'silent', silent() {} } as never
 
 /** Part 1: evaluation cycle time of the whole fleet; returns the p95 in ms. */
 async function cycleTime(): Promise<{ p50: number; p95: number }> {

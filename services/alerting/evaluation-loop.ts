@@ -154,24 +154,22 @@ export class EvaluationLoop {
     let staleBefore = new Date(at.getTime() - rule.interval_seconds * 1000 + 1)
     const dataAt = fresh.get(rule.org_id)
     if (dataAt && dataAt > staleBefore) staleBefore = dataAt
+    const failed = (message: string) => {
+      result.errors++
+      this.metrics?.errors.inc()
+      this.log.warn({ rule_id: rule.id, err: message }, 'alert rule evaluation failed')
+    }
     try {
       const outcome = await evaluateRule(this.db, rule.id, at, staleBefore, this.opts.retentionDays)
       if (!outcome.evaluated) return
-      if (outcome.error !== undefined) {
-        result.errors++
-        this.metrics?.errors.inc()
-        this.log.warn({ rule_id: rule.id, err: outcome.error }, 'alert rule evaluation failed')
-        return
-      }
+      if (outcome.error !== undefined) return failed(outcome.error) // recorded on the rule already
       result.evaluated++
       result.opened += outcome.opened
       result.closed += outcome.closed
       result.notifications += outcome.notifications
       this.metrics?.rulesEvaluated.inc()
     } catch (err) {
-      result.errors++
-      this.metrics?.errors.inc()
-      this.log.warn({ rule_id: rule.id, err: (err as Error).message }, 'alert rule evaluation failed')
+      failed((err as Error).message)
       await recordEvaluationError(this.db, rule.id, at, err).catch(() => undefined)
     }
   }

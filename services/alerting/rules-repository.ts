@@ -55,8 +55,7 @@ export async function retireAgentAlerts(db: Kysely<Database>, orgId: string, age
   await sql`select pg_advisory_xact_lock(${AGENT_DELETION_NAMESPACE}, hashtext(${orgId}))`.execute(db)
   const { rows } = await sql<{ rule_id: string }>`
     select rule_id from alert_states where org_id = ${orgId}::uuid and agent_id = ${agentId}::uuid
-    union select rule_id from alert_events where org_id = ${orgId}::uuid and agent_id = ${agentId}::uuid and state = 'firing' and rule_id is not null
-    order by 1`.execute(db)
+    union select rule_id from alert_events where org_id = ${orgId}::uuid and agent_id = ${agentId}::uuid and state = 'firing' and rule_id is not null`.execute(db)
   for (const ruleId of rows.map((r) => r.rule_id).sort()) await lockRuleAlerts(db, ruleId)
   const closed = await closeFiringEvents(db, db.updateTable('alert_events').where('org_id', '=', orgId).where('agent_id', '=', agentId), reason, now)
   await db.deleteFrom('alert_states').where('org_id', '=', orgId).where('agent_id', '=', agentId).execute()

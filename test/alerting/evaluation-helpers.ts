@@ -24,6 +24,9 @@ export function issueRule(overrides: Record<string, unknown> = {}): Record<strin
 
 export { waitFor } from '../wait-for.ts'
 
+/** A Fastify logger that says nothing (the evaluation loop outside an app). */
+export const silentLog = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, fatal() {}, child() { return silentLog }, level: 'silent', silent() {} } as never
+
 /**
  * `db` with every query it runs recorded as JSON of its operation tree (SQL text and parameters), in order,
  * and an optional rewrite of results: a single embedded connection cannot race two transactions, so tests

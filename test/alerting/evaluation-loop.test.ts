@@ -5,13 +5,12 @@ import t from 'tap'
 import { buildApp } from '../../services/api/app.ts'
 import { ACCESS_TTL, GENEROUS_LIMITS, JWT_SECRET, REFRESH_TTL, makeBatch, metric, request, startApi, type Api } from '../api/helpers.ts'
 import { listenAppWith } from '../query/query-helpers.ts'
-import { addChannel, waitFor } from './evaluation-helpers.ts'
+import { addChannel, silentLog, waitFor } from './evaluation-helpers.ts'
 import { evaluateRule } from '../../services/alerting/evaluate-rule.ts'
 import { EvaluationLoop } from '../../services/alerting/evaluation-loop.ts'
 import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../../services/store/database.ts'
 
-const silentLog = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, fatal() {}, child() { return silentLog }, level: 'silent', silent() {} } as never
 
 const evaluating = { alerting: { evaluate: true, tickMs: 200, ingestDebounceMs: 300 } }
 

@@ -4,11 +4,10 @@ import t from 'tap'
 import { sql } from 'kysely'
 import { assertError, disk, makeBatch, metric, proc, startApi, type Api, type CreatedAgent } from '../api/helpers.ts'
 import { EvaluationLoop } from '../../services/alerting/evaluation-loop.ts'
-import { addChannel, issueRule, recordingDb, ruleLockAt, waitFor } from './evaluation-helpers.ts'
+import { addChannel, issueRule, recordingDb, ruleLockAt, silentLog, waitFor } from './evaluation-helpers.ts'
 import { AGENT_DELETION_NAMESPACE, LOCK_NAMESPACE, evaluateRule } from '../../services/alerting/evaluate-rule.ts'
 import { retireAgentAlerts } from '../../services/alerting/rules-repository.ts'
 
-const silentLog = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, fatal() {}, child() { return silentLog }, level: 'silent', silent() {} } as never
 
 /** A loop whose clock the test sets; each `cycle(at)` runs one evaluation cycle at that time. */
 function loopAt(api: Api) {
