@@ -7,6 +7,8 @@ import { parseArgs } from 'node:util'
 import { KEY_FILE } from './enrollment.ts'
 import { LOG_LEVELS, type LogLevel } from './logger.ts'
 import { DEFAULT_HOST_PATHS, type HostPaths } from './host-paths.ts'
+import { COMMAND_LINE_MODES, type CommandLineMode, type CommandLinePolicy } from './command-lines.ts'
+import { parseScrubPattern } from '../contract/command-line-secrets.ts'
 
 export const USAGE = `Usage: hostpulse-agent [options]
 
@@ -14,7 +16,12 @@ Collects host metrics every interval and sends them to a hostpulse server.
 
 Options:
   --server URL            server base URL, e.g. http://127.0.0.1:8080   (env HOSTPULSE_SERVER)
+  --config FILE           read HOSTPULSE_* settings from FILE, KEY=VALUE per line, as systemd's
+                          EnvironmentFile (env HOSTPULSE_AGENT_CONFIG); flags and environment win.
+                          The place for the key: HOSTPULSE_API_KEY=hp_… in a file only root reads
   --api-key KEY           API key created on the server                 (env HOSTPULSE_API_KEY)
+                          prefer the environment or --config: a command line is visible to every
+                          user of the host
   --enroll-token TOKEN    instead of a key: register this host with the server, wait for approval,
                           and keep the key it receives in the data dir  (env HOSTPULSE_ENROLL_TOKEN)
   --interval DURATION     time between batches: 10s, 1m                 (env HOSTPULSE_INTERVAL, default 10s;
@@ -25,8 +32,11 @@ Options:
   --buffer-max-size SIZE  disk buffer bound: 100MiB, 1GiB               (env HOSTPULSE_BUFFER_MAX_SIZE, default 100MiB)
   --buffer-max-age AGE    drop buffered batches older than this: 24h, 7d (env HOSTPULSE_BUFFER_MAX_AGE, default 7d)
                           when a bound is hit the oldest batches go first, and the log says how many
-  --config FILE           read HOSTPULSE_* settings from FILE, KEY=VALUE per line, as systemd's
-                          EnvironmentFile (env HOSTPULSE_AGENT_CONFIG); flags and environment win
+  --cmdline MODE          what of each process's command line is sent: full (scrubbed of
+                          passwords, tokens and keys), executable (argv[0] only) or none
+                                                                        (env HOSTPULSE_CMDLINE, default full)
+  --scrub-pattern REGEX   also replace what matches REGEX (or /REGEX/i) in command lines with ***;
+                          repeatable                                    (env HOSTPULSE_SCRUB_PATTERN, one)
   --log-level LEVEL       debug, info, warn or error                    (env HOSTPULSE_LOG_LEVEL, default info)
   --host-proc DIR         the host's /proc when running in a container  (env HOSTPULSE_HOST_PROC, default /proc)
   --host-sys DIR          the host's /sys                               (env HOSTPULSE_HOST_SYS, default /sys)
@@ -41,11 +51,13 @@ export class UsageError extends Error {}
 
 export type CliCommand =
   | { kind: 'help' }
-  | { kind: 'once'; logLevel: LogLevel; paths: HostPaths }
+  | { kind: 'once'; logLevel: LogLevel; paths: HostPaths; commandLines: CommandLinePolicy }
   | {
     kind: 'run'; serverUrl: string; apiKey: string | undefined; enrollToken: string | undefined
     intervalMs: number; dataDir: string; logLevel: LogLevel; bufferMaxBytes: number; bufferMaxAgeMs: number
-    paths: HostPaths
+    paths: HostPaths; commandLines: CommandLinePolicy
+    /** Said once at start: things that work but should be done otherwise. */
+    warnings: string[]
   }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
@@ -109,6 +121,8 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliComm
         'host-proc': { type: 'string' },
         'host-sys': { type: 'string' },
         'host-root': { type: 'string' },
+        cmdline: { type: 'string' },
+        'scrub-pattern': { type: 'string', multiple: true },
         once: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -132,7 +146,8 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliComm
   const logLevel = (values['log-level'] ?? env.HOSTPULSE_LOG_LEVEL ?? 'info') as LogLevel
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`log level "${logLevel}" is unknown; use one of ${LOG_LEVELS.join(', ')}`)
   const paths = hostPaths(values['host-proc'] ?? env.HOSTPULSE_HOST_PROC, values['host-sys'] ?? env.HOSTPULSE_HOST_SYS, values['host-root'] ?? env.HOSTPULSE_HOST_ROOT)
-  if (values.once) return { kind: 'once', logLevel, paths }
+  const commandLines = commandLinePolicy(values.cmdline ?? env.HOSTPULSE_CMDLINE, values['scrub-pattern'] ?? (env.HOSTPULSE_SCRUB_PATTERN ? [env.HOSTPULSE_SCRUB_PATTERN] : []))
+  if (values.once) return { kind: 'once', logLevel, paths, commandLines }
 
   const serverUrl = values.server ?? env.HOSTPULSE_SERVER
   if (!serverUrl) throw new UsageError('no server given; pass --server http://HOST:PORT or set HOSTPULSE_SERVER')
@@ -158,7 +173,27 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliComm
   const ageText = values['buffer-max-age'] ?? env.HOSTPULSE_BUFFER_MAX_AGE
   const bufferMaxAgeMs = ageText === undefined ? 7 * 86_400_000 : parseDuration(ageText)
   if (bufferMaxAgeMs < 60_000) throw new UsageError(`buffer age ${ageText} is below 1m; use something like 24h or 7d`)
-  return { kind: 'run', serverUrl, apiKey: apiKey || undefined, enrollToken: enrollToken || undefined, intervalMs, dataDir, logLevel, bufferMaxBytes, bufferMaxAgeMs, paths }
+  const warnings = (['api-key', 'enroll-token'] as const).filter((flag) => values[flag] !== undefined).map((flag) => {
+    const variable = flag === 'api-key' ? 'HOSTPULSE_API_KEY' : 'HOSTPULSE_ENROLL_TOKEN'
+    return `--${flag} on the command line is visible to every user of this host (ps, /proc) and, before scrubbing, to process lists; set ${variable} in the environment or in a --config file readable only by the agent's user instead`
+  })
+  return {
+    kind: 'run', serverUrl, apiKey: apiKey || undefined, enrollToken: enrollToken || undefined, intervalMs, dataDir, logLevel,
+    bufferMaxBytes, bufferMaxAgeMs, paths, commandLines, warnings,
+  }
+}
+
+function commandLinePolicy(mode: string | undefined, patterns: string[]): CommandLinePolicy {
+  const chosen = (mode ?? 'full') as CommandLineMode
+  if (!COMMAND_LINE_MODES.includes(chosen)) throw new UsageError(`--cmdline "${mode}" is unknown; use one of ${COMMAND_LINE_MODES.join(', ')}`)
+  const extraPatterns = patterns.map((text) => {
+    try {
+      return parseScrubPattern(text)
+    } catch (err) {
+      throw new UsageError(`--scrub-pattern ${text} is not usable: ${(err as Error).message}`)
+    }
+  })
+  return { mode: chosen, extraPatterns }
 }
 
 /** Each given directory must look like what it stands for, so a wrong mount fails at start, not as empty figures. */

@@ -10,6 +10,7 @@ import { InventoryTracker, type HostDetailsSource } from './inventory.ts'
 import { collectMemory, type MemorySample } from './memory.ts'
 import { NetworkCollector } from './network.ts'
 import { ProcessCollector, topProcesses } from './process.ts'
+import { commandLineReporter, DEFAULT_COMMAND_LINES, type CommandLinePolicy } from './command-lines.ts'
 import { collectSessions, type SessionsSample } from './sessions.ts'
 import type { AgentLog } from './logger.ts'
 import { DEFAULT_HOST_PATHS, onHost, type HostPaths } from './host-paths.ts'
@@ -25,6 +26,8 @@ export interface BatchCollectorOptions {
   hostDetails?: HostDetailsSource
   /** The host's /proc, /sys and root filesystem when the agent runs in a container. */
   paths?: HostPaths
+  /** What of each process's command line is sent; default: all of it, scrubbed of credentials. */
+  commandLines?: CommandLinePolicy
 }
 
 /** The collectors that keep a previous sample; a family switched off loses its sample, so its first figures after coming back are not an average over the pause. */
@@ -92,7 +95,7 @@ export class BatchCollector {
         cpu: () => new CpuCollector(this.paths.proc),
         disk: () => new DiskCollector(this.paths),
         network: () => new NetworkCollector(this.paths.proc, this.paths.sys),
-        processes: () => new ProcessCollector(this.paths.proc),
+        processes: () => new ProcessCollector(this.paths.proc, process.pid, commandLineReporter(this.opts.commandLines ?? DEFAULT_COMMAND_LINES)),
         containers: () => new ContainerCollector({ log: this.log, ...this.opts.containers }),
       }
       made = factories[family]()

@@ -3,6 +3,7 @@ import { closeSync, openSync, readSync } from 'node:fs'
 import { readFile, readdir } from 'node:fs/promises'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { ProcessItem } from '../contract/ingest-batch.ts'
+import { commandLineReporter, DEFAULT_COMMAND_LINES } from './command-lines.ts'
 import { round } from './counter-rate.ts'
 
 /** Processes read per event-loop turn: sync reads are ~10x cheaper than fs.promises for tiny /proc files. */
@@ -122,8 +123,15 @@ export class ProcessCollector {
   private previous: { at: number; ticks: Map<number, { start: number; ticks: number }> } | undefined
   private readonly users = new UserNames()
 
-  /** `selfPid`: the agent; its descendants (helper commands some library ran) are left out of the list. */
-  constructor(private readonly procRoot = '/proc', private readonly selfPid = process.pid) {}
+  /**
+   * `selfPid`: the agent; its descendants (helper commands some library ran) are left out of the list.
+   * `reportCommandLine`: what of a process's argv is sent (scrubbed of credentials by default).
+   */
+  constructor(
+    private readonly procRoot = '/proc',
+    private readonly selfPid = process.pid,
+    private readonly reportCommandLine = commandLineReporter(DEFAULT_COMMAND_LINES),
+  ) {}
 
   async collect(ctx: ProcessContext): Promise<ProcessItem[]> {
     const pids = (await readdir(this.procRoot)).filter(n => /^\d+$/.test(n))
@@ -140,7 +148,7 @@ export class ProcessCollector {
         raw.push({
           stat: parsePidStat(readProcFile(`${dir}/stat`)),
           status: parsePidStatus(readProcFile(`${dir}/status`)),
-          cmdline: readProcFile(`${dir}/cmdline`).replace(/\0+$/, '').replaceAll('\0', ' '),
+          cmdline: readProcFile(`${dir}/cmdline`),
         })
       } catch {
         // The process exited while we were reading it.
@@ -164,7 +172,6 @@ export class ProcessCollector {
         pid: stat.pid,
         parent_pid: stat.ppid,
         name: stat.name.slice(0, 255),
-        cmdline: cmdline.slice(0, 4096),
         status: stateWord(stat.state),
         cpu_percent: round(cpu),
         memory_bytes: status.rssBytes,
@@ -172,6 +179,8 @@ export class ProcessCollector {
         memory_percent: ctx.memTotalBytes > 0 ? round((status.rssBytes / ctx.memTotalBytes) * 100, 3) : 0,
         num_threads: stat.numThreads,
       }
+      const reported = this.reportCommandLine(cmdline)
+      if (reported !== undefined) item.cmdline = reported
       if (status.uid >= 0) item.username = (await this.users.name(status.uid)).slice(0, 128)
       if (ctx.bootTime > 0) item.create_time = new Date((ctx.bootTime + stat.startTicks / CLK_TCK) * 1000).toISOString()
       items.push(item)

@@ -1,6 +1,7 @@
 // Wires collection, delivery, the disk buffer and the server's configuration into a running agent (used by the CLI and `npm start`).
 import { join } from 'node:path'
 import { BatchCollector, type BatchCollectorOptions } from './collect-batch.ts'
+import { DEFAULT_COMMAND_LINES, literalPatterns } from './command-lines.ts'
 import { RejectedBatches } from './buffer/rejected-batches.ts'
 import { SegmentBuffer } from './buffer/segment-buffer.ts'
 import { defaultSettings, type CollectionSettings } from './collection-settings.ts'
@@ -68,7 +69,12 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   })
   const rejected = new RejectedBatches(join(opts.dataDir, 'rejected'))
   const delivery = new Delivery({ target, buffer, rejected, log, backoff: opts.backoff, stopGraceMs: opts.stopGraceMs })
-  const collector = new BatchCollector(log, opts.collector)
+  // The agent's own key and token are hidden in every command line, in whatever form they were passed.
+  const commandLines = opts.collector?.commandLines ?? DEFAULT_COMMAND_LINES
+  const collector = new BatchCollector(log, {
+    ...opts.collector,
+    commandLines: { ...commandLines, extraPatterns: [...commandLines.extraPatterns, ...literalPatterns([apiKey, opts.enrollToken])] },
+  })
 
   let stopped = false
   // Fixed-rate schedule that skips a tick rather than piling up when a collection overruns.

@@ -40,6 +40,7 @@ async function main(cfg: Config): Promise<void> {
     metrics: { public: cfg.METRICS_PUBLIC, token: cfg.METRICS_TOKEN },
     live: { onlineWindowSeconds: cfg.onlineWindowSeconds, listen: true },
     alerting: { evaluate: true, retentionDays: cfg.retentionDays },
+    ingest: { scrubPatterns: cfg.scrubPatterns },
     notify: {
       dispatch: true, allowPrivateTargets: cfg.ALERT_TARGETS_ALLOW_PRIVATE,
       smtpUrl: cfg.SMTP_URL, smtpFrom: cfg.SMTP_FROM, publicUrl: cfg.PUBLIC_URL ?? `http://localhost:${cfg.PORT}`,

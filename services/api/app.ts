@@ -7,6 +7,7 @@ import { authPlugin } from '../auth/auth-plugin.ts'
 import { authRoutes } from '../auth/auth-routes.ts'
 import { agentsRoutes } from '../agents/agents-routes.ts'
 import { ingestRoutes } from '../ingest/ingest-routes.ts'
+import { ingestPlugin, type IngestPluginOptions } from '../ingest/ingest-service.ts'
 import { lineProtocolRoutes } from '../ingest/line-protocol-routes.ts'
 import { metricsPlugin, type MetricsOptions } from '../observability/metrics-plugin.ts'
 import { metricsRoutes } from '../query/metrics-routes.ts'
@@ -66,6 +67,8 @@ export interface AppOptions {
   alerting?: AlertingOptions
   /** Notification channels and the outbox dispatcher (off unless `dispatch`). */
   notify?: NotifyOptions
+  /** The ingest path's options: extra command-line scrub patterns. */
+  ingest?: IngestPluginOptions
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -92,6 +95,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(rateLimitPlugin, { budgets: { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits } })
   await app.register(metricsPlugin, opts.metrics ?? {})
   await app.register(ingestFeedPlugin)
+  await app.register(ingestPlugin, opts.ingest ?? {})
   const loginThrottle = new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...opts.loginThrottle })
 
   await app.register(healthRoutes)

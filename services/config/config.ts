@@ -5,6 +5,7 @@ import { parseDuration } from '../time/duration.ts'
 import type { RateLimitBudgets } from '../security/rate-limits.ts'
 import type { LoginThrottleLimits } from '../auth/login-throttle.ts'
 import { weakJwtSecretReason } from '../auth/jwt-secret.ts'
+import { parseScrubPattern } from '../../contract/command-line-secrets.ts'
 
 const Duration = Type.String({ pattern: '^\\d+(ms|s|m|h|d|w)$' })
 
@@ -50,6 +51,8 @@ export const ConfigSchema = Type.Object({
   SMTP_FROM: Type.String({ minLength: 3, default: 'hostpulse <hostpulse@localhost>' }),
   /** Where people reach the web page; links in notifications point here. */
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** One more pattern hidden in every stored command line (`/regex/flags` or a bare regex), on top of the built-in rules. */
+  HOSTPULSE_SCRUB_PATTERN: Type.Optional(Type.String({ minLength: 1 })),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
 })
 
@@ -82,6 +85,8 @@ export interface Config extends RawConfig {
   corsOrigins: string[]
   rateLimits: RateLimitBudgets
   loginThrottle: LoginThrottleLimits
+  /** HOSTPULSE_SCRUB_PATTERN compiled; empty when unset. */
+  scrubPatterns: RegExp[]
 }
 
 export class ConfigError extends Error {
@@ -113,6 +118,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`JWT_SECRET ${weak}; generate one with: openssl rand -base64 48`)
   }
   const windowMs = parseDuration(raw.RATE_LIMIT_WINDOW)
+  let scrubPatterns: RegExp[] = []
+  try {
+    if (raw.HOSTPULSE_SCRUB_PATTERN) scrubPatterns = [parseScrubPattern(raw.HOSTPULSE_SCRUB_PATTERN)]
+  } catch (err) {
+    throw new ConfigError(`HOSTPULSE_SCRUB_PATTERN=${JSON.stringify(raw.HOSTPULSE_SCRUB_PATTERN)} is not usable: ${(err as Error).message}`)
+  }
   return {
     ...raw,
     retention: {
@@ -133,6 +144,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimits: {
       windowMs, auth: raw.RATE_LIMIT_AUTH, read: raw.RATE_LIMIT_READ, write: raw.RATE_LIMIT_WRITE, ingest: raw.RATE_LIMIT_INGEST,
     },
+    scrubPatterns,
     loginThrottle: {
       windowMs: parseDuration(raw.LOGIN_FAILURE_WINDOW),
       maxFailuresPerUser: raw.LOGIN_MAX_FAILURES_PER_USER, maxFailuresPerIp: raw.LOGIN_MAX_FAILURES_PER_IP,

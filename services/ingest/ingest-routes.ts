@@ -4,8 +4,6 @@ import { Compile } from 'typebox/compile'
 import { IngestBatch, INGEST_PATH, type IngestBatch as Batch } from '../../contract/ingest-batch.ts'
 import { ApiError, validationError } from '../api/errors.ts'
 import { agentFromApiKey } from '../agents/agent-key-auth.ts'
-import { writeBatches } from './write-batches.ts'
-import { publishIngest } from './publish-ingest.ts'
 
 const checkBatch = Compile(IngestBatch)
 const MAX_BATCHES_PER_REQUEST = 500
@@ -54,10 +52,7 @@ function* timesOf(b: Batch): Generator<[string, string]> {
 export const ingestRoutes: FastifyPluginAsync = async (app) => {
   app.post(INGEST_PATH, { bodyLimit: 64 * 1024 * 1024 }, async (request, reply) => {
     const agent = await agentFromApiKey(app.store.db, request)
-    const batches = parseBody(request.body)
-    const result = await writeBatches(app.store.db, agent, batches)
-    app.observability.recordIngest(batches, result)
-    publishIngest(app.ingestFeed, agent, batches, result)
+    const result = await app.ingest.ingest(agent, parseBody(request.body))
     return reply.status(202).send(result)
   })
 }

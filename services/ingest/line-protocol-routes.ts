@@ -1,5 +1,5 @@
 // POST /api/v2/write and /write: InfluxDB line protocol from Telegraf or any line protocol client, with an
-// agent key, stored through writeBatches like the agent's own batches (dedupe, latest, one transaction).
+// agent key, stored through the ingest service like the agent's own batches (dedupe, latest, one transaction).
 // Answers 204 like InfluxDB (clients such as influxdb-python accept nothing else); the counts travel in
 // X-Hostpulse-* headers. A request is all or nothing: any bad line is a 400 naming every bad line.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
@@ -12,8 +12,6 @@ import { agentFromApiKey } from '../agents/agent-key-auth.ts'
 import type { AgentRow } from '../agents/agents-repository.ts'
 import { PRECISIONS, parseLineProtocol, type Precision } from './line-protocol.ts'
 import { pointsToBatches } from './line-protocol-batches.ts'
-import { writeBatches } from './write-batches.ts'
-import { publishIngest } from './publish-ingest.ts'
 
 export const LINE_PROTOCOL_PATHS = ['/api/v2/write', '/write'] as const
 /** The largest body, after decompression. */
@@ -94,11 +92,7 @@ export const lineProtocolRoutes: FastifyPluginAsync = async (app) => {
           details)
       }
       if (parsed.points.length === 0) throw new ApiError('VALIDATION_ERROR', 'Invalid line protocol: the body holds no lines', { '(body)': ['must hold at least one line'] })
-      const result = built.batches.length > 0
-        ? await writeBatches(app.store.db, agent, built.batches)
-        : { accepted_batches: 0, duplicate_batches: 0, rows: { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 0, containers: 0 }, batch_ids: [] }
-      app.observability.recordIngest(built.batches, result)
-      publishIngest(app.ingestFeed, agent, built.batches, result)
+      const result = await app.ingest.ingest(agent, built.batches)
       void reply.header('x-hostpulse-points', String(parsed.points.length))
       void reply.header('x-hostpulse-rows', String(result.rows.metrics))
       void reply.header('x-hostpulse-skipped-string-fields', String(built.skippedFields))

@@ -1,12 +1,13 @@
 // Applies the numbered SQL files of sql/ in order, recording each in hostpulse_migrations.
 // Re-running is a no-op: applied files are skipped, and each file is itself idempotent.
 import { readdir, readFile } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely'
 import type { Database } from './database.ts'
 
 export const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url))
-const MIGRATION_FILE = /^\d{3}_[a-z0-9_]+\.sql$/
+/** Schema changes are SQL; a data change that needs the application's rules (a scrub) is a .ts with `up(db)`. */
+const MIGRATION_FILE = /^\d{3}_[a-z0-9_]+\.(sql|ts)$/
 
 class SqlFileMigrationProvider implements MigrationProvider {
   constructor(private readonly dir: string) {}
@@ -15,8 +16,14 @@ class SqlFileMigrationProvider implements MigrationProvider {
     const files = (await readdir(this.dir)).filter((f) => MIGRATION_FILE.test(f)).sort()
     const migrations: Record<string, Migration> = {}
     for (const file of files) {
+      const name = file.replace(/\.(sql|ts)$/, '')
+      if (file.endsWith('.ts')) {
+        const module = await import(pathToFileURL(`${this.dir}/${file}`).href) as Migration
+        migrations[name] = { up: (db) => module.up(db) }
+        continue
+      }
       const text = await readFile(`${this.dir}/${file}`, 'utf8')
-      migrations[file.replace(/\.sql$/, '')] = { up: async (db) => { await sql.raw(text).execute(db) } }
+      migrations[name] = { up: async (db) => { await sql.raw(text).execute(db) } }
     }
     return migrations
   }

@@ -36,7 +36,7 @@ for (const backend of await allBackends()) {
     const before = await catalog(store)
 
     t.test('migrations are recorded in order', async (t) => {
-      const files = (await readdir(SQL_DIR)).filter((f) => /^\d{3}_.*\.sql$/.test(f)).sort().map((f) => f.replace(/\.sql$/, ''))
+      const files = (await readdir(SQL_DIR)).filter((f) => /^\d{3}_.*\.(sql|ts)$/.test(f)).sort().map((f) => f.replace(/\.(sql|ts)$/, ''))
       t.ok(files.length >= 8, `${files.length} migration files`)
       t.same(before.migrations.map((m) => m.name), files)
     })

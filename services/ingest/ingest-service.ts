@@ -1,0 +1,53 @@
+// The one way data gets in, whichever API face received it: scrub → write (dedupe, one transaction) →
+// count → publish. Faces parse and authenticate; this never sees a request.
+import type { Kysely } from 'kysely'
+import fp from 'fastify-plugin'
+import type { IngestAccepted, IngestBatch } from '../../contract/ingest-batch.ts'
+import type { Database } from '../store/database.ts'
+import type { IngestFeed } from '../live/ingest-feed.ts'
+import { scrubBatches } from './scrub-batches.ts'
+import { writeBatches, type IngestingAgent } from './write-batches.ts'
+import { publishIngest } from './publish-ingest.ts'
+
+export interface IngestService {
+  /** Stores an authenticated agent's batches; batches already stored are acknowledged, not stored twice. */
+  ingest(agent: IngestingAgent & { name: string }, batches: IngestBatch[]): Promise<IngestAccepted>
+}
+
+export interface IngestServiceDeps {
+  db: Kysely<Database>
+  feed: IngestFeed
+  record: (batches: IngestBatch[], result: IngestAccepted) => void
+  /** The operator's extra command-line patterns (HOSTPULSE_SCRUB_PATTERN), on top of the built-in rules. */
+  scrubPatterns?: readonly RegExp[]
+}
+
+const NOTHING_STORED: IngestAccepted = {
+  accepted_batches: 0, duplicate_batches: 0, rows: { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 0, containers: 0 }, batch_ids: [],
+}
+
+export function ingestService(deps: IngestServiceDeps): IngestService {
+  return {
+    async ingest(agent, batches) {
+      if (batches.length === 0) return NOTHING_STORED
+      scrubBatches(batches, deps.scrubPatterns)
+      const result = await writeBatches(deps.db, agent, batches)
+      deps.record(batches, result)
+      publishIngest(deps.feed, agent, batches, result)
+      return result
+    },
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance { ingest: IngestService }
+}
+
+export interface IngestPluginOptions { scrubPatterns?: readonly RegExp[] }
+
+export const ingestPlugin = fp<IngestPluginOptions>(async (app, opts) => {
+  app.decorate('ingest', ingestService({
+    db: app.store.db, feed: app.ingestFeed, record: (batches, result) => app.observability.recordIngest(batches, result),
+    scrubPatterns: opts.scrubPatterns,
+  }))
+}, { name: 'hostpulse-ingest', dependencies: ['hostpulse-store', 'hostpulse-ingest-feed', 'hostpulse-metrics'] })
