@@ -165,7 +165,7 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliComm
   const dataDir = values['data-dir'] ?? env.HOSTPULSE_AGENT_DATA_DIR ?? defaultDataDir(env)
   // No key and no token is fine only if an earlier enrollment stored one.
   if (!apiKey && !enrollToken && !existsSync(join(dataDir, KEY_FILE))) {
-    throw new UsageError('no API key given; pass --api-key KEY or set HOSTPULSE_API_KEY (create a key on the server), or register this host with --enroll-token TOKEN')
+    throw new UsageError('no API key given; set HOSTPULSE_API_KEY in the environment or a --config file (create a key on the server), or register this host with --enroll-token TOKEN')
   }
   const sizeText = values['buffer-max-size'] ?? env.HOSTPULSE_BUFFER_MAX_SIZE
   const bufferMaxBytes = sizeText === undefined ? 100 * 1024 ** 2 : parseSize(sizeText)

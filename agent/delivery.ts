@@ -123,7 +123,7 @@ export class Delivery {
       case 'unauthorized':
         this.transition({ type: 'key_refused' },
           `server refused the API key (HTTP ${outcome.status}: ${outcome.message}); keeping batches on disk. ` +
-          'Fix: pass a valid key with --api-key or HOSTPULSE_API_KEY')
+          'Fix: set a valid key in HOSTPULSE_API_KEY (environment or --config file)')
         break
       case 'retry': {
         const asked = outcome.retryAfterMs !== undefined ? `, server asked to retry after ${(outcome.retryAfterMs / 1000).toFixed(0)} s` : ''

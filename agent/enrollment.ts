@@ -49,8 +49,8 @@ export async function resolveApiKey(src: ApiKeySource): Promise<string> {
   if (stored && sameServer(stored.server_url, src.serverUrl)) return stored.api_key
   if (!src.enrollToken) {
     throw new EnrollmentError(stored
-      ? `the key in ${join(src.dataDir, KEY_FILE)} was issued by ${stored.server_url}, not ${src.serverUrl}; pass --enroll-token TOKEN to register with this server, or --api-key KEY`
-      : 'no API key given; pass --api-key KEY (create one on the server) or --enroll-token TOKEN to register this host')
+      ? `the key in ${join(src.dataDir, KEY_FILE)} was issued by ${stored.server_url}, not ${src.serverUrl}; pass --enroll-token TOKEN to register with this server, or set HOSTPULSE_API_KEY`
+      : 'no API key given; set HOSTPULSE_API_KEY (create one on the server) or pass --enroll-token TOKEN to register this host')
   }
   const key = await enroll(src)
   await storeKey(src.dataDir, key)
@@ -165,7 +165,7 @@ async function call(src: ApiKeySource, method: 'GET' | 'POST', path: string, bod
       if (res.status >= 200 && res.status < 300) return json
       const message = typeof json.message === 'string' ? json.message : text.slice(0, 200)
       if (res.status === 401 || res.status === 403) throw new EnrollmentError(`the server refused the enrollment token (HTTP ${res.status}: ${message}); create a new token on the server and pass it with --enroll-token`)
-      if (res.status === 404 && method === 'POST') throw new EnrollmentError(`${src.serverUrl} has no registration endpoint (HTTP 404 for ${REGISTER_PATH}); create an API key on the server and pass it with --api-key`)
+      if (res.status === 404 && method === 'POST') throw new EnrollmentError(`${src.serverUrl} has no registration endpoint (HTTP 404 for ${REGISTER_PATH}); create an API key on the server and set it as HOSTPULSE_API_KEY`)
       if (res.status === 404) return { status: 'gone' }
       if (res.status < 500 && res.status !== 408 && res.status !== 429) throw new EnrollmentError(`the server refused the registration (HTTP ${res.status}: ${message})`)
       problem = `HTTP ${res.status} ${message}`.trim()

@@ -192,7 +192,7 @@ export const agentKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (reg.status === 'pending') return { status: 'pending' }
     if (reg.status === 'rejected') return { status: 'rejected', ...(reg.reason ? { reason: reg.reason } : {}) }
     if ('delivered' in outcome) {
-      throw new ApiError('CONFLICT', 'The API key of this registration was already delivered; if the agent lost it, rotate the agent\'s key on the server and pass it with --api-key')
+      throw new ApiError('CONFLICT', 'The API key of this registration was already delivered; if the agent lost it, rotate the agent\'s key on the server and set it as HOSTPULSE_API_KEY')
     }
     await writeAudit(db, { orgId: reg.org_id, action: 'registration.key_delivered', actor: { type: 'agent', id: reg.agent_id }, target: { type: 'registration', id: reg.id }, ip: request.ip })
     return { status: 'approved', agent_id: reg.agent_id, api_key: outcome.apiKey }

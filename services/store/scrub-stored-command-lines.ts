@@ -10,7 +10,7 @@ export interface ScrubReport { distinct: number; changed: number; rows: number }
 const CHANGES_PER_STATEMENT = 1000
 
 /** Takes any Kysely: a frozen migration calls it as well as the CLI. */
-export async function scrubStoredCommandLines(db: Kysely<unknown>, extra: readonly RegExp[] = [], progress: (msg: string) => void = () => {}): Promise<ScrubReport> {
+export async function scrubStoredCommandLines<DB>(db: Kysely<DB>, extra: readonly RegExp[] = [], progress: (msg: string) => void = () => {}): Promise<ScrubReport> {
   const { rows: lines } = await sql<{ cmdline: string }>`select distinct cmdline from process_metrics where cmdline <> ''`.execute(db)
   const changes = lines.map((r) => [r.cmdline, scrubCommandLine(r.cmdline, extra)] as const).filter(([before, after]) => before !== after)
   progress(`command lines: ${lines.length} distinct, ${changes.length} hold credentials`)

@@ -98,7 +98,7 @@ t.test('401/403: keeps buffering and logs a clear line about the key', async t =
   await agent.collectNow()
   await agent.collectNow()
   t.equal((await bufferedIds(join(dataDir, 'buffer'))).length, 2, 'both batches kept on disk')
-  t.match(lines.join('\n'), /error server refused the API key \(HTTP 401: invalid API key\); keeping batches on disk\. Fix: pass a valid key/)
+  t.match(lines.join('\n'), /error server refused the API key \(HTTP 401: invalid API key\); keeping batches on disk\. Fix: set a valid key in HOSTPULSE_API_KEY/)
   t.equal(server.requests.length, 1, 'no hammering: the second batch waits for the retry')
 })
 

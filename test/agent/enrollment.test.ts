@@ -90,9 +90,9 @@ t.test('rejected, a refused token, and a server without the endpoint end with th
   await t.rejects(resolveApiKey(opts), /the server refused the enrollment token \(HTTP 403: token expired\); create a new token/)
 
   server.other = () => ({ status: 404 })
-  await t.rejects(resolveApiKey(opts), /has no registration endpoint .*pass it with --api-key/)
+  await t.rejects(resolveApiKey(opts), /has no registration endpoint .*set it as HOSTPULSE_API_KEY/)
   t.equal(await readStoredKey(dataDir), undefined, 'no key stored')
 
-  await t.rejects(resolveApiKey({ ...opts, enrollToken: undefined }), /no API key given; pass --api-key KEY .* or --enroll-token TOKEN/)
+  await t.rejects(resolveApiKey({ ...opts, enrollToken: undefined }), /no API key given; set HOSTPULSE_API_KEY .* or pass --enroll-token TOKEN/)
   t.equal(await resolveApiKey({ ...opts, apiKey: 'given' }), 'given', 'a given key needs no registration')
 })
