@@ -2,7 +2,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Database } from '../store/database.ts'
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 import { findAgentByApiKey, type AgentRow } from './agents-repository.ts'
 
 /**

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { HostInfo } from '../../contract/ingest-batch.ts'
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { newApiKey, sha256 } from '../auth/secrets.ts'
 import {

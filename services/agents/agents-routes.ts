@@ -1,10 +1,10 @@
 // Agents management (seed 001, 0.3.0): list with status/limit/offset, create (key shown once), read,
 // update (PUT and PATCH), delete with its data, and fleet statistics.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ERRORS, NoContent, Nullable, Time, WRITE_ERRORS } from '../api/response-schemas.ts'
+import { ERRORS, NoContent, Nullable, Time, WRITE_ERRORS } from '../http/response-schemas.ts'
 import { Type } from 'typebox'
 import { sql } from 'kysely'
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { AGENT_COLUMNS, agentView, createAgent, findAgent, type AgentRow } from './agents-repository.ts'
 import { retireAgentAlerts } from '../alerting/rules-repository.ts'

@@ -2,7 +2,7 @@
 // back, or resolve it by hand. Each change is one transaction on the event row, locked first (a resolve
 // takes the rule's evaluation lock before that), so it never interleaves with the evaluator's transition.
 import type { Kysely, Transaction } from 'kysely'
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 import type { AlertSeverity, Database } from '../store/database.ts'
 import { sendAlertNotice } from './alert-notice.ts'
 import { enqueueNotifications } from './outbox.ts'

@@ -2,7 +2,7 @@
 // and the response schemas (one source for both the serializer and the OpenAPI document).
 import { Type } from 'typebox'
 import { sql, type Kysely } from 'kysely'
-import { Nullable, Time } from '../api/response-schemas.ts'
+import { Nullable, Time } from '../http/response-schemas.ts'
 import type { AlertSeverity, Database, NotificationKind, NotificationStatus } from '../store/database.ts'
 import { redactUrls } from '../security/redact-urls.ts'
 

@@ -2,8 +2,8 @@
 // stored: the schema, the checks a schema cannot express, and the conversions both ways.
 import { Type, type Static } from 'typebox'
 import type { Insertable, Kysely, Selectable } from 'kysely'
-import { ApiError } from '../api/errors.ts'
-import { Nullable, Time } from '../api/response-schemas.ts'
+import { ApiError } from '../http/errors.ts'
+import { Nullable, Time } from '../http/response-schemas.ts'
 import { parseSeriesTarget } from '../query/series-catalog.ts'
 import { parseDuration } from '../time/duration.ts'
 import type { AlertCondition, AlertRuleKind, AlertRulesTable, Database } from '../store/database.ts'

@@ -2,8 +2,8 @@
 // Rules loaded from the rules file (source 'file') are changed only there: PUT and DELETE answer 409.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { ApiError } from '../api/errors.ts'
-import { ERRORS, NoContent, WRITE_ERRORS } from '../api/response-schemas.ts'
+import { ApiError } from '../http/errors.ts'
+import { ERRORS, NoContent, WRITE_ERRORS } from '../http/response-schemas.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { userActor, writeAudit } from '../audit/audit-log.ts'
 import { RuleBody, RuleOut, SEVERITIES, ruleView, validatedRuleValues, type RuleValues } from './rule-definition.ts'

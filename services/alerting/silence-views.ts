@@ -2,8 +2,8 @@
 // schema cannot make (a matcher is given, the window is sane), and the JSON of a stored silence.
 import { Type, type Static } from 'typebox'
 import type { Selectable } from 'kysely'
-import { ApiError } from '../api/errors.ts'
-import { Nullable, Time } from '../api/response-schemas.ts'
+import { ApiError } from '../http/errors.ts'
+import { Nullable, Time } from '../http/response-schemas.ts'
 import { parseRfc3339 } from '../query/time-range.ts'
 import { parseDuration } from '../time/duration.ts'
 import type { SilenceMatchers, SilencesTable } from '../store/database.ts'

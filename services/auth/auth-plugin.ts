@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Role } from '../store/database.ts'
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 
 export interface AccessClaims { sub: string; org: string; role: Role; sid: string; typ: 'access' }
 export interface RefreshClaims { sid: string; typ: 'refresh'; nonce: string }

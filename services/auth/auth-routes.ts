@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 import { DUMMY_PASSWORD_HASH, sha256, verifyPassword } from './secrets.ts'
 import { principalOf, type AccessClaims, type RefreshClaims } from './auth-plugin.ts'
 import type { Role } from '../store/database.ts'

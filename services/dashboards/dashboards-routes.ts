@@ -1,10 +1,10 @@
 // Saved dashboards (seed 001's future endpoints): a name and a JSON layout of panels with metric selectors,
 // shared with the organization or private to their owner. Viewers read; editors and admins write.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ERRORS, NoContent, Nullable, Time, WRITE_ERRORS } from '../api/response-schemas.ts'
+import { ERRORS, NoContent, Nullable, Time, WRITE_ERRORS } from '../http/response-schemas.ts'
 import { Type, type Static } from 'typebox'
 import type { Selectable } from 'kysely'
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 import { principalOf, type Principal } from '../auth/auth-plugin.ts'
 import type { DashboardsTable } from '../store/database.ts'
 

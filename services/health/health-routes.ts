@@ -1,6 +1,6 @@
 // GET /health (seed 001: the process is up) and GET /ready (the database answers).
 import type { FastifyPluginAsync } from 'fastify'
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 
 export const healthRoutes: FastifyPluginAsync = async (app) => {
   app.get('/health', async () => ({ status: 'healthy', service: 'hostpulse-api', timestamp: Math.floor(Date.now() / 1000) }))

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { Compile } from 'typebox/compile'
 import { IngestBatch, INGEST_PATH, type IngestBatch as Batch } from '../../contract/ingest-batch.ts'
-import { ApiError, validationError } from '../api/errors.ts'
+import { ApiError, validationError } from '../http/errors.ts'
 import { agentFromApiKey } from '../agents/agent-key-auth.ts'
 
 const checkBatch = Compile(IngestBatch)

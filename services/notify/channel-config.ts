@@ -4,7 +4,7 @@
 import { isIP } from 'node:net'
 import { Type, type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
-import { ApiError, validationError } from '../api/errors.ts'
+import { ApiError, validationError } from '../http/errors.ts'
 import { OutboundTargetError, checkOutboundTarget, type Resolver } from '../security/outbound-target.ts'
 import type { ChannelType } from '../store/database.ts'
 

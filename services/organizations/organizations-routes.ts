@@ -2,7 +2,7 @@
 // admin and list them all; an admin of any other organization sees only their own.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { BUILTIN_ORG } from '../auth/bootstrap-admin.ts'
 import { hashPassword } from '../auth/secrets.ts'

@@ -1,12 +1,12 @@
 // Seed 001's metric listings: latest, range, disk, network and process rows for one agent, newest first,
 // paged back in time with `end`.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ERRORS } from '../api/response-schemas.ts'
+import { ERRORS } from '../http/response-schemas.ts'
 import { DiskOut, LatestOut, NetworkOut, ProcessListOut, RangeOut } from './query-responses.ts'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { sql, type RawBuilder, type SelectQueryBuilder } from 'kysely'
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import type { AgentRow } from '../agents/agents-repository.ts'
 import type { Database } from '../store/database.ts'

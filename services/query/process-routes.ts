@@ -1,6 +1,6 @@
 // The latest process snapshot as a tree, and the processes that used the most CPU or memory over a window.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ERRORS } from '../api/response-schemas.ts'
+import { ERRORS } from '../http/response-schemas.ts'
 import { ProcessTreeOut, TopProcessesOut } from './query-responses.ts'
 import { Type } from 'typebox'
 import { sql } from 'kysely'

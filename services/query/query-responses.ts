@@ -1,6 +1,6 @@
 // Response schemas of the query routes (seed 001's listings and the series family).
 import { Type } from 'typebox'
-import { Nullable, Time } from '../api/response-schemas.ts'
+import { Nullable, Time } from '../http/response-schemas.ts'
 
 const Tags = Type.Record(Type.String(), Type.String())
 const ListingHead = {

@@ -2,7 +2,7 @@
 import { Type } from 'typebox'
 import type { Kysely } from 'kysely'
 import type { Database } from '../store/database.ts'
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 import { findAgent, type AgentRow } from '../agents/agents-repository.ts'
 
 export const AgentParams = Type.Object({ agent_id: Type.String({ minLength: 1, maxLength: 128, description: 'agent uuid or name' }) })

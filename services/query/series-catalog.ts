@@ -1,7 +1,7 @@
 // What a series selector (`<type>.<name>` plus `tags.<key>=<value>`) names: which family, which table and
 // column at raw and at aggregate resolution, and which tag filters it takes.
 import { sql, type RawBuilder } from 'kysely'
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 import type { Family } from './resolution-for-range.ts'
 
 export type SeriesAgg = 'avg' | 'min' | 'max' | 'last' | 'p95'

@@ -1,9 +1,9 @@
 // Series with automatic resolution, statistics and comparison across agents — beyond seed 001.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ERRORS } from '../api/response-schemas.ts'
+import { ERRORS } from '../http/response-schemas.ts'
 import { CompareOut, SeriesOut, StatsOut } from './query-responses.ts'
 import { Type } from 'typebox'
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { parseDuration } from '../time/duration.ts'
 import { AgentParams, agentFor } from './query-schemas.ts'

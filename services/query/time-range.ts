@@ -1,6 +1,6 @@
 // start/end/limit as seed 001 defines them: RFC3339 with any offset, start defaulting to end − 24 h,
 // end to now; limit with a default and a cap (a larger limit is capped, not refused).
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$/
 const DAY_MS = 86_400_000

@@ -8,7 +8,7 @@ import { agentKeyFromHeaders } from '../agents/agent-key-auth.ts'
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { sha256 } from '../auth/secrets.ts'
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 
 export type RateBudget = 'auth' | 'read' | 'write' | 'ingest'
 

@@ -3,7 +3,7 @@
 // finite — JSON.parse turns 1e309 into Infinity, and ajv's coercion turns "1e309" into Infinity that
 // passes `integer` and `maximum`.
 import type { FastifyRequest } from 'fastify'
-import { ApiError, fieldPath } from '../api/errors.ts'
+import { ApiError, fieldPath } from '../http/errors.ts'
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 

@@ -1,7 +1,7 @@
 // Users as the API shows them: always inside one organization, never with their password hash.
 import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Database, Role } from '../store/database.ts'
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 
 export const USER_COLUMNS = ['id', 'username', 'role', 'display_name', 'email', 'created_at', 'updated_at'] as const
 

@@ -2,7 +2,7 @@
 // every user reads and edits their own profile and changes their own password.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { hashPassword, verifyPassword } from '../auth/secrets.ts'
 import type { LoginThrottle } from '../auth/login-throttle.ts'

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { ApiError } from '../api/errors.ts'
+import { ApiError } from '../http/errors.ts'
 
 const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url))
 const UPLOT_DIST = dirname(createRequire(import.meta.url).resolve('uplot'))

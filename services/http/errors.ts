@@ -1,5 +1,7 @@
-// One error format for every failure: {"error": CODE, "message", "code": status, "details"}.
+// The native API's error format for every failure: {"error": CODE, "message", "code": status, "details"}.
+// Services throw DomainError; this is the one place the native face turns its kinds into statuses.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { DomainError, type DomainErrorKind } from '../errors/domain-error.ts'
 
 export const ERROR_CODES = {
   BAD_REQUEST: 400,
@@ -18,6 +20,20 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES
 export type ErrorDetails = Record<string, unknown>
+
+/** Each domain error kind in the native format. */
+export const NATIVE_ERROR_CODES: Record<DomainErrorKind, ErrorCode> = {
+  invalid: 'VALIDATION_ERROR',
+  malformed: 'BAD_REQUEST',
+  unauthenticated: 'UNAUTHORIZED',
+  forbidden: 'FORBIDDEN',
+  not_found: 'NOT_FOUND',
+  conflict: 'CONFLICT',
+  too_large: 'PAYLOAD_TOO_LARGE',
+  unsupported_media_type: 'UNSUPPORTED_MEDIA_TYPE',
+  rate_limited: 'RATE_LIMITED',
+  unavailable: 'SERVICE_UNAVAILABLE',
+}
 
 export class ApiError extends Error {
   readonly status: number
@@ -81,8 +97,12 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 }
 
 /** Maps anything thrown to the error format: 4xx messages are shown, 5xx ones hidden and logged. */
-export function toErrorBody(err: FastifyError | ApiError | Error): ErrorBody {
+export function toErrorBody(err: FastifyError | ApiError | DomainError | Error): ErrorBody {
   if (err instanceof ApiError) return { error: err.code, message: err.message, code: err.status, details: err.details }
+  if (err instanceof DomainError) {
+    const code = NATIVE_ERROR_CODES[err.kind]
+    return { error: code, message: err.message, code: ERROR_CODES[code], details: err.details }
+  }
   const fe = err as FastifyError
   if (fe.validation) {
     const e = validationError(fe.validation as AjvIssue[])
