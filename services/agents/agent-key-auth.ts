@@ -2,7 +2,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Database } from '../store/database.ts'
-import { ApiError } from '../http/errors.ts'
+import { DomainError } from '../errors/domain-error.ts'
 import { findAgentByApiKey, type AgentRow } from './agents-repository.ts'
 
 /**
@@ -23,9 +23,9 @@ export function agentKeyFromHeaders(headers: FastifyRequest['headers']): string 
 
 export async function agentFromApiKey(db: Kysely<Database>, request: FastifyRequest): Promise<AgentRow> {
   const key = agentKeyFromHeaders(request.headers)
-  if (typeof key !== 'string' || key.length === 0) throw new ApiError('UNAUTHORIZED', 'Missing X-API-Key header: send the agent key created with POST /api/v1/agents')
+  if (typeof key !== 'string' || key.length === 0) throw new DomainError('unauthenticated', 'Missing X-API-Key header: send the agent key created with POST /api/v1/agents')
   const agent = await findAgentByApiKey(db, key)
-  if (!agent) throw new ApiError('UNAUTHORIZED', 'Unknown or revoked agent API key')
-  if (agent.status === 'inactive') throw new ApiError('FORBIDDEN', `Agent "${agent.name}" is inactive: reactivate it to accept its data`)
+  if (!agent) throw new DomainError('unauthenticated', 'Unknown or revoked agent API key')
+  if (agent.status === 'inactive') throw new DomainError('forbidden', `Agent "${agent.name}" is inactive: reactivate it to accept its data`)
   return agent
 }

@@ -1,7 +1,7 @@
 // Users as the API shows them: always inside one organization, never with their password hash.
 import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Database, Role } from '../store/database.ts'
-import { ApiError } from '../http/errors.ts'
+import { DomainError } from '../errors/domain-error.ts'
 
 export const USER_COLUMNS = ['id', 'username', 'role', 'display_name', 'email', 'created_at', 'updated_at'] as const
 
@@ -21,9 +21,9 @@ export async function assertKeepsAnAdmin(trx: Transaction<Database>, orgId: stri
   if (newRole === 'admin') return
   const admins = await trx.selectFrom('users').select('id').where('org_id', '=', orgId).where('role', '=', 'admin').forUpdate().execute()
   if (admins.length === 1 && admins[0].id === userId) {
-    throw new ApiError('CONFLICT', newRole === 'deleted'
+    throw new DomainError('conflict', newRole === 'deleted'
       ? 'This is the last admin of the organization: make another user admin before deleting this one'
-      : 'This is the last admin of the organization: make another user admin before changing this role', { role: ['last admin'] })
+      : 'This is the last admin of the organization: make another user admin before changing this role', { details: { role: ['last admin'] } })
   }
 }
 
