@@ -2,7 +2,7 @@
 // back, or resolve it by hand. Each change is one transaction on the event row, locked first (a resolve
 // takes the rule's evaluation lock before that), so it never interleaves with the evaluator's transition.
 import type { Kysely, Transaction } from 'kysely'
-import { ApiError } from '../http/errors.ts'
+import { DomainError } from '../errors/domain-error.ts'
 import type { AlertSeverity, Database } from '../store/database.ts'
 import { sendAlertNotice } from './alert-notice.ts'
 import { enqueueNotifications } from './outbox.ts'
@@ -20,14 +20,14 @@ async function lockEvent(trx: Transaction<Database>, orgId: string, eventId: str
     .select(['id', 'org_id', 'rule_id', 'rule_name', 'agent_id', 'agent_name', 'series_key', 'series_tags', 'severity', 'state', 'value',
       'summary', 'started_at', 'resolved_at', 'last_notified_at'])
     .where('id', '=', eventId).where('org_id', '=', orgId).forUpdate().executeTakeFirst()
-  if (!event) throw new ApiError('NOT_FOUND', `Alert event ${eventId} not found`)
+  if (!event) throw new DomainError('not_found', `Alert event ${eventId} not found`)
   return event
 }
 
 function refuseResolved(event: LockedEvent, action: string): void {
   if (event.state === 'resolved') {
-    throw new ApiError('CONFLICT', `Alert event ${event.id} is already resolved (at ${event.resolved_at?.toISOString()}); ${action}`,
-      { state: ['is resolved'] })
+    throw new DomainError('conflict', `Alert event ${event.id} is already resolved (at ${event.resolved_at?.toISOString()}); ${action}`,
+      { details: { state: ['is resolved'] } })
   }
 }
 

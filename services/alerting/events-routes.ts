@@ -4,17 +4,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type, type Static } from 'typebox'
-import { sql } from 'kysely'
 import { ApiError } from '../http/errors.ts'
 import { ERRORS, WRITE_ERRORS } from '../http/response-schemas.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { userActor, writeAudit, type AuditAction } from '../audit/audit-log.ts'
-import { findAgent } from '../agents/agents-repository.ts'
 import { parseLimit, parseRfc3339 } from '../query/time-range.ts'
 import { DurationTooLongError, parseDuration } from '../time/duration.ts'
 import type { AlertSeverity } from '../store/database.ts'
-import { EVENT_STATES, EventDetailOut, EventListOut, EventOut, SEVERITIES, eventNotifications, eventView, selectEvents } from './event-views.ts'
+import { EVENT_STATES, EventDetailOut, EventListOut, EventOut, SEVERITIES, eventNotifications, eventView } from './event-views.ts'
 import { acknowledgeEvent, resolveEvent, unacknowledgeEvent } from './event-actions.ts'
+import { eventsSummary, getEvent, listEvents, type EventFilter } from './events-repository.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const DEFAULT_LIMIT = 100
@@ -108,62 +107,24 @@ function ackExpiry(body: Static<typeof AckBody>, now: Date): Date | null {
   return expires
 }
 
+/** The query string → a filter, each field checked in the order it has always been answered. */
+function eventFilter(q: EventsQuery): EventFilter {
+  const limit = parseLimit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)
+  const start = q.start === undefined ? undefined : historyTime('start', q.start)
+  const end = q.end === undefined ? undefined : historyTime('end', q.end)
+  if (start && end && start >= end) throw bad('start', 'must be before end')
+  return {
+    state: q.state, severities: q.severity === undefined ? undefined : severitiesOf(q.severity), agent: q.agent, rule: q.rule,
+    acknowledged: q.acknowledged, start, end, afterId: q.cursor === undefined ? undefined : decodeCursor(q.cursor), limit,
+  }
+}
+
 export const alertEventsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const db = app.store.db
 
-  async function eventOr404(orgId: string, id: string) {
-    const row = await selectEvents(db, orgId).where('e.id', '=', id).executeTakeFirst()
-    if (!row) throw new ApiError('NOT_FOUND', `Alert event ${id} not found`)
-    return row
-  }
-
-  async function listEvents(orgId: string, q: EventsQuery) {
-    const limit = parseLimit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)
-    const start = q.start === undefined ? undefined : historyTime('start', q.start)
-    const end = q.end === undefined ? undefined : historyTime('end', q.end)
-    if (start && end && start >= end) throw bad('start', 'must be before end')
-    let query = selectEvents(db, orgId)
-    if (q.state) query = query.where('e.state', '=', q.state)
-    if (q.severity !== undefined) query = query.where('e.severity', 'in', severitiesOf(q.severity))
-    if (q.agent !== undefined) {
-      const agent = await findAgent(db, orgId, q.agent)
-      // Events keep the agent's name: a deleted agent's history is still found by it.
-      if (agent) query = query.where((eb) => eb.or([eb('e.agent_id', '=', agent.id), eb.and([eb('e.agent_id', 'is', null), eb('e.agent_name', '=', agent.name)])]))
-      else if (UUID.test(q.agent)) query = query.where('e.agent_id', '=', q.agent)
-      else query = query.where('e.agent_name', '=', q.agent)
-    }
-    if (q.rule !== undefined) {
-      const text = q.rule
-      const rule = await db.selectFrom('alert_rules').select(['id', 'name']).where('org_id', '=', orgId)
-        .where((eb) => UUID.test(text) ? eb.or([eb('id', '=', text), eb('name', '=', text)]) : eb('name', '=', text)).executeTakeFirst()
-      if (rule) query = query.where((eb) => eb.or([eb('e.rule_id', '=', rule.id), eb.and([eb('e.rule_id', 'is', null), eb('e.rule_name', '=', rule.name)])]))
-      else if (UUID.test(text)) query = query.where('e.rule_id', '=', text)
-      else query = query.where('e.rule_name', '=', text)
-    }
-    if (q.acknowledged !== undefined) {
-      const holds = sql<boolean>`(e.acknowledged_at is not null and (e.ack_expires_at is null or e.ack_expires_at > now()))`
-      query = query.where(q.acknowledged ? holds : sql<boolean>`not ${holds}`)
-    }
-    // Events that overlap [start, end): still firing or resolved after start, started before end.
-    if (start) query = query.where((eb) => eb.or([eb('e.resolved_at', 'is', null), eb('e.resolved_at', '>=', start)]))
-    if (end) query = query.where('e.started_at', '<', end)
-    if (q.cursor !== undefined) {
-      const after = decodeCursor(q.cursor)
-      // Compared with the stored row itself, so timestamps finer than a millisecond page exactly.
-      query = query.where(sql<boolean>`(e.started_at, e.id) < (select c.started_at, c.id from alert_events c where c.id = ${after} and c.org_id = ${orgId})`)
-    }
-    const rows = await query.orderBy('e.started_at', 'desc').orderBy('e.id', 'desc').limit(limit + 1).execute()
-    const page = rows.slice(0, limit)
-    const now = new Date()
-    return {
-      events: page.map((e) => eventView(e, now)), count: page.length,
-      ...(rows.length > limit ? { next_cursor: encodeCursor(page[page.length - 1].id) } : {}),
-    }
-  }
-
   async function audited(request: FastifyRequest, action: AuditAction, id: string, details: Record<string, string | number | boolean | null>) {
     const p = principalOf(request)
-    const row = await eventOr404(p.orgId, id)
+    const row = await getEvent(db, p.orgId, id)
     await writeAudit(db, {
       orgId: p.orgId, action, actor: userActor(request), target: { type: 'alert_event', id }, ip: request.ip,
       details: { rule: row.rule_name, agent: row.agent_name, severity: row.severity, ...details },
@@ -178,25 +139,21 @@ export const alertEventsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Filters combine; start/end select events that overlap [start, end). Page with cursor=<next_cursor>.',
       querystring: EventsQuery, response: { 200: EventListOut, ...ERRORS },
     },
-  }, async (request) => listEvents(principalOf(request).orgId, request.query))
+  }, async (request) => {
+    const { events, more } = await listEvents(db, principalOf(request).orgId, eventFilter(request.query))
+    const now = new Date()
+    return {
+      events: events.map((e) => eventView(e, now)), count: events.length,
+      ...(more ? { next_cursor: encodeCursor(events[events.length - 1].id) } : {}),
+    }
+  })
 
   app.get('/api/v1/alerts/events/summary', {
     onRequest: app.authenticate,
     schema: { summary: 'Firing alerts by severity, acknowledged ones, active silences', tags: ['alerts'], response: { 200: SummaryOut, ...ERRORS } },
   }, async (request) => {
-    const orgId = principalOf(request).orgId
-    const firing = await db.selectFrom('alert_events').select(['severity', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('org_id', '=', orgId).where('state', '=', 'firing').groupBy('severity').execute()
-    const acked = await db.selectFrom('alert_events').select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('org_id', '=', orgId).where('state', '=', 'firing').where('acknowledged_at', 'is not', null)
-      .where((eb) => eb.or([eb('ack_expires_at', 'is', null), eb('ack_expires_at', '>', sql<Date>`now()`)])).executeTakeFirstOrThrow()
-    const silences = await db.selectFrom('silences').select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('org_id', '=', orgId).where('starts_at', '<=', sql<Date>`now()`).where('ends_at', '>', sql<Date>`now()`).executeTakeFirstOrThrow()
-    const by = Object.fromEntries(SEVERITIES.map((s) => [s, Number(firing.find((f) => f.severity === s)?.n ?? 0)])) as Record<AlertSeverity, number>
-    return {
-      firing: { ...by, total: by.info + by.warning + by.critical },
-      acknowledged: Number(acked.n), active_silences: Number(silences.n),
-    }
+    const { firing: by, acknowledged, activeSilences } = await eventsSummary(db, principalOf(request).orgId)
+    return { firing: { ...by, total: by.info + by.warning + by.critical }, acknowledged, active_silences: activeSilences }
   })
 
   app.get('/api/v1/alerts/events/:id', {
@@ -204,7 +161,7 @@ export const alertEventsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: { summary: 'One alert event with its notification deliveries', tags: ['alerts'], params: IdParams, response: { 200: EventDetailOut, ...ERRORS } },
   }, async (request) => {
     const orgId = principalOf(request).orgId
-    const event = eventView(await eventOr404(orgId, request.params.id))
+    const event = eventView(await getEvent(db, orgId, request.params.id))
     return { ...event, notifications: await eventNotifications(db, orgId, event.id) }
   })
 

@@ -2,7 +2,7 @@
 // stored: the schema, the checks a schema cannot express, and the conversions both ways.
 import { Type, type Static } from 'typebox'
 import type { Insertable, Kysely, Selectable } from 'kysely'
-import { ApiError } from '../http/errors.ts'
+import { DomainError } from '../errors/domain-error.ts'
 import { Nullable, Time } from '../http/response-schemas.ts'
 import { parseSeriesTarget } from '../query/series-catalog.ts'
 import { parseDuration } from '../time/duration.ts'
@@ -124,7 +124,7 @@ function checkSeries(metric: string, tags: Record<string, string>): void {
   try {
     parseSeriesTarget(metric, probe)
   } catch (err) {
-    if (err instanceof ApiError) {
+    if (err instanceof DomainError && err.kind === 'invalid') {
       const [field, messages] = Object.entries(err.details ?? {})[0] ?? ['metric', [err.message]]
       throw new RuleProblem(field, String((messages as string[])[0] ?? err.message).replace(/^metric /, ''))
     }
@@ -232,7 +232,7 @@ export async function validatedRuleValues(db: Kysely<Database>, orgId: string, b
     const values = ruleValues(body)
     return { ...values, channels: await resolveChannels(db, orgId, body.channels ?? []) }
   } catch (err) {
-    if (err instanceof RuleProblem) throw new ApiError('VALIDATION_ERROR', `Invalid request: ${err.message}`, { [err.field]: [err.problem] })
+    if (err instanceof RuleProblem) throw new DomainError('invalid', `Invalid request: ${err.message}`, { details: { [err.field]: [err.problem] } })
     throw err
   }
 }

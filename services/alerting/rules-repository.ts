@@ -1,12 +1,83 @@
-// Rule rows shared by the API and the rules file: name checks, and ending a rule's alerts when the rule
-// is deleted, disabled or made to select something else, or when an agent is deleted (so nothing stays
-// firing for ever).
+// Rule rows shared by the API and the rules file: reading, creating, replacing and deleting API rules,
+// name checks, and ending a rule's alerts when the rule is deleted, disabled or made to select something
+// else, or when an agent is deleted (so nothing stays firing for ever).
 import { sql, type Kysely, type UpdateQueryBuilder, type UpdateResult } from 'kysely'
-import type { Database } from '../store/database.ts'
-import type { RuleRow, RuleValues } from './rule-definition.ts'
+import { DomainError } from '../errors/domain-error.ts'
+import type { AlertSeverity, Database } from '../store/database.ts'
+import { validatedRuleValues, type RuleBody, type RuleRow, type RuleValues } from './rule-definition.ts'
 import { sendAlertNotice } from './alert-notice.ts'
 import { AGENT_DELETION_NAMESPACE, lockRuleAlerts } from './evaluate-rule.ts'
 import { queueResolvedNotifications } from './event-actions.ts'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** A rule of the organization, or not_found; any id is accepted (a non-uuid is not found, never a uuid cast error). */
+export async function getRule(db: Kysely<Database>, orgId: string, id: string): Promise<RuleRow> {
+  const rule = UUID.test(id) ? await db.selectFrom('alert_rules').selectAll().where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst() : undefined
+  if (!rule) throw new DomainError('not_found', `Alert rule ${id} not found`)
+  return rule
+}
+
+export interface RuleListFilter { enabled?: boolean; severity?: AlertSeverity; limit: number; offset: number }
+
+/** One page of the organization's rules by name, and how many match the filter in all. */
+export async function listRules(db: Kysely<Database>, orgId: string, filter: RuleListFilter): Promise<{ rules: RuleRow[]; total: number }> {
+  let q = db.selectFrom('alert_rules').where('org_id', '=', orgId)
+  if (filter.enabled !== undefined) q = q.where('enabled', '=', filter.enabled)
+  if (filter.severity !== undefined) q = q.where('severity', '=', filter.severity)
+  const rules = await q.selectAll().orderBy('name').orderBy('id').limit(filter.limit).offset(filter.offset).execute()
+  const { total } = await q.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow()
+  return { rules, total: Number(total) }
+}
+
+/** Creates an API rule from a body (checked, channels resolved); invalid or conflict (a taken name) otherwise. */
+export async function createRule(db: Kysely<Database>, orgId: string, userId: string, body: RuleBody): Promise<RuleRow> {
+  const values = await validatedRuleValues(db, orgId, body)
+  await assertRuleNameFree(db, orgId, values.name)
+  return db.insertInto('alert_rules').values({ ...values, org_id: orgId, source: 'api', created_by: userId })
+    .returningAll().executeTakeFirstOrThrow()
+}
+
+/**
+ * Replaces an API rule's definition. Alerts of a rule that stops applying as it was (disabled, or selecting
+ * other series) end first, in the same transaction. Rules of the rules file are a conflict.
+ */
+export async function replaceRule(db: Kysely<Database>, orgId: string, id: string, body: RuleBody): Promise<RuleRow> {
+  const current = await getRule(db, orgId, id)
+  refuseFileManaged(current)
+  const values: RuleValues = await validatedRuleValues(db, orgId, body)
+  await assertRuleNameFree(db, orgId, values.name, current.id)
+  return db.transaction().execute(async (trx) => {
+    // Alerts of a rule that stops applying as it was end now rather than stay firing for ever.
+    if (!values.enabled || selectionChanged(current, values)) await retireRuleAlerts(trx, current.id, 'rule changed', new Date())
+    return trx.updateTable('alert_rules').set({ ...values, updated_at: new Date() })
+      .where('id', '=', current.id).where('org_id', '=', orgId).returningAll().executeTakeFirstOrThrow()
+  })
+}
+
+/** Deletes an API rule after retiring its alerts (its history stays); returns the rule as it was. */
+export async function deleteRule(db: Kysely<Database>, orgId: string, id: string): Promise<RuleRow> {
+  const current = await getRule(db, orgId, id)
+  refuseFileManaged(current)
+  await db.transaction().execute(async (trx) => {
+    await retireRuleAlerts(trx, current.id, 'rule deleted', new Date())
+    await trx.deleteFrom('alert_rules').where('id', '=', current.id).where('org_id', '=', orgId).execute()
+  })
+  return current
+}
+
+/** Rules loaded from the rules file are changed only there. */
+function refuseFileManaged(rule: RuleRow): void {
+  if (rule.source === 'file') {
+    throw new DomainError('conflict', `Alert rule "${rule.name}" is managed by the rules file: change it there and restart`, { details: { source: ['file'] } })
+  }
+}
+
+async function assertRuleNameFree(db: Kysely<Database>, orgId: string, name: string, exceptId?: string): Promise<void> {
+  if (await ruleNameTaken(db, orgId, name, exceptId)) {
+    throw new DomainError('conflict', `An alert rule named "${name}" already exists`, { details: { name: ['is taken'] } })
+  }
+}
 
 export async function ruleNameTaken(db: Kysely<Database>, orgId: string, name: string, exceptId?: string): Promise<boolean> {
   let q = db.selectFrom('alert_rules').select('id').where('org_id', '=', orgId).where('name', '=', name)

@@ -2,7 +2,7 @@
 // schema cannot make (a matcher is given, the window is sane), and the JSON of a stored silence.
 import { Type, type Static } from 'typebox'
 import type { Selectable } from 'kysely'
-import { ApiError } from '../http/errors.ts'
+import { invalidField, type DomainError } from '../errors/domain-error.ts'
 import { Nullable, Time } from '../http/response-schemas.ts'
 import { parseRfc3339 } from '../query/time-range.ts'
 import { parseDuration } from '../time/duration.ts'
@@ -45,8 +45,8 @@ export const SilenceOut = Type.Object({
   created_by: Nullable(Type.String()), created_by_name: Nullable(Type.String()), created_at: Time,
 })
 
-export function bad(field: string, message: string): ApiError {
-  return new ApiError('VALIDATION_ERROR', `Invalid request: ${field} ${message}`, { [field]: [message] })
+export function bad(field: string, message: string): DomainError {
+  return invalidField(field, message)
 }
 
 /** The matchers as stored: empty ones dropped; at least one left, or a 400. */

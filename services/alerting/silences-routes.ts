@@ -5,21 +5,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { sql } from 'kysely'
-import { ApiError } from '../http/errors.ts'
 import { ERRORS, NoContent, WRITE_ERRORS } from '../http/response-schemas.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { userActor, writeAudit, type AuditAction } from '../audit/audit-log.ts'
 import { parseLimit } from '../query/time-range.ts'
-import type { SilenceMatchers } from '../store/database.ts'
-import {
-  Matchers, SILENCE_COLUMNS, SILENCE_KINDS, SilenceBody, SilenceOut, bad, checkedMatchers, silenceStatus, silenceView, silenceWindow, type SilenceRow,
-} from './silence-views.ts'
-import { EventOut, eventView, selectEvents } from './event-views.ts'
-import { silenceMatches } from './silence-matching.ts'
+import { Matchers, SILENCE_KINDS, SilenceBody, SilenceOut, silenceView, type SilenceRow } from './silence-views.ts'
+import { EventOut, eventView } from './event-views.ts'
+import { createSilence, endSilence, firingEventsMatching, getSilence, listSilences, updateSilence } from './silences-repository.ts'
 
-/** Firing alerts a preview looks at (newest first); far more than any organization should have at once. */
-const MAX_PREVIEW_SCAN = 10_000
 const DEFAULT_LIMIT = 100
 const MAX_LIMIT = 1000
 const BODY_LIMIT = 16 * 1024
@@ -34,19 +27,6 @@ const ListOut = Type.Object({ silences: Type.Array(SilenceOut), count: Type.Inte
 
 export const silencesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const db = app.store.db
-
-  async function silenceOr404(orgId: string, id: string): Promise<SilenceRow> {
-    const s = await db.selectFrom('silences').select(SILENCE_COLUMNS).where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst()
-    if (!s) throw new ApiError('NOT_FOUND', `Silence ${id} not found`)
-    return s
-  }
-
-  /** matchers.rule_id names a rule of the caller's organization; another's is as unknown as none. */
-  async function assertRuleOfOrg(orgId: string, matchers: SilenceMatchers): Promise<void> {
-    if (matchers.rule_id === undefined) return
-    const rule = await db.selectFrom('alert_rules').select('id').where('org_id', '=', orgId).where('id', '=', matchers.rule_id).executeTakeFirst()
-    if (!rule) throw bad('matchers.rule_id', `is not a rule of your organization (${matchers.rule_id})`)
-  }
 
   async function audit(request: FastifyRequest, action: AuditAction, s: SilenceRow, extra: Record<string, string> = {}) {
     await writeAudit(db, {
@@ -64,11 +44,7 @@ export const silencesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const q = request.query
     const limit = parseLimit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)
-    let query = db.selectFrom('silences').select(SILENCE_COLUMNS).where('org_id', '=', principalOf(request).orgId)
-    if (q.kind) query = query.where('kind', '=', q.kind)
-    const active = sql<boolean>`(starts_at <= now() and ends_at > now())`
-    if (q.active !== undefined) query = query.where(q.active ? active : sql<boolean>`not ${active}`)
-    const rows = await query.orderBy('starts_at', 'desc').orderBy('id').limit(limit).execute()
+    const rows = await listSilences(db, principalOf(request).orgId, { active: q.active, kind: q.kind, limit })
     const now = new Date()
     return { silences: rows.map((s) => silenceView(s, now)), count: rows.length }
   })
@@ -76,7 +52,7 @@ export const silencesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/api/v1/silences/:id', {
     onRequest: app.authenticate,
     schema: { summary: 'One silence', tags: ['silences'], params: IdParams, response: { 200: SilenceOut, ...ERRORS } },
-  }, async (request) => silenceView(await silenceOr404(principalOf(request).orgId, request.params.id)))
+  }, async (request) => silenceView(await getSilence(db, principalOf(request).orgId, request.params.id)))
 
   app.post('/api/v1/silences', {
     onRequest: app.requireRole('admin', 'editor'), bodyLimit: BODY_LIMIT,
@@ -87,14 +63,7 @@ export const silencesRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const p = principalOf(request)
-    const body = request.body
-    const matchers = checkedMatchers(body.matchers)
-    const { starts, ends } = silenceWindow(body, new Date())
-    await assertRuleOfOrg(p.orgId, matchers)
-    const created = await db.insertInto('silences').values({
-      org_id: p.orgId, kind: body.kind ?? 'silence', matchers: JSON.stringify(matchers), starts_at: starts, ends_at: ends,
-      comment: body.comment ?? '', created_by: p.userId, created_by_name: p.username,
-    }).returning(SILENCE_COLUMNS).executeTakeFirstOrThrow()
+    const created = await createSilence(db, p.orgId, { userId: p.userId, username: p.username }, request.body, new Date())
     await audit(request, 'silence.create', created)
     return reply.status(201).send(silenceView(created))
   })
@@ -108,17 +77,7 @@ export const silencesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Type.Object({ events: Type.Array(EventOut), count: Type.Integer() }), ...WRITE_ERRORS },
     },
   }, async (request) => {
-    const p = principalOf(request)
-    const matchers = checkedMatchers(request.body.matchers)
-    const firing = await selectEvents(db, p.orgId).where('e.state', '=', 'firing')
-      .orderBy('e.started_at', 'desc').orderBy('e.id', 'desc').limit(MAX_PREVIEW_SCAN).execute()
-    const agentIds = [...new Set(firing.map((e) => e.agent_id).filter((id): id is string => id !== null))]
-    const labels = new Map(agentIds.length === 0 ? [] : (await db.selectFrom('agents').select(['id', 'labels'])
-      .where('org_id', '=', p.orgId).where('id', 'in', agentIds).execute()).map((a) => [a.id, a.labels]))
-    const muted = firing.filter((e) => silenceMatches(matchers, {
-      ruleId: e.rule_id ?? '', ruleName: e.rule_name, agentId: e.agent_id ?? '', agentName: e.agent_name, severity: e.severity,
-      labels: { ...(e.agent_id ? labels.get(e.agent_id) : undefined), ...e.series_tags },
-    }))
+    const muted = await firingEventsMatching(db, principalOf(request).orgId, request.body.matchers)
     const now = new Date()
     return { events: muted.map((e) => eventView(e, now)), count: muted.length }
   })
@@ -131,19 +90,7 @@ export const silencesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams, body: SilenceBody, response: { 200: SilenceOut, ...WRITE_ERRORS },
     },
   }, async (request) => {
-    const p = principalOf(request)
-    const body = request.body
-    const now = new Date()
-    const current = await silenceOr404(p.orgId, request.params.id)
-    if (silenceStatus(current, now) === 'expired') {
-      throw new ApiError('CONFLICT', `Silence ${current.id} expired at ${current.ends_at.toISOString()}; expired silences are history: create a new one`, { status: ['is expired'] })
-    }
-    const matchers = checkedMatchers(body.matchers)
-    const { starts, ends } = silenceWindow(body, now, current.starts_at)
-    await assertRuleOfOrg(p.orgId, matchers)
-    const updated = await db.updateTable('silences').set({
-      kind: body.kind ?? current.kind, matchers: JSON.stringify(matchers), starts_at: starts, ends_at: ends, comment: body.comment ?? current.comment,
-    }).where('id', '=', current.id).where('org_id', '=', p.orgId).returning(SILENCE_COLUMNS).executeTakeFirstOrThrow()
+    const updated = await updateSilence(db, principalOf(request).orgId, request.params.id, request.body, new Date())
     await audit(request, 'silence.update', updated)
     return silenceView(updated)
   })
@@ -156,23 +103,8 @@ export const silencesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams, response: { 204: NoContent, ...WRITE_ERRORS },
     },
   }, async (request, reply) => {
-    const p = principalOf(request)
-    const now = new Date()
-    const current = await silenceOr404(p.orgId, request.params.id)
-    const status = silenceStatus(current, now)
-    if (status === 'expired') {
-      throw new ApiError('CONFLICT', `Silence ${current.id} already expired at ${current.ends_at.toISOString()}`, { status: ['is expired'] })
-    }
-    if (status === 'pending') {
-      await db.deleteFrom('silences').where('id', '=', current.id).where('org_id', '=', p.orgId).execute()
-      await audit(request, 'silence.delete', current, { outcome: 'removed before it started' })
-    } else {
-      // ends_at must stay after starts_at (a CHECK), even for a silence created this very millisecond.
-      const ends = new Date(Math.max(now.getTime(), current.starts_at.getTime() + 1))
-      const ended = await db.updateTable('silences').set({ ends_at: ends }).where('id', '=', current.id).where('org_id', '=', p.orgId)
-        .returning(SILENCE_COLUMNS).executeTakeFirstOrThrow()
-      await audit(request, 'silence.delete', ended, { outcome: 'expired now' })
-    }
+    const { silence, removed } = await endSilence(db, principalOf(request).orgId, request.params.id, new Date())
+    await audit(request, 'silence.delete', silence, { outcome: removed ? 'removed before it started' : 'expired now' })
     return reply.status(204).send(null)
   })
 }

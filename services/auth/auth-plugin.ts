@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Role } from '../store/database.ts'
-import { ApiError } from '../http/errors.ts'
+import { DomainError } from '../errors/domain-error.ts'
 
 export interface AccessClaims { sub: string; org: string; role: Role; sid: string; typ: 'access' }
 export interface RefreshClaims { sid: string; typ: 'refresh'; nonce: string }
@@ -29,24 +29,24 @@ export const authPlugin = fp(async (app, opts: { secret: string }) => {
 
   app.decorate('authenticate', async (request: FastifyRequest) => {
     if (!request.headers.authorization?.startsWith('Bearer ')) {
-      throw new ApiError('UNAUTHORIZED', 'Missing bearer token: log in at POST /api/v1/auth/login and send Authorization: Bearer <token>')
+      throw new DomainError('unauthenticated', 'Missing bearer token: log in at POST /api/v1/auth/login and send Authorization: Bearer <token>')
     }
     const claims = accessClaims(app, request)
-    if (!claims) throw new ApiError('UNAUTHORIZED', 'Invalid or expired token')
+    if (!claims) throw new DomainError('unauthenticated', 'Invalid or expired token')
     // A logged-out session stops working at once, whatever the token's expiry says.
     const live = await app.store.db.selectFrom('auth_sessions').innerJoin('users', 'users.id', 'auth_sessions.user_id')
       .select(['users.id', 'users.username', 'users.org_id', 'users.role'])
       .where('auth_sessions.id', '=', claims.sid).where('auth_sessions.user_id', '=', claims.sub)
       .where('auth_sessions.revoked_at', 'is', null).where('auth_sessions.expires_at', '>', new Date())
       .executeTakeFirst()
-    if (!live) throw new ApiError('UNAUTHORIZED', 'Session has ended: log in again')
+    if (!live) throw new DomainError('unauthenticated', 'Session has ended: log in again')
     request.principal = { userId: live.id, username: live.username, orgId: live.org_id, role: live.role, sessionId: claims.sid }
   })
 
   app.decorate('requireRole', (...roles: Role[]) => async (request: FastifyRequest, reply: FastifyReply) => {
     await app.authenticate(request, reply)
     if (!roles.includes(request.principal!.role)) {
-      throw new ApiError('FORBIDDEN', `This action needs the ${roles.join(' or ')} role`)
+      throw new DomainError('forbidden', `This action needs the ${roles.join(' or ')} role`)
     }
   })
 }, { name: 'hostpulse-auth', dependencies: ['hostpulse-store'] })
@@ -74,6 +74,6 @@ export function accessClaims(app: FastifyInstance, request: FastifyRequest): Acc
 
 /** The principal of an authenticated request (routes behind `authenticate` always have one). */
 export function principalOf(request: FastifyRequest): Principal {
-  if (!request.principal) throw new ApiError('UNAUTHORIZED', 'Not authenticated')
+  if (!request.principal) throw new DomainError('unauthenticated', 'Not authenticated')
   return request.principal
 }

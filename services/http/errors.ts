@@ -2,6 +2,7 @@
 // Services throw DomainError; this is the one place the native face turns its kinds into statuses.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { DomainError, type DomainErrorKind } from '../errors/domain-error.ts'
+import { invalidInput, type ValidationIssue } from '../errors/validation-issues.ts'
 
 export const ERROR_CODES = {
   BAD_REQUEST: 400,
@@ -46,46 +47,7 @@ export class ApiError extends Error {
 
 export interface ErrorBody { error: ErrorCode; message: string; code: number; details?: ErrorDetails }
 
-/** `/metrics/3/value` (JSON pointer) → `metrics[3].value`, the way people read field names. */
-export function fieldPath(pointer: string, prefix = ''): string {
-  const parts = pointer.split('/').filter(Boolean).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
-  let out = prefix
-  for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : out ? `.${p}` : p
-  return out || '(body)'
-}
-
-interface AjvIssue { instancePath: string; message?: string; params?: Record<string, unknown>; keyword?: string }
-
-/** Field → messages, from ajv/TypeBox issues; a missing property is named itself, not its parent. */
-export function validationDetails(issues: AjvIssue[], prefix = ''): Record<string, string[]> {
-  const details: Record<string, string[]> = {}
-  for (const issue of issues) {
-    const add = (pointer: string, message: string) => { (details[fieldPath(pointer, prefix)] ??= []).push(message) }
-    const params = (issue.params ?? {}) as { missingProperty?: string; requiredProperties?: string[]; additionalProperty?: string }
-    if (issue.keyword === 'required') {
-      const missing = params.requiredProperties ?? (params.missingProperty ? [params.missingProperty] : [])
-      for (const name of missing) add(`${issue.instancePath}/${name}`, 'is required')
-      if (missing.length === 0) add(issue.instancePath, issue.message ?? 'is required')
-    } else if (issue.keyword === 'additionalProperties' && params.additionalProperty) {
-      add(`${issue.instancePath}/${params.additionalProperty}`, 'is not allowed')
-    } else {
-      add(issue.instancePath, issue.message ?? 'is invalid')
-    }
-  }
-  return details
-}
-
-function describe(details: Record<string, string[]>): string {
-  const [field, messages] = Object.entries(details)[0] ?? ['(body)', ['is invalid']]
-  const more = Object.keys(details).length - 1
-  return `${field} ${messages[0]}${more > 0 ? ` (and ${more} more field${more > 1 ? 's' : ''})` : ''}`
-}
-
-export function validationError(issues: AjvIssue[], prefix = ''): ApiError {
-  const details = validationDetails(issues, prefix)
-  return new ApiError('VALIDATION_ERROR', `Invalid request: ${describe(details)}`, details)
-}
-
+export { fieldPath, validationDetails } from '../errors/validation-issues.ts'
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_REQUEST',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_REQUEST',
@@ -99,14 +61,11 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 /** Maps anything thrown to the error format: 4xx messages are shown, 5xx ones hidden and logged. */
 export function toErrorBody(err: FastifyError | ApiError | DomainError | Error): ErrorBody {
   if (err instanceof ApiError) return { error: err.code, message: err.message, code: err.status, details: err.details }
-  if (err instanceof DomainError) {
-    const code = NATIVE_ERROR_CODES[err.kind]
-    return { error: code, message: err.message, code: ERROR_CODES[code], details: err.details }
-  }
   const fe = err as FastifyError
-  if (fe.validation) {
-    const e = validationError(fe.validation as AjvIssue[])
-    return { error: e.code, message: e.message, code: e.status, details: e.details }
+  const domain = err instanceof DomainError ? err : fe.validation ? invalidInput(fe.validation as ValidationIssue[]) : undefined
+  if (domain) {
+    const code = NATIVE_ERROR_CODES[domain.kind]
+    return { error: code, message: domain.message, code: ERROR_CODES[code], details: domain.details }
   }
   // A unique constraint the route did not foresee (a race between two writers) is a conflict, not a crash.
   if (fe.code === '23505') return { error: 'CONFLICT', message: 'The request conflicts with an existing resource', code: 409 }

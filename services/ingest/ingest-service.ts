@@ -1,5 +1,6 @@
 // The one way data gets in, whichever API face received it: scrub → write (dedupe, one transaction) →
 // count → publish. Faces parse and authenticate; this never sees a request.
+import type { FastifyRequest } from 'fastify'
 import type { Kysely } from 'kysely'
 import fp from 'fastify-plugin'
 import type { IngestAccepted, IngestBatch } from '../../contract/ingest-batch.ts'
@@ -8,6 +9,8 @@ import type { IngestFeed } from '../live/ingest-feed.ts'
 import { scrubBatches } from './scrub-batches.ts'
 import { writeBatches, type IngestingAgent } from './write-batches.ts'
 import { publishIngest } from './publish-ingest.ts'
+import { agentFromApiKey } from '../agents/agent-key-auth.ts'
+import type { AgentRow } from '../agents/agents-repository.ts'
 
 export interface IngestService {
   /** Stores an authenticated agent's batches; batches already stored are acknowledged, not stored twice. */
@@ -40,7 +43,12 @@ export function ingestService(deps: IngestServiceDeps): IngestService {
 }
 
 declare module 'fastify' {
-  interface FastifyInstance { ingest: IngestService }
+  interface FastifyInstance {
+    ingest: IngestService
+    /** onRequest hook of every ingest route: the agent key is checked before a byte of the body is read. */
+    authenticateAgentKey(request: FastifyRequest): Promise<void>
+  }
+  interface FastifyRequest { ingestingAgent: AgentRow | null }
 }
 
 export interface IngestPluginOptions { scrubPatterns?: readonly RegExp[] }
@@ -50,4 +58,8 @@ export const ingestPlugin = fp<IngestPluginOptions>(async (app, opts) => {
     db: app.store.db, feed: app.ingestFeed, record: (batches, result) => app.observability.recordIngest(batches, result),
     scrubPatterns: opts.scrubPatterns,
   }))
+  app.decorateRequest('ingestingAgent', null)
+  app.decorate('authenticateAgentKey', async (request: FastifyRequest) => {
+    request.ingestingAgent = await agentFromApiKey(app.store.db, request)
+  })
 }, { name: 'hostpulse-ingest', dependencies: ['hostpulse-store', 'hostpulse-ingest-feed', 'hostpulse-metrics'] })

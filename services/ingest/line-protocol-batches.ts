@@ -4,12 +4,11 @@ import { randomUUID } from 'node:crypto'
 import { Compile } from 'typebox/compile'
 import { MetricItem, type IngestBatch, type MetricItem as Metric } from '../../contract/ingest-batch.ts'
 import { normalizeName, type LinePoint } from './line-protocol.ts'
+import { MAX_FUTURE_MS } from './ingest-limits.ts'
 
 const checkMetric = Compile(MetricItem)
 /** The contract's cap on metrics per batch: a timestamp with more rows is split over several batches. */
 const MAX_METRICS_PER_BATCH = 20_000
-/** Clock skew tolerated before a timestamp is called wrong (the same as /api/v1/ingest). */
-export const MAX_FUTURE_MS = 5 * 60_000
 /** The range a JavaScript Date (and so the API) can represent. */
 const MAX_DATE_MS = 8.64e15
 

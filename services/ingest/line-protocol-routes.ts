@@ -8,8 +8,6 @@ import type { Readable } from 'node:stream'
 import { Type } from 'typebox'
 import { ApiError } from '../http/errors.ts'
 import { ErrorBody, NoContent } from '../http/response-schemas.ts'
-import { agentFromApiKey } from '../agents/agent-key-auth.ts'
-import type { AgentRow } from '../agents/agents-repository.ts'
 import { PRECISIONS, parseLineProtocol, type Precision } from './line-protocol.ts'
 import { pointsToBatches } from './line-protocol-batches.ts'
 
@@ -58,7 +56,6 @@ function readBody(request: FastifyRequest, payload: Readable, done: (err: Error 
 }
 
 export const lineProtocolRoutes: FastifyPluginAsync = async (app) => {
-  const agentOf = new WeakMap<FastifyRequest, AgentRow>()
   // Line protocol is text whatever the client calls it (text/plain, octet-stream, or nothing at all).
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', readBody)
@@ -67,16 +64,14 @@ export const lineProtocolRoutes: FastifyPluginAsync = async (app) => {
     app.post(url, {
       config: { rateBudget: 'ingest' },
       // The key is checked before the body is read: an unknown sender never gets 16 MiB parsed.
-      onRequest: async (request) => {
-        agentOf.set(request, await agentFromApiKey(app.store.db, request))
-      },
+      onRequest: app.authenticateAgentKey,
       schema: {
         summary: 'Write InfluxDB line protocol (Telegraf outputs.influxdb_v2); agent key as X-API-Key or Authorization: Token',
         tags: ['ingest'], security: [{ agentKey: [] }], querystring: WriteQuery,
         response: { 204: NoContent, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody, 415: ErrorBody, 429: ErrorBody },
       },
     }, async (request, reply) => {
-      const agent = agentOf.get(request)!
+      const agent = request.ingestingAgent!
       const text = typeof request.body === 'string' ? request.body : ''
       const precision = (request.query as { precision?: Precision }).precision ?? 'ns'
       const parsed = parseLineProtocol(text, precision)

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import { Type } from 'typebox'
 import { Counter, Gauge } from 'prom-client'
-import { ApiError } from '../http/errors.ts'
+import { DomainError } from '../errors/domain-error.ts'
 import { ERRORS } from '../http/response-schemas.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { findAgent, type AgentRow } from '../agents/agents-repository.ts'
@@ -162,7 +162,7 @@ export const livePlugin = fp(async (app, opts: LiveOptions) => {
   }
 
   const notUpgraded = async () => {
-    throw new ApiError('BAD_REQUEST', 'This is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket)')
+    throw new DomainError('malformed', 'This is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket)')
   }
 
   const agents = new WeakMap<FastifyRequest, AgentRow>()
@@ -173,7 +173,7 @@ export const livePlugin = fp(async (app, opts: LiveOptions) => {
     preHandler: async (request) => {
       const { agent_id: id } = request.params as { agent_id: string }
       const agent = await findAgent(db, principalOf(request).orgId, id)
-      if (!agent) throw new ApiError('NOT_FOUND', `Agent "${id}" not found`)
+      if (!agent) throw new DomainError('not_found', `Agent "${id}" not found`)
       agents.set(request, agent)
     },
     schema: {

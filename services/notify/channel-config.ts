@@ -4,7 +4,8 @@
 import { isIP } from 'node:net'
 import { Type, type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
-import { ApiError, validationError } from '../http/errors.ts'
+import { invalidField } from '../errors/domain-error.ts'
+import { invalidInput } from '../errors/validation-issues.ts'
 import { OutboundTargetError, checkOutboundTarget, type Resolver } from '../security/outbound-target.ts'
 import type { ChannelType } from '../store/database.ts'
 
@@ -62,7 +63,7 @@ export interface ConfigRules {
   hasOperatorSmtp: boolean
 }
 
-const bad = (field: string, problem: string) => new ApiError('VALIDATION_ERROR', `Invalid request: ${field} ${problem}`, { [field]: [problem] })
+const bad = (field: string, problem: string) => invalidField(field, problem)
 
 // Headers the sender sets itself, or that would change how the request is framed or routed.
 const RESERVED_HEADERS = /^(host|content-length|content-type|transfer-encoding|connection|keep-alive|upgrade|te|trailer|proxy-.*|x-hostpulse-.*)$/i
@@ -99,7 +100,7 @@ export function maskConfig(type: ChannelType, config: Record<string, unknown>): 
  */
 export function parseChannelConfig(type: ChannelType, raw: unknown, stored?: { type: ChannelType; config: Record<string, unknown> }): ChannelConfig {
   const check = CHECKS[type]
-  if (!check.Check(raw)) throw validationError([...check.Errors(raw)] as never, 'config')
+  if (!check.Check(raw)) throw invalidInput([...check.Errors(raw)] as never, 'config')
   const previous = stored && stored.type === type ? stored.config : undefined
   if (type === 'slack' || type === 'discord') {
     const prev = previous as SlackConfig | undefined

@@ -4,18 +4,18 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { Type, type Static } from 'typebox'
-import type { Selectable } from 'kysely'
+import { Type } from 'typebox'
 import { ApiError } from '../http/errors.ts'
 import { ERRORS, NoContent, Nullable, Time, WRITE_ERRORS } from '../http/response-schemas.ts'
-import { principalOf, type Principal } from '../auth/auth-plugin.ts'
+import { principalOf } from '../auth/auth-plugin.ts'
 import { userActor, writeAudit } from '../audit/audit-log.ts'
-import type { NotificationChannelsTable, NotificationStatus } from '../store/database.ts'
+import type { NotificationStatus } from '../store/database.ts'
 import { redactUrls } from '../security/redact-urls.ts'
 import { testMessage } from './alert-message.ts'
-import { checkChannelTargets, maskConfig, parseChannelConfig, type ConfigRules } from './channel-config.ts'
+import { maskConfig, type ConfigRules } from './channel-config.ts'
 import type { SendFunction } from './senders.ts'
 import { DeliveryError, excerpt, type SendContext } from './send-context.ts'
+import { channelDeliveries, createChannel, deleteChannel, getChannel, listChannels, replaceChannel, type ChannelRow } from './channels-repository.ts'
 
 export interface ChannelsRoutesOptions {
   rules: ConfigRules
@@ -36,7 +36,6 @@ const ChannelBody = Type.Object({
   }),
   enabled: Type.Optional(Type.Boolean({ description: 'default true; a disabled channel gets no notifications (its outbox rows fail)' })),
 }, { additionalProperties: false })
-type ChannelBody = Static<typeof ChannelBody>
 
 const NOTIFICATION_STATUSES = ['pending', 'sending', 'delivered', 'failed', 'superseded'] as const satisfies readonly NotificationStatus[]
 
@@ -55,8 +54,6 @@ const DeliveryOut = Type.Object({
   last_error: Nullable(Type.String()), next_attempt_at: Time, created_at: Time, delivered_at: Nullable(Time), message_id: Nullable(Type.String()),
 })
 const BODY_LIMIT = 64 * 1024
-const COLUMNS = ['id', 'org_id', 'name', 'type', 'config', 'enabled', 'created_by', 'created_at', 'updated_at'] as const
-type ChannelRow = Pick<Selectable<NotificationChannelsTable>, (typeof COLUMNS)[number]>
 
 const view = (c: ChannelRow) => ({
   id: c.id, name: c.name, type: c.type, enabled: c.enabled, config: maskConfig(c.type, c.config),
@@ -66,27 +63,6 @@ const view = (c: ChannelRow) => ({
 export const channelsRoutes: FastifyPluginAsyncTypebox<ChannelsRoutesOptions> = async (app, opts) => {
   const db = app.store.db
   const writer = app.requireRole('admin', 'editor')
-
-  async function channelOr404(p: Principal, id: string): Promise<ChannelRow> {
-    const c = await db.selectFrom('notification_channels').select(COLUMNS).where('id', '=', id).where('org_id', '=', p.orgId).executeTakeFirst()
-    if (!c) throw new ApiError('NOT_FOUND', `Notification channel ${id} not found`)
-    return c
-  }
-
-  async function nameTaken(p: Principal, name: string, except?: string): Promise<void> {
-    let q = db.selectFrom('notification_channels').select('id').where('org_id', '=', p.orgId).where('name', '=', name)
-    if (except) q = q.where('id', '!=', except)
-    if (await q.executeTakeFirst()) throw new ApiError('CONFLICT', `A notification channel named "${name}" already exists`, { name: ['is taken'] })
-  }
-
-  /** Everything a body must pass before anything is stored; returns the config to store. */
-  async function accepted(p: Principal, body: ChannelBody, current?: ChannelRow) {
-    const config = parseChannelConfig(body.type, body.config, current)
-    await checkChannelTargets(body.type, config, opts.rules)
-    const name = body.name.trim()
-    await nameTaken(p, name, current?.id)
-    return { name, type: body.type, config: JSON.stringify(config), enabled: body.enabled ?? true }
-  }
 
   // Per user, on top of the write budget: a test-send reaches out to a third party at once.
   const testSendLimiter = app.createRateLimit({
@@ -110,23 +86,21 @@ export const channelsRoutes: FastifyPluginAsyncTypebox<ChannelsRoutesOptions> = 
     onRequest: app.authenticate,
     schema: { summary: 'List notification channels (secrets masked)', tags: ['notifications'], response: { 200: Type.Object({ count: Type.Integer(), channels: Type.Array(ChannelOut) }), ...ERRORS } },
   }, async (request) => {
-    const rows = await db.selectFrom('notification_channels').select(COLUMNS).where('org_id', '=', principalOf(request).orgId).orderBy('name').execute()
+    const rows = await listChannels(db, principalOf(request).orgId)
     return { count: rows.length, channels: rows.map(view) }
   })
 
   app.get('/api/v1/notification-channels/:id', {
     onRequest: app.authenticate,
     schema: { summary: 'One notification channel (secrets masked)', tags: ['notifications'], params: IdParams, response: { 200: ChannelOut, ...ERRORS } },
-  }, async (request) => view(await channelOr404(principalOf(request), request.params.id)))
+  }, async (request) => view(await getChannel(db, principalOf(request).orgId, request.params.id)))
 
   app.post('/api/v1/notification-channels', {
     onRequest: writer, bodyLimit: BODY_LIMIT,
     schema: { summary: 'Create a notification channel', tags: ['notifications'], body: ChannelBody, response: { 201: ChannelOut, ...WRITE_ERRORS } },
   }, async (request, reply) => {
     const p = principalOf(request)
-    const values = await accepted(p, request.body)
-    const created = await db.insertInto('notification_channels').values({ org_id: p.orgId, created_by: p.userId, ...values })
-      .returning(COLUMNS).executeTakeFirstOrThrow()
+    const created = await createChannel(db, p.orgId, p.userId, request.body, opts.rules)
     await writeAudit(db, { orgId: p.orgId, action: 'channel.create', actor: userActor(request), target: { type: 'notification_channel', id: created.id }, ip: request.ip, details: { name: created.name, type: created.type } })
     return reply.status(201).send(view(created))
   })
@@ -136,10 +110,7 @@ export const channelsRoutes: FastifyPluginAsyncTypebox<ChannelsRoutesOptions> = 
     schema: { summary: 'Replace a notification channel; masked secrets sent back are kept', tags: ['notifications'], params: IdParams, body: ChannelBody, response: { 200: ChannelOut, ...WRITE_ERRORS } },
   }, async (request) => {
     const p = principalOf(request)
-    const current = await channelOr404(p, request.params.id)
-    const values = await accepted(p, request.body, current)
-    const updated = await db.updateTable('notification_channels').set({ ...values, updated_at: new Date() })
-      .where('id', '=', current.id).where('org_id', '=', p.orgId).returning(COLUMNS).executeTakeFirstOrThrow()
+    const updated = await replaceChannel(db, p.orgId, request.params.id, request.body, opts.rules)
     await writeAudit(db, { orgId: p.orgId, action: 'channel.update', actor: userActor(request), target: { type: 'notification_channel', id: updated.id }, ip: request.ip, details: { name: updated.name, type: updated.type, enabled: updated.enabled } })
     return view(updated)
   })
@@ -149,9 +120,8 @@ export const channelsRoutes: FastifyPluginAsyncTypebox<ChannelsRoutesOptions> = 
     schema: { summary: 'Delete a notification channel (its pending notifications fail; the delivery log stays with the events)', tags: ['notifications'], params: IdParams, response: { 204: NoContent, ...WRITE_ERRORS } },
   }, async (request, reply) => {
     const p = principalOf(request)
-    const current = await channelOr404(p, request.params.id)
-    await db.deleteFrom('notification_channels').where('id', '=', current.id).where('org_id', '=', p.orgId).execute()
-    await writeAudit(db, { orgId: p.orgId, action: 'channel.delete', actor: userActor(request), target: { type: 'notification_channel', id: current.id }, ip: request.ip, details: { name: current.name, type: current.type } })
+    const deleted = await deleteChannel(db, p.orgId, request.params.id)
+    await writeAudit(db, { orgId: p.orgId, action: 'channel.delete', actor: userActor(request), target: { type: 'notification_channel', id: deleted.id }, ip: request.ip, details: { name: deleted.name, type: deleted.type } })
     return reply.status(204).send(null)
   })
 
@@ -163,7 +133,7 @@ export const channelsRoutes: FastifyPluginAsyncTypebox<ChannelsRoutesOptions> = 
     },
   }, async (request) => {
     const p = principalOf(request)
-    const channel = await channelOr404(p, request.params.id)
+    const channel = await getChannel(db, p.orgId, request.params.id)
     const messageId = randomUUID()
     let error: string | undefined
     try {
@@ -187,13 +157,8 @@ export const channelsRoutes: FastifyPluginAsyncTypebox<ChannelsRoutesOptions> = 
     },
   }, async (request) => {
     const p = principalOf(request)
-    const channel = await channelOr404(p, request.params.id)
-    let q = db.selectFrom('alert_notifications as n').leftJoin('alert_events as e', 'e.id', 'n.event_id')
-      .select(['n.id', 'n.event_id', 'n.rule_id', 'e.rule_name', 'e.agent_name', 'n.kind', 'n.status', 'n.attempts', 'n.last_error',
-        'n.next_attempt_at', 'n.created_at', 'n.delivered_at', 'n.message_id'])
-      .where('n.channel_id', '=', channel.id).where('n.org_id', '=', p.orgId)
-    if (request.query.status) q = q.where('n.status', '=', request.query.status as NotificationStatus)
-    const rows = await q.orderBy('n.created_at', 'desc').orderBy('n.id').limit(request.query.limit ?? 100).execute()
+    const channel = await getChannel(db, p.orgId, request.params.id)
+    const rows = await channelDeliveries(db, p.orgId, channel.id, { status: request.query.status, limit: request.query.limit ?? 100 })
     return {
       channel_id: channel.id, count: rows.length,
       deliveries: rows.map((r) => ({

@@ -2,7 +2,7 @@
 import { Type } from 'typebox'
 import type { Kysely } from 'kysely'
 import type { Database } from '../store/database.ts'
-import { ApiError } from '../http/errors.ts'
+import { DomainError } from '../errors/domain-error.ts'
 import { findAgent, type AgentRow } from '../agents/agents-repository.ts'
 
 export const AgentParams = Type.Object({ agent_id: Type.String({ minLength: 1, maxLength: 128, description: 'agent uuid or name' }) })
@@ -22,6 +22,6 @@ export const Rfc3339Out = Type.String({ format: 'date-time' })
 /** The agent named by `:agent_id` (uuid or name) in the caller's organization, or 404. */
 export async function agentFor(db: Kysely<Database>, orgId: string, idOrName: string): Promise<AgentRow> {
   const agent = await findAgent(db, orgId, idOrName)
-  if (!agent) throw new ApiError('NOT_FOUND', `Agent "${idOrName}" not found`)
+  if (!agent) throw new DomainError('not_found', `Agent "${idOrName}" not found`)
   return agent
 }

@@ -1,7 +1,7 @@
 // What a series selector (`<type>.<name>` plus `tags.<key>=<value>`) names: which family, which table and
 // column at raw and at aggregate resolution, and which tag filters it takes.
 import { sql, type RawBuilder } from 'kysely'
-import { ApiError } from '../http/errors.ts'
+import { DomainError } from '../errors/domain-error.ts'
 import type { Family } from './resolution-for-range.ts'
 
 export type SeriesAgg = 'avg' | 'min' | 'max' | 'last' | 'p95'
@@ -56,8 +56,8 @@ export interface SeriesTarget {
   rollup: { min: string; max: string; avg: string; last: string; count: string; sum?: string; sumsq?: string }
 }
 
-function badMetric(message: string, field = 'metric'): ApiError {
-  return new ApiError('VALIDATION_ERROR', `Invalid request: ${message}`, { [field]: [message] })
+function badMetric(message: string, field = 'metric'): DomainError {
+  return new DomainError('invalid', `Invalid request: ${message}`, { details: { [field]: [message] } })
 }
 
 const ROLLUP_METRICS = { avg: sql`sum(sum) / sum(count)`, min: sql`min(min)`, max: sql`max(max)`, last: sql`last(last, bucket)` }

@@ -1,6 +1,6 @@
 // start/end/limit as seed 001 defines them: RFC3339 with any offset, start defaulting to end − 24 h,
 // end to now; limit with a default and a cap (a larger limit is capped, not refused).
-import { ApiError } from '../http/errors.ts'
+import { DomainError } from '../errors/domain-error.ts'
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$/
 const DAY_MS = 86_400_000
@@ -18,11 +18,11 @@ export function parseRfc3339(field: string, text: string): Date {
   const ms = m && isRealTime(m) ? Date.parse(text) : NaN
   // Nothing is stored before 1970, and PostgreSQL refuses year 0: a clear 400 instead of its error.
   if (ms < 0) {
-    throw new ApiError('VALIDATION_ERROR', `Invalid request: ${field} must be 1970-01-01T00:00:00Z or later (got "${text}")`, { [field]: ['must be 1970 or later'] })
+    throw new DomainError('invalid', `Invalid request: ${field} must be 1970-01-01T00:00:00Z or later (got "${text}")`, { details: { [field]: ['must be 1970 or later'] } })
   }
   if (Number.isNaN(ms)) {
-    throw new ApiError('VALIDATION_ERROR', `Invalid request: ${field} must be an RFC3339 time such as 2024-01-30T15:30:00Z or 2024-01-30T10:30:00-05:00 (got "${text}")`,
-      { [field]: ['must be an RFC3339 date-time'] })
+    throw new DomainError('invalid', `Invalid request: ${field} must be an RFC3339 time such as 2024-01-30T15:30:00Z or 2024-01-30T10:30:00-05:00 (got "${text}")`,
+      { details: { [field]: ['must be an RFC3339 date-time'] } })
   }
   return new Date(ms)
 }
@@ -33,7 +33,7 @@ export function parseTimeRange(q: { start?: string; end?: string }, now = new Da
   const end = q.end ? parseRfc3339('end', q.end) : now
   const start = q.start ? parseRfc3339('start', q.start) : new Date(end.getTime() - DAY_MS)
   if (start >= end) {
-    throw new ApiError('VALIDATION_ERROR', 'Invalid request: start must be before end', { start: ['must be before end'] })
+    throw new DomainError('invalid', 'Invalid request: start must be before end', { details: { start: ['must be before end'] } })
   }
   return { start, end }
 }
@@ -41,7 +41,7 @@ export function parseTimeRange(q: { start?: string; end?: string }, now = new Da
 export function parseLimit(text: string | undefined, defaultLimit: number, max: number): number {
   if (text === undefined || text === '') return defaultLimit
   if (!/^\d+$/.test(text) || Number(text) < 1) {
-    throw new ApiError('VALIDATION_ERROR', `Invalid request: limit must be a whole number from 1 to ${max} (got "${text}")`, { limit: [`must be an integer between 1 and ${max}`] })
+    throw new DomainError('invalid', `Invalid request: limit must be a whole number from 1 to ${max} (got "${text}")`, { details: { limit: [`must be an integer between 1 and ${max}`] } })
   }
   return Math.min(Number(text), max)
 }

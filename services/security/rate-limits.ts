@@ -8,7 +8,7 @@ import { agentKeyFromHeaders } from '../agents/agent-key-auth.ts'
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { sha256 } from '../auth/secrets.ts'
-import { ApiError } from '../http/errors.ts'
+import { DomainError } from '../errors/domain-error.ts'
 
 export type RateBudget = 'auth' | 'read' | 'write' | 'ingest'
 
@@ -72,7 +72,7 @@ export const rateLimitPlugin = fp(async (app, opts: { budgets: RateLimitBudgets 
     void reply.header('x-ratelimit-reset', resetAt)
     if (result.isExceeded) {
       const retryAfter = Math.max(1, result.ttlInSeconds)
-      throw new ApiError('RATE_LIMITED', `Rate limit exceeded. Please retry after ${retryAfter} seconds.`, { retry_after: retryAfter, budget })
+      throw new DomainError('rate_limited', `Rate limit exceeded. Please retry after ${retryAfter} seconds.`, { details: { retry_after: retryAfter, budget }, retryAfterSeconds: retryAfter })
     }
   })
 }, { name: 'hostpulse-rate-limit', dependencies: ['hostpulse-auth'] })

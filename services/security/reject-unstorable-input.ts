@@ -3,7 +3,8 @@
 // finite — JSON.parse turns 1e309 into Infinity, and ajv's coercion turns "1e309" into Infinity that
 // passes `integer` and `maximum`.
 import type { FastifyRequest } from 'fastify'
-import { ApiError, fieldPath } from '../http/errors.ts'
+import { invalidField } from '../errors/domain-error.ts'
+import { fieldPath } from '../errors/validation-issues.ts'
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 
@@ -23,7 +24,7 @@ function check(request: FastifyRequest, bad: (v: unknown) => boolean, problem: s
     const hit = find(request[part], '', bad)
     if (hit !== undefined) {
       const field = fieldPath(hit)
-      throw new ApiError('VALIDATION_ERROR', `Invalid request: ${field} ${problem}`, { [field]: [problem] })
+      throw invalidField(field, problem)
     }
   }
 }
