@@ -1,6 +1,6 @@
 // One rule evaluated in one short transaction: take the rule's advisory lock, re-check it is still due,
 // read its observations and states, run the pure evaluator per series, and write states, events, outbox
-// rows and live notices (alert-notice.ts) together.
+// rows and live notices (the alert bus) together.
 import { sql, type Kysely, type Transaction } from 'kysely'
 import type { AlertSeverity, Database, NotificationKind } from '../store/database.ts'
 import type { RetentionDays } from '../query/resolution-for-range.ts'
@@ -9,7 +9,7 @@ import { observeRule, type SelectedAgent } from './rule-query.ts'
 import { activeSilences, isSilenced, type AlertIdentity } from './silence-matching.ts'
 import { enqueueNotifications } from './outbox.ts'
 import { renderAnnotations } from './alert-text.ts'
-import { sendAlertNotice } from './alert-notice.ts'
+import { alertNotice, sendAlertNotice } from '../bus/alert-bus.ts'
 import type { RuleRow } from './rule-definition.ts'
 
 /** First key of the two-key advisory lock: rule evaluation (the second is the rule id's hash). */
@@ -231,9 +231,9 @@ function enqueue(trx: Transaction<Database>, rule: RuleRow, eventId: string, kin
 
 async function notifyLive(trx: Transaction<Database>, rule: RuleRow, w: Work, eventId: string, state: AlertState,
   eventState: 'firing' | 'resolved', summary: string, startedAt: Date, resolvedAt: Date | null): Promise<void> {
-  await sendAlertNotice(trx, {
-    org_id: rule.org_id, event_id: eventId, rule_id: rule.id, rule_name: rule.name, agent_id: w.agent.id, agent_name: w.agent.name,
-    severity: state.severity ?? rule.severity, state: eventState, value: state.value, summary,
-    started_at: startedAt.toISOString(), resolved_at: resolvedAt?.toISOString() ?? null,
-  })
+  const notice = alertNotice({
+    org_id: rule.org_id, id: eventId, rule_id: rule.id, rule_name: rule.name, agent_id: w.agent.id, agent_name: w.agent.name,
+    severity: state.severity ?? rule.severity, value: state.value, summary, started_at: startedAt,
+  }, resolvedAt ?? null)
+  await sendAlertNotice(trx, { ...notice, state: eventState })
 }

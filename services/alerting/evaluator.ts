@@ -83,6 +83,14 @@ export const INACTIVE: AlertState = { state: 'inactive', severity: null, value: 
 
 const RANK: Record<AlertSeverity, number> = { info: 0, warning: 1, critical: 2 }
 
+/**
+ * Whether an alert's end is announced: only when its rule asks, when its firing was announced (nobody hears
+ * of the end of something they never heard of) and when no silence matches it now.
+ */
+export function announcesResolve(c: { notifyOnResolve: boolean; firingNotified: boolean; silenced: boolean }): boolean {
+  return c.notifyOnResolve && c.firingNotified && !c.silenced
+}
+
 export function conditionHolds(condition: AlertCondition, value: number, threshold: number): boolean {
   switch (condition) {
     case '>': return value > threshold
@@ -153,7 +161,7 @@ export function evaluateAlert(
     case 'firing': {
       if (level === null) {
         actions.push({ type: 'close_event' })
-        if (rule.notify_on_resolve && !context.silenced && prev.lastNotifiedAt !== null) actions.push({ type: 'notify', kind: 'resolved' })
+        if (announcesResolve({ notifyOnResolve: rule.notify_on_resolve, firingNotified: prev.lastNotifiedAt !== null, silenced: context.silenced })) actions.push({ type: 'notify', kind: 'resolved' })
         return done({ state: 'resolved', severity: prev.severity, value, pendingSince: null, firingSince: null, lastNotifiedAt: null })
       }
       const severity = level === 'unknown' ? (prev.severity ?? rule.severity) : level

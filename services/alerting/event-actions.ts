@@ -4,8 +4,9 @@
 import type { Kysely, Transaction } from 'kysely'
 import { DomainError } from '../errors/domain-error.ts'
 import type { AlertSeverity, Database } from '../store/database.ts'
-import { sendAlertNotice } from './alert-notice.ts'
+import { alertNotice, sendAlertNotice } from '../bus/alert-bus.ts'
 import { enqueueNotifications } from './outbox.ts'
+import { announcesResolve } from './evaluator.ts'
 import { lockRuleAlerts } from './evaluate-rule.ts'
 import { activeSilences, isSilenced } from './silence-matching.ts'
 
@@ -79,11 +80,7 @@ export async function resolveEvent(db: Kysely<Database>, orgId: string, eventId:
         .where('rule_id', '=', event.rule_id).where('agent_id', '=', event.agent_id).where('series_key', '=', event.series_key)
         .where('event_id', '=', eventId).where('org_id', '=', orgId).execute()
     }
-    await sendAlertNotice(trx, {
-      org_id: orgId, event_id: event.id, rule_id: event.rule_id, rule_name: event.rule_name, agent_id: event.agent_id, agent_name: event.agent_name,
-      severity: event.severity, state: 'resolved', value: event.value, summary: event.summary,
-      started_at: event.started_at.toISOString(), resolved_at: res.now.toISOString(),
-    })
+    await sendAlertNotice(trx, alertNotice({ ...event, org_id: orgId }, res.now))
     return { queued }
   })
 }
@@ -101,8 +98,11 @@ export async function queueResolvedNotifications(trx: Kysely<Database>, event: C
   const rule = await trx.selectFrom('alert_rules')
     .select(['id', 'name', 'notify_on_resolve', 'channels', 'group_wait_seconds'])
     .where('id', '=', event.rule_id).where('org_id', '=', event.org_id).executeTakeFirst()
-  if (!rule?.notify_on_resolve || rule.channels.length === 0) return 0
-  if (!(await firingWasNotified(trx, event)) || await silencedNow(trx, event, rule.name, now)) return 0
+  if (!rule || rule.channels.length === 0) return 0
+  // Each check reads the database: later ones run only while the answer can still be yes.
+  const firingNotified = rule.notify_on_resolve && await firingWasNotified(trx, event)
+  const silenced = firingNotified && await silencedNow(trx, event, rule.name, now)
+  if (!announcesResolve({ notifyOnResolve: rule.notify_on_resolve, firingNotified, silenced })) return 0
   return enqueueNotifications(trx, {
     orgId: event.org_id, eventId: event.id, ruleId: rule.id, channelIds: rule.channels, kind: 'resolved', groupWaitSeconds: rule.group_wait_seconds, now,
   })

@@ -5,7 +5,7 @@ import { sql, type Kysely, type UpdateQueryBuilder, type UpdateResult } from 'ky
 import { DomainError } from '../errors/domain-error.ts'
 import type { AlertSeverity, Database } from '../store/database.ts'
 import { validatedRuleValues, type RuleBody, type RuleRow, type RuleValues } from './rule-definition.ts'
-import { sendAlertNotice } from './alert-notice.ts'
+import { alertNotice, sendAlertNotice } from '../bus/alert-bus.ts'
 import { AGENT_DELETION_NAMESPACE, lockRuleAlerts } from './evaluate-rule.ts'
 import { queueResolvedNotifications } from './event-actions.ts'
 
@@ -144,10 +144,7 @@ async function closeFiringEvents(db: Kysely<Database>, update: UpdateQueryBuilde
     .execute()
   for (const e of closed) {
     await queueResolvedNotifications(db, e, now)
-    await sendAlertNotice(db, {
-      org_id: e.org_id, event_id: e.id, rule_id: e.rule_id, rule_name: e.rule_name, agent_id: e.agent_id, agent_name: e.agent_name,
-      severity: e.severity, state: 'resolved', value: e.value, summary: e.summary, started_at: e.started_at.toISOString(), resolved_at: now.toISOString(),
-    })
+    await sendAlertNotice(db, alertNotice(e, now))
   }
   return closed.length
 }

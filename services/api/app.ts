@@ -29,7 +29,7 @@ import { usersRoutes } from '../users/users-routes.ts'
 import { organizationsRoutes } from '../organizations/organizations-routes.ts'
 import { auditRoutes } from '../audit/audit-routes.ts'
 import { agentKeysRoutes } from '../agents/agent-keys-routes.ts'
-import { ingestFeedPlugin } from '../live/ingest-feed.ts'
+import { ingestBusPlugin } from '../bus/ingest-bus.ts'
 import { livePlugin, type LiveOptions } from '../live/live-plugin.ts'
 import { alertingPlugin, type AlertingOptions } from '../alerting/alerting-plugin.ts'
 import { alertEventsRoutes } from '../alerting/events-routes.ts'
@@ -94,7 +94,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(securityPlugin, { corsOrigins: opts.corsOrigins ?? [] })
   await app.register(rateLimitPlugin, { budgets: { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits } })
   await app.register(metricsPlugin, opts.metrics ?? {})
-  await app.register(ingestFeedPlugin)
+  await app.register(ingestBusPlugin, { relay: opts.live?.listen ?? false })
   await app.register(ingestPlugin, opts.ingest ?? {})
   const loginThrottle = new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...opts.loginThrottle })
 

@@ -4,37 +4,11 @@
 import type { Kysely } from 'kysely'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Database } from '../store/database.ts'
-import type { IngestEvent } from './ingest-feed.ts'
+import type { IngestEvent } from '../bus/ingest-bus.ts'
+import { parseAlertNotice } from '../bus/alert-bus.ts'
 import type { LiveConnection } from './live-connection.ts'
 import { outbound, type AlertEvent, type AgentSummary } from './live-messages.ts'
 import { liveStatus, readAgentStatuses, readFiringAlerts, readSummaries } from './live-reads.ts'
-
-/** The evaluator's NOTIFY channel; payload: AlertEvent plus org_id. */
-export const ALERTS_CHANNEL = 'hostpulse_alerts'
-
-const str = (v: unknown): v is string => typeof v === 'string'
-const strOrNull = (v: unknown): v is string | null => v === null || typeof v === 'string'
-
-/** The evaluator's payload → its organization and the event clients see (known fields only, no org_id). */
-export function parseAlertNotification(payload: string): { orgId: string; event: AlertEvent } | undefined {
-  let p: Record<string, unknown>
-  try {
-    p = JSON.parse(payload) as Record<string, unknown>
-  } catch {
-    return undefined
-  }
-  if (!p || typeof p !== 'object' || !str(p.org_id) || !str(p.event_id) || (p.state !== 'firing' && p.state !== 'resolved')) return undefined
-  return {
-    orgId: p.org_id,
-    event: {
-      event_id: p.event_id, rule_id: strOrNull(p.rule_id) ? p.rule_id : null, rule_name: str(p.rule_name) ? p.rule_name : '',
-      agent_id: strOrNull(p.agent_id) ? p.agent_id : null, agent_name: str(p.agent_name) ? p.agent_name : '',
-      severity: str(p.severity) ? p.severity : 'critical', state: p.state,
-      value: typeof p.value === 'number' ? p.value : null, summary: str(p.summary) ? p.summary : '',
-      started_at: str(p.started_at) ? p.started_at : new Date().toISOString(), resolved_at: str(p.resolved_at) ? p.resolved_at : null,
-    },
-  }
-}
 
 class OrgFleet {
   readonly clients = new Set<LiveConnection>()
@@ -115,14 +89,15 @@ export class FleetStream {
   }
 
   onAlert(payload: string): void {
-    const parsed = parseAlertNotification(payload)
-    if (!parsed) {
+    const notice = parseAlertNotice(payload)
+    if (!notice) {
       this.log.warn('ignored a malformed alert notification')
       return
     }
-    const org = this.orgs.get(parsed.orgId)
+    const org = this.orgs.get(notice.org_id)
     if (!org) return
-    const message = outbound({ type: 'alert', event: parsed.event })
+    const { org_id: _, ...event } = notice
+    const message = outbound({ type: 'alert', event })
     org.run(async () => { org.broadcast(message) })
   }
 

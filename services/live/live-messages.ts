@@ -15,20 +15,10 @@ export interface AgentSummary {
   net_tx: number | null
 }
 
-/** An alert opening or closing, as the evaluator NOTIFYs it on `hostpulse_alerts` (without org_id). */
-export interface AlertEvent {
-  event_id: string
-  rule_id: string | null
-  rule_name: string
-  agent_id: string | null
-  agent_name: string
-  severity: string
-  state: 'firing' | 'resolved'
-  value: number | null
-  summary: string
-  started_at: string
-  resolved_at: string | null
-}
+import type { AlertNotice } from '../bus/alert-bus.ts'
+
+/** An alert opening or closing, as the evaluator NOTIFYs it on the alert bus (without org_id). */
+export type AlertEvent = Omit<AlertNotice, 'org_id'>
 
 export interface MetricValue { value: number; timestamp: string }
 

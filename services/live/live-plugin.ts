@@ -15,7 +15,8 @@ import { principalOf } from '../auth/auth-plugin.ts'
 import { findAgent, type AgentRow } from '../agents/agents-repository.ts'
 import { LiveConnection, type QueueLimits } from './live-connection.ts'
 import { MetricsClient, MetricsStream, parseFilterMessage } from './metrics-stream.ts'
-import { ALERTS_CHANNEL, FleetStream } from './fleet-stream.ts'
+import { FleetStream } from './fleet-stream.ts'
+import { ALERTS_CHANNEL } from '../bus/alert-bus.ts'
 import { LIVE_SUBPROTOCOL, moveTokenToHeader } from './ws-token.ts'
 
 export interface LiveOptions {
@@ -140,8 +141,6 @@ export const livePlugin = fp(async (app, opts: LiveOptions) => {
   })
   let stopAlerts: (() => Promise<void>) | undefined
   if (listen) {
-    const logRelayError = (err: Error) => app.log.warn({ err }, 'could not NOTIFY an ingest to other instances')
-    await app.ingestFeed.relayThrough(app.store, logRelayError)
     // Alert events and other instances' ingests sent while the connection was down are lost: resend the state.
     const resync = () => {
       app.log.warn('the LISTEN connection was lost and is back: fleet clients get a fresh snapshot, metric clients what changed')

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ERRORS } from '../http/response-schemas.ts'
 import { CompareOut, SeriesOut, StatsOut } from './query-responses.ts'
 import { Type } from 'typebox'
-import { ApiError } from '../http/errors.ts'
+import { invalidField } from '../errors/domain-error.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { parseDuration } from '../time/duration.ts'
 import { AgentParams, agentFor } from './query-schemas.ts'
@@ -26,10 +26,6 @@ const SeriesQuery = Type.Object({
   max_points: Type.Optional(Type.String({ maxLength: 8, description: `points at most with step=auto (default 1,000, cap ${MAX_POINTS_CAP})` })),
 }, { additionalProperties: true, description: 'tags.<key>=<value> parameters select a series (mount_point, interface, name, core …)' })
 
-function bad(field: string, message: string): ApiError {
-  return new ApiError('VALIDATION_ERROR', `Invalid request: ${field} ${message}`, { [field]: [message] })
-}
-
 interface Plan { target: SeriesTarget; agg: SeriesAgg; start: Date; end: Date; resolution: Resolution }
 
 /** Selector, range, step and aggregation → what to read, or a 400 naming the parameter. */
@@ -39,25 +35,25 @@ function plan(q: Record<string, unknown>, retentionDays: RetentionDays): Plan {
   const agg = (q.agg as SeriesAgg | undefined) ?? 'avg'
   let maxPoints = 1000
   if (q.max_points !== undefined) {
-    if (!/^\d+$/.test(String(q.max_points)) || Number(q.max_points) < 1) throw bad('max_points', `must be a whole number from 1 to ${MAX_POINTS_CAP}`)
+    if (!/^\d+$/.test(String(q.max_points)) || Number(q.max_points) < 1) throw invalidField('max_points', `must be a whole number from 1 to ${MAX_POINTS_CAP}`)
     maxPoints = Number(q.max_points)
-    if (maxPoints > MAX_POINTS_CAP) throw bad('max_points', `must be at most ${MAX_POINTS_CAP}`)
+    if (maxPoints > MAX_POINTS_CAP) throw invalidField('max_points', `must be at most ${MAX_POINTS_CAP}`)
   }
   let stepSeconds: number | undefined
   if (q.step !== undefined && q.step !== 'auto') {
     const text = String(q.step)
-    try { stepSeconds = /^\d+$/.test(text) ? Number(text) : parseDuration(text) / 1000 } catch { throw bad('step', 'must be auto or a duration such as 30s, 5m, 1h') }
-    if (stepSeconds < 1) throw bad('step', 'must be at least 1s')
+    try { stepSeconds = /^\d+$/.test(text) ? Number(text) : parseDuration(text) / 1000 } catch { throw invalidField('step', 'must be auto or a duration such as 30s, 5m, 1h') }
+    if (stepSeconds < 1) throw invalidField('step', 'must be at least 1s')
     const points = bucketsTouched(start, end, stepSeconds)
     if (points > MAX_POINTS_CAP) {
-      throw bad('step', `gives ${points} points over this range; at most ${MAX_POINTS_CAP} (use a larger step or a shorter range)`)
+      throw invalidField('step', `gives ${points} points over this range; at most ${MAX_POINTS_CAP} (use a larger step or a shorter range)`)
     }
   }
   let resolution = resolutionForRange({ family: target.family, start, end, stepSeconds, maxPoints, retentionDays })
   if (agg === 'p95' && resolution.nativeSeconds !== 0) {
     // A percentile cannot be rebuilt from rolled-up buckets: it reads raw rows, while they are kept.
     if ((Date.now() - start.getTime()) / 86_400_000 > retentionDays.raw) {
-      throw bad('agg', `p95 needs raw rows, which are kept ${retentionDays.raw} days; use a later start or another aggregation`)
+      throw invalidField('agg', `p95 needs raw rows, which are kept ${retentionDays.raw} days; use a later start or another aggregation`)
     }
     resolution = { ...resolution, source: target.rawSource, nativeSeconds: 0, label: 'raw' }
   }
@@ -108,8 +104,8 @@ export const seriesRoutes: FastifyPluginAsyncTypebox<{ retentionDays?: Retention
     },
   }, async (request) => {
     const names = [...new Set(request.query.agents.split(',').map((s) => s.trim()).filter(Boolean))]
-    if (names.length === 0) throw bad('agents', 'must name at least one agent')
-    if (names.length > MAX_COMPARE_AGENTS) throw bad('agents', `must name at most ${MAX_COMPARE_AGENTS} agents`)
+    if (names.length === 0) throw invalidField('agents', 'must name at least one agent')
+    if (names.length > MAX_COMPARE_AGENTS) throw invalidField('agents', `must name at most ${MAX_COMPARE_AGENTS} agents`)
     const p = plan(request.query, retentionDays)
     const { orgId } = principalOf(request)
     const agents = []

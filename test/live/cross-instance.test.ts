@@ -12,8 +12,8 @@
 import t from 'tap'
 import { sql } from 'kysely'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
-import { INGEST_CHANNEL } from '../../services/live/ingest-feed.ts'
-import { ALERTS_CHANNEL } from '../../services/live/fleet-stream.ts'
+import { INGEST_CHANNEL } from '../../services/bus/ingest-bus.ts'
+import { ALERTS_CHANNEL } from '../../services/bus/alert-bus.ts'
 import { ADMIN, makeBatch, metric, minutesAgo, openTestStore } from '../api/helpers.ts'
 import { connectWs, liveApiOn, listenLive } from './live-helpers.ts'
 

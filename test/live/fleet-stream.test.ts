@@ -4,7 +4,7 @@
 import t from 'tap'
 import { sql } from 'kysely'
 import { createOrgWithAdmin, disk, makeBatch, metric, minutesAgo, network } from '../api/helpers.ts'
-import { ALERTS_CHANNEL } from '../../services/live/fleet-stream.ts'
+import { ALERTS_CHANNEL } from '../../services/bus/alert-bus.ts'
 import { connectWs, liveApiOn, startLiveApi } from './live-helpers.ts'
 
 const ONLINE_WINDOW_S = 2

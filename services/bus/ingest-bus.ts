@@ -1,11 +1,13 @@
 // The bus between ingest and its listeners (the live view, the alert evaluator): ingest publishes one
-// event per committed request; listeners subscribe. Kept small so ingest never imports what listens.
+// event per committed request; listeners subscribe. Neither side imports the other: both import this.
 // Local listeners hear a publish at once, in process. Once relayed through the database, the event is also
 // sent with NOTIFY, and events NOTIFYed by other API instances on the same database reach local listeners.
 import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import { sql } from 'kysely'
+import { Type, type Static } from 'typebox'
+import { Compile } from 'typebox/compile'
 import type { Store } from '../store/open-store.ts'
 
 /** One committed ingest request, as listeners hear of it. */
@@ -27,13 +29,14 @@ export interface IngestFeed {
 /** The NOTIFY channel; its payload is {org_id, agent_id, agent_name, time, src}: ids, never values (8000-byte limit). */
 export const INGEST_CHANNEL = 'hostpulse_ingest'
 
-interface IngestNotification { org_id: string; agent_id: string; agent_name: string; time: string; src: string }
+const IngestNotification = Type.Object({ org_id: Type.String(), agent_id: Type.String(), agent_name: Type.String(), time: Type.String(), src: Type.String() })
+type IngestNotification = Static<typeof IngestNotification>
+const checkNotification = Compile(IngestNotification)
 
 function parseNotification(payload: string): IngestNotification | undefined {
   try {
-    const n = JSON.parse(payload) as Partial<IngestNotification>
-    const fields = [n.org_id, n.agent_id, n.agent_name, n.time, n.src]
-    return fields.every((f) => typeof f === 'string') ? n as IngestNotification : undefined
+    const n: unknown = JSON.parse(payload)
+    return checkNotification.Check(n) ? n : undefined
   } catch {
     return undefined
   }
@@ -90,12 +93,15 @@ declare module 'fastify' {
   interface FastifyInstance { ingestFeed: IngestBus }
 }
 
-/** In-process delivery; one instance per app. */
-export function inProcessFeed(): IngestBus {
-  return new IngestBus()
+export interface IngestBusOptions {
+  /** Relay through the database (NOTIFY/LISTEN) so several API instances on one database hear each other. */
+  relay?: boolean
 }
 
-export const ingestFeedPlugin = fp(async (app) => {
-  app.decorate('ingestFeed', inProcessFeed())
-  app.addHook('onClose', async () => { await app.ingestFeed.stopRelay() })
-}, { name: 'hostpulse-ingest-feed' })
+/** One bus per app; the bus itself turns the relay on, whichever consumers listen. */
+export const ingestBusPlugin = fp<IngestBusOptions>(async (app, opts) => {
+  const bus = new IngestBus()
+  app.decorate('ingestFeed', bus)
+  if (opts.relay) await bus.relayThrough(app.store, (err) => app.log.warn({ err }, 'could not NOTIFY an ingest to other instances'))
+  app.addHook('onClose', async () => { await bus.stopRelay() })
+}, { name: 'hostpulse-ingest-feed', dependencies: ['hostpulse-store'] })

@@ -1,0 +1,88 @@
+// Process reads: an agent's latest snapshot with its processes, and the processes that used the most CPU or
+// memory over a window. No request here: callers pass the organization, agent and parameters.
+import { sql, type Kysely, type Selectable } from 'kysely'
+import type { Database, ProcessMetricsTable, ProcessSnapshotsTable } from '../store/database.ts'
+import { resolutionForRange } from './resolution-for-range.ts'
+
+/** One agent of one organization. */
+export interface AgentRef { orgId: string; agentId: string }
+
+export type ProcessSnapshot = Pick<Selectable<ProcessSnapshotsTable>, 'snapshot_id' | 'time' | 'total_processes'>
+
+const SNAPSHOT_PROCESS_COLUMNS = ['pid', 'parent_pid', 'name', 'cmdline', 'username', 'status', 'cpu_percent', 'memory_percent', 'memory_bytes',
+  'memory_vms', 'num_threads', 'create_time'] as const
+export type SnapshotProcess = Pick<Selectable<ProcessMetricsTable>, (typeof SNAPSHOT_PROCESS_COLUMNS)[number]>
+
+export async function latestProcessSnapshot(db: Kysely<Database>, ref: AgentRef): Promise<ProcessSnapshot | undefined> {
+  return db.selectFrom('process_snapshots').select(['snapshot_id', 'time', 'total_processes'])
+    .where('org_id', '=', ref.orgId).where('agent_id', '=', ref.agentId).orderBy('time', 'desc').limit(1).executeTakeFirst()
+}
+
+/** The newest snapshot and its processes (unordered), or undefined when the agent never sent one. */
+export async function readLatestSnapshotProcesses(db: Kysely<Database>, ref: AgentRef): Promise<{ snapshot: ProcessSnapshot; processes: SnapshotProcess[] } | undefined> {
+  const snapshot = await latestProcessSnapshot(db, ref)
+  if (!snapshot) return undefined
+  const processes = await db.selectFrom('process_metrics').select(SNAPSHOT_PROCESS_COLUMNS)
+    .where('org_id', '=', ref.orgId).where('agent_id', '=', ref.agentId)
+    // Rows of one snapshot may carry their own times, within a day of it (ingest enforces that).
+    .where('snapshot_id', '=', snapshot.snapshot_id)
+    .where('time', '>=', new Date(snapshot.time.getTime() - 86_400_000)).where('time', '<=', new Date(snapshot.time.getTime() + 86_400_000))
+    .execute()
+  return { snapshot, processes }
+}
+
+export type TopProcessesBy = 'cpu' | 'memory'
+export type TopProcessesStat = 'avg' | 'max'
+
+interface RankedRow {
+  name: string; avg_cpu_percent: number; max_cpu_percent: number; avg_memory_bytes: number; max_memory_bytes: number
+  avg_memory_percent: number; samples: number
+}
+
+/** A process name's statistics over the window, with the command line, user and pid it last ran with. */
+export interface TopProcess extends RankedRow {
+  cmdline: string | null; username: string | null; last_pid: number | null; last_seen: Date | null
+}
+
+/**
+ * The `limit` process names ranked by `stat` of `by` over [start, end), highest first, then by name.
+ * `resolution` is `raw` or the aggregate the ranking was read from.
+ */
+export async function topProcesses(db: Kysely<Database>, req: AgentRef & {
+  by: TopProcessesBy; stat: TopProcessesStat; start: Date; end: Date; limit: number
+}): Promise<{ resolution: string; processes: TopProcess[] }> {
+  const { orgId, agentId, start, end, limit } = req
+  // Raw rows rank short windows exactly; a process list adds ~100 rows per sample, so longer windows rank
+  // from the hourly aggregate. Either way the command line and user shown are the newest in the window.
+  const latest = await latestProcessSnapshot(db, req)
+  const level = resolutionForRange({ family: 'process', start, end, rowsPerSample: Math.max(1, latest?.total_processes ?? 1) })
+  const field = req.by === 'cpu' ? 'cpu_percent' : 'memory_bytes'
+  const order = sql.ref(`${req.stat}_${field}`)
+  const ranked = level.nativeSeconds === 0
+    ? await sql<RankedRow>`
+        select name, avg(cpu_percent)::float8 as avg_cpu_percent, max(cpu_percent)::float8 as max_cpu_percent,
+               avg(memory_bytes)::float8 as avg_memory_bytes, max(memory_bytes)::float8 as max_memory_bytes,
+               avg(memory_percent)::float8 as avg_memory_percent, count(*) as samples
+        from process_metrics
+        where org_id = ${orgId} and agent_id = ${agentId} and time >= ${start} and time < ${end}
+        group by name order by ${order} desc nulls last, name limit ${limit}`.execute(db)
+    : await sql<RankedRow>`
+        select name, (sum(cpu_percent_avg * count) / sum(count))::float8 as avg_cpu_percent, max(cpu_percent_max) as max_cpu_percent,
+               (sum(memory_bytes_avg * count) / sum(count))::float8 as avg_memory_bytes, max(memory_bytes_max) as max_memory_bytes,
+               (sum(memory_percent_avg * count) / sum(count))::float8 as avg_memory_percent, sum(count)::int8 as samples
+        from process_metrics_1h
+        where org_id = ${orgId} and agent_id = ${agentId} and bucket >= time_bucket('1 hour', ${start}::timestamptz) and bucket < ${end}
+        group by name order by ${order} desc nulls last, name limit ${limit}`.execute(db)
+  const names = ranked.rows.map((r) => r.name)
+  const details = names.length === 0 ? [] : (await sql<{ name: string; cmdline: string; username: string | null; pid: number; time: Date }>`
+    select distinct on (name) name, cmdline, username, pid, time from process_metrics
+    where org_id = ${orgId} and agent_id = ${agentId} and name = any(${names}::text[])
+      and time >= ${start} and time < ${end} and time >= ${end}::timestamptz - interval '2 hours'
+    order by name, time desc`.execute(db)).rows
+  const detailOf = new Map(details.map((d) => [d.name, d]))
+  const processes = ranked.rows.map((r) => {
+    const d = detailOf.get(r.name)
+    return { ...r, cmdline: d?.cmdline ?? null, username: d?.username ?? null, last_pid: d?.pid ?? null, last_seen: d?.time ?? null }
+  })
+  return { resolution: level.label, processes }
+}
