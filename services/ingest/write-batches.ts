@@ -1,22 +1,47 @@
 // The ingest → store interface: a request's batches are written in one transaction, all or nothing,
 // column-wise through unnest() (one statement per table, whatever the row count).
-import { sql, type Kysely, type Transaction } from 'kysely'
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely'
 import type { Database } from '../store/database.ts'
 import type { IngestAccepted, IngestBatch } from '../../contract/ingest-batch.ts'
 
 export interface IngestingAgent { id: string; org_id: string }
 
-type Columns = Record<string, unknown[]>
-
-function columns<T>(items: T[], pick: Record<string, (item: T) => unknown>): Columns {
-  const out: Columns = {}
-  for (const name of Object.keys(pick)) out[name] = new Array(items.length)
-  items.forEach((item, i) => { for (const [name, get] of Object.entries(pick)) out[name][i] = get(item) ?? null })
-  return out
+/** One column of a table as ingest writes it: its name, its array type for unnest(), and where its value comes from. */
+interface Column<R> {
+  name: string
+  type: 'timestamptz' | 'text' | 'float8' | 'int8' | 'int4' | 'bool' | 'uuid' | 'jsonb'
+  value: (row: R) => unknown
+  /** Times are kept to the millisecond: the API speaks JavaScript dates. */
+  millis?: boolean
 }
 
-// Items inherit their batch's time unless they carry their own. Times are kept to the millisecond: the
-// API speaks JavaScript dates, and a finer time would make time-based pagination split one instant.
+/** Each table's columns, stated once; `time`, `org_id` and `agent_id` are added to every row. */
+type TableSpec<R> = Array<Column<R>>
+
+/**
+ * `insert into <table> (time, org_id, agent_id, <columns>) select … from unnest(<one array per column>)`.
+ * Identifiers come from the specs below, never from input; every value is a parameter.
+ */
+function insertRows<R extends { time: string }>(agent: IngestingAgent, table: string, spec: TableSpec<R>, rows: R[]): RawBuilder<unknown> {
+  const columns: TableSpec<R> = [{ name: 'time', type: 'timestamptz', value: (r) => r.time, millis: true }, ...spec]
+  const arrays = columns.map((c) => {
+    const values = new Array(rows.length)
+    for (let i = 0; i < rows.length; i++) values[i] = c.value(rows[i]) ?? null
+    // jsonb travels as text and is cast per element: pg would send a JS array of objects as one JSON value.
+    return c.type === 'jsonb' ? sql`${values.map((v) => v === null ? null : JSON.stringify(v))}::text[]` : sql`${values}::${sql.raw(c.type)}[]`
+  })
+  const names = columns.map((c) => sql.raw(`"${c.name}"`))
+  const selected = columns.map((c) => {
+    const ref = sql.raw(`u."${c.name}"`)
+    if (c.type === 'jsonb') return sql`${ref}::jsonb`
+    return c.millis ? sql`date_trunc('milliseconds', ${ref})` : ref
+  })
+  return sql`insert into ${sql.raw(table)} (time, org_id, agent_id, ${sql.join(names.slice(1))})
+    select ${selected[0]}, ${agent.org_id}::uuid, ${agent.id}::uuid, ${sql.join(selected.slice(1))}
+    from unnest(${sql.join(arrays)}) as u(${sql.join(names)})`
+}
+
+// Items inherit their batch's time unless they carry their own.
 interface Timed<T> { time: string; item: T }
 function flatten<K extends 'metrics' | 'disks' | 'networks' | 'processes' | 'sessions' | 'containers'>(batches: IngestBatch[], key: K) {
   const out: Timed<NonNullable<IngestBatch[K]>[number]>[] = []
@@ -25,21 +50,89 @@ function flatten<K extends 'metrics' | 'disks' | 'networks' | 'processes' | 'ses
   }
   return out
 }
+type Item<K extends 'metrics' | 'disks' | 'networks' | 'processes' | 'sessions' | 'containers'> = Timed<NonNullable<IngestBatch[K]>[number]>
+
+const METRIC_COLUMNS: TableSpec<Item<'metrics'>> = [
+  { name: 'metric_type', type: 'text', value: (r) => r.item.metric_type },
+  { name: 'metric_name', type: 'text', value: (r) => r.item.metric_name },
+  { name: 'value', type: 'float8', value: (r) => r.item.value },
+  { name: 'tags', type: 'jsonb', value: (r) => r.item.tags ?? {} },
+]
+const DISK_COLUMNS: TableSpec<Item<'disks'>> = [
+  { name: 'device', type: 'text', value: (r) => r.item.device },
+  { name: 'mount_point', type: 'text', value: (r) => r.item.mount_point },
+  { name: 'filesystem', type: 'text', value: (r) => r.item.filesystem },
+  { name: 'total_bytes', type: 'int8', value: (r) => r.item.total_bytes },
+  { name: 'used_bytes', type: 'int8', value: (r) => r.item.used_bytes },
+  { name: 'available_bytes', type: 'int8', value: (r) => r.item.available_bytes },
+  { name: 'usage_percent', type: 'float8', value: (r) => r.item.usage_percent },
+  { name: 'inodes_total', type: 'int8', value: (r) => r.item.inodes_total },
+  { name: 'inodes_used', type: 'int8', value: (r) => r.item.inodes_used },
+  { name: 'inodes_percent', type: 'float8', value: (r) => r.item.inodes_percent },
+  { name: 'read_bytes_per_sec', type: 'float8', value: (r) => r.item.read_bytes_per_sec },
+  { name: 'write_bytes_per_sec', type: 'float8', value: (r) => r.item.write_bytes_per_sec },
+  { name: 'read_ops_per_sec', type: 'float8', value: (r) => r.item.read_ops_per_sec },
+  { name: 'write_ops_per_sec', type: 'float8', value: (r) => r.item.write_ops_per_sec },
+  { name: 'io_util_percent', type: 'float8', value: (r) => r.item.io_util_percent },
+]
+const NETWORK_COLUMNS: TableSpec<Item<'networks'>> = [
+  { name: 'interface', type: 'text', value: (r) => r.item.interface },
+  { name: 'bytes_sent', type: 'int8', value: (r) => r.item.bytes_sent },
+  { name: 'bytes_recv', type: 'int8', value: (r) => r.item.bytes_recv },
+  { name: 'packets_sent', type: 'int8', value: (r) => r.item.packets_sent },
+  { name: 'packets_recv', type: 'int8', value: (r) => r.item.packets_recv },
+  { name: 'errors_in', type: 'int8', value: (r) => r.item.errors_in ?? 0 },
+  { name: 'errors_out', type: 'int8', value: (r) => r.item.errors_out ?? 0 },
+  { name: 'drop_in', type: 'int8', value: (r) => r.item.drop_in ?? 0 },
+  { name: 'drop_out', type: 'int8', value: (r) => r.item.drop_out ?? 0 },
+  { name: 'is_up', type: 'bool', value: (r) => r.item.is_up ?? true },
+  { name: 'bytes_sent_per_sec', type: 'float8', value: (r) => r.item.bytes_sent_per_sec },
+  { name: 'bytes_recv_per_sec', type: 'float8', value: (r) => r.item.bytes_recv_per_sec },
+  { name: 'packets_sent_per_sec', type: 'float8', value: (r) => r.item.packets_sent_per_sec },
+  { name: 'packets_recv_per_sec', type: 'float8', value: (r) => r.item.packets_recv_per_sec },
+]
+type ProcessRow = Item<'processes'> & { snapshot: number | undefined }
+const PROCESS_COLUMNS: TableSpec<ProcessRow> = [
+  { name: 'snapshot_id', type: 'int8', value: (r) => r.snapshot },
+  { name: 'pid', type: 'int4', value: (r) => r.item.pid },
+  { name: 'parent_pid', type: 'int4', value: (r) => r.item.parent_pid },
+  { name: 'name', type: 'text', value: (r) => r.item.name },
+  { name: 'cmdline', type: 'text', value: (r) => r.item.cmdline ?? '' },
+  { name: 'username', type: 'text', value: (r) => r.item.username },
+  { name: 'status', type: 'text', value: (r) => r.item.status },
+  { name: 'cpu_percent', type: 'float8', value: (r) => r.item.cpu_percent },
+  { name: 'memory_bytes', type: 'int8', value: (r) => r.item.memory_bytes },
+  { name: 'memory_vms', type: 'int8', value: (r) => r.item.memory_vms },
+  { name: 'memory_percent', type: 'float8', value: (r) => r.item.memory_percent },
+  { name: 'num_threads', type: 'int4', value: (r) => r.item.num_threads },
+  { name: 'create_time', type: 'timestamptz', value: (r) => r.item.create_time, millis: true },
+]
+const SESSION_COLUMNS: TableSpec<Item<'sessions'>> = [
+  { name: 'username', type: 'text', value: (r) => r.item.user },
+  { name: 'terminal', type: 'text', value: (r) => r.item.terminal },
+  { name: 'host', type: 'text', value: (r) => r.item.host },
+  { name: 'pid', type: 'int4', value: (r) => r.item.pid },
+  { name: 'login_time', type: 'timestamptz', value: (r) => r.item.login_time, millis: true },
+]
+const CONTAINER_COLUMNS: TableSpec<Item<'containers'>> = [
+  { name: 'container_id', type: 'text', value: (r) => r.item.id },
+  { name: 'name', type: 'text', value: (r) => r.item.name },
+  { name: 'image', type: 'text', value: (r) => r.item.image },
+  { name: 'state', type: 'text', value: (r) => r.item.state },
+  { name: 'cpu_percent', type: 'float8', value: (r) => r.item.cpu_percent },
+  { name: 'memory_bytes', type: 'int8', value: (r) => r.item.memory_bytes },
+  { name: 'memory_limit_bytes', type: 'int8', value: (r) => r.item.memory_limit_bytes },
+  { name: 'memory_percent', type: 'float8', value: (r) => r.item.memory_percent },
+  { name: 'rx_bytes', type: 'int8', value: (r) => r.item.rx_bytes },
+  { name: 'tx_bytes', type: 'int8', value: (r) => r.item.tx_bytes },
+]
 
 async function insertMetrics(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<number> {
   const rows = flatten(batches, 'metrics')
   if (rows.length === 0) return 0
-  const c = columns(rows, {
-    time: (r) => r.time, type: (r) => r.item.metric_type, name: (r) => r.item.metric_name,
-    value: (r) => r.item.value, tags: (r) => JSON.stringify(r.item.tags ?? {}),
-  })
   // One statement: the rows go into the hypertable, and each series' newest into metrics_latest (a replayed
   // older batch never overwrites a newer value).
-  await sql`with inserted as (
-      insert into metrics (time, org_id, agent_id, metric_type, metric_name, value, tags)
-      select date_trunc('milliseconds', t), ${agent.org_id}::uuid, ${agent.id}::uuid, ty, n, v, tg::jsonb
-      from unnest(${c.time}::timestamptz[], ${c.type}::text[], ${c.name}::text[], ${c.value}::float8[], ${c.tags}::text[])
-        as u(t, ty, n, v, tg)
+  await sql`with inserted as (${insertRows(agent, 'metrics', METRIC_COLUMNS, rows)}
       returning time, metric_type, metric_name, value, tags)
     insert into metrics_latest (org_id, agent_id, metric_type, metric_name, tags, time, value)
     select distinct on (metric_type, metric_name, tags) ${agent.org_id}::uuid, ${agent.id}::uuid, metric_type, metric_name, tags, time, value
@@ -49,43 +142,12 @@ async function insertMetrics(trx: Transaction<Database>, agent: IngestingAgent, 
   return rows.length
 }
 
-async function insertDisks(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<number> {
-  const rows = flatten(batches, 'disks')
-  if (rows.length === 0) return 0
-  const c = columns(rows, {
-    time: (r) => r.time, device: (r) => r.item.device, mount: (r) => r.item.mount_point, fs: (r) => r.item.filesystem,
-    total: (r) => r.item.total_bytes, used: (r) => r.item.used_bytes, avail: (r) => r.item.available_bytes,
-    pct: (r) => r.item.usage_percent, it: (r) => r.item.inodes_total, iu: (r) => r.item.inodes_used, ip: (r) => r.item.inodes_percent,
-    rb: (r) => r.item.read_bytes_per_sec, wb: (r) => r.item.write_bytes_per_sec, ro: (r) => r.item.read_ops_per_sec,
-    wo: (r) => r.item.write_ops_per_sec, util: (r) => r.item.io_util_percent,
-  })
-  await sql`insert into disk_metrics (time, org_id, agent_id, device, mount_point, filesystem, total_bytes, used_bytes,
-      available_bytes, usage_percent, inodes_total, inodes_used, inodes_percent, read_bytes_per_sec, write_bytes_per_sec,
-      read_ops_per_sec, write_ops_per_sec, io_util_percent)
-    select date_trunc('milliseconds', t), ${agent.org_id}::uuid, ${agent.id}::uuid, d, m, f, tb, ub, ab, up, it, iu, ip, rb, wb, ro, wo, util
-    from unnest(${c.time}::timestamptz[], ${c.device}::text[],
-      ${c.mount}::text[], ${c.fs}::text[], ${c.total}::int8[], ${c.used}::int8[], ${c.avail}::int8[], ${c.pct}::float8[],
-      ${c.it}::int8[], ${c.iu}::int8[], ${c.ip}::float8[], ${c.rb}::float8[], ${c.wb}::float8[], ${c.ro}::float8[],
-      ${c.wo}::float8[], ${c.util}::float8[]) as u(t, d, m, f, tb, ub, ab, up, it, iu, ip, rb, wb, ro, wo, util)`.execute(trx)
-  return rows.length
-}
-
-async function insertNetworks(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<number> {
-  const rows = flatten(batches, 'networks')
-  if (rows.length === 0) return 0
-  const c = columns(rows, {
-    time: (r) => r.time, iface: (r) => r.item.interface, bs: (r) => r.item.bytes_sent, br: (r) => r.item.bytes_recv,
-    ps: (r) => r.item.packets_sent, pr: (r) => r.item.packets_recv, ei: (r) => r.item.errors_in ?? 0, eo: (r) => r.item.errors_out ?? 0,
-    di: (r) => r.item.drop_in ?? 0, do: (r) => r.item.drop_out ?? 0, up: (r) => r.item.is_up ?? true,
-    bsr: (r) => r.item.bytes_sent_per_sec, brr: (r) => r.item.bytes_recv_per_sec,
-    psr: (r) => r.item.packets_sent_per_sec, prr: (r) => r.item.packets_recv_per_sec,
-  })
-  await sql`insert into network_metrics (time, org_id, agent_id, interface, bytes_sent, bytes_recv, packets_sent, packets_recv,
-      errors_in, errors_out, drop_in, drop_out, is_up, bytes_sent_per_sec, bytes_recv_per_sec, packets_sent_per_sec, packets_recv_per_sec)
-    select date_trunc('milliseconds', t), ${agent.org_id}::uuid, ${agent.id}::uuid, u.i, u.bs, u.br, u.ps, u.pr, u.ei, u.eo, u.di, u.dr, u.up, u.bsr, u.brr, u.psr, u.prr
-    from unnest(${c.time}::timestamptz[], ${c.iface}::text[], ${c.bs}::int8[], ${c.br}::int8[], ${c.ps}::int8[], ${c.pr}::int8[],
-      ${c.ei}::int8[], ${c.eo}::int8[], ${c.di}::int8[], ${c.do}::int8[], ${c.up}::bool[], ${c.bsr}::float8[], ${c.brr}::float8[],
-      ${c.psr}::float8[], ${c.prr}::float8[]) as u(t, i, bs, br, ps, pr, ei, eo, di, dr, up, bsr, brr, psr, prr)`.execute(trx)
+/** Disks, networks, sessions and containers: rows as they come, one statement each. */
+async function insertPlain<K extends 'disks' | 'networks' | 'sessions' | 'containers'>(
+  trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[], key: K, table: string, spec: TableSpec<Item<K>>,
+): Promise<number> {
+  const rows = flatten(batches, key)
+  if (rows.length > 0) await insertRows(agent, table, spec, rows).execute(trx)
   return rows.length
 }
 
@@ -100,50 +162,8 @@ async function insertProcesses(trx: Transaction<Database>, agent: IngestingAgent
       ${withProcesses.map((b) => b.processes!.length)}::int4[]) as u(t, b, n)
     returning batch_id, snapshot_id`.execute(trx)
   const snapshotOf = new Map(snaps.rows.map((r) => [r.batch_id, r.snapshot_id]))
-  const rows = withProcesses.flatMap((b) => b.processes!.map((item) => ({ time: item.time ?? b.time, snapshot: snapshotOf.get(b.batch_id), item })))
-  const c = columns(rows, {
-    time: (r) => r.time, snap: (r) => r.snapshot, pid: (r) => r.item.pid, ppid: (r) => r.item.parent_pid, name: (r) => r.item.name,
-    cmd: (r) => r.item.cmdline ?? '', user: (r) => r.item.username, status: (r) => r.item.status, cpu: (r) => r.item.cpu_percent,
-    rss: (r) => r.item.memory_bytes, vms: (r) => r.item.memory_vms, mem: (r) => r.item.memory_percent,
-    thr: (r) => r.item.num_threads, ct: (r) => r.item.create_time,
-  })
-  await sql`insert into process_metrics (time, org_id, agent_id, snapshot_id, pid, parent_pid, name, cmdline, username, status,
-      cpu_percent, memory_bytes, memory_vms, memory_percent, num_threads, create_time)
-    select date_trunc('milliseconds', t), ${agent.org_id}::uuid, ${agent.id}::uuid, u.s, u.p, u.pp, u.n, u.c, u.us, u.st, u.cpu, u.rss, u.vms, u.mem, u.thr, date_trunc('milliseconds', u.ct)
-    from unnest(${c.time}::timestamptz[], ${c.snap}::int8[], ${c.pid}::int4[], ${c.ppid}::int4[], ${c.name}::text[], ${c.cmd}::text[],
-      ${c.user}::text[], ${c.status}::text[], ${c.cpu}::float8[], ${c.rss}::int8[], ${c.vms}::int8[], ${c.mem}::float8[],
-      ${c.thr}::int4[], ${c.ct}::timestamptz[]) as u(t, s, p, pp, n, c, us, st, cpu, rss, vms, mem, thr, ct)`.execute(trx)
-  return rows.length
-}
-
-async function insertSessions(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<number> {
-  const rows = flatten(batches, 'sessions')
-  if (rows.length === 0) return 0
-  const c = columns(rows, {
-    time: (r) => r.time, user: (r) => r.item.user, tty: (r) => r.item.terminal, host: (r) => r.item.host, pid: (r) => r.item.pid,
-    login: (r) => r.item.login_time,
-  })
-  await sql`insert into user_sessions (time, org_id, agent_id, username, terminal, host, pid, login_time)
-    select date_trunc('milliseconds', t), ${agent.org_id}::uuid, ${agent.id}::uuid, u, tt, h, p, date_trunc('milliseconds', l)
-    from unnest(${c.time}::timestamptz[], ${c.user}::text[], ${c.tty}::text[], ${c.host}::text[], ${c.pid}::int4[],
-      ${c.login}::timestamptz[]) as x(t, u, tt, h, p, l)`.execute(trx)
-  return rows.length
-}
-
-async function insertContainers(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<number> {
-  const rows = flatten(batches, 'containers')
-  if (rows.length === 0) return 0
-  const c = columns(rows, {
-    time: (r) => r.time, id: (r) => r.item.id, name: (r) => r.item.name, image: (r) => r.item.image, state: (r) => r.item.state,
-    cpu: (r) => r.item.cpu_percent, mem: (r) => r.item.memory_bytes, limit: (r) => r.item.memory_limit_bytes,
-    pct: (r) => r.item.memory_percent, rx: (r) => r.item.rx_bytes, tx: (r) => r.item.tx_bytes,
-  })
-  await sql`insert into container_metrics (time, org_id, agent_id, container_id, name, image, state, cpu_percent, memory_bytes,
-      memory_limit_bytes, memory_percent, rx_bytes, tx_bytes)
-    select date_trunc('milliseconds', t), ${agent.org_id}::uuid, ${agent.id}::uuid, i, n, im, st, cpu, mem, lim, pct, rx, tx
-    from unnest(${c.time}::timestamptz[], ${c.id}::text[], ${c.name}::text[], ${c.image}::text[], ${c.state}::text[],
-      ${c.cpu}::float8[], ${c.mem}::int8[], ${c.limit}::int8[], ${c.pct}::float8[], ${c.rx}::int8[], ${c.tx}::int8[])
-      as x(t, i, n, im, st, cpu, mem, lim, pct, rx, tx)`.execute(trx)
+  const rows: ProcessRow[] = withProcesses.flatMap((b) => b.processes!.map((item) => ({ time: item.time ?? b.time, snapshot: snapshotOf.get(b.batch_id), item })))
+  await insertRows(agent, 'process_metrics', PROCESS_COLUMNS, rows).execute(trx)
   return rows.length
 }
 
@@ -176,11 +196,11 @@ export async function writeBatches(db: Kysely<Database>, agent: IngestingAgent, 
     const todo = unique.filter((b) => fresh.has(b.batch_id))
     const rows = {
       metrics: await insertMetrics(trx, agent, todo),
-      disks: await insertDisks(trx, agent, todo),
-      networks: await insertNetworks(trx, agent, todo),
+      disks: await insertPlain(trx, agent, todo, 'disks', 'disk_metrics', DISK_COLUMNS),
+      networks: await insertPlain(trx, agent, todo, 'networks', 'network_metrics', NETWORK_COLUMNS),
       processes: await insertProcesses(trx, agent, todo),
-      sessions: await insertSessions(trx, agent, todo),
-      containers: await insertContainers(trx, agent, todo),
+      sessions: await insertPlain(trx, agent, todo, 'sessions', 'user_sessions', SESSION_COLUMNS),
+      containers: await insertPlain(trx, agent, todo, 'containers', 'container_metrics', CONTAINER_COLUMNS),
     }
     const host = [...batches].reverse().find((b) => b.host)?.host
     const now = new Date()

@@ -263,7 +263,21 @@ export interface MetricsRollupView {
   sum: number
   count: number
   last: number
+  /** Sum of squares: a standard deviation over buckets without the raw rows. */
+  sumsq: number
 }
+
+/** `<field>_avg`, `_min`, `_max`, `_last` of each field an hourly aggregate keeps (sql/002). */
+type HourlyStats<F extends string> = { [K in `${F}_${'avg' | 'min' | 'max' | 'last'}`]: number | null }
+interface HourlyKey { bucket: Date; org_id: string; agent_id: string; count: number }
+
+export type DiskMetricsHourlyView = HourlyKey & { mount_point: string; device: string } & HourlyStats<
+  'usage_percent' | 'used_bytes' | 'available_bytes' | 'total_bytes' | 'inodes_percent' | 'read_bytes_per_sec' | 'write_bytes_per_sec'
+  | 'read_ops_per_sec' | 'write_ops_per_sec' | 'io_util_percent'>
+export type NetworkMetricsHourlyView = HourlyKey & { interface: string } & HourlyStats<
+  'bytes_sent_per_sec' | 'bytes_recv_per_sec' | 'packets_sent_per_sec' | 'packets_recv_per_sec' | 'bytes_sent' | 'bytes_recv'
+  | 'errors_in' | 'errors_out' | 'drop_in' | 'drop_out'>
+export type ProcessMetricsHourlyView = HourlyKey & { name: string } & HourlyStats<'cpu_percent' | 'memory_bytes' | 'memory_percent' | 'num_threads'>
 
 export type AlertSeverity = 'info' | 'warning' | 'critical'
 export type AlertRuleKind = 'threshold' | 'agent_offline' | 'process_absent' | 'no_data'
@@ -422,6 +436,9 @@ export interface Database {
   metrics_1m: MetricsRollupView
   metrics_1h: MetricsRollupView
   metrics_1d: MetricsRollupView
+  disk_metrics_1h: DiskMetricsHourlyView
+  network_metrics_1h: NetworkMetricsHourlyView
+  process_metrics_1h: ProcessMetricsHourlyView
   enrollment_tokens: EnrollmentTokensTable
   agent_registrations: AgentRegistrationsTable
   audit_log: AuditLogTable
