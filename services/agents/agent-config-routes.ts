@@ -3,10 +3,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { AgentRemoteConfig, AGENT_CONFIG_PATH } from '../../contract/agent-config.ts'
-import { ApiError } from '../http/errors.ts'
 import { ERRORS, WRITE_ERRORS } from '../http/response-schemas.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
-import { findAgent } from './agents-repository.ts'
+import { agentConfig, getAgent, setAgentConfig } from './agents-repository.ts'
 import { agentFromApiKey } from './agent-key-auth.ts'
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, description: 'agent uuid or name' }) })
@@ -14,25 +13,24 @@ const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, d
 export const agentConfigRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const db = app.store.db
 
-  async function configOf(agentId: string) {
-    const row = await db.selectFrom('agents').select('config').where('id', '=', agentId).executeTakeFirstOrThrow()
-    return row.config as AgentRemoteConfig
-  }
+  const configOf = async (orgId: string, agentId: string) => (await agentConfig(db, orgId, agentId)) as AgentRemoteConfig
 
   app.get(AGENT_CONFIG_PATH, {
     schema: {
       summary: 'The calling agent\'s collection settings (X-API-Key)', tags: ['agents'], security: [{ agentKey: [] }],
       response: { 200: AgentRemoteConfig, ...ERRORS },
     },
-  }, async (request) => configOf((await agentFromApiKey(db, request)).id))
+  }, async (request) => {
+    const agent = await agentFromApiKey(db, request)
+    return configOf(agent.org_id, agent.id)
+  })
 
   app.get('/api/v1/agents/:id/config', {
     onRequest: app.authenticate,
     schema: { summary: 'An agent\'s collection settings', tags: ['agents'], params: IdParams, response: { 200: AgentRemoteConfig, ...ERRORS } },
   }, async (request) => {
-    const agent = await findAgent(db, principalOf(request).orgId, request.params.id)
-    if (!agent) throw new ApiError('NOT_FOUND', `Agent "${request.params.id}" not found`)
-    return configOf(agent.id)
+    const { orgId } = principalOf(request)
+    return configOf(orgId, (await getAgent(db, orgId, request.params.id)).id)
   })
 
   app.put('/api/v1/agents/:id/config', {
@@ -43,10 +41,8 @@ export const agentConfigRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request) => {
     const { orgId } = principalOf(request)
-    const agent = await findAgent(db, orgId, request.params.id)
-    if (!agent) throw new ApiError('NOT_FOUND', `Agent "${request.params.id}" not found`)
-    await db.updateTable('agents').set({ config: JSON.stringify(request.body), updated_at: new Date() })
-      .where('id', '=', agent.id).where('org_id', '=', orgId).execute()
-    return configOf(agent.id)
+    const agent = await getAgent(db, orgId, request.params.id)
+    await setAgentConfig(db, orgId, agent.id, request.body)
+    return configOf(orgId, agent.id)
   })
 }

@@ -1,6 +1,7 @@
 // Agent rows as the API shows them, always looked up inside one organization.
-import type { Kysely, Selectable } from 'kysely'
-import type { AgentsTable, Database } from '../store/database.ts'
+import { sql, type Kysely, type Selectable } from 'kysely'
+import type { AgentStatus, AgentsTable, Database } from '../store/database.ts'
+import { DomainError } from '../errors/domain-error.ts'
 import { newApiKey, sha256 } from '../auth/secrets.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -14,6 +15,37 @@ export async function findAgent(db: Kysely<Database>, orgId: string, idOrName: s
   let q = db.selectFrom('agents').select(AGENT_COLUMNS).where('org_id', '=', orgId)
   q = UUID.test(idOrName) ? q.where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)])) : q.where('name', '=', idOrName)
   return q.executeTakeFirst()
+}
+
+/** An agent of the organization by uuid or name, or not_found (naming it as the caller did). */
+export async function getAgent(db: Kysely<Database>, orgId: string, idOrName: string): Promise<AgentRow> {
+  const agent = await findAgent(db, orgId, idOrName)
+  if (!agent) throw new DomainError('not_found', `Agent "${idOrName}" not found`)
+  return agent
+}
+
+/** A page of the organization's agents by name (optionally of one status), and how many there are. */
+export async function listAgents(db: Kysely<Database>, orgId: string,
+  filter: { status?: AgentStatus; limit: number; offset: number }): Promise<{ agents: AgentRow[]; total: number }> {
+  let q = db.selectFrom('agents').where('org_id', '=', orgId)
+  if (filter.status) q = q.where('status', '=', filter.status)
+  const [{ total }] = await q.select((eb) => eb.fn.countAll<number>().as('total')).execute()
+  const agents = await q.select(AGENT_COLUMNS).orderBy('name').limit(filter.limit).offset(filter.offset).execute()
+  return { agents, total: Number(total) }
+}
+
+export interface AgentCounts { total: number; active: number; inactive: number; pending: number; online: number }
+
+/** The organization's agents counted by status, and those that sent metrics within the online window. */
+export async function agentCounts(db: Kysely<Database>, orgId: string, onlineWindowSeconds: number): Promise<AgentCounts> {
+  const { rows: [counts] } = await sql<AgentCounts>`
+    select count(*) as total,
+           count(*) filter (where status = 'active') as active,
+           count(*) filter (where status = 'inactive') as inactive,
+           count(*) filter (where status = 'pending') as pending,
+           count(*) filter (where last_metrics_at > now() - make_interval(secs => ${onlineWindowSeconds})) as online
+    from agents where org_id = ${orgId}`.execute(db)
+  return counts
 }
 
 export async function findAgentByApiKey(db: Kysely<Database>, apiKey: string): Promise<AgentRow | undefined> {
@@ -39,11 +71,45 @@ export async function createAgent(db: Kysely<Database>, orgId: string, fields: N
   return agent && { agent, apiKey }
 }
 
-/** Replaces an agent's key: the old one stops working at once. */
-export async function rotateAgentKey(db: Kysely<Database>, agentId: string): Promise<string> {
+export interface AgentChanges extends Partial<NewAgentFields> { status?: AgentStatus }
+
+/** Changes an agent of the organization (fields not given are kept); conflict when the new name is taken. */
+export async function updateAgent(db: Kysely<Database>, orgId: string, agentId: string, changes: AgentChanges): Promise<AgentRow> {
+  const { labels, ...fields } = changes
+  try {
+    return await db.updateTable('agents')
+      .set({ ...fields, ...(labels ? { labels: JSON.stringify(labels) } : {}), updated_at: new Date() })
+      .where('id', '=', agentId).where('org_id', '=', orgId).returning(AGENT_COLUMNS).executeTakeFirstOrThrow()
+  } catch (err) {
+    if ((err as { code?: string }).code === '23505') throw new DomainError('conflict', `An agent named "${fields.name}" already exists`, { details: { name: ['already exists'] } })
+    throw err
+  }
+}
+
+/** Replaces an agent's key (within `orgId` when given): the old one stops working at once. */
+export async function rotateAgentKey(db: Kysely<Database>, agentId: string, orgId?: string): Promise<string> {
   const apiKey = newApiKey()
-  await db.updateTable('agents').set({ api_key_hash: sha256(apiKey), updated_at: new Date() }).where('id', '=', agentId).execute()
+  let q = db.updateTable('agents').set({ api_key_hash: sha256(apiKey), updated_at: new Date() }).where('id', '=', agentId)
+  if (orgId !== undefined) q = q.where('org_id', '=', orgId)
+  await q.execute()
   return apiKey
+}
+
+/** Removes an agent's key: it sends nothing more until a new one is made. */
+export async function revokeAgentKey(db: Kysely<Database>, orgId: string, agentId: string): Promise<void> {
+  await db.updateTable('agents').set({ api_key_hash: null, updated_at: new Date() }).where('id', '=', agentId).where('org_id', '=', orgId).execute()
+}
+
+/** An agent's collection settings as the server holds them ({} when the agent's own flags rule). */
+export async function agentConfig(db: Kysely<Database>, orgId: string, agentId: string): Promise<Record<string, unknown>> {
+  const row = await db.selectFrom('agents').select('config').where('id', '=', agentId).where('org_id', '=', orgId).executeTakeFirstOrThrow()
+  return row.config
+}
+
+/** Replaces an agent's collection settings. */
+export async function setAgentConfig(db: Kysely<Database>, orgId: string, agentId: string, config: Record<string, unknown>): Promise<void> {
+  await db.updateTable('agents').set({ config: JSON.stringify(config), updated_at: new Date() })
+    .where('id', '=', agentId).where('org_id', '=', orgId).execute()
 }
 
 /** The agent as the API shows it (seed 001): no org id, no key hash. */

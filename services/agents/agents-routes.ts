@@ -3,11 +3,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ERRORS, NoContent, Nullable, Time, WRITE_ERRORS } from '../http/response-schemas.ts'
 import { Type } from 'typebox'
-import { sql } from 'kysely'
 import { ApiError } from '../http/errors.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
-import { AGENT_COLUMNS, agentView, createAgent, findAgent, type AgentRow } from './agents-repository.ts'
-import { retireAgentAlerts } from '../alerting/rules-repository.ts'
+import { agentCounts, agentView, createAgent, getAgent, listAgents, updateAgent, type AgentRow } from './agents-repository.ts'
+import { deleteAgent } from './agent-deletion.ts'
 import { userActor, writeAudit } from '../audit/audit-log.ts'
 
 const OptionalText = (max: number) => Type.Optional(Type.String({ maxLength: max }))
@@ -27,10 +26,6 @@ const AgentFields = {
   agent_version: OptionalText(64), labels: Type.Optional(Labels),
 }
 
-/** Tables that hold an agent's samples: deleting the agent deletes them too. */
-const AGENT_DATA_TABLES = ['metrics', 'metrics_latest', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions',
-  'container_metrics', 'ingest_batches'] as const
-
 export interface AgentsRouteOptions { onlineWindowSeconds: number }
 
 export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async (app, opts) => {
@@ -41,12 +36,6 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
     ...agentView(a), created_at: a.created_at.toISOString(), updated_at: a.updated_at.toISOString(),
     last_seen_at: iso(a.last_seen_at), last_metrics_at: iso(a.last_metrics_at), online: online(a),
   })
-
-  async function agentOr404(orgId: string, id: string): Promise<AgentRow> {
-    const agent = await findAgent(db, orgId, id)
-    if (!agent) throw new ApiError('NOT_FOUND', `Agent "${id}" not found`)
-    return agent
-  }
 
   app.get('/api/v1/agents', {
     onRequest: app.authenticate,
@@ -62,11 +51,8 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
   }, async (request) => {
     const { orgId } = principalOf(request)
     const { status, limit = 100, offset = 0 } = request.query
-    let q = db.selectFrom('agents').where('org_id', '=', orgId)
-    if (status) q = q.where('status', '=', status)
-    const [{ total }] = await q.select((eb) => eb.fn.countAll<number>().as('total')).execute()
-    const rows = await q.select(AGENT_COLUMNS).orderBy('name').limit(limit).offset(offset).execute()
-    return { agents: rows.map(view), total: Number(total), limit, offset }
+    const { agents, total } = await listAgents(db, orgId, { status, limit, offset })
+    return { agents: agents.map(view), total, limit, offset }
   })
 
   app.get('/api/v1/agents/stats', {
@@ -77,13 +63,7 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
         offline: Type.Integer(), pending: Type.Integer(), online_window_seconds: Type.Number() }), ...ERRORS },
     },
   }, async (request) => {
-    const { rows: [s] } = await sql<Record<string, number>>`
-      select count(*) as total,
-             count(*) filter (where status = 'active') as active,
-             count(*) filter (where status = 'inactive') as inactive,
-             count(*) filter (where status = 'pending') as pending,
-             count(*) filter (where last_metrics_at > now() - make_interval(secs => ${opts.onlineWindowSeconds})) as online
-      from agents where org_id = ${principalOf(request).orgId}`.execute(db)
+    const s = await agentCounts(db, principalOf(request).orgId, opts.onlineWindowSeconds)
     return { total: s.total, active: s.active, inactive: s.inactive, online: s.online, offline: s.total - s.online, pending: s.pending,
       online_window_seconds: opts.onlineWindowSeconds }
   })
@@ -107,7 +87,7 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
   app.get('/api/v1/agents/:id', {
     onRequest: app.authenticate,
     schema: { summary: 'One agent, by uuid or name', tags: ['agents'], params: IdParams, response: { 200: AgentOut, ...ERRORS } },
-  }, async (request) => view(await agentOr404(principalOf(request).orgId, request.params.id)))
+  }, async (request) => view(await getAgent(db, principalOf(request).orgId, request.params.id)))
 
   const updateSchema = {
     summary: 'Update an agent (fields not sent are kept)', tags: ['agents'], params: IdParams,
@@ -119,17 +99,8 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
       method, url: '/api/v1/agents/:id', onRequest: app.requireRole('admin', 'editor'), schema: updateSchema,
       handler: async (request) => {
         const { orgId } = principalOf(request)
-        const agent = await agentOr404(orgId, request.params.id)
-        const { labels, ...fields } = request.body
-        try {
-          const updated = await db.updateTable('agents')
-            .set({ ...fields, ...(labels ? { labels: JSON.stringify(labels) } : {}), updated_at: new Date() })
-            .where('id', '=', agent.id).where('org_id', '=', orgId).returning(AGENT_COLUMNS).executeTakeFirstOrThrow()
-          return view(updated)
-        } catch (err) {
-          if ((err as { code?: string }).code === '23505') throw new ApiError('CONFLICT', `An agent named "${fields.name}" already exists`, { name: ['already exists'] })
-          throw err
-        }
+        const agent = await getAgent(db, orgId, request.params.id)
+        return view(await updateAgent(db, orgId, agent.id, request.body))
       },
     })
   }
@@ -138,19 +109,7 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
     onRequest: app.requireRole('admin', 'editor'),
     schema: { summary: 'Delete an agent and every sample it sent', tags: ['agents'], params: IdParams, response: { 204: NoContent, ...WRITE_ERRORS } },
   }, async (request, reply) => {
-    const { orgId } = principalOf(request)
-    const agent = await agentOr404(orgId, request.params.id)
-    await db.transaction().execute(async (trx) => {
-      // Its open alerts end first (resolved, announced): nothing would ever close them after.
-      await retireAgentAlerts(trx, orgId, agent.id, 'agent deleted', new Date())
-      for (const table of AGENT_DATA_TABLES) {
-        await trx.deleteFrom(table).where('org_id', '=', orgId).where('agent_id', '=', agent.id).execute()
-      }
-      const gone = await trx.deleteFrom('agents').where('id', '=', agent.id).where('org_id', '=', orgId).executeTakeFirst()
-      // Deleted meanwhile by another request: that one answered 204 and wrote the audit entry.
-      if (gone.numDeletedRows === 0n) throw new ApiError('NOT_FOUND', `Agent "${request.params.id}" not found`)
-      await writeAudit(trx, { orgId, action: 'agent.delete', actor: userActor(request), target: { type: 'agent', id: agent.id }, ip: request.ip, details: { name: agent.name } })
-    })
+    await deleteAgent(db, principalOf(request).orgId, request.params.id, { actor: userActor(request), ip: request.ip })
     return reply.status(204).send(null)
   })
 }

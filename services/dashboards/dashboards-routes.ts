@@ -3,10 +3,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ERRORS, NoContent, Nullable, Time, WRITE_ERRORS } from '../http/response-schemas.ts'
 import { Type, type Static } from 'typebox'
-import type { Selectable } from 'kysely'
 import { ApiError } from '../http/errors.ts'
 import { principalOf, type Principal } from '../auth/auth-plugin.ts'
-import type { DashboardsTable } from '../store/database.ts'
+import {
+  createDashboard, deleteDashboard, findVisibleDashboard, listVisibleDashboards, replaceDashboard, type DashboardRow,
+} from './dashboards-repository.ts'
 
 const Panel = Type.Object({
   id: Type.Optional(Type.String({ maxLength: 64 })),
@@ -35,16 +36,14 @@ const DashboardBody = Type.Object({
   scope: Type.Optional(Type.Union([Type.Literal('organization'), Type.Literal('user')], { description: 'default organization' })),
   layout: Layout,
 }, { additionalProperties: false })
-type DashboardBody = Static<typeof DashboardBody>
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 const DashboardOut = Type.Object({
   id: Type.String({ format: 'uuid' }), name: Type.String(), description: Type.String(), scope: Type.String(),
   owner_id: Nullable(Type.String()), layout: Layout, created_at: Time, updated_at: Time,
 })
-const COLUMNS = ['id', 'org_id', 'owner_id', 'scope', 'name', 'description', 'layout', 'created_at', 'updated_at'] as const
 
-const view = (d: Selectable<DashboardsTable>) => ({
+const view = (d: DashboardRow) => ({
   id: d.id, name: d.name, description: d.description, scope: d.scope, owner_id: d.owner_id, layout: d.layout as Static<typeof Layout>,
   created_at: d.created_at.toISOString(), updated_at: d.updated_at.toISOString(),
 })
@@ -52,26 +51,19 @@ const view = (d: Selectable<DashboardsTable>) => ({
 export const dashboardsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const db = app.store.db
 
-  /** Dashboards this principal may see: the organization's, and its own. */
-  const visible = (p: Principal) => db.selectFrom('dashboards').select(COLUMNS).where('org_id', '=', p.orgId)
-    .where((eb) => eb.or([eb('scope', '=', 'organization'), eb('owner_id', '=', p.userId)]))
-
+  /** A dashboard this principal may see: the organization's, or its own. */
   async function visibleOr404(p: Principal, id: string) {
-    const d = await visible(p).where('id', '=', id).executeTakeFirst()
+    const d = await findVisibleDashboard(db, p.orgId, p.userId, id)
     if (!d) throw new ApiError('NOT_FOUND', `Dashboard ${id} not found`)
     return d
   }
-
-  const values = (p: Principal, body: DashboardBody) => ({
-    name: body.name, description: body.description ?? '', scope: body.scope ?? 'organization',
-    owner_id: p.userId, layout: JSON.stringify(body.layout),
-  })
 
   app.get('/api/v1/dashboards', {
     onRequest: app.authenticate,
     schema: { summary: 'List dashboards: the organization\'s and your own', tags: ['dashboards'], response: { 200: Type.Object({ count: Type.Integer(), dashboards: Type.Array(DashboardOut) }), ...ERRORS } },
   }, async (request) => {
-    const rows = await visible(principalOf(request)).orderBy('name').execute()
+    const p = principalOf(request)
+    const rows = await listVisibleDashboards(db, p.orgId, p.userId)
     return { count: rows.length, dashboards: rows.map(view) }
   })
 
@@ -85,8 +77,7 @@ export const dashboardsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: { summary: 'Save a dashboard', tags: ['dashboards'], body: DashboardBody, response: { 201: DashboardOut, ...WRITE_ERRORS } },
   }, async (request, reply) => {
     const p = principalOf(request)
-    const created = await db.insertInto('dashboards').values({ org_id: p.orgId, ...values(p, request.body) })
-      .returning(COLUMNS).executeTakeFirstOrThrow()
+    const created = await createDashboard(db, p.orgId, p.userId, request.body)
     return reply.status(201).send(view(created))
   })
 
@@ -96,12 +87,7 @@ export const dashboardsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const p = principalOf(request)
     const current = await visibleOr404(p, request.params.id)
-    const next = values(p, request.body)
-    const updated = await db.updateTable('dashboards')
-      // A private dashboard belongs to whoever made it private; a shared one keeps its author.
-      .set({ ...next, owner_id: next.scope === 'user' ? p.userId : (current.owner_id ?? p.userId), updated_at: new Date() })
-      .where('id', '=', current.id).where('org_id', '=', p.orgId).returning(COLUMNS).executeTakeFirstOrThrow()
-    return view(updated)
+    return view(await replaceDashboard(db, p.orgId, p.userId, current, request.body))
   })
 
   app.delete('/api/v1/dashboards/:id', {
@@ -110,7 +96,7 @@ export const dashboardsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const p = principalOf(request)
     const current = await visibleOr404(p, request.params.id)
-    await db.deleteFrom('dashboards').where('id', '=', current.id).where('org_id', '=', p.orgId).execute()
+    await deleteDashboard(db, p.orgId, current.id)
     return reply.status(204).send(null)
   })
 }

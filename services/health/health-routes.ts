@@ -1,11 +1,17 @@
 // GET /health (seed 001: the process is up) and GET /ready (the database answers).
 import type { FastifyPluginAsync } from 'fastify'
+import { Type } from 'typebox'
 import { ApiError } from '../http/errors.ts'
+import { ErrorBody } from '../http/response-schemas.ts'
+
+const HealthOut = Type.Object({ status: Type.String(), service: Type.String(), timestamp: Type.Integer({ description: 'unix seconds' }) })
+const ReadyOut = Type.Object({ status: Type.String(), database: Type.String({ description: 'embedded or server' }) })
 
 export const healthRoutes: FastifyPluginAsync = async (app) => {
-  app.get('/health', async () => ({ status: 'healthy', service: 'hostpulse-api', timestamp: Math.floor(Date.now() / 1000) }))
+  app.get('/health', { schema: { response: { 200: HealthOut } } },
+    async () => ({ status: 'healthy', service: 'hostpulse-api', timestamp: Math.floor(Date.now() / 1000) }))
 
-  app.get('/ready', async () => {
+  app.get('/ready', { schema: { response: { 200: ReadyOut, 503: ErrorBody } } }, async () => {
     try {
       await Promise.race([
         app.store.ping(),

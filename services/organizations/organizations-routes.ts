@@ -2,54 +2,47 @@
 // admin and list them all; an admin of any other organization sees only their own.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { ApiError } from '../http/errors.ts'
+import { ERRORS, ErrorBody, Time, WRITE_ERRORS } from '../http/response-schemas.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
-import { BUILTIN_ORG } from '../auth/bootstrap-admin.ts'
-import { hashPassword } from '../auth/secrets.ts'
 import { userActor, writeAudit } from '../audit/audit-log.ts'
 import { NewPassword, Username } from '../users/users-routes.ts'
-import { USER_COLUMNS, usernameTaken } from '../users/users-repository.ts'
+import { createOrganization, listOrganizations, type OrganizationRow } from './organizations-repository.ts'
 
 const OrgName = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9 ._-]*$' })
 
-const orgView = (o: { id: string; name: string; created_at: Date }) => ({ id: o.id, name: o.name, created_at: o.created_at.toISOString() })
+const OrganizationOut = Type.Object({ id: Type.String({ format: 'uuid' }), name: Type.String(), created_at: Time })
+const CreatedOut = Type.Object({
+  ...OrganizationOut.properties,
+  admin: Type.Object({ id: Type.String({ format: 'uuid' }), username: Type.String(), role: Type.String() }),
+})
+
+const orgView = (o: OrganizationRow) => ({ id: o.id, name: o.name, created_at: o.created_at.toISOString() })
 
 export const organizationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const db = app.store.db
 
-  const isBuiltinOrg = async (orgId: string) =>
-    (await db.selectFrom('organizations').select('name').where('id', '=', orgId).executeTakeFirst())?.name === BUILTIN_ORG
-
-  app.get('/api/v1/organizations', { onRequest: app.requireRole('admin') }, async (request) => {
-    const p = principalOf(request)
-    let q = db.selectFrom('organizations').select(['id', 'name', 'created_at']).orderBy('created_at').orderBy('name')
-    if (!(await isBuiltinOrg(p.orgId))) q = q.where('id', '=', p.orgId)
-    return { organizations: (await q.execute()).map(orgView) }
-  })
+  app.get('/api/v1/organizations', {
+    onRequest: app.requireRole('admin'),
+    schema: {
+      summary: 'Organizations: all of them for admins of the built-in one, else your own', tags: ['organizations'],
+      response: { 200: Type.Object({ organizations: Type.Array(OrganizationOut) }), ...ERRORS, 403: ErrorBody },
+    },
+  }, async (request) => ({ organizations: (await listOrganizations(db, principalOf(request).orgId)).map(orgView) }))
 
   app.post('/api/v1/organizations', {
     onRequest: app.requireRole('admin'), bodyLimit: 16 * 1024,
     schema: {
+      summary: 'Create an organization with its first admin (admins of the built-in organization)', tags: ['organizations'],
       body: Type.Object({
         name: OrgName,
         admin: Type.Object({ username: Username, password: NewPassword }, { additionalProperties: false }),
       }, { additionalProperties: false }),
+      response: { 201: CreatedOut, ...WRITE_ERRORS },
     },
   }, async (request, reply) => {
     const p = principalOf(request)
-    if (!(await isBuiltinOrg(p.orgId))) throw new ApiError('FORBIDDEN', `Only admins of the "${BUILTIN_ORG}" organization create organizations`)
     const { name, admin } = request.body
-    if (await db.selectFrom('organizations').select('id').where('name', '=', name).executeTakeFirst()) {
-      throw new ApiError('CONFLICT', `An organization named "${name}" already exists`, { name: ['already exists'] })
-    }
-    if (await usernameTaken(db, admin.username)) throw new ApiError('CONFLICT', `The username "${admin.username}" is taken`, { 'admin.username': ['is taken'] })
-    const passwordHash = await hashPassword(admin.password)
-    const created = await db.transaction().execute(async (trx) => {
-      const org = await trx.insertInto('organizations').values({ name }).returning(['id', 'name', 'created_at']).executeTakeFirstOrThrow()
-      const user = await trx.insertInto('users').values({ org_id: org.id, username: admin.username, role: 'admin', password_hash: passwordHash })
-        .returning(USER_COLUMNS).executeTakeFirstOrThrow()
-      return { org, user }
-    })
+    const created = await createOrganization(db, p.orgId, name, admin)
     await writeAudit(db, {
       orgId: p.orgId, action: 'organization.create', actor: userActor(request), target: { type: 'organization', id: created.org.id },
       ip: request.ip, details: { name, admin_username: admin.username },
@@ -61,7 +54,7 @@ export const organizationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     })
     return reply.status(201).send({
       ...orgView(created.org),
-      admin: { id: created.user.id, username: created.user.username, role: created.user.role },
+      admin: { id: created.admin.id, username: created.admin.username, role: created.admin.role },
     })
   })
 }

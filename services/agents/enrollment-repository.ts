@@ -1,0 +1,169 @@
+// Enrollment tokens and agent registrations of one organization (seed 003's flow): an editor makes a
+// token, an agent registers with it (auto-approved, or pending until an editor decides), and an approved
+// agent collects its API key once. Only hashes of tokens and keys are stored.
+import type { Kysely, Selectable } from 'kysely'
+import { DomainError } from '../errors/domain-error.ts'
+import type { AgentRegistrationsTable, Database, RegistrationStatus } from '../store/database.ts'
+import { newApiKey, sha256 } from '../auth/secrets.ts'
+import {
+  TOKEN_COLUMNS, consumeToken, createEnrolledAgent, findTokenBySecret, newEnrollmentToken, tokenUnusableReason, type EnrollmentToken, type HostFacts,
+} from '../auth/enrollment.ts'
+import { parseDuration } from '../time/duration.ts'
+import type { AgentRow } from './agents-repository.ts'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+export type TokenRow = Pick<EnrollmentToken, (typeof TOKEN_COLUMNS)[number]>
+
+export const REGISTRATION_COLUMNS = ['id', 'hostname', 'ip_address', 'os', 'os_version', 'agent_version', 'inventory', 'remote_address', 'status',
+  'reason', 'agent_id', 'token_id', 'requested_at', 'decided_at', 'decided_by', 'key_delivered_at'] as const
+export type RegistrationRow = Pick<Selectable<AgentRegistrationsTable>, (typeof REGISTRATION_COLUMNS)[number]>
+
+// ---- Enrollment tokens ---------------------------------------------------------------------------
+
+export interface NewTokenOptions {
+  description?: string
+  auto_approve?: boolean
+  /** A duration (`30m`, `7d`) from now. */
+  expires_in?: string
+  max_uses?: number
+  labels?: Record<string, string>
+}
+
+/** Makes a token of the organization; the token itself is returned here once, only its hash is kept. */
+export async function createEnrollmentToken(db: Kysely<Database>, orgId: string, createdBy: string, o: NewTokenOptions): Promise<{ row: TokenRow; token: string }> {
+  const token = newEnrollmentToken()
+  const row = await db.insertInto('enrollment_tokens').values({
+    org_id: orgId, token_hash: sha256(token), description: o.description ?? '', auto_approve: o.auto_approve ?? false,
+    labels: JSON.stringify(o.labels ?? {}), max_uses: o.max_uses ?? null,
+    expires_at: o.expires_in ? new Date(Date.now() + parseDuration(o.expires_in)) : null, created_by: createdBy,
+  }).returning(TOKEN_COLUMNS).executeTakeFirstOrThrow()
+  return { row, token }
+}
+
+/** The organization's tokens, newest first. */
+export async function listEnrollmentTokens(db: Kysely<Database>, orgId: string): Promise<TokenRow[]> {
+  return db.selectFrom('enrollment_tokens').select(TOKEN_COLUMNS).where('org_id', '=', orgId)
+    .orderBy('created_at', 'desc').limit(1000).execute()
+}
+
+/** Revokes a token of the organization (revoking it again is no error); not_found when it has none of that id. */
+export async function revokeEnrollmentToken(db: Kysely<Database>, orgId: string, id: string): Promise<void> {
+  const row = UUID.test(id)
+    ? await db.updateTable('enrollment_tokens').set({ revoked_at: new Date() }).where('id', '=', id).where('org_id', '=', orgId)
+      .where('revoked_at', 'is', null).returning('id').executeTakeFirst()
+      ?? await db.selectFrom('enrollment_tokens').select('id').where('id', '=', id).where('org_id', '=', orgId).executeTakeFirst()
+    : undefined
+  if (!row) throw new DomainError('not_found', `Enrollment token "${id}" not found`)
+}
+
+// ---- Registration (the agent's side) -------------------------------------------------------------
+
+export type Registration =
+  | { status: 'approved'; orgId: string; tokenId: string; registrationId: string; agent: AgentRow; apiKey: string }
+  | { status: 'pending'; orgId: string; tokenId: string; registrationId: string }
+
+/**
+ * A host registers with an enrollment token (one use of it): unauthenticated for a token that is unknown,
+ * revoked, expired or used up. An auto-approving token creates the agent and its key at once.
+ */
+export async function registerHost(db: Kysely<Database>, secret: string, host: HostFacts, remoteAddress: string | null): Promise<Registration> {
+  const found = await findTokenBySecret(db, secret)
+  if (!found) throw new DomainError('unauthenticated', 'Invalid enrollment token')
+  const unusable = tokenUnusableReason(found)
+  if (unusable) throw new DomainError('unauthenticated', `Cannot register: ${unusable}`)
+  const token = await consumeToken(db, found.id)
+  if (!token) throw new DomainError('unauthenticated', 'Cannot register: the enrollment token was used up, expired or revoked just now')
+  const registration = {
+    org_id: token.org_id, token_id: token.id, hostname: host.hostname, ip_address: host.ip_address ?? null, os: host.os ?? null,
+    os_version: host.os_version ?? null, agent_version: host.agent_version ?? null, inventory: JSON.stringify(host.inventory),
+    remote_address: remoteAddress,
+  }
+  const made = { orgId: token.org_id, tokenId: token.id }
+  if (token.auto_approve) {
+    const { agent, apiKey } = await createEnrolledAgent(db, token.org_id, host, token.labels, true)
+    const reg = await db.insertInto('agent_registrations').values({
+      ...registration, status: 'approved', agent_id: agent.id, decided_at: new Date(), key_delivered_at: new Date(),
+    }).returning('id').executeTakeFirstOrThrow()
+    return { status: 'approved', ...made, registrationId: reg.id, agent, apiKey: apiKey! }
+  }
+  const reg = await db.insertInto('agent_registrations').values(registration).returning('id').executeTakeFirstOrThrow()
+  return { status: 'pending', ...made, registrationId: reg.id }
+}
+
+export type Collection =
+  | { status: 'pending' }
+  | { status: 'rejected'; reason: string | null }
+  | { status: 'approved'; orgId: string; registrationId: string; agentId: string; apiKey: string }
+
+/**
+ * An agent polls its registration with the token it registered with. Once approved, its API key is made
+ * now and answered once: conflict after that. not_found for a registration of another token.
+ */
+export async function collectRegistration(db: Kysely<Database>, secret: string, id: string): Promise<Collection> {
+  const token = await findTokenBySecret(db, secret)
+  if (!token) throw new DomainError('unauthenticated', 'Invalid enrollment token')
+  if (token.revoked_at) throw new DomainError('unauthenticated', 'The enrollment token was revoked')
+  type Claimed = { reg: Pick<RegistrationRow, 'id' | 'status' | 'reason' | 'agent_id' | 'key_delivered_at'> & { org_id: string }; delivered?: true; apiKey?: string }
+  const outcome = await db.transaction().execute(async (trx): Promise<Claimed | undefined> => {
+    const reg = await trx.selectFrom('agent_registrations').select(['id', 'org_id', 'status', 'reason', 'agent_id', 'key_delivered_at'])
+      .where('id', '=', id).where('token_id', '=', token.id).forUpdate().executeTakeFirst()
+    if (!reg) return undefined
+    if (reg.status !== 'approved') return { reg }
+    if (!reg.agent_id) return undefined
+    if (reg.key_delivered_at) return { reg, delivered: true }
+    const apiKey = newApiKey()
+    const updated = await trx.updateTable('agents').set({ api_key_hash: sha256(apiKey), updated_at: new Date() })
+      .where('id', '=', reg.agent_id).where('org_id', '=', reg.org_id).returning('id').executeTakeFirst()
+    if (!updated) return undefined
+    await trx.updateTable('agent_registrations').set({ key_delivered_at: new Date() }).where('id', '=', reg.id).execute()
+    return { reg, apiKey }
+  })
+  // Unknown, or made with another token: the same 404 (the agent then registers again).
+  if (!outcome) throw new DomainError('not_found', `Registration "${id}" not found`)
+  const { reg } = outcome
+  if (reg.status === 'pending') return { status: 'pending' }
+  if (reg.status === 'rejected') return { status: 'rejected', reason: reg.reason }
+  if (outcome.delivered) {
+    throw new DomainError('conflict', 'The API key of this registration was already delivered; if the agent lost it, rotate the agent\'s key on the server and set it as HOSTPULSE_API_KEY')
+  }
+  return { status: 'approved', orgId: reg.org_id, registrationId: reg.id, agentId: reg.agent_id!, apiKey: outcome.apiKey! }
+}
+
+// ---- Registrations (the editor's side) -----------------------------------------------------------
+
+/** The organization's registrations, newest first, of one status or all. */
+export async function listRegistrations(db: Kysely<Database>, orgId: string, status: RegistrationStatus | 'all' | undefined): Promise<RegistrationRow[]> {
+  let q = db.selectFrom('agent_registrations').select(REGISTRATION_COLUMNS).where('org_id', '=', orgId).orderBy('requested_at', 'desc').limit(1000)
+  if (status && status !== 'all') q = q.where('status', '=', status)
+  return q.execute()
+}
+
+/**
+ * Decides a pending registration of the organization: approving creates its agent (with the token's
+ * labels; its key is made when the agent collects it). not_found if foreign, conflict if already decided.
+ */
+export async function decideRegistration(db: Kysely<Database>, orgId: string, deciderId: string, id: string,
+  status: 'approved' | 'rejected', reason: string | null): Promise<{ registration: RegistrationRow; agentName: string | null }> {
+  if (!UUID.test(id)) throw new DomainError('not_found', `Registration "${id}" not found`)
+  return db.transaction().execute(async (trx) => {
+    const reg = await trx.selectFrom('agent_registrations').selectAll().where('id', '=', id).where('org_id', '=', orgId).forUpdate().executeTakeFirst()
+    if (!reg) throw new DomainError('not_found', `Registration "${id}" not found`)
+    if (reg.status !== 'pending') throw new DomainError('conflict', `Registration "${id}" was already ${reg.status}`, { details: { status: [reg.status] } })
+    let agentId: string | null = null
+    let agentName: string | null = null
+    if (status === 'approved') {
+      const token = await trx.selectFrom('enrollment_tokens').select('labels').where('id', '=', reg.token_id).executeTakeFirst()
+      const { agent } = await createEnrolledAgent(trx, orgId, {
+        hostname: reg.hostname, ip_address: reg.ip_address ?? undefined, os: reg.os ?? undefined, os_version: reg.os_version ?? undefined,
+        agent_version: reg.agent_version ?? undefined, inventory: reg.inventory,
+      }, token?.labels ?? {}, false)
+      agentId = agent.id
+      agentName = agent.name
+    }
+    const registration = await trx.updateTable('agent_registrations')
+      .set({ status, reason, agent_id: agentId, decided_at: new Date(), decided_by: deciderId })
+      .where('id', '=', id).returning(REGISTRATION_COLUMNS).executeTakeFirstOrThrow()
+    return { registration, agentName }
+  })
+}
