@@ -7,8 +7,8 @@ import { ERRORS, WRITE_ERRORS } from '../http/response-schemas.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { agentConfig, getAgent, setAgentConfig } from './agents-repository.ts'
 import { agentFromApiKey } from './agent-key-auth.ts'
+import { IdParam } from '../http/params.ts'
 
-const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, description: 'agent uuid or name' }) })
 
 export const agentConfigRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const db = app.store.db
@@ -27,7 +27,7 @@ export const agentConfigRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/api/v1/agents/:id/config', {
     onRequest: app.authenticate,
-    schema: { summary: 'An agent\'s collection settings', tags: ['agents'], params: IdParams, response: { 200: AgentRemoteConfig, ...ERRORS } },
+    schema: { summary: 'An agent\'s collection settings', tags: ['agents'], params: IdParam, response: { 200: AgentRemoteConfig, ...ERRORS } },
   }, async (request) => {
     const { orgId } = principalOf(request)
     return configOf(orgId, (await getAgent(db, orgId, request.params.id)).id)
@@ -37,7 +37,7 @@ export const agentConfigRoutes: FastifyPluginAsyncTypebox = async (app) => {
     onRequest: app.requireRole('admin', 'editor'),
     schema: {
       summary: 'Set an agent\'s collection settings (replaces them; {} returns the agent to its own flags)', tags: ['agents'],
-      params: IdParams, body: AgentRemoteConfig, response: { 200: AgentRemoteConfig, ...WRITE_ERRORS },
+      params: IdParam, body: AgentRemoteConfig, response: { 200: AgentRemoteConfig, ...WRITE_ERRORS },
     },
   }, async (request) => {
     const { orgId } = principalOf(request)

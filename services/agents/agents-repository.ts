@@ -3,8 +3,8 @@ import { sql, type Kysely, type Selectable } from 'kysely'
 import type { AgentStatus, AgentsTable, Database } from '../store/database.ts'
 import { DomainError } from '../errors/domain-error.ts'
 import { newApiKey, sha256 } from '../auth/secrets.ts'
+import { isUuid } from '../store/uuid.ts'
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 export const AGENT_COLUMNS = ['id', 'org_id', 'name', 'hostname', 'ip_address', 'os', 'os_version', 'agent_version', 'labels',
   'status', 'created_at', 'updated_at', 'last_seen_at', 'last_metrics_at'] as const
@@ -13,7 +13,7 @@ export type AgentRow = Pick<Selectable<AgentsTable>, (typeof AGENT_COLUMNS)[numb
 /** `:agent_id` in a path is the agent's uuid or its name. */
 export async function findAgent(db: Kysely<Database>, orgId: string, idOrName: string): Promise<AgentRow | undefined> {
   let q = db.selectFrom('agents').select(AGENT_COLUMNS).where('org_id', '=', orgId)
-  q = UUID.test(idOrName) ? q.where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)])) : q.where('name', '=', idOrName)
+  q = isUuid(idOrName) ? q.where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)])) : q.where('name', '=', idOrName)
   return q.executeTakeFirst()
 }
 

@@ -6,8 +6,9 @@ import { Type } from 'typebox'
 import { ApiError } from '../http/errors.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { agentCounts, agentView, createAgent, getAgent, listAgents, updateAgent, type AgentRow } from './agents-repository.ts'
-import { deleteAgent } from './agent-deletion.ts'
+import { deleteAgent } from '../alerting/agent-deletion.ts'
 import { userActor, writeAudit } from '../audit/audit-log.ts'
+import { IdParam } from '../http/params.ts'
 
 const OptionalText = (max: number) => Type.Optional(Type.String({ maxLength: max }))
 const Text = Nullable(Type.String())
@@ -19,7 +20,6 @@ const AgentOut = Type.Object({
 const AgentName = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' })
 const Labels = Type.Record(Type.String({ minLength: 1, maxLength: 64 }), Type.String({ maxLength: 256 }), { maxProperties: 64 })
 const Status = Type.Union([Type.Literal('active'), Type.Literal('inactive'), Type.Literal('pending')])
-const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, description: 'agent uuid or name' }) })
 
 const AgentFields = {
   hostname: OptionalText(255), ip_address: OptionalText(64), os: OptionalText(128), os_version: OptionalText(128),
@@ -86,11 +86,11 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
 
   app.get('/api/v1/agents/:id', {
     onRequest: app.authenticate,
-    schema: { summary: 'One agent, by uuid or name', tags: ['agents'], params: IdParams, response: { 200: AgentOut, ...ERRORS } },
+    schema: { summary: 'One agent, by uuid or name', tags: ['agents'], params: IdParam, response: { 200: AgentOut, ...ERRORS } },
   }, async (request) => view(await getAgent(db, principalOf(request).orgId, request.params.id)))
 
   const updateSchema = {
-    summary: 'Update an agent (fields not sent are kept)', tags: ['agents'], params: IdParams,
+    summary: 'Update an agent (fields not sent are kept)', tags: ['agents'], params: IdParam,
     body: Type.Object({ name: Type.Optional(AgentName), status: Type.Optional(Status), ...AgentFields }, { additionalProperties: false, minProperties: 1 }),
     response: { 200: AgentOut, ...WRITE_ERRORS },
   }
@@ -107,7 +107,7 @@ export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async
 
   app.delete('/api/v1/agents/:id', {
     onRequest: app.requireRole('admin', 'editor'),
-    schema: { summary: 'Delete an agent and every sample it sent', tags: ['agents'], params: IdParams, response: { 204: NoContent, ...WRITE_ERRORS } },
+    schema: { summary: 'Delete an agent and every sample it sent', tags: ['agents'], params: IdParam, response: { 204: NoContent, ...WRITE_ERRORS } },
   }, async (request, reply) => {
     await deleteAgent(db, principalOf(request).orgId, request.params.id, { actor: userActor(request), ip: request.ip })
     return reply.status(204).send(null)

@@ -10,8 +10,8 @@ import {
 } from '../auth/enrollment.ts'
 import { parseDuration } from '../time/duration.ts'
 import type { AgentRow } from './agents-repository.ts'
+import { isUuid } from '../store/uuid.ts'
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 export type TokenRow = Pick<EnrollmentToken, (typeof TOKEN_COLUMNS)[number]>
 
@@ -49,7 +49,7 @@ export async function listEnrollmentTokens(db: Kysely<Database>, orgId: string):
 
 /** Revokes a token of the organization (revoking it again is no error); not_found when it has none of that id. */
 export async function revokeEnrollmentToken(db: Kysely<Database>, orgId: string, id: string): Promise<void> {
-  const row = UUID.test(id)
+  const row = isUuid(id)
     ? await db.updateTable('enrollment_tokens').set({ revoked_at: new Date() }).where('id', '=', id).where('org_id', '=', orgId)
       .where('revoked_at', 'is', null).returning('id').executeTakeFirst()
       ?? await db.selectFrom('enrollment_tokens').select('id').where('id', '=', id).where('org_id', '=', orgId).executeTakeFirst()
@@ -105,7 +105,7 @@ export async function collectRegistration(db: Kysely<Database>, secret: string, 
   if (!token) throw new DomainError('unauthenticated', 'Invalid enrollment token')
   if (token.revoked_at) throw new DomainError('unauthenticated', 'The enrollment token was revoked')
   type Claimed = { reg: Pick<RegistrationRow, 'id' | 'status' | 'reason' | 'agent_id' | 'key_delivered_at'> & { org_id: string }; delivered?: true; apiKey?: string }
-  const outcome = await db.transaction().execute(async (trx): Promise<Claimed | undefined> => {
+  const outcome = !isUuid(id) ? undefined : await db.transaction().execute(async (trx): Promise<Claimed | undefined> => {
     const reg = await trx.selectFrom('agent_registrations').select(['id', 'org_id', 'status', 'reason', 'agent_id', 'key_delivered_at'])
       .where('id', '=', id).where('token_id', '=', token.id).forUpdate().executeTakeFirst()
     if (!reg) return undefined
@@ -145,7 +145,7 @@ export async function listRegistrations(db: Kysely<Database>, orgId: string, sta
  */
 export async function decideRegistration(db: Kysely<Database>, orgId: string, deciderId: string, id: string,
   status: 'approved' | 'rejected', reason: string | null): Promise<{ registration: RegistrationRow; agentName: string | null }> {
-  if (!UUID.test(id)) throw new DomainError('not_found', `Registration "${id}" not found`)
+  if (!isUuid(id)) throw new DomainError('not_found', `Registration "${id}" not found`)
   return db.transaction().execute(async (trx) => {
     const reg = await trx.selectFrom('agent_registrations').selectAll().where('id', '=', id).where('org_id', '=', orgId).forUpdate().executeTakeFirst()
     if (!reg) throw new DomainError('not_found', `Registration "${id}" not found`)

@@ -7,6 +7,8 @@ import type { AlertSeverity, Database } from '../store/database.ts'
 import { alertNotice, sendAlertNotice } from '../bus/alert-bus.ts'
 import { enqueueNotifications } from './outbox.ts'
 import { announcesResolve } from './evaluator.ts'
+import { eventNotFound } from './events-repository.ts'
+import { isUuid } from '../store/uuid.ts'
 import { lockRuleAlerts } from './evaluate-rule.ts'
 import { activeSilences, isSilenced } from './silence-matching.ts'
 
@@ -17,11 +19,12 @@ interface LockedEvent {
 }
 
 async function lockEvent(trx: Transaction<Database>, orgId: string, eventId: string): Promise<LockedEvent> {
+  if (!isUuid(eventId)) throw eventNotFound(eventId)
   const event = await trx.selectFrom('alert_events')
     .select(['id', 'org_id', 'rule_id', 'rule_name', 'agent_id', 'agent_name', 'series_key', 'series_tags', 'severity', 'state', 'value',
       'summary', 'started_at', 'resolved_at', 'last_notified_at'])
     .where('id', '=', eventId).where('org_id', '=', orgId).forUpdate().executeTakeFirst()
-  if (!event) throw new DomainError('not_found', `Alert event ${eventId} not found`)
+  if (!event) throw eventNotFound(eventId)
   return event
 }
 
@@ -66,6 +69,7 @@ export async function resolveEvent(db: Kysely<Database>, orgId: string, eventId:
   return db.transaction().execute(async (trx) => {
     // The rule's evaluation lock first (as the evaluator takes it), then the row: an evaluation of the rule
     // never runs between our read and our write (no second resolved notification, no stale state row).
+    if (!isUuid(eventId)) throw eventNotFound(eventId)
     const ruleOf = await trx.selectFrom('alert_events').select('rule_id').where('id', '=', eventId).where('org_id', '=', orgId).executeTakeFirst()
     if (ruleOf?.rule_id) await lockRuleAlerts(trx, ruleOf.rule_id)
     const event = await lockEvent(trx, orgId, eventId)

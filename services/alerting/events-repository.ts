@@ -5,13 +5,16 @@ import { DomainError } from '../errors/domain-error.ts'
 import type { AlertSeverity, Database } from '../store/database.ts'
 import { findAgent } from '../agents/agents-repository.ts'
 import { SEVERITIES, selectEvents, type EventRow } from './event-views.ts'
+import { isUuid } from '../store/uuid.ts'
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** An event of the organization with its users' names, or not_found. */
+export const eventNotFound = (id: string) => new DomainError('not_found', `Alert event ${id} not found`)
+
 export async function getEvent(db: Kysely<Database>, orgId: string, id: string): Promise<EventRow> {
+  if (!isUuid(id)) throw eventNotFound(id)
   const row = await selectEvents(db, orgId).where('e.id', '=', id).executeTakeFirst()
-  if (!row) throw new DomainError('not_found', `Alert event ${id} not found`)
+  if (!row) throw eventNotFound(id)
   return row
 }
 
@@ -42,15 +45,15 @@ export async function listEvents(db: Kysely<Database>, orgId: string, f: EventFi
     const agent = await findAgent(db, orgId, text)
     // Events keep the agent's name: a deleted agent's history is still found by it.
     if (agent) query = query.where((eb) => eb.or([eb('e.agent_id', '=', agent.id), eb.and([eb('e.agent_id', 'is', null), eb('e.agent_name', '=', agent.name)])]))
-    else if (UUID.test(text)) query = query.where('e.agent_id', '=', text)
+    else if (isUuid(text)) query = query.where('e.agent_id', '=', text)
     else query = query.where('e.agent_name', '=', text)
   }
   if (f.rule !== undefined) {
     const text = f.rule
     const rule = await db.selectFrom('alert_rules').select(['id', 'name']).where('org_id', '=', orgId)
-      .where((eb) => UUID.test(text) ? eb.or([eb('id', '=', text), eb('name', '=', text)]) : eb('name', '=', text)).executeTakeFirst()
+      .where((eb) => isUuid(text) ? eb.or([eb('id', '=', text), eb('name', '=', text)]) : eb('name', '=', text)).executeTakeFirst()
     if (rule) query = query.where((eb) => eb.or([eb('e.rule_id', '=', rule.id), eb.and([eb('e.rule_id', 'is', null), eb('e.rule_name', '=', rule.name)])]))
-    else if (UUID.test(text)) query = query.where('e.rule_id', '=', text)
+    else if (isUuid(text)) query = query.where('e.rule_id', '=', text)
     else query = query.where('e.rule_name', '=', text)
   }
   if (f.acknowledged !== undefined) {

@@ -14,8 +14,9 @@ import type { AlertSeverity } from '../store/database.ts'
 import { EVENT_STATES, EventDetailOut, EventListOut, EventOut, SEVERITIES, eventNotifications, eventView } from './event-views.ts'
 import { acknowledgeEvent, resolveEvent, unacknowledgeEvent } from './event-actions.ts'
 import { eventsSummary, getEvent, listEvents, type EventFilter } from './events-repository.ts'
+import { isUuid } from '../store/uuid.ts'
+import { IdParam } from '../http/params.ts'
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const DEFAULT_LIMIT = 100
 const MAX_LIMIT = 1000
 /** An acknowledgement lasts at most this long, so a forgotten one cannot mute repeats for good. */
@@ -35,7 +36,6 @@ const EventsQuery = Type.Object({
 }, { additionalProperties: false })
 type EventsQuery = Static<typeof EventsQuery>
 
-const IdParams = Type.Object({ id: Type.String({ format: 'uuid', description: 'alert event id' }) })
 const AckBody = Type.Object({
   comment: Type.Optional(Type.String({ maxLength: 2000 })),
   expires_in: Type.Optional(Type.String({ maxLength: 32, description: 'the acknowledgement ends after this long, e.g. 30m, 2h, 1d' })),
@@ -57,7 +57,7 @@ const encodeCursor = (id: string) => Buffer.from(JSON.stringify({ id })).toStrin
 function decodeCursor(text: string): string {
   try {
     const c = JSON.parse(Buffer.from(text, 'base64url').toString()) as { id?: unknown }
-    if (typeof c.id === 'string' && UUID.test(c.id)) return c.id
+    if (typeof c.id === 'string' && isUuid(c.id)) return c.id
   } catch { /* answered below */ }
   throw bad('cursor', 'is not one this API issued (use next_cursor as given)')
 }
@@ -158,7 +158,7 @@ export const alertEventsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/api/v1/alerts/events/:id', {
     onRequest: app.authenticate,
-    schema: { summary: 'One alert event with its notification deliveries', tags: ['alerts'], params: IdParams, response: { 200: EventDetailOut, ...ERRORS } },
+    schema: { summary: 'One alert event with its notification deliveries', tags: ['alerts'], params: IdParam, response: { 200: EventDetailOut, ...ERRORS } },
   }, async (request) => {
     const orgId = principalOf(request).orgId
     const event = eventView(await getEvent(db, orgId, request.params.id))
@@ -170,7 +170,7 @@ export const alertEventsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       summary: 'Acknowledge a firing alert: no repeat notifications while the acknowledgement holds', tags: ['alerts'],
       description: 'Acknowledging again replaces who, when, comment and expiry. A resolved event answers 409.',
-      params: IdParams, body: AckBody, response: { 200: EventOut, ...WRITE_ERRORS },
+      params: IdParam, body: AckBody, response: { 200: EventOut, ...WRITE_ERRORS },
     },
   }, async (request) => {
     const p = principalOf(request)
@@ -184,7 +184,7 @@ export const alertEventsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     onRequest: app.requireRole('admin', 'editor'),
     schema: {
       summary: 'Take an acknowledgement back: repeat notifications resume', tags: ['alerts'],
-      params: IdParams, response: { 200: EventOut, ...WRITE_ERRORS },
+      params: IdParam, response: { 200: EventOut, ...WRITE_ERRORS },
     },
   }, async (request) => {
     const p = principalOf(request)
@@ -198,7 +198,7 @@ export const alertEventsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Resolve a firing alert by hand', tags: ['alerts'],
       description: 'Its lifecycle starts over (a condition that still holds fires a new event); resolved notifications go out if the rule asks. '
         + 'A resolved event answers 409.',
-      params: IdParams, body: ResolveBody, response: { 200: EventOut, ...WRITE_ERRORS },
+      params: IdParam, body: ResolveBody, response: { 200: EventOut, ...WRITE_ERRORS },
     },
   }, async (request) => {
     const p = principalOf(request)

@@ -2,6 +2,7 @@
 // transaction as the event they announce. The dispatcher (services/notify) sends them; nothing here sends.
 import { sql, type Kysely } from 'kysely'
 import type { Database, NotificationKind } from '../store/database.ts'
+import { isUuid } from '../store/uuid.ts'
 
 export interface NotificationRequest {
   orgId: string
@@ -15,7 +16,6 @@ export interface NotificationRequest {
   now: Date
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** The outbox rows of one rule × channel × kind that go out as one message share this key. */
 export const groupKey = (ruleId: string, channelId: string, kind: NotificationKind) => `${ruleId}:${channelId}:${kind}`
@@ -27,7 +27,7 @@ export const groupKey = (ruleId: string, channelId: string, kind: NotificationKi
  * Returns the number of rows queued.
  */
 export async function enqueueNotifications(db: Kysely<Database>, input: NotificationRequest): Promise<number> {
-  const channelIds = [...new Set(input.channelIds.filter((id) => UUID.test(id)))]
+  const channelIds = [...new Set(input.channelIds.filter((id) => isUuid(id)))]
   if (channelIds.length === 0) return 0
   const firstSend = new Date(input.now.getTime() + input.groupWaitSeconds * 1000)
   const result = await sql`

@@ -7,6 +7,7 @@ import { Nullable, Time } from '../http/response-schemas.ts'
 import { parseSeriesTarget } from '../query/series-catalog.ts'
 import { parseDuration } from '../time/duration.ts'
 import type { AlertCondition, AlertRuleKind, AlertRulesTable, Database } from '../store/database.ts'
+import { isUuid } from '../store/uuid.ts'
 
 /** One of `values` (typed as their union; a mapped Type.Union of literals loses the type here). */
 const lit = <T extends string>(values: readonly T[], description?: string) =>
@@ -200,7 +201,6 @@ export function ruleValues(body: RuleBody): RuleValues {
   }
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /**
  * Channels by id or by name (a rules file cannot know ids) → their ids; each must be a channel of the
@@ -208,8 +208,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
  */
 export async function resolveChannels(db: Kysely<Database>, orgId: string, channels: readonly string[]): Promise<string[]> {
   if (channels.length === 0) return []
-  const ids = channels.filter((c) => UUID.test(c))
-  const names = channels.filter((c) => !UUID.test(c))
+  const ids = channels.filter((c) => isUuid(c))
+  const names = channels.filter((c) => !isUuid(c))
   let query = db.selectFrom('notification_channels').select(['id', 'name']).where('org_id', '=', orgId)
   query = query.where((eb) => eb.or([
     ...(ids.length > 0 ? [eb('id', 'in', ids)] : []),
@@ -219,7 +219,7 @@ export async function resolveChannels(db: Kysely<Database>, orgId: string, chann
   const byId = new Map(found.map((c) => [c.id.toLowerCase(), c.id]))
   const byName = new Map(found.map((c) => [c.name, c.id]))
   const resolved = channels.map((c, i) => {
-    const id = UUID.test(c) ? byId.get(c.toLowerCase()) : byName.get(c)
+    const id = isUuid(c) ? byId.get(c.toLowerCase()) : byName.get(c)
     if (!id) throw new RuleProblem(`channels[${i}]`, `("${c.slice(0, 64)}") is not a notification channel of this organization (give its id or name)`)
     return id
   })

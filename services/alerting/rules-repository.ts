@@ -8,12 +8,12 @@ import { validatedRuleValues, type RuleBody, type RuleRow, type RuleValues } fro
 import { alertNotice, sendAlertNotice } from '../bus/alert-bus.ts'
 import { AGENT_DELETION_NAMESPACE, lockRuleAlerts } from './evaluate-rule.ts'
 import { queueResolvedNotifications } from './event-actions.ts'
+import { isUuid } from '../store/uuid.ts'
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** A rule of the organization, or not_found; any id is accepted (a non-uuid is not found, never a uuid cast error). */
 export async function getRule(db: Kysely<Database>, orgId: string, id: string): Promise<RuleRow> {
-  const rule = UUID.test(id) ? await db.selectFrom('alert_rules').selectAll().where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst() : undefined
+  const rule = isUuid(id) ? await db.selectFrom('alert_rules').selectAll().where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst() : undefined
   if (!rule) throw new DomainError('not_found', `Alert rule ${id} not found`)
   return rule
 }

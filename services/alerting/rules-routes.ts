@@ -7,9 +7,9 @@ import { principalOf } from '../auth/auth-plugin.ts'
 import { userActor, writeAudit } from '../audit/audit-log.ts'
 import { RuleBody, RuleOut, SEVERITIES, ruleView } from './rule-definition.ts'
 import { createRule, deleteRule, getRule, listRules, replaceRule } from './rules-repository.ts'
+import { IdParam } from '../http/params.ts'
 
 // Any string: a non-uuid id is simply not found (404), never a 500 from the uuid cast.
-const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) })
 const BODY_LIMIT = 64 * 1024
 
 const ListQuery = Type.Object({
@@ -36,7 +36,7 @@ export const alertRulesRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/api/v1/alerts/:id', {
     onRequest: app.authenticate,
-    schema: { summary: 'One alert rule', tags: ['alerts'], params: IdParams, response: { 200: RuleOut, ...ERRORS } },
+    schema: { summary: 'One alert rule', tags: ['alerts'], params: IdParam, response: { 200: RuleOut, ...ERRORS } },
   }, async (request) => ruleView(await getRule(db, principalOf(request).orgId, request.params.id)))
 
   app.post('/api/v1/alerts', {
@@ -51,7 +51,7 @@ export const alertRulesRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.put('/api/v1/alerts/:id', {
     onRequest: app.requireRole('admin', 'editor'), bodyLimit: BODY_LIMIT,
-    schema: { summary: 'Replace an alert rule', tags: ['alerts'], params: IdParams, body: RuleBody, response: { 200: RuleOut, ...WRITE_ERRORS } },
+    schema: { summary: 'Replace an alert rule', tags: ['alerts'], params: IdParam, body: RuleBody, response: { 200: RuleOut, ...WRITE_ERRORS } },
   }, async (request) => {
     const p = principalOf(request)
     const rule = await replaceRule(db, p.orgId, request.params.id, request.body)
@@ -61,7 +61,7 @@ export const alertRulesRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.delete('/api/v1/alerts/:id', {
     onRequest: app.requireRole('admin', 'editor'),
-    schema: { summary: 'Delete an alert rule (its history stays)', tags: ['alerts'], params: IdParams, response: { 204: NoContent, ...WRITE_ERRORS } },
+    schema: { summary: 'Delete an alert rule (its history stays)', tags: ['alerts'], params: IdParam, response: { 204: NoContent, ...WRITE_ERRORS } },
   }, async (request, reply) => {
     const p = principalOf(request)
     const deleted = await deleteRule(db, p.orgId, request.params.id)

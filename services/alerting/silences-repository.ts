@@ -5,6 +5,7 @@ import { sql, type Kysely } from 'kysely'
 import type { Static } from 'typebox'
 import { DomainError, invalidField } from '../errors/domain-error.ts'
 import type { Database, SilenceMatchers } from '../store/database.ts'
+import { isUuid } from '../store/uuid.ts'
 import { SILENCE_COLUMNS, checkedMatchers, silenceStatus, silenceWindow, type Matchers, type SilenceBody, type SilenceRow } from './silence-views.ts'
 import { selectEvents, type EventRow } from './event-views.ts'
 import { silenceMatches } from './silence-matching.ts'
@@ -14,6 +15,7 @@ const MAX_PREVIEW_SCAN = 10_000
 
 /** A silence of the organization, or not_found. */
 export async function getSilence(db: Kysely<Database>, orgId: string, id: string): Promise<SilenceRow> {
+  if (!isUuid(id)) throw new DomainError('not_found', `Silence ${id} not found`)
   const s = await db.selectFrom('silences').select(SILENCE_COLUMNS).where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst()
   if (!s) throw new DomainError('not_found', `Silence ${id} not found`)
   return s

@@ -12,6 +12,7 @@ import { parseLimit } from '../query/time-range.ts'
 import { Matchers, SILENCE_KINDS, SilenceBody, SilenceOut, silenceView, type SilenceRow } from './silence-views.ts'
 import { EventOut, eventView } from './event-views.ts'
 import { createSilence, endSilence, firingEventsMatching, getSilence, listSilences, updateSilence } from './silences-repository.ts'
+import { IdParam } from '../http/params.ts'
 
 const DEFAULT_LIMIT = 100
 const MAX_LIMIT = 1000
@@ -22,7 +23,6 @@ const ListQuery = Type.Object({
   kind: Type.Optional(Type.Union(SILENCE_KINDS.map((k) => Type.Literal(k)))),
   limit: Type.Optional(Type.String({ maxLength: 12, description: `default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT}` })),
 }, { additionalProperties: false })
-const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 const ListOut = Type.Object({ silences: Type.Array(SilenceOut), count: Type.Integer() })
 
 export const silencesRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -51,7 +51,7 @@ export const silencesRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/api/v1/silences/:id', {
     onRequest: app.authenticate,
-    schema: { summary: 'One silence', tags: ['silences'], params: IdParams, response: { 200: SilenceOut, ...ERRORS } },
+    schema: { summary: 'One silence', tags: ['silences'], params: IdParam, response: { 200: SilenceOut, ...ERRORS } },
   }, async (request) => silenceView(await getSilence(db, principalOf(request).orgId, request.params.id)))
 
   app.post('/api/v1/silences', {
@@ -87,7 +87,7 @@ export const silencesRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       summary: 'Change a pending or active silence', tags: ['silences'],
       description: 'Replaces matchers and window; kind, starts_at and comment stay as they are when left out. An expired silence is history (409): create a new one.',
-      params: IdParams, body: SilenceBody, response: { 200: SilenceOut, ...WRITE_ERRORS },
+      params: IdParam, body: SilenceBody, response: { 200: SilenceOut, ...WRITE_ERRORS },
     },
   }, async (request) => {
     const updated = await updateSilence(db, principalOf(request).orgId, request.params.id, request.body, new Date())
@@ -100,7 +100,7 @@ export const silencesRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       summary: 'End a silence now', tags: ['silences'],
       description: 'An active silence ends now and stays listed as expired (history); one not yet started is removed; an expired one answers 409.',
-      params: IdParams, response: { 204: NoContent, ...WRITE_ERRORS },
+      params: IdParam, response: { 204: NoContent, ...WRITE_ERRORS },
     },
   }, async (request, reply) => {
     const { silence, removed } = await endSilence(db, principalOf(request).orgId, request.params.id, new Date())

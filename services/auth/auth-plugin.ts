@@ -4,6 +4,7 @@ import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Role } from '../store/database.ts'
 import { DomainError } from '../errors/domain-error.ts'
+import { liveSessions } from './sessions-repository.ts'
 
 export interface AccessClaims { sub: string; org: string; role: Role; sid: string; typ: 'access' }
 export interface RefreshClaims { sid: string; typ: 'refresh'; nonce: string }
@@ -34,13 +35,9 @@ export const authPlugin = fp(async (app, opts: { secret: string }) => {
     const claims = accessClaims(app, request)
     if (!claims) throw new DomainError('unauthenticated', 'Invalid or expired token')
     // A logged-out session stops working at once, whatever the token's expiry says.
-    const live = await app.store.db.selectFrom('auth_sessions').innerJoin('users', 'users.id', 'auth_sessions.user_id')
-      .select(['users.id', 'users.username', 'users.org_id', 'users.role'])
-      .where('auth_sessions.id', '=', claims.sid).where('auth_sessions.user_id', '=', claims.sub)
-      .where('auth_sessions.revoked_at', 'is', null).where('auth_sessions.expires_at', '>', new Date())
-      .executeTakeFirst()
+    const [live] = await liveSessions(app.store.db, [claims.sid], claims.sub)
     if (!live) throw new DomainError('unauthenticated', 'Session has ended: log in again')
-    request.principal = { userId: live.id, username: live.username, orgId: live.org_id, role: live.role, sessionId: claims.sid }
+    request.principal = { userId: live.user_id, username: live.username, orgId: live.org_id, role: live.role, sessionId: claims.sid }
   })
 
   app.decorate('requireRole', (...roles: Role[]) => async (request: FastifyRequest, reply: FastifyReply) => {

@@ -1,6 +1,7 @@
 // Saved dashboards of one organization: each shared with the organization or private to its owner.
 import type { Kysely, Selectable } from 'kysely'
 import type { Database, DashboardsTable } from '../store/database.ts'
+import { isUuid } from '../store/uuid.ts'
 
 export const DASHBOARD_COLUMNS = ['id', 'org_id', 'owner_id', 'scope', 'name', 'description', 'layout', 'created_at', 'updated_at'] as const
 export type DashboardRow = Pick<Selectable<DashboardsTable>, (typeof DASHBOARD_COLUMNS)[number]>
@@ -18,6 +19,7 @@ export async function listVisibleDashboards(db: Kysely<Database>, orgId: string,
 
 /** A dashboard the user may see, or undefined. */
 export async function findVisibleDashboard(db: Kysely<Database>, orgId: string, userId: string, id: string): Promise<DashboardRow | undefined> {
+  if (!isUuid(id)) return undefined
   return visible(db, orgId, userId).where('id', '=', id).executeTakeFirst()
 }
 

@@ -8,6 +8,7 @@ import { principalOf, type Principal } from '../auth/auth-plugin.ts'
 import {
   createDashboard, deleteDashboard, findVisibleDashboard, listVisibleDashboards, replaceDashboard, type DashboardRow,
 } from './dashboards-repository.ts'
+import { IdParam } from '../http/params.ts'
 
 const Panel = Type.Object({
   id: Type.Optional(Type.String({ maxLength: 64 })),
@@ -37,7 +38,6 @@ const DashboardBody = Type.Object({
   layout: Layout,
 }, { additionalProperties: false })
 
-const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 const DashboardOut = Type.Object({
   id: Type.String({ format: 'uuid' }), name: Type.String(), description: Type.String(), scope: Type.String(),
   owner_id: Nullable(Type.String()), layout: Layout, created_at: Time, updated_at: Time,
@@ -69,7 +69,7 @@ export const dashboardsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/api/v1/dashboards/:id', {
     onRequest: app.authenticate,
-    schema: { summary: 'One dashboard', tags: ['dashboards'], params: IdParams, response: { 200: DashboardOut, ...ERRORS } },
+    schema: { summary: 'One dashboard', tags: ['dashboards'], params: IdParam, response: { 200: DashboardOut, ...ERRORS } },
   }, async (request) => view(await visibleOr404(principalOf(request), request.params.id)))
 
   app.post('/api/v1/dashboards', {
@@ -83,7 +83,7 @@ export const dashboardsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.put('/api/v1/dashboards/:id', {
     onRequest: app.requireRole('admin', 'editor'),
-    schema: { summary: 'Replace a dashboard', tags: ['dashboards'], params: IdParams, body: DashboardBody, response: { 200: DashboardOut, ...WRITE_ERRORS } },
+    schema: { summary: 'Replace a dashboard', tags: ['dashboards'], params: IdParam, body: DashboardBody, response: { 200: DashboardOut, ...WRITE_ERRORS } },
   }, async (request) => {
     const p = principalOf(request)
     const current = await visibleOr404(p, request.params.id)
@@ -92,7 +92,7 @@ export const dashboardsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.delete('/api/v1/dashboards/:id', {
     onRequest: app.requireRole('admin', 'editor'),
-    schema: { summary: 'Delete a dashboard', tags: ['dashboards'], params: IdParams, response: { 204: NoContent, ...WRITE_ERRORS } },
+    schema: { summary: 'Delete a dashboard', tags: ['dashboards'], params: IdParam, response: { 204: NoContent, ...WRITE_ERRORS } },
   }, async (request, reply) => {
     const p = principalOf(request)
     const current = await visibleOr404(p, request.params.id)

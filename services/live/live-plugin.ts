@@ -10,6 +10,8 @@ import type { WebSocket } from 'ws'
 import { Type } from 'typebox'
 import { Counter, Gauge } from 'prom-client'
 import { DomainError } from '../errors/domain-error.ts'
+import { AgentIdParam } from '../http/params.ts'
+import { liveSessions } from '../auth/sessions-repository.ts'
 import { ERRORS } from '../http/response-schemas.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { findAgent, type AgentRow } from '../agents/agents-repository.ts'
@@ -65,7 +67,6 @@ const UPGRADE_ANSWER_MS = 10_000
 /** Client messages are small filter objects. */
 const MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
 
-const AgentParams = Type.Object({ agent_id: Type.String({ minLength: 1, maxLength: 128, description: 'agent uuid or name' }) })
 
 export const livePlugin = fp(async (app, opts: LiveOptions) => {
   const heartbeatMs = opts.heartbeatMs ?? 54_000
@@ -177,7 +178,7 @@ export const livePlugin = fp(async (app, opts: LiveOptions) => {
     },
     schema: {
       summary: 'WebSocket: live values of one agent (seed 001); token in ?token= or Sec-WebSocket-Protocol', tags: ['live'],
-      params: AgentParams, response: ERRORS,
+      params: AgentIdParam, response: ERRORS,
     },
     handler: notUpgraded,
     wsHandler: (ws, request) => {
@@ -238,11 +239,8 @@ export const livePlugin = fp(async (app, opts: LiveOptions) => {
   const checkSessions = async () => {
     if (connections.size === 0) return
     const sessionIds = [...new Set([...connections].map((c) => c.principal.sessionId))]
-    const live = await db.selectFrom('auth_sessions').innerJoin('users', 'users.id', 'auth_sessions.user_id')
-      .select(['auth_sessions.id', 'users.org_id'])
-      .where('auth_sessions.id', 'in', sessionIds).where('auth_sessions.revoked_at', 'is', null)
-      .where('auth_sessions.expires_at', '>', new Date()).execute()
-    const orgOf = new Map(live.map((s) => [s.id, s.org_id]))
+    const live = await liveSessions(db, sessionIds)
+    const orgOf = new Map(live.map((s) => [s.session_id, s.org_id]))
     for (const c of connections) {
       if (orgOf.get(c.principal.sessionId) !== c.principal.orgId) c.close(SESSION_ENDED, 'session ended: log in again')
     }

@@ -2,6 +2,7 @@
 // checked, targets through the SSRF guard, names unique), and a channel's delivery log.
 import type { Kysely, Selectable } from 'kysely'
 import { DomainError } from '../errors/domain-error.ts'
+import { isUuid } from '../store/uuid.ts'
 import type { AlertEventsTable, AlertNotificationsTable, ChannelType, Database, NotificationChannelsTable, NotificationStatus } from '../store/database.ts'
 import { checkChannelTargets, parseChannelConfig, type ConfigRules } from './channel-config.ts'
 
@@ -13,6 +14,7 @@ export interface ChannelInput { name: string; type: ChannelType; config: unknown
 
 /** A channel of the organization, or not_found. */
 export async function getChannel(db: Kysely<Database>, orgId: string, id: string): Promise<ChannelRow> {
+  if (!isUuid(id)) throw new DomainError('not_found', `Notification channel ${id} not found`)
   const c = await db.selectFrom('notification_channels').select(CHANNEL_COLUMNS).where('id', '=', id).where('org_id', '=', orgId).executeTakeFirst()
   if (!c) throw new DomainError('not_found', `Notification channel ${id} not found`)
   return c

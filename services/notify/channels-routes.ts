@@ -16,6 +16,7 @@ import { maskConfig, type ConfigRules } from './channel-config.ts'
 import type { SendFunction } from './senders.ts'
 import { DeliveryError, excerpt, type SendContext } from './send-context.ts'
 import { channelDeliveries, createChannel, deleteChannel, getChannel, listChannels, replaceChannel, type ChannelRow } from './channels-repository.ts'
+import { IdParam } from '../http/params.ts'
 
 export interface ChannelsRoutesOptions {
   rules: ConfigRules
@@ -39,7 +40,6 @@ const ChannelBody = Type.Object({
 
 const NOTIFICATION_STATUSES = ['pending', 'sending', 'delivered', 'failed', 'superseded'] as const satisfies readonly NotificationStatus[]
 
-const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 const ChannelOut = Type.Object({
   id: Type.String({ format: 'uuid' }), name: Type.String(), type: ChannelType, enabled: Type.Boolean(),
   config: Type.Object({}, { additionalProperties: true, description: 'secrets masked: webhook_url/url as origin/…/****, has_secret, has_password, header values ****' }),
@@ -92,7 +92,7 @@ export const channelsRoutes: FastifyPluginAsyncTypebox<ChannelsRoutesOptions> = 
 
   app.get('/api/v1/notification-channels/:id', {
     onRequest: app.authenticate,
-    schema: { summary: 'One notification channel (secrets masked)', tags: ['notifications'], params: IdParams, response: { 200: ChannelOut, ...ERRORS } },
+    schema: { summary: 'One notification channel (secrets masked)', tags: ['notifications'], params: IdParam, response: { 200: ChannelOut, ...ERRORS } },
   }, async (request) => view(await getChannel(db, principalOf(request).orgId, request.params.id)))
 
   app.post('/api/v1/notification-channels', {
@@ -107,7 +107,7 @@ export const channelsRoutes: FastifyPluginAsyncTypebox<ChannelsRoutesOptions> = 
 
   app.put('/api/v1/notification-channels/:id', {
     onRequest: writer, bodyLimit: BODY_LIMIT,
-    schema: { summary: 'Replace a notification channel; masked secrets sent back are kept', tags: ['notifications'], params: IdParams, body: ChannelBody, response: { 200: ChannelOut, ...WRITE_ERRORS } },
+    schema: { summary: 'Replace a notification channel; masked secrets sent back are kept', tags: ['notifications'], params: IdParam, body: ChannelBody, response: { 200: ChannelOut, ...WRITE_ERRORS } },
   }, async (request) => {
     const p = principalOf(request)
     const updated = await replaceChannel(db, p.orgId, request.params.id, request.body, opts.rules)
@@ -117,7 +117,7 @@ export const channelsRoutes: FastifyPluginAsyncTypebox<ChannelsRoutesOptions> = 
 
   app.delete('/api/v1/notification-channels/:id', {
     onRequest: writer,
-    schema: { summary: 'Delete a notification channel (its pending notifications fail; the delivery log stays with the events)', tags: ['notifications'], params: IdParams, response: { 204: NoContent, ...WRITE_ERRORS } },
+    schema: { summary: 'Delete a notification channel (its pending notifications fail; the delivery log stays with the events)', tags: ['notifications'], params: IdParam, response: { 204: NoContent, ...WRITE_ERRORS } },
   }, async (request, reply) => {
     const p = principalOf(request)
     const deleted = await deleteChannel(db, p.orgId, request.params.id)
@@ -128,7 +128,7 @@ export const channelsRoutes: FastifyPluginAsyncTypebox<ChannelsRoutesOptions> = 
   app.post('/api/v1/notification-channels/:id/test', {
     onRequest: writer, preHandler: limitTestSends,
     schema: {
-      summary: 'Send a test message now; answers whether it was delivered', tags: ['notifications'], params: IdParams,
+      summary: 'Send a test message now; answers whether it was delivered', tags: ['notifications'], params: IdParam,
       response: { 200: TestOut, ...WRITE_ERRORS },
     },
   }, async (request) => {
@@ -148,7 +148,7 @@ export const channelsRoutes: FastifyPluginAsyncTypebox<ChannelsRoutesOptions> = 
   app.get('/api/v1/notification-channels/:id/deliveries', {
     onRequest: app.authenticate,
     schema: {
-      summary: 'The delivery log of a channel, newest first', tags: ['notifications'], params: IdParams,
+      summary: 'The delivery log of a channel, newest first', tags: ['notifications'], params: IdParam,
       querystring: Type.Object({
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
         status: Type.Optional(Type.Union(NOTIFICATION_STATUSES.map((s) => Type.Literal(s)))),

@@ -5,7 +5,7 @@ import type { Database } from '../store/database.ts'
 import { DomainError } from '../errors/domain-error.ts'
 import { findAgent, type AgentRow } from '../agents/agents-repository.ts'
 
-export const AgentParams = Type.Object({ agent_id: Type.String({ minLength: 1, maxLength: 128, description: 'agent uuid or name' }) })
+export { AgentIdParam as AgentParams } from '../http/params.ts'
 
 export const RangeQuery = Type.Object({
   start: Type.Optional(Type.String({ maxLength: 64, description: 'RFC3339, default end − 24 h' })),

@@ -3,12 +3,11 @@ import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Database, Role, User } from '../store/database.ts'
 import { DomainError } from '../errors/domain-error.ts'
 import { hashPassword, verifyPassword } from '../auth/secrets.ts'
+import { isUuid } from '../store/uuid.ts'
 
 export const USER_COLUMNS = ['id', 'username', 'role', 'display_name', 'email', 'created_at', 'updated_at'] as const
 export type UserRow = Pick<User, (typeof USER_COLUMNS)[number]>
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-export const isUuid = (text: string): boolean => UUID.test(text)
 
 export async function findUser(db: Kysely<Database>, orgId: string, id: string): Promise<UserRow | undefined> {
   if (!isUuid(id)) return undefined

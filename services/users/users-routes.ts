@@ -8,13 +8,13 @@ import { principalOf } from '../auth/auth-plugin.ts'
 import type { LoginThrottle } from '../auth/login-throttle.ts'
 import { userActor, writeAudit } from '../audit/audit-log.ts'
 import { changeOwnPassword, createUser, deleteUser, findUser, getUser, listUsers, updateProfile, updateUser, type UserRow } from './users-repository.ts'
+import { IdParam } from '../http/params.ts'
 
 export const Username = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._@-]*$' })
 export const NewPassword = Type.String({ minLength: 8, maxLength: 1024 })
 export const RoleName = Type.Union([Type.Literal('admin'), Type.Literal('editor'), Type.Literal('viewer')])
 const DisplayName = Type.Union([Type.String({ maxLength: 128 }), Type.Null()])
 const Email = Type.Union([Type.String({ maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' }), Type.Null()])
-const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
 const BODY_LIMIT = 16 * 1024
 
 const UserOut = Type.Object({
@@ -108,14 +108,14 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ loginThrottle: LoginThrott
 
   app.get('/api/v1/users/:id', {
     onRequest: app.requireRole('admin'),
-    schema: { summary: 'One user of your organization', tags: ['users'], params: IdParams, response: { 200: UserOut, ...ADMIN_ERRORS } },
+    schema: { summary: 'One user of your organization', tags: ['users'], params: IdParam, response: { 200: UserOut, ...ADMIN_ERRORS } },
   }, async (request) => userView(await getUser(db, principalOf(request).orgId, request.params.id)))
 
   app.put('/api/v1/users/:id', {
     onRequest: app.requireRole('admin'), bodyLimit: BODY_LIMIT,
     schema: {
       summary: 'Change a user: username, role, password (resetting it ends their sessions), profile', tags: ['users'],
-      params: IdParams,
+      params: IdParam,
       body: Type.Object({
         username: Type.Optional(Username), role: Type.Optional(RoleName), password: Type.Optional(NewPassword),
         display_name: Type.Optional(DisplayName), email: Type.Optional(Email),
@@ -142,7 +142,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ loginThrottle: LoginThrott
 
   app.delete('/api/v1/users/:id', {
     onRequest: app.requireRole('admin'),
-    schema: { summary: 'Delete a user of your organization', tags: ['users'], params: IdParams, response: { 204: NoContent, ...WRITE_ERRORS } },
+    schema: { summary: 'Delete a user of your organization', tags: ['users'], params: IdParam, response: { 204: NoContent, ...WRITE_ERRORS } },
   }, async (request, reply) => {
     const p = principalOf(request)
     const user = await deleteUser(db, p.orgId, request.params.id)

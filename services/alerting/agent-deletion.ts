@@ -1,11 +1,11 @@
 // Deleting an agent: its open alerts end, every sample it sent goes, and the audit entry is written in the
-// same transaction. Apart from agents-repository so that low-level module need not know about alerting.
+// same transaction. It lives with alerting, which may know agents; agents never import alerting.
 import type { Kysely } from 'kysely'
 import type { Database } from '../store/database.ts'
 import { DomainError } from '../errors/domain-error.ts'
-import { retireAgentAlerts } from '../alerting/rules-repository.ts'
+import { retireAgentAlerts } from './rules-repository.ts'
 import { writeAudit, type AuditEntry } from '../audit/audit-log.ts'
-import { getAgent, type AgentRow } from './agents-repository.ts'
+import { getAgent, type AgentRow } from '../agents/agents-repository.ts'
 
 /** Tables that hold an agent's samples: deleting the agent deletes them too. */
 const AGENT_DATA_TABLES = ['metrics', 'metrics_latest', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions',
