@@ -2,6 +2,8 @@
 import fp from 'fastify-plugin'
 import type { RetentionDays } from '../query/resolution-for-range.ts'
 import { alertRulesRoutes } from './rules-routes.ts'
+import { alertEventsRoutes } from './events-routes.ts'
+import { silencesRoutes } from './silences-routes.ts'
 import { EvaluationLoop, registerEvaluationMetrics } from './evaluation-loop.ts'
 
 export interface AlertingOptions {
@@ -26,6 +28,8 @@ declare module 'fastify' {
 
 export const alertingPlugin = fp(async (app, opts: AlertingOptions) => {
   await app.register(alertRulesRoutes)
+  await app.register(alertEventsRoutes)
+  await app.register(silencesRoutes)
   const metrics = registerEvaluationMetrics(app.observability.registry, app.store.db)
   if (!opts.evaluate) return
 

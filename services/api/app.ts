@@ -5,16 +5,11 @@ import type { Store } from '../store/open-store.ts'
 import { storePlugin } from '../store/store-plugin.ts'
 import { authPlugin } from '../auth/auth-plugin.ts'
 import { authRoutes } from '../auth/auth-routes.ts'
-import { agentsRoutes } from '../agents/agents-routes.ts'
-import { ingestRoutes } from '../ingest/ingest-routes.ts'
 import { ingestPlugin, type IngestPluginOptions } from '../ingest/ingest-service.ts'
-import { lineProtocolRoutes } from '../ingest/line-protocol-routes.ts'
+import { queryPlugin } from '../query/query-plugin.ts'
+import { agentsPlugin } from '../agents/agents-plugin.ts'
 import { metricsPlugin, type MetricsOptions } from '../observability/metrics-plugin.ts'
-import { metricsRoutes } from '../query/metrics-routes.ts'
-import { seriesRoutes } from '../query/series-routes.ts'
-import { processRoutes } from '../query/process-routes.ts'
 import { dashboardsRoutes } from '../dashboards/dashboards-routes.ts'
-import { agentConfigRoutes } from '../agents/agent-config-routes.ts'
 import { DEFAULT_RETENTION_DAYS, type RetentionDays } from '../query/resolution-for-range.ts'
 import { openapiPlugin } from '../http/openapi-plugin.ts'
 import { healthRoutes } from '../health/health-routes.ts'
@@ -28,12 +23,9 @@ import { LoginThrottle, DEFAULT_LOGIN_THROTTLE, type LoginThrottleLimits } from 
 import { usersRoutes } from '../users/users-routes.ts'
 import { organizationsRoutes } from '../organizations/organizations-routes.ts'
 import { auditRoutes } from '../audit/audit-routes.ts'
-import { agentKeysRoutes } from '../agents/agent-keys-routes.ts'
 import { ingestBusPlugin } from '../bus/ingest-bus.ts'
 import { livePlugin, type LiveOptions } from '../live/live-plugin.ts'
 import { alertingPlugin, type AlertingOptions } from '../alerting/alerting-plugin.ts'
-import { alertEventsRoutes } from '../alerting/events-routes.ts'
-import { silencesRoutes } from '../alerting/silences-routes.ts'
 import { notifyPlugin, type NotifyOptions } from '../notify/notify-plugin.ts'
 import { webRoutes } from '../web/web-routes.ts'
 
@@ -103,19 +95,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(usersRoutes, { loginThrottle })
   await app.register(organizationsRoutes)
   await app.register(auditRoutes)
-  await app.register(agentKeysRoutes)
-  await app.register(agentsRoutes, { onlineWindowSeconds: opts.onlineWindowSeconds ?? 20 })
-  await app.register(ingestRoutes)
-  await app.register(lineProtocolRoutes)
-  await app.register(metricsRoutes)
-  await app.register(seriesRoutes, { retentionDays: opts.retentionDays ?? DEFAULT_RETENTION_DAYS })
-  await app.register(processRoutes)
+  await app.register(agentsPlugin, { onlineWindowSeconds: opts.onlineWindowSeconds ?? 20 })
+  await app.register(queryPlugin, { retentionDays: opts.retentionDays ?? DEFAULT_RETENTION_DAYS })
   await app.register(dashboardsRoutes)
-  await app.register(agentConfigRoutes)
   await app.register(livePlugin, opts.live ?? {})
   await app.register(alertingPlugin, opts.alerting ?? {})
-  await app.register(alertEventsRoutes)
-  await app.register(silencesRoutes)
   await app.register(notifyPlugin, opts.notify ?? {})
   await app.register(webRoutes)
   return app

@@ -10,6 +10,8 @@ import { scrubBatches } from './scrub-batches.ts'
 import { writeBatches, type IngestingAgent } from './write-batches.ts'
 import { publishIngest } from './publish-ingest.ts'
 import { agentFromApiKey } from '../agents/agent-key-auth.ts'
+import { ingestRoutes } from './ingest-routes.ts'
+import { lineProtocolRoutes } from './line-protocol-routes.ts'
 import type { AgentRow } from '../agents/agents-repository.ts'
 
 export interface IngestService {
@@ -62,4 +64,6 @@ export const ingestPlugin = fp<IngestPluginOptions>(async (app, opts) => {
   app.decorate('authenticateAgentKey', async (request: FastifyRequest) => {
     request.ingestingAgent = await agentFromApiKey(app.store.db, request)
   })
+  await app.register(ingestRoutes)
+  await app.register(lineProtocolRoutes)
 }, { name: 'hostpulse-ingest', dependencies: ['hostpulse-store', 'hostpulse-ingest-feed', 'hostpulse-metrics'] })
