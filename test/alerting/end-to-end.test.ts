@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppOptions } from '../../services/api/app.ts'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
 import type { Store } from '../../services/store/open-store.ts'
-import { ACCESS_TTL, ADMIN, GENEROUS_LIMITS, JWT_SECRET, REFRESH_TTL, makeBatch, metric, openTestStore, request, type RequestOptions } from '../api/helpers.ts'
+import { ACCESS_TTL, ADMIN, GENEROUS_LIMITS, JWT_SECRET, REFRESH_TTL, makeBatch, metric, openTestStore, request, type RequestOptions } from '../test-client.ts'
 import { startReceiver, startSmtp } from '../notify/notify-helpers.ts'
 import { waitFor as eventually } from '../wait-for.ts'
 

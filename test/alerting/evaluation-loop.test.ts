@@ -3,7 +3,7 @@
 // neither forgets the alert nor notifies it again, and the loop's Prometheus metrics are exported.
 import t from 'tap'
 import { buildApp } from '../../services/api/app.ts'
-import { ACCESS_TTL, GENEROUS_LIMITS, JWT_SECRET, REFRESH_TTL, makeBatch, metric, request, startApi, type Api } from '../api/helpers.ts'
+import { ACCESS_TTL, GENEROUS_LIMITS, JWT_SECRET, REFRESH_TTL, makeBatch, metric, request, startClient, type TestClient } from '../test-client.ts'
 import { listenAppWith } from '../query/query-helpers.ts'
 import { addChannel, silentLog, waitFor } from './evaluation-helpers.ts'
 import { evaluateRule } from '../../services/alerting/evaluate-rule.ts'
@@ -14,7 +14,7 @@ import type { Database } from '../../services/store/database.ts'
 
 const evaluating = { alerting: { evaluate: true, tickMs: 200, ingestDebounceMs: 300 } }
 
-async function evaluatingApp(api: Api) {
+async function evaluatingApp(api: TestClient) {
   const app = await buildApp({ store: api.store, jwtSecret: JWT_SECRET, accessTtlSeconds: ACCESS_TTL, refreshTtlSeconds: REFRESH_TTL, ...GENEROUS_LIMITS, ...evaluating })
   await app.listen({ port: 0, host: '127.0.0.1' })
   return app
@@ -23,7 +23,7 @@ async function evaluatingApp(api: Api) {
 const cpu = (value: number) => makeBatch({ metrics: [metric('cpu', 'usage_percent', value)], disks: [], networks: [], processes: [] })
 
 t.test('evaluateRule: of two evaluations of one rule at once, exactly one runs', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const rule = await api.post('/api/v1/alerts', { name: 'Once', metric: 'cpu.usage_percent', threshold: 90 }, { token: api.adminToken })
   const now = new Date()
   const staleBefore = new Date(now.getTime() - 15_000 + 1)
@@ -56,7 +56,7 @@ function countingTransactions(db: Kysely<Database>) {
 }
 
 t.test('concurrency: due rules are shared by that many workers, each evaluated once, a failing one stopping none', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const db = api.store.db
   const agent = await api.createAgent('pool-agent')
   t.equal((await api.ingest(agent.api_key, cpu(95))).status, 202)
@@ -93,7 +93,7 @@ t.test('concurrency: due rules are shared by that many workers, each evaluated o
 })
 
 t.test('the evaluation loop in running apps', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const db = api.store.db
   const channel = await addChannel(db, api.orgId, 'ops')
   const events = (ruleId: string) => db.selectFrom('alert_events').selectAll().where('rule_id', '=', ruleId).execute()

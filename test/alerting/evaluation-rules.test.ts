@@ -2,7 +2,7 @@
 // one evaluation cycle at a time with a clock the test moves. Checks states, event rows and outbox rows.
 import t from 'tap'
 import { sql } from 'kysely'
-import { assertError, disk, makeBatch, metric, proc, startApi, type Api, type CreatedAgent } from '../api/helpers.ts'
+import { assertError, disk, makeBatch, metric, proc, startClient, type TestClient, type CreatedAgent } from '../test-client.ts'
 import { EvaluationLoop } from '../../services/alerting/evaluation-loop.ts'
 import { addChannel, issueRule, recordingDb, ruleLockAt, silentLog, waitFor } from './evaluation-helpers.ts'
 import { AGENT_DELETION_NAMESPACE, LOCK_NAMESPACE, evaluateRule } from '../../services/alerting/evaluate-rule.ts'
@@ -10,7 +10,7 @@ import { retireAgentAlerts } from '../../services/alerting/rules-repository.ts'
 
 
 /** A loop whose clock the test sets; each `cycle(at)` runs one evaluation cycle at that time. */
-function loopAt(api: Api) {
+function loopAt(api: TestClient) {
   let now = new Date()
   const loop = new EvaluationLoop(api.store.db, silentLog, undefined, { clock: () => now })
   return {
@@ -21,23 +21,23 @@ function loopAt(api: Api) {
 const iso = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000).toISOString()
 const plus = (d: Date, s: number) => new Date(d.getTime() + s * 1000)
 
-async function send(api: Api, agent: CreatedAgent, at: Date, parts: Parameters<typeof makeBatch>[0]) {
+async function send(api: TestClient, agent: CreatedAgent, at: Date, parts: Parameters<typeof makeBatch>[0]) {
   const res = await api.ingest(agent.api_key, makeBatch({ time: iso(at), metrics: [], disks: [], networks: [], processes: [], ...parts }))
   if (res.status !== 202) throw new Error(`ingest failed: ${res.status} ${res.text}`)
 }
 
-async function createRule(api: Api, body: Record<string, unknown>): Promise<string> {
+async function createRule(api: TestClient, body: Record<string, unknown>): Promise<string> {
   const res = await api.post('/api/v1/alerts', body, { token: api.adminToken })
   if (res.status !== 201) throw new Error(`rule refused: ${res.status} ${res.text}`)
   return res.body.id
 }
 
-const statesOf = (api: Api, ruleId: string) => api.store.db.selectFrom('alert_states').selectAll().where('rule_id', '=', ruleId).orderBy('series_key').execute()
-const eventsOf = (api: Api, ruleId: string) => api.store.db.selectFrom('alert_events').selectAll().where('rule_id', '=', ruleId).orderBy('started_at').orderBy('agent_name').execute()
-const outboxOf = (api: Api, ruleId: string) => api.store.db.selectFrom('alert_notifications').selectAll().where('rule_id', '=', ruleId).orderBy('created_at').execute()
+const statesOf = (api: TestClient, ruleId: string) => api.store.db.selectFrom('alert_states').selectAll().where('rule_id', '=', ruleId).orderBy('series_key').execute()
+const eventsOf = (api: TestClient, ruleId: string) => api.store.db.selectFrom('alert_events').selectAll().where('rule_id', '=', ruleId).orderBy('started_at').orderBy('agent_name').execute()
+const outboxOf = (api: TestClient, ruleId: string) => api.store.db.selectFrom('alert_notifications').selectAll().where('rule_id', '=', ruleId).orderBy('created_at').execute()
 
 t.test('evaluation against the database', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const db = api.store.db
   const { cycle } = loopAt(api)
   const channel = await addChannel(db, api.orgId, 'ops')

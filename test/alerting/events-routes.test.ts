@@ -5,7 +5,7 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import type { Test } from 'tap'
-import { assertError, createOrgWithAdmin, startApi, type Api } from '../api/helpers.ts'
+import { assertError, createOrgWithAdmin, startClient, type TestClient } from '../test-client.ts'
 import { addUser } from '../query/query-helpers.ts'
 import type { AlertSeverity } from '../../services/store/database.ts'
 
@@ -25,7 +25,7 @@ interface EventSeed {
 }
 
 /** Inserts an event (and, while firing, its lifecycle row) the way the evaluator leaves them. */
-async function seedEvent(api: Api, s: EventSeed): Promise<string> {
+async function seedEvent(api: TestClient, s: EventSeed): Promise<string> {
   const orgId = s.orgId ?? api.orgId
   const state = s.state ?? 'firing'
   const row = await api.store.db.insertInto('alert_events').values({
@@ -46,14 +46,14 @@ async function seedEvent(api: Api, s: EventSeed): Promise<string> {
   return row.id
 }
 
-async function seedRule(api: Api, name: string, fields: { channels?: string[]; notifyOnResolve?: boolean; groupWait?: number; orgId?: string } = {}) {
+async function seedRule(api: TestClient, name: string, fields: { channels?: string[]; notifyOnResolve?: boolean; groupWait?: number; orgId?: string } = {}) {
   return api.store.db.insertInto('alert_rules').values({
     org_id: fields.orgId ?? api.orgId, name, metric: 'cpu.usage_percent', threshold: 90, channels: fields.channels ?? [],
     notify_on_resolve: fields.notifyOnResolve ?? true, group_wait_seconds: fields.groupWait ?? 10, labels: '{}', tags: '{}', annotations: '{}',
   }).returning(['id', 'name']).executeTakeFirstOrThrow()
 }
 
-async function seedChannel(api: Api, name: string, enabled = true) {
+async function seedChannel(api: TestClient, name: string, enabled = true) {
   return api.store.db.insertInto('notification_channels').values({
     org_id: api.orgId, name, type: 'slack', enabled, config: JSON.stringify({ webhook_url: `https://hooks.slack.com/services/T0/B0/${name}-secret-token` }),
   }).returning(['id', 'name']).executeTakeFirstOrThrow()
@@ -82,7 +82,7 @@ async function waitFor<T>(t: Test, what: string, check: () => T | undefined, ms 
 }
 
 t.test('alert events', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const admin = api.adminToken
   const editor = await addUser(api, 'events-editor', 'editor')
   const viewer = await addUser(api, 'events-viewer', 'viewer')

@@ -2,7 +2,7 @@
 // condition still holds starts over (a new event on the next evaluation, notified again), the resolved
 // notification goes out only once, and an acknowledgement holds across evaluations.
 import t from 'tap'
-import { makeBatch, metric, startApi } from '../api/helpers.ts'
+import { makeBatch, metric, startClient } from '../test-client.ts'
 import { evaluateRule, LOCK_NAMESPACE } from '../../services/alerting/evaluate-rule.ts'
 import { resolveEvent } from '../../services/alerting/event-actions.ts'
 import { addChannel, recordingDb, ruleLockAt } from './evaluation-helpers.ts'
@@ -10,7 +10,7 @@ import { addChannel, recordingDb, ruleLockAt } from './evaluation-helpers.ts'
 const cpu = (value: number) => makeBatch({ metrics: [metric('cpu', 'usage_percent', value)], disks: [], networks: [], processes: [] })
 
 t.test('resolve and acknowledge with the evaluator', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const db = api.store.db
   const channel = await addChannel(db, api.orgId, 'ops')
   const agent = await api.createAgent('server-001')

@@ -2,7 +2,7 @@
 // nothing, roles, organizations that never see each other's rules, and rules-file rules the API won't change.
 import t from 'tap'
 import { sql } from 'kysely'
-import { assertError, createOrgWithAdmin, startApi } from '../api/helpers.ts'
+import { assertError, createOrgWithAdmin, startClient } from '../test-client.ts'
 import { addUser } from '../query/query-helpers.ts'
 import { addChannel, issueRule, recordingDb, ruleLockAt } from './evaluation-helpers.ts'
 import { LOCK_NAMESPACE } from '../../services/alerting/evaluate-rule.ts'
@@ -13,7 +13,7 @@ const RULE_KEYS = ['agents', 'aggregation', 'annotations', 'channels', 'conditio
   'repeat_interval', 'severity', 'source', 'tags', 'threshold', 'updated_at', 'warning_threshold', 'window']
 
 t.test('alert rules API', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const db = api.store.db
   const admin = api.adminToken
   const editor = await addUser(api, 'editor1', 'editor')

@@ -4,7 +4,7 @@
 // silence matching reads.
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
-import { assertError, createOrgWithAdmin, startApi } from '../api/helpers.ts'
+import { assertError, createOrgWithAdmin, startClient } from '../test-client.ts'
 import { addUser } from '../query/query-helpers.ts'
 import { activeSilences, isSilenced } from '../../services/alerting/silence-matching.ts'
 
@@ -22,7 +22,7 @@ const JSON_VALUES: unknown[] = [0, -1, 1e308, true, null, [], ['a'], {}, { $ne: 
 const enc = (s: string) => { try { return encodeURIComponent(s) } catch { return '%ED%A0%80' } }
 
 t.test('silences', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const admin = api.adminToken
   const editor = await addUser(api, 'silence-editor', 'editor')
   const viewer = await addUser(api, 'silence-viewer', 'viewer')

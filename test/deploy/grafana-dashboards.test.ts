@@ -10,7 +10,7 @@ import { sql } from 'kysely'
 import { writeBatches } from '../../services/ingest/write-batches.ts'
 import type { IngestBatch } from '../../contract/ingest-batch.ts'
 import { DASHBOARDS, DASHBOARD_DIR, render, type Dashboard } from '../../grafana/build-dashboards.ts'
-import { openTestStore } from '../api/helpers.ts'
+import { openTestStore } from '../test-client.ts'
 import type { Store } from '../../services/store/open-store.ts'
 import { expandGrafanaMacros, intervalText } from './grafana-macros.ts'
 

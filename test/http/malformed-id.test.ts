@@ -1,7 +1,7 @@
 // A malformed id answers the same on every route: 404 NOT_FOUND, as an id nobody has (agents and alert
 // rules take names where ids go, so a text that is no uuid can only be unknown, never a 400).
 import t from 'tap'
-import { startSecureApi } from '../security/security-helpers.ts'
+import { startClient } from '../security/security-helpers.ts'
 
 const MALFORMED = ['not-a-uuid', '1234', "x' or '1'='1", '00000000-0000-0000-0000-00000000000g']
 /** Valid values for query parameters a route requires, so the id is what the answer is about. */
@@ -10,7 +10,7 @@ const REQUIRED_QUERY: Record<string, string> = { metric: 'cpu.usage_percent', st
 const OTHER_CREDENTIALS = new Set(['/api/v1/agents/register/:registration_id'])
 
 t.test('GET and DELETE with a malformed id: 404 on every route that takes one', async (t) => {
-  const api = await startSecureApi(t)
+  const api = await startClient(t)
   const routes = api.app.registeredRoutes.filter((r) => /\/:(id|agent_id|registration_id)\b/.test(r.url) && !OTHER_CREDENTIALS.has(r.url)
     && (r.method === 'GET' || r.method === 'DELETE') && !r.url.startsWith('/ws/'))
   t.ok(routes.length >= 15, `${routes.length} routes take an id`)

@@ -7,7 +7,7 @@ import { checkBatches } from '../../services/ingest/check-batches.ts'
 import { IngestBus, type IngestEvent } from '../../services/bus/ingest-bus.ts'
 import { DomainError } from '../../services/errors/domain-error.ts'
 import type { IngestAccepted, IngestBatch } from '../../contract/ingest-batch.ts'
-import { makeBatch, metric, openTestStore, proc } from '../api/helpers.ts'
+import { makeBatch, metric, openTestStore, proc } from '../test-client.ts'
 
 t.test('scrub, write once, count, publish', async (t) => {
   const store = await openTestStore(t)

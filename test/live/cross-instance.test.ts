@@ -14,15 +14,15 @@ import { sql } from 'kysely'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
 import { INGEST_CHANNEL } from '../../services/bus/ingest-bus.ts'
 import { ALERTS_CHANNEL } from '../../services/bus/alert-bus.ts'
-import { ADMIN, makeBatch, metric, minutesAgo, openTestStore } from '../api/helpers.ts'
-import { connectWs, liveApiOn, listenLive } from './live-helpers.ts'
+import { ADMIN, makeBatch, metric, minutesAgo, openTestStore } from '../test-client.ts'
+import { connectWs, clientOn, listenApp } from './live-helpers.ts'
 
 const store = await openTestStore(t)
 const { orgId } = await bootstrapAdmin(store.db, ADMIN.username, ADMIN.password)
-const a = await listenLive(t, store, { live: { listen: true } })
-const b = await listenLive(t, store, { live: { listen: true } })
-const c = await listenLive(t, store, { live: { listen: false } })
-const apiA = liveApiOn(a.app, store, a.url, orgId)
+const a = await listenApp(t, store, { live: { listen: true } })
+const b = await listenApp(t, store, { live: { listen: true } })
+const c = await listenApp(t, store, { live: { listen: false } })
+const apiA = clientOn(a.app, store, a.url, orgId)
 apiA.adminToken = (await apiA.login(ADMIN.username, ADMIN.password)).token
 const token = apiA.adminToken
 const wsB = b.url.replace(/^http/, 'ws')
@@ -43,7 +43,7 @@ t.test('an ingest through A reaches the clients of B through LISTEN/NOTIFY, and 
 
   const time = minutesAgo(0)
   const started = Date.now()
-  await apiA.ingest(agent.api_key, makeBatch({ time, metrics: [metric('cpu', 'usage_percent', 42.5)] }))
+  await apiA.ingestOk(agent.api_key, makeBatch({ time, metrics: [metric('cpu', 'usage_percent', 42.5)] }))
   const value = await metricsOnB.waitFor((m) => m.type === 'metrics' && m.data['cpu.usage_percent']?.value === 42.5, 3000)
   t.comment(`ingest on A → value on B: ${Date.now() - started} ms`)
   t.equal(value.data['cpu.usage_percent'].timestamp, time, 'B\'s client got the value ingested through A')
@@ -58,19 +58,19 @@ t.test('an ingest through A reaches the clients of B through LISTEN/NOTIFY, and 
   // The control: give C's client the same time B needed, and then some; then a later ingest shows C is alive.
   await new Promise((r) => setTimeout(r, 500))
   t.notOk(metricsOnC.messages.some((m) => m.data?.['cpu.usage_percent']?.value === 42.5), 'C (listen: false) did not get A\'s ingest')
-  await apiA.ingest(agent.api_key, makeBatch({ time: new Date(Date.parse(time) + 1000).toISOString(), metrics: [metric('cpu', 'usage_percent', 43.5)] }))
+  await apiA.ingestOk(agent.api_key, makeBatch({ time: new Date(Date.parse(time) + 1000).toISOString(), metrics: [metric('cpu', 'usage_percent', 43.5)] }))
   await metricsOnB.waitFor((m) => m.type === 'metrics' && m.data['cpu.usage_percent']?.value === 43.5, 3000)
   t.ok(a.app.live.stats().listening && b.app.live.stats().listening && !c.app.live.stats().listening, 'listening as configured')
 })
 
 t.test('an ingest through B reaches A\'s clients the same way, exactly once', async (t) => {
-  const apiB = liveApiOn(b.app, store, b.url, orgId, token)
+  const apiB = clientOn(b.app, store, b.url, orgId, token)
   const agent = await apiB.createAgent('multi-02')
   const onA = await connectWs(t, `${a.url.replace(/^http/, 'ws')}/ws/metrics/multi-02?token=${token}`)
   const onB = await connectWs(t, `${wsB}/ws/metrics/multi-02?token=${token}`)
   await onA.waitFor((m) => m.type === 'metrics')
   await onB.waitFor((m) => m.type === 'metrics')
-  await apiB.ingest(agent.api_key, makeBatch({ metrics: [metric('memory', 'usage_percent', 12.5)] }))
+  await apiB.ingestOk(agent.api_key, makeBatch({ metrics: [metric('memory', 'usage_percent', 12.5)] }))
   await onA.waitFor((m) => m.data?.['memory.usage_percent']?.value === 12.5, 3000)
   await onB.waitFor((m) => m.data?.['memory.usage_percent']?.value === 12.5, 3000)
   await new Promise((r) => setTimeout(r, 300))

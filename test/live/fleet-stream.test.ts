@@ -3,12 +3,12 @@
 // alert events as the evaluator NOTIFYs them on hostpulse_alerts (here sent by the test itself).
 import t from 'tap'
 import { sql } from 'kysely'
-import { createOrgWithAdmin, disk, makeBatch, metric, minutesAgo, network } from '../api/helpers.ts'
+import { createOrgWithAdmin, disk, makeBatch, metric, minutesAgo, network } from '../test-client.ts'
 import { ALERTS_CHANNEL } from '../../services/bus/alert-bus.ts'
-import { connectWs, liveApiOn, startLiveApi } from './live-helpers.ts'
+import { connectWs, clientOn, startClient } from './live-helpers.ts'
 
 const ONLINE_WINDOW_S = 2
-const api = await startLiveApi(t, { live: { statusCheckMs: 200, onlineWindowSeconds: ONLINE_WINDOW_S } })
+const api = await startClient(t, { live: { statusCheckMs: 200, onlineWindowSeconds: ONLINE_WINDOW_S } })
 const db = api.store.db
 const SUMMARY_KEYS = ['agent_id', 'cpu', 'disk', 'hostname', 'last_seen', 'load1', 'memory', 'name', 'net_rx', 'net_tx', 'status'].sort()
 const ALERT_KEYS = ['agent_id', 'agent_name', 'event_id', 'resolved_at', 'rule_id', 'rule_name', 'severity', 'started_at', 'state', 'summary', 'value'].sort()
@@ -18,7 +18,7 @@ await api.createAgent('fleet-b')
 const pending = await api.createAgent('fleet-pending')
 await db.updateTable('agents').set({ status: 'pending' }).where('id', '=', pending.id).execute()
 const otherOrg = await createOrgWithAdmin(api.store, 'fleet-other', 'fleet-other-admin', 'other-password-1')
-const other = liveApiOn(api.app, api.store, api.url, otherOrg, (await api.login('fleet-other-admin', 'other-password-1')).token)
+const other = clientOn(api.app, api.store, api.url, otherOrg, (await api.login('fleet-other-admin', 'other-password-1')).token)
 const foreign = await other.createAgent('foreign-host')
 
 const firingEvent = async (orgId: string, agent: { id: string; name: string }, ruleName: string, state: 'firing' | 'resolved') => {
@@ -60,8 +60,8 @@ t.test('snapshot: the organization\'s agents and firing alerts, nothing of anoth
 t.test('an ingest sends the agent\'s summary; another organization\'s ingest is not seen', async (t) => {
   const client = await connectWs(t, `${api.wsUrl}/ws/live?token=${api.adminToken}`)
   await client.waitFor((m) => m.type === 'snapshot')
-  await other.ingest(foreign.api_key, fullBatch())
-  await api.ingest(a.api_key, fullBatch())
+  await other.ingestOk(foreign.api_key, fullBatch())
+  await api.ingestOk(a.api_key, fullBatch())
   const update = await client.waitFor((m) => m.type === 'agent' && m.agent.name === 'fleet-a')
   t.same(Object.keys(update).sort(), ['agent', 'type'])
   t.same(Object.keys(update.agent).sort(), SUMMARY_KEYS)
@@ -88,7 +88,7 @@ t.test('online → offline is sent without an ingest when the agent falls silent
   const client = await connectWs(t, `${api.wsUrl}/ws/live?token=${api.adminToken}`)
   await client.waitFor((m) => m.type === 'snapshot')
   const from = client.messages.length
-  await api.ingest(a.api_key, fullBatch())
+  await api.ingestOk(a.api_key, fullBatch())
   const online = await client.waitFor((m) => m.type === 'agent' && m.agent.agent_id === a.id, 3000, from)
   t.equal(online.agent.status, 'online')
   const started = Date.now()

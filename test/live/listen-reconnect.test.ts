@@ -5,8 +5,8 @@
 // pg_terminate_backend.
 import t from 'tap'
 import type { Store } from '../../services/store/open-store.ts'
-import { openTestStore } from '../api/helpers.ts'
-import { connectWs, startLiveApi, until } from './live-helpers.ts'
+import { openTestStore } from '../test-client.ts'
+import { connectWs, startClient, until } from './live-helpers.ts'
 
 const store = await openTestStore(t)
 const reconnectHooks: Array<() => void> = []
@@ -17,7 +17,7 @@ const reconnecting: Store = {
     return store.listen(channel, onPayload)
   },
 }
-const api = await startLiveApi(t, { live: { listen: true } }, reconnecting)
+const api = await startClient(t, { live: { listen: true } }, reconnecting)
 const agent = await api.createAgent('resync-host')
 
 t.test('after a reconnect of the LISTEN connection fleet clients get a fresh snapshot with what they missed', async (t) => {

@@ -6,51 +6,10 @@ import WebSocket from 'ws'
 import type { AppOptions } from '../../services/api/app.ts'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
 import type { Store } from '../../services/store/open-store.ts'
-import { ADMIN, listenApp, openTestStore, type CreatedAgent, type Reply, type RequestOptions } from '../api/helpers.ts'
-import { apiOn } from '../security/security-helpers.ts'
+import { ADMIN, listenApp, openTestStore, type CreatedAgent, type Reply, type RequestOptions } from '../test-client.ts'
+import { clientOn } from '../security/security-helpers.ts'
 
-export interface LiveApi {
-  app: FastifyInstance
-  store: Store
-  url: string
-  wsUrl: string
-  orgId: string
-  adminToken: string
-  req<T = any>(method: string, path: string, opts?: RequestOptions): Promise<Reply<T>>
-  login(username: string, password: string): Promise<{ token: string; refresh_token: string; expires_in: number }>
-  createAgent(name: string, token?: string): Promise<CreatedAgent>
-  ingest(apiKey: string, body: unknown): Promise<Reply>
-}
-
-export const listenLive = listenApp
-
-export function liveApiOn(app: FastifyInstance, store: Store, url: string, orgId: string, adminToken = ''): LiveApi {
-  const base = apiOn(app, store, url, orgId)
-  const api: LiveApi = {
-    app, store, url, wsUrl: url.replace(/^http/, 'ws'), orgId, adminToken, req: base.req, login: base.login,
-    createAgent: async (name, token = api.adminToken) => {
-      const res = await base.req('POST', '/api/v1/agents', { token, body: { name } })
-      if (res.status !== 201) throw new Error(`creating agent ${name} failed: ${res.status} ${res.text}`)
-      return res.body as CreatedAgent
-    },
-    ingest: async (apiKey, body) => {
-      const res = await base.req('POST', '/api/v1/ingest', { apiKey, body })
-      if (res.status !== 202) throw new Error(`ingest failed: ${res.status} ${res.text}`)
-      return res
-    },
-  }
-  return api
-}
-
-/** Store, first admin, app with `overrides` (e.g. `live`), an admin token. */
-export async function startLiveApi(t: Test, overrides: Partial<AppOptions> = {}, store?: Store): Promise<LiveApi> {
-  store ??= await openTestStore(t)
-  const { orgId } = await bootstrapAdmin(store.db, ADMIN.username, ADMIN.password)
-  const { app, url } = await listenLive(t, store, overrides)
-  const api = liveApiOn(app, store, url, orgId)
-  api.adminToken = (await api.login(ADMIN.username, ADMIN.password)).token
-  return api
-}
+export { clientOn, listenApp, startClient, type TestClient } from '../test-client.ts'
 
 export interface WsClient {
   ws: WebSocket

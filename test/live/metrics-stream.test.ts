@@ -2,11 +2,11 @@
 // snapshot of the last 30 s, pushes on ingest, filters from the next message on, 100 values per message,
 // refused client messages, and the heartbeat dropping a peer that stops answering pings.
 import t from 'tap'
-import { makeBatch, metric, minutesAgo, network } from '../api/helpers.ts'
-import { connectWs, startLiveApi, until } from './live-helpers.ts'
+import { makeBatch, metric, minutesAgo, network } from '../test-client.ts'
+import { connectWs, startClient, until } from './live-helpers.ts'
 
 const HEARTBEAT_MS = 250
-const api = await startLiveApi(t, { live: { heartbeatMs: HEARTBEAT_MS } })
+const api = await startClient(t, { live: { heartbeatMs: HEARTBEAT_MS } })
 const streamUrl = (agent: string, token = api.adminToken) => `${api.wsUrl}/ws/metrics/${agent}?token=${token}`
 const keysOf = (m: any) => Object.keys(m.data ?? {})
 const isMetrics = (m: any) => m.type === 'metrics'
@@ -14,9 +14,9 @@ const isMetrics = (m: any) => m.type === 'metrics'
 t.test('seed format: the snapshot holds the last 30 s; an ingest is pushed without polling', async (t) => {
   const agent = await api.createAgent('web-01')
   // Two minutes old: not part of the snapshot.
-  await api.ingest(agent.api_key, makeBatch({ time: minutesAgo(2), metrics: [metric('cpu', 'stale_metric', 1)], disks: [], networks: [], processes: [] }))
+  await api.ingestOk(agent.api_key, makeBatch({ time: minutesAgo(2), metrics: [metric('cpu', 'stale_metric', 1)], disks: [], networks: [], processes: [] }))
   const now = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString()
-  await api.ingest(agent.api_key, makeBatch({
+  await api.ingestOk(agent.api_key, makeBatch({
     time: now,
     networks: [network('eth0', { bytes_recv_per_sec: 1250.5, bytes_sent_per_sec: 300 })],
   }))
@@ -37,7 +37,7 @@ t.test('seed format: the snapshot holds the last 30 s; an ingest is pushed witho
   const from = client.messages.length
   const sentAt = Date.now()
   const later = new Date(Date.parse(now) + 1000).toISOString()
-  await api.ingest(agent.api_key, makeBatch({ time: later, metrics: [metric('cpu', 'usage_percent', 55.5)], disks: [], networks: [], processes: [] }))
+  await api.ingestOk(agent.api_key, makeBatch({ time: later, metrics: [metric('cpu', 'usage_percent', 55.5)], disks: [], networks: [], processes: [] }))
   const pushed = await client.waitFor((m) => isMetrics(m) && m.data['cpu.usage_percent']?.value === 55.5, 3000, from)
   t.comment(`ingest request start → value received: ${Date.now() - sentAt} ms`)
   t.same(keysOf(pushed), ['cpu.usage_percent'], 'only what changed is pushed')
@@ -46,7 +46,7 @@ t.test('seed format: the snapshot holds the last 30 s; an ingest is pushed witho
 
   // A replayed older batch does not overwrite a newer value on the stream.
   const from2 = client.messages.length
-  await api.ingest(agent.api_key, makeBatch({ time: now, metrics: [metric('cpu', 'usage_percent', 1), metric('cpu', 'replay_marker', 7)], disks: [], networks: [], processes: [] }))
+  await api.ingestOk(agent.api_key, makeBatch({ time: now, metrics: [metric('cpu', 'usage_percent', 1), metric('cpu', 'replay_marker', 7)], disks: [], networks: [], processes: [] }))
   const replay = await client.waitFor((m) => isMetrics(m) && 'cpu.replay_marker' in m.data, 3000, from2)
   t.notOk('cpu.usage_percent' in replay.data, 'an older sample of a series already sent is not pushed')
 })
@@ -59,7 +59,7 @@ t.test('filter messages apply from the next message on; bad ones are refused and
 
   const ingestAt = async (seconds: number) => {
     const time = new Date(Math.floor(Date.now() / 1000) * 1000 + seconds * 1000).toISOString()
-    await api.ingest(agent.api_key, makeBatch({
+    await api.ingestOk(agent.api_key, makeBatch({
       time, metrics: [metric('cpu', 'usage_percent', seconds), metric('cpu', 'load_avg_1', 1), metric('memory', 'usage_percent', 50),
         metric('cpu', 'usage_percent', seconds, { tags: { core: '0' } })],
       networks: [], processes: [],
@@ -118,7 +118,7 @@ t.test('more than 100 values: messages of at most 100, on push and in the snapsh
   const from = client.messages.length
   const time = minutesAgo(0)
   const metrics = Array.from({ length: 250 }, (_, i) => metric('cpu', 'usage_percent', i, { tags: { core: String(i) } }))
-  await api.ingest(agent.api_key, makeBatch({ time, metrics, disks: [], networks: [], processes: [] }))
+  await api.ingestOk(agent.api_key, makeBatch({ time, metrics, disks: [], networks: [], processes: [] }))
   const total = () => client.messages.slice(from).reduce((n, m) => n + keysOf(m).length, 0)
   await until(() => total() >= 250, 5000, '250 values received')
   const sizes = client.messages.slice(from).map((m) => keysOf(m).length)

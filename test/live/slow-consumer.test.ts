@@ -3,11 +3,11 @@
 // many messages it missed and still gets the newest values. A reading client beside it misses nothing.
 import t from 'tap'
 import type { Socket } from 'node:net'
-import { makeBatch, metric } from '../api/helpers.ts'
-import { connectWs, startLiveApi, until } from './live-helpers.ts'
+import { makeBatch, metric } from '../test-client.ts'
+import { connectWs, startClient, until } from './live-helpers.ts'
 
 const LIMITS = { queueMaxMessages: 64, queueMaxBytes: 512 * 1024, socketHighWaterBytes: 64 * 1024 }
-const api = await startLiveApi(t, { live: LIMITS })
+const api = await startClient(t, { live: LIMITS })
 const agent = await api.createAgent('firehose')
 
 // 1,000 series with long tags: about 30 KB per message of 100 values, 300 KB per ingest.
@@ -33,7 +33,7 @@ t.test('a client that never reads keeps the server\'s queue bounded and is told 
   let peakBuffered = 0
   let largestMessage = 0
   for (let i = 1; i <= INGESTS; i++) {
-    await api.ingest(agent.api_key, bigBatch(i))
+    await api.ingestOk(agent.api_key, bigBatch(i))
     const s = api.app.live.stats()
     peakQueued = Math.max(peakQueued, s.queuedBytes)
     peakBuffered = Math.max(peakBuffered, s.bufferedBytes)

@@ -4,14 +4,14 @@
 // no token reaches a log line.
 import { Writable } from 'node:stream'
 import t from 'tap'
-import { ADMIN, JWT_SECRET, assertError, createOrgWithAdmin, jwtClaims, signJwt } from '../api/helpers.ts'
-import { connectWs, liveApiOn, listenLive, refusedUpgrade, startLiveApi } from './live-helpers.ts'
+import { ADMIN, JWT_SECRET, assertError, createOrgWithAdmin, jwtClaims, signJwt } from '../test-client.ts'
+import { connectWs, clientOn, listenApp, refusedUpgrade, startClient } from './live-helpers.ts'
 
-const api = await startLiveApi(t, { live: { sessionCheckMs: 150 } })
+const api = await startClient(t, { live: { sessionCheckMs: 150 } })
 const agent = await api.createAgent('auth-01')
 const otherOrg = await createOrgWithAdmin(api.store, 'other-org', 'other-admin', 'other-password-1')
 const otherToken = (await api.login('other-admin', 'other-password-1')).token
-const other = liveApiOn(api.app, api.store, api.url, otherOrg, otherToken)
+const other = clientOn(api.app, api.store, api.url, otherOrg, otherToken)
 const foreignAgent = await other.createAgent('foreign-01')
 
 t.test('no token, or a bad one: 401 in the error format, never upgraded', async (t) => {
@@ -90,7 +90,7 @@ t.test('logout closes the session\'s open streams', async (t) => {
 t.test('no token in any log line', async (t) => {
   const lines: string[] = []
   const stream = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb() } })
-  const logged = await listenLive(t, api.store, { logger: { level: 'trace', stream } })
+  const logged = await listenApp(t, api.store, { logger: { level: 'trace', stream } })
   const wsUrl = logged.url.replace(/^http/, 'ws')
   const token = (await api.login(ADMIN.username, ADMIN.password)).token
   const a = await connectWs(t, `${wsUrl}/ws/metrics/auth-01?token=${token}&other=1`)

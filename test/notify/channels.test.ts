@@ -4,8 +4,8 @@
 // send time (a name that turns private), roles, another organization's channels as 404, audit entries,
 // and the per-user test-send limit (429 with the X-RateLimit headers). Names resolve through a table.
 import t from 'tap'
-import { assertError, createOrgWithAdmin } from '../api/helpers.ts'
-import { startSecureApi } from '../security/security-helpers.ts'
+import { assertError, createOrgWithAdmin } from '../test-client.ts'
+import { startClient } from '../security/security-helpers.ts'
 import { redactUrls } from '../../services/security/redact-urls.ts'
 import { seedOutbox, tableResolver } from './notify-helpers.ts'
 
@@ -24,7 +24,7 @@ t.test('notification channels', async (t) => {
     'hooks.example.test': ['93.184.216.34'], 'discord.example.test': ['93.184.216.35'], 'mail.example.test': ['93.184.216.36'],
     'internal.example.test': ['10.0.0.5'], 'rebind.example.test': ['93.184.216.37'],
   }
-  const api = await startSecureApi(t, {
+  const api = await startClient(t, {
     logger: { level: 'trace', stream: { write: (line: string) => { logs.push(line) } } },
     notify: { allowPrivateTargets: false, resolve: tableResolver(table), testSendLimit: { max: 3, windowMs: 60_000 }, dispatcher: { sendTimeoutMs: 2000 } },
   })

@@ -9,7 +9,7 @@ import { OutboxDispatcher, DEFAULT_DISPATCHER_SETTINGS, type DispatcherSettings 
 import type { AlertMessage } from '../../services/notify/alert-message.ts'
 import type { SendFunction } from '../../services/notify/senders.ts'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
-import { ADMIN, openTestStore } from '../api/helpers.ts'
+import { ADMIN, openTestStore } from '../test-client.ts'
 import { outboxRows, seedOutbox, waitFor } from './notify-helpers.ts'
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, fatal() {}, child() { return quiet } } as unknown as FastifyBaseLogger

@@ -10,8 +10,8 @@ import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
 import { OutboxDispatcher, DEFAULT_DISPATCHER_SETTINGS } from '../../services/notify/outbox-dispatcher.ts'
 import { sendToChannel } from '../../services/notify/senders.ts'
 import { verifyWebhookSignature } from '../../services/notify/webhook-signature.ts'
-import { ACCESS_TTL, ADMIN, GENEROUS_LIMITS, JWT_SECRET, REFRESH_TTL, assertError, createOrgWithAdmin, openTestStore } from '../api/helpers.ts'
-import { apiOn } from '../security/security-helpers.ts'
+import { ACCESS_TTL, ADMIN, GENEROUS_LIMITS, JWT_SECRET, REFRESH_TTL, assertError, createOrgWithAdmin, openTestStore } from '../test-client.ts'
+import { clientOn } from '../security/security-helpers.ts'
 import { outboxRows, seedOutbox, startReceiver, startSmtp, waitFor } from './notify-helpers.ts'
 
 const PUBLIC_URL = 'https://hostpulse.example.com'
@@ -29,7 +29,7 @@ t.test('outbox dispatcher', async (t) => {
   await app.listen({ port: 0, host: '127.0.0.1' })
   let closed = false
   t.teardown(async () => { if (!closed) await app.close() })
-  const api = apiOn(app, store, `http://127.0.0.1:${(app.server.address() as { port: number }).port}`, orgId)
+  const api = clientOn(app, store, `http://127.0.0.1:${(app.server.address() as { port: number }).port}`, orgId)
   api.adminToken = (await api.login(ADMIN.username, ADMIN.password)).token
   const admin = api.adminToken
   const db = store.db

@@ -2,7 +2,7 @@
 // POST /api/v1/ingest at known times: exact values, bounds, order, caps, pagination by `end`, errors,
 // and every example request of seed 001 answering with the documented field names.
 import t from 'tap'
-import { assertError, disk, makeBatch, metric, minutesAgo, network, proc, startApi } from '../api/helpers.ts'
+import { assertError, disk, makeBatch, metric, minutesAgo, network, proc, startClient } from '../test-client.ts'
 import type { IngestBatch } from '../../contract/ingest-batch.ts'
 import { walkListing } from './query-helpers.ts'
 
@@ -28,7 +28,7 @@ const isNewestFirst = (rows: any[]) => rows.every((r, i) => i === 0 || Date.pars
 const enc = encodeURIComponent
 
 t.test('metric listings', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const agent = await api.createAgent('server-001')
   const now = Date.now()
   const at = (k: number) => minutesAgo(k, now)

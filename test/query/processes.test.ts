@@ -1,7 +1,7 @@
 // GET /api/v1/agents/:id/processes (the latest snapshot as seed 000's process_tree, with ?q=) and
 // GET /api/v1/processes/top/:agent_id (ranked by average or peak CPU or memory over a window).
 import t from 'tap'
-import { assertError, makeBatch, minutesAgo, proc, startApi } from '../api/helpers.ts'
+import { assertError, makeBatch, minutesAgo, proc, startClient } from '../test-client.ts'
 
 const NODE_FIELDS = ['id', 'pid', 'name', 'cmdline', 'cpu_percent', 'memory_percent', 'memory_rss', 'memory_vms', 'status', 'username', 'children']
 const MB = 1_000_000
@@ -31,7 +31,7 @@ function flatten(nodes: any[], parent: any, out: Array<{ node: any; parent: any 
 }
 
 t.test('process tree and top processes', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const agent = await api.createAgent('tree-a', api.adminToken)
   const procs = TREE.map(([pid, ppid, name, cmdline], i) => proc(pid, name, {
     parent_pid: ppid, cmdline, cpu_percent: i, memory_bytes: (i + 1) * MB, memory_vms: 2 * (i + 1) * MB, memory_percent: i / 10,

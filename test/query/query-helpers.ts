@@ -1,13 +1,13 @@
-// Helpers the query tests share beyond test/api/helpers.ts: an app built with extra options, users of
+// Helpers the query tests share beyond test/test-client.ts: an app built with extra options, users of
 // a given role, a pager over the `end`-paginated listings, and the statistics the API must reproduce.
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppOptions } from '../../services/api/app.ts'
 import { hashPassword } from '../../services/auth/secrets.ts'
-import { ACCESS_TTL, GENEROUS_LIMITS, JWT_SECRET, REFRESH_TTL, request, type Api, type Reply } from '../api/helpers.ts'
+import { ACCESS_TTL, GENEROUS_LIMITS, JWT_SECRET, REFRESH_TTL, request, type TestClient, type Reply } from '../test-client.ts'
 
 /** A second app on `api`'s store with extra buildApp options (e.g. onlineWindowSeconds), closed at teardown. */
-export async function listenAppWith(t: Test, api: Api, extra: Partial<AppOptions>): Promise<{ app: FastifyInstance; get: (path: string, token?: string) => Promise<Reply> }> {
+export async function listenAppWith(t: Test, api: TestClient, extra: Partial<AppOptions>): Promise<{ app: FastifyInstance; get: (path: string, token?: string) => Promise<Reply> }> {
   const app = await buildApp({ store: api.store, jwtSecret: JWT_SECRET, accessTtlSeconds: ACCESS_TTL, refreshTtlSeconds: REFRESH_TTL, ...GENEROUS_LIMITS, ...extra })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as { port: number }
@@ -17,7 +17,7 @@ export async function listenAppWith(t: Test, api: Api, extra: Partial<AppOptions
 }
 
 /** A user of `role` in `orgId` (default: the admin's organization), inserted directly; returns its token and id. */
-export async function addUser(api: Api, username: string, role: 'admin' | 'editor' | 'viewer', orgId = api.orgId): Promise<{ token: string; id: string }> {
+export async function addUser(api: TestClient, username: string, role: 'admin' | 'editor' | 'viewer', orgId = api.orgId): Promise<{ token: string; id: string }> {
   const password = `${username}-password-1`
   const row = await api.store.db.insertInto('users').values({ org_id: orgId, username, role, password_hash: await hashPassword(password) })
     .returning('id').executeTakeFirstOrThrow()
@@ -30,7 +30,7 @@ export async function addUser(api: Api, username: string, role: 'admin' | 'edito
  * `cursor = next_cursor` when no next_end can be given.
  * Fails the test on a non-200 page or a next_end that is not the page's oldest time.
  */
-export async function walkListing(t: Test, api: Api, path: string, query: Record<string, string>, limit: number, maxPages = 500) {
+export async function walkListing(t: Test, api: TestClient, path: string, query: Record<string, string>, limit: number, maxPages = 500) {
   const rows: any[] = []
   const pageSizes: number[] = []
   let next: Record<string, string> = {}

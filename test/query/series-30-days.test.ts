@@ -3,14 +3,14 @@
 // inserted in SQL (generate_series) and the aggregates refreshed, as the policies would.
 import t from 'tap'
 import { sql } from 'kysely'
-import { assertError, startApi } from '../api/helpers.ts'
+import { assertError, startClient } from '../test-client.ts'
 import { DAY, HOUR, expectedStats, floorTo, near } from './query-helpers.ts'
 
 const enc = encodeURIComponent
 const STAT_KEYS = ['min', 'max', 'avg', 'stddev', 'current', 'p50', 'p75', 'p90', 'p95', 'p97_5', 'p99', 'p100', 'count'] as const
 
 t.test('30 days of one-minute data', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const agent = await api.createAgent('month-a')
   const db = api.store.db
   // [S, E): 30 whole days ending at the last whole hour; rows from an hour before S up to E.

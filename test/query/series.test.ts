@@ -1,7 +1,7 @@
 // GET /api/v1/metrics/series, /stats and /compare on known input ingested through POST /api/v1/ingest:
 // one sample per minute whose value is the minute index, so every bucket has a known answer.
 import t from 'tap'
-import { assertError, disk, makeBatch, metric, network, proc, startApi } from '../api/helpers.ts'
+import { assertError, disk, makeBatch, metric, network, proc, startClient } from '../test-client.ts'
 import type { IngestBatch } from '../../contract/ingest-batch.ts'
 import { HOUR, MINUTE, expectedStats, floorTo, isoAt, near } from './query-helpers.ts'
 
@@ -9,7 +9,7 @@ const STAT_KEYS = ['min', 'max', 'avg', 'stddev', 'current', 'p50', 'p75', 'p90'
 const enc = encodeURIComponent
 
 t.test('series, stats and compare', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   // B: a whole hour, three hours ago; minute i (0 … 119) holds value i.
   const B = floorTo(HOUR) - 3 * HOUR
   const at = (minute: number, seconds = 0) => isoAt(B, minute * MINUTE + seconds * 1000)

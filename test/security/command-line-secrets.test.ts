@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { sql } from 'kysely'
 import { chromium } from 'playwright-core'
-import { ADMIN, makeBatch, proc, startApi } from '../api/helpers.ts'
+import { ADMIN, makeBatch, proc, startClient } from '../test-client.ts'
 import { connectWs } from '../live/live-helpers.ts'
 import { tempDir } from '../agent/ingest-server.ts'
 import { waitFor } from '../wait-for.ts'
@@ -47,7 +47,7 @@ async function recordingRelay(target: string): Promise<{ url: string; bodies: st
 }
 
 t.test('the agent key given on the command line and a neighbour\'s password are nowhere', { timeout: 180_000 }, async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const agent = await api.createAgent('keyed-host')
   const key = agent.api_key
   const relay = await recordingRelay(api.url)
@@ -146,7 +146,7 @@ t.test('the agent key given on the command line and a neighbour\'s password are 
 })
 
 t.test('a client that does not scrub: the server stores every table line scrubbed', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const agent = await api.createAgent('raw-client')
   const processes = SCRUB_CASES.map(([cmdline], i) => proc(i + 1, `p${i + 1}`, { cmdline }))
   const res = await api.ingest(agent.api_key, makeBatch({

@@ -3,13 +3,13 @@
 import t from 'tap'
 import { connect } from 'node:net'
 import { Writable } from 'node:stream'
-import { ADMIN, assertError, makeBatch, openTestStore, proc } from '../api/helpers.ts'
-import { apiOn, listenWith, startSecureApi } from './security-helpers.ts'
+import { ADMIN, assertError, makeBatch, openTestStore, proc } from '../test-client.ts'
+import { clientOn, listenApp, startClient } from './security-helpers.ts'
 import { loadConfig } from '../../services/config/config.ts'
 
 t.test('http hardening', async (t) => {
   const store = await openTestStore(t)
-  const api = await startSecureApi(t, {}, store)
+  const api = await startClient(t, {}, store)
 
   t.test('helmet headers on API answers; a CSP that allows the page its own scripts and styles', async (t) => {
     for (const res of [await api.req('GET', '/health'), await api.req('GET', '/api/v1/auth/me', { token: api.adminToken }), await api.req('GET', '/api/v1/auth/me')]) {
@@ -36,7 +36,7 @@ t.test('http hardening', async (t) => {
     const simple = await api.req('GET', '/health', { headers: { origin } })
     t.equal(simple.headers.get('access-control-allow-origin'), null)
 
-    const cors = await listenWith(t, store, { corsOrigins: [origin] })
+    const cors = await listenApp(t, store, { corsOrigins: [origin] })
     const ok = await fetch(`${cors.url}/api/v1/auth/me`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } })
     t.equal(ok.status, 204)
     t.equal(ok.headers.get('access-control-allow-origin'), origin)
@@ -60,7 +60,7 @@ t.test('http hardening', async (t) => {
   })
 
   t.test('a client that never finishes its request is cut off (request timeout)', async (t) => {
-    const slow = await listenWith(t, store, { requestTimeoutMs: 1500 })
+    const slow = await listenApp(t, store, { requestTimeoutMs: 1500 })
     const { port } = new URL(slow.url)
     const started = Date.now()
     const outcome = await new Promise<string>((resolve) => {
@@ -78,8 +78,8 @@ t.test('http hardening', async (t) => {
   t.test('no secret in any log line', async (t) => {
     const lines: string[] = []
     const stream = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb() } })
-    const logged = await listenWith(t, store, { logger: { level: 'trace', stream } })
-    const l = apiOn(logged.app, store, logged.url, api.orgId)
+    const logged = await listenApp(t, store, { logger: { level: 'trace', stream } })
+    const l = clientOn(logged.app, store, logged.url, api.orgId)
     const secrets: string[] = [ADMIN.password, 'Wrong-Password-77', 'New-User-Password-1', 'Changed-Password-2']
     await l.req('POST', '/api/v1/auth/login', { body: { username: ADMIN.username, password: 'Wrong-Password-77' } })
     const session = await l.login(ADMIN.username, ADMIN.password)

@@ -7,13 +7,13 @@
 // 127.0.0.1 (private targets allowed) and no host name is ever resolved: nothing leaves this machine.
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
-import { loopbackOnlyNotify, startLoopbackReceiver, startSecureApi } from './security-helpers.ts'
+import { loopbackOnlyNotify, startLoopbackReceiver, startClient } from './security-helpers.ts'
 import { ALERTING_ROUTES, injectEverywhere } from './injection-walk.ts'
 
 t.test('injection into alerting and notification routes', async (t) => {
   const receiver = await startLoopbackReceiver(t)
   const lookedUp: string[] = []
-  const api = await startSecureApi(t, { notify: loopbackOnlyNotify(lookedUp) })
+  const api = await startClient(t, { notify: loopbackOnlyNotify(lookedUp) })
   const db = api.store.db
   const viewer = await api.user('viewer')
   const admin = (await api.req('GET', '/api/v1/users/me', { token: api.adminToken })).body

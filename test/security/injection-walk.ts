@@ -5,7 +5,7 @@
 // changed.
 import { randomUUID } from 'node:crypto'
 import type { RegisteredRoute } from '../../services/security/route-inventory-plugin.ts'
-import type { SecureApi } from './security-helpers.ts'
+import type { TestClient } from './security-helpers.ts'
 
 export const STRINGS = [
   "' OR '1'='1", "1; DROP TABLE agents; --", "'); DELETE FROM users; --", '"; SELECT pg_sleep(3); --', "admin'--", '%27%20OR%201%3D1',
@@ -30,7 +30,7 @@ const props = (schema: unknown): string[] => Object.keys((schema as Schema)?.pro
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 export interface InjectionWalk {
-  api: SecureApi
+  api: TestClient
   routes: RegisteredRoute[]
   /** Valid bodies by route key, so one injected field at a time reaches the handler. */
   samples: Record<string, Record<string, unknown>>

@@ -11,8 +11,8 @@ import t from 'tap'
 import { AGENT_CONFIG_PATH } from '../../contract/agent-config.ts'
 import { INGEST_PATH } from '../../contract/ingest-batch.ts'
 import { LINE_PROTOCOL_PATHS } from '../../services/ingest/line-protocol-routes.ts'
-import { makeBatch } from '../api/helpers.ts'
-import { startSecureApi } from './security-helpers.ts'
+import { makeBatch } from '../test-client.ts'
+import { startClient } from './security-helpers.ts'
 import { ALERTING_ROUTES, injectEverywhere } from './injection-walk.ts'
 
 /** Routes an agent calls with its key. */
@@ -23,7 +23,7 @@ const AGENT_READS = ['/api/v1/metrics/latest/:agent_id', '/api/v1/metrics/range/
   '/api/v1/metrics/stats/:agent_id', '/api/v1/processes/top/:agent_id', '/api/v1/agents/:id/processes']
 
 t.test('injection', async (t) => {
-  const api = await startSecureApi(t)
+  const api = await startClient(t)
   const db = api.store.db
   async function create(path: string, body: Record<string, unknown>, status = 201) {
     const res = await api.req('POST', path, { token: api.adminToken, body })

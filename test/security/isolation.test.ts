@@ -8,8 +8,8 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
-import { makeBatch, metric } from '../api/helpers.ts'
-import { loopbackOnlyNotify, startLoopbackReceiver, startSecureApi, unique, upgradeAttempt } from './security-helpers.ts'
+import { makeBatch, metric } from '../test-client.ts'
+import { loopbackOnlyNotify, startLoopbackReceiver, startClient, unique, upgradeAttempt } from './security-helpers.ts'
 
 const PUBLIC = new Set(['GET /health', 'GET /ready', 'POST /api/v1/auth/login', 'POST /api/v1/auth/refresh', 'POST /api/v1/ingest',
   'POST /api/v1/agents/register', 'GET /api/v1/agents/register/:registration_id', 'GET /assets/:version/:file'])
@@ -20,7 +20,7 @@ const STRICT = /^\/(api\/v1\/(alerts|silences|notification-channels)|ws)\//
 t.test('organization isolation', async (t) => {
   const receiver = await startLoopbackReceiver(t)
   const lookedUp: string[] = []
-  const api = await startSecureApi(t, { notify: loopbackOnlyNotify(lookedUp) })
+  const api = await startClient(t, { notify: loopbackOnlyNotify(lookedUp) })
   const orgB = await api.req('POST', '/api/v1/organizations', { token: api.adminToken, body: { name: unique('OrgB'), admin: { username: unique('b-admin'), password: 'b-admin-password' } } })
   t.equal(orgB.status, 201)
   const bAdmin = (await api.login(orgB.body.admin.username, 'b-admin-password')).token

@@ -3,13 +3,13 @@
 // budgets: auth per address, reads and writes per user, ingest per agent key. Login failures are limited
 // per user and per address, with one answer whether the user exists or not.
 import t from 'tap'
-import { ADMIN, assertError, makeBatch, metric, openTestStore } from '../api/helpers.ts'
-import { listenWith, startSecureApi } from './security-helpers.ts'
+import { ADMIN, assertError, makeBatch, metric, openTestStore } from '../test-client.ts'
+import { listenApp, startClient } from './security-helpers.ts'
 
 t.test('rate limits', async (t) => {
   const store = await openTestStore(t)
   const limits = { windowMs: 60_000, auth: 4, read: 6, write: 5, ingest: 7 }
-  const api = await startSecureApi(t, { rateLimits: limits, loginThrottle: { windowMs: 60_000, maxFailuresPerUser: 3, maxFailuresPerIp: 1000 } }, store)
+  const api = await startClient(t, { rateLimits: limits, loginThrottle: { windowMs: 60_000, maxFailuresPerUser: 3, maxFailuresPerIp: 1000 } }, store)
   // api.login above used 1 of the 4 auth requests.
 
   t.test('reads: headers count down, then 429 in the error format with retry_after and Retry-After', async (t) => {
@@ -49,7 +49,7 @@ t.test('rate limits', async (t) => {
   })
 
   t.test('ingest is limited per agent key: one exhausted key does not slow another', async (t) => {
-    const fresh = await startSecureApi(t, { rateLimits: limits }, store)
+    const fresh = await startClient(t, { rateLimits: limits }, store)
     const mk = async (name: string) => (await fresh.req('POST', '/api/v1/agents', { token: fresh.adminToken, body: { name } })).body.api_key as string
     const [k1, k2] = [await mk('rl-1'), await mk('rl-2')]
     const send = (key: string) => fresh.req('POST', '/api/v1/ingest', { apiKey: key, body: makeBatch({ metrics: [metric('cpu', 'usage_percent', 1)] }) })
@@ -79,7 +79,7 @@ t.test('rate limits', async (t) => {
   })
 
   t.test('failed logins: per user and per address, the same 429 for a real and an unknown user', async (t) => {
-    const app = await listenWith(t, store, { loginThrottle: { windowMs: 60_000, maxFailuresPerUser: 3, maxFailuresPerIp: 8 } })
+    const app = await listenApp(t, store, { loginThrottle: { windowMs: 60_000, maxFailuresPerUser: 3, maxFailuresPerIp: 8 } })
     const login = (username: string, password: string) => fetch(`${app.url}/api/v1/auth/login`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }),
     }).then(async (r) => ({ status: r.status, body: await r.json(), headers: r.headers }))

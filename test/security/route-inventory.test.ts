@@ -5,8 +5,8 @@
 // rules, channels, silences, alert acknowledgements, dashboards and agents). WebSocket routes refuse a
 // bad or missing token before the upgrade.
 import t from 'tap'
-import { JWT_SECRET, assertError, jwtClaims, signJwt, type Reply } from '../api/helpers.ts'
-import { startSecureApi, upgradeAttempt, withRandomIds as fill, type UpgradeAnswer } from './security-helpers.ts'
+import { JWT_SECRET, assertError, jwtClaims, signJwt, type Reply } from '../test-client.ts'
+import { startClient, upgradeAttempt, withRandomIds as fill, type UpgradeAnswer } from './security-helpers.ts'
 
 /** Routes that need no user session, with what each answers to a request carrying no credential at all. */
 const PUBLIC: Record<string, number> = {
@@ -62,7 +62,7 @@ const WEBSOCKETS = ['/ws/metrics/:agent_id', '/ws/live']
 const asReply = (a: UpgradeAnswer): Reply => ({ status: a.status, body: a.body, text: a.text, headers: new Headers() })
 
 t.test('route inventory', async (t) => {
-  const api = await startSecureApi(t)
+  const api = await startClient(t)
   const routes = api.app.registeredRoutes.filter((r) => r.method !== 'OPTIONS')
   const keys = routes.map((r) => `${r.method} ${r.url}`)
   t.ok(routes.length >= 25, `${routes.length} routes registered`)

@@ -9,54 +9,9 @@ import type { AppOptions } from '../../services/api/app.ts'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
 import type { Store } from '../../services/store/open-store.ts'
 import type { NotifyOptions } from '../../services/notify/notify-plugin.ts'
-import { ADMIN, listenApp, openTestStore, request, type Reply, type RequestOptions } from '../api/helpers.ts'
+import { ADMIN, listenApp, openTestStore, request, type Reply, type RequestOptions } from '../test-client.ts'
 
-export interface SecureApi {
-  app: FastifyInstance
-  store: Store
-  url: string
-  orgId: string
-  adminToken: string
-  req<T = any>(method: string, path: string, opts?: RequestOptions): Promise<Reply<T>>
-  login(username: string, password: string): Promise<{ token: string; refresh_token: string; expires_in: number }>
-  /** A user of the caller's organization, created through the API; returns its id and a token. */
-  user(role: 'admin' | 'editor' | 'viewer', token?: string, username?: string): Promise<{ id: string; username: string; password: string; token: string }>
-}
-
-let counter = 0
-export const unique = (prefix: string) => `${prefix}-${process.pid}-${++counter}`
-
-/** The shared test app builder (test/api/helpers.ts), under the name these tests use. */
-export const listenWith = listenApp
-
-export function apiOn(app: FastifyInstance, store: Store, url: string, orgId: string): Omit<SecureApi, 'adminToken'> & { adminToken: string } {
-  const req = <T = any>(method: string, path: string, opts?: RequestOptions) => request<T>(url, method, path, opts)
-  const login = async (username: string, password: string) => {
-    const res = await req('POST', '/api/v1/auth/login', { body: { username, password } })
-    if (res.status !== 200) throw new Error(`login as ${username} failed: ${res.status} ${res.text}`)
-    return res.body
-  }
-  const api: SecureApi = {
-    app, store, url, orgId, adminToken: '', req, login,
-    user: async (role, token = api.adminToken, username = unique(role)) => {
-      const password = `pw-${username}-secret`
-      const res = await req('POST', '/api/v1/users', { token, body: { username, password, role } })
-      if (res.status !== 201) throw new Error(`creating user ${username} failed: ${res.status} ${res.text}`)
-      return { id: res.body.id, username, password, token: (await login(username, password)).token }
-    },
-  }
-  return api
-}
-
-/** Store, first admin, app with `overrides`, and an admin token. One per test file: the store takes seconds to open. */
-export async function startSecureApi(t: Test, overrides: Partial<AppOptions> = {}, store?: Store): Promise<SecureApi> {
-  store ??= await openTestStore(t)
-  const { orgId } = await bootstrapAdmin(store.db, ADMIN.username, ADMIN.password)
-  const { app, url } = await listenWith(t, store, overrides)
-  const api = apiOn(app, store, url, orgId)
-  api.adminToken = (await api.login(ADMIN.username, ADMIN.password)).token
-  return api
-}
+export { clientOn, listenApp, startClient, unique, type TestClient } from '../test-client.ts'
 
 /** A request a loopback receiver got. */
 export interface Received { path: string; headers: http.IncomingHttpHeaders; body: string }

@@ -11,8 +11,8 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { sql } from 'kysely'
-import { ADMIN, disk, makeBatch, metric, minutesAgo, network, proc, request } from '../api/helpers.ts'
-import { startSecureApi } from '../security/security-helpers.ts'
+import { ADMIN, disk, makeBatch, metric, minutesAgo, network, proc, request } from '../test-client.ts'
+import { startClient } from '../security/security-helpers.ts'
 import type { ProcessItem } from '../../contract/ingest-batch.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -84,7 +84,7 @@ t.test('the web page in Chromium', { timeout: 170_000 }, async (t) => {
     return
   }
   await mkdir(SCREENSHOTS, { recursive: true })
-  const api = await startSecureApi(t, { accessTtlSeconds: ACCESS_TTL_SECONDS })
+  const api = await startClient(t, { accessTtlSeconds: ACCESS_TTL_SECONDS })
   const hasLiveMetrics = api.app.registeredRoutes.some((r) => r.url.startsWith('/ws/metrics'))
   const hasLiveFleet = api.app.registeredRoutes.some((r) => r.url.startsWith('/ws/live'))
   t.comment(`WebSocket routes on this server: /ws/metrics ${hasLiveMetrics ? 'yes' : 'NO'}, /ws/live ${hasLiveFleet ? 'yes' : 'NO'}`)

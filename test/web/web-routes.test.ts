@@ -4,10 +4,10 @@
 import t from 'tap'
 import { gunzipSync } from 'node:zlib'
 import { readFile } from 'node:fs/promises'
-import { startApi } from '../api/helpers.ts'
+import { startClient } from '../test-client.ts'
 
 t.test('web page routes', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const index = await fetch(`${api.url}/`)
   const html = await index.text()
 

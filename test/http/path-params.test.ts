@@ -1,10 +1,10 @@
 // Path parameters: the longest valid agent name works in every agent route; an over-long or badly
 // encoded path segment is a 4xx in the error format, never the router's own body.
 import t from 'tap'
-import { assertError, makeBatch, metric, startApi } from './helpers.ts'
+import { assertError, makeBatch, metric, startClient } from '../test-client.ts'
 
 t.test('path parameters', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const name = `a${'b'.repeat(127)}`
   const agent = await api.createAgent(name)
   t.equal((await api.ingest(agent.api_key, makeBatch({ metrics: [metric('cpu', 'usage_percent', 12)] }))).status, 202)

@@ -1,8 +1,8 @@
 // Saved dashboards: CRUD round trip, user scope private to its owner, organization scope readable by
 // viewers (who cannot write), invisible to other organizations, and layouts validated field by field.
 import t from 'tap'
-import { assertError, createOrgWithAdmin, startApi } from '../api/helpers.ts'
-import { addUser } from './query-helpers.ts'
+import { assertError, createOrgWithAdmin, startClient } from '../test-client.ts'
+import { addUser } from '../query/query-helpers.ts'
 
 const layout = (metric = 'cpu.usage_percent') => ({
   panels: [
@@ -15,7 +15,7 @@ const layout = (metric = 'cpu.usage_percent') => ({
 const DASHBOARD_KEYS = ['created_at', 'description', 'id', 'layout', 'name', 'owner_id', 'scope', 'updated_at']
 
 t.test('dashboards', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const admin = api.adminToken
   const editor1 = await addUser(api, 'editor1', 'editor')
   const editor2 = await addUser(api, 'editor2', 'editor')

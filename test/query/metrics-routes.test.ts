@@ -1,7 +1,7 @@
 // GET /api/v1/metrics/latest/:agent_id and /range/:agent_id as seed 001 describes them, on data seeded
 // through the real ingest endpoint at known times.
 import t, { type Test } from 'tap'
-import { assertError, makeBatch, metric, minutesAgo, startApi, type Api } from './helpers.ts'
+import { assertError, makeBatch, metric, minutesAgo, startClient, type TestClient } from '../test-client.ts'
 
 const FIELDS = ['agent_id', 'metric_name', 'metric_type', 'tags', 'time', 'value']
 const HOUR = 60
@@ -20,7 +20,7 @@ const key = (m: any) => `${m.time}|${m.metric_type}|${m.metric_name}|${JSON.stri
  * Walks range pages following `end = oldest time of the previous page` (seed 001), or `cursor` when one
  * instant alone fills a page and no `next_end` can be given; returns every row seen and the pages.
  */
-async function walkPages(t: Test, api: Api, agent: string, start: string, limit: number) {
+async function walkPages(t: Test, api: TestClient, agent: string, start: string, limit: number) {
   const seen: any[] = []
   let next: Record<string, string> = {}
   let pages = 0
@@ -39,7 +39,7 @@ async function walkPages(t: Test, api: Api, agent: string, start: string, limit:
 }
 
 t.test('metrics queries', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const agent = await api.createAgent('metrics-a')
   const now = Date.now()
   const at = (k: number) => minutesAgo(k, now)

@@ -3,13 +3,13 @@ import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import {
-  acceptedRows, assertError, disk, makeBatch, metric, minutesAgo, network, proc, rowCounts, startApi, type RowCounts,
-} from './helpers.ts'
+  acceptedRows, assertError, disk, makeBatch, metric, minutesAgo, network, proc, rowCounts, startClient, type RowCounts,
+} from '../test-client.ts'
 
 const ms = (d: Date | string | null) => (d === null ? null : new Date(d).getTime())
 
 t.test('ingest', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const db = api.store.db
   const agentA = await api.createAgent('ingest-a')
   const agentB = await api.createAgent('ingest-b')

@@ -4,7 +4,7 @@ import t from 'tap'
 import { ConfigError, loadConfig } from '../../services/config/config.ts'
 import { LoginThrottle } from '../../services/auth/login-throttle.ts'
 import { weakJwtSecretReason } from '../../services/auth/jwt-secret.ts'
-import { JWT_SECRET } from '../api/helpers.ts'
+import { JWT_SECRET } from '../test-client.ts'
 
 const STRONG = 'q9Vx3LrT0pZk7mWc2Hs8JdNf4Yb6Gu1Ae5Ri0Ol'
 

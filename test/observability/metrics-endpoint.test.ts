@@ -2,7 +2,7 @@
 // ingest counters moving after a line protocol write, and access closed unless configured open.
 import t, { type Test } from 'tap'
 import { sql } from 'kysely'
-import { ADMIN, GENEROUS_LIMITS, JWT_SECRET, ACCESS_TTL, REFRESH_TTL, assertError, openTestStore, startApi } from '../api/helpers.ts'
+import { ADMIN, GENEROUS_LIMITS, JWT_SECRET, ACCESS_TTL, REFRESH_TTL, assertError, openTestStore, startClient } from '../test-client.ts'
 import { buildApp, type AppOptions } from '../../services/api/app.ts'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
 
@@ -112,7 +112,7 @@ t.test('the strict parser refuses malformed expositions', async (t) => {
 })
 
 t.test('GET /metrics', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
 
   t.test('closed by default: admins only', async (t) => {
     assertError(t, await api.request('GET', '/metrics'), 401, 'UNAUTHORIZED', 'no token:')

@@ -1,8 +1,8 @@
 // /openapi.json is an OpenAPI 3 document listing every /api/v1 route the app registers, generated from
 // the route schemas; /docs serves the browsable page.
 import t from 'tap'
-import { startApi } from '../api/helpers.ts'
-import { listenAppWith } from './query-helpers.ts'
+import { startClient } from '../test-client.ts'
+import { listenAppWith } from '../query/query-helpers.ts'
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch']
 
@@ -25,7 +25,7 @@ function routesOf(tree: string): Set<string> {
 const toOpenApiPath = (p: string) => p.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}')
 
 t.test('OpenAPI document and docs page', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const { app } = await listenAppWith(t, api, {})
   const res = await api.request('GET', '/openapi.json')
   t.equal(res.status, 200, 'public, no token needed')

@@ -1,9 +1,9 @@
 // Login, protected routes, logout, refresh rotation and reuse detection, /me — over real HTTP.
 import t from 'tap'
-import { ACCESS_TTL, ADMIN, JWT_SECRET, assertError, jwtClaims, signJwt, startApi } from './helpers.ts'
+import { ACCESS_TTL, ADMIN, JWT_SECRET, assertError, jwtClaims, signJwt, startClient } from '../test-client.ts'
 
 t.test('auth', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
 
   t.test('login returns {token, refresh_token, expires_in}', async (t) => {
     const res = await api.post('/api/v1/auth/login', ADMIN)

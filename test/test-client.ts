@@ -1,5 +1,5 @@
-// One real API per test file: an embedded store in a temp dir, migrated, an admin, an HTTP server on
-// 127.0.0.1, and small fetch helpers. Everything it opens is closed in the test's teardown.
+// The shared test client: one real API per test file (an embedded store in a temp dir, migrated, an admin,
+// an HTTP server on 127.0.0.1) and small fetch and data helpers. Everything it opens is closed at teardown.
 import { createHmac, randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -7,12 +7,12 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
-import { buildApp, type AppOptions } from '../../services/api/app.ts'
-import { openStore, type Store } from '../../services/store/open-store.ts'
-import { prepareStore } from '../../services/store/prepare-store.ts'
-import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
-import { hashPassword } from '../../services/auth/secrets.ts'
-import type { DiskItem, IngestBatch, MetricItem, NetworkItem, ProcessItem } from '../../contract/ingest-batch.ts'
+import { buildApp, type AppOptions } from '../services/api/app.ts'
+import { openStore, type Store } from '../services/store/open-store.ts'
+import { prepareStore } from '../services/store/prepare-store.ts'
+import { bootstrapAdmin } from '../services/auth/bootstrap-admin.ts'
+import { hashPassword } from '../services/auth/secrets.ts'
+import type { DiskItem, IngestBatch, MetricItem, NetworkItem, ProcessItem } from '../contract/ingest-batch.ts'
 
 export const ADMIN = { username: 'admin', password: 'admin-password-1' }
 export const JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789'
@@ -38,17 +38,66 @@ export interface RequestOptions {
 
 export interface CreatedAgent { id: string; name: string; api_key: string; [k: string]: unknown }
 
-export interface Api {
+/** The one test client every test file uses: the real API over HTTP with an admin token, whatever options the app runs with. */
+export interface TestClient {
+  app: FastifyInstance
   store: Store
   url: string
+  wsUrl: string
   orgId: string
   adminToken: string
   request<T = any>(method: string, path: string, opts?: RequestOptions): Promise<Reply<T>>
+  /** The same as request. */
+  req<T = any>(method: string, path: string, opts?: RequestOptions): Promise<Reply<T>>
   get<T = any>(path: string, token?: string): Promise<Reply<T>>
   post<T = any>(path: string, body: unknown, opts?: Omit<RequestOptions, 'body'>): Promise<Reply<T>>
   login(username: string, password: string): Promise<{ token: string; refresh_token: string; expires_in: number }>
+  /** An agent, created through the API (throws unless 201). */
   createAgent(name: string, token?: string, fields?: Record<string, unknown>): Promise<CreatedAgent>
+  /** POST /api/v1/ingest with an agent key; the reply, whatever its status. */
   ingest(apiKey: string, body: unknown): Promise<Reply>
+  /** The same, throwing unless 202: for tests about what happens after data arrives. */
+  ingestOk(apiKey: string, body: unknown): Promise<Reply>
+  /** A user of the caller's organization, created through the API; its id and a token. */
+  user(role: 'admin' | 'editor' | 'viewer', token?: string, username?: string): Promise<{ id: string; username: string; password: string; token: string }>
+}
+
+let userCounter = 0
+export const unique = (prefix: string) => `${prefix}-${process.pid}-${++userCounter}`
+
+/** A client of an app already listening at `url` (another instance on the same store, say). */
+export function clientOn(app: FastifyInstance, store: Store, url: string, orgId: string, adminToken = ''): TestClient {
+  const req = <T = any>(method: string, path: string, opts?: RequestOptions) => request<T>(url, method, path, opts)
+  const client: TestClient = {
+    app, store, url, wsUrl: url.replace(/^http/, 'ws'), orgId, adminToken,
+    request: req,
+    req,
+    get: (path, token = client.adminToken) => req('GET', path, { token }),
+    post: (path, body, opts = {}) => req('POST', path, { ...opts, body }),
+    login: async (username, password) => {
+      const res = await req('POST', '/api/v1/auth/login', { body: { username, password } })
+      if (res.status !== 200) throw new Error(`login as ${username} failed: ${res.status} ${res.text}`)
+      return res.body
+    },
+    createAgent: async (name, token = client.adminToken, fields = {}) => {
+      const res = await req('POST', '/api/v1/agents', { token, body: { name, ...fields } })
+      if (res.status !== 201) throw new Error(`creating agent ${name} failed: ${res.status} ${res.text}`)
+      return res.body as CreatedAgent
+    },
+    ingest: (apiKey, body) => req('POST', '/api/v1/ingest', { apiKey, body }),
+    ingestOk: async (apiKey, body) => {
+      const res = await req('POST', '/api/v1/ingest', { apiKey, body })
+      if (res.status !== 202) throw new Error(`ingest failed: ${res.status} ${res.text}`)
+      return res
+    },
+    user: async (role, token = client.adminToken, username = unique(role)) => {
+      const password = `pw-${username}-secret`
+      const res = await req('POST', '/api/v1/users', { token, body: { username, password, role } })
+      if (res.status !== 201) throw new Error(`creating user ${username} failed: ${res.status} ${res.text}`)
+      return { id: res.body.id, username, password, token: (await client.login(username, password)).token }
+    },
+  }
+  return client
 }
 
 export async function request<T = any>(baseUrl: string, method: string, path: string, opts: RequestOptions = {}): Promise<Reply<T>> {
@@ -93,32 +142,14 @@ export async function listenApp(t: Test, store: Store, overrides: Partial<AppOpt
   return { app, url: `http://127.0.0.1:${port}` }
 }
 
-/** The whole API for one test file: store, admin, server and an admin token. */
-export async function startApi(t: Test): Promise<Api> {
-  const store = await openTestStore(t)
+/** The whole API for one test file: store (a fresh one unless given), first admin, app with `overrides`, an admin token. */
+export async function startClient(t: Test, overrides: Partial<AppOptions> = {}, store?: Store): Promise<TestClient> {
+  store ??= await openTestStore(t)
   const { orgId } = await bootstrapAdmin(store.db, ADMIN.username, ADMIN.password)
-  const { url } = await listenApp(t, store)
-  const req = <T = any>(method: string, path: string, opts?: RequestOptions) => request<T>(url, method, path, opts)
-  const login = async (username: string, password: string) => {
-    const res = await req('POST', '/api/v1/auth/login', { body: { username, password } })
-    if (res.status !== 200) throw new Error(`login as ${username} failed: ${res.status} ${res.text}`)
-    return res.body
-  }
-  const adminToken = (await login(ADMIN.username, ADMIN.password)).token
-  const api: Api = {
-    store, url, orgId, adminToken,
-    request: req,
-    get: (path, token = adminToken) => req('GET', path, { token }),
-    post: (path, body, opts = {}) => req('POST', path, { ...opts, body }),
-    login,
-    createAgent: async (name, token = adminToken, fields = {}) => {
-      const res = await req('POST', '/api/v1/agents', { token, body: { name, ...fields } })
-      if (res.status !== 201) throw new Error(`creating agent ${name} failed: ${res.status} ${res.text}`)
-      return res.body as CreatedAgent
-    },
-    ingest: (apiKey, body) => req('POST', '/api/v1/ingest', { apiKey, body }),
-  }
-  return api
+  const { app, url } = await listenApp(t, store, overrides)
+  const client = clientOn(app, store, url, orgId)
+  client.adminToken = (await client.login(ADMIN.username, ADMIN.password)).token
+  return client
 }
 
 /** A second organization with its own admin, inserted directly (there is no API for it yet). */

@@ -6,13 +6,13 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sql } from 'kysely'
-import { assertError, makeBatch, metric } from '../api/helpers.ts'
-import { startSecureApi } from '../security/security-helpers.ts'
+import { assertError, makeBatch, metric } from '../test-client.ts'
+import { startClient } from '../security/security-helpers.ts'
 import { resolveApiKey } from '../../agent/enrollment.ts'
 import { sha256 } from '../../services/auth/secrets.ts'
 
 t.test('agent keys and enrollment', async (t) => {
-  const api = await startSecureApi(t)
+  const api = await startClient(t)
   const admin = api.adminToken
   const createAgent = async (name: string) => {
     const res = await api.req('POST', '/api/v1/agents', { token: admin, body: { name } })

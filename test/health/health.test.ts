@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { listenApp, openTestStore, request } from './helpers.ts'
+import { listenApp, openTestStore, request } from '../test-client.ts'
 
 t.test('/health and /ready on a live database', async (t) => {
   const store = await openTestStore(t)

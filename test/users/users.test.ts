@@ -1,11 +1,11 @@
 // Users, roles, organizations and the audit log over real HTTP: admin-only CRUD inside one organization,
 // the last admin kept, role changes effective at once, password change ending other sessions.
 import t from 'tap'
-import { ADMIN, assertError } from '../api/helpers.ts'
-import { startSecureApi, unique } from '../security/security-helpers.ts'
+import { ADMIN, assertError } from '../test-client.ts'
+import { startClient, unique } from '../security/security-helpers.ts'
 
 t.test('users, organizations, audit', async (t) => {
-  const api = await startSecureApi(t)
+  const api = await startClient(t)
   const admin = (await api.req('GET', '/api/v1/users/me', { token: api.adminToken })).body
 
   t.test('admin creates, lists, reads, updates and deletes users; nothing shows a password hash', async (t) => {

@@ -1,13 +1,13 @@
 // POST /api/v1/agents (key shown once, stored hashed) and GET /api/v1/agents/:id, inside one organization.
 import t from 'tap'
 import { createHash } from 'node:crypto'
-import { assertError, createOrgWithAdmin, makeBatch, startApi } from './helpers.ts'
+import { assertError, createOrgWithAdmin, makeBatch, startClient } from '../test-client.ts'
 import { hashPassword } from '../../services/auth/secrets.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 t.test('agents', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const fields = { hostname: 'prod01.example.com', ip_address: '192.168.1.10', os: 'Ubuntu', os_version: '22.04', agent_version: '0.3.0', labels: { env: 'prod' } }
   const created = await api.post('/api/v1/agents', { name: 'server-prod-01', ...fields }, { token: api.adminToken })
 

@@ -3,11 +3,11 @@
 import t from 'tap'
 import { gzipSync } from 'node:zlib'
 import { sql } from 'kysely'
-import { assertError, rowCounts, startApi, type Api } from '../api/helpers.ts'
+import { assertError, rowCounts, startClient, type TestClient } from '../test-client.ts'
 
 interface Sent { status: number; text: string; body: any; headers: Headers }
 
-async function write(api: Api, body: string | Uint8Array, opts: { path?: string; query?: string; headers?: Record<string, string> } = {}): Promise<Sent> {
+async function write(api: TestClient, body: string | Uint8Array, opts: { path?: string; query?: string; headers?: Record<string, string> } = {}): Promise<Sent> {
   const res = await fetch(`${api.url}${opts.path ?? '/api/v2/write'}${opts.query ?? ''}`, {
     method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8', ...opts.headers }, body: body as BodyInit,
   })
@@ -19,7 +19,7 @@ async function write(api: Api, body: string | Uint8Array, opts: { path?: string;
 
 interface Row { time: Date; metric_type: string; metric_name: string; value: number; tags: Record<string, string> }
 
-async function rowsOf(api: Api, agentId: string): Promise<Row[]> {
+async function rowsOf(api: TestClient, agentId: string): Promise<Row[]> {
   const { rows } = await sql<Row>`select time, metric_type, metric_name, value, tags from metrics where agent_id = ${agentId}::uuid
     order by time, metric_type, metric_name, tags::text`.execute(api.store.db)
   return rows
@@ -29,7 +29,7 @@ const sortedTags = (tags: Record<string, string>) => JSON.stringify(Object.fromE
 const view = (r: Row) => `${r.time.toISOString()} ${r.metric_type}.${r.metric_name}${sortedTags(r.tags)}=${r.value}`
 
 t.test('line protocol write', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const agent = await api.createAgent('telegraf-host')
   const token = { authorization: `Token ${agent.api_key}` }
   // Whole seconds a few minutes ago, so every precision can name the same instant.

@@ -3,10 +3,10 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
-import { assertError, makeBatch, metric, minutesAgo, rowCounts, startApi } from './helpers.ts'
+import { assertError, makeBatch, metric, minutesAgo, rowCounts, startClient } from '../test-client.ts'
 
 t.test('hardening', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const a = await api.createAgent('hard-a')
   const b = await api.createAgent('hard-b')
 

@@ -2,14 +2,14 @@
 // DELETE with every sample the agent sent, and fleet statistics with online = a recent sample.
 import t from 'tap'
 import { sql } from 'kysely'
-import { assertError, makeBatch, minutesAgo, rowCounts, startApi, RAW_TABLES } from '../api/helpers.ts'
-import type { CreatedAgent } from '../api/helpers.ts'
-import { listenAppWith } from './query-helpers.ts'
+import { assertError, makeBatch, minutesAgo, rowCounts, startClient, RAW_TABLES } from '../test-client.ts'
+import type { CreatedAgent } from '../test-client.ts'
+import { listenAppWith } from '../query/query-helpers.ts'
 
 const LIST_KEYS = ['agents', 'limit', 'offset', 'total']
 
 t.test('agents management', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   // Twelve agents: alpha-00 … alpha-11; four set inactive below.
   const agents: CreatedAgent[] = []
   for (let i = 0; i < 12; i++) agents.push(await api.createAgent(`alpha-${String(i).padStart(2, '0')}`, api.adminToken, { hostname: `h${i}.example.com` }))

@@ -1,12 +1,12 @@
 // The server's say over an agent's collection: set by an editor, read by the agent with its key, applied by
 // the real agent code.
 import t from 'tap'
-import { assertError, startApi } from './helpers.ts'
+import { assertError, startClient } from '../test-client.ts'
 import { fetchRemoteConfig, mergeRemoteConfig } from '../../agent/remote-config.ts'
 import { ALL_FAMILIES, type CollectionSettings } from '../../agent/collection-settings.ts'
 
 t.test('agent configuration', async (t) => {
-  const api = await startApi(t)
+  const api = await startClient(t)
   const agent = await api.createAgent('cfg-a')
   const other = await api.createAgent('cfg-b')
   const self = (key: string) => api.request('GET', '/api/v1/agents/self/config', { headers: { 'x-api-key': key } })
