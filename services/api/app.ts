@@ -86,7 +86,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(securityPlugin, { corsOrigins: opts.corsOrigins ?? [] })
   await app.register(rateLimitPlugin, { budgets: { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits } })
   await app.register(metricsPlugin, opts.metrics ?? {})
-  await app.register(ingestBusPlugin, { relay: opts.live?.listen ?? false })
+  await app.register(ingestBusPlugin, { relay: opts.live?.listen })
   await app.register(ingestPlugin, opts.ingest ?? {})
   const loginThrottle = new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...opts.loginThrottle })
 

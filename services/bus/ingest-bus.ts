@@ -94,7 +94,11 @@ declare module 'fastify' {
 }
 
 export interface IngestBusOptions {
-  /** Relay through the database (NOTIFY/LISTEN) so several API instances on one database hear each other. */
+  /**
+   * Relay through the database (NOTIFY/LISTEN) so several API instances on one database hear each other.
+   * Default: on for the embedded store (no extra connection), off for a server, where it opens one dedicated
+   * connection (main.ts turns it on).
+   */
   relay?: boolean
 }
 
@@ -102,6 +106,6 @@ export interface IngestBusOptions {
 export const ingestBusPlugin = fp<IngestBusOptions>(async (app, opts) => {
   const bus = new IngestBus()
   app.decorate('ingestFeed', bus)
-  if (opts.relay) await bus.relayThrough(app.store, (err) => app.log.warn({ err }, 'could not NOTIFY an ingest to other instances'))
+  if (opts.relay ?? app.store.backend === 'embedded') await bus.relayThrough(app.store, (err) => app.log.warn({ err }, 'could not NOTIFY an ingest to other instances'))
   app.addHook('onClose', async () => { await bus.stopRelay() })
 }, { name: 'hostpulse-ingest-feed', dependencies: ['hostpulse-store'] })

@@ -27,8 +27,8 @@ export interface LiveOptions {
   /** An agent is online while its newest sample is at most this old; default 20 s (as agents-routes). */
   onlineWindowSeconds?: number
   /**
-   * LISTEN for other instances' ingests and for alert events. Default: on for the embedded store (no extra
-   * connection), off for a server, where it opens one dedicated connection (main.ts turns it on).
+   * LISTEN for other instances' ingests and for alert events; the ingest bus's relay takes it (default: on for
+   * the embedded store, no extra connection; off for a server, where main.ts turns it on).
    */
   listen?: boolean
   /** Per client: messages and bytes waiting before the oldest are dropped; default 256 and 2 MiB. */
@@ -71,7 +71,8 @@ const MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
 export const livePlugin = fp(async (app, opts: LiveOptions) => {
   const heartbeatMs = opts.heartbeatMs ?? 54_000
   const onlineWindowSeconds = opts.onlineWindowSeconds ?? 20
-  const listen = opts.listen ?? app.store.backend === 'embedded'
+  // The bus decided whether this instance hears others (AppOptions.live.listen); alert events follow it.
+  const listen = app.ingestFeed.relayed
   const limits: QueueLimits = {
     maxMessages: opts.queueMaxMessages ?? 256,
     maxBytes: opts.queueMaxBytes ?? 2 * 1024 * 1024,
