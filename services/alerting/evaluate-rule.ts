@@ -172,7 +172,7 @@ async function applyRule(trx: Transaction<Database>, rule: RuleRow, now: Date, r
         }).returning(['id', 'started_at']).executeTakeFirstOrThrow()
         eventId = ev.id
         outcome.opened++
-        await notifyLive(trx, rule, w, eventId, result.state, 'firing', t.summary, ev.started_at, null)
+        await notifyLive(trx, rule, w, eventId, result.state, t.summary, ev.started_at, null)
       } else if (action.type === 'update_event' && eventId) {
         const t = text()
         await trx.updateTable('alert_events').set({
@@ -185,7 +185,7 @@ async function applyRule(trx: Transaction<Database>, rule: RuleRow, now: Date, r
         if (closed) {
           closedHere = true
           outcome.closed++
-          await notifyLive(trx, rule, w, eventId, result.state, 'resolved', closed.summary, closed.started_at, now)
+          await notifyLive(trx, rule, w, eventId, result.state, closed.summary, closed.started_at, now)
         }
       } else if (action.type === 'notify' && eventId && (action.kind !== 'resolved' || closedHere)) {
         outcome.notifications += await enqueue(trx, rule, eventId, action.kind, now)
@@ -230,10 +230,9 @@ function enqueue(trx: Transaction<Database>, rule: RuleRow, eventId: string, kin
 }
 
 async function notifyLive(trx: Transaction<Database>, rule: RuleRow, w: Work, eventId: string, state: AlertState,
-  eventState: 'firing' | 'resolved', summary: string, startedAt: Date, resolvedAt: Date | null): Promise<void> {
-  const notice = alertNotice({
+  summary: string, startedAt: Date, resolvedAt: Date | null): Promise<void> {
+  await sendAlertNotice(trx, alertNotice({
     org_id: rule.org_id, id: eventId, rule_id: rule.id, rule_name: rule.name, agent_id: w.agent.id, agent_name: w.agent.name,
     severity: state.severity ?? rule.severity, value: state.value, summary, started_at: startedAt,
-  }, resolvedAt ?? null)
-  await sendAlertNotice(trx, { ...notice, state: eventState })
+  }, resolvedAt))
 }

@@ -43,14 +43,15 @@ function insertRows<R extends { time: string }>(agent: IngestingAgent, table: st
 
 // Items inherit their batch's time unless they carry their own.
 interface Timed<T> { time: string; item: T }
-function flatten<K extends 'metrics' | 'disks' | 'networks' | 'processes' | 'sessions' | 'containers'>(batches: IngestBatch[], key: K) {
-  const out: Timed<NonNullable<IngestBatch[K]>[number]>[] = []
+type ItemKey = 'metrics' | 'disks' | 'networks' | 'processes' | 'sessions' | 'containers'
+type Item<K extends ItemKey> = Timed<NonNullable<IngestBatch[K]>[number]>
+function flatten<K extends ItemKey>(batches: IngestBatch[], key: K): Item<K>[] {
+  const out: Item<K>[] = []
   for (const b of batches) {
     for (const item of b[key] ?? []) out.push({ time: ('time' in item ? item.time : undefined) ?? b.time, item })
   }
   return out
 }
-type Item<K extends 'metrics' | 'disks' | 'networks' | 'processes' | 'sessions' | 'containers'> = Timed<NonNullable<IngestBatch[K]>[number]>
 
 const METRIC_COLUMNS: TableSpec<Item<'metrics'>> = [
   { name: 'metric_type', type: 'text', value: (r) => r.item.metric_type },

@@ -8,7 +8,8 @@ import { Type } from 'typebox'
 import { principalOf } from '../auth/auth-plugin.ts'
 import type { AgentRow } from '../agents/agents-repository.ts'
 import { parseLimit, parseTimeRange } from './time-range.ts'
-import { AgentParams, ProcessRangeQuery, RangeQuery, agentFor } from './query-schemas.ts'
+import { ProcessRangeQuery, RangeQuery, agentFor } from './query-schemas.ts'
+import { AgentIdParam } from '../http/params.ts'
 import { readLatestMetrics } from './latest-reads.ts'
 import { readDiskRows, readMetricRows, readNetworkRows, readProcessRows, type MetricRow } from './range-reads.ts'
 
@@ -39,7 +40,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     onRequest: app.authenticate,
     schema: {
       summary: 'Newest value of every series of an agent', tags: ['metrics'],
-      params: AgentParams, querystring: Type.Object({ limit: Type.Optional(Type.String({ maxLength: 12 })) }),
+      params: AgentIdParam, querystring: Type.Object({ limit: Type.Optional(Type.String({ maxLength: 12 })) }),
       response: { 200: LatestOut, ...ERRORS },
     },
   }, async (request) => {
@@ -51,7 +52,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/api/v1/metrics/range/:agent_id', {
     onRequest: app.authenticate,
-    schema: { summary: 'Scalar metric rows in a time range', tags: ['metrics'], params: AgentParams, querystring: RangeQuery, response: { 200: RangeOut, ...ERRORS } },
+    schema: { summary: 'Scalar metric rows in a time range', tags: ['metrics'], params: AgentIdParam, querystring: RangeQuery, response: { 200: RangeOut, ...ERRORS } },
   }, async (request) => {
     const { agent, head, read, cursor } = await listing(request, 1000, MAX_LIMIT)
     const { rows, ...next } = await readMetricRows(db, { ...read, cursor })
@@ -66,7 +67,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   for (const w of wideListings) {
     app.get(w.url, {
       onRequest: app.authenticate,
-      schema: { summary: w.summary, tags: ['metrics'], params: AgentParams, querystring: RangeQuery, response: { 200: w.response, ...ERRORS } },
+      schema: { summary: w.summary, tags: ['metrics'], params: AgentIdParam, querystring: RangeQuery, response: { 200: w.response, ...ERRORS } },
     }, async (request) => {
       const { agent, head, read, cursor } = await listing(request, 1000, MAX_LIMIT)
       const { rows, ...next } = await w.read(db, { ...read, cursor })
@@ -82,7 +83,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     onRequest: app.authenticate,
     schema: {
       summary: 'Processes of each snapshot, newest snapshot first, ranked by CPU', tags: ['metrics'],
-      params: AgentParams, querystring: ProcessRangeQuery, response: { 200: ProcessListOut, ...ERRORS },
+      params: AgentIdParam, querystring: ProcessRangeQuery, response: { 200: ProcessListOut, ...ERRORS },
     },
   }, async (request) => {
     const { agent, head, read } = await listing(request, 100, MAX_PROCESS_LIMIT)

@@ -4,7 +4,8 @@ import { ERRORS } from '../http/response-schemas.ts'
 import { ProcessTreeOut, TopProcessesOut } from './query-responses.ts'
 import { Type } from 'typebox'
 import { principalOf } from '../auth/auth-plugin.ts'
-import { AgentParams, agentFor } from './query-schemas.ts'
+import { agentFor } from './query-schemas.ts'
+import { AgentIdParam } from '../http/params.ts'
 import { parseLimit, parseTimeRange } from './time-range.ts'
 import { buildProcessTree } from './process-tree.ts'
 import { readLatestSnapshotProcesses, topProcesses } from './process-reads.ts'
@@ -42,7 +43,7 @@ export const processRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/api/v1/processes/top/:agent_id', {
     onRequest: app.authenticate,
     schema: {
-      summary: 'Processes ranked by their CPU or memory over a window', tags: ['processes'], params: AgentParams,
+      summary: 'Processes ranked by their CPU or memory over a window', tags: ['processes'], params: AgentIdParam,
       querystring: Type.Object({
         by: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('memory')], { description: 'default cpu' })),
         stat: Type.Optional(Type.Union([Type.Literal('avg'), Type.Literal('max')], { description: 'rank by the average (default) or the peak' })),

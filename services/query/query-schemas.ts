@@ -1,11 +1,10 @@
-// Schemas and lookups every query route shares: the `:agent_id` param and the start/end/limit query.
+// Schemas and lookups every query route shares: the start/end/limit query and the agent lookup (the
+// `:agent_id` param is http/params.ts's AgentIdParam).
 import { Type } from 'typebox'
 import type { Kysely } from 'kysely'
 import type { Database } from '../store/database.ts'
 import { DomainError } from '../errors/domain-error.ts'
 import { findAgent, type AgentRow } from '../agents/agents-repository.ts'
-
-export { AgentIdParam as AgentParams } from '../http/params.ts'
 
 export const RangeQuery = Type.Object({
   start: Type.Optional(Type.String({ maxLength: 64, description: 'RFC3339, default end − 24 h' })),

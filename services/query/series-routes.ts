@@ -6,7 +6,8 @@ import { Type } from 'typebox'
 import { invalidField } from '../errors/domain-error.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { parseDuration } from '../time/duration.ts'
-import { AgentParams, agentFor } from './query-schemas.ts'
+import { agentFor } from './query-schemas.ts'
+import { AgentIdParam } from '../http/params.ts'
 import { parseTimeRange } from './time-range.ts'
 import { parseSeriesTarget, SERIES_AGGS, tagsFromQuery, type SeriesAgg, type SeriesTarget } from './series-catalog.ts'
 import { bucketsTouched, resolutionForRange, DEFAULT_RETENTION_DAYS, type Resolution, type RetentionDays } from './resolution-for-range.ts'
@@ -66,7 +67,7 @@ export const seriesRoutes: FastifyPluginAsyncTypebox<{ retentionDays?: Retention
 
   app.get('/api/v1/metrics/series/:agent_id', {
     onRequest: app.authenticate,
-    schema: { summary: 'One series, columnar, at an automatic or given step', tags: ['series'], params: AgentParams, querystring: SeriesQuery, response: { 200: SeriesOut, ...ERRORS } },
+    schema: { summary: 'One series, columnar, at an automatic or given step', tags: ['series'], params: AgentIdParam, querystring: SeriesQuery, response: { 200: SeriesOut, ...ERRORS } },
   }, async (request) => {
     const p = plan(request.query, retentionDays)
     const agent = await agentFor(db, principalOf(request).orgId, request.params.agent_id)
@@ -81,7 +82,7 @@ export const seriesRoutes: FastifyPluginAsyncTypebox<{ retentionDays?: Retention
   app.get('/api/v1/metrics/stats/:agent_id', {
     onRequest: app.authenticate,
     schema: {
-      summary: 'min, max, avg, stddev, current, percentiles and count of one series', tags: ['series'], params: AgentParams,
+      summary: 'min, max, avg, stddev, current, percentiles and count of one series', tags: ['series'], params: AgentIdParam,
       querystring: Type.Object({ metric: SeriesQuery.properties.metric, start: SeriesQuery.properties.start, end: SeriesQuery.properties.end },
         { additionalProperties: true }),
       response: { 200: StatsOut, ...ERRORS },
