@@ -111,6 +111,17 @@ export const ContainerItem = Type.Object({
   tx_bytes: Type.Optional(Count),
 })
 
+export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical'] as const
+
+/** One log line from a file, the systemd journal or an uploader (seed 003's system logs). */
+export const LogItem = Type.Object({
+  time: Type.Optional(Rfc3339),
+  source: Name(255),
+  level: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l))),
+  message: Type.String({ maxLength: 16384 }),
+  fields: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), { maxProperties: 64 })),
+})
+
 export const IngestBatch = Type.Object({
   batch_id: Type.String({ format: 'uuid' }),
   time: Rfc3339,
@@ -121,6 +132,7 @@ export const IngestBatch = Type.Object({
   processes: Type.Optional(Type.Array(ProcessItem, { maxItems: 20000 })),
   sessions: Type.Optional(Type.Array(SessionItem, { maxItems: 1000 })),
   containers: Type.Optional(Type.Array(ContainerItem, { maxItems: 2000 })),
+  logs: Type.Optional(Type.Array(LogItem, { maxItems: 5000 })),
 })
 
 /** One batch, or an array of batches (an agent replaying its on-disk buffer). */
@@ -131,7 +143,7 @@ export const IngestAccepted = Type.Object({
   duplicate_batches: Type.Integer(),
   rows: Type.Object({
     metrics: Type.Integer(), disks: Type.Integer(), networks: Type.Integer(), processes: Type.Integer(),
-    sessions: Type.Integer(), containers: Type.Integer(),
+    sessions: Type.Integer(), containers: Type.Integer(), logs: Type.Integer(),
   }),
   batch_ids: Type.Array(Type.String()),
 })
@@ -143,6 +155,7 @@ export type NetworkItem = Static<typeof NetworkItem>
 export type ProcessItem = Static<typeof ProcessItem>
 export type SessionItem = Static<typeof SessionItem>
 export type ContainerItem = Static<typeof ContainerItem>
+export type LogItem = Static<typeof LogItem>
 export type IngestBatch = Static<typeof IngestBatch>
 export type IngestBody = Static<typeof IngestBody>
 export type IngestAccepted = Static<typeof IngestAccepted>

@@ -41,6 +41,10 @@ async function main(cfg: Config): Promise<void> {
     live: { onlineWindowSeconds: cfg.onlineWindowSeconds, listen: true },
     alerting: { evaluate: true, retentionDays: cfg.retentionDays },
     ingest: { scrubPatterns: cfg.scrubPatterns },
+    faces: {
+      processMonitor: { sharedKey: cfg.PROCMON_API_KEY, sharedKeyOrg: cfg.PROCMON_ORG, newHosts: cfg.PROCMON_NEW_HOSTS, publicReads: cfg.PROCMON_PUBLIC_READS },
+      hostnameAuth: cfg.AGENT_HOSTNAME_AUTH,
+    },
     notify: {
       dispatch: true, allowPrivateTargets: cfg.ALERT_TARGETS_ALLOW_PRIVATE,
       smtpUrl: cfg.SMTP_URL, smtpFrom: cfg.SMTP_FROM, publicUrl: cfg.PUBLIC_URL ?? `http://localhost:${cfg.PORT}`,
@@ -65,6 +69,8 @@ async function main(cfg: Config): Promise<void> {
   if (admin.generatedPassword) say(`  admin:   ${admin.username} / ${admin.generatedPassword}   (generated now and shown once: note it)`)
   else say(`  admin:   ${admin.username} (password: ADMIN_PASSWORD, or the one printed at first start)`)
   if (local) say(`  local agent "${local.name}" reports every ${cfg.HOSTPULSE_AGENT_INTERVAL}: ${url}/api/v1/metrics/latest/${local.name}`)
+  if (cfg.AGENT_HOSTNAME_AUTH) say('WARNING: AGENT_HOSTNAME_AUTH=true: anyone who can reach this server can upload as any approved, active agent by naming its hostname (seed 003 compatibility). Use agent keys instead.')
+  if (cfg.PROCMON_PUBLIC_READS) say('WARNING: PROCMON_PUBLIC_READS=true: /api/hosts/ and the process trees under it are readable without logging in.')
   say('Press Ctrl-C to stop.')
 
   let stopping = false

@@ -239,6 +239,6 @@ export function signJwt(payload: Record<string, unknown>, secret: string): strin
 export const jwtClaims = (token: string): Record<string, any> => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString())
 
 /** The `rows` object of a 202 from ingest: every family the contract counts, zero unless given. */
-export function acceptedRows(rows: Partial<Record<'metrics' | 'disks' | 'networks' | 'processes' | 'sessions' | 'containers', number>> = {}) {
-  return { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 0, containers: 0, ...rows }
+export function acceptedRows(rows: Partial<Record<'metrics' | 'disks' | 'networks' | 'processes' | 'sessions' | 'containers' | 'logs', number>> = {}) {
+  return { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 0, containers: 0, logs: 0, ...rows }
 }

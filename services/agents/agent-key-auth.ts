@@ -1,4 +1,5 @@
-// The agent behind an X-API-Key header: 401 for a missing, unknown or revoked key, 403 when inactive.
+// The agent behind an X-API-Key header: 401 for a missing, unknown or revoked key, 403 when inactive or
+// not approved yet. Every face's uploads pass here, so none stores data of an agent this refuses.
 import type { FastifyRequest } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Database } from '../store/database.ts'
@@ -24,8 +25,21 @@ export function agentKeyFromHeaders(headers: FastifyRequest['headers']): string 
 export async function agentFromApiKey(db: Kysely<Database>, request: FastifyRequest): Promise<AgentRow> {
   const key = agentKeyFromHeaders(request.headers)
   if (typeof key !== 'string' || key.length === 0) throw new DomainError('unauthenticated', 'Missing X-API-Key header: send the agent key created with POST /api/v1/agents')
-  const agent = await findAgentByApiKey(db, key)
+  return usableAgent(await findAgentByApiKey(db, key))
+}
+
+/** An agent that may upload: 401 when there is none, 403 (with what to do) when inactive or unapproved. */
+export function usableAgent(agent: AgentRow | undefined): AgentRow {
   if (!agent) throw new DomainError('unauthenticated', 'Unknown or revoked agent API key')
   if (agent.status === 'inactive') throw new DomainError('forbidden', `Agent "${agent.name}" is inactive: reactivate it to accept its data`)
+  if (agent.status === 'pending') throw new DomainError('forbidden', `Agent "${agent.name}" is not approved yet: approve it to accept its data`)
   return agent
+}
+
+/** Why an upload was refused, for the refusal counter; undefined for an error that is not a refusal. */
+export function refusalReason(err: unknown): 'unknown_key' | 'inactive' | 'unapproved' | undefined {
+  if (!(err instanceof DomainError)) return undefined
+  if (err.kind === 'unauthenticated') return 'unknown_key'
+  if (err.kind === 'forbidden') return /not approved/.test(err.message) ? 'unapproved' : 'inactive'
+  return undefined
 }

@@ -28,6 +28,8 @@ import { livePlugin, type LiveOptions } from '../live/live-plugin.ts'
 import { alertingPlugin, type AlertingOptions } from '../alerting/alerting-plugin.ts'
 import { notifyPlugin, type NotifyOptions } from '../notify/notify-plugin.ts'
 import { webRoutes } from '../web/web-routes.ts'
+import { processMonitorFace, type ProcessMonitorOptions } from '../faces/process-monitor/process-monitor-face.ts'
+import { agentManagementFace } from '../faces/agent-management/agent-management-face.ts'
 
 const API_VERSION = '0.1.0'
 
@@ -61,6 +63,8 @@ export interface AppOptions {
   notify?: NotifyOptions
   /** The ingest path's options: extra command-line scrub patterns. */
   ingest?: IngestPluginOptions
+  /** The compatibility faces' settings (seeds 000/002 and 003). */
+  faces?: { processMonitor?: Partial<ProcessMonitorOptions>; hostnameAuth?: boolean }
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -101,6 +105,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(livePlugin, opts.live ?? {})
   await app.register(alertingPlugin, opts.alerting ?? {})
   await app.register(notifyPlugin, opts.notify ?? {})
+  await app.register(processMonitorFace, { newHosts: 'pending', publicReads: false, ...opts.faces?.processMonitor })
+  await app.register(agentManagementFace, { onlineWindowSeconds: opts.onlineWindowSeconds ?? 20, hostnameAuth: opts.faces?.hostnameAuth ?? false })
   await app.register(webRoutes)
   return app
 }

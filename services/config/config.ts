@@ -27,6 +27,8 @@ export const ConfigSchema = Type.Object({
   HOSTPULSE_RETENTION_MINUTE: Duration,
   HOSTPULSE_RETENTION_HOUR: Duration,
   HOSTPULSE_RETENTION_DAY: Duration,
+  /** How long log lines are kept (default: as long as the raw metrics). */
+  HOSTPULSE_RETENTION_LOGS: Type.Optional(Duration),
   HOSTPULSE_JOB_CHECK_INTERVAL: Duration,
   HOSTPULSE_ONLINE_WINDOW: Type.Optional(Duration),
   GRAFANA_DB_PASSWORD: Type.Optional(Type.String({ minLength: 8 })),
@@ -53,6 +55,19 @@ export const ConfigSchema = Type.Object({
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   /** One more pattern hidden in every stored command line (`/regex/flags` or a bare regex), on top of the built-in rules. */
   HOSTPULSE_SCRUB_PATTERN: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * Seed 000/002's single shared agent key. Unset (the default) means only agents' own keys upload there.
+   * A submit with it writes to the host of that hostname, created on first sight in PROCMON_ORG.
+   */
+  PROCMON_API_KEY: Type.Optional(Type.String({ minLength: 16 })),
+  /** The organization (name) hosts submitted with PROCMON_API_KEY belong to; the built-in one by default. */
+  PROCMON_ORG: Type.Optional(Type.String({ minLength: 1 })),
+  /** What a host first seen through PROCMON_API_KEY becomes: `pending` (an admin approves it; the default) or `active`. */
+  PROCMON_NEW_HOSTS: Type.Union([Type.Literal('pending'), Type.Literal('active')], { default: 'pending' }),
+  /** Open seed 000/002's reads (hosts, process trees, snapshots) to anyone who can reach the server. Off by default. */
+  PROCMON_PUBLIC_READS: Type.Boolean({ default: false }),
+  /** Seed 003's insecure "agent authentication via hostname" for approved, active agents. Off by default. */
+  AGENT_HOSTNAME_AUTH: Type.Boolean({ default: false }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
 })
 
@@ -73,7 +88,7 @@ const DEFAULT_DURATIONS = {
 type RawConfig = Static<typeof ConfigSchema>
 
 export interface Config extends RawConfig {
-  retention: { raw: string; minute: string; hour: string; day: string }
+  retention: { raw: string; minute: string; hour: string; day: string; logs: string }
   jwtExpiresInSeconds: number
   refreshExpiresInSeconds: number
   agentIntervalMs: number
@@ -129,6 +144,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     retention: {
       raw: raw.HOSTPULSE_RETENTION_RAW, minute: raw.HOSTPULSE_RETENTION_MINUTE,
       hour: raw.HOSTPULSE_RETENTION_HOUR, day: raw.HOSTPULSE_RETENTION_DAY,
+      logs: raw.HOSTPULSE_RETENTION_LOGS ?? raw.HOSTPULSE_RETENTION_RAW,
     },
     jwtExpiresInSeconds: parseDuration(raw.JWT_EXPIRES_IN) / 1000,
     refreshExpiresInSeconds: parseDuration(raw.REFRESH_TOKEN_EXPIRES_IN) / 1000,

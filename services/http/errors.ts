@@ -90,13 +90,21 @@ export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest
 /** Longest path parameter the router accepts (agent names are at most 128 characters). */
 export const MAX_PARAM_LENGTH = 512
 
-export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  const body = toErrorBody(err)
-  if (body.code >= 500) request.log.error({ err }, 'request failed')
-  else request.log.info({ code: body.error, status: body.code }, body.message)
-  if (body.code === 429 && body.details?.retry_after) void reply.header('retry-after', String(body.details.retry_after))
-  void reply.status(body.code).send(body)
+/**
+ * The error handler of a face: the native statuses, logging and Retry-After, with the body in the face's
+ * own format (a compatibility face registers one for its routes; the native API keeps the native body).
+ */
+export function errorHandlerFor(format: (body: ErrorBody) => unknown) {
+  return function handleError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+    const body = toErrorBody(err)
+    if (body.code >= 500) request.log.error({ err }, 'request failed')
+    else request.log.info({ code: body.error, status: body.code }, body.message)
+    if (body.code === 429 && body.details?.retry_after) void reply.header('retry-after', String(body.details.retry_after))
+    void reply.status(body.code).send(format(body))
+  }
 }
+
+export const errorHandler = errorHandlerFor((body) => body)
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
   void reply.status(404).send({ error: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}`, code: 404 } satisfies ErrorBody)

@@ -37,7 +37,7 @@ export function checkBatches(body: unknown, now = Date.now()): Batch[] {
 
 function* timesOf(b: Batch): Generator<[string, string]> {
   yield ['time', b.time]
-  for (const key of ['metrics', 'disks', 'networks', 'processes', 'containers'] as const) {
+  for (const key of ['metrics', 'disks', 'networks', 'processes', 'containers', 'logs'] as const) {
     const items = b[key] ?? []
     for (let i = 0; i < items.length; i++) if (items[i].time) yield [`${key}[${i}].time`, items[i].time!]
   }

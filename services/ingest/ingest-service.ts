@@ -7,16 +7,16 @@ import type { IngestAccepted, IngestBatch } from '../../contract/ingest-batch.ts
 import type { Database } from '../store/database.ts'
 import type { IngestFeed } from '../bus/ingest-bus.ts'
 import { scrubBatches } from './scrub-batches.ts'
-import { writeBatches, type IngestingAgent } from './write-batches.ts'
+import { writeBatches, type IngestingAgent, type StoredBatches } from './write-batches.ts'
 import { publishIngest } from './publish-ingest.ts'
-import { agentFromApiKey } from '../agents/agent-key-auth.ts'
+import { agentFromApiKey, refusalReason } from '../agents/agent-key-auth.ts'
 import { ingestRoutes } from './ingest-routes.ts'
 import { lineProtocolRoutes } from './line-protocol-routes.ts'
 import type { AgentRow } from '../agents/agents-repository.ts'
 
 export interface IngestService {
   /** Stores an authenticated agent's batches; batches already stored are acknowledged, not stored twice. */
-  ingest(agent: IngestingAgent & { name: string }, batches: IngestBatch[]): Promise<IngestAccepted>
+  ingest(agent: IngestingAgent & { name: string }, batches: IngestBatch[]): Promise<StoredBatches>
 }
 
 export interface IngestServiceDeps {
@@ -27,14 +27,15 @@ export interface IngestServiceDeps {
   scrubPatterns?: readonly RegExp[]
 }
 
-const NOTHING_STORED: IngestAccepted = {
-  accepted_batches: 0, duplicate_batches: 0, rows: { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 0, containers: 0 }, batch_ids: [],
-}
+const nothingStored = (): StoredBatches => ({
+  accepted_batches: 0, duplicate_batches: 0, batch_ids: [], snapshots: new Map(),
+  rows: { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 0, containers: 0, logs: 0 },
+})
 
 export function ingestService(deps: IngestServiceDeps): IngestService {
   return {
     async ingest(agent, batches) {
-      if (batches.length === 0) return NOTHING_STORED
+      if (batches.length === 0) return nothingStored()
       scrubBatches(batches, deps.scrubPatterns)
       const result = await writeBatches(deps.db, agent, batches)
       deps.record(batches, result)
@@ -62,7 +63,13 @@ export const ingestPlugin = fp<IngestPluginOptions>(async (app, opts) => {
   }))
   app.decorateRequest('ingestingAgent', null)
   app.decorate('authenticateAgentKey', async (request: FastifyRequest) => {
-    request.ingestingAgent = await agentFromApiKey(app.store.db, request)
+    try {
+      request.ingestingAgent = await agentFromApiKey(app.store.db, request)
+    } catch (err) {
+      const reason = refusalReason(err)
+      if (reason) app.observability.recordIngestRefused(reason)
+      throw err
+    }
   })
   await app.register(ingestRoutes)
   await app.register(lineProtocolRoutes)

@@ -43,7 +43,7 @@ function insertRows<R extends { time: string }>(agent: IngestingAgent, table: st
 
 // Items inherit their batch's time unless they carry their own.
 interface Timed<T> { time: string; item: T }
-type ItemKey = 'metrics' | 'disks' | 'networks' | 'processes' | 'sessions' | 'containers'
+type ItemKey = 'metrics' | 'disks' | 'networks' | 'processes' | 'sessions' | 'containers' | 'logs'
 type Item<K extends ItemKey> = Timed<NonNullable<IngestBatch[K]>[number]>
 function flatten<K extends ItemKey>(batches: IngestBatch[], key: K): Item<K>[] {
   const out: Item<K>[] = []
@@ -128,6 +128,13 @@ const CONTAINER_COLUMNS: TableSpec<Item<'containers'>> = [
   { name: 'tx_bytes', type: 'int8', value: (r) => r.item.tx_bytes },
 ]
 
+const LOG_COLUMNS: TableSpec<Item<'logs'>> = [
+  { name: 'source', type: 'text', value: (r) => r.item.source },
+  { name: 'level', type: 'text', value: (r) => r.item.level },
+  { name: 'message', type: 'text', value: (r) => r.item.message },
+  { name: 'fields', type: 'jsonb', value: (r) => r.item.fields ?? {} },
+]
+
 async function insertMetrics(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<number> {
   const rows = flatten(batches, 'metrics')
   if (rows.length === 0) return 0
@@ -144,7 +151,7 @@ async function insertMetrics(trx: Transaction<Database>, agent: IngestingAgent, 
 }
 
 /** Disks, networks, sessions and containers: rows as they come, one statement each. */
-async function insertPlain<K extends 'disks' | 'networks' | 'sessions' | 'containers'>(
+async function insertPlain<K extends 'disks' | 'networks' | 'sessions' | 'containers' | 'logs'>(
   trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[], key: K, table: string, spec: TableSpec<Item<K>>,
 ): Promise<number> {
   const rows = flatten(batches, key)
@@ -152,9 +159,10 @@ async function insertPlain<K extends 'disks' | 'networks' | 'sessions' | 'contai
   return rows.length
 }
 
-async function insertProcesses(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<number> {
+/** Stores each batch's process list as one snapshot; answers the snapshot id of each batch id. */
+async function insertProcesses(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<Map<string, number>> {
   const withProcesses = batches.filter((b) => (b.processes?.length ?? 0) > 0)
-  if (withProcesses.length === 0) return 0
+  if (withProcesses.length === 0) return new Map()
   // One snapshot per collected process list: its id ties the rows of one tree together.
   const snaps = await sql<{ batch_id: string; snapshot_id: number }>`
     insert into process_snapshots (time, org_id, agent_id, batch_id, total_processes)
@@ -165,11 +173,11 @@ async function insertProcesses(trx: Transaction<Database>, agent: IngestingAgent
   const snapshotOf = new Map(snaps.rows.map((r) => [r.batch_id, r.snapshot_id]))
   const rows: ProcessRow[] = withProcesses.flatMap((b) => b.processes!.map((item) => ({ time: item.time ?? b.time, snapshot: snapshotOf.get(b.batch_id), item })))
   await insertRows(agent, 'process_metrics', PROCESS_COLUMNS, rows).execute(trx)
-  return rows.length
+  return snapshotOf
 }
 
 const rowCount = (b: IngestBatch) => (b.metrics?.length ?? 0) + (b.disks?.length ?? 0) + (b.networks?.length ?? 0)
-  + (b.processes?.length ?? 0) + (b.sessions?.length ?? 0) + (b.containers?.length ?? 0)
+  + (b.processes?.length ?? 0) + (b.sessions?.length ?? 0) + (b.containers?.length ?? 0) + (b.logs?.length ?? 0)
 
 /** The newest sample time of a request: batch times and the metrics' own times. */
 function latestMetricTime(batches: IngestBatch[]): Date {
@@ -181,7 +189,10 @@ function latestMetricTime(batches: IngestBatch[]): Date {
   return new Date(max)
 }
 
-export async function writeBatches(db: Kysely<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<IngestAccepted> {
+/** What was stored, and the process snapshot each fresh batch's process list became (for the faces that answer it). */
+export interface StoredBatches extends IngestAccepted { snapshots: Map<string, number> }
+
+export async function writeBatches(db: Kysely<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<StoredBatches> {
   return db.transaction().execute(async (trx) => {
     // Claim the batch ids first: one already stored is acknowledged again and stores nothing twice.
     // Batch ids are compared in one spelling (uuids arrive in either case).
@@ -195,13 +206,15 @@ export async function writeBatches(db: Kysely<Database>, agent: IngestingAgent, 
       returning batch_id`.execute(trx)
     const fresh = new Set(claimed.rows.map((r) => r.batch_id))
     const todo = unique.filter((b) => fresh.has(b.batch_id))
+    const snapshots = await insertProcesses(trx, agent, todo)
     const rows = {
       metrics: await insertMetrics(trx, agent, todo),
       disks: await insertPlain(trx, agent, todo, 'disks', 'disk_metrics', DISK_COLUMNS),
       networks: await insertPlain(trx, agent, todo, 'networks', 'network_metrics', NETWORK_COLUMNS),
-      processes: await insertProcesses(trx, agent, todo),
+      processes: todo.reduce((n, b) => n + (snapshots.has(b.batch_id) ? b.processes!.length : 0), 0),
       sessions: await insertPlain(trx, agent, todo, 'sessions', 'user_sessions', SESSION_COLUMNS),
       containers: await insertPlain(trx, agent, todo, 'containers', 'container_metrics', CONTAINER_COLUMNS),
+      logs: await insertPlain(trx, agent, todo, 'logs', 'logs', LOG_COLUMNS),
     }
     const host = [...batches].reverse().find((b) => b.host)?.host
     const now = new Date()
@@ -216,7 +229,7 @@ export async function writeBatches(db: Kysely<Database>, agent: IngestingAgent, 
     }).where('id', '=', agent.id).execute()
     return {
       accepted_batches: todo.length, duplicate_batches: batches.length - todo.length, rows,
-      batch_ids: todo.map((b) => b.batch_id),
+      batch_ids: todo.map((b) => b.batch_id), snapshots,
     }
   })
 }

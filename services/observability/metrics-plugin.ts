@@ -20,20 +20,24 @@ export interface MetricsOptions {
 export interface IngestObserver {
   /** `batches` as sent, `result` as writeBatches answered. */
   recordIngest(batches: IngestBatch[], result: IngestAccepted): void
+  /** An upload refused on any face before its body was stored. */
+  recordIngestRefused(reason: IngestRefusal): void
 }
 
 declare module 'fastify' {
   interface FastifyInstance { observability: IngestObserver & { registry: Registry } }
 }
 
+export type IngestRefusal = 'unknown_key' | 'inactive' | 'unapproved'
+
 /** writeBatches' row families → the tables they land in (the label users see). */
 const TABLE_OF = {
   metrics: 'metrics', disks: 'disk_metrics', networks: 'network_metrics', processes: 'process_metrics',
-  sessions: 'user_sessions', containers: 'container_metrics',
+  sessions: 'user_sessions', containers: 'container_metrics', logs: 'logs',
 } as const satisfies Record<keyof IngestAccepted['rows'], string>
 
 const rowsOf = (b: IngestBatch) => (b.metrics?.length ?? 0) + (b.disks?.length ?? 0) + (b.networks?.length ?? 0)
-  + (b.processes?.length ?? 0) + (b.sessions?.length ?? 0) + (b.containers?.length ?? 0)
+  + (b.processes?.length ?? 0) + (b.sessions?.length ?? 0) + (b.containers?.length ?? 0) + (b.logs?.length ?? 0)
 
 export const metricsPlugin = fp(async (app, opts: MetricsOptions) => {
   const registry = new Registry()
@@ -41,6 +45,10 @@ export const metricsPlugin = fp(async (app, opts: MetricsOptions) => {
 
   const batchesTotal = new Counter({ name: 'hostpulse_ingest_batches_total', help: 'Ingest batches stored (duplicates excluded)', registers: [registry] })
   const duplicatesTotal = new Counter({ name: 'hostpulse_ingest_duplicate_batches_total', help: 'Ingest batches acknowledged again without storing (batch_id already stored)', registers: [registry] })
+  const refusedTotal = new Counter({
+    name: 'hostpulse_ingest_refused_total', help: 'Uploads refused before anything was stored, by reason (an inactive or unapproved agent, an unknown key)',
+    labelNames: ['reason'], registers: [registry],
+  })
   const rowsTotal = new Counter({ name: 'hostpulse_ingest_rows_total', help: 'Rows stored by ingest, per table', labelNames: ['table'], registers: [registry] })
   const batchRows = new Histogram({
     name: 'hostpulse_ingest_batch_rows', help: 'Rows per stored ingest batch', registers: [registry],
@@ -69,6 +77,7 @@ export const metricsPlugin = fp(async (app, opts: MetricsOptions) => {
       const stored = new Set(result.batch_ids)
       for (const b of batches) if (stored.has(b.batch_id.toLowerCase())) batchRows.observe(rowsOf(b))
     },
+    recordIngestRefused(reason: IngestRefusal) { refusedTotal.inc({ reason }) },
   })
 
   app.addHook('onResponse', async (request, reply) => {

@@ -57,6 +57,8 @@ export interface AgentsTable {
   last_metrics_at: Date | null
   inventory: ColumnType<Record<string, unknown>, string | undefined, string>
   config: ColumnType<Record<string, unknown>, string | undefined, string>
+  /** The agent's integer id on the compatibility faces (seeds 000, 003, 004): never reused. */
+  number: Generated<number>
 }
 
 export interface IngestBatchesTable {
@@ -158,6 +160,19 @@ export interface UserSessionsTable {
   login_time: Timestamp
 }
 
+export type LogLevel = 'debug' | 'info' | 'notice' | 'warning' | 'error' | 'critical'
+
+export interface LogsTable {
+  time: Timestamp
+  org_id: string
+  agent_id: string
+  id: Generated<number>
+  source: string
+  level: LogLevel
+  message: string
+  fields: Json<Record<string, unknown>>
+}
+
 export interface ContainerMetricsTable {
   time: Timestamp
   org_id: string
@@ -209,6 +224,8 @@ export interface AgentRegistrationsTable {
   decided_at: Date | null
   decided_by: string | null
   key_delivered_at: Date | null
+  /** The registration's integer id on seed 003's face. */
+  number: Generated<number>
 }
 
 export type AuditActorType = 'user' | 'agent' | 'anonymous' | 'system'
@@ -431,6 +448,7 @@ export interface Database {
   process_snapshots: ProcessSnapshotsTable
   process_metrics: ProcessMetricsTable
   user_sessions: UserSessionsTable
+  logs: LogsTable
   container_metrics: ContainerMetricsTable
   dashboards: DashboardsTable
   metrics_1m: MetricsRollupView

@@ -4,13 +4,14 @@ import { sql, type Kysely } from 'kysely'
 import type { Database } from './database.ts'
 import { durationToInterval } from '../time/duration.ts'
 
-export interface RetentionConfig { raw: string; minute: string; hour: string; day: string }
+export interface RetentionConfig { raw: string; minute: string; hour: string; day: string; logs?: string }
 
 /** Which relation keeps which retention tier. */
 export function retentionPlan(cfg: RetentionConfig): Array<{ relation: string; keep: string }> {
   const raw = ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions', 'container_metrics']
   return [
     ...raw.map((relation) => ({ relation, keep: cfg.raw })),
+    { relation: 'logs', keep: cfg.logs ?? cfg.raw },
     { relation: 'metrics_1m', keep: cfg.minute },
     ...['metrics_1h', 'disk_metrics_1h', 'network_metrics_1h', 'process_metrics_1h'].map((relation) => ({ relation, keep: cfg.hour })),
     { relation: 'metrics_1d', keep: cfg.day },

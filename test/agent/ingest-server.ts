@@ -61,7 +61,7 @@ export class IngestServer {
       res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers })
       res.end(JSON.stringify(answer.body ?? {
         accepted_batches: batches.length, duplicate_batches: 0,
-        rows: { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 0, containers: 0 }, batch_ids: batches.map(b => b.batch_id),
+        rows: { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 0, containers: 0, logs: 0 }, batch_ids: batches.map(b => b.batch_id),
       }))
     })
     await new Promise<void>(r => this.server!.listen(this.port, '127.0.0.1', r))

@@ -1,0 +1,31 @@
+// Seed 003, the monitoring-agent management API, answered at its own paths with Django REST Framework's
+// shapes. Every route is a thin adapter: request → a native service or repository → the seed's shape.
+// Errors are the native ones, worded the DRF way by this plugin's error handler (encapsulated: the native
+// API keeps its own format).
+import type { FastifyPluginAsync } from 'fastify'
+import { errorHandlerFor } from '../../http/errors.ts'
+import { drfErrorBody } from './drf.ts'
+import { agentsRoutes } from './agents-routes.ts'
+import { registrationsRoutes } from './registrations-routes.ts'
+import { uploadsRoutes } from './uploads-routes.ts'
+import { readsRoutes } from './reads-routes.ts'
+import { alertsRoutes } from './alerts-routes.ts'
+import { thresholdsRoutes } from './thresholds-routes.ts'
+import { notificationsRoutes } from './notifications-routes.ts'
+
+export interface AgentManagementOptions {
+  onlineWindowSeconds: number
+  /** AGENT_HOSTNAME_AUTH: the seed's insecure "agent authentication via hostname", for approved active agents. */
+  hostnameAuth: boolean
+}
+
+export const agentManagementFace: FastifyPluginAsync<AgentManagementOptions> = async (app, opts) => {
+  app.setErrorHandler(errorHandlerFor(drfErrorBody))
+  await app.register(agentsRoutes, opts)
+  await app.register(registrationsRoutes, opts)
+  await app.register(uploadsRoutes, opts)
+  await app.register(readsRoutes, opts)
+  await app.register(alertsRoutes, opts)
+  await app.register(thresholdsRoutes, opts)
+  await app.register(notificationsRoutes, opts)
+}
