@@ -7,7 +7,7 @@ import { isUuid } from '../store/uuid.ts'
 
 
 export const AGENT_COLUMNS = ['id', 'org_id', 'name', 'hostname', 'ip_address', 'os', 'os_version', 'agent_version', 'labels',
-  'status', 'created_at', 'updated_at', 'last_seen_at', 'last_metrics_at'] as const
+  'status', 'created_at', 'updated_at', 'last_seen_at', 'last_metrics_at', 'number'] as const
 export type AgentRow = Pick<Selectable<AgentsTable>, (typeof AGENT_COLUMNS)[number]>
 
 /** `:agent_id` in a path is the agent's uuid or its name. */
@@ -22,6 +22,22 @@ export async function getAgent(db: Kysely<Database>, orgId: string, idOrName: st
   const agent = await findAgent(db, orgId, idOrName)
   if (!agent) throw new DomainError('not_found', `Agent "${idOrName}" not found`)
   return agent
+}
+
+/**
+ * The organization's agent for a hostname the way the compatibility faces name hosts: the agent whose
+ * reported hostname it is (the newest one if several report it), else the agent of that name.
+ */
+export async function findAgentByHostname(db: Kysely<Database>, orgId: string, hostname: string): Promise<AgentRow | undefined> {
+  return db.selectFrom('agents').select(AGENT_COLUMNS).where('org_id', '=', orgId)
+    .where((eb) => eb.or([eb('hostname', '=', hostname), eb('name', '=', hostname)]))
+    .orderBy(sql`hostname = ${hostname}`, 'desc').orderBy('created_at', 'desc').limit(1).executeTakeFirst()
+}
+
+/** The organization's agent by its integer number (the id seeds 000, 003 and 004 show). */
+export async function findAgentByNumber(db: Kysely<Database>, orgId: string, number: number): Promise<AgentRow | undefined> {
+  if (!Number.isSafeInteger(number) || number < 1 || number > 2147483647) return undefined
+  return db.selectFrom('agents').select(AGENT_COLUMNS).where('org_id', '=', orgId).where('number', '=', number).executeTakeFirst()
 }
 
 /** A page of the organization's agents by name (optionally of one status), and how many there are. */
