@@ -8,7 +8,7 @@ import { SQL_DIR } from '../../services/store/migrations.ts'
 import { readdir } from 'node:fs/promises'
 import { allBackends, openPrepared, RETENTION } from './backends.ts'
 
-const RAW = ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions', 'container_metrics']
+const RAW = ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions', 'container_metrics', 'logs']
 const AGGREGATES = ['metrics_1m', 'metrics_1h', 'metrics_1d', 'disk_metrics_1h', 'network_metrics_1h', 'process_metrics_1h']
 
 async function catalog(store: Store) {
