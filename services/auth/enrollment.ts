@@ -4,7 +4,7 @@
 // is generated when the agent collects it, once, so no plaintext key ever waits in the database.
 import { randomBytes } from 'node:crypto'
 import type { Kysely, Selectable } from 'kysely'
-import type { Database, EnrollmentTokensTable } from '../store/database.ts'
+import type { AgentStatus, Database, EnrollmentTokensTable } from '../store/database.ts'
 import { AGENT_COLUMNS } from '../agents/agents-repository.ts'
 import { newApiKey, sha256 } from './secrets.ts'
 
@@ -51,7 +51,8 @@ export interface HostFacts {
  * Creates an agent for an enrolled host under a free name (hostname, then hostname-2, …). With `withKey`
  * it also gets a key, returned here once; without, the key is made when the agent collects it.
  */
-export async function createEnrolledAgent(db: Kysely<Database>, orgId: string, host: HostFacts, labels: Record<string, string>, withKey: boolean) {
+export async function createEnrolledAgent(db: Kysely<Database>, orgId: string, host: HostFacts, labels: Record<string, string>, withKey: boolean,
+  status: AgentStatus = 'active') {
   const base = agentNameFor(host.hostname)
   const apiKey = withKey ? newApiKey() : undefined
   for (let i = 1; i <= 50; i++) {
@@ -59,7 +60,7 @@ export async function createEnrolledAgent(db: Kysely<Database>, orgId: string, h
     const agent = await db.insertInto('agents').values({
       org_id: orgId, name, hostname: host.hostname, ip_address: host.ip_address ?? null, os: host.os ?? null,
       os_version: host.os_version ?? null, agent_version: host.agent_version ?? null, labels: JSON.stringify(labels),
-      api_key_hash: apiKey ? sha256(apiKey) : null, inventory: JSON.stringify(host.inventory),
+      api_key_hash: apiKey ? sha256(apiKey) : null, inventory: JSON.stringify(host.inventory), status,
     }).onConflict((oc) => oc.columns(['org_id', 'name']).doNothing()).returning(AGENT_COLUMNS).executeTakeFirst()
     if (agent) return { agent, apiKey }
   }

@@ -19,3 +19,8 @@ export function djangoFieldErrors(body: ErrorBody): Record<string, string[]> | u
   }
   return Object.keys(fields).length > 0 ? fields : undefined
 }
+
+/** Django REST Framework's error body: the fields of a 400, else `{"detail": "…"}`. */
+export function drfErrorBody(body: ErrorBody): unknown {
+  return djangoFieldErrors(body) ?? { detail: body.message }
+}

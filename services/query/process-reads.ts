@@ -22,13 +22,32 @@ export async function latestProcessSnapshot(db: Kysely<Database>, ref: AgentRef)
 export async function readLatestSnapshotProcesses(db: Kysely<Database>, ref: AgentRef): Promise<{ snapshot: ProcessSnapshot; processes: SnapshotProcess[] } | undefined> {
   const snapshot = await latestProcessSnapshot(db, ref)
   if (!snapshot) return undefined
-  const processes = await db.selectFrom('process_metrics').select(SNAPSHOT_PROCESS_COLUMNS)
-    .where('org_id', '=', ref.orgId).where('agent_id', '=', ref.agentId)
-    // Rows of one snapshot may carry their own times, within a day of it (ingest enforces that).
-    .where('snapshot_id', '=', snapshot.snapshot_id)
-    .where('time', '>=', new Date(snapshot.time.getTime() - 86_400_000)).where('time', '<=', new Date(snapshot.time.getTime() + 86_400_000))
-    .execute()
+  const [processes] = await readSnapshotsProcesses(db, ref, [snapshot])
   return { snapshot, processes }
+}
+
+/** A page of the agent's snapshots, newest first, and how many it has. */
+export async function listProcessSnapshots(db: Kysely<Database>, ref: AgentRef, page: { limit: number; offset: number }): Promise<{ snapshots: ProcessSnapshot[]; total: number }> {
+  const base = db.selectFrom('process_snapshots').where('org_id', '=', ref.orgId).where('agent_id', '=', ref.agentId)
+  const [{ total }] = await base.select((eb) => eb.fn.countAll<number>().as('total')).execute()
+  const snapshots = await base.select(['snapshot_id', 'time', 'total_processes'])
+    .orderBy('time', 'desc').orderBy('snapshot_id', 'desc').limit(page.limit).offset(page.offset).execute()
+  return { snapshots, total: Number(total) }
+}
+
+/** The processes of each snapshot (unordered), in the snapshots' order, in one query. */
+export async function readSnapshotsProcesses(db: Kysely<Database>, ref: AgentRef, snapshots: ProcessSnapshot[]): Promise<SnapshotProcess[][]> {
+  if (snapshots.length === 0) return []
+  const times = snapshots.map((s) => s.time.getTime())
+  const rows = await db.selectFrom('process_metrics').select(['snapshot_id', ...SNAPSHOT_PROCESS_COLUMNS])
+    .where('org_id', '=', ref.orgId).where('agent_id', '=', ref.agentId)
+    .where('snapshot_id', 'in', snapshots.map((s) => s.snapshot_id))
+    // Rows of one snapshot may carry their own times, within a day of it (ingest enforces that).
+    .where('time', '>=', new Date(Math.min(...times) - 86_400_000)).where('time', '<=', new Date(Math.max(...times) + 86_400_000))
+    .execute()
+  const bySnapshot = new Map<number, SnapshotProcess[]>(snapshots.map((s) => [Number(s.snapshot_id), []]))
+  for (const { snapshot_id, ...process } of rows) bySnapshot.get(Number(snapshot_id))?.push(process)
+  return snapshots.map((s) => bySnapshot.get(Number(s.snapshot_id)) ?? [])
 }
 
 export type TopProcessesBy = 'cpu' | 'memory'

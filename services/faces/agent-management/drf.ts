@@ -2,12 +2,8 @@
 // error that names no field), `{"<field>": ["…"]}` for a 400, and page-number pagination.
 import type { FastifyRequest } from 'fastify'
 import { Type, type Static } from 'typebox'
-import type { ErrorBody } from '../../http/errors.ts'
-import { djangoFieldErrors } from '../django-errors.ts'
 
-export function drfErrorBody(body: ErrorBody): unknown {
-  return djangoFieldErrors(body) ?? { detail: body.message }
-}
+export { drfErrorBody } from '../django-errors.ts'
 
 export const MAX_PAGE_SIZE = 500
 export const DEFAULT_PAGE_SIZE = 50
