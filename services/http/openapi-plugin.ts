@@ -18,6 +18,7 @@ export const openapiPlugin = fp(async (app, opts: { version: string }) => {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
           agentKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+          enrollmentToken: { type: 'apiKey', in: 'header', name: 'X-Enrollment-Token' },
         },
       },
       security: [{ bearer: [] }],

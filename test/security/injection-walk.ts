@@ -5,7 +5,7 @@
 // changed.
 import { randomUUID } from 'node:crypto'
 import type { RegisteredRoute } from '../../services/security/route-inventory-plugin.ts'
-import type { TestClient } from './security-helpers.ts'
+import { errorFormatOf, type TestClient } from './security-helpers.ts'
 
 export const STRINGS = [
   "' OR '1'='1", "1; DROP TABLE agents; --", "'); DELETE FROM users; --", '"; SELECT pg_sleep(3); --', "admin'--", '%27%20OR%201%3D1',
@@ -21,6 +21,19 @@ export const JSON_VALUES: unknown[] = [0, -1, 1.5, 1e308, -1e308, 2 ** 63, -9223
 
 /** Alert rules, alert events, silences and notification channels: walked by injection-alerting.test.ts, the rest by injection.test.ts. */
 export const ALERTING_ROUTES = /^\/api\/v1\/(alerts|silences|notification-channels)(\/|$)/
+/** The compatibility faces (every /api/ path outside /api/v<N>/): walked by injection-faces-*.test.ts. */
+export const FACE_ROUTES = /^\/api\/(?!v\d+\/)/
+
+/** True when an error answer is in the format of the route's API (native, seed 000 or Django REST Framework). */
+function inErrorFormat(url: string, body: unknown): boolean {
+  if (!body || typeof body !== 'object') return false
+  const b = body as Record<string, unknown>
+  const format = errorFormatOf(url)
+  if (format !== 'drf') return typeof b.error === 'string'
+  if (typeof b.detail === 'string') return true
+  const fields = Object.values(b)
+  return fields.length > 0 && fields.every((v) => Array.isArray(v) && v.every((m) => typeof m === 'string'))
+}
 
 /** Percent-encoded; a lone surrogate (no UTF-8 form) goes as the invalid bytes of one. */
 const enc = (s: string) => { try { return encodeURIComponent(s) } catch { return '%ED%A0%80' } }
@@ -47,6 +60,8 @@ export interface InjectionWalk {
   params?: Record<string, Record<string, string>>
   /** Also inject into each field of a body field that is an object (one level down: config.url, matchers.agent …). */
   nested?: boolean
+  /** Also inject into each field of the first item of a body field that is an array of objects (processes[0].pid …). */
+  arrays?: boolean
   viewerToken: string
   /** Credentials besides the admin's bearer token a route needs (agent key, enrollment token), by the route's url pattern. */
   credentialsFor?: (url: string) => { apiKey?: string; headers?: Record<string, string> }
@@ -64,7 +79,8 @@ export async function injectEverywhere(walk: InjectionWalk): Promise<{ requests:
       const res = await api.req(r.method, path, { token, body, ...credentials })
       requests++
       if (res.status >= 500) failures.push(`${label}: ${res.status} ${res.text.slice(0, 200)}`)
-      if (res.headers.get('content-type')?.includes('json') && res.status >= 400 && !(res.body && typeof res.body.error === 'string')) failures.push(`${label}: error not in the error format: ${res.text.slice(0, 200)}`)
+      // 431 (a request line too long for Node's HTTP parser) is answered before any route runs.
+      if (res.headers.get('content-type')?.includes('json') && res.status >= 400 && res.status !== 431 && !inErrorFormat(r.url, res.body)) failures.push(`${label}: error not in the error format: ${res.text.slice(0, 200)}`)
     }
     const known = walk.params?.[key] ?? {}
     const fillParams = (override?: [string, string]) =>
@@ -91,6 +107,14 @@ export async function injectEverywhere(walk: InjectionWalk): Promise<{ requests:
     for (const f of fields) {
       for (const v of [...STRINGS, ...JSON_VALUES]) await send(`${key} body ${f}=${JSON.stringify(v)?.slice(0, 40)}`, withQuery(fillParams()), { ...sample, [f]: v })
       const inner = sample[f]
+      if (walk.arrays && Array.isArray(inner) && isPlainObject(inner[0])) {
+        const first = inner[0]
+        for (const g of Object.keys(first)) {
+          for (const v of [...STRINGS, ...JSON_VALUES]) {
+            await send(`${key} body ${f}[0].${g}=${JSON.stringify(v)?.slice(0, 40)}`, withQuery(fillParams()), { ...sample, [f]: [{ ...first, [g]: v }, ...inner.slice(1)] })
+          }
+        }
+      }
       if (!walk.nested || !isPlainObject(inner)) continue
       for (const g of new Set([...props(schema?.body?.properties?.[f]), ...Object.keys(inner)])) {
         for (const v of [...STRINGS, ...JSON_VALUES]) {

@@ -5,15 +5,15 @@
 // object (PUT and PATCH of an agent, its config, a user, a dashboard; rejecting a registration) go to objects
 // made to be changed, and reads of agent data (with their required query parameters) to an agent with
 // samples, so injected values get past the lookup; routes an agent calls get its key. Alert rules, events,
-// silences and notification channels are walked the same way by injection-alerting.test.ts (one file would
-// not finish in two minutes here).
+// silences and notification channels are walked the same way by injection-alerting.test.ts, and the
+// compatibility faces by injection-faces-*.test.ts (one file would not finish in two minutes here).
 import t from 'tap'
 import { AGENT_CONFIG_PATH } from '../../contract/agent-config.ts'
 import { INGEST_PATH } from '../../contract/ingest-batch.ts'
 import { LINE_PROTOCOL_PATHS } from '../../services/ingest/line-protocol-routes.ts'
 import { makeBatch } from '../test-client.ts'
 import { startClient } from './security-helpers.ts'
-import { ALERTING_ROUTES, injectEverywhere } from './injection-walk.ts'
+import { ALERTING_ROUTES, FACE_ROUTES, injectEverywhere } from './injection-walk.ts'
 
 /** Routes an agent calls with its key. */
 const AGENT_KEY_ROUTES = new Set<string>([INGEST_PATH, ...LINE_PROTOCOL_PATHS, AGENT_CONFIG_PATH])
@@ -142,7 +142,7 @@ t.test('injection', async (t) => {
   const before = await snapshot()
   const targetsBefore = await targetsChangedAt()
 
-  const routes = api.app.registeredRoutes.filter((r) => r.method !== 'HEAD' && r.method !== 'OPTIONS' && !SKIP.has(`${r.method} ${r.url}`) && !ALERTING_ROUTES.test(r.url))
+  const routes = api.app.registeredRoutes.filter((r) => r.method !== 'HEAD' && r.method !== 'OPTIONS' && !SKIP.has(`${r.method} ${r.url}`) && !ALERTING_ROUTES.test(r.url) && !FACE_ROUTES.test(r.url))
   for (const key of [...Object.keys(SAMPLES), ...Object.keys(PARAMS), ...Object.keys(QUERIES)]) t.ok(routes.some((r) => `${r.method} ${r.url}` === key), `${key} is registered (the samples are current)`)
   for (const url of AGENT_KEY_ROUTES) t.ok(routes.some((r) => r.url === url), `${url} is registered (the agent key goes where it is needed)`)
 

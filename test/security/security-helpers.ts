@@ -9,7 +9,7 @@ import type { AppOptions } from '../../services/api/app.ts'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
 import type { Store } from '../../services/store/open-store.ts'
 import type { NotifyOptions } from '../../services/notify/notify-plugin.ts'
-import { ADMIN, listenApp, openTestStore, request, type Reply, type RequestOptions } from '../test-client.ts'
+import { ADMIN, assertError, listenApp, openTestStore, request, type Reply, type RequestOptions } from '../test-client.ts'
 
 export { clientOn, listenApp, startClient, unique, type TestClient } from '../test-client.ts'
 
@@ -84,3 +84,27 @@ export function upgradeAttempt(url: string, headers: Record<string, string> = {}
 
 /** A route pattern with every path parameter filled with a fresh uuid (and a trailing wildcard with "x"). */
 export const withRandomIds = (url: string) => url.replace(/:[A-Za-z_]+/g, () => randomUUID()).replace(/\*$/, 'x')
+
+/** Which error format a route answers in: the native one, seed 000's `{"error"}`, or Django REST Framework's `{"detail"}`. */
+export function errorFormatOf(url: string): 'native' | 'seed000' | 'drf' {
+  if (/^\/api\/(submit|hosts)\//.test(url)) return 'seed000'
+  if (/^\/api\/(?!v\d+\/)/.test(url)) return 'drf'
+  return 'native'
+}
+
+/**
+ * A refusal in the route's own format: the native `{"error": CODE, "code", "message"}`, seed 000's
+ * `{"error": "…"}` or DRF's `{"detail": "…"}` (a 400 there may name fields instead).
+ */
+export function assertRouteError(t: Test, url: string, res: Reply, status: number, nativeCode: string, msg = ''): void {
+  const format = errorFormatOf(url)
+  if (format === 'native') return assertError(t, res, status, nativeCode, msg)
+  t.equal(res.status, status, `${msg} status ${status}`)
+  const key = format === 'seed000' ? 'error' : 'detail'
+  if (format === 'drf' && status === 400 && res.body && typeof res.body === 'object' && !('detail' in res.body)) {
+    t.ok(Object.values(res.body).every((v) => Array.isArray(v) && v.every((m) => typeof m === 'string' && m.length > 0)), `${msg} DRF field errors`)
+    return
+  }
+  t.type(res.body?.[key], 'string', `${msg} {"${key}": "…"} (${format} format)`)
+  t.ok(String(res.body?.[key] ?? '').length > 0, `${msg} ${key} is not empty`)
+}
