@@ -117,7 +117,7 @@ export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'criti
 export const LogItem = Type.Object({
   time: Type.Optional(Rfc3339),
   source: Name(255),
-  level: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l))),
+  level: Type.Union([Type.Literal('debug'), Type.Literal('info'), Type.Literal('notice'), Type.Literal('warning'), Type.Literal('error'), Type.Literal('critical')]),
   message: Type.String({ maxLength: 16384 }),
   fields: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), { maxProperties: 64 })),
 })

@@ -133,3 +133,18 @@ export function agentView(a: AgentRow) {
   const { org_id: _org, ...rest } = a
   return rest
 }
+
+/**
+ * Agents of any organization whose reported hostname is exactly `hostname`, at most `limit` (seed 003's
+ * opt-in hostname authentication: a caller that must find exactly one asks for two).
+ */
+export async function agentsWithHostname(db: Kysely<Database>, hostname: string, limit = 2): Promise<AgentRow[]> {
+  return db.selectFrom('agents').select(AGENT_COLUMNS).where('hostname', '=', hostname).orderBy('created_at').limit(limit).execute()
+}
+
+/** The organization's agents among `ids` (a page of rows naming agents by uuid, shown with their numbers). */
+export async function agentsByIds(db: Kysely<Database>, orgId: string, ids: readonly string[]): Promise<AgentRow[]> {
+  const wanted = [...new Set(ids)].filter(isUuid)
+  if (wanted.length === 0) return []
+  return db.selectFrom('agents').select(AGENT_COLUMNS).where('org_id', '=', orgId).where('id', 'in', wanted).execute()
+}

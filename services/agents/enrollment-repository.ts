@@ -9,7 +9,7 @@ import {
   TOKEN_COLUMNS, consumeToken, createEnrolledAgent, findTokenBySecret, newEnrollmentToken, tokenUnusableReason, type EnrollmentToken, type HostFacts,
 } from '../auth/enrollment.ts'
 import { parseDuration } from '../time/duration.ts'
-import type { AgentRow } from './agents-repository.ts'
+import { findAgentByHostname, type AgentRow } from './agents-repository.ts'
 import { isUuid } from '../store/uuid.ts'
 
 
@@ -112,12 +112,8 @@ export async function collectRegistration(db: Kysely<Database>, secret: string, 
     if (reg.status !== 'approved') return { reg }
     if (!reg.agent_id) return undefined
     if (reg.key_delivered_at) return { reg, delivered: true }
-    const apiKey = newApiKey()
-    const updated = await trx.updateTable('agents').set({ api_key_hash: sha256(apiKey), updated_at: new Date() })
-      .where('id', '=', reg.agent_id).where('org_id', '=', reg.org_id).returning('id').executeTakeFirst()
-    if (!updated) return undefined
-    await trx.updateTable('agent_registrations').set({ key_delivered_at: new Date() }).where('id', '=', reg.id).execute()
-    return { reg, apiKey }
+    const apiKey = await deliverKey(trx, { ...reg, agent_id: reg.agent_id })
+    return apiKey === undefined ? undefined : { reg, apiKey }
   })
   // Unknown, or made with another token: the same 404 (the agent then registers again).
   if (!outcome) throw new DomainError('not_found', `Registration "${id}" not found`)
@@ -128,6 +124,16 @@ export async function collectRegistration(db: Kysely<Database>, secret: string, 
     throw new DomainError('conflict', 'The API key of this registration was already delivered; if the agent lost it, rotate the agent\'s key on the server and set it as HOSTPULSE_API_KEY')
   }
   return { status: 'approved', orgId: reg.org_id, registrationId: reg.id, agentId: reg.agent_id!, apiKey: outcome.apiKey! }
+}
+
+/** Makes the approved registration's agent a key and marks it delivered (in the caller's transaction); undefined if the agent is gone. */
+async function deliverKey(trx: Kysely<Database>, reg: { id: string; org_id: string; agent_id: string }): Promise<string | undefined> {
+  const apiKey = newApiKey()
+  const updated = await trx.updateTable('agents').set({ api_key_hash: sha256(apiKey), updated_at: new Date() })
+    .where('id', '=', reg.agent_id).where('org_id', '=', reg.org_id).returning('id').executeTakeFirst()
+  if (!updated) return undefined
+  await trx.updateTable('agent_registrations').set({ key_delivered_at: new Date() }).where('id', '=', reg.id).execute()
+  return apiKey
 }
 
 // ---- Registrations (the editor's side) -----------------------------------------------------------
@@ -166,4 +172,83 @@ export async function decideRegistration(db: Kysely<Database>, orgId: string, de
       .where('id', '=', id).returning(REGISTRATION_COLUMNS).executeTakeFirstOrThrow()
     return { registration, agentName }
   })
+}
+
+// ---- Registrations by number (seed 003's face names them by an integer) ----------------------------
+
+/** A registration with its integer number and its agent's (null until approved, or after the agent is deleted). */
+export type NumberedRegistration = RegistrationRow & { number: number; agent_number: number | null }
+
+function numberedRegistrations(db: Kysely<Database>, orgId: string) {
+  return db.selectFrom('agent_registrations as r').leftJoin('agents as a', (j) => j.onRef('a.id', '=', 'r.agent_id').on('a.org_id', '=', orgId))
+    .select([...REGISTRATION_COLUMNS.map((c) => `r.${c}` as const), 'r.number', 'a.number as agent_number'])
+    .where('r.org_id', '=', orgId)
+}
+
+/** The organization's registration of that number, if any. */
+export async function findRegistrationByNumber(db: Kysely<Database>, orgId: string, number: number): Promise<NumberedRegistration | undefined> {
+  if (!Number.isSafeInteger(number) || number < 1 || number > 2147483647) return undefined
+  return numberedRegistrations(db, orgId).where('r.number', '=', number).executeTakeFirst()
+}
+
+/** The organization's registration of that uuid, numbered, if any. */
+export async function findRegistrationById(db: Kysely<Database>, orgId: string, id: string): Promise<NumberedRegistration | undefined> {
+  if (!isUuid(id)) return undefined
+  return numberedRegistrations(db, orgId).where('r.id', '=', id).executeTakeFirst()
+}
+
+/** A page of the organization's registrations (of one status or all), newest first, and how many there are. */
+export async function listRegistrationsPage(db: Kysely<Database>, orgId: string,
+  filter: { status?: RegistrationStatus; limit: number; offset: number }): Promise<{ registrations: NumberedRegistration[]; total: number }> {
+  let count = db.selectFrom('agent_registrations').where('org_id', '=', orgId)
+  let rows = numberedRegistrations(db, orgId)
+  if (filter.status) {
+    count = count.where('status', '=', filter.status)
+    rows = rows.where('r.status', '=', filter.status)
+  }
+  const [{ total }] = await count.select((eb) => eb.fn.countAll<number>().as('total')).execute()
+  const registrations = await rows.orderBy('r.requested_at', 'desc').orderBy('r.number', 'desc').limit(filter.limit).offset(filter.offset).execute()
+  return { registrations, total: Number(total) }
+}
+
+/** True when a registration of this hostname would name a host the organization already has: an agent, or a pending registration. */
+export async function hostnameTaken(db: Kysely<Database>, orgId: string, hostname: string): Promise<boolean> {
+  if (await findAgentByHostname(db, orgId, hostname)) return true
+  const pending = await db.selectFrom('agent_registrations').select('id').where('org_id', '=', orgId)
+    .where('hostname', '=', hostname).where('status', '=', 'pending').limit(1).executeTakeFirst()
+  return pending !== undefined
+}
+
+/**
+ * registerHost for a hostname not yet known to the token's organization (seed 003 keeps hostnames unique):
+ * `invalid` on the hostname when it is taken. The token is checked first, so only a holder of a usable
+ * token learns whether a hostname exists.
+ */
+export async function registerNewHost(db: Kysely<Database>, secret: string, host: HostFacts, remoteAddress: string | null): Promise<Registration> {
+  const token = await findTokenBySecret(db, secret)
+  if (token && !tokenUnusableReason(token) && await hostnameTaken(db, token.org_id, host.hostname)) {
+    throw new DomainError('invalid', `Invalid request: hostname "${host.hostname}" already has an agent or a pending registration`,
+      { details: { hostname: ['an agent or a pending registration with this hostname already exists'] } })
+  }
+  return registerHost(db, secret, host, remoteAddress)
+}
+
+/**
+ * Issues the key of an approved registration's agent now, once (an editor hands it to the agent), instead
+ * of when the agent polls: undefined when it was delivered already or the registration is not approved.
+ */
+export async function issueRegistrationKey(db: Kysely<Database>, orgId: string, registrationId: string): Promise<string | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const reg = await trx.selectFrom('agent_registrations').select(['id', 'org_id', 'agent_id'])
+      .where('id', '=', registrationId).where('org_id', '=', orgId).where('status', '=', 'approved')
+      .where('key_delivered_at', 'is', null).where('agent_id', 'is not', null).forUpdate().executeTakeFirst()
+    return reg ? deliverKey(trx, { ...reg, agent_id: reg.agent_id! }) : undefined
+  })
+}
+
+/** How many registrations of the organization wait for a decision. */
+export async function countPendingRegistrations(db: Kysely<Database>, orgId: string): Promise<number> {
+  const [{ total }] = await db.selectFrom('agent_registrations').where('org_id', '=', orgId).where('status', '=', 'pending')
+    .select((eb) => eb.fn.countAll<number>().as('total')).execute()
+  return Number(total)
 }

@@ -9,7 +9,7 @@ import { getAgent, type AgentRow } from '../agents/agents-repository.ts'
 
 /** Tables that hold an agent's samples: deleting the agent deletes them too. */
 const AGENT_DATA_TABLES = ['metrics', 'metrics_latest', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions',
-  'container_metrics', 'ingest_batches'] as const
+  'container_metrics', 'logs', 'ingest_batches'] as const
 
 /**
  * Deletes an agent of the organization (by uuid or name) with its data, and writes `agent.delete` (done

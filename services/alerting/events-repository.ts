@@ -93,3 +93,47 @@ export async function eventsSummary(db: Kysely<Database>, orgId: string): Promis
     acknowledged: Number(acked.n), activeSilences: Number(silences.n),
   }
 }
+
+/**
+ * An event with the integer numbers seed 003's face shows (its own, its agent's, its rule's), the agent's
+ * reported hostname and the rule's metric (null once the agent or the rule is deleted).
+ */
+export interface NumberedEventRow extends EventRow {
+  number: number
+  agent_number: number | null
+  agent_hostname: string | null
+  rule_number: number | null
+  rule_metric: string | null
+}
+
+export interface EventPageFilter {
+  state?: 'firing' | 'resolved'
+  severities?: AlertSeverity[]
+  agentId?: string
+  offset: number
+  limit: number
+}
+
+function selectNumberedEvents(db: Kysely<Database>, orgId: string) {
+  return selectEvents(db, orgId)
+    .leftJoin('agents as a', (j) => j.onRef('a.id', '=', 'e.agent_id').on('a.org_id', '=', orgId))
+    .leftJoin('alert_rules as r', (j) => j.onRef('r.id', '=', 'e.rule_id').on('r.org_id', '=', orgId))
+    .select(['e.number', 'a.number as agent_number', 'a.hostname as agent_hostname', 'r.number as rule_number', 'r.metric as rule_metric'])
+}
+
+/** One offset page of history, newest first, and how many events match in all (page-number pagination). */
+export async function pageEvents(db: Kysely<Database>, orgId: string, f: EventPageFilter): Promise<{ events: NumberedEventRow[]; total: number }> {
+  let query = selectNumberedEvents(db, orgId)
+  if (f.state) query = query.where('e.state', '=', f.state)
+  if (f.severities !== undefined) query = query.where('e.severity', 'in', f.severities)
+  if (f.agentId !== undefined) query = query.where('e.agent_id', '=', f.agentId)
+  const events = await query.orderBy('e.started_at', 'desc').orderBy('e.id', 'desc').limit(f.limit).offset(f.offset).execute()
+  const { n } = await query.clearSelect().select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+  return { events, total: Number(n) }
+}
+
+/** An event of the organization by its integer number, or undefined. */
+export async function findEventByNumber(db: Kysely<Database>, orgId: string, number: number): Promise<NumberedEventRow | undefined> {
+  if (!Number.isSafeInteger(number) || number < 1 || number > 2147483647) return undefined
+  return selectNumberedEvents(db, orgId).where('e.number', '=', number).executeTakeFirst()
+}

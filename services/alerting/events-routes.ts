@@ -10,8 +10,9 @@ import { principalOf } from '../auth/auth-plugin.ts'
 import { userActor, writeAudit, type AuditAction } from '../audit/audit-log.ts'
 import { parseLimit, parseRfc3339 } from '../query/time-range.ts'
 import { DurationTooLongError, parseDuration } from '../time/duration.ts'
-import type { AlertSeverity } from '../store/database.ts'
-import { EVENT_STATES, EventDetailOut, EventListOut, EventOut, SEVERITIES, eventNotifications, eventView } from './event-views.ts'
+import type { Kysely } from 'kysely'
+import type { AlertSeverity, Database } from '../store/database.ts'
+import { EVENT_STATES, EventDetailOut, EventListOut, EventOut, SEVERITIES, eventNotifications, eventView, type EventRow } from './event-views.ts'
 import { acknowledgeEvent, resolveEvent, unacknowledgeEvent } from './event-actions.ts'
 import { eventsSummary, getEvent, listEvents, type EventFilter } from './events-repository.ts'
 import { isUuid } from '../store/uuid.ts'
@@ -77,10 +78,10 @@ function historyTime(field: string, text: string): Date {
 }
 
 /** An empty comment box is no comment. */
-const commentOf = (text: string | undefined) => (text?.trim() ? text : null)
+export const commentOf = (text: string | undefined) => (text?.trim() ? text : null)
 
 /** Lets `POST …/ack` and `…/resolve` be sent without a body (curl -X POST). */
-async function emptyBodyIsEmptyObject(request: FastifyRequest): Promise<void> {
+export async function emptyBodyIsEmptyObject(request: FastifyRequest): Promise<void> {
   if (request.body === undefined || request.body === null) request.body = {}
 }
 
@@ -119,17 +120,23 @@ function eventFilter(q: EventsQuery): EventFilter {
   }
 }
 
+/** The audit entry of what a user did to an event, as every API that acts on events records it; returns the event as it is now. */
+export async function auditEventAction(db: Kysely<Database>, request: FastifyRequest, action: AuditAction, id: string,
+  details: Record<string, string | number | boolean | null>): Promise<EventRow> {
+  const p = principalOf(request)
+  const row = await getEvent(db, p.orgId, id)
+  await writeAudit(db, {
+    orgId: p.orgId, action, actor: userActor(request), target: { type: 'alert_event', id }, ip: request.ip,
+    details: { rule: row.rule_name, agent: row.agent_name, severity: row.severity, ...details },
+  })
+  return row
+}
+
 export const alertEventsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const db = app.store.db
 
   async function audited(request: FastifyRequest, action: AuditAction, id: string, details: Record<string, string | number | boolean | null>) {
-    const p = principalOf(request)
-    const row = await getEvent(db, p.orgId, id)
-    await writeAudit(db, {
-      orgId: p.orgId, action, actor: userActor(request), target: { type: 'alert_event', id }, ip: request.ip,
-      details: { rule: row.rule_name, agent: row.agent_name, severity: row.severity, ...details },
-    })
-    return eventView(row)
+    return eventView(await auditEventAction(db, request, action, id, details))
   }
 
   app.get('/api/v1/alerts/events', {

@@ -251,3 +251,15 @@ export function ruleView(r: RuleRow): Static<typeof RuleOut> {
     last_evaluated_at: r.last_evaluated_at?.toISOString() ?? null, last_evaluation_error: r.last_evaluation_error,
   }
 }
+
+/** The body that recreates a stored rule as it is: a change to some fields sends it back with those replaced. */
+export function ruleBodyOf(r: RuleRow): RuleBody {
+  const v = ruleView(r)
+  return {
+    name: v.name, description: v.description, metric: v.metric, kind: r.kind, aggregation: r.aggregation, window: v.window,
+    condition: r.condition, threshold: r.threshold, warning_threshold: r.warning_threshold, recovery_threshold: r.recovery_threshold,
+    for: v.for, severity: r.severity, agents: [...r.agents], labels: { ...r.labels }, tags: { ...r.tags }, channels: [...r.channels],
+    repeat_interval: v.repeat_interval, notify_on_resolve: r.notify_on_resolve, enabled: r.enabled, annotations: { ...r.annotations },
+    interval: v.interval, group_wait: v.group_wait,
+  }
+}

@@ -148,3 +148,16 @@ async function closeFiringEvents(db: Kysely<Database>, update: UpdateQueryBuilde
   }
   return closed.length
 }
+
+/** A rule of the organization by its integer number (the id seed 003's face shows), or undefined. */
+export async function findRuleByNumber(db: Kysely<Database>, orgId: string, number: number): Promise<RuleRow | undefined> {
+  if (!Number.isSafeInteger(number) || number < 1 || number > 2147483647) return undefined
+  return db.selectFrom('alert_rules').selectAll().where('org_id', '=', orgId).where('number', '=', number).executeTakeFirst()
+}
+
+/** Every threshold rule of the organization on one of `metrics`, oldest first (by number). */
+export async function listThresholdRulesOn(db: Kysely<Database>, orgId: string, metrics: readonly string[]): Promise<RuleRow[]> {
+  if (metrics.length === 0) return []
+  return db.selectFrom('alert_rules').selectAll().where('org_id', '=', orgId).where('kind', '=', 'threshold')
+    .where('metric', 'in', [...metrics]).orderBy('number').execute()
+}

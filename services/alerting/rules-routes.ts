@@ -1,11 +1,14 @@
 // /api/v1/alerts: alert rule CRUD (seed 001's future endpoints). Any role reads; editors and admins write.
 // Rules loaded from the rules file (source 'file') are changed only there: PUT and DELETE answer 409.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import type { Kysely } from 'kysely'
 import { Type } from 'typebox'
 import { ERRORS, NoContent, WRITE_ERRORS } from '../http/response-schemas.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { userActor, writeAudit } from '../audit/audit-log.ts'
-import { RuleBody, RuleOut, SEVERITIES, ruleView } from './rule-definition.ts'
+import type { Database } from '../store/database.ts'
+import { RuleBody, RuleOut, SEVERITIES, ruleView, type RuleRow } from './rule-definition.ts'
 import { createRule, deleteRule, getRule, listRules, replaceRule } from './rules-repository.ts'
 import { IdParam } from '../http/params.ts'
 
@@ -18,6 +21,13 @@ const ListQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'default 100' })),
   offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
 }, { additionalProperties: false })
+
+/** The audit entry of a rule write, as every API that writes rules records it. */
+export async function auditRuleWrite(db: Kysely<Database>, request: FastifyRequest, action: 'alert_rule.create' | 'alert_rule.update' | 'alert_rule.delete', rule: RuleRow): Promise<void> {
+  const details: Record<string, string | boolean> = action === 'alert_rule.create' ? { name: rule.name, metric: rule.metric }
+    : action === 'alert_rule.update' ? { name: rule.name, enabled: rule.enabled } : { name: rule.name }
+  await writeAudit(db, { orgId: principalOf(request).orgId, action, actor: userActor(request), target: { type: 'alert_rule', id: rule.id }, ip: request.ip, details })
+}
 
 export const alertRulesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const db = app.store.db
@@ -45,7 +55,7 @@ export const alertRulesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const p = principalOf(request)
     const rule = await createRule(db, p.orgId, p.userId, request.body)
-    await writeAudit(db, { orgId: p.orgId, action: 'alert_rule.create', actor: userActor(request), target: { type: 'alert_rule', id: rule.id }, ip: request.ip, details: { name: rule.name, metric: rule.metric } })
+    await auditRuleWrite(db, request, 'alert_rule.create', rule)
     return reply.status(201).send(ruleView(rule))
   })
 
@@ -55,7 +65,7 @@ export const alertRulesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const p = principalOf(request)
     const rule = await replaceRule(db, p.orgId, request.params.id, request.body)
-    await writeAudit(db, { orgId: p.orgId, action: 'alert_rule.update', actor: userActor(request), target: { type: 'alert_rule', id: rule.id }, ip: request.ip, details: { name: rule.name, enabled: rule.enabled } })
+    await auditRuleWrite(db, request, 'alert_rule.update', rule)
     return ruleView(rule)
   })
 
@@ -65,7 +75,7 @@ export const alertRulesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const p = principalOf(request)
     const deleted = await deleteRule(db, p.orgId, request.params.id)
-    await writeAudit(db, { orgId: p.orgId, action: 'alert_rule.delete', actor: userActor(request), target: { type: 'alert_rule', id: deleted.id }, ip: request.ip, details: { name: deleted.name } })
+    await auditRuleWrite(db, request, 'alert_rule.delete', deleted)
     return reply.status(204).send(null)
   })
 }

@@ -77,3 +77,39 @@ async function assertChannelNameFree(db: Kysely<Database>, orgId: string, name: 
     throw new DomainError('conflict', `A notification channel named "${name}" already exists`, { details: { name: ['is taken'] } })
   }
 }
+
+/** A channel with its integer number (the id seed 003's face shows). */
+export type NumberedChannelRow = ChannelRow & { number: number }
+const NUMBERED_COLUMNS = [...CHANNEL_COLUMNS, 'number'] as const
+
+/** A channel of the organization by its integer number, or undefined. */
+export async function findChannelByNumber(db: Kysely<Database>, orgId: string, number: number): Promise<NumberedChannelRow | undefined> {
+  if (!Number.isSafeInteger(number) || number < 1 || number > 2147483647) return undefined
+  return db.selectFrom('notification_channels').select(NUMBERED_COLUMNS).where('org_id', '=', orgId).where('number', '=', number).executeTakeFirst()
+}
+
+/** One offset page of the organization's channels, oldest first (by number), and how many there are. */
+export async function pageChannels(db: Kysely<Database>, orgId: string,
+  filter: { type?: ChannelType; offset: number; limit: number }): Promise<{ channels: NumberedChannelRow[]; total: number }> {
+  let q = db.selectFrom('notification_channels').where('org_id', '=', orgId)
+  if (filter.type) q = q.where('type', '=', filter.type)
+  const channels = await q.select(NUMBERED_COLUMNS).orderBy('number').limit(filter.limit).offset(filter.offset).execute()
+  const { total } = await q.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow()
+  return { channels, total: Number(total) }
+}
+
+/** The numbers of the organization's channels among `ids` (ids of other organizations or of no channel are left out). */
+export async function channelNumbers(db: Kysely<Database>, orgId: string, ids: readonly string[]): Promise<Map<string, number>> {
+  const valid = ids.filter((id) => isUuid(id))
+  if (valid.length === 0) return new Map()
+  const rows = await db.selectFrom('notification_channels').select(['id', 'number']).where('org_id', '=', orgId).where('id', 'in', valid).execute()
+  return new Map(rows.map((r) => [r.id, r.number]))
+}
+
+/** The ids of the organization's channels with these numbers (numbers of no channel of it are left out). */
+export async function channelIdsByNumber(db: Kysely<Database>, orgId: string, numbers: readonly number[]): Promise<Map<number, string>> {
+  const valid = numbers.filter((n) => Number.isSafeInteger(n) && n >= 1 && n <= 2147483647)
+  if (valid.length === 0) return new Map()
+  const rows = await db.selectFrom('notification_channels').select(['id', 'number']).where('org_id', '=', orgId).where('number', 'in', valid).execute()
+  return new Map(rows.map((r) => [r.number, r.id]))
+}

@@ -9,7 +9,8 @@ import { ApiError } from '../http/errors.ts'
 import { ERRORS, NoContent, Nullable, Time, WRITE_ERRORS } from '../http/response-schemas.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { userActor, writeAudit } from '../audit/audit-log.ts'
-import type { NotificationStatus } from '../store/database.ts'
+import type { Kysely } from 'kysely'
+import type { Database, NotificationStatus } from '../store/database.ts'
 import { redactUrls } from '../security/redact-urls.ts'
 import { testMessage } from './alert-message.ts'
 import { maskConfig, type ConfigRules } from './channel-config.ts'
@@ -54,6 +55,12 @@ const DeliveryOut = Type.Object({
   last_error: Nullable(Type.String()), next_attempt_at: Time, created_at: Time, delivered_at: Nullable(Time), message_id: Nullable(Type.String()),
 })
 const BODY_LIMIT = 64 * 1024
+
+/** The audit entry of a channel write, as every API that writes channels records it (never the config: it holds secrets). */
+export async function auditChannelWrite(db: Kysely<Database>, request: FastifyRequest, action: 'channel.create' | 'channel.update' | 'channel.delete', c: ChannelRow): Promise<void> {
+  const details: Record<string, string | boolean> = action === 'channel.update' ? { name: c.name, type: c.type, enabled: c.enabled } : { name: c.name, type: c.type }
+  await writeAudit(db, { orgId: principalOf(request).orgId, action, actor: userActor(request), target: { type: 'notification_channel', id: c.id }, ip: request.ip, details })
+}
 
 const view = (c: ChannelRow) => ({
   id: c.id, name: c.name, type: c.type, enabled: c.enabled, config: maskConfig(c.type, c.config),
@@ -101,7 +108,7 @@ export const channelsRoutes: FastifyPluginAsyncTypebox<ChannelsRoutesOptions> = 
   }, async (request, reply) => {
     const p = principalOf(request)
     const created = await createChannel(db, p.orgId, p.userId, request.body, opts.rules)
-    await writeAudit(db, { orgId: p.orgId, action: 'channel.create', actor: userActor(request), target: { type: 'notification_channel', id: created.id }, ip: request.ip, details: { name: created.name, type: created.type } })
+    await auditChannelWrite(db, request, 'channel.create', created)
     return reply.status(201).send(view(created))
   })
 
@@ -111,7 +118,7 @@ export const channelsRoutes: FastifyPluginAsyncTypebox<ChannelsRoutesOptions> = 
   }, async (request) => {
     const p = principalOf(request)
     const updated = await replaceChannel(db, p.orgId, request.params.id, request.body, opts.rules)
-    await writeAudit(db, { orgId: p.orgId, action: 'channel.update', actor: userActor(request), target: { type: 'notification_channel', id: updated.id }, ip: request.ip, details: { name: updated.name, type: updated.type, enabled: updated.enabled } })
+    await auditChannelWrite(db, request, 'channel.update', updated)
     return view(updated)
   })
 
@@ -121,7 +128,7 @@ export const channelsRoutes: FastifyPluginAsyncTypebox<ChannelsRoutesOptions> = 
   }, async (request, reply) => {
     const p = principalOf(request)
     const deleted = await deleteChannel(db, p.orgId, request.params.id)
-    await writeAudit(db, { orgId: p.orgId, action: 'channel.delete', actor: userActor(request), target: { type: 'notification_channel', id: deleted.id }, ip: request.ip, details: { name: deleted.name, type: deleted.type } })
+    await auditChannelWrite(db, request, 'channel.delete', deleted)
     return reply.status(204).send(null)
   })
 

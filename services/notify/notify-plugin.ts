@@ -4,6 +4,7 @@
 import fp from 'fastify-plugin'
 import { sql } from 'kysely'
 import type { Resolver } from '../security/outbound-target.ts'
+import type { ConfigRules } from './channel-config.ts'
 import { channelsRoutes } from './channels-routes.ts'
 import { DEFAULT_DISPATCHER_SETTINGS, OutboxDispatcher, type DispatcherSettings } from './outbox-dispatcher.ts'
 import { registerNotifyMetrics } from './notify-metrics.ts'
@@ -37,6 +38,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The running dispatcher, when `dispatch` is on (tests wait on it with `idle()`). */
     notifyDispatcher?: OutboxDispatcher
+    /** The checks on channel configs written through an API (private targets, SMTP): every face that writes channels applies them. */
+    channelConfigRules: ConfigRules
   }
 }
 
@@ -46,8 +49,10 @@ export const notifyPlugin = fp(async (app, opts: NotifyOptions) => {
   const send = opts.send ?? sendToChannel
   const context = { allowPrivate, resolve: opts.resolve, smtpUrl: opts.smtpUrl, smtpFrom: opts.smtpFrom ?? DEFAULT_FROM }
 
+  const rules: ConfigRules = { allowPrivate, resolve: opts.resolve, hasOperatorSmtp: Boolean(opts.smtpUrl) }
+  app.decorate('channelConfigRules', rules)
   await app.register(channelsRoutes, {
-    rules: { allowPrivate, resolve: opts.resolve, hasOperatorSmtp: Boolean(opts.smtpUrl) },
+    rules,
     send, sendContext: { ...context, timeoutMs: settings.sendTimeoutMs }, publicUrl: opts.publicUrl,
     testSendLimit: opts.testSendLimit ?? DEFAULT_TEST_SEND_LIMIT,
   })

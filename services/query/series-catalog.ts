@@ -7,7 +7,7 @@ import type { Family } from './resolution-for-range.ts'
 export type SeriesAgg = 'avg' | 'min' | 'max' | 'last' | 'p95'
 export const SERIES_AGGS: SeriesAgg[] = ['avg', 'min', 'max', 'last', 'p95']
 
-interface WideFamily {
+export interface WideFamily {
   family: Exclude<Family, 'metrics'>
   raw: string
   rollup: string
@@ -37,12 +37,53 @@ const WIDE: Record<string, WideFamily> = {
   },
 }
 
+/**
+ * What hostpulse's own agent reports into the metrics table (agent/cpu.ts, memory.ts, disk.ts, sessions.ts,
+ * collect-batch.ts), each with the tag keys its series carry: these are known before any agent sends them.
+ * Other faces (line protocol, uploads) write any `<type>.<name>`; those are known from what an agent has.
+ */
+export const AGENT_METRICS: Readonly<Record<string, readonly string[]>> = {
+  ...Object.fromEntries(['cores', 'user', 'nice', 'system', 'idle', 'iowait', 'irq', 'softirq', 'steal', 'load_avg_1', 'load_avg_5', 'load_avg_15']
+    .map((name) => [`cpu.${name}`, []])),
+  'cpu.usage_percent': ['core'],
+  'load.load1': [], 'load.load5': [], 'load.load15': [],
+  ...Object.fromEntries(['total_bytes', 'used_bytes', 'available_bytes', 'free_bytes', 'cached_bytes', 'buffers_bytes', 'usage_percent']
+    .map((name) => [`memory.${name}`, []])),
+  ...Object.fromEntries(['total_bytes', 'used_bytes', 'free_bytes', 'usage_percent'].map((name) => [`swap.${name}`, []])),
+  ...Object.fromEntries(['read_bytes_per_sec', 'write_bytes_per_sec', 'read_ops_per_sec', 'write_ops_per_sec', 'io_util_percent']
+    .map((name) => [`diskio.${name}`, ['device']])),
+  'sessions.count': [], 'containers.count': [],
+}
+
+/** Every metric the catalog knows: the agent's scalar metrics and each wide field (with its aliases). */
+export function catalogMetrics(): string[] {
+  const wide = Object.entries(WIDE).flatMap(([type, w]) => [...w.fields, ...Object.keys(w.aliases)].map((f) => `${type}.${f}`))
+  return [...Object.keys(AGENT_METRICS), ...wide]
+}
+
+/** The wide family a metric type names (disk, network, process), if any: its tables and tag columns. */
+export function wideFamily(type: string): Readonly<WideFamily> | undefined {
+  return WIDE[type]
+}
+
+export const isWideField = (wide: Readonly<WideFamily>, name: string) => wide.fields.includes(wide.aliases[name] ?? name)
+
 const METRIC = /^([a-z][a-z0-9_]*)\.([a-z0-9_]+)$/
+
+/** `<type>.<name>` split, or a 400 saying what a metric looks like. */
+export function splitMetric(metric: string): { type: string; name: string } {
+  const m = METRIC.exec(metric)
+  if (!m) throw badMetric(`metric must look like <type>.<name>, e.g. cpu.usage_percent (got "${metric}")`)
+  return { type: m[1], name: m[2] }
+}
 
 export interface SeriesTarget {
   family: Family
   /** The selector as the caller wrote it (aliases kept). */
   metric: string
+  /** Its `<type>` and `<name>` as stored (a wide field's alias resolved). */
+  metricType: string
+  metricName: string
   tags: Record<string, string>
   /** SQL for the row filter beyond org, agent and time. */
   filter(): RawBuilder<unknown>
@@ -63,23 +104,9 @@ function badMetric(message: string, field = 'metric'): DomainError {
 const ROLLUP_METRICS = { avg: sql`sum(sum) / sum(count)`, min: sql`min(min)`, max: sql`max(max)`, last: sql`last(last, bucket)` }
 
 export function parseSeriesTarget(metric: string, tags: Record<string, string>): SeriesTarget {
-  const m = METRIC.exec(metric)
-  if (!m) throw badMetric(`metric must look like <type>.<name>, e.g. cpu.usage_percent (got "${metric}")`)
-  const [, type, name] = m
+  const { type, name } = splitMetric(metric)
   const wide = WIDE[type]
-  if (!wide) {
-    return {
-      family: 'metrics', metric, tags, rawSource: 'metrics', rawColumn: 'value', rollupAvgColumn: 'avg',
-      rollup: { min: 'min', max: 'max', avg: 'avg', last: 'last', count: 'count', sum: 'sum', sumsq: 'sumsq' },
-      filter: () => sql`metric_type = ${type} and metric_name = ${name} and ${Object.keys(tags).length > 0
-        ? sql`tags @> ${JSON.stringify(tags)}::jsonb` : sql`tags = '{}'::jsonb`}`,
-      value: (agg, level) => {
-        if (level === 'raw') return rawExpression(sql.ref('value'), agg)
-        if (level === 'native') return sql.ref(agg) as RawBuilder<number>
-        return ROLLUP_METRICS[agg as Exclude<SeriesAgg, 'p95'>] as RawBuilder<number>
-      },
-    }
-  }
+  if (!wide) return scalarTarget(metric, tags)
   const field = wide.aliases[name] ?? name
   if (!wide.fields.includes(field)) {
     throw badMetric(`${type} has no field "${name}"; known: ${[...wide.fields, ...Object.keys(wide.aliases)].join(', ')}`)
@@ -91,7 +118,7 @@ export function parseSeriesTarget(metric: string, tags: Record<string, string>):
     throw badMetric(`${type} series need tags.${wide.key}=<value> to pick one ${wide.key.replace('_', ' ')}`, `tags.${wide.key}`)
   }
   return {
-    family: wide.family, metric, tags, rawSource: wide.raw, rawColumn: field, rollupAvgColumn: `${field}_avg`,
+    family: wide.family, metric, metricType: type, metricName: field, tags, rawSource: wide.raw, rawColumn: field, rollupAvgColumn: `${field}_avg`,
     rollup: { min: `${field}_min`, max: `${field}_max`, avg: `${field}_avg`, last: `${field}_last`, count: 'count' },
     filter: () => sql.join(Object.entries(tags).map(([k, v]) => sql`${sql.ref(k)} = ${v}`), sql` and `),
     value: (agg, level) => {
@@ -102,6 +129,22 @@ export function parseSeriesTarget(metric: string, tags: Record<string, string>):
       if (agg === 'min') return sql<number>`min(${col('min')})`
       if (agg === 'max') return sql<number>`max(${col('max')})`
       return sql<number>`last(${col('last')}, bucket)`
+    },
+  }
+}
+
+/** A series of the narrow metrics table, whatever its `<type>` (a wide family's type too: Telegraf writes disk.used_percent). */
+export function scalarTarget(metric: string, tags: Record<string, string>): SeriesTarget {
+  const { type, name } = splitMetric(metric)
+  return {
+    family: 'metrics', metric, metricType: type, metricName: name, tags, rawSource: 'metrics', rawColumn: 'value', rollupAvgColumn: 'avg',
+    rollup: { min: 'min', max: 'max', avg: 'avg', last: 'last', count: 'count', sum: 'sum', sumsq: 'sumsq' },
+    filter: () => sql`metric_type = ${type} and metric_name = ${name} and ${Object.keys(tags).length > 0
+      ? sql`tags @> ${JSON.stringify(tags)}::jsonb` : sql`tags = '{}'::jsonb`}`,
+    value: (agg, level) => {
+      if (level === 'raw') return rawExpression(sql.ref('value'), agg)
+      if (level === 'native') return sql.ref(agg) as RawBuilder<number>
+      return ROLLUP_METRICS[agg as Exclude<SeriesAgg, 'p95'>] as RawBuilder<number>
     },
   }
 }

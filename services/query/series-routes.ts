@@ -9,7 +9,8 @@ import { parseDuration } from '../time/duration.ts'
 import { agentFor } from './query-schemas.ts'
 import { AgentIdParam } from '../http/params.ts'
 import { parseTimeRange } from './time-range.ts'
-import { parseSeriesTarget, SERIES_AGGS, tagsFromQuery, type SeriesAgg, type SeriesTarget } from './series-catalog.ts'
+import { SERIES_AGGS, tagsFromQuery, type SeriesAgg, type SeriesTarget } from './series-catalog.ts'
+import { checkEmptySeries, resolveSeriesTarget } from './known-series.ts'
 import { bucketsTouched, resolutionForRange, DEFAULT_RETENTION_DAYS, type Resolution, type RetentionDays } from './resolution-for-range.ts'
 import { readSeries } from './read-series.ts'
 import { seriesStats } from './series-stats.ts'
@@ -27,12 +28,12 @@ const SeriesQuery = Type.Object({
   max_points: Type.Optional(Type.String({ maxLength: 8, description: `points at most with step=auto (default 1,000, cap ${MAX_POINTS_CAP})` })),
 }, { additionalProperties: true, description: 'tags.<key>=<value> parameters select a series (mount_point, interface, name, core …)' })
 
-interface Plan { target: SeriesTarget; agg: SeriesAgg; start: Date; end: Date; resolution: Resolution }
+/** How to read, from the query alone (before any lookup): range, aggregation, step and point budget. */
+interface ReadOptions { agg: SeriesAgg; start: Date; end: Date; maxPoints: number; stepSeconds?: number }
 
-/** Selector, range, step and aggregation → what to read, or a 400 naming the parameter. */
-function plan(q: Record<string, unknown>, retentionDays: RetentionDays): Plan {
+/** Range, step and aggregation → how to read, or a 400 naming the parameter. */
+function readOptions(q: Record<string, unknown>): ReadOptions {
   const { start, end } = parseTimeRange(q as { start?: string; end?: string })
-  const target = parseSeriesTarget(String(q.metric), tagsFromQuery(q))
   const agg = (q.agg as SeriesAgg | undefined) ?? 'avg'
   let maxPoints = 1000
   if (q.max_points !== undefined) {
@@ -50,15 +51,18 @@ function plan(q: Record<string, unknown>, retentionDays: RetentionDays): Plan {
       throw invalidField('step', `gives ${points} points over this range; at most ${MAX_POINTS_CAP} (use a larger step or a shorter range)`)
     }
   }
-  let resolution = resolutionForRange({ family: target.family, start, end, stepSeconds, maxPoints, retentionDays })
-  if (agg === 'p95' && resolution.nativeSeconds !== 0) {
-    // A percentile cannot be rebuilt from rolled-up buckets: it reads raw rows, while they are kept.
-    if ((Date.now() - start.getTime()) / 86_400_000 > retentionDays.raw) {
-      throw invalidField('agg', `p95 needs raw rows, which are kept ${retentionDays.raw} days; use a later start or another aggregation`)
-    }
-    resolution = { ...resolution, source: target.rawSource, nativeSeconds: 0, label: 'raw' }
+  return { agg, start, end, maxPoints, stepSeconds }
+}
+
+/** Where the target's buckets come from for these options, or a 400 for a p95 the kept rows cannot give. */
+function resolutionFor(o: ReadOptions, target: SeriesTarget, retentionDays: RetentionDays): Resolution {
+  const resolution = resolutionForRange({ family: target.family, start: o.start, end: o.end, stepSeconds: o.stepSeconds, maxPoints: o.maxPoints, retentionDays })
+  if (o.agg !== 'p95' || resolution.nativeSeconds === 0) return resolution
+  // A percentile cannot be rebuilt from rolled-up buckets: it reads raw rows, while they are kept.
+  if ((Date.now() - o.start.getTime()) / 86_400_000 > retentionDays.raw) {
+    throw invalidField('agg', `p95 needs raw rows, which are kept ${retentionDays.raw} days; use a later start or another aggregation`)
   }
-  return { target, agg, start, end, resolution }
+  return { ...resolution, source: target.rawSource, nativeSeconds: 0, label: 'raw' }
 }
 
 export const seriesRoutes: FastifyPluginAsyncTypebox<{ retentionDays?: RetentionDays }> = async (app, opts) => {
@@ -69,12 +73,17 @@ export const seriesRoutes: FastifyPluginAsyncTypebox<{ retentionDays?: Retention
     onRequest: app.authenticate,
     schema: { summary: 'One series, columnar, at an automatic or given step', tags: ['series'], params: AgentIdParam, querystring: SeriesQuery, response: { 200: SeriesOut, ...ERRORS } },
   }, async (request) => {
-    const p = plan(request.query, retentionDays)
+    const o = readOptions(request.query)
+    const tags = tagsFromQuery(request.query)
     const agent = await agentFor(db, principalOf(request).orgId, request.params.agent_id)
-    const series = await readSeries(db, { orgId: agent.org_id, agentId: agent.id, target: p.target, start: p.start, end: p.end, agg: p.agg }, p.resolution)
+    const scope = { orgId: agent.org_id, agents: [agent] }
+    const target = await resolveSeriesTarget(db, scope, request.query.metric, tags)
+    const resolution = resolutionFor(o, target, retentionDays)
+    const series = await readSeries(db, { orgId: agent.org_id, agentId: agent.id, target, start: o.start, end: o.end, agg: o.agg }, resolution)
+    if (series.timestamps.length === 0) await checkEmptySeries(db, scope, target)
     return {
-      agent_id: agent.name, metric: p.target.metric, tags: p.target.tags, agg: p.agg, step: p.resolution.bucketSeconds,
-      resolution: p.resolution.label, start: p.start.toISOString(), end: p.end.toISOString(),
+      agent_id: agent.name, metric: target.metric, tags: target.tags, agg: o.agg, step: resolution.bucketSeconds,
+      resolution: resolution.label, start: o.start.toISOString(), end: o.end.toISOString(),
       timestamps: series.timestamps.map((t) => new Date(t).toISOString()), values: series.values,
     }
   })
@@ -89,9 +98,12 @@ export const seriesRoutes: FastifyPluginAsyncTypebox<{ retentionDays?: Retention
     },
   }, async (request) => {
     const { start, end } = parseTimeRange(request.query)
-    const target = parseSeriesTarget(request.query.metric, tagsFromQuery(request.query))
+    const tags = tagsFromQuery(request.query)
     const agent = await agentFor(db, principalOf(request).orgId, request.params.agent_id)
+    const scope = { orgId: agent.org_id, agents: [agent] }
+    const target = await resolveSeriesTarget(db, scope, request.query.metric, tags)
     const stats = await seriesStats(db, { orgId: agent.org_id, agentId: agent.id, target, start, end, retentionDays })
+    if (stats.count === 0) await checkEmptySeries(db, scope, target)
     return { agent_id: agent.name, metric: target.metric, tags: target.tags, start: start.toISOString(), end: end.toISOString(), ...stats }
   })
 
@@ -107,21 +119,27 @@ export const seriesRoutes: FastifyPluginAsyncTypebox<{ retentionDays?: Retention
     const names = [...new Set(request.query.agents.split(',').map((s) => s.trim()).filter(Boolean))]
     if (names.length === 0) throw invalidField('agents', 'must name at least one agent')
     if (names.length > MAX_COMPARE_AGENTS) throw invalidField('agents', `must name at most ${MAX_COMPARE_AGENTS} agents`)
-    const p = plan(request.query, retentionDays)
+    const o = readOptions(request.query)
+    const tags = tagsFromQuery(request.query)
     const { orgId } = principalOf(request)
     const agents = []
     for (const name of names) agents.push(await agentFor(db, orgId, name))
+    const scope = { orgId, agents }
+    const target = await resolveSeriesTarget(db, scope, request.query.metric, tags)
+    const resolution = resolutionFor(o, target, retentionDays)
     const all = []
     for (const agent of agents) {
-      const req = { orgId, agentId: agent.id, target: p.target, start: p.start, end: p.end }
-      all.push({ agent, series: await readSeries(db, { ...req, agg: p.agg }, p.resolution), stats: await seriesStats(db, { ...req, retentionDays }) })
+      const req = { orgId, agentId: agent.id, target, start: o.start, end: o.end }
+      all.push({ agent, series: await readSeries(db, { ...req, agg: o.agg }, resolution), stats: await seriesStats(db, { ...req, retentionDays }) })
     }
+    // An agent without the series gets nulls, as long as one of them has it.
+    if (all.every((a) => a.stats.count === 0 && a.series.timestamps.length === 0)) await checkEmptySeries(db, scope, target)
     // One shared time axis; an agent without a value in a bucket gets null there.
     const axis = [...new Set(all.flatMap((a) => a.series.timestamps))].sort((a, b) => a - b)
     const index = new Map(axis.map((t, i) => [t, i]))
     return {
-      metric: p.target.metric, tags: p.target.tags, agg: p.agg, step: p.resolution.bucketSeconds, resolution: p.resolution.label,
-      start: p.start.toISOString(), end: p.end.toISOString(), timestamps: axis.map((t) => new Date(t).toISOString()),
+      metric: target.metric, tags: target.tags, agg: o.agg, step: resolution.bucketSeconds, resolution: resolution.label,
+      start: o.start.toISOString(), end: o.end.toISOString(), timestamps: axis.map((t) => new Date(t).toISOString()),
       series: all.map(({ agent, series, stats }) => {
         const values: Array<number | null> = axis.map(() => null)
         series.timestamps.forEach((t, i) => { values[index.get(t)!] = series.values[i] })

@@ -315,6 +315,8 @@ export interface NotificationChannelsTable {
   created_by: string | null
   created_at: CreatedAt
   updated_at: UpdatedAt
+  /** The channel's integer id on seed 003's face (/api/notifications/{id}/): never reused. */
+  number: Generated<number>
 }
 
 export interface AlertRulesTable {
@@ -348,6 +350,8 @@ export interface AlertRulesTable {
   updated_at: UpdatedAt
   last_evaluated_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
   last_evaluation_error: ColumnType<string | null, string | null | undefined, string | null>
+  /** The rule's integer id on seed 003's face (/api/thresholds/{id}/): never reused. */
+  number: Generated<number>
 }
 
 export interface AlertEventsTable {
@@ -377,6 +381,8 @@ export interface AlertEventsTable {
   notification_count: ColumnType<number, number | undefined, number>
   created_at: CreatedAt
   updated_at: UpdatedAt
+  /** The event's integer id on seed 003's face (/api/alerts/{id}/): never reused. */
+  number: Generated<number>
 }
 
 export interface AlertStatesTable {

@@ -84,8 +84,10 @@ t.test('series, stats and compare', async (t) => {
     const core = await series(`metric=cpu.usage_percent&${span}&step=10m&tags.core=1`)
     t.same(core.body.values, tenMinute((j) => 1000 + 10 * j + 4.5))
     t.same(core.body.tags, { core: '1' })
+    // A tag value the agent never reported is a 404 naming the ones it has (test/query/unknown-series.test.ts).
     const none = await series(`metric=cpu.usage_percent&${span}&step=10m&tags.core=7`)
-    t.same([none.body.timestamps, none.body.values], [[], []], 'no such series: empty, not an error')
+    assertError(t, none, 404, 'NOT_FOUND', 'no such series')
+    t.match(none.body.message, 'core values are 1')
   })
 
   t.test('disk, network and process fields with their key tag', async (t) => {
