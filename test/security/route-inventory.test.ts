@@ -35,6 +35,11 @@ const PUBLIC: Record<string, number> = {
   // Compatibility faces: uploads authenticate with the agent's key (or the operator's opt-in shared key).
   'POST /api/submit/': 401, // seed 000
   'POST /api/ingest/': 401, // seed 002
+  'POST /api/metrics/upload/': 401, // seed 003 uploads
+  'POST /api/processes/upload/': 401,
+  'POST /api/logs/upload_logs/': 401,
+  'POST /api/agent/register/': 401, // an enrollment token (X-Enrollment-Token or a body field)
+  'GET /api/csrf/': 200, // a CSRF token for seed 003's React page; no data, and no credential (hostpulse uses bearer tokens)
 }
 /** Writes every role may make, to its own session and profile. */
 const SELF_SERVICE = new Set(['POST /api/v1/auth/logout', 'PUT /api/v1/users/me', 'POST /api/v1/users/me/password'])
@@ -44,7 +49,8 @@ const ADMIN_ONLY = new Set([
   'GET /api/v1/organizations', 'POST /api/v1/organizations', 'GET /api/v1/audit', 'GET /metrics',
 ])
 /** Reads that still need the editor role (agent credentials). */
-const EDITOR_READS = new Set(['GET /api/v1/enrollment-tokens', 'GET /api/v1/registrations', 'GET /api/v1/registrations/pending'])
+const EDITOR_READS = new Set(['GET /api/v1/enrollment-tokens', 'GET /api/v1/registrations', 'GET /api/v1/registrations/pending',
+  'GET /api/registrations/', 'GET /api/registrations/pending/', 'GET /api/registrations/:id/'])
 /**
  * Routes this inventory must find, so a family that stops being registered (or moves) is noticed rather
  * than silently walked no more: alert rules, alert events, silences, notification channels, the live streams.
@@ -58,6 +64,16 @@ const EXPECTED = [
   'PUT /api/v1/notification-channels/:id', 'DELETE /api/v1/notification-channels/:id',
   'POST /api/v1/notification-channels/:id/test', 'GET /api/v1/notification-channels/:id/deliveries',
   'GET /ws/metrics/:agent_id', 'GET /ws/live',
+  // The compatibility faces (seeds 000, 002, 003).
+  'GET /api/hosts/', 'GET /api/hosts/:hostname/processes/', 'GET /api/hosts/:hostname/snapshots/', 'GET /api/hosts/:hostname/latest/', 'GET /api/latest',
+  'GET /api/agents/', 'POST /api/agents/', 'GET /api/agents/stats/', 'GET /api/agents/:id/', 'PUT /api/agents/:id/', 'PATCH /api/agents/:id/',
+  'DELETE /api/agents/:id/', 'POST /api/agents/:id/activate/', 'POST /api/agents/:id/deactivate/', 'POST /api/agents/:id/approve/',
+  'GET /api/agents/:id/config/', 'GET /api/agent/config/', 'GET /api/registrations/', 'GET /api/registrations/pending/', 'GET /api/registrations/:id/',
+  'POST /api/registrations/:id/approve/', 'POST /api/registrations/:id/reject/', 'GET /api/logs/', 'GET /api/logs/:id/', 'GET /api/sessions/',
+  'GET /api/sessions/:id/', 'GET /api/metrics/', 'GET /api/processes/list/', 'GET /api/alerts/', 'GET /api/alerts/:id/', 'POST /api/alerts/:id/resolve/',
+  'GET /api/thresholds/', 'POST /api/thresholds/', 'GET /api/thresholds/:id/', 'PUT /api/thresholds/:id/', 'PATCH /api/thresholds/:id/',
+  'DELETE /api/thresholds/:id/', 'GET /api/notifications/', 'POST /api/notifications/', 'GET /api/notifications/:id/', 'PUT /api/notifications/:id/',
+  'PATCH /api/notifications/:id/', 'DELETE /api/notifications/:id/', 'GET /api/v1/logs',
 ]
 /** The WebSocket routes (GET with an upgrade); every /ws/ route must be listed here. */
 const WEBSOCKETS = ['/ws/metrics/:agent_id', '/ws/live']
