@@ -13,6 +13,11 @@ export async function isBuiltinOrganization(db: Kysely<Database>, orgId: string)
   return (await db.selectFrom('organizations').select('name').where('id', '=', orgId).executeTakeFirst())?.name === BUILTIN_ORG
 }
 
+/** The organization of that name (the built-in one is named BUILTIN_ORG), if there is one. */
+export async function findOrganizationByName(db: Kysely<Database>, name: string): Promise<OrganizationRow | undefined> {
+  return db.selectFrom('organizations').select(['id', 'name', 'created_at']).where('name', '=', name).executeTakeFirst()
+}
+
 /** The organizations the caller's organization sees, oldest first: all of them from the built-in one. */
 export async function listOrganizations(db: Kysely<Database>, callerOrgId: string): Promise<OrganizationRow[]> {
   let q = db.selectFrom('organizations').select(['id', 'name', 'created_at']).orderBy('created_at').orderBy('name')

@@ -10,6 +10,7 @@ import { principalOf } from '../../auth/auth-plugin.ts'
 import { BUILTIN_ORG } from '../../auth/bootstrap-admin.ts'
 import { sha256 } from '../../auth/secrets.ts'
 import { findAgentByHostname, listAgents, type AgentRow } from '../../agents/agents-repository.ts'
+import { findOrganizationByName } from '../../organizations/organizations-repository.ts'
 import { checkBatches } from '../../ingest/check-batches.ts'
 import { listProcessSnapshots, readLatestSnapshotProcesses, readSnapshotsProcesses } from '../../query/process-reads.ts'
 import { djangoFieldErrors, drfErrorBody } from '../django-errors.ts'
@@ -49,7 +50,7 @@ export const processMonitorFace: FastifyPluginAsyncTypebox<ProcessMonitorOptions
 
   // The organization of the shared key and of public reads, resolved once at start.
   const orgName = opts.sharedKeyOrg ?? BUILTIN_ORG
-  const org = await db.selectFrom('organizations').select('id').where('name', '=', orgName).executeTakeFirst()
+  const org = await findOrganizationByName(db, orgName)
   if (!org && (opts.sharedKey || opts.publicReads || opts.sharedKeyOrg)) {
     throw new Error(`PROCMON_ORG=${JSON.stringify(orgName)} names no organization: create it first or leave PROCMON_ORG unset`)
   }
