@@ -78,13 +78,32 @@ export function toErrorBody(err: FastifyError | ApiError | DomainError | Error):
   return { error: 'INTERNAL_ERROR', message: 'Internal server error', code: 500 }
 }
 
+type ErrorFormat = (body: ErrorBody) => unknown
+
+/** Error formats of path families whose face is not the native API, in the order they were claimed. */
+const pathFormats = new Map<string, { paths: RegExp; format: ErrorFormat }>()
+
+/**
+ * A face claims its paths for the answers given before any route runs (a malformed URL, an unknown path),
+ * so those come in its own error format too. Claimed once per face name; the first claim matching wins.
+ */
+export function claimErrorFormat(face: string, paths: RegExp, format: ErrorFormat): void {
+  if (!pathFormats.has(face)) pathFormats.set(face, { paths, format })
+}
+
+function formatOfPath(url: string): ErrorFormat {
+  const path = url.split('?')[0]
+  for (const { paths, format } of pathFormats.values()) if (paths.test(path)) return format
+  return (body) => body
+}
+
 /** Errors the router raises before any route runs (a malformed URL, an over-long path parameter). */
 export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const body = toErrorBody(err)
   // The router's message repeats the whole path: name the problem instead.
   if (body.error === 'URI_TOO_LONG') body.message = `A path segment is longer than ${MAX_PARAM_LENGTH} characters`
   if (body.error === 'BAD_REQUEST' && err.code === 'FST_ERR_BAD_URL') body.message = 'The URL is not validly percent-encoded'
-  void reply.status(body.code).send(body)
+  void reply.status(body.code).send(formatOfPath(request.url)(body))
 }
 
 /** Longest path parameter the router accepts (agent names are at most 128 characters). */
@@ -107,5 +126,6 @@ export function errorHandlerFor(format: (body: ErrorBody) => unknown) {
 export const errorHandler = errorHandlerFor((body) => body)
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
-  void reply.status(404).send({ error: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}`, code: 404 } satisfies ErrorBody)
+  const body: ErrorBody = { error: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}`, code: 404 }
+  void reply.status(404).send(formatOfPath(request.url)(body))
 }

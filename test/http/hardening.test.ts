@@ -46,7 +46,7 @@ t.test('hardening', async (t) => {
       containers: [{ id: 'c0ffee', name: 'web', image: 'nginx:1.27', state: 'running', cpu_percent: 3.5, memory_bytes: 1048576, rx_bytes: 10, tx_bytes: 20 }],
     }))
     t.equal(res.status, 202)
-    t.same(res.body.rows, { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 1, containers: 1 })
+    t.same(res.body.rows, { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 1, containers: 1, logs: 0 })
     const { rows: [s] } = await sql<Record<string, unknown>>`select username, terminal, host, pid, login_time from user_sessions
       where agent_id = ${a.id}`.execute(api.store.db)
     t.same(s, { username: 'alice', terminal: 'pts/0', host: '192.0.2.9', pid: 4242, login_time: new Date(login) })

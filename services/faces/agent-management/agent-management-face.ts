@@ -3,8 +3,9 @@
 // Errors are the native ones, worded the DRF way by this plugin's error handler (encapsulated: the native
 // API keeps its own format).
 import type { FastifyPluginAsync } from 'fastify'
-import { errorHandlerFor } from '../../http/errors.ts'
+import { claimErrorFormat, errorHandlerFor } from '../../http/errors.ts'
 import { drfErrorBody } from './drf.ts'
+import type { AgentManagementOptions } from './face-options.ts'
 import { agentsRoutes } from './agents-routes.ts'
 import { registrationsRoutes } from './registrations-routes.ts'
 import { uploadsRoutes } from './uploads-routes.ts'
@@ -13,14 +14,11 @@ import { alertsRoutes } from './alerts-routes.ts'
 import { thresholdsRoutes } from './thresholds-routes.ts'
 import { notificationsRoutes } from './notifications-routes.ts'
 
-export interface AgentManagementOptions {
-  onlineWindowSeconds: number
-  /** AGENT_HOSTNAME_AUTH: the seed's insecure "agent authentication via hostname", for approved active agents. */
-  hostnameAuth: boolean
-}
 
 export const agentManagementFace: FastifyPluginAsync<AgentManagementOptions> = async (app, opts) => {
   app.setErrorHandler(errorHandlerFor(drfErrorBody))
+  // Every other /api/ path outside /api/v<N>/ (seed 002's two routes among them) is Django REST Framework's.
+  claimErrorFormat('django rest framework', /^\/api\/(?!v\d+\/)/, drfErrorBody)
   await app.register(agentsRoutes, opts)
   await app.register(registrationsRoutes, opts)
   await app.register(uploadsRoutes, opts)

@@ -4,7 +4,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import type { AgentManagementOptions } from './agent-management-face.ts'
+import type { AgentManagementOptions } from './face-options.ts'
 import { PageOf, PageQuery, pageOf, pageWindow } from './drf.ts'
 import {
   AgentConfigOut, AgentOut, DRF_ERRORS, DRF_WRITE_ERRORS, DrfError, NumberParam, agentConfigJson, agentJson, hoursWindow, numberFrom, statusFor,

@@ -4,7 +4,7 @@
 // resolved notifications, queued for whoever heard of the firing, in one transaction; audited the same way.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import type { AgentManagementOptions } from './agent-management-face.ts'
+import type { AgentManagementOptions } from './face-options.ts'
 import { PageOf, PageQuery, pageOf, pageWindow } from './drf.ts'
 import { AgentNumberQuery, DRF_ERRORS, DRF_WRITE_ERRORS, NumberParam, numberFrom } from './seed-shapes.ts'
 import { AlertOut, alertJson } from './alert-shapes.ts'

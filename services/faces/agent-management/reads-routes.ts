@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import type { AgentManagementOptions } from './agent-management-face.ts'
+import type { AgentManagementOptions } from './face-options.ts'
 import { PageOf, PageQuery, pageOf, pageWindow } from './drf.ts'
 import {
   AgentNumberQuery, DRF_ERRORS, HoursQuery, NumberParam, SessionOut, hoursWindow, parseSessionId, sessionJson, sessionMatches,

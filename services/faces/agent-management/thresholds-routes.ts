@@ -6,7 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import type { AgentManagementOptions } from './agent-management-face.ts'
+import type { AgentManagementOptions } from './face-options.ts'
 import { PageOf, PageQuery, pageOf, pageWindow } from './drf.ts'
 import { AgentNumberQuery, DRF_ERRORS, DRF_WRITE_ERRORS, NumberParam, numberFrom } from './seed-shapes.ts'
 import { refuseNulls, withFaceFields } from './alert-field-errors.ts'

@@ -5,7 +5,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import type { AgentManagementOptions } from './agent-management-face.ts'
+import type { AgentManagementOptions } from './face-options.ts'
 import { DrfError } from './seed-shapes.ts'
 import { uploadHooks } from './upload-auth.ts'
 import { LogsUpload, MetricsUpload, ProcessesUpload, logsBatch, metricsBatch, processesBatch, seedTime, uploadInterface, type PreviousCounters } from './seed-upload-batches.ts'

@@ -4,7 +4,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { errorHandlerFor, type ErrorBody } from '../../http/errors.ts'
+import { claimErrorFormat, errorHandlerFor, type ErrorBody } from '../../http/errors.ts'
 import { DomainError } from '../../errors/domain-error.ts'
 import { principalOf } from '../../auth/auth-plugin.ts'
 import { BUILTIN_ORG } from '../../auth/bootstrap-admin.ts'
@@ -46,6 +46,7 @@ const Accepted = Type.Object({
 export const processMonitorFace: FastifyPluginAsyncTypebox<ProcessMonitorOptions> = async (app, opts) => {
   const db = app.store.db
   app.setErrorHandler(errorHandlerFor(seed000ErrorBody))
+  claimErrorFormat('seed 000', /^\/api\/(submit|hosts)\//, seed000ErrorBody)
   const drfErrors = errorHandlerFor(drfErrorBody)
 
   // The organization of the shared key and of public reads, resolved once at start.
