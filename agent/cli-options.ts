@@ -9,6 +9,7 @@ import { LOG_LEVELS, type LogLevel } from './logger.ts'
 import { DEFAULT_HOST_PATHS, type HostPaths } from './host-paths.ts'
 import { COMMAND_LINE_MODES, type CommandLineMode, type CommandLinePolicy } from './command-lines.ts'
 import { parseScrubPattern } from '../contract/command-line-secrets.ts'
+import type { LogShippingOptions } from './logs/log-collector.ts'
 
 export const USAGE = `Usage: hostpulse-agent [options]
 
@@ -38,6 +39,13 @@ Options:
   --scrub-pattern REGEX   also replace what matches REGEX (or /REGEX/i) in command lines with ***;
                           repeatable                                    (env HOSTPULSE_SCRUB_PATTERN, one)
   --log-level LEVEL       debug, info, warn or error                    (env HOSTPULSE_LOG_LEVEL, default info)
+  --log-file PATH         ship the lines of this file (followed from its end, through rotation);
+                          repeatable                                    (env HOSTPULSE_LOG_FILES, comma-separated)
+  --no-journal            do not ship the systemd journal (shipped by default when journalctl exists;
+                                                                        env HOSTPULSE_LOG_JOURNAL=false)
+  --log-max-lines N       log lines per batch at most; more wait for the next one
+                                                                        (env HOSTPULSE_LOG_MAX_LINES, default 1000)
+  --log-max-bytes SIZE    log message bytes per batch at most          (env HOSTPULSE_LOG_MAX_BYTES, default 256KiB)
   --host-proc DIR         the host's /proc when running in a container  (env HOSTPULSE_HOST_PROC, default /proc)
   --host-sys DIR          the host's /sys                               (env HOSTPULSE_HOST_SYS, default /sys)
   --host-root DIR         the host's / (filesystems are read from the host's mount table and measured
@@ -55,7 +63,7 @@ export type CliCommand =
   | {
     kind: 'run'; serverUrl: string; apiKey: string | undefined; enrollToken: string | undefined
     intervalMs: number; dataDir: string; logLevel: LogLevel; bufferMaxBytes: number; bufferMaxAgeMs: number
-    paths: HostPaths; commandLines: CommandLinePolicy
+    paths: HostPaths; commandLines: CommandLinePolicy; logs: LogShippingOptions
     /** Said once at start: things that work but should be done otherwise. */
     warnings: string[]
   }
@@ -123,6 +131,10 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliComm
         'host-root': { type: 'string' },
         cmdline: { type: 'string' },
         'scrub-pattern': { type: 'string', multiple: true },
+        'log-file': { type: 'string', multiple: true },
+        'no-journal': { type: 'boolean' },
+        'log-max-lines': { type: 'string' },
+        'log-max-bytes': { type: 'string' },
         once: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -173,14 +185,32 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliComm
   const ageText = values['buffer-max-age'] ?? env.HOSTPULSE_BUFFER_MAX_AGE
   const bufferMaxAgeMs = ageText === undefined ? 7 * 86_400_000 : parseDuration(ageText)
   if (bufferMaxAgeMs < 60_000) throw new UsageError(`buffer age ${ageText} is below 1m; use something like 24h or 7d`)
+  const logs = logShipping(values['log-file'], values['no-journal'], values['log-max-lines'], values['log-max-bytes'], env)
   const warnings = (['api-key', 'enroll-token'] as const).filter((flag) => values[flag] !== undefined).map((flag) => {
     const variable = flag === 'api-key' ? 'HOSTPULSE_API_KEY' : 'HOSTPULSE_ENROLL_TOKEN'
     return `--${flag} on the command line is visible to every user of this host (ps, /proc) and, before scrubbing, to process lists; set ${variable} in the environment or in a --config file readable only by the agent's user instead`
   })
   return {
     kind: 'run', serverUrl, apiKey: apiKey || undefined, enrollToken: enrollToken || undefined, intervalMs, dataDir, logLevel,
-    bufferMaxBytes, bufferMaxAgeMs, paths, commandLines, warnings,
+    bufferMaxBytes, bufferMaxAgeMs, paths, commandLines, logs, warnings,
   }
+}
+
+/** Log shipping: files from the flags (or the comma list), the journal unless turned off, the per-batch bounds. */
+function logShipping(files: string[] | undefined, noJournal: boolean | undefined, linesText: string | undefined, bytesText: string | undefined,
+  env: NodeJS.ProcessEnv): LogShippingOptions {
+  const paths = files ?? (env.HOSTPULSE_LOG_FILES ?? '').split(',').map((f) => f.trim()).filter(Boolean)
+  const journalText = (env.HOSTPULSE_LOG_JOURNAL ?? 'true').toLowerCase()
+  if (!['true', 'false', '1', '0', 'yes', 'no'].includes(journalText)) throw new UsageError(`HOSTPULSE_LOG_JOURNAL "${env.HOSTPULSE_LOG_JOURNAL}" is not true or false`)
+  const journal = !noJournal && ['true', '1', 'yes'].includes(journalText)
+  const lines = linesText ?? env.HOSTPULSE_LOG_MAX_LINES
+  const maxLines = lines === undefined ? 1000 : Number(lines)
+  // The wire contract takes 5000 log lines per batch.
+  if (!Number.isInteger(maxLines) || maxLines < 1 || maxLines > 5000) throw new UsageError(`log max lines "${lines}" is not a whole number from 1 to 5000`)
+  const bytes = bytesText ?? env.HOSTPULSE_LOG_MAX_BYTES
+  const maxBytes = bytes === undefined ? 256 * 1024 : parseSize(bytes)
+  if (maxBytes < 16 * 1024 || maxBytes > 16 * 1024 ** 2) throw new UsageError(`log max bytes ${bytes} is outside 16KiB..16MiB (one line can be 16KiB)`)
+  return { files: paths, journal, maxLines, maxBytes }
 }
 
 function commandLinePolicy(mode: string | undefined, patterns: string[]): CommandLinePolicy {

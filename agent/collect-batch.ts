@@ -1,7 +1,7 @@
 // Runs every enabled collector once and assembles one IngestBatch.
 import { randomUUID } from 'node:crypto'
 import os from 'node:os'
-import type { ContainerItem, IngestBatch, MetricItem, ProcessItem } from '../contract/ingest-batch.ts'
+import type { ContainerItem, IngestBatch, LogItem, MetricItem, ProcessItem } from '../contract/ingest-batch.ts'
 import { ALL_FAMILIES, type MetricFamily } from './collection-settings.ts'
 import { ContainerCollector, type ContainerCollectorOptions } from './containers.ts'
 import { CpuCollector } from './cpu.ts'
@@ -18,6 +18,8 @@ import { DEFAULT_HOST_PATHS, onHost, type HostPaths } from './host-paths.ts'
 export interface CollectOptions {
   collect?: Record<MetricFamily, boolean>
   maxProcesses?: number
+  /** Drain log lines into this batch: only for a batch that will be delivered (a drained line is not read again). */
+  logs?: boolean
 }
 
 export interface BatchCollectorOptions {
@@ -28,6 +30,8 @@ export interface BatchCollectorOptions {
   paths?: HostPaths
   /** What of each process's command line is sent; default: all of it, scrubbed of credentials. */
   commandLines?: CommandLinePolicy
+  /** Log lines (files, the journal) that arrived since the last batch: agent/logs/log-collector.ts. */
+  logs?: { drain(): Promise<LogItem[]> }
 }
 
 /** The collectors that keep a previous sample; a family switched off loses its sample, so its first figures after coming back are not an average over the pause. */
@@ -85,6 +89,10 @@ export class BatchCollector {
     if (on.processes) batch.processes = processes
     if (on.sessions) batch.sessions = sessions.sessions
     if (on.containers) batch.containers = containers
+    if (opts.logs && this.opts.logs) {
+      const logs = await this.opts.logs.drain().catch(err => this.failed('logs', err, [] as LogItem[]))
+      if (logs.length > 0) batch.logs = logs
+    }
     return batch
   }
 

@@ -9,6 +9,7 @@ import type { BackoffPolicy } from './connection-state.ts'
 import { Delivery } from './delivery.ts'
 import { resolveApiKey } from './enrollment.ts'
 import { collectInventory } from './inventory.ts'
+import { LogCollector, type LogShippingOptions } from './logs/log-collector.ts'
 import { silentLog, type AgentLog, type LogLevel } from './logger.ts'
 import { describeSettings, RemoteConfigPoller } from './remote-config.ts'
 
@@ -41,6 +42,8 @@ export interface AgentOptions {
   /** Aborts a start that is still waiting (for an enrollment to be approved). */
   signal?: AbortSignal
   collector?: BatchCollectorOptions
+  /** Log files and the journal to ship in the batches; none when absent. */
+  logs?: LogShippingOptions
 }
 
 export interface RunningAgent {
@@ -71,8 +74,12 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const delivery = new Delivery({ target, buffer, rejected, log, backoff: opts.backoff, stopGraceMs: opts.stopGraceMs })
   // The agent's own key and token are hidden in every command line, in whatever form they were passed.
   const commandLines = opts.collector?.commandLines ?? DEFAULT_COMMAND_LINES
+  const logs = opts.logs && (opts.logs.files.length > 0 || opts.logs.journal !== false)
+    ? await LogCollector.open({ ...opts.logs, stateFile: join(opts.dataDir, 'log-positions.json'), log })
+    : undefined
   const collector = new BatchCollector(log, {
     ...opts.collector,
+    logs,
     commandLines: { ...commandLines, extraPatterns: [...commandLines.extraPatterns, ...literalPatterns([apiKey, opts.enrollToken])] },
   })
 
@@ -106,9 +113,11 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     const run = collecting.then(async () => {
       const started = performance.now()
       const { collect, maxProcesses } = config.settings
-      const batch = await collector.collect({ collect, maxProcesses })
+      const batch = await collector.collect({ collect, maxProcesses, logs: true })
       log('debug', `collected batch ${batch.batch_id} in ${(performance.now() - started).toFixed(0)} ms`)
       await delivery.submit(batch)
+      // The batch is delivered or on disk: its log lines are not read again after a restart.
+      await logs?.commit()
     })
     collecting = run.catch(err => log('error', `collection failed: ${(err as Error).stack ?? err}`))
     return run
@@ -134,6 +143,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       // Start the delivery's grace period now: a collection in progress may be waiting on a hung send.
       await Promise.all([collecting, delivery.stop()])
       await delivery.stop() // a batch submitted while we waited is on disk only once this returns
+      await logs?.close()
       log('info', buffer.isEmpty ? 'agent stopped; nothing left unsent' : `agent stopped; ${buffer.segmentCount} segment(s) kept in ${buffer.dir} for the next start`)
     },
   }

@@ -28,7 +28,7 @@ const LogOut = Type.Object({
 })
 
 const LogsOut = Type.Object({
-  agent_id: Nullable(Type.String({ description: 'the agent asked for (its name), or null for the whole organization' })),
+  agent: Nullable(Type.String({ description: 'the agent asked for (its name), or null for the whole organization' })),
   start: Time, end: Time, count: Type.Integer(), logs: Type.Array(LogOut), next_cursor: Type.Optional(Type.String()),
 })
 
@@ -51,7 +51,7 @@ export const logsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const names = new Map(agent ? [[agent.id, agent.name]]
       : ids.length === 0 ? [] : (await db.selectFrom('agents').select(['id', 'name']).where('org_id', '=', orgId).where('id', 'in', ids).execute()).map((a) => [a.id, a.name]))
     return {
-      agent_id: agent?.name ?? null, start: start.toISOString(), end: end.toISOString(), count: logs.length,
+      agent: agent?.name ?? null, start: start.toISOString(), end: end.toISOString(), count: logs.length,
       logs: logs.map((l) => ({ ...l, time: l.time.toISOString(), agent_name: names.get(l.agent_id) ?? null })),
       ...(next_cursor ? { next_cursor } : {}),
     }

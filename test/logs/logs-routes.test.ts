@@ -32,8 +32,8 @@ t.test('GET /api/v1/logs', async (t) => {
   t.test('one agent, newest first, in the native shape; a viewer may read', async (t) => {
     const res = await api.get('/api/v1/logs?agent=web-01', viewer.token)
     t.equal(res.status, 200, res.text.slice(0, 300))
-    t.same(Object.keys(res.body).sort(), ['agent_id', 'count', 'end', 'logs', 'start'])
-    t.equal(res.body.agent_id, 'web-01')
+    t.same(Object.keys(res.body).sort(), ['agent', 'count', 'end', 'logs', 'start'])
+    t.equal(res.body.agent, 'web-01')
     t.equal(res.body.count, 25, 'the default window is the last 24 hours: yesterday\'s line is out')
     t.equal(Date.parse(res.body.end) - Date.parse(res.body.start), 86_400_000)
     const first = res.body.logs[0]
@@ -48,7 +48,7 @@ t.test('GET /api/v1/logs', async (t) => {
   t.test('the whole organization when no agent is named, never another one', async (t) => {
     const res = await api.get('/api/v1/logs?limit=1000')
     t.equal(res.status, 200)
-    t.equal(res.body.agent_id, null)
+    t.equal(res.body.agent, null)
     t.equal(res.body.count, 26)
     t.same(res.body.logs.find((l: any) => l.message === 'checkpoint complete')?.agent_name, 'db-01')
     t.notOk(res.body.logs.some((l: any) => l.message.includes('another organization')))

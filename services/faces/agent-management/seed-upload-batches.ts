@@ -284,7 +284,7 @@ export function logsBatch(body: LogsUpload, now = Date.now()): IngestBatch {
     const when = first(l.timestamp, l.time)
     const item: LogItem = {
       // LogItem's level is typed from a mapped union TypeScript cannot narrow: the value is one of LOG_LEVELS.
-      source: first(l.source, l.log_type) ?? SEED_LOG_SOURCE, level: logLevel(first(l.level, l.log_level), `logs[${i}].level`) as never, message: l.message,
+      source: first(l.source, l.log_type) ?? SEED_LOG_SOURCE, level: logLevel(first(l.level, l.log_level), `logs[${i}].level`), message: l.message,
     }
     if (when !== undefined) item.time = seedTime(when, `logs[${i}].timestamp`)
     if (Object.keys(fields).length > 0) item.fields = fields

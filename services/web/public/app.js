@@ -1,5 +1,6 @@
-// Entry point: hash routes (#/ fleet, #/hosts/<agent>, #/alerts), the header, and the session's life:
-// logged out → login form; logged in → the live feed runs and views mount.
+// Entry point: hash routes (#/ fleet, #/hosts/<agent>, #/hosts/<agent>/processes, #/alerts), seed 002's
+// bookmarks (/?hostname=<name>), the header, and the session's life: logged out → login form; logged in →
+// the live feed runs and views mount.
 import { currentSession, logout, onSessionChange, api } from './session.js'
 import { firingAlerts, isLive, liveState, startLiveFeed, stopLiveFeed, subscribe } from './live-feed.js'
 import { clearNotice, showNotice } from './notice.js'
@@ -8,6 +9,8 @@ import { mountLogin } from './login.js'
 import { mountFleet } from './fleet.js'
 import { mountHost } from './host.js'
 import { mountAlerts } from './alerts.js'
+import { bookmarkedHostname, findHostByName } from './host-bookmark.js'
+import { h, replaceChildren } from './elements.js'
 
 const view = document.getElementById('view')
 const nav = document.getElementById('main-nav')
@@ -32,16 +35,40 @@ function route() {
     unmount = mountLogin(view, { message: loginMessage })
     return
   }
+  const hostname = bookmarkedHostname()
+  if (hostname) {
+    unmount = openBookmark(hostname)
+    return
+  }
   const hash = location.hash || '#/'
-  const host = /^#\/hosts\/([^/?#]+)/.exec(hash)
+  const host = /^#\/hosts\/([^/?#]+)(\/processes)?/.exec(hash)
   const page = host ? 'host' : hash.startsWith('#/alerts') ? 'alerts' : 'fleet'
   for (const a of nav.querySelectorAll('a')) {
     if (a.dataset.nav === page || (page === 'host' && a.dataset.nav === 'fleet')) a.setAttribute('aria-current', 'page')
     else a.removeAttribute('aria-current')
   }
-  if (page === 'host') unmount = mountHost(view, decodeURIComponent(host[1]))
+  if (page === 'host') unmount = mountHost(view, decodeURIComponent(host[1]), { focus: host[2] ? 'processes' : null })
   else if (page === 'alerts') unmount = mountAlerts(view)
   else unmount = mountFleet(view)
+}
+
+/** `/?hostname=<name>` becomes `/#/hosts/<agent>/processes` (the address is replaced, so Back skips it). */
+function openBookmark(hostname) {
+  let cancelled = false
+  document.title = `${hostname} · hostpulse`
+  replaceChildren(view, h('p', { class: 'muted' }, `Looking for host "${hostname}"…`))
+  findHostByName(hostname).then((agent) => {
+    if (cancelled) return
+    if (agent) {
+      history.replaceState(null, '', `/#/hosts/${encodeURIComponent(agent.name)}/processes`)
+      route()
+    } else {
+      history.replaceState(null, '', '/')
+      replaceChildren(view, h('section', {}, h('h1', {}, 'Host not found'),
+        h('p', {}, `No agent in your organization reports the hostname "${hostname}". `, h('a', { href: '#/' }, 'Back to the fleet'))))
+    }
+  }, (err) => { if (!cancelled) showNotice(`Could not look up host "${hostname}": ${err.message}`) })
+  return () => { cancelled = true }
 }
 
 function showLiveState({ state, retryInMs }) {

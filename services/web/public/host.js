@@ -1,11 +1,13 @@
 // One host: live cards and charts (WS /ws/metrics/<agent>, REST polling while it is down), history over
-// a chosen range from the series endpoint, filesystem and interface tables, and the process tree.
+// a chosen range from the series endpoint, filesystem and interface tables, the process tree and the
+// host's recent log lines. `focus: 'processes'` scrolls to the process tree once the page has its layout.
 import { h, replaceChildren } from './elements.js'
 import { api } from './session.js'
 import { LiveSocket } from './live-socket.js'
 import { TimeChart } from './time-chart.js'
 import { chartsFor, seriesKey } from './host-charts.js'
 import { mountProcessTree } from './process-tree.js'
+import { mountHostLogs } from './host-logs.js'
 import { eachLimited } from './concurrency.js'
 import { usageBar } from './usage-bar.js'
 import { formatAgo, formatByteRate, formatBytes, formatFullTime, formatNumber, formatPerSecond, formatPercent, formatValue } from './format.js'
@@ -31,12 +33,13 @@ const CARDS = [
   { id: 'swap', label: 'Swap', keys: ['swap.usage_percent'], unit: 'percent' },
 ]
 
-export function mountHost(container, agentId) {
+export function mountHost(container, agentId, { focus = null } = {}) {
   const state = { agent: null, range: RANGES[0], charts: [], generation: 0, lastSample: null, tablesAt: 0, processesAt: 0, onlineWindowMs: 20_000 }
   const cardTimes = new Map()
   let destroyed = false
   let socket = null
   let tree = null
+  let logs = null
   let pollTimer = 0
   let tablesTimer = 0
   let tickTimer = 0
@@ -62,6 +65,7 @@ export function mountHost(container, agentId) {
   const fsBody = h('tbody')
   const ifBody = h('tbody')
   const processSection = h('section', { class: 'processes', 'aria-labelledby': 'processes-title' })
+  const logsSection = h('section', { class: 'logs', 'aria-labelledby': 'logs-title' })
 
   replaceChildren(container, h('article', { class: 'host' },
     h('p', { class: 'crumbs' }, h('a', { href: '#/' }, '← Fleet')),
@@ -78,7 +82,8 @@ export function mountHost(container, agentId) {
       h('div', { class: 'table-scroll' }, h('table', { id: 'interfaces' }, h('thead', {}, h('tr', {},
         ['Interface', 'State', 'Receive', 'Send', 'Received', 'Sent', 'Packets in', 'Packets out', 'Errors in/out', 'Drops in/out']
           .map((c) => h('th', { scope: 'col' }, c)))), ifBody))),
-    processSection))
+    processSection,
+    logsSection))
   document.title = `${agentId} · hostpulse`
 
   function showError(text) { error.textContent = text; error.hidden = !text }
@@ -338,12 +343,16 @@ export function mountHost(container, agentId) {
     socket = new LiveSocket(`/ws/metrics/${encodeURIComponent(state.agent.name)}`, { onMessage: onLiveMessage, onState: onLiveState })
     socket.start()
     tree = mountProcessTree(processSection, state.agent.id)
+    logs = mountHostLogs(logsSection, state.agent.id)
     state.processesAt = Date.now()
+    showFocus()
     try {
       const [latest, tables] = await Promise.all([readLatest(), readTables()])
       if (destroyed) return
       const wide = renderTables(tables)
       buildCharts(chartsFor(latest.metrics, wide))
+      // The charts above the process tree now have their height.
+      showFocus()
       applyValues(latest.data)
       state.tablesAt = Date.now()
       await loadHistory()
@@ -352,6 +361,10 @@ export function mountHost(container, agentId) {
       showError(`Could not load this host's metrics: ${err.message}`)
     }
     pollTimer = setTimeout(poll, POLL_MS)
+  }
+
+  function showFocus() {
+    if (focus === 'processes' && !destroyed) processSection.scrollIntoView({ block: 'start' })
   }
 
   start()
@@ -364,6 +377,7 @@ export function mountHost(container, agentId) {
     destroyed = true
     socket?.stop()
     tree?.destroy()
+    logs?.destroy()
     clearTimeout(pollTimer)
     clearTimeout(tablesTimer)
     clearInterval(tickTimer)
