@@ -20,7 +20,14 @@ function runCli(args: string[], env: Record<string, string> = {}, during?: (chil
   child.stderr!.setEncoding('utf8').on('data', d => { out.stderr += d })
   const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
   return (async () => {
-    if (during) await during(child, out)
+    try {
+      if (during) await during(child, out)
+    } catch (err) {
+      // A wait that failed must not leave the agent running (the file would hang until tap's timeout).
+      child.kill('SIGKILL')
+      await exited
+      throw new Error(`${(err as Error).message}; agent stderr: ${out.stderr.slice(-2000)}`)
+    }
     const code = await exited
     return { code, ...out }
   })()
@@ -65,7 +72,7 @@ t.test('runs from env settings, delivers, and stops cleanly on SIGINT', async t 
   const dataDir = await tempDir(t)
   const r = await runCli([], { HOSTPULSE_SERVER: server.url, HOSTPULSE_API_KEY: 'env-key', HOSTPULSE_INTERVAL: '1s', HOSTPULSE_AGENT_DATA_DIR: dataDir },
     async child => {
-      await waitFor(() => server.accepted.length >= 1, 'a batch from the CLI agent', 10_000)
+      await waitFor(() => server.accepted.length >= 1, 'a batch from the CLI agent', 30_000)
       child.kill('SIGINT')
     })
   t.equal(r.code, 0, r.stderr)
@@ -79,7 +86,7 @@ t.test('SIGTERM during an outage leaves the batches on disk', async t => {
   const dataDir = await tempDir(t)
   const r = await runCli(['--server', `http://127.0.0.1:${port}`, '--api-key', 'k', '--interval', '1s', '--data-dir', dataDir], {},
     async child => {
-      await waitFor(async () => (await bufferedIds(join(dataDir, 'buffer'))).length >= 1, 'a buffered batch', 10_000)
+      await waitFor(async () => (await bufferedIds(join(dataDir, 'buffer'))).length >= 1, 'a buffered batch', 30_000)
       child.kill('SIGTERM')
     })
   t.equal(r.code, 0, r.stderr)
