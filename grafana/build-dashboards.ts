@@ -109,13 +109,23 @@ export interface Panel {
 }
 
 interface PanelSpec {
-  title: string; description?: string; type?: 'timeseries' | 'table' | 'stat'
+  title: string; description?: string; type?: 'timeseries' | 'table' | 'stat' | 'logs'
   unit: string; sql: string; format?: 'time_series' | 'table'
   w?: number; h?: number; stack?: boolean; max?: number
   /** Draw a time series as bars (counts per interval). */
   bars?: boolean
   /** Grafana field overrides, e.g. a unit for one column of a table. */
   overrides?: unknown[]
+}
+
+/**
+ * Grafana's logs visualization over a table-format SQL result: the first time column is the line's time,
+ * the first text column the line, a column named `level` its level and one named `id` its identity; the
+ * other columns (source) show in the line's details. The query already answers newest first.
+ */
+const LOGS_OPTIONS = {
+  showTime: true, showLabels: false, showCommonLabels: false, wrapLogMessage: true, prettifyLogMessage: false,
+  enableLogDetails: true, dedupStrategy: 'none', sortOrder: 'Descending',
 }
 
 function layout(specs: PanelSpec[]): Panel[] {
@@ -139,7 +149,9 @@ function layout(specs: PanelSpec[]): Panel[] {
       fieldConfig: { defaults: { unit: p.unit, ...(p.max !== undefined ? { min: 0, max: p.max } : {}), ...(custom ? { custom } : {}) }, overrides: p.overrides ?? [] },
       options: type === 'timeseries'
         ? { legend: { displayMode: 'table', placement: 'bottom', calcs: ['mean', 'max', 'lastNotNull'] }, tooltip: { mode: 'multi', sort: 'desc' } }
-        : type === 'table' ? { showHeader: true, cellHeight: 'sm' } : { reduceOptions: { calcs: ['lastNotNull'] } },
+        : type === 'table' ? { showHeader: true, cellHeight: 'sm' }
+        : type === 'logs' ? LOGS_OPTIONS
+        : { reduceOptions: { calcs: ['lastNotNull'] } },
     }
   })
 }
@@ -165,6 +177,35 @@ function dashboard(uid: string, title: string, description: string, panels: Pane
     panels: layout(panels),
   }
 }
+
+// ---------------------------------------------------------------- logs
+// The `logs` hypertable (sql/016): raw lines only, no aggregate; the agent filter and the time range use
+// its (agent_id, time DESC) index.
+
+/** Most lines the Logs panel shows: the newest of the range. */
+export const LOG_PANEL_LIMIT = 1000
+
+/** Worst first, as the logs table's CHECK allows them; one series (and colour) each. */
+const LOG_LEVEL_COLOURS: [string, string][] = [
+  ['critical', 'dark-red'], ['error', 'red'], ['warning', 'orange'], ['notice', 'yellow'], ['info', 'green'], ['debug', 'blue'],
+]
+const LOG_LEVEL_RANK = `array_position(ARRAY[${LOG_LEVEL_COLOURS.map(([l]) => `'${l}'`).join(', ')}], level)`
+
+const logLines = `SELECT time AS "time", message, level, source, id
+FROM logs
+WHERE $__timeFilter(time) AND ${AGENT}
+ORDER BY time DESC, id DESC
+LIMIT ${LOG_PANEL_LIMIT}`
+
+const logLevels = `SELECT time_bucket('$__interval', time) AS "time", level AS metric, count(*)::int AS value
+FROM logs
+WHERE $__timeFilter(time) AND ${AGENT}
+GROUP BY 1, 2
+ORDER BY 1, ${LOG_LEVEL_RANK}`
+
+const levelColours = LOG_LEVEL_COLOURS.map(([name, colour]) => ({
+  matcher: { id: 'byName', options: name }, properties: [{ id: 'color', value: { mode: 'fixed', fixedColor: colour } }],
+}))
 
 // ---------------------------------------------------------------- dashboards
 
@@ -212,7 +253,7 @@ LIMIT 10`,
   },
 ])
 
-const host = dashboard('hostpulse-host', 'Host detail', 'One host ($agent): CPU, load, memory, swap, disks, network and processes.', [
+const host = dashboard('hostpulse-host', 'Host detail', 'One host ($agent): CPU, load, memory, swap, disks, network, processes and logs.', [
   {
     title: 'CPU breakdown', unit: 'percent', stack: true, max: 100,
     sql: narrowSeries({ type: 'cpu', names: ['user', 'nice', 'system', 'iowait', 'irq', 'softirq', 'steal'], by: 'metric_name', agg: 'avg' }),
@@ -275,6 +316,16 @@ FROM (
 GROUP BY name
 ORDER BY cpu_percent_avg DESC
 LIMIT 15`,
+  },
+  {
+    title: 'Log lines by level', unit: 'short', w: 24, h: 6, stack: true, bars: true, overrides: levelColours,
+    description: 'Log lines the host shipped in each interval, per level.',
+    sql: logLevels,
+  },
+  {
+    title: 'Logs', type: 'logs', unit: 'none', w: 24, h: 14,
+    description: `The newest ${LOG_PANEL_LIMIT} log lines of the host in the range, newest first (level and source in each line's details).`,
+    sql: logLines,
   },
 ], [agentVariable])
 

@@ -233,6 +233,7 @@ t.test('config file, sizes and the new flags', async t => {
     kind: 'run', serverUrl: 'http://127.0.0.1:9', apiKey: undefined, enrollToken: 'tok', intervalMs: 15_000, dataDir: dir,
     logLevel: 'info', bufferMaxBytes: 10 * 1024 ** 2, bufferMaxAgeMs: 12 * 3600_000,
     paths: { proc: '/proc', sys: '/sys', rootfs: '/' }, commandLines: { mode: 'full', extraPatterns: [] }, warnings: [],
+    logs: { files: [], journal: true, maxLines: 1000, maxBytes: 256 * 1024 },
   }, 'flag beats environment beats the file')
   t.throws(() => parseCliOptions(['--config', `${dir}/missing.env`], {}), /cannot read config file .*missing\.env \(ENOENT\)/)
   t.throws(() => parseCliOptions(['--server', 'http://x', '--api-key', 'k', '--buffer-max-size', '1k', '--data-dir', dir], {}), /below 64KiB/)

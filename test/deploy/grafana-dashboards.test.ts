@@ -1,15 +1,16 @@
 // Every panel query of every provisioned dashboard, expanded as Grafana expands it, runs against an embedded
 // TimescaleDB filled through the real ingest path, as Grafana's read-only role, at four resolutions (raw
 // rows, metrics_1m, the hourly aggregates, metrics_1d) and returns a time column and its value columns.
-// The Alerts dashboard reads alert history seeded the way the evaluator and the events API leave it.
+// The Alerts dashboard reads alert history seeded the way the evaluator and the events API leave it; the
+// host dashboard's log panels read log lines that rode the agents' batches.
 import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { sql } from 'kysely'
 import { writeBatches } from '../../services/ingest/write-batches.ts'
-import type { IngestBatch } from '../../contract/ingest-batch.ts'
-import { DASHBOARDS, DASHBOARD_DIR, render, type Dashboard } from '../../grafana/build-dashboards.ts'
+import { LOG_LEVELS, type IngestBatch, type LogItem } from '../../contract/ingest-batch.ts'
+import { DASHBOARDS, DASHBOARD_DIR, LOG_PANEL_LIMIT, render, type Dashboard } from '../../grafana/build-dashboards.ts'
 import { openTestStore } from '../test-client.ts'
 import type { Store } from '../../services/store/open-store.ts'
 import { expandGrafanaMacros, intervalText } from './grafana-macros.ts'
@@ -35,6 +36,9 @@ const EXPECTED: Record<string, string[]> = {
   'hostpulse-host/Network per interface': ['time', 'metric', 'received', 'sent'],
   'hostpulse-host/Network errors and drops per interface': ['time', 'metric', 'errors_in', 'errors_out', 'drop_in', 'drop_out'],
   'hostpulse-host/Top processes over the range': ['time', 'name', 'cpu_percent_avg', 'cpu_percent_max', 'memory_bytes_avg', 'memory_bytes_max'],
+  'hostpulse-host/Log lines by level': ['time', 'metric', 'value'],
+  // Grafana's logs visualization: the first time column, the first text column as the line, `level`, `id`.
+  'hostpulse-host/Logs': ['time', 'message', 'level', 'source', 'id'],
   'hostpulse-processes/Top processes by CPU': ['time', 'metric', 'value'],
   'hostpulse-processes/Top processes by memory': ['time', 'metric', 'value'],
   'hostpulse-processes/Process count': ['time', 'processes'],
@@ -57,6 +61,18 @@ const RESOLUTIONS = [
 ]
 
 const AGENTS = ['web-01', 'db-01', 'cache-01']
+
+/**
+ * The log lines of batch `i` of agent `seed`: one per batch, levels in turn, and every fourth batch a second
+ * line at the same instant (lines that tie on time). Messages name the host, so a line shows whose it is.
+ */
+function logsAt(i: number, seed: number): LogItem[] {
+  const lines: LogItem[] = [{ source: i % 2 ? 'nginx' : 'journal', level: LOG_LEVELS[(i + seed) % LOG_LEVELS.length], message: `host-${seed} line ${i}`, fields: { i } }]
+  if (i % 4 === 0) lines.push({ source: 'kernel', level: 'warning', message: `host-${seed} kernel ${i}` })
+  return lines
+}
+
+interface SeededLog { agent: string; time: number; message: string; level: string; source: string }
 
 function batchAt(time: number, i: number, seed: number): IngestBatch {
   const wave = (base: number, amp: number) => Math.max(0, base + amp * Math.sin(i / 7 + seed))
@@ -92,6 +108,7 @@ function batchAt(time: number, i: number, seed: number): IngestBatch {
       { pid: 300 + seed, parent_pid: 1, name: 'nginx', cmdline: 'nginx: worker', username: 'www-data', status: 'sleeping', cpu_percent: wave(2, 1), memory_bytes: 20e6, memory_percent: 0.3, num_threads: 1 },
       { pid: 301 + seed, parent_pid: 1, name: 'nginx', cmdline: 'nginx: worker', username: 'www-data', status: 'sleeping', cpu_percent: wave(2, 1), memory_bytes: 21e6, memory_percent: 0.3, num_threads: 1 },
     ],
+    logs: logsAt(i, seed),
   }
 }
 
@@ -159,6 +176,62 @@ async function checkAlertsPanels(t: Test, asGrafana: (query: string) => Promise<
   t.same(recent.map((r) => r.handled).filter(Boolean), ['acknowledged'])
 }
 
+/** What the host dashboard's log panels say about the lines the agents shipped (run as Grafana's role). */
+async function checkLogPanels(t: Test, asGrafana: (query: string) => Promise<{ rows: Record<string, any>[] }>, now: number, seeded: SeededLog[]) {
+  const panel = (title: string) => DASHBOARDS['host-detail.json'].panels.find((p) => p.title === title)!.targets[0].rawSql
+  const to = now + MINUTE
+  const run = async (title: string, agent: string, range: number, intervalMs: number) =>
+    (await asGrafana(expandGrafanaMacros(panel(title), { from: new Date(now - range), to: new Date(to), intervalMs, variables: { agent } }))).rows
+  const linesOf = (agent: string, range: number) => seeded.filter((l) => l.agent === agent && l.time >= now - range && l.time <= to)
+  const ms = (v: unknown) => new Date(v as string | Date).getTime()
+
+  // The last hour of db-01: every line of it, newest first, lines of one instant by id (newest stored first).
+  const hour = await run('Logs', 'db-01', HOUR, 10_000)
+  const expected = linesOf('db-01', HOUR)
+  t.equal(hour.length, expected.length, `Logs (1h): all ${expected.length} lines of db-01 in the range`)
+  t.same(hour.map((r) => r.message).sort(), expected.map((l) => l.message).sort(), 'Logs (1h): exactly db-01\'s lines')
+  const byMessage = new Map(expected.map((l) => [l.message, l]))
+  t.ok(hour.every((r) => byMessage.get(r.message)?.level === r.level && byMessage.get(r.message)?.source === r.source && byMessage.get(r.message)?.time === ms(r.time)),
+    'Logs (1h): each line with its own time, level and source')
+  const newestFirst = hour.every((r, i) => i === 0 || ms(hour[i - 1].time) > ms(r.time) || (ms(hour[i - 1].time) === ms(r.time) && Number(hour[i - 1].id) > Number(r.id)))
+  t.ok(newestFirst, 'Logs (1h): newest first, ties on time by id descending')
+  t.ok(hour.some((r, i) => i > 0 && ms(hour[i - 1].time) === ms(r.time)), 'Logs (1h): the range has lines that tie on time (the order above covers them)')
+
+  // 90 days hold more lines than the panel shows: the newest LOG_PANEL_LIMIT of them.
+  const all = linesOf('db-01', 90 * DAY).map((l) => l.time).sort((a, b) => b - a)
+  t.ok(all.length > LOG_PANEL_LIMIT, `90 days of db-01 hold ${all.length} lines, more than the limit`)
+  const quarter = await run('Logs', 'db-01', 90 * DAY, DAY)
+  t.equal(quarter.length, LOG_PANEL_LIMIT, `Logs (90d): limited to ${LOG_PANEL_LIMIT} lines`)
+  t.same(quarter.map((r) => ms(r.time)), all.slice(0, LOG_PANEL_LIMIT), 'Logs (90d): the newest ones, newest first')
+
+  // $agent picks the host; a name no agent has shows nothing.
+  const web = await run('Logs', 'web-01', HOUR, 10_000)
+  t.equal(web.length, linesOf('web-01', HOUR).length, 'Logs: $agent = web-01 shows web-01\'s lines')
+  t.ok(web.length > 0 && web.every((r) => r.message.startsWith('host-1 ')), 'Logs: only web-01\'s lines')
+  t.same(await run('Logs', 'no-such-host', HOUR, 10_000), [], 'Logs: an unknown $agent shows no line')
+  t.same(await run('Log lines by level', 'no-such-host', HOUR, 10_000), [], 'Log lines by level: an unknown $agent counts nothing')
+
+  // Counts per interval and level, as Grafana buckets them (time_bucket aligns these intervals to the epoch).
+  for (const [name, range, intervalMs] of [['24h by 10 minutes', DAY, 10 * MINUTE], ['90d by day', 90 * DAY, DAY]] as const) {
+    for (const agent of ['db-01', 'cache-01']) {
+      const rows = await run('Log lines by level', agent, range, intervalMs)
+      const want = new Map<string, number>()
+      for (const l of linesOf(agent, range)) {
+        const key = `${Math.floor(l.time / intervalMs) * intervalMs} ${l.level}`
+        want.set(key, (want.get(key) ?? 0) + 1)
+      }
+      const got = new Map(rows.map((r) => [`${ms(r.time)} ${r.metric}`, r.value]))
+      t.same(Object.fromEntries(got), Object.fromEntries(want), `Log lines by level (${agent}, ${name}): the count of every interval and level`)
+      t.ok(rows.every((r) => typeof r.value === 'number'), `Log lines by level (${agent}, ${name}): counts are numbers`)
+      const rank = (level: string) => ['critical', 'error', 'warning', 'notice', 'info', 'debug'].indexOf(level)
+      t.ok(rows.every((r, i) => i === 0 || ms(rows[i - 1].time) < ms(r.time) || (ms(rows[i - 1].time) === ms(r.time) && rank(rows[i - 1].metric) < rank(r.metric))),
+        `Log lines by level (${agent}, ${name}): by time, then worst level first`)
+    }
+  }
+  const levels = await run('Log lines by level', 'db-01', 90 * DAY, DAY)
+  t.same(new Set(levels.map((r) => r.metric)), new Set(LOG_LEVELS), 'Log lines by level: every level the agents sent has a series')
+}
+
 t.test('the committed dashboard JSON is what grafana/build-dashboards.ts generates', async (t) => {
   const files = readdirSync(DASHBOARD_DIR).filter((f) => f.endsWith('.json')).sort()
   t.same(files, Object.keys(DASHBOARDS).sort(), 'one file per generated dashboard, no strays')
@@ -202,11 +275,13 @@ t.test('every panel query returns rows with a time column and its value columns,
   const store = await openTestStore(t)
   const org = await store.db.insertInto('organizations').values({ name: 'grafana-test' }).returning('id').executeTakeFirstOrThrow()
   const now = Date.now()
+  const seededLogs: SeededLog[] = []
   for (const [seed, name] of AGENTS.entries()) {
     const agent = await store.db.insertInto('agents').values({ org_id: org.id, name, labels: '{}' }).returning(['id', 'org_id']).executeTakeFirstOrThrow()
     // Every 30 s over the last hour (raw ranges), and every 2 h over the last 90 days (aggregates).
     const times = [...Array.from({ length: 120 }, (_, k) => now - k * 30_000), ...Array.from({ length: 12 * 90 }, (_, k) => now - HOUR - k * 2 * HOUR)]
     const batches = times.reverse().map((time, i) => batchAt(time, i, seed + 1))
+    for (const b of batches) for (const l of b.logs ?? []) seededLogs.push({ agent: name, time: Date.parse(b.time), message: l.message, level: l.level, source: l.source })
     for (let i = 0; i < batches.length; i += 200) await writeBatches(store.db, agent, batches.slice(i, i + 200))
   }
   await seedAlerts(store.db, org.id, now)
@@ -253,6 +328,7 @@ t.test('every panel query returns rows with a time column and its value columns,
     }
   }
   await checkAlertsPanels(t, asGrafana, now)
+  await checkLogPanels(t, asGrafana, now, seededLogs)
 })
 
 t.test('the macro expander refuses macros it does not know', async (t) => {

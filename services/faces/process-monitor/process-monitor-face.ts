@@ -51,8 +51,10 @@ export const processMonitorFace: FastifyPluginAsyncTypebox<ProcessMonitorOptions
 
   // The organization of the shared key and of public reads, resolved once at start.
   const orgName = opts.sharedKeyOrg ?? BUILTIN_ORG
-  const org = await findOrganizationByName(db, orgName)
-  if (!org && (opts.sharedKey || opts.publicReads || opts.sharedKeyOrg)) {
+  // Only the shared key and public reads need it (an app on a store not migrated yet must still start).
+  const needsOrg = Boolean(opts.sharedKey || opts.publicReads || opts.sharedKeyOrg)
+  const org = needsOrg ? await findOrganizationByName(db, orgName) : undefined
+  if (!org && needsOrg) {
     throw new Error(`PROCMON_ORG=${JSON.stringify(orgName)} names no organization: create it first or leave PROCMON_ORG unset`)
   }
   const shared: SharedKey | undefined = opts.sharedKey && org
