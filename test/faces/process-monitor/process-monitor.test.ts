@@ -151,11 +151,12 @@ t.test('seed 000: submit, hosts, tree, snapshots, latest', async (t) => {
 
   t.test('round trip: a native agent\'s snapshot is served by seeds 000 and 002', async (t) => {
     const native = await api.createAgent('native-box', undefined, { hostname: 'native-box.example' })
+    const started = minutesAgo(60)
     await api.ingestOk(native.api_key, {
       batch_id: crypto.randomUUID(), time: minutesAgo(0), host: { hostname: 'native-box.example', os: 'Debian', os_version: '12' },
       processes: [
         { pid: 1, name: 'init', cpu_percent: 0, memory_bytes: 1000, memory_percent: 0.1 },
-        { pid: 77, parent_pid: 1, name: 'nginx', cmdline: 'nginx -g daemon off;', cpu_percent: 4, memory_bytes: 2048, memory_vms: 4096, memory_percent: 0.2, create_time: minutesAgo(60) },
+        { pid: 77, parent_pid: 1, name: 'nginx', cmdline: 'nginx -g daemon off;', cpu_percent: 4, memory_bytes: 2048, memory_vms: 4096, memory_percent: 0.2, create_time: started },
       ],
     })
     const tree = await api.get('/api/hosts/native-box.example/processes/')
@@ -168,7 +169,7 @@ t.test('seed 000: submit, hosts, tree, snapshots, latest', async (t) => {
     const nginx = flat.body.processes.find((p: { pid: number }) => p.pid === 77)
     t.equal(nginx.ppid, 1)
     t.equal(nginx.memory_rss, 2048)
-    t.equal(nginx.create_time, Date.parse(minutesAgo(60)) / 1000, 'create_time in epoch seconds')
+    t.equal(nginx.create_time, Date.parse(started) / 1000, 'create_time in epoch seconds')
   })
 
   t.test('a deactivated agent is refused (403), counted, and nothing is stored', async (t) => {
