@@ -4,6 +4,7 @@ import { Type } from 'typebox'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { ERRORS, Nullable, Time } from '../http/response-schemas.ts'
 import { agentFor } from '../query/query-schemas.ts'
+import { agentsByIds } from '../agents/agents-repository.ts'
 import { parseLimit, parseTimeRange } from '../query/time-range.ts'
 import { listLogs, MAX_LOG_PAGE } from './log-reads.ts'
 
@@ -47,9 +48,8 @@ export const logsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { logs, next_cursor } = await listLogs(db, {
       orgId, agentId: agent?.id, q: query.q, level: query.level, source: query.source, start, end, limit, cursor: query.cursor,
     })
-    const ids = [...new Set(logs.map((l) => l.agent_id))]
-    const names = new Map(agent ? [[agent.id, agent.name]]
-      : ids.length === 0 ? [] : (await db.selectFrom('agents').select(['id', 'name']).where('org_id', '=', orgId).where('id', 'in', ids).execute()).map((a) => [a.id, a.name]))
+    const agents = agent ? [agent] : await agentsByIds(db, orgId, logs.map((l) => l.agent_id))
+    const names = new Map(agents.map((a) => [a.id, a.name]))
     return {
       agent: agent?.name ?? null, start: start.toISOString(), end: end.toISOString(), count: logs.length,
       logs: logs.map((l) => ({ ...l, time: l.time.toISOString(), agent_name: names.get(l.agent_id) ?? null })),

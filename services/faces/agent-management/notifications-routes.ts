@@ -105,21 +105,16 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<AgentManagementOptio
     return notificationJson({ ...updated, number: current.number })
   }
 
-  app.put('/api/notifications/:id/', {
-    onRequest: editors, preValidation: noNulls, bodyLimit: BODY_LIMIT,
-    schema: {
-      summary: 'Seed 003: update a notification channel; masked secrets sent back are kept', tags: TAGS,
-      params: NumberParam, body: NotificationBody, response: { 200: NotificationOut, ...DRF_WRITE_ERRORS },
-    },
-  }, (request) => update(request, request.params.id, request.body))
-
-  app.patch('/api/notifications/:id/', {
-    onRequest: editors, preValidation: noNulls, bodyLimit: BODY_LIMIT,
-    schema: {
-      summary: 'Seed 003: partially update a notification channel; masked secrets sent back are kept', tags: TAGS,
-      params: NumberParam, body: NotificationPatch, response: { 200: NotificationOut, ...DRF_WRITE_ERRORS },
-    },
-  }, (request) => update(request, request.params.id, request.body))
+  for (const [method, body, what] of [['PUT', NotificationBody, 'update'], ['PATCH', NotificationPatch, 'partially update']] as const) {
+    app.route({
+      method, url: '/api/notifications/:id/', onRequest: editors, preValidation: noNulls, bodyLimit: BODY_LIMIT,
+      schema: {
+        summary: `Seed 003: ${what} a notification channel; masked secrets sent back are kept`, tags: TAGS,
+        params: NumberParam, body, response: { 200: NotificationOut, ...DRF_WRITE_ERRORS },
+      },
+      handler: (request) => update(request, request.params.id, request.body),
+    })
+  }
 
   app.delete('/api/notifications/:id/', {
     onRequest: editors,

@@ -158,15 +158,13 @@ export const thresholdsRoutes: FastifyPluginAsyncTypebox<AgentManagementOptions>
     return (await json(p.orgId, [{ rule, agent: agent === undefined ? current.agent : agent }]))[0]
   }
 
-  app.put('/api/thresholds/:id/', {
-    onRequest: editors, preValidation: noNulls, bodyLimit: BODY_LIMIT,
-    schema: { summary: 'Seed 003: update a threshold', tags: TAGS, params: NumberParam, body: ThresholdBody, response: { 200: ThresholdOut, ...DRF_WRITE_ERRORS } },
-  }, (request) => update(request, request.params.id, request.body))
-
-  app.patch('/api/thresholds/:id/', {
-    onRequest: editors, preValidation: noNulls, bodyLimit: BODY_LIMIT,
-    schema: { summary: 'Seed 003: partially update a threshold', tags: TAGS, params: NumberParam, body: ThresholdPatch, response: { 200: ThresholdOut, ...DRF_WRITE_ERRORS } },
-  }, (request) => update(request, request.params.id, request.body))
+  for (const [method, body, what] of [['PUT', ThresholdBody, 'update'], ['PATCH', ThresholdPatch, 'partially update']] as const) {
+    app.route({
+      method, url: '/api/thresholds/:id/', onRequest: editors, preValidation: noNulls, bodyLimit: BODY_LIMIT,
+      schema: { summary: `Seed 003: ${what} a threshold`, tags: TAGS, params: NumberParam, body, response: { 200: ThresholdOut, ...DRF_WRITE_ERRORS } },
+      handler: (request) => update(request, request.params.id, request.body),
+    })
+  }
 
   app.delete('/api/thresholds/:id/', {
     onRequest: editors,
