@@ -10,6 +10,7 @@ import { DEFAULT_HOST_PATHS, type HostPaths } from './host-paths.ts'
 import { COMMAND_LINE_MODES, type CommandLineMode, type CommandLinePolicy } from './command-lines.ts'
 import { parseScrubPattern } from '../contract/command-line-secrets.ts'
 import type { LogShippingOptions } from './logs/log-collector.ts'
+import type { HostPlacement } from './inventory.ts'
 
 export const USAGE = `Usage: hostpulse-agent [options]
 
@@ -50,6 +51,9 @@ Options:
   --host-sys DIR          the host's /sys                               (env HOSTPULSE_HOST_SYS, default /sys)
   --host-root DIR         the host's / (filesystems are read from the host's mount table and measured
                           under DIR; mount it with rslave propagation) (env HOSTPULSE_HOST_ROOT, default /)
+  --region NAME           cloud region the host runs in: eu-west-1      (env HOSTPULSE_REGION)
+  --instance-type NAME    its instance type: m5.large; on AWS read from DMI when not given
+                                                                        (env HOSTPULSE_INSTANCE_TYPE)
   --once                  collect one batch, print it as JSON, send nothing
   -h, --help              show this help
 `
@@ -59,11 +63,11 @@ export class UsageError extends Error {}
 
 export type CliCommand =
   | { kind: 'help' }
-  | { kind: 'once'; logLevel: LogLevel; paths: HostPaths; commandLines: CommandLinePolicy }
+  | { kind: 'once'; logLevel: LogLevel; paths: HostPaths; commandLines: CommandLinePolicy; placement: HostPlacement | undefined }
   | {
     kind: 'run'; serverUrl: string; apiKey: string | undefined; enrollToken: string | undefined
     intervalMs: number; dataDir: string; logLevel: LogLevel; bufferMaxBytes: number; bufferMaxAgeMs: number
-    paths: HostPaths; commandLines: CommandLinePolicy; logs: LogShippingOptions
+    paths: HostPaths; commandLines: CommandLinePolicy; logs: LogShippingOptions; placement: HostPlacement | undefined
     /** Said once at start: things that work but should be done otherwise. */
     warnings: string[]
   }
@@ -135,6 +139,8 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliComm
         'no-journal': { type: 'boolean' },
         'log-max-lines': { type: 'string' },
         'log-max-bytes': { type: 'string' },
+        region: { type: 'string' },
+        'instance-type': { type: 'string' },
         once: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -159,7 +165,8 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliComm
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`log level "${logLevel}" is unknown; use one of ${LOG_LEVELS.join(', ')}`)
   const paths = hostPaths(values['host-proc'] ?? env.HOSTPULSE_HOST_PROC, values['host-sys'] ?? env.HOSTPULSE_HOST_SYS, values['host-root'] ?? env.HOSTPULSE_HOST_ROOT)
   const commandLines = commandLinePolicy(values.cmdline ?? env.HOSTPULSE_CMDLINE, values['scrub-pattern'] ?? (env.HOSTPULSE_SCRUB_PATTERN ? [env.HOSTPULSE_SCRUB_PATTERN] : []))
-  if (values.once) return { kind: 'once', logLevel, paths, commandLines }
+  const placement = hostPlacement(values.region ?? env.HOSTPULSE_REGION, values['instance-type'] ?? env.HOSTPULSE_INSTANCE_TYPE)
+  if (values.once) return { kind: 'once', logLevel, paths, commandLines, placement }
 
   const serverUrl = values.server ?? env.HOSTPULSE_SERVER
   if (!serverUrl) throw new UsageError('no server given; pass --server http://HOST:PORT or set HOSTPULSE_SERVER')
@@ -192,8 +199,21 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliComm
   })
   return {
     kind: 'run', serverUrl, apiKey: apiKey || undefined, enrollToken: enrollToken || undefined, intervalMs, dataDir, logLevel,
-    bufferMaxBytes, bufferMaxAgeMs, paths, commandLines, logs, warnings,
+    bufferMaxBytes, bufferMaxAgeMs, paths, commandLines, logs, warnings, placement,
   }
+}
+
+/** Region and instance type as given; blank counts as not given (an empty HOSTPULSE_REGION= line in a config file). */
+function hostPlacement(region: string | undefined, instanceType: string | undefined): HostPlacement | undefined {
+  const placement: HostPlacement = {}
+  const given = [['region', '--region', 'HOSTPULSE_REGION', region], ['instance_type', '--instance-type', 'HOSTPULSE_INSTANCE_TYPE', instanceType]] as const
+  for (const [field, flag, variable, text] of given) {
+    const value = text?.trim()
+    if (!value) continue
+    if (value.length > 64) throw new UsageError(`${flag} / ${variable} is ${value.length} characters long, over the 64 the server keeps; give the provider's name, like eu-west-1 or m5.large`)
+    placement[field] = value
+  }
+  return Object.keys(placement).length > 0 ? placement : undefined
 }
 
 /** Log shipping: files from the flags (or the comma list), the journal unless turned off, the per-batch bounds. */

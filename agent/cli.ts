@@ -29,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
 
   const log = stderrLog(cmd.logLevel)
   if (cmd.kind === 'once') {
-    const collector = new BatchCollector(log, { paths: cmd.paths, commandLines: cmd.commandLines })
+    const collector = new BatchCollector(log, { paths: cmd.paths, placement: cmd.placement, commandLines: cmd.commandLines })
     await collector.collect()
     // Rates and CPU % need two samples; one second apart is what `top` would show.
     await new Promise(resolve => setTimeout(resolve, 1000))
@@ -56,7 +56,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     // The same entry point this process was started with (bin.js, the bundle, or cli.ts under tsx).
     const self: [string, ...string[]] = [process.execPath, ...process.execArgv, process.argv[1]]
-    agent = await startAgent({ ...cmd, log, signal: starting.signal, collector: { hostDetails: hostDetailsInChild(self), paths: cmd.paths, commandLines: cmd.commandLines } })
+    agent = await startAgent({ ...cmd, log, signal: starting.signal, collector: { hostDetails: hostDetailsInChild(self), paths: cmd.paths, placement: cmd.placement, commandLines: cmd.commandLines } })
   } catch (err) {
     if (starting.signal.aborted) return 0
     process.stderr.write(`${NAME}: cannot start: ${(err as Error).message}\n`)

@@ -6,7 +6,7 @@ import { ALL_FAMILIES, type MetricFamily } from './collection-settings.ts'
 import { ContainerCollector, type ContainerCollectorOptions } from './containers.ts'
 import { CpuCollector } from './cpu.ts'
 import { DiskCollector, type DiskSample } from './disk.ts'
-import { InventoryTracker, type HostDetailsSource } from './inventory.ts'
+import { InventoryTracker, type HostDetailsSource, type HostPlacement } from './inventory.ts'
 import { collectMemory, type MemorySample } from './memory.ts'
 import { NetworkCollector } from './network.ts'
 import { ProcessCollector, topProcesses } from './process.ts'
@@ -28,6 +28,8 @@ export interface BatchCollectorOptions {
   hostDetails?: HostDetailsSource
   /** The host's /proc, /sys and root filesystem when the agent runs in a container. */
   paths?: HostPaths
+  /** Cloud region and instance type given by the operator, sent in the inventory. */
+  placement?: HostPlacement
   /** What of each process's command line is sent; default: all of it, scrubbed of credentials. */
   commandLines?: CommandLinePolicy
   /** Log lines (files, the journal) that arrived since the last batch: agent/logs/log-collector.ts. */
@@ -44,8 +46,8 @@ export class BatchCollector {
   private readonly paths: HostPaths
 
   constructor(private readonly log: AgentLog = () => {}, private readonly opts: BatchCollectorOptions = {}) {
-    this.inventory = new InventoryTracker(log, opts.hostDetails)
     this.paths = opts.paths ?? DEFAULT_HOST_PATHS
+    this.inventory = new InventoryTracker(log, { details: opts.hostDetails, sysRoot: this.paths.sys, placement: opts.placement })
   }
 
   /** One batch. The first call for a family only primes its counters, so its delta figures are absent. */

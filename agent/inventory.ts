@@ -1,10 +1,11 @@
-// Host inventory for the batch's `host` field: identity, OS, hardware, virtualization, cloud provider.
+// Host inventory for the batch's `host` field: identity, OS, hardware, virtualization, cloud provider and placement.
 import { execFile } from 'node:child_process'
 import { readFile, stat } from 'node:fs/promises'
 import os from 'node:os'
 import type { HostInfo } from '../contract/ingest-batch.ts'
 import pkg from '../package.json' with { type: 'json' }
 import type { AgentLog } from './logger.ts'
+import { readLinkSpeeds } from './network.ts'
 
 export const AGENT_VERSION: string = pkg.version
 
@@ -29,6 +30,15 @@ const CLOUD_SIGNS: Array<[provider: string, test: (d: Required<DmiIds>) => boole
 export function cloudProviderFromDmi(ids: DmiIds): string | undefined {
   const d: Required<DmiIds> = { sys_vendor: '', product_name: '', bios_vendor: '', bios_version: '', chassis_asset_tag: '', board_vendor: '', ...ids }
   return CLOUD_SIGNS.find(([, test]) => test(d))?.[0]
+}
+
+/** AWS sizes like t3.micro, m7i-flex.large, u-6tb1.metal, c7i.metal-24xl: a family with a generation digit, a dot, a size. */
+const AWS_INSTANCE_TYPE = /^[a-z][a-z0-9-]*\d[a-z0-9-]*\.[a-z0-9-]+$/
+
+/** On AWS (Nitro) the DMI product name is the instance type; elsewhere it names the hardware, not a size. */
+export function instanceTypeFromDmi(ids: DmiIds, provider = cloudProviderFromDmi(ids)): string | undefined {
+  const name = ids.product_name?.trim() ?? ''
+  return provider === 'aws' && name.length <= 64 && AWS_INSTANCE_TYPE.test(name) ? name : undefined
 }
 
 async function readDmi(root: string): Promise<DmiIds> {
@@ -58,13 +68,16 @@ export interface Inventory extends HostInfo {
   cloud_provider?: string
 }
 
-/** What can change while the agent runs (DHCP, hostnamectl, memory hotplug): cheap to read, read every batch. */
-export type HostIdentity = Pick<Inventory, 'hostname' | 'ip_address' | 'ip_addresses' | 'kernel' | 'memory_total_bytes'>
+/** What can change while the agent runs (DHCP, hostnamectl, memory hotplug, a renegotiated link): cheap to read, read every batch. */
+export type HostIdentity = Pick<Inventory, 'hostname' | 'ip_address' | 'ip_addresses' | 'kernel' | 'memory_total_bytes' | 'link_speed_bits_per_sec'>
 /** What needs systeminformation (helper commands, tens of ms): read at start and when the OS changes. */
 export type HostDetails = Omit<Inventory, keyof HostIdentity>
 
-export async function collectHostIdentity(): Promise<HostIdentity> {
-  const routes = await readFile('/proc/net/route', 'utf8').catch(() => '')
+/** Cloud region and instance type as the operator gave them (--region, --instance-type): they win over DMI. */
+export type HostPlacement = Pick<HostInfo, 'region' | 'instance_type'>
+
+export async function collectHostIdentity(sysRoot = '/sys'): Promise<HostIdentity> {
+  const [routes, linkSpeeds] = await Promise.all([readFile('/proc/net/route', 'utf8').catch(() => ''), readLinkSpeeds(sysRoot)])
   const nics = os.networkInterfaces()
   const external = Object.entries(nics).flatMap(([name, addrs]) => (addrs ?? []).filter(a => !a.internal).map(a => ({ name, ...a })))
   const defaultIf = defaultRouteInterface(routes)
@@ -75,6 +88,7 @@ export async function collectHostIdentity(): Promise<HostIdentity> {
     ip_addresses: external.map(a => a.address).slice(0, 256),
     kernel: os.release().slice(0, 128),
     memory_total_bytes: os.totalmem(),
+    link_speed_bits_per_sec: linkSpeeds,
   })
 }
 
@@ -82,6 +96,7 @@ export async function collectHostDetails(dmiRoot = '/sys/class/dmi/id'): Promise
   // Loaded on first use: the per-interval path never needs it, and it costs memory.
   const { default: si } = await import('systeminformation')
   const [osInfo, cpu, system, dmi] = await Promise.all([si.osInfo(), si.cpu(), si.system(), readDmi(dmiRoot)])
+  const cloudProvider = cloudProviderFromDmi(dmi)
   return dropUndefined({
     os: (osInfo.distro || os.type()).slice(0, 128),
     os_version: (osInfo.release || os.release()).slice(0, 128),
@@ -90,7 +105,8 @@ export async function collectHostDetails(dmiRoot = '/sys/class/dmi/id'): Promise
     cpu_model: ([cpu.manufacturer, cpu.brand].filter(Boolean).join(' ') || (os.cpus()[0]?.model ?? '')).slice(0, 256),
     cpu_cores: os.cpus().length,
     virtualization: system.virtual ? (system.virtualHost || 'unknown').slice(0, 64) : undefined,
-    cloud_provider: cloudProviderFromDmi(dmi),
+    cloud_provider: cloudProvider,
+    instance_type: instanceTypeFromDmi(dmi, cloudProvider),
   })
 }
 
@@ -109,10 +125,22 @@ export function hostDetailsInChild(command: [string, ...string[]], timeoutMs = 3
   })
 }
 
+export interface InventoryOptions {
+  /** How the OS/hardware part is read; default in this process. */
+  details?: HostDetailsSource
+  /** The host's /sys (link speeds); default /sys. */
+  sysRoot?: string
+  placement?: HostPlacement
+}
+
 /** Everything at once; for a caller that needs the inventory one time (tests, enrollment). */
-export async function collectInventory(details: HostDetailsSource = collectHostDetails): Promise<Inventory> {
-  const [d, identity] = await Promise.all([details(), collectHostIdentity()])
-  return { ...d, ...identity }
+export async function collectInventory(opts: InventoryOptions = {}): Promise<Inventory> {
+  const [details, identity] = await Promise.all([(opts.details ?? collectHostDetails)(), collectHostIdentity(opts.sysRoot)])
+  return inventoryOf(details, identity, opts.placement)
+}
+
+function inventoryOf(details: HostDetails, identity: HostIdentity, placement: HostPlacement = {}): Inventory {
+  return { ...details, ...identity, ...dropUndefined({ ...placement }) }
 }
 
 /** Absent fields are left out, so the JSON carries no nulls the server would have to special-case. */
@@ -130,8 +158,11 @@ const OS_RELEASE = '/etc/os-release'
 export class InventoryTracker {
   private details: { osReleaseMtime: number; value: Promise<HostDetails> } | undefined
   private last: string | undefined
+  private readonly readDetails: HostDetailsSource
 
-  constructor(private readonly log: AgentLog = () => {}, private readonly readDetails: HostDetailsSource = collectHostDetails) {}
+  constructor(private readonly log: AgentLog = () => {}, private readonly opts: InventoryOptions = {}) {
+    this.readDetails = opts.details ?? collectHostDetails
+  }
 
   async current(): Promise<Inventory> {
     const mtime = await stat(OS_RELEASE).then(s => s.mtimeMs, () => 0)
@@ -143,8 +174,8 @@ export class InventoryTracker {
       })
       this.details = { osReleaseMtime: mtime, value }
     }
-    const [details, identity] = await Promise.all([this.details.value, collectHostIdentity()])
-    const inv: Inventory = { ...details, ...identity }
+    const [details, identity] = await Promise.all([this.details.value, collectHostIdentity(this.opts.sysRoot)])
+    const inv = inventoryOf(details, identity, this.opts.placement)
     const text = JSON.stringify(inv)
     if (this.last !== undefined && text !== this.last) this.log('info', `host inventory changed: ${describeChange(JSON.parse(this.last) as Inventory, inv)}`)
     this.last = text

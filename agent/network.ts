@@ -1,5 +1,5 @@
-// Network interfaces from /proc/net/dev and /sys/class/net/<if>/{operstate,flags}.
-import { readFile } from 'node:fs/promises'
+// Network interfaces from /proc/net/dev and /sys/class/net/<if>/{operstate,flags,speed}.
+import { readdir, readFile } from 'node:fs/promises'
 import type { NetworkItem } from '../contract/ingest-batch.ts'
 import { counterRate, round } from './counter-rate.ts'
 
@@ -31,6 +31,28 @@ export function interfaceIsUp(operstate: string, flagsHex: string): boolean {
   const state = operstate.trim()
   if (state === 'up') return true
   return state === 'unknown' && (parseInt(flagsHex.trim(), 16) & 0x1) === 1
+}
+
+/** Mb/s → bits/s; -1, empty and the old ((u16)-1, (u32)-1) "unknown" markers mean no speed, and 0 cannot divide a utilization. */
+export function linkSpeedBitsPerSec(speedText: string): number | undefined {
+  const text = speedText.trim()
+  if (!/^\d+$/.test(text)) return undefined
+  const mbps = Number(text)
+  if (mbps <= 0 || mbps === 65535 || mbps === 4294967295) return undefined
+  return mbps * 1_000_000
+}
+
+/**
+ * Negotiated speed of each interface under `<sysRoot>/class/net`, by name; interfaces without one (down,
+ * virtual: the kernel answers EINVAL) are left out. Undefined when none has a speed.
+ */
+export async function readLinkSpeeds(sysRoot = '/sys'): Promise<Record<string, number> | undefined> {
+  const dir = `${sysRoot}/class/net`
+  const names = (await readdir(dir).catch(() => [] as string[])).filter(n => n.length <= 64).sort()
+  const speeds = await Promise.all(names.map(n => readFile(`${dir}/${n}/speed`, 'utf8').then(linkSpeedBitsPerSec, () => undefined)))
+  // The wire contract takes 1000 interfaces.
+  const known = names.flatMap((n, i) => speeds[i] === undefined ? [] : [[n, speeds[i]] as const]).slice(0, 1000)
+  return known.length > 0 ? Object.fromEntries(known) : undefined
 }
 
 /** Keeps the previous counters so each call reports per-second rates since the last call. */

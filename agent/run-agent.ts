@@ -64,7 +64,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   const apiKey = await resolveApiKey({
     serverUrl: opts.serverUrl, dataDir: opts.dataDir, apiKey: opts.apiKey, enrollToken: opts.enrollToken,
-    hostInfo: () => collectInventory(opts.collector?.hostDetails), log, pollMs: opts.enrollPollMs, timeoutMs: opts.requestTimeoutMs, signal: opts.signal,
+    hostInfo: () => collectInventory({ details: opts.collector?.hostDetails, sysRoot: opts.collector?.paths?.sys, placement: opts.collector?.placement }),
+    log, pollMs: opts.enrollPollMs, timeoutMs: opts.requestTimeoutMs, signal: opts.signal,
   })
   const target = { serverUrl: opts.serverUrl, apiKey, timeoutMs: opts.requestTimeoutMs ?? 15_000 }
   const buffer = await SegmentBuffer.open(join(opts.dataDir, 'buffer'), {

@@ -24,6 +24,12 @@ export const HostInfo = Type.Object({
   memory_total_bytes: Type.Optional(Count),
   virtualization: Type.Optional(Type.String({ maxLength: 64 })),
   cloud_provider: Type.Optional(Type.String({ maxLength: 64 })),
+  // Bits/second per interface, for interface utilization computed server-side (PerfAnalysis face).
+  // A record's key type is not checked by the schema, hence propertyNames for the name length.
+  link_speed_bits_per_sec: Type.Optional(Type.Record(Type.String(), Count, { maxProperties: 1000, propertyNames: { minLength: 1, maxLength: 64 } })),
+  // Cloud placement, as the PerfAnalysis face's collector fields.
+  region: Type.Optional(Type.String({ maxLength: 64 })),
+  instance_type: Type.Optional(Type.String({ maxLength: 64 })),
 }, { additionalProperties: true })
 
 export const MetricItem = Type.Object({

@@ -128,6 +128,19 @@ export async function setAgentConfig(db: Kysely<Database>, orgId: string, agentI
     .where('id', '=', agentId).where('org_id', '=', orgId).execute()
 }
 
+/** Online while its newest sample is at most `windowSeconds` old (one rule for every face). */
+export function isOnline(a: Pick<AgentRow, 'last_metrics_at'>, windowSeconds: number, now = Date.now()): boolean {
+  return a.last_metrics_at !== null && now - a.last_metrics_at.getTime() <= windowSeconds * 1000
+}
+
+/** The host facts each agent last sent beyond the columns (hardware, cloud, link speeds), by agent id. */
+export async function agentInventories(db: Kysely<Database>, orgId: string, ids: readonly string[]): Promise<Map<string, Record<string, unknown>>> {
+  const wanted = [...new Set(ids)].filter(isUuid)
+  if (wanted.length === 0) return new Map()
+  const rows = await db.selectFrom('agents').select(['id', 'inventory']).where('org_id', '=', orgId).where('id', 'in', wanted).execute()
+  return new Map(rows.map((r) => [r.id, (r.inventory ?? {}) as Record<string, unknown>]))
+}
+
 /** The agent as the API shows it (seed 001): no org id, no key hash. */
 export function agentView(a: AgentRow) {
   const { org_id: _org, ...rest } = a

@@ -5,7 +5,7 @@ import { ERRORS, NoContent, Nullable, Time, WRITE_ERRORS } from '../http/respons
 import { Type } from 'typebox'
 import { ApiError } from '../http/errors.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
-import { agentCounts, agentView, createAgent, getAgent, listAgents, updateAgent, type AgentRow } from './agents-repository.ts'
+import { agentCounts, agentView, createAgent, getAgent, isOnline, listAgents, updateAgent, type AgentRow } from './agents-repository.ts'
 import { deleteAgent } from '../alerting/agent-deletion.ts'
 import { userActor, writeAudit } from '../audit/audit-log.ts'
 import { IdParam } from '../http/params.ts'
@@ -30,7 +30,7 @@ export interface AgentsRouteOptions { onlineWindowSeconds: number }
 
 export const agentsRoutes: FastifyPluginAsyncTypebox<AgentsRouteOptions> = async (app, opts) => {
   const db = app.store.db
-  const online = (a: AgentRow) => a.last_metrics_at !== null && Date.now() - a.last_metrics_at.getTime() <= opts.onlineWindowSeconds * 1000
+  const online = (a: AgentRow) => isOnline(a, opts.onlineWindowSeconds)
   const iso = (d: Date | null) => (d ? d.toISOString() : null)
   const view = (a: AgentRow) => ({
     ...agentView(a), created_at: a.created_at.toISOString(), updated_at: a.updated_at.toISOString(),

@@ -31,6 +31,7 @@ import { notifyPlugin, type NotifyOptions } from '../notify/notify-plugin.ts'
 import { webRoutes } from '../web/web-routes.ts'
 import { processMonitorFace, type ProcessMonitorOptions } from '../faces/process-monitor/process-monitor-face.ts'
 import { agentManagementFace } from '../faces/agent-management/agent-management-face.ts'
+import { perfAnalysisFace } from '../faces/perf-analysis/perf-analysis-face.ts'
 
 const API_VERSION = '0.1.0'
 
@@ -109,6 +110,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(notifyPlugin, opts.notify ?? {})
   await app.register(processMonitorFace, { newHosts: 'pending', publicReads: false, ...opts.faces?.processMonitor })
   await app.register(agentManagementFace, { onlineWindowSeconds: opts.onlineWindowSeconds ?? 20, hostnameAuth: opts.faces?.hostnameAuth ?? false })
+  await app.register(perfAnalysisFace, {
+    onlineWindowSeconds: opts.onlineWindowSeconds ?? 20, retentionDays: opts.retentionDays ?? DEFAULT_RETENTION_DAYS,
+    accessTtlSeconds: opts.accessTtlSeconds, refreshTtlSeconds: opts.refreshTtlSeconds, loginThrottle,
+  })
   await app.register(webRoutes)
   return app
 }

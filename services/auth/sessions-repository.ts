@@ -48,6 +48,14 @@ export async function refreshSession<T extends { refresh_token: string }>(db: Ky
   })
 }
 
+/** The user of a live session whose current refresh token is `refreshToken`; undefined otherwise. */
+export async function liveRefreshSession(db: Kysely<Database>, sessionId: string, refreshToken: string): Promise<SessionUser | undefined> {
+  return db.selectFrom('auth_sessions').innerJoin('users', 'users.id', 'auth_sessions.user_id')
+    .select(['users.id', 'users.org_id', 'users.role'])
+    .where('auth_sessions.id', '=', sessionId).where('auth_sessions.refresh_token_hash', '=', sha256(refreshToken))
+    .where('auth_sessions.revoked_at', 'is', null).where('auth_sessions.expires_at', '>', new Date()).executeTakeFirst()
+}
+
 /** Ends a session of the organization (logout). */
 export async function endSession(db: Kysely<Database>, orgId: string, sessionId: string): Promise<void> {
   await db.updateTable('auth_sessions').set({ revoked_at: new Date() }).where('id', '=', sessionId).where('org_id', '=', orgId).execute()
@@ -56,7 +64,7 @@ export async function endSession(db: Kysely<Database>, orgId: string, sessionId:
 /** A user with their organization's name, as GET /api/v1/auth/me shows them. */
 export async function findProfile(db: Kysely<Database>, orgId: string, userId: string) {
   return db.selectFrom('users').innerJoin('organizations', 'organizations.id', 'users.org_id')
-    .select(['users.id', 'users.username', 'users.role', 'users.org_id', 'organizations.name as organization', 'users.display_name',
+    .select(['users.id', 'users.number', 'users.username', 'users.role', 'users.org_id', 'organizations.name as organization', 'users.display_name',
       'users.email', 'users.created_at'])
     .where('users.id', '=', userId).where('users.org_id', '=', orgId).executeTakeFirst()
 }

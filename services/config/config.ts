@@ -42,6 +42,9 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_READ: Type.Integer({ minimum: 1, default: 300 }),
   RATE_LIMIT_WRITE: Type.Integer({ minimum: 1, default: 60 }),
   RATE_LIMIT_INGEST: Type.Integer({ minimum: 1, default: 600 }),
+  PERF_RATE_LIMIT_AUTH: Type.Integer({ minimum: 1, default: 5 }),
+  PERF_RATE_LIMIT_READ: Type.Integer({ minimum: 1, default: 100 }),
+  PERF_RATE_LIMIT_WRITE: Type.Integer({ minimum: 1, default: 20 }),
   LOGIN_FAILURE_WINDOW: Duration,
   LOGIN_MAX_FAILURES_PER_USER: Type.Integer({ minimum: 1, default: 10 }),
   LOGIN_MAX_FAILURES_PER_IP: Type.Integer({ minimum: 1, default: 50 }),
@@ -159,6 +162,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins: raw.CORS_ORIGINS ? raw.CORS_ORIGINS.split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean) : [],
     rateLimits: {
       windowMs, auth: raw.RATE_LIMIT_AUTH, read: raw.RATE_LIMIT_READ, write: raw.RATE_LIMIT_WRITE, ingest: raw.RATE_LIMIT_INGEST,
+      perf_auth: raw.PERF_RATE_LIMIT_AUTH, perf_read: raw.PERF_RATE_LIMIT_READ, perf_write: raw.PERF_RATE_LIMIT_WRITE,
     },
     scrubPatterns,
     loginThrottle: {

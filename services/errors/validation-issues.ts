@@ -23,6 +23,8 @@ export function validationDetails(issues: ValidationIssue[], prefix = ''): Recor
       if (missing.length === 0) add(issue.instancePath, issue.message ?? 'is required')
     } else if (issue.keyword === 'additionalProperties' && params.additionalProperty) {
       add(`${issue.instancePath}/${params.additionalProperty}`, 'is not allowed')
+    } else if (issue.keyword === 'enum' && Array.isArray(issue.params?.allowedValues)) {
+      add(issue.instancePath, `must be one of: ${(issue.params.allowedValues as unknown[]).join(', ')}`)
     } else {
       add(issue.instancePath, issue.message ?? 'is invalid')
     }

@@ -111,15 +111,16 @@ export const MAX_PARAM_LENGTH = 512
 
 /**
  * The error handler of a face: the native statuses, logging and Retry-After, with the body in the face's
- * own format (a compatibility face registers one for its routes; the native API keeps the native body).
+ * own format (a compatibility face registers one for its routes; the native API keeps the native body);
+ * `statusOf` where a face's document gives a kind another status (seed 004: validation is 422).
  */
-export function errorHandlerFor(format: (body: ErrorBody) => unknown) {
+export function errorHandlerFor(format: (body: ErrorBody) => unknown, statusOf: (body: ErrorBody) => number = (body) => body.code) {
   return function handleError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
     const body = toErrorBody(err)
     if (body.code >= 500) request.log.error({ err }, 'request failed')
     else request.log.info({ code: body.error, status: body.code }, body.message)
     if (body.code === 429 && body.details?.retry_after) void reply.header('retry-after', String(body.details.retry_after))
-    void reply.status(body.code).send(format(body))
+    void reply.status(statusOf(body)).send(format(body))
   }
 }
 

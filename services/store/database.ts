@@ -25,6 +25,15 @@ export interface UsersTable {
   updated_at: UpdatedAt
   display_name: ColumnType<string | null, string | null | undefined, string | null>
   email: ColumnType<string | null, string | null | undefined, string | null>
+  /** The small integer seed 004 names a user by (sql/019). */
+  number: ColumnType<number, never, never>
+}
+
+export interface UserPreferencesTable {
+  user_id: string
+  org_id: string
+  preferences: ColumnType<Record<string, unknown>, string, string>
+  updated_at: ColumnType<Date, Date | undefined, Date>
 }
 
 export interface AuthSessionsTable {
@@ -189,6 +198,19 @@ export interface ContainerMetricsTable {
   tx_bytes: number | null
 }
 
+/** One row per container an agent has reported (sql/018): `id` is its integer id on seed 004's face, never reused. */
+export interface ContainersTable {
+  id: ColumnType<number, never, never>
+  org_id: string
+  agent_id: string
+  container_id: string
+  name: string
+  image: string | null
+  state: string | null
+  first_seen: Timestamp
+  last_seen: Timestamp
+}
+
 export interface EnrollmentTokensTable {
   id: Generated<string>
   org_id: string
@@ -295,6 +317,8 @@ export type NetworkMetricsHourlyView = HourlyKey & { interface: string } & Hourl
   'bytes_sent_per_sec' | 'bytes_recv_per_sec' | 'packets_sent_per_sec' | 'packets_recv_per_sec' | 'bytes_sent' | 'bytes_recv'
   | 'errors_in' | 'errors_out' | 'drop_in' | 'drop_out'>
 export type ProcessMetricsHourlyView = HourlyKey & { name: string } & HourlyStats<'cpu_percent' | 'memory_bytes' | 'memory_percent' | 'num_threads'>
+export type ContainerMetricsHourlyView = HourlyKey & { container_id: string } & HourlyStats<
+  'cpu_percent' | 'memory_bytes' | 'memory_percent' | 'rx_bytes' | 'tx_bytes'>
 
 export type AlertSeverity = 'info' | 'warning' | 'critical'
 export type AlertRuleKind = 'threshold' | 'agent_offline' | 'process_absent' | 'no_data'
@@ -444,6 +468,7 @@ export interface AlertNotificationsTable {
 export interface Database {
   organizations: OrganizationsTable
   users: UsersTable
+  user_preferences: UserPreferencesTable
   auth_sessions: AuthSessionsTable
   agents: AgentsTable
   ingest_batches: IngestBatchesTable
@@ -456,6 +481,7 @@ export interface Database {
   user_sessions: UserSessionsTable
   logs: LogsTable
   container_metrics: ContainerMetricsTable
+  containers: ContainersTable
   dashboards: DashboardsTable
   metrics_1m: MetricsRollupView
   metrics_1h: MetricsRollupView
@@ -463,6 +489,7 @@ export interface Database {
   disk_metrics_1h: DiskMetricsHourlyView
   network_metrics_1h: NetworkMetricsHourlyView
   process_metrics_1h: ProcessMetricsHourlyView
+  container_metrics_1h: ContainerMetricsHourlyView
   enrollment_tokens: EnrollmentTokensTable
   agent_registrations: AgentRegistrationsTable
   audit_log: AuditLogTable

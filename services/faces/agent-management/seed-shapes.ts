@@ -5,7 +5,7 @@ import { Type } from 'typebox'
 import { METRIC_FAMILIES, type AgentRemoteConfig } from '../../../contract/agent-config.ts'
 import { DomainError } from '../../errors/domain-error.ts'
 import type { AgentStatus } from '../../store/database.ts'
-import type { AgentRow } from '../../agents/agents-repository.ts'
+import { isOnline, type AgentRow } from '../../agents/agents-repository.ts'
 import type { NumberedRegistration } from '../../agents/enrollment-repository.ts'
 import type { SessionSpan } from '../../query/session-reads.ts'
 import { Nullable, Time } from '../../http/response-schemas.ts'
@@ -53,7 +53,7 @@ export function agentJson(a: AgentRow, onlineWindowSeconds: number, now = Date.n
   return {
     id: a.number, uuid: a.id, name: a.name, hostname: a.hostname, ip_address: a.ip_address, os: a.os, os_version: a.os_version,
     agent_version: a.agent_version, labels: a.labels, status: a.status, is_active: a.status === 'active', is_approved: a.status !== 'pending',
-    is_online: a.last_metrics_at !== null && now - a.last_metrics_at.getTime() <= onlineWindowSeconds * 1000,
+    is_online: isOnline(a, onlineWindowSeconds, now),
     last_seen: iso(a.last_seen_at), last_metrics_at: iso(a.last_metrics_at), created_at: a.created_at.toISOString(), updated_at: a.updated_at.toISOString(),
   }
 }
