@@ -21,7 +21,7 @@ export const REFRESH_TTL = 86_400
 export const RETENTION = { raw: '30d', minute: '90d', hour: '90d', day: '365d' }
 /** Budgets no functional test reaches; the rate-limit tests use small ones of their own. */
 export const GENEROUS_LIMITS = {
-  rateLimits: { windowMs: 60_000, auth: 100_000, read: 100_000, write: 100_000, ingest: 100_000 },
+  rateLimits: { windowMs: 60_000, auth: 100_000, read: 100_000, write: 100_000, ingest: 100_000, perf_auth: 100_000, perf_read: 100_000, perf_write: 100_000 },
   loginThrottle: { windowMs: 60_000, maxFailuresPerUser: 100_000, maxFailuresPerIp: 100_000 },
 }
 

@@ -22,7 +22,7 @@ t.test('JWT secret in production: missing, short, placeholder or repetitive secr
 
 t.test('security settings: defaults and validation', async (t) => {
   const c = loadConfig({})
-  t.same(c.rateLimits, { windowMs: 60_000, auth: 10, read: 300, write: 60, ingest: 600 })
+  t.same(c.rateLimits, { windowMs: 60_000, auth: 10, read: 300, write: 60, ingest: 600, perf_auth: 5, perf_read: 100, perf_write: 20 })
   t.same(c.loginThrottle, { windowMs: 15 * 60_000, maxFailuresPerUser: 10, maxFailuresPerIp: 50 })
   t.equal(c.requestTimeoutMs, 120_000)
   t.equal(c.ALERT_TARGETS_ALLOW_PRIVATE, false)

@@ -11,7 +11,7 @@ import { metricsRoutes } from './metrics-routes.ts'
 import { preferencesRoutes } from './preferences-routes.ts'
 
 /** The document's paths: its dashboard API, its token routes, its reports and their files. */
-export const PERF_ANALYSIS_PATHS = /^\/(dashboard\/|api\/v1\/reports(\/|$)|api\/v1\/auth\/(token|user|logout)\/)/
+export const PERF_ANALYSIS_PATHS = /^\/(dashboard\/|media\/reports\/|api\/v1\/reports(\/|$)|api\/v1\/auth\/(token|user|logout)\/)/
 
 export const perfAnalysisFace: FastifyPluginAsync<PerfAnalysisOptions> = async (app, opts) => {
   app.setErrorHandler(errorHandlerFor(perfErrorBody, perfStatus))
