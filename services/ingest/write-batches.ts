@@ -159,6 +159,55 @@ async function insertPlain<K extends 'disks' | 'networks' | 'sessions' | 'contai
   return rows.length
 }
 
+/** Newest values of each container a request reports, with its first and last sample time. */
+interface SeenContainer { first: Item<'containers'>; last: Item<'containers'>; image?: string; state?: string }
+
+/**
+ * Keeps the containers registry (sql/018) up to date: one statement for the whole request. Rows already
+ * registered are updated and only new ones inserted, so the identity (a container's public id) is drawn
+ * once per new container: ON CONFLICT DO UPDATE alone would draw one per container per batch.
+ */
+async function registerContainers(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<void> {
+  const seen = new Map<string, SeenContainer>()
+  for (const row of flatten(batches, 'containers')) {
+    const at = Date.parse(row.time)
+    const s = seen.get(row.item.id)
+    if (!s) { seen.set(row.item.id, { first: row, last: row, image: row.item.image, state: row.item.state }); continue }
+    if (at < Date.parse(s.first.time)) s.first = row
+    if (at >= Date.parse(s.last.time)) {
+      s.last = row
+      s.image = row.item.image ?? s.image
+      s.state = row.item.state ?? s.state
+    }
+  }
+  if (seen.size === 0) return
+  const list = [...seen.values()]
+  // Times truncated like the samples' own, so that a container's last_seen is the time of its newest sample.
+  // `excluded` names the incoming row in both statements, so the one SET list serves both.
+  const set = sql`name = case when excluded.last_seen >= containers.last_seen then excluded.name else containers.name end,
+      image = case when excluded.last_seen >= containers.last_seen then coalesce(excluded.image, containers.image) else containers.image end,
+      state = case when excluded.last_seen >= containers.last_seen then coalesce(excluded.state, containers.state) else containers.state end,
+      first_seen = least(containers.first_seen, excluded.first_seen),
+      last_seen = greatest(containers.last_seen, excluded.last_seen)`
+  await sql`with incoming as (
+      select u.container_id, u.name, u.image, u.state,
+             date_trunc('milliseconds', u.first_seen) as first_seen, date_trunc('milliseconds', u.last_seen) as last_seen
+      from unnest(${list.map((c) => c.last.item.id)}::text[], ${list.map((c) => c.last.item.name)}::text[],
+        ${list.map((c) => c.image ?? null)}::text[], ${list.map((c) => c.state ?? null)}::text[],
+        ${list.map((c) => c.first.time)}::timestamptz[], ${list.map((c) => c.last.time)}::timestamptz[])
+        as u(container_id, name, image, state, first_seen, last_seen)),
+    updated as (
+      update containers set ${set}
+      from incoming as excluded
+      where containers.agent_id = ${agent.id}::uuid and containers.container_id = excluded.container_id)
+    insert into containers (org_id, agent_id, container_id, name, image, state, first_seen, last_seen)
+    select ${agent.org_id}::uuid, ${agent.id}::uuid, i.container_id, i.name, i.image, i.state, i.first_seen, i.last_seen
+    from incoming i
+    where not exists (select 1 from containers c where c.agent_id = ${agent.id}::uuid and c.container_id = i.container_id)
+    order by i.first_seen, i.container_id
+    on conflict (agent_id, container_id) do update set ${set}`.execute(trx)
+}
+
 /** Stores each batch's process list as one snapshot; answers the snapshot id of each batch id. */
 async function insertProcesses(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<Map<string, number>> {
   const withProcesses = batches.filter((b) => (b.processes?.length ?? 0) > 0)
@@ -207,6 +256,7 @@ export async function writeBatches(db: Kysely<Database>, agent: IngestingAgent, 
     const fresh = new Set(claimed.rows.map((r) => r.batch_id))
     const todo = unique.filter((b) => fresh.has(b.batch_id))
     const snapshots = await insertProcesses(trx, agent, todo)
+    await registerContainers(trx, agent, todo)
     const rows = {
       metrics: await insertMetrics(trx, agent, todo),
       disks: await insertPlain(trx, agent, todo, 'disks', 'disk_metrics', DISK_COLUMNS),

@@ -1,7 +1,7 @@
 // The one decision of where a range query reads: raw rows or which continuous aggregate, so that a
 // 30-day query never scans 30 days of raw rows. Every range endpoint asks this function.
 
-export type Family = 'metrics' | 'disk' | 'network' | 'process'
+export type Family = 'metrics' | 'disk' | 'network' | 'process' | 'container'
 
 export interface Resolution {
   /** The relation to read. */
@@ -20,7 +20,9 @@ export interface RetentionDays { raw: number; minute: number; hour: number; day:
 export const DEFAULT_RETENTION_DAYS: RetentionDays = { raw: 30, minute: 90, hour: 90, day: 365 }
 
 function levels(family: Family, r: RetentionDays): Level[] {
-  const raw: Record<Family, string> = { metrics: 'metrics', disk: 'disk_metrics', network: 'network_metrics', process: 'process_metrics' }
+  const raw: Record<Family, string> = {
+    metrics: 'metrics', disk: 'disk_metrics', network: 'network_metrics', process: 'process_metrics', container: 'container_metrics',
+  }
   const out: Level[] = [{ source: raw[family], seconds: 0, retentionDays: r.raw }]
   if (family === 'metrics') {
     out.push({ source: 'metrics_1m', seconds: 60, retentionDays: r.minute })

@@ -50,7 +50,7 @@ const CompareOut = Type.Object({
   stats: Type.Record(Type.String(), HostStatsOut),
 })
 
-const times = (ts: Date[]) => ts.map(seconds)
+const times = (ts: Date[]) => ts.map((t) => seconds(t))
 
 function statsJson(stats: Record<string, FieldStats>): Record<string, Omit<FieldStats, 'count'>> {
   return Object.fromEntries(Object.entries(stats).map(([field, { count: _count, ...s }]) => [field, s]))

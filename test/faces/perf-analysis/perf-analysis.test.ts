@@ -261,3 +261,55 @@ t.test('seed 004: logins share the native throttle', async (t) => {
   assertPerfError(t, res, 429, 'RATE_LIMITED', 'throttled after native failures')
   t.ok(res.body.details.retry_after > 0)
 })
+
+t.test('seed 004 §4: containers', async (t) => {
+  const api = await startClient(t)
+  const agent = await api.createAgent('perf-containers')
+  const other = await api.createAgent('perf-no-containers')
+  const runtimeId = 'abc123def4567890abc123def4567890abc123def4567890abc123def4567890'
+  const cpu: number[] = []
+  for (let i = 0; i < 10; i++) {
+    cpu.push(5 + i)
+    await api.ingestOk(agent.api_key, makeBatch({
+      time: minutesAgo(10 - i), metrics: [], disks: [], networks: [], processes: [],
+      containers: [
+        { id: runtimeId, name: 'nginx-proxy', image: 'nginx:latest', state: 'running', cpu_percent: 5 + i, memory_bytes: 256 * MIB, memory_percent: 12.5, rx_bytes: 1048576 + i, tx_bytes: 524288 },
+        { id: 'ffff00001111', name: 'batch-job', image: 'busybox', state: 'exited', cpu_percent: 0, memory_bytes: 0, memory_percent: 0, rx_bytes: 0, tx_bytes: 0 },
+      ],
+    }))
+  }
+  const collectors = (await api.get('/dashboard/api/collectors/')).body
+  const id = collectors.find((c: any) => c.name === 'perf-containers').id
+  const otherId = collectors.find((c: any) => c.name === 'perf-no-containers').id
+  t.ok(other.id)
+
+  const list = await api.get(`/dashboard/api/collectors/${id}/containers/`)
+  t.equal(list.status, 200)
+  t.equal(list.body.length, 2)
+  const nginx = list.body.find((c: any) => c.name === 'nginx-proxy')
+  t.same(Object.keys(nginx).sort(), ['collector_id', 'container_id', 'cpu_percent', 'created_at', 'id', 'image', 'memory_percent', 'memory_usage_mb',
+    'name', 'network_rx_bytes', 'network_tx_bytes', 'status', 'updated_at'])
+  t.match(nginx, { container_id: runtimeId, image: 'nginx:latest', status: 'running', collector_id: id, cpu_percent: 14, memory_percent: 12.5, memory_usage_mb: 256, network_rx_bytes: 1048585, network_tx_bytes: 524288 })
+  t.type(nginx.id, 'number')
+  t.match(nginx.created_at, SECONDS)
+  t.same((await api.get(`/dashboard/api/collectors/${otherId}/containers/`)).body, [], 'a collector without containers has none')
+
+  for (const key of [String(nginx.id), runtimeId, runtimeId.slice(0, 12)]) {
+    const series = await api.get(`/dashboard/api/collectors/${id}/containers/${key}/cpu/?hours=1`)
+    t.equal(series.status, 200, `container by ${key.length > 10 ? 'runtime id' : 'id'} ${key}`)
+    t.same(Object.keys(series.body).sort(), ['cpu_percent', 'memory_percent', 'memory_usage_mb', 'network_rx_bytes', 'network_tx_bytes', 'timestamps'])
+    t.equal(series.body.timestamps.length, 10)
+    t.same(series.body.cpu_percent, cpu, 'cpu as sent')
+    for (const f of ['memory_percent', 'memory_usage_mb', 'network_rx_bytes', 'network_tx_bytes']) t.equal(series.body[f].length, 10, `${f} as long as timestamps`)
+  }
+  assertPerfError(t, await api.get(`/dashboard/api/collectors/${otherId}/containers/${nginx.id}/cpu/`), 404, 'NOT_FOUND', 'another collector\'s container')
+  assertPerfError(t, await api.get(`/dashboard/api/collectors/${id}/containers/nope/cpu/`), 404, 'NOT_FOUND', 'unknown container')
+
+  const agg = await api.get(`/dashboard/api/collectors/${id}/containers/aggregate/?hours=1`)
+  t.equal(agg.status, 200)
+  t.match(agg.body, { total_containers: 2, running_containers: 1 })
+  t.equal(agg.body.total_cpu_percent.length, agg.body.timestamps.length)
+  t.same(agg.body.total_cpu_percent, cpu, 'total CPU: the running one plus zero')
+  t.same(agg.body.total_memory_mb, cpu.map(() => 256))
+  assertPerfError(t, await api.get(`/dashboard/api/collectors/${id}/containers/aggregate/?hours=2`), 422, 'VALIDATION_ERROR', 'aggregate hours=2')
+})
