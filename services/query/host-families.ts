@@ -83,6 +83,9 @@ export async function hostColumns(db: Kysely<Database>, range: HostRange, family
   return { timestamps, columns: Object.fromEntries(values) }
 }
 
+/** The diskio metric names behind DISK_FIELDS: a device with any of them is listed. */
+const DISK_METRIC_NAMES = Object.values(DISK_FIELDS).map((f) => f.metric.slice('diskio.'.length))
+
 /** The block devices (disk) or interfaces (network) with data in the range, by name. */
 export async function hostDeviceNames(db: Kysely<Database>, range: HostRange, family: 'disk' | 'network'): Promise<string[]> {
   const level = resolutionForRange({ family: STORE_FAMILY[family], start: range.start, end: range.end, maxPoints: 1000, retentionDays: range.retentionDays, now: range.now })
@@ -90,7 +93,7 @@ export async function hostDeviceNames(db: Kysely<Database>, range: HostRange, fa
   const scope = sql`org_id = ${range.orgId} and agent_id = ${range.agentId} and ${time} >= ${range.start} and ${time} < ${range.end}`
   const { rows } = family === 'disk'
     ? await sql<{ name: string }>`select distinct tags->>'device' as name from ${sql.table(level.source)}
-        where ${scope} and metric_type = 'diskio' and metric_name = 'read_bytes_per_sec' and tags ? 'device'`.execute(db)
+        where ${scope} and metric_type = 'diskio' and metric_name in (${sql.join(DISK_METRIC_NAMES)}) and tags ? 'device'`.execute(db)
     : await sql<{ name: string }>`select distinct interface as name from ${sql.table(level.source)} where ${scope}`.execute(db)
   return rows.map((r) => r.name).sort()
 }

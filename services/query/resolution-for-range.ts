@@ -73,6 +73,8 @@ function firstFitting(start: number, unit: number, fits: (step: number) => boole
 }
 
 export function resolutionForRange(req: ResolutionRequest): Resolution {
+  // An invalid time would never fit any step (firstFitting would loop forever): a caller's bug, not a range.
+  if (!Number.isFinite(req.start.getTime()) || !Number.isFinite(req.end.getTime())) throw new RangeError('resolutionForRange: start and end must be valid times')
   const maxPoints = req.maxPoints ?? 1000
   const spanSeconds = Math.max(1, (req.end.getTime() - req.start.getTime()) / 1000)
   const auto = !(req.stepSeconds && req.stepSeconds > 0)

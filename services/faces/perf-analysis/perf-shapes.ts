@@ -75,7 +75,7 @@ export interface HoursRange { start: Date; end: Date; hours: number | null }
 /** `hours` → [start, end): the last N hours, or `all` from the collector's first day (its creation). */
 export function rangeOfHours(text: string | undefined, since: Date, now = new Date()): HoursRange {
   const value = text ?? '24'
-  const hours = HOURS.includes(value) ? Number(value) : value in TIME_RANGES ? TIME_RANGES[value] : undefined
+  const hours = HOURS.includes(value) ? Number(value) : Object.hasOwn(TIME_RANGES, value) ? TIME_RANGES[value] : undefined
   if (hours === undefined) throw invalidField('hours', `must be one of: ${[...HOURS, ...Object.keys(TIME_RANGES)].join(', ')}`)
   const start = hours === null ? new Date(Math.min(since.getTime(), now.getTime() - 3_600_000)) : new Date(now.getTime() - hours * 3_600_000)
   return { start, end: now, hours }
