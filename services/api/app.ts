@@ -32,6 +32,7 @@ import { webRoutes } from '../web/web-routes.ts'
 import { processMonitorFace, type ProcessMonitorOptions } from '../faces/process-monitor/process-monitor-face.ts'
 import { agentManagementFace } from '../faces/agent-management/agent-management-face.ts'
 import { perfAnalysisFace } from '../faces/perf-analysis/perf-analysis-face.ts'
+import { reportsPlugin, type ReportsOptions } from '../reports/reports-plugin.ts'
 
 const API_VERSION = '0.1.0'
 
@@ -65,6 +66,8 @@ export interface AppOptions {
   notify?: NotifyOptions
   /** The ingest path's options: extra command-line scrub patterns. */
   ingest?: IngestPluginOptions
+  /** Performance reports: Chromium for PDFs, time and size limits, retention, whether this instance generates them. */
+  reports?: ReportsOptions
   /** The compatibility faces' settings (seeds 000/002 and 003). */
   faces?: { processMonitor?: Partial<ProcessMonitorOptions>; hostnameAuth?: boolean }
 }
@@ -108,6 +111,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(livePlugin, opts.live ?? {})
   await app.register(alertingPlugin, opts.alerting ?? {})
   await app.register(notifyPlugin, opts.notify ?? {})
+  await app.register(reportsPlugin, { dataRetentionDays: opts.retentionDays, ...opts.reports })
   await app.register(processMonitorFace, { newHosts: 'pending', publicReads: false, ...opts.faces?.processMonitor })
   await app.register(agentManagementFace, { onlineWindowSeconds: opts.onlineWindowSeconds ?? 20, hostnameAuth: opts.faces?.hostnameAuth ?? false })
   await app.register(perfAnalysisFace, {

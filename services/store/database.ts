@@ -36,6 +36,38 @@ export interface UserPreferencesTable {
   updated_at: ColumnType<Date, Date | undefined, Date>
 }
 
+export type ReportStatus = 'pending' | 'generating' | 'completed' | 'failed'
+export type ReportFormat = 'html' | 'pdf'
+
+/** Seed 004's performance reports (sql/020). */
+export interface ReportsTable {
+  id: Generated<number>
+  org_id: string
+  agent_id: string
+  created_by: string | null
+  name: string
+  status: ColumnType<ReportStatus, ReportStatus | undefined, ReportStatus>
+  format: ReportFormat
+  time_range_hours: number
+  include_containers: boolean
+  range_start: Date
+  range_end: Date
+  file_name: string | null
+  file_size_bytes: ColumnType<number | null, number | null | undefined, number | null>
+  error_message: string | null
+  claimed_by: string | null
+  heartbeat_at: Date | null
+  created_at: CreatedAt
+  started_at: Date | null
+  completed_at: Date | null
+}
+
+export interface ReportFilesTable {
+  report_id: number
+  content_type: string
+  content: Uint8Array
+}
+
 export interface AuthSessionsTable {
   id: Generated<string>
   org_id: string
@@ -469,6 +501,8 @@ export interface Database {
   organizations: OrganizationsTable
   users: UsersTable
   user_preferences: UserPreferencesTable
+  reports: ReportsTable
+  report_files: ReportFilesTable
   auth_sessions: AuthSessionsTable
   agents: AgentsTable
   ingest_batches: IngestBatchesTable

@@ -10,6 +10,7 @@ import { collectorsRoutes } from './collectors-routes.ts'
 import { metricsRoutes } from './metrics-routes.ts'
 import { preferencesRoutes } from './preferences-routes.ts'
 import { containersRoutes } from './containers-routes.ts'
+import { reportsRoutes } from './reports-routes.ts'
 
 /** The document's paths: its dashboard API, its token routes, its reports and their files. */
 export const PERF_ANALYSIS_PATHS = /^\/(dashboard\/|media\/reports\/|api\/v1\/reports(\/|$)|api\/v1\/auth\/(token|user|logout)\/)/
@@ -22,4 +23,5 @@ export const perfAnalysisFace: FastifyPluginAsync<PerfAnalysisOptions> = async (
   await app.register(metricsRoutes, opts)
   await app.register(preferencesRoutes, opts)
   await app.register(containersRoutes, opts)
+  await app.register(reportsRoutes, opts)
 }

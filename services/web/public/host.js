@@ -8,6 +8,7 @@ import { TimeChart } from './time-chart.js'
 import { chartsFor, seriesKey } from './host-charts.js'
 import { mountProcessTree } from './process-tree.js'
 import { mountHostLogs } from './host-logs.js'
+import { mountHostReport } from './host-report.js'
 import { eachLimited } from './concurrency.js'
 import { usageBar } from './usage-bar.js'
 import { formatAgo, formatByteRate, formatBytes, formatFullTime, formatNumber, formatPerSecond, formatPercent, formatValue } from './format.js'
@@ -40,6 +41,7 @@ export function mountHost(container, agentId, { focus = null } = {}) {
   let socket = null
   let tree = null
   let logs = null
+  let report = null
   let pollTimer = 0
   let tablesTimer = 0
   let tickTimer = 0
@@ -66,6 +68,8 @@ export function mountHost(container, agentId, { focus = null } = {}) {
   const ifBody = h('tbody')
   const processSection = h('section', { class: 'processes', 'aria-labelledby': 'processes-title' })
   const logsSection = h('section', { class: 'logs', 'aria-labelledby': 'logs-title' })
+  const reportSection = h('section', { class: 'report', id: 'report', 'aria-labelledby': 'report-title', hidden: true })
+  const reportButton = h('button', { type: 'button', class: 'secondary', id: 'report-button', disabled: true }, 'Report')
 
   replaceChildren(container, h('article', { class: 'host' },
     h('p', { class: 'crumbs' }, h('a', { href: '#/' }, '← Fleet')),
@@ -73,8 +77,8 @@ export function mountHost(container, agentId, { focus = null } = {}) {
     meta, error, cards,
     h('section', { 'aria-labelledby': 'charts-title' },
       h('div', { class: 'section-head' }, h('h2', { id: 'charts-title' }, 'Charts'),
-        h('div', { class: 'range-picker', role: 'group', 'aria-label': 'History range' }, rangeButtons), historyNote),
-      chartsGrid),
+        h('div', { class: 'range-picker', role: 'group', 'aria-label': 'History range' }, rangeButtons), reportButton, historyNote),
+      reportSection, chartsGrid),
     h('section', { 'aria-labelledby': 'fs-title' }, h('h2', { id: 'fs-title' }, 'Filesystems'),
       h('div', { class: 'table-scroll' }, h('table', { id: 'filesystems' }, h('thead', {}, h('tr', {},
         ['Mount', 'Device', 'Type', 'Size', 'Used', 'Available', 'Use', 'Inodes', 'Read', 'Write'].map((c) => h('th', { scope: 'col' }, c)))), fsBody))),
@@ -344,6 +348,7 @@ export function mountHost(container, agentId, { focus = null } = {}) {
     socket.start()
     tree = mountProcessTree(processSection, state.agent.id)
     logs = mountHostLogs(logsSection, state.agent.id)
+    report = mountHostReport(reportSection, state.agent, { button: reportButton, range: () => state.range.id })
     state.processesAt = Date.now()
     showFocus()
     try {
@@ -378,6 +383,7 @@ export function mountHost(container, agentId, { focus = null } = {}) {
     socket?.stop()
     tree?.destroy()
     logs?.destroy()
+    report?.destroy()
     clearTimeout(pollTimer)
     clearTimeout(tablesTimer)
     clearInterval(tickTimer)
