@@ -1,10 +1,11 @@
 // The one way data gets in, whichever API face received it: scrub → write (dedupe, one transaction) →
-// count → publish. Faces parse and authenticate; this never sees a request.
+// tell the store what was written → count → publish. Faces parse and authenticate; this never sees a request.
 import type { FastifyRequest } from 'fastify'
 import type { Kysely } from 'kysely'
 import fp from 'fastify-plugin'
 import type { IngestAccepted, IngestBatch } from '../../contract/ingest-batch.ts'
 import type { Database } from '../store/database.ts'
+import type { WrittenRowsSink } from '../store/late-data-refresh.ts'
 import type { IngestFeed } from '../bus/ingest-bus.ts'
 import { scrubBatches } from './scrub-batches.ts'
 import { writeBatches, type IngestingAgent, type StoredBatches } from './write-batches.ts'
@@ -25,10 +26,12 @@ export interface IngestServiceDeps {
   record: (batches: IngestBatch[], result: IngestAccepted) => void
   /** The operator's extra command-line patterns (HOSTPULSE_SCRUB_PATTERN), on top of the built-in rules. */
   scrubPatterns?: readonly RegExp[]
+  /** Told each committed request's time span per table, so rows older than an aggregate's watermark show up in it. */
+  lateData?: WrittenRowsSink
 }
 
 const nothingStored = (): StoredBatches => ({
-  accepted_batches: 0, duplicate_batches: 0, batch_ids: [], snapshots: new Map(),
+  accepted_batches: 0, duplicate_batches: 0, batch_ids: [], snapshots: new Map(), written: [],
   rows: { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 0, containers: 0, logs: 0 },
 })
 
@@ -38,6 +41,7 @@ export function ingestService(deps: IngestServiceDeps): IngestService {
       if (batches.length === 0) return nothingStored()
       scrubBatches(batches, deps.scrubPatterns)
       const result = await writeBatches(deps.db, agent, batches)
+      for (const span of result.written) deps.lateData?.written(span.table, span.min, span.max)
       deps.record(batches, result)
       publishIngest(deps.feed, agent, batches, result)
       return result
@@ -59,7 +63,7 @@ export interface IngestPluginOptions { scrubPatterns?: readonly RegExp[] }
 export const ingestPlugin = fp<IngestPluginOptions>(async (app, opts) => {
   app.decorate('ingest', ingestService({
     db: app.store.db, feed: app.ingestFeed, record: (batches, result) => app.observability.recordIngest(batches, result),
-    scrubPatterns: opts.scrubPatterns,
+    scrubPatterns: opts.scrubPatterns, lateData: app.store.lateData,
   }))
   app.decorateRequest('ingestingAgent', null)
   app.decorate('authenticateAgentKey', async (request: FastifyRequest) => {

@@ -6,6 +6,31 @@ import type { IngestAccepted, IngestBatch } from '../../contract/ingest-batch.ts
 
 export interface IngestingAgent { id: string; org_id: string }
 
+/** The time span of the rows one request wrote into one table (what the store's late-data refresh needs). */
+export interface WrittenSpan { table: string; min: Date; max: Date }
+
+/** Collects each table's oldest and newest row time as the rows are inserted. */
+class WrittenSpans {
+  private readonly spans = new Map<string, { min: number; max: number }>()
+
+  add(table: string, rows: ReadonlyArray<{ time: string }>): void {
+    let min = Infinity
+    let max = -Infinity
+    for (const r of rows) {
+      const t = Date.parse(r.time)
+      if (t < min) min = t
+      if (t > max) max = t
+    }
+    if (min > max) return
+    const had = this.spans.get(table)
+    this.spans.set(table, had ? { min: Math.min(had.min, min), max: Math.max(had.max, max) } : { min, max })
+  }
+
+  list(): WrittenSpan[] {
+    return [...this.spans].map(([table, s]) => ({ table, min: new Date(s.min), max: new Date(s.max) }))
+  }
+}
+
 /** One column of a table as ingest writes it: its name, its array type for unnest(), and where its value comes from. */
 interface Column<R> {
   name: string
@@ -22,7 +47,8 @@ type TableSpec<R> = Array<Column<R>>
  * `insert into <table> (time, org_id, agent_id, <columns>) select … from unnest(<one array per column>)`.
  * Identifiers come from the specs below, never from input; every value is a parameter.
  */
-function insertRows<R extends { time: string }>(agent: IngestingAgent, table: string, spec: TableSpec<R>, rows: R[]): RawBuilder<unknown> {
+function insertRows<R extends { time: string }>(agent: IngestingAgent, table: string, spec: TableSpec<R>, rows: R[], written: WrittenSpans): RawBuilder<unknown> {
+  written.add(table, rows)
   const columns: TableSpec<R> = [{ name: 'time', type: 'timestamptz', value: (r) => r.time, millis: true }, ...spec]
   const arrays = columns.map((c) => {
     const values = new Array(rows.length)
@@ -135,12 +161,12 @@ const LOG_COLUMNS: TableSpec<Item<'logs'>> = [
   { name: 'fields', type: 'jsonb', value: (r) => r.item.fields ?? {} },
 ]
 
-async function insertMetrics(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<number> {
+async function insertMetrics(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[], written: WrittenSpans): Promise<number> {
   const rows = flatten(batches, 'metrics')
   if (rows.length === 0) return 0
   // One statement: the rows go into the hypertable, and each series' newest into metrics_latest (a replayed
   // older batch never overwrites a newer value).
-  await sql`with inserted as (${insertRows(agent, 'metrics', METRIC_COLUMNS, rows)}
+  await sql`with inserted as (${insertRows(agent, 'metrics', METRIC_COLUMNS, rows, written)}
       returning time, metric_type, metric_name, value, tags)
     insert into metrics_latest (org_id, agent_id, metric_type, metric_name, tags, time, value)
     select distinct on (metric_type, metric_name, tags) ${agent.org_id}::uuid, ${agent.id}::uuid, metric_type, metric_name, tags, time, value
@@ -153,9 +179,10 @@ async function insertMetrics(trx: Transaction<Database>, agent: IngestingAgent, 
 /** Disks, networks, sessions and containers: rows as they come, one statement each. */
 async function insertPlain<K extends 'disks' | 'networks' | 'sessions' | 'containers' | 'logs'>(
   trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[], key: K, table: string, spec: TableSpec<Item<K>>,
+  written: WrittenSpans,
 ): Promise<number> {
   const rows = flatten(batches, key)
-  if (rows.length > 0) await insertRows(agent, table, spec, rows).execute(trx)
+  if (rows.length > 0) await insertRows(agent, table, spec, rows, written).execute(trx)
   return rows.length
 }
 
@@ -209,7 +236,7 @@ async function registerContainers(trx: Transaction<Database>, agent: IngestingAg
 }
 
 /** Stores each batch's process list as one snapshot; answers the snapshot id of each batch id. */
-async function insertProcesses(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<Map<string, number>> {
+async function insertProcesses(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[], written: WrittenSpans): Promise<Map<string, number>> {
   const withProcesses = batches.filter((b) => (b.processes?.length ?? 0) > 0)
   if (withProcesses.length === 0) return new Map()
   // One snapshot per collected process list: its id ties the rows of one tree together.
@@ -221,7 +248,7 @@ async function insertProcesses(trx: Transaction<Database>, agent: IngestingAgent
     returning batch_id, snapshot_id`.execute(trx)
   const snapshotOf = new Map(snaps.rows.map((r) => [r.batch_id, r.snapshot_id]))
   const rows: ProcessRow[] = withProcesses.flatMap((b) => b.processes!.map((item) => ({ time: item.time ?? b.time, snapshot: snapshotOf.get(b.batch_id), item })))
-  await insertRows(agent, 'process_metrics', PROCESS_COLUMNS, rows).execute(trx)
+  await insertRows(agent, 'process_metrics', PROCESS_COLUMNS, rows, written).execute(trx)
   return snapshotOf
 }
 
@@ -238,8 +265,11 @@ function latestMetricTime(batches: IngestBatch[]): Date {
   return new Date(max)
 }
 
-/** What was stored, and the process snapshot each fresh batch's process list became (for the faces that answer it). */
-export interface StoredBatches extends IngestAccepted { snapshots: Map<string, number> }
+/**
+ * What was stored, the process snapshot each fresh batch's process list became (for the faces that answer it),
+ * and the time span written per table.
+ */
+export interface StoredBatches extends IngestAccepted { snapshots: Map<string, number>; written: WrittenSpan[] }
 
 export async function writeBatches(db: Kysely<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<StoredBatches> {
   return db.transaction().execute(async (trx) => {
@@ -255,16 +285,17 @@ export async function writeBatches(db: Kysely<Database>, agent: IngestingAgent, 
       returning batch_id`.execute(trx)
     const fresh = new Set(claimed.rows.map((r) => r.batch_id))
     const todo = unique.filter((b) => fresh.has(b.batch_id))
-    const snapshots = await insertProcesses(trx, agent, todo)
+    const written = new WrittenSpans()
+    const snapshots = await insertProcesses(trx, agent, todo, written)
     await registerContainers(trx, agent, todo)
     const rows = {
-      metrics: await insertMetrics(trx, agent, todo),
-      disks: await insertPlain(trx, agent, todo, 'disks', 'disk_metrics', DISK_COLUMNS),
-      networks: await insertPlain(trx, agent, todo, 'networks', 'network_metrics', NETWORK_COLUMNS),
+      metrics: await insertMetrics(trx, agent, todo, written),
+      disks: await insertPlain(trx, agent, todo, 'disks', 'disk_metrics', DISK_COLUMNS, written),
+      networks: await insertPlain(trx, agent, todo, 'networks', 'network_metrics', NETWORK_COLUMNS, written),
       processes: todo.reduce((n, b) => n + (snapshots.has(b.batch_id) ? b.processes!.length : 0), 0),
-      sessions: await insertPlain(trx, agent, todo, 'sessions', 'user_sessions', SESSION_COLUMNS),
-      containers: await insertPlain(trx, agent, todo, 'containers', 'container_metrics', CONTAINER_COLUMNS),
-      logs: await insertPlain(trx, agent, todo, 'logs', 'logs', LOG_COLUMNS),
+      sessions: await insertPlain(trx, agent, todo, 'sessions', 'user_sessions', SESSION_COLUMNS, written),
+      containers: await insertPlain(trx, agent, todo, 'containers', 'container_metrics', CONTAINER_COLUMNS, written),
+      logs: await insertPlain(trx, agent, todo, 'logs', 'logs', LOG_COLUMNS, written),
     }
     const host = [...batches].reverse().find((b) => b.host)?.host
     const now = new Date()
@@ -279,7 +310,7 @@ export async function writeBatches(db: Kysely<Database>, agent: IngestingAgent, 
     }).where('id', '=', agent.id).execute()
     return {
       accepted_batches: todo.length, duplicate_batches: batches.length - todo.length, rows,
-      batch_ids: todo.map((b) => b.batch_id), snapshots,
+      batch_ids: todo.map((b) => b.batch_id), snapshots, written: written.list(),
     }
   })
 }

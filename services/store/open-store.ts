@@ -7,6 +7,7 @@ import type { Database } from './database.ts'
 import { PgliteWorker, PgliteWorkerDialect } from './embedded/worker-dialect.ts'
 import { pgTypeParser } from './type-parsers.ts'
 import { checkChannel, NotificationListener, type NotificationHandler } from './notification-listener.ts'
+import { LateDataRefresh, type LateDataOptions } from './late-data-refresh.ts'
 
 export type StoreBackend = 'embedded' | 'server'
 
@@ -29,17 +30,21 @@ export interface Store {
   listen(channel: string, onPayload: NotificationHandler, onReconnect?: () => void): Promise<() => Promise<void>>
   /** For /metrics: the pool on a server; the one session of the embedded engine. */
   connections(): ConnectionStats
+  /** Ingest tells it what it wrote; rows older than an aggregate's watermark get their buckets refreshed. */
+  readonly lateData: LateDataRefresh
   close(): Promise<void>
 }
 
-export type StoreOptions =
+export type StoreOptions = (
   | { backend: 'embedded'; dataDir: string }
   | { backend: 'server'; databaseUrl: string; poolSize?: number }
+) & { lateData?: LateDataOptions }
 
-export function storeOptionsFromConfig(cfg: { DATABASE_URL?: string; HOSTPULSE_DATA_DIR: string; DATABASE_POOL_SIZE?: number }): StoreOptions {
+export function storeOptionsFromConfig(cfg: { DATABASE_URL?: string; HOSTPULSE_DATA_DIR: string; DATABASE_POOL_SIZE?: number; lateDataRefreshMs?: number }): StoreOptions {
+  const lateData = { intervalMs: cfg.lateDataRefreshMs }
   return cfg.DATABASE_URL
-    ? { backend: 'server', databaseUrl: cfg.DATABASE_URL, poolSize: cfg.DATABASE_POOL_SIZE }
-    : { backend: 'embedded', dataDir: resolve(cfg.HOSTPULSE_DATA_DIR, 'pg') }
+    ? { backend: 'server', databaseUrl: cfg.DATABASE_URL, poolSize: cfg.DATABASE_POOL_SIZE, lateData }
+    : { backend: 'embedded', dataDir: resolve(cfg.HOSTPULSE_DATA_DIR, 'pg'), lateData }
 }
 
 function redactUrl(url: string): string {
@@ -57,8 +62,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     const worker = new PgliteWorker(options.dataDir)
     await worker.ready
     const db = new Kysely<Database>({ dialect: new PgliteWorkerDialect(worker) })
+    const lateData = new LateDataRefresh(db, options.lateData)
     return {
-      db, backend: 'embedded', location: options.dataDir,
+      db, backend: 'embedded', location: options.dataDir, lateData,
       ping: async () => { await sql`select 1`.execute(db) },
       listen: async (channel, onPayload) => {
         checkChannel(channel)
@@ -66,7 +72,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       },
       connections: () => ({ max: 1, open: 1, idle: worker.session.held ? 0 : 1, waiting: worker.session.waiting }),
       // Kysely skips the driver's destroy when no query ever ran: stop the thread ourselves too.
-      close: async () => { await db.destroy(); await worker.close() },
+      close: async () => { await lateData.close(); await db.destroy(); await worker.close() },
     }
   }
   const types = { getTypeParser: pgTypeParser(pg.types.getTypeParser as never) }
@@ -79,8 +85,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
   const location = redactUrl(options.databaseUrl)
   let listener: NotificationListener | undefined
+  const lateData = new LateDataRefresh(db, options.lateData)
   const store: Store = {
-    db, backend: 'server', location,
+    db, backend: 'server', location, lateData,
     connections: () => ({ max: options.poolSize ?? 10, open: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     ping: async () => { await sql`select 1`.execute(db) },
     listen: (channel, onPayload, onReconnect) => {
@@ -90,6 +97,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       })
     },
     close: async () => {
+      await lateData.close()
       await listener?.close()
       await db.destroy()
     },
