@@ -5,9 +5,10 @@
 //   Values: floats `1.5` `-2e3`, integers `42i`, unsigned `42u`, booleans t/T/true/True/TRUE f/F/false/False/FALSE.
 //   Lines whose first non-blank character is `#` are comments; blank lines are skipped. A string field
 //   may not span lines (line protocol allows it; hostpulse stores no strings, so it is refused as a line error).
+//   Integers beyond ±2^53 are refused: values are stored as float8, which would round them without a word.
 
-export type Precision = 'ns' | 'us' | 'ms' | 's'
-export const PRECISIONS: readonly Precision[] = ['ns', 'us', 'ms', 's']
+/** Timestamp units: InfluxDB 2's ns, us, ms, s and InfluxDB 1.x's minutes and hours. */
+export type Precision = 'ns' | 'us' | 'ms' | 's' | 'm' | 'h'
 
 export type FieldValue =
   | { kind: 'float' | 'integer' | 'unsigned'; value: number }
@@ -26,7 +27,9 @@ export interface LinePoint {
 
 export interface ParsedBody { points: LinePoint[]; errors: Array<{ line: number; message: string }> }
 
-const NS_PER: Record<Precision, bigint> = { ns: 1n, us: 1_000n, ms: 1_000_000n, s: 1_000_000_000n }
+const NS_PER: Record<Precision, bigint> = { ns: 1n, us: 1_000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n }
+/** The largest integer a float8 holds exactly: 2^53 + 1 would be stored as 2^53. */
+export const MAX_EXACT_INTEGER = 2n ** 53n
 const INT64_MAX = 2n ** 63n - 1n
 const INT64_MIN = -(2n ** 63n)
 const UINT64_MAX = 2n ** 64n - 1n
@@ -91,6 +94,13 @@ class LineScanner {
   }
 }
 
+function exactInFloat8(n: bigint, raw: string, key: string): void {
+  if (n > MAX_EXACT_INTEGER || n < -MAX_EXACT_INTEGER) {
+    throw new LineError(`integer value of field "${key}" (${raw}) is beyond ±2^53 (${MAX_EXACT_INTEGER}): hostpulse stores values as float8, `
+      + 'which would round it; send it without the i/u suffix to store it as a (rounded) float')
+  }
+}
+
 function parseFieldValue(raw: string, key: string): FieldValue {
   if (TRUE.has(raw)) return { kind: 'boolean', value: true }
   if (FALSE.has(raw)) return { kind: 'boolean', value: false }
@@ -98,11 +108,13 @@ function parseFieldValue(raw: string, key: string): FieldValue {
   if (last === 'i' && /^[-+]?\d+i$/.test(raw)) {
     const n = BigInt(raw.slice(0, -1))
     if (n > INT64_MAX || n < INT64_MIN) throw new LineError(`integer value of field "${key}" is out of the int64 range`)
+    exactInFloat8(n, raw, key)
     return { kind: 'integer', value: Number(n) }
   }
   if (last === 'u' && /^\d+u$/.test(raw)) {
     const n = BigInt(raw.slice(0, -1))
     if (n > UINT64_MAX) throw new LineError(`unsigned value of field "${key}" is out of the uint64 range`)
+    exactInFloat8(n, raw, key)
     return { kind: 'unsigned', value: Number(n) }
   }
   if (FLOAT.test(raw)) {

@@ -12,10 +12,18 @@ export const REDACT_PATHS = [
   ...SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`]),
 ]
 
+/** Query parameters that carry a credential: InfluxDB 1.x's `?p=` (the agent key) and any token or key. */
+const SECRET_QUERY = /([?&](?:p|password|token|access_token|api_key|apikey|key)=)[^&#]*/gi
+
+/** The URL as logged: credentials in its query censored. */
+export function redactUrl(url: string): string {
+  return url.includes('?') ? url.replace(SECRET_QUERY, '$1[redacted]') : url
+}
+
 const serializers = {
   req(request: FastifyRequest) {
     return {
-      method: request.method, url: request.url, host: request.host, remoteAddress: request.ip,
+      method: request.method, url: redactUrl(request.url), host: request.host, remoteAddress: request.ip,
       headers: { ...request.headers },
     }
   },

@@ -14,7 +14,12 @@ const VALID: Array<[string, { measurement: string; tags?: Record<string, string>
   ['cpu,host=a,region=eu usage_idle=98.5,usage_user=1.25 1700000000000000000',
     { measurement: 'cpu', tags: { host: 'a', region: 'eu' }, fields: { usage_idle: f(98.5), usage_user: f(1.25) }, ts: 1700000000000000000n }],
   ['m v=-1.5e3,w=.5,x=+2,y=3.', { measurement: 'm', fields: { v: f(-1500), w: f(0.5), x: f(2), y: f(3) } }],
-  ['m n=42i,neg=-7i,big=9223372036854775807i', { measurement: 'm', fields: { n: i(42), neg: i(-7), big: i(9223372036854775807) } }],
+  ['m n=42i,neg=-7i', { measurement: 'm', fields: { n: i(42), neg: i(-7) } }],
+  // ±2^53 is the largest magnitude a float8 holds exactly: still stored as sent.
+  ['m big=9007199254740992i,low=-9007199254740992i,ubig=9007199254740992u', { measurement: 'm', fields: {
+    big: i(9007199254740992), low: i(-9007199254740992), ubig: u(9007199254740992) } }],
+  // Past 2^53 as a float is the sender's choice of rounding: accepted.
+  ['m big=9007199254740993', { measurement: 'm', fields: { big: f(9007199254740992) } }],
   ['m c=42u', { measurement: 'm', fields: { c: u(42) } }],
   ['m a=t,b=T,c=true,d=True,e=TRUE,g=f,h=F,i=false,j=False,k=FALSE', { measurement: 'm', fields: {
     a: b(true), b: b(true), c: b(true), d: b(true), e: b(true), g: b(false), h: b(false), i: b(false), j: b(false), k: b(false) } }],
@@ -55,6 +60,10 @@ const INVALID: Array<[string, RegExp]> = [
   ['cpu v=1i2', /not a number/],
   ['cpu v=-1u', /not a number/],
   ['cpu v=99999999999999999999i', /int64 range/],
+  ['cpu v=9007199254740993i', /field "v" \(9007199254740993i\) is beyond ±2\^53 .*float8/],
+  ['cpu v=-9007199254740993i', /beyond ±2\^53/],
+  ['cpu v=9223372036854775807i', /beyond ±2\^53/],
+  ['cpu v=9007199254740993u', /field "v" \(9007199254740993u\) is beyond ±2\^53/],
   ['cpu v=18446744073709551616u', /uint64 range/],
   ['cpu v=1e999', /float64 range/],
   ['cpu v=NaN', /not a number/],
@@ -88,7 +97,8 @@ t.test('comments, blank lines and CRLF', async (t) => {
 
 t.test('precision scales timestamps to nanoseconds', async (t) => {
   for (const [precision, ts, ns] of [['ns', '1700000000123456789', 1700000000123456789n], ['us', '1700000000123456', 1700000000123456000n],
-    ['ms', '1700000000123', 1700000000123000000n], ['s', '1700000000', 1700000000000000000n]] as const) {
+    ['ms', '1700000000123', 1700000000123000000n], ['s', '1700000000', 1700000000000000000n],
+    ['m', '28333333', 28333333n * 60_000_000_000n], ['h', '472222', 472222n * 3_600_000_000_000n]] as const) {
     t.equal(parseLineProtocol(`m v=1 ${ts}`, precision).points[0].timestampNs, ns, precision)
   }
 })

@@ -107,6 +107,9 @@ t.test('http hardening', async (t) => {
     await l.req('GET', `/api/v1/agents/register/${reg.registration_id}`, { headers: { 'x-enroll-token': enroll.token } })
     await l.req('GET', '/api/v1/auth/me', { token: 'Bearer-garbage-secret-value' })
     secrets.push('Bearer-garbage-secret-value')
+    // InfluxDB 1.x clients send the key in the query string.
+    await l.req('POST', `/write?db=x&u=telegraf&p=${encodeURIComponent(rotated.api_key)}`, { rawBody: 'cpu value=1', headers: { 'content-type': 'text/plain' } })
+    await l.req('GET', `/query?q=SHOW%20DATABASES&p=${encodeURIComponent(rotated.api_key)}&u=x`)
 
     const output = lines.join('')
     t.ok(lines.length > 20, `${lines.length} log lines captured`)
@@ -115,6 +118,7 @@ t.test('http hardening', async (t) => {
     t.match(output, /"x-enrollment-token":"\[redacted\]"/)
     t.match(output, /"x-enroll-token":"\[redacted\]"/)
     t.match(output, /"url":"\/api\/v1\/auth\/login"/, 'requests are logged')
+    t.match(output, /"url":"\/write\?db=x&u=telegraf&p=\[redacted\]"/, 'a key in the query string is logged as redacted')
     for (const secret of secrets) t.notOk(output.includes(secret), `secret ${secret.slice(0, 6)}… is not in the log`)
   })
 })
