@@ -2,7 +2,8 @@
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+# --ignore-scripts: `prepare` bundles the agent, which this image does not run (agent/Dockerfile does).
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production PORT=8080 HOST=0.0.0.0 HOSTPULSE_DATA_DIR=/var/lib/hostpulse HOSTPULSE_LOCAL_AGENT=false

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Launcher for the `hostpulse-agent` bin. Runs the bundled plain-JS agent (dist/hostpulse-agent.js: half the
-// memory, no compiler loaded) when it exists and is newer than every source file; otherwise the TypeScript
-// sources through tsx, so a checkout works without a build step.
+// Launcher for the `hostpulse-agent` bin and `npm run agent`. Runs the bundled plain-JS agent
+// (dist/hostpulse-agent.js, built by `npm install`'s prepare script: half the memory, no compiler loaded)
+// when it exists and is newer than every source file; otherwise the TypeScript sources through tsx.
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -30,6 +30,7 @@ if (existsSync(bundle) && statSync(bundle).mtimeMs >= newestSource([here, join(h
   setFlagsFromString(AGENT_V8_FLAGS)
   await import(bundle)
 } else {
+  if (existsSync(bundle)) console.error('hostpulse-agent: the bundle (agent/dist) is older than the sources, which run through tsx instead (more CPU and memory): npm run build:agent rebuilds it')
   const { register } = await import('tsx/esm/api')
   register()
   await import('./cli.ts')

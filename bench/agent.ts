@@ -9,6 +9,9 @@
 // 3. node_exporter (installed with apt-get if missing, on 127.0.0.1 only): CPU per /metrics scrape and RSS.
 // 4. The real agent (agent/bin.js, as systemd runs it) at a 10 s interval against a stand-in ingest server
 //    on 127.0.0.1 for --minutes: its RSS over time and its average CPU.
+// 5. The documented command as a user types it (`npm run agent -- --interval 1s …`, the bundle `npm install`
+//    built) for --documented-seconds, while node_exporter is scraped once a second in the same window: CPU
+//    per collection of the agent's process tree (npm, shell, node) against CPU per scrape, RSS, children.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, request, type Server } from 'node:http'
@@ -28,11 +31,13 @@ const { values } = parseArgs({
     minutes: { type: 'string', default: '10' },
     collections: { type: 'string', default: '100' },
     'extra-processes': { type: 'string', default: '500' },
+    'documented-seconds': { type: 'string', default: '60' },
   },
 })
 const MINUTES = Number(values.minutes)
 const COLLECTIONS = Number(values.collections)
 const EXTRA = Number(values['extra-processes'])
+const DOCUMENTED_SECONDS = Number(values['documented-seconds'])
 if (!(MINUTES > 0) || !(COLLECTIONS > 0) || !(EXTRA >= 0)) {
   console.error('bench:agent: --minutes, --collections and --extra-processes take positive numbers, e.g. --minutes 2')
   process.exit(2)
@@ -223,6 +228,65 @@ async function runAgent(minutes: number): Promise<RssRun> {
   return { samples, cpuPercent, cpuPercentWithStart, batches: stand.batches(), children }
 }
 
+/** Every descendant of `pid` (children's children too), from /proc/<pid>/task/<tid>/children. */
+function descendants(pid: number): number[] {
+  let direct: number[] = []
+  try {
+    direct = readdirSync(`/proc/${pid}/task`).flatMap(t => readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number))
+  } catch { return [] }
+  return direct.flatMap(c => [c, ...descendants(c)])
+}
+const cmdline = (pid: number) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim() } catch { return '' } }
+
+interface DocumentedRun {
+  collections: number; cpuMsPerCollection: number; nodeCpuMsPerCollection: number; rssMb: number; tree: string[]
+  /** Children started during the window (seen by polling once a second), and the long-lived ones. */
+  agentChildren: number; longLived: string[]; neCpuMsPerScrape: number; scrapes: number; runtime: 'bundle' | 'tsx'
+}
+
+/** `npm run agent -- --interval 1s …` beside node_exporter scraped every second, both over the same window. */
+async function runDocumented(seconds: number, exporter: { child: ChildProcess; port: number }): Promise<DocumentedRun> {
+  const stand = await standInServer()
+  const dataDir = mkdtempSync(join(tmpdir(), 'hostpulse-bench-documented-'))
+  const npm = spawn('npm', ['run', '--silent', 'agent', '--', '--server', `http://127.0.0.1:${stand.port}`, '--api-key', 'bench',
+    '--interval', '1s', '--data-dir', dataDir, '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  npm.stderr!.on('data', (c: Buffer) => { stderr += c.toString() })
+  // Start-up (npm, the launcher, the first collections) is left out: the window opens after 10 s.
+  await sleep(10_000)
+  if (npm.exitCode !== null) throw new Error(`npm run agent exited early (code ${npm.exitCode}): ${stderr.slice(-500)}`)
+  const tree = [npm.pid!, ...descendants(npm.pid!)]
+  const agentPid = tree.find(p => cmdline(p).includes('agent/bin.js') && !cmdline(p).startsWith('sh'))
+  if (!agentPid) throw new Error(`no agent/bin.js process under npm: ${tree.map(cmdline).join(' | ')}`)
+  const ticks = () => tree.reduce((sum, p) => { try { return sum + cpuTicks(p) } catch { return sum } }, 0)
+  const t0 = ticks(); const a0 = cpuTicks(agentPid); const n0 = cpuTicks(exporter.child.pid!); const b0 = stand.batches()
+  let scrapes = 0
+  const endAt = Date.now() + seconds * 1000
+  // Long-lived children (journalctl --follow, when log shipping reads the journal) are there from the start;
+  // a child started by a collection would appear during the window.
+  const longLived = new Set(descendants(agentPid))
+  const started = new Set<number>()
+  while (Date.now() < endAt) {
+    const next = Date.now() + 1000
+    await get(exporter.port, '/metrics'); scrapes++
+    for (const p of descendants(agentPid)) if (!longLived.has(p)) started.add(p)
+    await sleep(Math.max(0, next - Date.now()))
+  }
+  const collections = stand.batches() - b0
+  const run: DocumentedRun = {
+    collections, cpuMsPerCollection: ((ticks() - t0) * TICK_MS) / collections, nodeCpuMsPerCollection: ((cpuTicks(agentPid) - a0) * TICK_MS) / collections,
+    rssMb: rssMb(agentPid), tree: tree.map(cmdline), agentChildren: started.size, longLived: [...longLived].map(cmdline),
+    neCpuMsPerScrape: ((cpuTicks(exporter.child.pid!) - n0) * TICK_MS) / scrapes, scrapes,
+    runtime: /the bundle \(agent\/dist\) is older/.test(stderr) || !existsSync(BUNDLE) ? 'tsx' : 'bundle',
+  }
+  npm.kill('SIGTERM')
+  for (const p of tree) { try { process.kill(p, 'SIGTERM') } catch { /* gone */ } }
+  await sleep(500)
+  stand.server.close()
+  rmSync(dataDir, { recursive: true, force: true })
+  return run
+}
+
 // ---- report ----
 type Row = [figure: string, value: string, target: string, vsNodeExporter: string, verdict: string]
 const rows: Row[] = []
@@ -265,6 +329,8 @@ async function main(): Promise<void> {
 
     say(`running the agent (agent/bin.js, bundled) at a 10 s interval for ${MINUTES} min against a stand-in ingest server on 127.0.0.1`)
     const run = await runAgent(MINUTES)
+    say(`running the documented command (npm run agent -- --interval 1s) for ${DOCUMENTED_SECONDS} s beside node_exporter scraped once a second`)
+    const documented = await runDocumented(DOCUMENTED_SECONDS, exporter)
     exporter.child.kill()
 
     const rssEnd = run.samples.at(-1)![1]
@@ -288,11 +354,18 @@ async function main(): Promise<void> {
       ['  same, including start-up', `${fmt(run.cpuPercentWithStart, 3)} % of a core`, 'info', '', ''],
       [`Agent RSS after ${MINUTES} min at 10 s`, `${fmt(rssEnd)} MB`, '≤ 60 MB', `${fmt(rssEnd / neRss, 2)}× node_exporter's ${fmt(neRss)} MB`, verdict(rssEnd <= 60)],
       ['Agent RSS flat', `+${fmt(growth)} MB since ${fmt(MINUTES / 4)} min, ${fmt(spread)} MB spread in 2nd half`, '≤ 3 MB growth and spread', '', verdict(flat)],
+      [`npm run agent at 1 s (${documented.runtime}): CPU per collection, whole tree`, `${fmt(documented.cpuMsPerCollection, 2)} ms`,
+        `≤ node_exporter per scrape in the same window (${fmt(documented.neCpuMsPerScrape, 2)} ms)`,
+        `${fmt(documented.cpuMsPerCollection / documented.neCpuMsPerScrape, 2)}×`, verdict(documented.cpuMsPerCollection <= documented.neCpuMsPerScrape)],
+      ['  of which the agent process', `${fmt(documented.nodeCpuMsPerCollection, 2)} ms`, 'info', `${documented.collections} collections, ${documented.scrapes} scrapes`, ''],
+      ['npm run agent at 1 s: RSS of the agent process', `${fmt(documented.rssMb)} MB`, '≤ 60 MB', '', verdict(documented.rssMb <= 60)],
+      ['npm run agent at 1 s: child processes started during the window', `${documented.agentChildren}`, '0', `long-lived: ${documented.longLived.length === 0 ? 'none' : documented.longLived.map(c => c.split(' ')[0]).join(', ')}`, verdict(documented.agentChildren === 0)],
       ['node_exporter CPU per scrape', `${fmt(neBase.cpuMsPerScrape, 2)} / ${fmt(neBusy.cpuMsPerScrape, 2)} ms`, 'reference', `${neBase.bytes} bytes/scrape`, ''],
       ['node_exporter RSS', `${fmt(neRss)} MB`, 'reference', '', ''],
     )
     console.log(`\nhostpulse agent vs ${exporter.version}; ${machineProcesses} processes on this machine, ${readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm)!.length} cores; MB = MiB`)
     console.log(`agent batch: ${base.bytes} bytes of JSON with ${base.processes} processes; ${run.batches} batches delivered in the run; children alive at the end: ${run.children}`)
+    console.log(`documented command's processes: ${documented.tree.join(' → ')}`)
     console.log(`RSS samples (minute: MB): ${run.samples.filter((_, i) => i % 6 === 5 || i === run.samples.length - 1).map(([m, mb]) => `${fmt(m)}: ${fmt(mb)}`).join(', ')}\n`)
     const widths = [0, 1, 2, 3, 4].map(i => Math.max(...rows.map(r => r[i].length), ['figure', 'value', 'target', 'vs node_exporter', ''][i].length))
     const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()
