@@ -16,6 +16,7 @@ const say = (msg: string) => process.stdout.write(`hostpulse: ${msg}\n`)
 async function main(cfg: Config): Promise<void> {
   const dataDir = resolve(cfg.HOSTPULSE_DATA_DIR)
   const storeOptions = storeOptionsFromConfig(cfg)
+  storeOptions.lateData = { ...storeOptions.lateData, log: (msg, failed) => { if (failed || cfg.LOG_LEVEL === 'debug') say(msg) } }
   say(storeOptions.backend === 'embedded' ? `opening embedded TimescaleDB in ${storeOptions.dataDir} …` : 'connecting to TimescaleDB …')
   const store: Store = await openStore(storeOptions)
   const report = await prepareStore(store, { retention: cfg.retention, grafanaPassword: cfg.GRAFANA_DB_PASSWORD, log: say })
@@ -41,6 +42,7 @@ async function main(cfg: Config): Promise<void> {
     live: { onlineWindowSeconds: cfg.onlineWindowSeconds, listen: true },
     alerting: { evaluate: true, retentionDays: cfg.retentionDays },
     ingest: { scrubPatterns: cfg.scrubPatterns },
+    reports: cfg.reports,
     faces: {
       processMonitor: { sharedKey: cfg.PROCMON_API_KEY, sharedKeyOrg: cfg.PROCMON_ORG, newHosts: cfg.PROCMON_NEW_HOSTS, publicReads: cfg.PROCMON_PUBLIC_READS },
       hostnameAuth: cfg.AGENT_HOSTNAME_AUTH,

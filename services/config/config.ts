@@ -30,6 +30,8 @@ export const ConfigSchema = Type.Object({
   /** How long log lines are kept (default: as long as the raw metrics). */
   HOSTPULSE_RETENTION_LOGS: Type.Optional(Duration),
   HOSTPULSE_JOB_CHECK_INTERVAL: Duration,
+  /** Least time between two refreshes of an aggregate for rows older than its watermark (0s: off, rows wait for the policies). */
+  HOSTPULSE_LATE_DATA_REFRESH: Duration,
   HOSTPULSE_ONLINE_WINDOW: Type.Optional(Duration),
   GRAFANA_DB_PASSWORD: Type.Optional(Type.String({ minLength: 8 })),
   TRUST_PROXY: Type.Boolean({ default: false }),
@@ -71,6 +73,14 @@ export const ConfigSchema = Type.Object({
   PROCMON_PUBLIC_READS: Type.Boolean({ default: false }),
   /** Seed 003's insecure "agent authentication via hostname" for approved, active agents. Off by default. */
   AGENT_HOSTNAME_AUTH: Type.Boolean({ default: false }),
+  /** Chromium for PDF reports (default: the first of /usr/bin/chromium, chromium-browser, google-chrome that exists). */
+  REPORT_CHROMIUM_PATH: Type.Optional(Type.String({ minLength: 1 })),
+  /** A report taking longer fails. */
+  REPORT_TIMEOUT: Duration,
+  /** A report file larger than this many MiB fails instead of being stored. */
+  REPORT_MAX_MB: Type.Integer({ minimum: 1, maximum: 1024, default: 50 }),
+  /** Reports and their files are deleted this long after they were asked. */
+  REPORT_RETENTION: Duration,
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
 })
 
@@ -83,9 +93,12 @@ const DEFAULT_DURATIONS = {
   HOSTPULSE_RETENTION_HOUR: '90d',
   HOSTPULSE_RETENTION_DAY: '365d',
   HOSTPULSE_JOB_CHECK_INTERVAL: '15s',
+  HOSTPULSE_LATE_DATA_REFRESH: '5s',
   HTTP_REQUEST_TIMEOUT: '120s',
   RATE_LIMIT_WINDOW: '1m',
   LOGIN_FAILURE_WINDOW: '15m',
+  REPORT_TIMEOUT: '120s',
+  REPORT_RETENTION: '30d',
 } as const
 
 type RawConfig = Static<typeof ConfigSchema>
@@ -96,6 +109,7 @@ export interface Config extends RawConfig {
   refreshExpiresInSeconds: number
   agentIntervalMs: number
   jobCheckIntervalMs: number
+  lateDataRefreshMs: number
   /** An agent is online while its newest sample is at most this old (default: two agent intervals). */
   onlineWindowSeconds: number
   retentionDays: { raw: number; minute: number; hour: number; day: number }
@@ -105,6 +119,7 @@ export interface Config extends RawConfig {
   loginThrottle: LoginThrottleLimits
   /** HOSTPULSE_SCRUB_PATTERN compiled; empty when unset. */
   scrubPatterns: RegExp[]
+  reports: { chromiumPath?: string; timeoutMs: number; maxBytes: number; retentionDays: number }
 }
 
 export class ConfigError extends Error {
@@ -153,6 +168,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     refreshExpiresInSeconds: parseDuration(raw.REFRESH_TOKEN_EXPIRES_IN) / 1000,
     agentIntervalMs: parseDuration(raw.HOSTPULSE_AGENT_INTERVAL),
     jobCheckIntervalMs: parseDuration(raw.HOSTPULSE_JOB_CHECK_INTERVAL),
+    lateDataRefreshMs: parseDuration(raw.HOSTPULSE_LATE_DATA_REFRESH),
     onlineWindowSeconds: (raw.HOSTPULSE_ONLINE_WINDOW ? parseDuration(raw.HOSTPULSE_ONLINE_WINDOW) : 2 * parseDuration(raw.HOSTPULSE_AGENT_INTERVAL)) / 1000,
     retentionDays: {
       raw: parseDuration(raw.HOSTPULSE_RETENTION_RAW) / 86_400_000, minute: parseDuration(raw.HOSTPULSE_RETENTION_MINUTE) / 86_400_000,
@@ -165,6 +181,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       perf_auth: raw.PERF_RATE_LIMIT_AUTH, perf_read: raw.PERF_RATE_LIMIT_READ, perf_write: raw.PERF_RATE_LIMIT_WRITE,
     },
     scrubPatterns,
+    reports: {
+      ...raw.REPORT_CHROMIUM_PATH ? { chromiumPath: raw.REPORT_CHROMIUM_PATH } : {},
+      timeoutMs: parseDuration(raw.REPORT_TIMEOUT), maxBytes: raw.REPORT_MAX_MB * 1024 * 1024,
+      retentionDays: parseDuration(raw.REPORT_RETENTION) / 86_400_000,
+    },
     loginThrottle: {
       windowMs: parseDuration(raw.LOGIN_FAILURE_WINDOW),
       maxFailuresPerUser: raw.LOGIN_MAX_FAILURES_PER_USER, maxFailuresPerIp: raw.LOGIN_MAX_FAILURES_PER_IP,

@@ -36,6 +36,14 @@ t.test('security settings: defaults and validation', async (t) => {
   t.throws(() => loadConfig({ RATE_LIMIT_WINDOW: 'a minute' }), /RATE_LIMIT_WINDOW/)
 })
 
+t.test('report settings: defaults and validation', async (t) => {
+  t.same(loadConfig({}).reports, { timeoutMs: 120_000, maxBytes: 50 * 1024 * 1024, retentionDays: 30 }, 'no Chromium path: looked for at start')
+  const c = loadConfig({ REPORT_CHROMIUM_PATH: '/opt/chrome/chrome', REPORT_TIMEOUT: '5m', REPORT_MAX_MB: '10', REPORT_RETENTION: '7d' })
+  t.same(c.reports, { chromiumPath: '/opt/chrome/chrome', timeoutMs: 300_000, maxBytes: 10 * 1024 * 1024, retentionDays: 7 })
+  t.throws(() => loadConfig({ REPORT_MAX_MB: '0' }), /REPORT_MAX_MB/)
+  t.throws(() => loadConfig({ REPORT_TIMEOUT: 'two minutes' }), /REPORT_TIMEOUT/)
+})
+
 t.test('login throttle: per user and per address, sliding window, success clears the user', async (t) => {
   let now = 1_000_000
   const th = new LoginThrottle({ windowMs: 60_000, maxFailuresPerUser: 3, maxFailuresPerIp: 5 }, () => now)

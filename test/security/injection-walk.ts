@@ -5,7 +5,7 @@
 // changed.
 import { randomUUID } from 'node:crypto'
 import type { RegisteredRoute } from '../../services/security/route-inventory-plugin.ts'
-import { errorFormatOf, type TestClient } from './security-helpers.ts'
+import { isPlainObject, isRouteError, type TestClient } from './security-helpers.ts'
 
 export const STRINGS = [
   "' OR '1'='1", "1; DROP TABLE agents; --", "'); DELETE FROM users; --", '"; SELECT pg_sleep(3); --', "admin'--", '%27%20OR%201%3D1',
@@ -21,26 +21,17 @@ export const JSON_VALUES: unknown[] = [0, -1, 1.5, 1e308, -1e308, 2 ** 63, -9223
 
 /** Alert rules, alert events, silences and notification channels: walked by injection-alerting.test.ts, the rest by injection.test.ts. */
 export const ALERTING_ROUTES = /^\/api\/v1\/(alerts|silences|notification-channels)(\/|$)/
-/** The compatibility faces (every /api/ path outside /api/v<N>/): walked by injection-faces-*.test.ts. */
+/**
+ * Seeds 000 to 003's compatibility faces (every /api/ path outside /api/v<N>/): walked by injection-faces-*.test.ts;
+ * seed 004's (PERF_ANALYSIS_PATHS) by injection-faces-perf-analysis.test.ts.
+ */
 export const FACE_ROUTES = /^\/api\/(?!v\d+\/)/
-
-/** True when an error answer is in the format of the route's API (native, seed 000 or Django REST Framework). */
-function inErrorFormat(url: string, body: unknown): boolean {
-  if (!body || typeof body !== 'object') return false
-  const b = body as Record<string, unknown>
-  const format = errorFormatOf(url)
-  if (format !== 'drf') return typeof b.error === 'string'
-  if (typeof b.detail === 'string') return true
-  const fields = Object.values(b)
-  return fields.length > 0 && fields.every((v) => Array.isArray(v) && v.every((m) => typeof m === 'string'))
-}
 
 /** Percent-encoded; a lone surrogate (no UTF-8 form) goes as the invalid bytes of one. */
 const enc = (s: string) => { try { return encodeURIComponent(s) } catch { return '%ED%A0%80' } }
 
 type Schema = { properties?: Record<string, Schema> } | undefined
 const props = (schema: unknown): string[] => Object.keys((schema as Schema)?.properties ?? {})
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 export interface InjectionWalk {
   api: TestClient
@@ -65,22 +56,27 @@ export interface InjectionWalk {
   viewerToken: string
   /** Credentials besides the admin's bearer token a route needs (agent key, enrollment token), by the route's url pattern. */
   credentialsFor?: (url: string) => { apiKey?: string; headers?: Record<string, string> }
+  /** The bearer token the requests carry instead of the admin's (a session of its own for a route that ends the one it is called with). */
+  token?: string
+  /** Strings injected besides STRINGS (names a route looks up in a table of its own: __proto__, constructor …). */
+  strings?: string[]
 }
 
 export async function injectEverywhere(walk: InjectionWalk): Promise<{ requests: number; failures: string[] }> {
   const { api } = walk
   let requests = 0
   const failures: string[] = []
+  const strings = [...STRINGS, ...walk.strings ?? []]
 
   for (const r of walk.routes) {
     const key = `${r.method} ${r.url}`
     const credentials = walk.credentialsFor?.(r.url)
-    const send = async (label: string, path: string, body?: unknown, token = api.adminToken) => {
+    const send = async (label: string, path: string, body?: unknown, token = walk.token ?? api.adminToken) => {
       const res = await api.req(r.method, path, { token, body, ...credentials })
       requests++
       if (res.status >= 500) failures.push(`${label}: ${res.status} ${res.text.slice(0, 200)}`)
       // 431 (a request line too long for Node's HTTP parser) is answered before any route runs.
-      if (res.headers.get('content-type')?.includes('json') && res.status >= 400 && res.status !== 431 && !inErrorFormat(r.url, res.body)) failures.push(`${label}: error not in the error format: ${res.text.slice(0, 200)}`)
+      if (res.headers.get('content-type')?.includes('json') && res.status >= 400 && res.status !== 431 && !isRouteError(r.url, res.body)) failures.push(`${label}: error not in the error format: ${res.text.slice(0, 200)}`)
     }
     const known = walk.params?.[key] ?? {}
     const fillParams = (override?: [string, string]) =>
@@ -96,28 +92,28 @@ export async function injectEverywhere(walk: InjectionWalk): Promise<{ requests:
     }
     const params = (r.url.match(/:([A-Za-z_]+)/g) ?? []).map((p) => p.slice(1))
     for (const p of params) {
-      for (const s of STRINGS) await send(`${key} param ${p}=${JSON.stringify(s).slice(0, 40)}`, withQuery(fillParams([p, s])), hasBody ? sample : undefined)
+      for (const s of strings) await send(`${key} param ${p}=${JSON.stringify(s).slice(0, 40)}`, withQuery(fillParams([p, s])), hasBody ? sample : undefined)
     }
     for (const q of new Set([...props(schema?.querystring), ...Object.keys(sampleQuery)])) {
-      for (const s of STRINGS) await send(`${key} query ${q}=${JSON.stringify(s).slice(0, 40)}`, withQuery(fillParams(), q, `${enc(q)}=${enc(s)}`), hasBody ? sample : undefined)
+      for (const s of strings) await send(`${key} query ${q}=${JSON.stringify(s).slice(0, 40)}`, withQuery(fillParams(), q, `${enc(q)}=${enc(s)}`), hasBody ? sample : undefined)
       await send(`${key} query ${q} twice`, withQuery(fillParams(), q, `${enc(q)}=1&${enc(q)}=2`), hasBody ? sample : undefined)
     }
     if (!hasBody) continue
     const fields = [...new Set([...props(schema?.body), ...Object.keys(sample)])]
     for (const f of fields) {
-      for (const v of [...STRINGS, ...JSON_VALUES]) await send(`${key} body ${f}=${JSON.stringify(v)?.slice(0, 40)}`, withQuery(fillParams()), { ...sample, [f]: v })
+      for (const v of [...strings, ...JSON_VALUES]) await send(`${key} body ${f}=${JSON.stringify(v)?.slice(0, 40)}`, withQuery(fillParams()), { ...sample, [f]: v })
       const inner = sample[f]
       if (walk.arrays && Array.isArray(inner) && isPlainObject(inner[0])) {
         const first = inner[0]
         for (const g of Object.keys(first)) {
-          for (const v of [...STRINGS, ...JSON_VALUES]) {
+          for (const v of [...strings, ...JSON_VALUES]) {
             await send(`${key} body ${f}[0].${g}=${JSON.stringify(v)?.slice(0, 40)}`, withQuery(fillParams()), { ...sample, [f]: [{ ...first, [g]: v }, ...inner.slice(1)] })
           }
         }
       }
       if (!walk.nested || !isPlainObject(inner)) continue
       for (const g of new Set([...props(schema?.body?.properties?.[f]), ...Object.keys(inner)])) {
-        for (const v of [...STRINGS, ...JSON_VALUES]) {
+        for (const v of [...strings, ...JSON_VALUES]) {
           await send(`${key} body ${f}.${g}=${JSON.stringify(v)?.slice(0, 40)}`, withQuery(fillParams()), { ...sample, [f]: { ...inner, [g]: v } })
         }
       }

@@ -14,9 +14,10 @@ import { LINE_PROTOCOL_PATHS } from '../../services/ingest/line-protocol-routes.
 import { makeBatch } from '../test-client.ts'
 import { startClient } from './security-helpers.ts'
 import { ALERTING_ROUTES, FACE_ROUTES, injectEverywhere } from './injection-walk.ts'
+import { PERF_ANALYSIS_PATHS } from '../../services/faces/perf-analysis/perf-analysis-face.ts'
 
 /** Routes an agent calls with its key. */
-const AGENT_KEY_ROUTES = new Set<string>([INGEST_PATH, ...LINE_PROTOCOL_PATHS, AGENT_CONFIG_PATH])
+const AGENT_KEY_ROUTES = new Set<string>([INGEST_PATH, ...LINE_PROTOCOL_PATHS, '/query', AGENT_CONFIG_PATH])
 /** Reads of one agent's data with query parameters: walked against the agent that sent samples. */
 const AGENT_READS = ['/api/v1/metrics/latest/:agent_id', '/api/v1/metrics/range/:agent_id', '/api/v1/metrics/disk/:agent_id',
   '/api/v1/metrics/network/:agent_id', '/api/v1/metrics/process/:agent_id', '/api/v1/metrics/series/:agent_id',
@@ -142,7 +143,8 @@ t.test('injection', async (t) => {
   const before = await snapshot()
   const targetsBefore = await targetsChangedAt()
 
-  const routes = api.app.registeredRoutes.filter((r) => r.method !== 'HEAD' && r.method !== 'OPTIONS' && !SKIP.has(`${r.method} ${r.url}`) && !ALERTING_ROUTES.test(r.url) && !FACE_ROUTES.test(r.url))
+  const routes = api.app.registeredRoutes.filter((r) => r.method !== 'HEAD' && r.method !== 'OPTIONS' && !SKIP.has(`${r.method} ${r.url}`) && !ALERTING_ROUTES.test(r.url) && !FACE_ROUTES.test(r.url)
+    && !PERF_ANALYSIS_PATHS.test(r.url))
   for (const key of [...Object.keys(SAMPLES), ...Object.keys(PARAMS), ...Object.keys(QUERIES)]) t.ok(routes.some((r) => `${r.method} ${r.url}` === key), `${key} is registered (the samples are current)`)
   for (const url of AGENT_KEY_ROUTES) t.ok(routes.some((r) => r.url === url), `${url} is registered (the agent key goes where it is needed)`)
 

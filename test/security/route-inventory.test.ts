@@ -2,11 +2,12 @@
 // (and each refuses requests without its own credential); every other route answers 401 without a token
 // and with an expired, tampered, wrongly signed or `alg: none` token, and 403 for a role that may not use
 // it (viewers are read-only; user, organization and audit administration is admin-only; editors write
-// rules, channels, silences, alert acknowledgements, dashboards and agents). WebSocket routes refuse a
-// bad or missing token before the upgrade.
+// rules, channels, silences, alert acknowledgements, dashboards and agents; every role keeps its own seed 004
+// preferences and reports). WebSocket routes refuse a bad or missing token before the upgrade. Refusals are
+// checked in each route's own error format (native, seed 000, DRF, seed 004).
 import t from 'tap'
 import { JWT_SECRET, assertError, jwtClaims, signJwt, type Reply } from '../test-client.ts'
-import { assertRouteError, startClient, upgradeAttempt, withRandomIds as fill, type UpgradeAnswer } from './security-helpers.ts'
+import { assertRouteError, isRouteError, startClient, upgradeAttempt, withRandomIds as fill, type UpgradeAnswer } from './security-helpers.ts'
 
 /** Routes that need no user session, with what each answers to a request carrying no credential at all. */
 const PUBLIC: Record<string, number> = {
@@ -15,8 +16,11 @@ const PUBLIC: Record<string, number> = {
   'POST /api/v1/auth/login': 400, // body required
   'POST /api/v1/auth/refresh': 400, // its credential is the refresh token in the body
   'POST /api/v1/ingest': 401, // X-API-Key
-  'POST /api/v2/write': 401, // agent key: X-API-Key or Authorization: Token (InfluxDB line protocol)
-  'POST /write': 401, // the same, InfluxDB 1.x path (also Basic with the key as password)
+  'POST /api/v2/write': 401, // agent key: X-API-Key, Authorization: Token, Bearer or Basic, or ?u=&p= (InfluxDB line protocol)
+  'POST /write': 401, // the same, InfluxDB 1.x path
+  'GET /ping': 204, // InfluxDB clients' health check: version headers, no data
+  'GET /query': 401, // InfluxDB 1.x start-up calls (CREATE DATABASE, SHOW DATABASES) with the agent key
+  'POST /query': 401,
   'GET /api/v1/agents/self/config': 401, // X-API-Key: an agent reads its own collection settings
   'POST /api/v1/agents/register': 400, // the enrollment token in the body
   'GET /api/v1/agents/register/:registration_id': 401, // X-Enrollment-Token
@@ -40,9 +44,17 @@ const PUBLIC: Record<string, number> = {
   'POST /api/logs/upload_logs/': 401,
   'POST /api/agent/register/': 401, // an enrollment token (X-Enrollment-Token or a body field)
   'GET /api/csrf/': 200, // a CSRF token for seed 003's React page; no data, and no credential (hostpulse uses bearer tokens)
+  // Seed 004's token routes: username and password, or the refresh token, in the body (missing: its validation status, 422).
+  'POST /api/v1/auth/token/': 422,
+  'POST /api/v1/auth/token/refresh/': 422,
 }
 /** Writes every role may make, to its own session and profile. */
-const SELF_SERVICE = new Set(['POST /api/v1/auth/logout', 'PUT /api/v1/users/me', 'POST /api/v1/users/me/password'])
+const SELF_SERVICE = new Set(['POST /api/v1/auth/logout', 'PUT /api/v1/users/me', 'POST /api/v1/users/me/password', 'POST /api/v1/auth/logout/'])
+/**
+ * Writes every role may make, walked with every role: seed 004's dashboard preferences (per user) and its
+ * reports (a report is a document of data the role may already read).
+ */
+const OWN_WRITES = new Set(['POST /dashboard/preferences/', 'POST /api/v1/reports/generate/'])
 /** Admin only: users, organizations, the audit log. */
 const ADMIN_ONLY = new Set([
   'GET /api/v1/users', 'POST /api/v1/users', 'GET /api/v1/users/:id', 'PUT /api/v1/users/:id', 'DELETE /api/v1/users/:id',
@@ -74,6 +86,14 @@ const EXPECTED = [
   'GET /api/thresholds/', 'POST /api/thresholds/', 'GET /api/thresholds/:id/', 'PUT /api/thresholds/:id/', 'PATCH /api/thresholds/:id/',
   'DELETE /api/thresholds/:id/', 'GET /api/notifications/', 'POST /api/notifications/', 'GET /api/notifications/:id/', 'PUT /api/notifications/:id/',
   'PATCH /api/notifications/:id/', 'DELETE /api/notifications/:id/', 'GET /api/v1/logs',
+  // Seed 004 (PerfAnalysis): auth, collectors, metrics, comparison, containers, preferences.
+  'GET /api/v1/auth/user/', 'POST /api/v1/auth/logout/', 'GET /dashboard/api/collectors/', 'GET /dashboard/api/collectors/:id/',
+  'GET /dashboard/api/collectors/:id/cpu/', 'GET /dashboard/api/collectors/:id/memory/', 'GET /dashboard/api/collectors/:id/disk/',
+  'GET /dashboard/api/collectors/:id/network/', 'GET /dashboard/api/collectors/:id/stats/', 'GET /dashboard/api/compare/',
+  'GET /dashboard/api/collectors/:id/containers/', 'GET /dashboard/api/collectors/:id/containers/aggregate/',
+  'GET /dashboard/api/collectors/:id/containers/:container_id/cpu/', 'GET /dashboard/preferences/', 'POST /dashboard/preferences/',
+  'GET /api/v1/reports/', 'POST /api/v1/reports/generate/', 'GET /api/v1/reports/:id/', 'GET /media/reports/:file',
+  'GET /ping', 'GET /query', 'POST /query',
 ]
 /** The WebSocket routes (GET with an upgrade); every /ws/ route must be listed here. */
 const WEBSOCKETS = ['/ws/metrics/:agent_id', '/ws/live']
@@ -95,6 +115,7 @@ t.test('route inventory', async (t) => {
       const [method, url] = key.split(' ')
       const res = await api.req(method, fill(url), method === 'POST' ? { body: {} } : {})
       t.equal(res.status, status, `${key} without credentials → ${status}`)
+      if (status >= 400 && res.headers.get('content-type')?.includes('json')) t.ok(isRouteError(url, res.body), `${key}: the refusal is in the route's error format (${res.text.slice(0, 160)})`)
     }
   })
 
@@ -138,7 +159,7 @@ t.test('route inventory', async (t) => {
       const path = fill(r.url)
       const read = r.method === 'GET' || r.method === 'HEAD'
       const body = read ? undefined : {}
-      const viewerRefused = ADMIN_ONLY.has(key) || EDITOR_READS.has(key) || (!read && !SELF_SERVICE.has(key))
+      const viewerRefused = ADMIN_ONLY.has(key) || EDITOR_READS.has(key) || (!read && !SELF_SERVICE.has(key) && !OWN_WRITES.has(key))
       if (SELF_SERVICE.has(key)) continue // exercised with their own sessions in test/auth
       const asViewer = await api.req(r.method, path, { body, token: viewer.token })
       if (viewerRefused) {
