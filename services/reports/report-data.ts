@@ -20,16 +20,9 @@ export const REPORT_MAX_ALERTS = 200
 /** Containers charted one by one, at most (the busiest by their newest CPU); the rest are in the totals. */
 export const REPORT_MAX_CONTAINERS = 20
 
-export interface ReportHost {
-  name: string
-  hostname: string | null
-  ip_address: string | null
-  os: string | null
-  os_version: string | null
-  agent_version: string | null
+export type ReportHost = Pick<AgentRow, 'name' | 'hostname' | 'ip_address' | 'os' | 'os_version' | 'agent_version' | 'last_metrics_at'> & {
   /** The agent's inventory (cpu_model, cpu_count, memory_total_bytes, cloud_provider, region, instance_type, …). */
   inventory: Record<string, unknown>
-  last_metrics_at: Date | null
 }
 
 export interface ReportAlert {
