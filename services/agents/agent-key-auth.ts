@@ -22,6 +22,22 @@ export function agentKeyFromHeaders(headers: FastifyRequest['headers']): string 
   return undefined
 }
 
+/**
+ * The agent key wherever an InfluxDB client puts its credentials: X-API-Key, `Token <key>` (InfluxDB 2,
+ * Telegraf), `Token <user>:<key>` (InfluxDB 1.8), `Bearer <key>` (InfluxDB 3 clients), Basic with the key as
+ * password, then 1.x's `?p=`. The user name is never checked: the key alone names the agent (keys hold no ":").
+ */
+export function clientAgentKey(request: FastifyRequest): string | undefined {
+  const direct = request.headers['x-api-key']
+  if (typeof direct === 'string') return direct
+  const [scheme = '', value = ''] = (request.headers.authorization ?? '').trim().split(/\s+/, 2)
+  if (/^(token|bearer)$/i.test(scheme)) return value.slice(value.lastIndexOf(':') + 1)
+  const fromHeaders = agentKeyFromHeaders(request.headers)
+  if (fromHeaders) return fromHeaders
+  const p = (request.query as Record<string, unknown> | undefined)?.p
+  return typeof p === 'string' && p.length > 0 ? p : undefined
+}
+
 export async function agentFromApiKey(db: Kysely<Database>, request: FastifyRequest): Promise<AgentRow> {
   const key = agentKeyFromHeaders(request.headers)
   if (typeof key !== 'string' || key.length === 0) throw new DomainError('unauthenticated', 'Missing X-API-Key header: send the agent key created with POST /api/v1/agents')

@@ -4,7 +4,7 @@
 // with details.retry_after and a Retry-After header.
 import fp from 'fastify-plugin'
 import { accessClaims } from '../auth/auth-plugin.ts'
-import { agentKeyFromHeaders } from '../agents/agent-key-auth.ts'
+import { clientAgentKey } from '../agents/agent-key-auth.ts'
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { sha256 } from '../auth/secrets.ts'
@@ -51,7 +51,7 @@ export const rateLimitPlugin = fp(async (app, opts: { budgets: RateLimitBudgets 
   /** Whose budget: the agent key, else the verified user, else the client address. */
   const keyOf = (budget: RateBudget) => (request: FastifyRequest): string => {
     if (budget === 'ingest') {
-      const key = agentKeyFromHeaders(request.headers)
+      const key = clientAgentKey(request)
       return key ? `key:${sha256(key)}` : `ip:${request.ip}`
     }
     if (budget !== 'auth' && budget !== 'perf_auth') {

@@ -167,4 +167,16 @@ t.test('InfluxDB compatibility', async (t) => {
     t.ok(Number(v2.headers.get('retry-after')) >= 1, 'Retry-After (Telegraf waits that long)')
     assertV1Error(t, await send(limited, `rl v=1 ${nowNs()}`, { path: '/write', headers: { 'x-api-key': key } }), 429, '1.x:')
   })
+
+  t.test('the budget is per agent key however the key travels (Bearer, ?p=), not per address', async (t) => {
+    const { url } = await listenApp(t, api.store, { rateLimits: { ...GENEROUS_LIMITS.rateLimits, ingest: 1 } })
+    const limited = { ...api, url }
+    const bearer = (await api.createAgent('rl-bearer')).api_key
+    const query = (await api.createAgent('rl-query')).api_key
+    t.equal((await send(limited, `rl v=1 ${nowNs()}`, { headers: { authorization: `Bearer ${bearer}` } })).status, 204, 'the Bearer agent\'s first write')
+    t.equal((await send(limited, `rl v=1 ${nowNs()}`, { path: '/write', query: `?u=x&p=${encodeURIComponent(query)}` })).status, 204,
+      'another agent from the same address has its own budget')
+    assertV2Error(t, await send(limited, `rl v=1 ${nowNs()}`, { headers: { authorization: `Bearer ${bearer}` } }), 429, 'too many requests', 'the Bearer agent\'s second write:')
+    assertV1Error(t, await send(limited, `rl v=1 ${nowNs()}`, { path: '/write', query: `?u=x&p=${encodeURIComponent(query)}` }), 429, '?p= agent\'s second write:')
+  })
 })
