@@ -16,6 +16,7 @@ export interface LineChart {
 
 const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#4b5563']
 const MARGIN = { top: 24, right: 12, bottom: 40, left: 64 }
+const BYTE_UNIT = /^(B|KiB|MiB|GiB)(\/s)?$/
 
 export function escapeXml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
@@ -27,7 +28,7 @@ const round = (n: number) => Math.round(n * 10) / 10
 export function formatValue(value: number | null, unit: string): string {
   if (value === null || !Number.isFinite(value)) return '—'
   if (unit === '%') return `${trim(value)} %`
-  const bytes = /^(B|KiB|MiB|GiB)(\/s)?$/.exec(unit)
+  const bytes = BYTE_UNIT.exec(unit)
   if (bytes) {
     const steps = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']
     let i = steps.indexOf(bytes[1])
@@ -57,6 +58,14 @@ function valueTicks(min: number, max: number): number[] {
   return ticks
 }
 
+/** The factor from `unit` to the binary prefix a value of `magnitude` is labelled in (1 for other units). */
+function byteScale(unit: string, magnitude: number): number {
+  if (!BYTE_UNIT.test(unit)) return 1
+  let scale = 1
+  while (magnitude / scale >= 1024) scale *= 1024
+  return scale
+}
+
 function timeLabel(t: Date, spanMs: number): string {
   const iso = t.toISOString()
   if (spanMs <= 2 * 86_400_000) return iso.slice(11, 16)
@@ -80,7 +89,9 @@ export function lineChart(c: LineChart): string {
     parts.push(`<text x="${MARGIN.left + plotW / 2}" y="${MARGIN.top + plotH / 2}" text-anchor="middle" class="chart-empty">No data in this range</text>`, '</svg>')
     return parts.join('')
   }
-  const ticks = valueTicks(Math.min(0, ...values), Math.max(...values))
+  // Byte units tick at round numbers of the prefix the labels use (5 GiB, not 4.88 GiB).
+  const scale = byteScale(c.unit, Math.max(...values.map(Math.abs)))
+  const ticks = valueTicks(Math.min(0, ...values) / scale, Math.max(...values) / scale).map((v) => v * scale)
   const lo = ticks[0]
   const hi = ticks.at(-1)!
   const t0 = c.timestamps[0].getTime()
@@ -94,9 +105,11 @@ export function lineChart(c: LineChart): string {
       `<text x="${MARGIN.left - 6}" y="${y(v) + 4}" text-anchor="end" class="tick">${escapeXml(formatValue(v, c.unit))}</text>`)
   }
   const timeTicks = c.timestamps.length === 1 ? [c.timestamps[0]] : [0, 1, 2, 3, 4].map((i) => new Date(t0 + (span * i) / 4))
-  for (const t of timeTicks) {
-    parts.push(`<text x="${x(t)}" y="${MARGIN.top + plotH + 16}" text-anchor="middle" class="tick">${escapeXml(timeLabel(t, span))}</text>`)
-  }
+  timeTicks.forEach((t, i) => {
+    // The outer labels align with the plot's edges, so none is cut off.
+    const anchor = timeTicks.length === 1 ? 'middle' : i === 0 ? 'start' : i === timeTicks.length - 1 ? 'end' : 'middle'
+    parts.push(`<text x="${x(t)}" y="${MARGIN.top + plotH + 16}" text-anchor="${anchor}" class="tick">${escapeXml(timeLabel(t, span))}</text>`)
+  })
   c.series.forEach((s, i) => {
     const color = PALETTE[i % PALETTE.length]
     let d = ''
