@@ -1,7 +1,8 @@
 // The newest value of every series of an agent, as ingest keeps it in metrics_latest.
-import { sql, type Kysely } from 'kysely'
-import type { Database } from '../store/database.ts'
-import type { MetricRow } from './range-reads.ts'
+import { sql, type Kysely, type Selectable } from 'kysely'
+import type { Database, MetricsLatestTable } from '../store/database.ts'
+
+export type LatestMetric = Pick<Selectable<MetricsLatestTable>, 'time' | 'metric_type' | 'metric_name' | 'value' | 'tags'>
 
 /** How far before the agent's newest sample "latest" looks for each series' last value. */
 const LATEST_WINDOW = '15 minutes'
@@ -12,7 +13,7 @@ const LATEST_WINDOW = '15 minutes'
  */
 export async function readLatestMetrics(db: Kysely<Database>, req: {
   orgId: string; agentId: string; newestAt: Date | null; limit: number
-}): Promise<MetricRow[]> {
+}): Promise<LatestMetric[]> {
   if (!req.newestAt) return []
   return db.selectFrom('metrics_latest')
     .select(['time', 'metric_type', 'metric_name', 'value', 'tags'])

@@ -2,9 +2,7 @@
 // first, one page at a time. No request here: callers pass the organization, agent, range, limit and cursor.
 import { sql, type Kysely, type RawBuilder, type Selectable, type SelectQueryBuilder } from 'kysely'
 import { DomainError } from '../errors/domain-error.ts'
-import type { Database, DiskMetricsTable, MetricsTable, NetworkMetricsTable, ProcessMetricsTable } from '../store/database.ts'
-
-export type MetricRow = Pick<Selectable<MetricsTable>, 'time' | 'metric_type' | 'metric_name' | 'value' | 'tags'>
+import type { Database, DiskMetricsTable, NetworkMetricsTable, ProcessMetricsTable } from '../store/database.ts'
 
 export const DISK_COLUMNS = ['time', 'device', 'mount_point', 'filesystem', 'total_bytes', 'used_bytes', 'available_bytes', 'usage_percent',
   'inodes_total', 'inodes_used', 'inodes_percent', 'read_bytes_per_sec', 'write_bytes_per_sec', 'read_ops_per_sec', 'write_ops_per_sec',
@@ -22,10 +20,14 @@ export type ProcessRow = Pick<Selectable<ProcessMetricsTable>, (typeof PROCESS_C
 /** Which agent's rows, over [start, end), at most `limit` of them; `cursor` is a previous page's next_cursor. */
 export interface ListingRequest { orgId: string; agentId: string; start: Date; end: Date; limit: number; cursor?: string }
 
-/** A page of rows; next_end and next_cursor say where the next page starts (absent on the last page). */
-export interface ListingPage<T> { rows: T[]; next_cursor?: string; next_end?: string }
+/**
+ * A page of a listing as JSON built in the database (one string crosses from the engine instead of a
+ * thousand decoded rows): `json` is the rows of the page, comma-separated, in the page's order.
+ * next_end and next_cursor say where the next page starts (absent on the last page).
+ */
+export interface ListingPage { count: number; json: string; next_cursor?: string; next_end?: string }
 
-type Listing<T> = SelectQueryBuilder<Database, any, T>
+type Listing = SelectQueryBuilder<Database, any, any>
 
 /** Where a page stopped: the time and the tie-break keys of its last row. */
 interface Cursor { t: string; k: Array<string | number> }
@@ -41,58 +43,87 @@ function decodeCursor(text: string): Cursor {
   throw new DomainError('invalid', 'Invalid request: cursor is not one this API issued (use next_cursor as given)', { details: { cursor: ['is malformed'] } })
 }
 
+/** A tie-break column of a listing; `cursorValue` turns its JSON value into the cursor's (jsonb travels as its text). */
+interface ListingKey { column: string; cursorValue?: (v: unknown) => string | number }
+
+/** A timestamptz as JavaScript's toISOString writes it (UTC, milliseconds, Z), whatever the session's time zone. */
+const isoTime = (column: RawBuilder<unknown>) => sql`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+
+/** What every listed row's JSON starts with; inside a JSON string a quote is escaped, so it marks row starts only. */
+const ROW_START = '{"time":"'
+
+/** A listed row as a JSON object's text: `time`, the agent's name, then `columns`, in that order. */
+function rowJson(columns: readonly string[], agentName: string): RawBuilder<string> {
+  const parts = [sql`${ROW_START} || ${isoTime(sql.ref('time'))} || '","agent_id":' || to_json(${agentName}::text)::text`]
+  for (const c of columns) if (c !== 'time') parts.push(sql`${`,${JSON.stringify(c)}:`} || coalesce(to_json(${sql.ref(c)})::text, 'null')`)
+  return sql<string>`(${sql.join(parts, sql` || `)} || '}')`
+}
+
 /**
  * One page of a listing ordered newest first, then by `keys` ascending (a total order), at most `limit`
  * rows. `next_cursor` continues exactly where the page stopped. `next_end` (seed 001's pagination) is
  * given when the page ends on a whole instant, so `end=<next_end>` neither repeats nor skips a row; a
- * full page is cut back to whole instants for that, unless one instant alone fills it.
+ * full page is cut back to whole instants for that, unless one instant alone fills it. The rows' JSON is
+ * built in one pass in the database; the cut and the cursor are taken from its text.
  */
-async function page<T extends { time: Date }>(
-  query: Listing<T>, keys: Array<{ sql: RawBuilder<unknown>; of: (row: T) => string | number }>, req: ListingRequest,
-): Promise<ListingPage<T>> {
+async function page(db: Kysely<Database>, query: Listing, columns: readonly string[], keys: ListingKey[], req: ListingRequest & { agentName: string }): Promise<ListingPage> {
   let q = query.where('time', '>=', req.start).where('time', '<', req.end)
   if (req.cursor) {
     const c = decodeCursor(req.cursor)
     if (c.k.length !== keys.length) throw new DomainError('invalid', 'Invalid request: cursor belongs to another listing', { details: { cursor: ['is malformed'] } })
-    const tuple = (values: unknown[]) => sql`(${sql.join(values.map((v) => sql`${v}`))})`
-    q = q.where(sql<boolean>`(time < ${c.t}::timestamptz or (time = ${c.t}::timestamptz and ${sql`(${sql.join(keys.map((k) => k.sql))})`} > ${tuple(c.k)}))`)
+    const keyList = sql.join(keys.map((k) => sql.ref(k.column)))
+    q = q.where(sql<boolean>`(time < ${c.t}::timestamptz or (time = ${c.t}::timestamptz and (${keyList}) > (${sql.join(c.k.map((v) => sql`${v}`))})))`)
   }
-  for (const k of keys) q = q.orderBy(k.sql as never)
-  const rows = await q.limit(req.limit).execute() as T[]
-  if (rows.length < req.limit) return { rows }
-  const oldest = rows[rows.length - 1].time.getTime()
-  const whole = rows.filter((r) => r.time.getTime() !== oldest)
-  const kept = whole.length > 0 ? whole : rows
-  const last = kept[kept.length - 1]
+  for (const k of keys) q = q.orderBy(sql.ref(k.column))
+  const order = sql.join([sql`time desc`, ...keys.map((k) => sql`${sql.ref(k.column)} asc`)])
+  const { rows: [r] } = await sql<{ n: number; oldest: Date | null; newest: Date | null; json: string }>`
+    select count(*)::int as n, min(time) as oldest, max(time) as newest,
+           coalesce(string_agg(${rowJson(columns, req.agentName)}, ',' order by ${order}), '') as json
+    from (${q.limit(req.limit)}) as page`.execute(db)
+  if (r.n < req.limit || !r.oldest || !r.newest) return { count: r.n, json: r.json }
+  // Rows come newest first: the oldest instant's rows are the tail, and are left for the next page.
+  const cut = r.oldest.getTime() === r.newest.getTime() ? -1 : r.json.indexOf(`,${ROW_START}${r.oldest.toISOString()}"`)
+  const whole = cut > 0
+  const json = whole ? r.json.slice(0, cut) : r.json
+  const count = whole ? json.split(ROW_START).length - 1 : r.n
+  const last = JSON.parse(json.slice(json.lastIndexOf(ROW_START))) as Record<string, unknown>
   return {
-    rows: kept,
-    next_cursor: encodeCursor({ t: last.time.toISOString(), k: keys.map((k) => k.of(last)) }),
-    ...(whole.length > 0 ? { next_end: last.time.toISOString() } : {}),
+    count, json,
+    next_cursor: encodeCursor({ t: last.time as string, k: keys.map((k) => (k.cursorValue ?? ((v) => v as string | number))(last[k.column])) }),
+    ...(whole ? { next_end: last.time as string } : {}),
   }
 }
 
+const METRIC_COLUMNS = ['time', 'metric_type', 'metric_name', 'value', 'tags'] as const
+
 /** Scalar metric rows; the tie-break orders tags as jsonb and the cursor carries them as JSON, read back as jsonb. */
-export async function readMetricRows(db: Kysely<Database>, req: ListingRequest): Promise<ListingPage<MetricRow>> {
-  const query = db.selectFrom('metrics').select(['time', 'metric_type', 'metric_name', 'value', 'tags'])
+export async function readMetricRows(db: Kysely<Database>, req: ListingRequest & { agentName: string }): Promise<ListingPage> {
+  const query = db.selectFrom('metrics').select(METRIC_COLUMNS)
     .where('org_id', '=', req.orgId).where('agent_id', '=', req.agentId).orderBy('time', 'desc')
-  return page(query as Listing<MetricRow>, [
-    { sql: sql`metric_type`, of: (r) => r.metric_type }, { sql: sql`metric_name`, of: (r) => r.metric_name },
-    { sql: sql`tags`, of: (r) => JSON.stringify(r.tags) },
+  return page(db, query, METRIC_COLUMNS, [
+    { column: 'metric_type' }, { column: 'metric_name' }, { column: 'tags', cursorValue: (v) => JSON.stringify(v) },
   ], req)
 }
 
 /** Filesystem rows, each instant ordered by mount point. */
-export async function readDiskRows(db: Kysely<Database>, req: ListingRequest): Promise<ListingPage<DiskRow>> {
+export async function readDiskRows(db: Kysely<Database>, req: ListingRequest & { agentName: string }): Promise<ListingPage> {
   const query = db.selectFrom('disk_metrics').select(DISK_COLUMNS)
     .where('org_id', '=', req.orgId).where('agent_id', '=', req.agentId).orderBy('time', 'desc')
-  return page(query as Listing<DiskRow>, [{ sql: sql.ref('mount_point'), of: (r) => r.mount_point }], req)
+  return page(db, query, DISK_COLUMNS, [{ column: 'mount_point' }], req)
 }
 
 /** Interface rows, each instant ordered by interface name. */
-export async function readNetworkRows(db: Kysely<Database>, req: ListingRequest): Promise<ListingPage<NetworkRow>> {
+export async function readNetworkRows(db: Kysely<Database>, req: ListingRequest & { agentName: string }): Promise<ListingPage> {
   const query = db.selectFrom('network_metrics').select(NETWORK_COLUMNS)
     .where('org_id', '=', req.orgId).where('agent_id', '=', req.agentId).orderBy('time', 'desc')
-  return page(query as Listing<NetworkRow>, [{ sql: sql.ref('interface'), of: (r) => r.interface }], req)
+  return page(db, query, NETWORK_COLUMNS, [{ column: 'interface' }], req)
+}
+
+/** An interface's newest row in [start, end), if any: the counters a rate is taken against. */
+export async function newestNetworkRow(db: Kysely<Database>, req: { orgId: string; agentId: string; interface: string; start: Date; end: Date }): Promise<NetworkRow | undefined> {
+  return db.selectFrom('network_metrics').select(NETWORK_COLUMNS)
+    .where('org_id', '=', req.orgId).where('agent_id', '=', req.agentId).where('interface', '=', req.interface)
+    .where('time', '>=', req.start).where('time', '<', req.end).orderBy('time', 'desc').limit(1).executeTakeFirst()
 }
 
 /**
@@ -100,7 +131,7 @@ export async function readNetworkRows(db: Kysely<Database>, req: ListingRequest)
  * (end = next_end) starts at the next older snapshot, so a page never holds part of a snapshot's top and
  * the rest later. Paged by `end` only.
  */
-export async function readProcessRows(db: Kysely<Database>, req: Omit<ListingRequest, 'cursor'>): Promise<Omit<ListingPage<ProcessRow>, 'next_cursor'>> {
+export async function readProcessRows(db: Kysely<Database>, req: Omit<ListingRequest, 'cursor'>): Promise<{ rows: ProcessRow[]; next_end?: string }> {
   const rows = await db.selectFrom('process_metrics').select(PROCESS_COLUMNS)
     .where('org_id', '=', req.orgId).where('agent_id', '=', req.agentId)
     .where('time', '>=', req.start).where('time', '<', req.end)

@@ -3,7 +3,7 @@
 // rows while the scan stays bounded (about six days at a 10 s interval), else the finest aggregate that
 // holds the range. From an aggregate, min, max, avg, current and count are exact; stddev is exact where
 // the aggregate keeps a sum of squares (scalar metrics); percentiles are those of the per-bucket averages.
-import { sql, type Kysely } from 'kysely'
+import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { Database } from '../store/database.ts'
 import type { SeriesTarget } from './series-catalog.ts'
 import { resolutionForRange, type RetentionDays } from './resolution-for-range.ts'
@@ -35,13 +35,15 @@ export async function seriesStats(db: Kysely<Database>, req: {
              percentile_cont(${PERCENTILES}::float8[]) within group (order by ${v}) as p
       from ${sql.table(level.source)}
       where ${where} and time >= ${req.start} and time < ${req.end}`.execute(db)).rows[0]
+  } else if (level.source === 'metrics_1m' && req.target.family === 'metrics') {
+    r = await minuteStatsOverHours(db, where, req.start, req.end)
   } else {
     const c = req.target.rollup
     const col = (name: string) => sql.ref(name)
     const n = sql`sum(${col(c.count)})`
     const total = c.sum ? sql`sum(${col(c.sum)})` : sql`sum(${col(c.avg)} * ${col(c.count)})`
     const stddev = c.sumsq
-      ? sql`sqrt(greatest(0, (sum(${col(c.sumsq)}) - ${total} * ${total} / ${n}) / nullif(${n} - 1, 0)))`
+      ? sql`case when ${n} > 1 then sqrt(greatest(0, (sum(${col(c.sumsq)}) - ${total} * ${total} / ${n}) / (${n} - 1))) end`
       : sql`stddev_samp(${col(c.avg)})`
     r = (await sql<StatsRow>`
       select min(${col(c.min)})::float8 as min, max(${col(c.max)})::float8 as max, (${total} / nullif(${n}, 0))::float8 as avg,
@@ -56,4 +58,33 @@ export async function seriesStats(db: Kysely<Database>, req: {
     p50: p[0], p75: p[1], p90: p[2], p95: p[3], p97_5: p[4], p99: p[5], p100: p[6],
     count: Number(r.count), source: raw ? 'raw' : level.source,
   }
+}
+
+const HOUR_MS = 3_600_000
+
+/**
+ * A scalar metric's statistics over one-minute buckets, read the cheap way: min, max, sum, count, sum of
+ * squares and the last value from the hourly aggregate for the whole hours inside [start, end) and from
+ * the minute aggregate for the partial hours at either edge (the same totals, exactly, over 60× fewer
+ * rows); the percentiles over every one-minute average in the range, as before.
+ */
+async function minuteStatsOverHours(db: Kysely<Database>, where: RawBuilder<unknown>, start: Date, end: Date): Promise<StatsRow> {
+  const hoursFrom = new Date(Math.ceil(start.getTime() / HOUR_MS) * HOUR_MS)
+  const hoursTo = new Date(Math.max(hoursFrom.getTime(), Math.floor(end.getTime() / HOUR_MS) * HOUR_MS))
+  return (await sql<StatsRow>`
+    with parts as (
+      select bucket, min, max, sum, count, sumsq, last from metrics_1h
+      where ${where} and bucket >= ${hoursFrom} and bucket < ${hoursTo}
+      union all
+      select bucket, min, max, sum, count, sumsq, last from metrics_1m
+      where ${where} and ((bucket >= ${start} and bucket < ${hoursFrom}) or (bucket >= ${hoursTo} and bucket < ${end}))
+    ), totals as (
+      select min(min) as min, max(max) as max, sum(sum) as total, sum(count) as n, sum(sumsq) as sumsq, last(last, bucket) as current from parts
+    )
+    select t.min::float8 as min, t.max::float8 as max, (t.total / nullif(t.n, 0))::float8 as avg,
+           (case when t.n > 1 then sqrt(greatest(0, (t.sumsq - t.total * t.total / t.n) / (t.n - 1))) end)::float8 as stddev,
+           t.current::float8 as current, coalesce(t.n, 0)::int8 as count,
+           (select percentile_cont(${PERCENTILES}::float8[]) within group (order by avg) from metrics_1m
+            where ${where} and bucket >= ${start} and bucket < ${end}) as p
+    from totals t`.execute(db)).rows[0]
 }

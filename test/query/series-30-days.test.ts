@@ -32,6 +32,15 @@ t.test('30 days of one-minute data', async (t) => {
   }
   const { rows: [{ n }] } = await sql<{ n: number }>`select count(*)::int as n from metrics_1h where agent_id = ${agent.id}`.execute(db)
   t.equal(n, 30 * 24 + 1, 'the hourly aggregate is materialized')
+  // Compressed as the policies leave them: raw chunks after 7 days, the minute aggregate's after 8.
+  const { rows: jobs } = await sql<{ job_id: number; hypertable_name: string }>`
+    select job_id, hypertable_name from timescaledb_information.jobs where proc_name = 'policy_compression'`.execute(db)
+  t.ok(jobs.some((j) => j.hypertable_name === 'metrics_1m'), 'the minute aggregate has a compression policy')
+  for (const j of jobs) await sql`call run_job(${j.job_id}::int)`.execute(db)
+  const { rows: [{ compressed }] } = await sql<{ compressed: number }>`
+    select count(*)::int as compressed from timescaledb_information.chunks where hypertable_name = (
+      select materialization_hypertable_name from timescaledb_information.continuous_aggregates where view_name = 'metrics_1m') and is_compressed`.execute(db)
+  t.ok(compressed > 0, `${compressed} chunks of the minute aggregate are compressed`)
 
   const range = `start=${enc(S.toISOString())}&end=${enc(E.toISOString())}`
   const rawBuckets = async (bucket: string, agg: string, source = 'metrics', column = 'value', filter = sql`metric_type = 'cpu' and metric_name = 'usage_percent'`) => {
@@ -105,6 +114,20 @@ t.test('30 days of one-minute data', async (t) => {
     t.equal(res.status, 200)
     const { rows } = await sql<{ v: number }>`select value as v from metrics where agent_id = ${agent.id} and time >= ${S} and time < ${E} order by time`.execute(db)
     t.equal(rows.length, 30 * 1440)
+    const exp = expectedStats(rows.map((r) => r.v))
+    for (const k of STAT_KEYS) near(t, res.body[k], exp[k], k)
+  })
+
+  t.test('stats over a window not on whole hours: whole hours from the hourly aggregate, the edges from minutes, exact', async (t) => {
+    // 30 days less 35 minutes, starting 17 min 23 s past an hour: both edges are partial hours.
+    const s = new Date(S.getTime() + 17 * 60_000 + 23_000)
+    const e = new Date(E.getTime() - 18 * 60_000)
+    const res = await api.get(`/api/v1/metrics/stats/month-a?metric=cpu.usage_percent&start=${enc(s.toISOString())}&end=${enc(e.toISOString())}`)
+    t.equal(res.status, 200)
+    t.equal(res.body.source, 'metrics_1m', 'per-minute statistics')
+    // One row a minute on the minute: the minute buckets in [s, e) hold exactly the rows in [s, e).
+    const { rows } = await sql<{ v: number }>`select value as v from metrics where agent_id = ${agent.id} and time >= ${s} and time < ${e} order by time`.execute(db)
+    t.equal(rows.length, 30 * 1440 - 35 - 1, 'the window holds every minute from :18 to :41')
     const exp = expectedStats(rows.map((r) => r.v))
     for (const k of STAT_KEYS) near(t, res.body[k], exp[k], k)
   })

@@ -62,5 +62,20 @@ for (const makeBackend of [embeddedBackend, bridgedServerBackend]) {
     t.same(await runner.runDueJobs(now + 1000), [], 'nothing is due again a second later')
     const later = await runner.runDueJobs(now + 61_000)
     t.same([...new Set(later.map((r) => r.relation))].sort(), ['metrics_1m'], 'a minute later only the 1-minute refresh is due')
+
+    // The chunk being written grows: five minutes on, its statistics are refreshed (no autovacuum to do it).
+    await writeBatches(store.db, agent, Array.from({ length: 200 }, (_, i) => ({
+      batch_id: crypto.randomUUID(), time: new Date(now - i * 1000).toISOString(),
+      metrics: [{ metric_type: 'cpu', metric_name: 'usage_percent', value: i, tags: {} }],
+    })))
+    const currentChunkRows = async () => (await sql<{ reltuples: number }>`
+      select max(c.reltuples)::float8 as reltuples from timescaledb_information.chunks ch
+      join pg_class c on c.relname = ch.chunk_name
+      where ch.hypertable_name = 'metrics' and ch.range_end > now()`.execute(store.db)).rows[0].reltuples
+    t.ok(await currentChunkRows() < 200, 'the planner has not seen the 200 new rows yet')
+    const fiveLater = await runner.runDueJobs(now + 5 * 60_000 + 1000)
+    const analyzed = fiveLater.find((r) => r.proc_name === 'analyze current chunks')
+    t.ok(analyzed && !analyzed.error, `the current chunks were analyzed (${analyzed?.relation})`)
+    t.ok(await currentChunkRows() >= 200, 'the current metrics chunk\'s statistics count the new rows')
   })
 }

@@ -58,6 +58,13 @@ for (const backend of await allBackends()) {
       t.same(segmentby('metrics'), ['org_id', 'agent_id', 'metric_type', 'metric_name'])
       t.same(segmentby('disk_metrics'), ['org_id', 'agent_id', 'mount_point'])
       t.same(segmentby('network_metrics'), ['org_id', 'agent_id', 'interface'])
+      // The minute aggregate too, by its materialized hypertable: one series per segment, newest bucket first.
+      const minute = (await sql<{ attname: string; segmentby_column_index: number | null; orderby_asc: boolean | null }>`
+        select s.attname, s.segmentby_column_index, s.orderby_asc from timescaledb_information.compression_settings s
+        join timescaledb_information.continuous_aggregates a on a.materialization_hypertable_name = s.hypertable_name
+        where a.view_name = 'metrics_1m' order by s.segmentby_column_index nulls last`.execute(store.db)).rows
+      t.same(minute.filter((c) => c.segmentby_column_index !== null).map((c) => c.attname), ['org_id', 'agent_id', 'metric_type', 'metric_name', 'tags'])
+      t.same(minute.find((c) => c.attname === 'bucket')?.orderby_asc, false, 'the minute aggregate is ordered newest bucket first')
       for (const table of RAW) {
         const time = settings(table).find((c) => c.attname === 'time')
         t.equal(time?.orderby_column_index, 1, `${table} ordered by time first`)
@@ -65,12 +72,16 @@ for (const backend of await allBackends()) {
       }
     })
 
-    t.test('policies: refresh for every aggregate, compression after 7 days, configured retention', async (t) => {
+    t.test('policies: refresh for every aggregate, compression after 7 days (the minute aggregate after 8), configured retention', async (t) => {
       const jobs = (proc: string) => before.jobs.filter((j) => j.proc_name === proc)
       t.same(jobs('policy_refresh_continuous_aggregate').map((j) => j.hypertable_name).sort(), [...AGGREGATES].sort())
       const compression = jobs('policy_compression')
-      t.same(compression.map((j) => j.hypertable_name).sort(), [...RAW].sort())
-      for (const j of compression) t.match(JSON.stringify(j.config), /"compress_after":"7 days"/, `${j.hypertable_name} compresses after 7 days`)
+      t.same(compression.map((j) => j.hypertable_name).sort(), [...RAW, 'metrics_1m'].sort())
+      for (const j of compression) {
+        // The minute aggregate's refresh window is 7 days: its compression starts after it.
+        const after = j.hypertable_name === 'metrics_1m' ? '8 days' : '7 days'
+        t.match(JSON.stringify(j.config), new RegExp(`"compress_after":"${after}"`), `${j.hypertable_name} compresses after ${after}`)
+      }
       const retention = Object.fromEntries(jobs('policy_retention').map((j) => [j.hypertable_name, (j.config as { drop_after: string }).drop_after]))
       const days = async (table: string) => (await sql<{ d: number }>`
         select extract(epoch from ${retention[table]}::interval)::float8 / 86400 as d`.execute(store.db)).rows[0].d

@@ -11,7 +11,7 @@ import { uploadHooks } from './upload-auth.ts'
 import { LogsUpload, MetricsUpload, ProcessesUpload, logsBatch, metricsBatch, processesBatch, seedTime, uploadInterface, type PreviousCounters } from './seed-upload-batches.ts'
 import { DomainError } from '../../errors/domain-error.ts'
 import { findAgentByHostname, type AgentRow } from '../../agents/agents-repository.ts'
-import { readNetworkRows } from '../../query/range-reads.ts'
+import { newestNetworkRow } from '../../query/range-reads.ts'
 import type { IngestBatch } from '../../../contract/ingest-batch.ts'
 
 const ENCRYPTED = 'Encrypted payloads are not accepted: hostpulse does not decrypt application-level encryption. '
@@ -63,8 +63,7 @@ export const uploadsRoutes: FastifyPluginAsyncTypebox<AgentManagementOptions> = 
     let previous: PreviousCounters | undefined
     if ([body.network_in, body.network_out, body.bytes_recv, body.bytes_sent].some((v) => v !== undefined)) {
       const at = body.timestamp !== undefined ? Date.parse(seedTime(body.timestamp, 'timestamp')) : now
-      const { rows } = await readNetworkRows(db, { orgId: agent.org_id, agentId: agent.id, start: new Date(at - RATE_LOOKBACK_MS), end: new Date(at), limit: 64 })
-      previous = rows.find((r) => r.interface === uploadInterface(body))
+      previous = await newestNetworkRow(db, { orgId: agent.org_id, agentId: agent.id, interface: uploadInterface(body), start: new Date(at - RATE_LOOKBACK_MS), end: new Date(at) })
     }
     const batch = metricsBatch(body, now, previous)
     const stored = await store(agent, batch)
