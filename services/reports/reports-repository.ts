@@ -26,11 +26,14 @@ export interface NewReport {
 }
 
 export async function createReport(db: Kysely<Database>, r: NewReport): Promise<ReportRow> {
-  const { id } = await db.insertInto('reports').values({
-    org_id: r.orgId, agent_id: r.agentId, created_by: r.createdBy, name: r.name, format: r.format, time_range_hours: r.timeRangeHours,
-    include_containers: r.includeContainers, range_start: r.start, range_end: r.end,
-  }).returning('id').executeTakeFirstOrThrow()
-  return getReport(db, r.orgId, id)
+  // One transaction: a runner cannot claim the report between its insert and this read (it would answer "generating").
+  return db.transaction().execute(async (trx) => {
+    const { id } = await trx.insertInto('reports').values({
+      org_id: r.orgId, agent_id: r.agentId, created_by: r.createdBy, name: r.name, format: r.format, time_range_hours: r.timeRangeHours,
+      include_containers: r.includeContainers, range_start: r.start, range_end: r.end,
+    }).returning('id').executeTakeFirstOrThrow()
+    return getReport(trx, r.orgId, id)
+  })
 }
 
 /** The organization's reports, newest first. */
