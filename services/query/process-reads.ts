@@ -13,15 +13,23 @@ const SNAPSHOT_PROCESS_COLUMNS = ['pid', 'parent_pid', 'name', 'cmdline', 'usern
   'memory_vms', 'num_threads', 'create_time'] as const
 export type SnapshotProcess = Pick<Selectable<ProcessMetricsTable>, (typeof SNAPSHOT_PROCESS_COLUMNS)[number]>
 
-export async function latestProcessSnapshot(db: Kysely<Database>, ref: AgentRef): Promise<ProcessSnapshot | undefined> {
+/** The newest snapshot, or with `at` the one taken at or just before it. */
+export async function latestProcessSnapshot(db: Kysely<Database>, ref: AgentRef, at?: Date): Promise<ProcessSnapshot | undefined> {
   return db.selectFrom('process_snapshots').select(['snapshot_id', 'time', 'total_processes'])
-    .where('org_id', '=', ref.orgId).where('agent_id', '=', ref.agentId).orderBy('time', 'desc').limit(1).executeTakeFirst()
+    .where('org_id', '=', ref.orgId).where('agent_id', '=', ref.agentId).$if(at !== undefined, (q) => q.where('time', '<=', at!))
+    .orderBy('time', 'desc').limit(1).executeTakeFirst()
 }
 
-/** The newest snapshot and its processes (unordered), or undefined when the agent never sent one. */
-export async function readLatestSnapshotProcesses(db: Kysely<Database>, ref: AgentRef): Promise<{ snapshot: ProcessSnapshot; processes: SnapshotProcess[] } | undefined> {
-  const snapshot = await latestProcessSnapshot(db, ref)
+/** The newest snapshot (or the one at or just before `at`) and its processes (unordered), or undefined when there is none. */
+export async function readLatestSnapshotProcesses(db: Kysely<Database>, ref: AgentRef, at?: Date): Promise<{ snapshot: ProcessSnapshot; processes: SnapshotProcess[] } | undefined> {
+  const snapshot = await latestProcessSnapshot(db, ref, at)
   if (!snapshot) return undefined
+  // Rows nearly always carry the snapshot's own time: reading just that instant skips a day of
+  // (possibly compressed) rows either side; only a snapshot that comes up short is read the wide way.
+  const exact = await db.selectFrom('process_metrics').select(SNAPSHOT_PROCESS_COLUMNS)
+    .where('org_id', '=', ref.orgId).where('agent_id', '=', ref.agentId).where('time', '=', snapshot.time)
+    .where('snapshot_id', '=', snapshot.snapshot_id).execute()
+  if (exact.length >= snapshot.total_processes) return { snapshot, processes: exact }
   const [processes] = await readSnapshotsProcesses(db, ref, [snapshot])
   return { snapshot, processes }
 }
@@ -92,16 +100,23 @@ export async function topProcesses(db: Kysely<Database>, req: AgentRef & {
         from process_metrics_1h
         where org_id = ${orgId} and agent_id = ${agentId} and bucket >= time_bucket('1 hour', ${start}::timestamptz) and bucket < ${end}
         group by name order by ${order} desc nulls last, name limit ${limit}`.execute(db)
-  const names = ranked.rows.map((r) => r.name)
-  const details = names.length === 0 ? [] : (await sql<{ name: string; cmdline: string; username: string | null; pid: number; time: Date }>`
-    select distinct on (name) name, cmdline, username, pid, time from process_metrics
-    where org_id = ${orgId} and agent_id = ${agentId} and name = any(${names}::text[])
-      and time >= ${start} and time < ${end} and time >= ${end}::timestamptz - interval '2 hours'
-    order by name, time desc`.execute(db)).rows
-  const detailOf = new Map(details.map((d) => [d.name, d]))
+  const detailOf = await newestByName(db, { orgId, agentId, start, end }, ranked.rows.map((r) => r.name))
   const processes = ranked.rows.map((r) => {
     const d = detailOf.get(r.name)
     return { ...r, cmdline: d?.cmdline ?? null, username: d?.username ?? null, last_pid: d?.pid ?? null, last_seen: d?.time ?? null }
   })
   return { resolution: level.label, processes }
+}
+
+export interface NewestOfName { name: string; cmdline: string; username: string | null; pid: number; time: Date }
+
+/** For each name, the command line, user and pid of its newest row in the window's last two hours (names not seen then are absent). */
+export async function newestByName(db: Kysely<Database>, req: AgentRef & { start: Date; end: Date }, names: string[]): Promise<Map<string, NewestOfName>> {
+  if (names.length === 0) return new Map()
+  const { rows } = await sql<NewestOfName>`
+    select distinct on (name) name, cmdline, username, pid, time from process_metrics
+    where org_id = ${req.orgId} and agent_id = ${req.agentId} and name = any(${names}::text[])
+      and time >= ${req.start} and time < ${req.end} and time >= ${req.end}::timestamptz - interval '2 hours'
+    order by name, time desc`.execute(db)
+  return new Map(rows.map((d) => [d.name, d]))
 }

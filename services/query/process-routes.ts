@@ -1,4 +1,4 @@
-// The latest process snapshot as a tree, and the processes that used the most CPU or memory over a window.
+// The latest process snapshot (or the one at an instant) as a tree, and the processes that used the most CPU or memory over a window.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ERRORS } from '../http/response-schemas.ts'
 import { ProcessTreeOut, TopProcessesOut } from './query-responses.ts'
@@ -6,7 +6,7 @@ import { Type } from 'typebox'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { agentFor } from './query-schemas.ts'
 import { AgentIdParam } from '../http/params.ts'
-import { parseLimit, parseTimeRange } from './time-range.ts'
+import { parseLimit, parseRfc3339, parseTimeRange } from './time-range.ts'
 import { buildProcessTree } from './process-tree.ts'
 import { readLatestSnapshotProcesses, topProcesses } from './process-reads.ts'
 
@@ -16,14 +16,18 @@ export const processRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/api/v1/agents/:id/processes', {
     onRequest: app.authenticate,
     schema: {
-      summary: 'The latest process snapshot as a tree', tags: ['processes'],
+      summary: 'The latest process snapshot (or the one at or just before ?at=) as a tree', tags: ['processes'],
       params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) }),
-      querystring: Type.Object({ q: Type.Optional(Type.String({ maxLength: 256, description: 'filter by name, pid or cmdline; ancestors are kept' })) }),
+      querystring: Type.Object({
+        q: Type.Optional(Type.String({ maxLength: 256, description: 'filter by name, pid or cmdline; ancestors are kept' })),
+        at: Type.Optional(Type.String({ maxLength: 64, description: 'RFC3339: the snapshot taken at or just before this instant (default: the latest)' })),
+      }),
       response: { 200: ProcessTreeOut, ...ERRORS },
     },
   }, async (request) => {
+    const at = request.query.at === undefined ? undefined : parseRfc3339('at', request.query.at)
     const agent = await agentFor(db, principalOf(request).orgId, request.params.id)
-    const latest = await readLatestSnapshotProcesses(db, { orgId: agent.org_id, agentId: agent.id })
+    const latest = await readLatestSnapshotProcesses(db, { orgId: agent.org_id, agentId: agent.id }, at)
     if (!latest) {
       return { agent_id: agent.name, hostname: agent.hostname, snapshot_id: null, timestamp: null, total_processes: 0, process_tree: [] }
     }
