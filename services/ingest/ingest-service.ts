@@ -13,6 +13,7 @@ import { publishIngest } from './publish-ingest.ts'
 import { agentFromApiKey, refusalReason } from '../agents/agent-key-auth.ts'
 import { ingestRoutes } from './ingest-routes.ts'
 import { lineProtocolRoutes } from './line-protocol-routes.ts'
+import { remoteWriteRoutes } from './remote-write-routes.ts'
 import type { AgentRow } from '../agents/agents-repository.ts'
 
 export interface IngestService {
@@ -77,4 +78,5 @@ export const ingestPlugin = fp<IngestPluginOptions>(async (app, opts) => {
   })
   await app.register(ingestRoutes)
   await app.register(lineProtocolRoutes)
+  await app.register(remoteWriteRoutes)
 }, { name: 'hostpulse-ingest', dependencies: ['hostpulse-store', 'hostpulse-ingest-feed', 'hostpulse-metrics'] })

@@ -1,0 +1,152 @@
+// npx tsx bench/remote-write.ts — points per second through Prometheus remote write (POST /api/v1/write,
+// snappy-compressed protobuf) next to the native JSON ingest (POST /api/v1/ingest) in the same run, with 8
+// connections each, on the embedded TimescaleDB. Both carry the same points: requests of 500 samples (the
+// max_samples_per_send of Prometheus 2.42), one instant per request, node_exporter-like series (name, job,
+// instance and two labels), every request new content (nothing is acknowledged as a duplicate). The
+// formats alternate (JSON, remote write, JSON, …) so neither gets the emptier table or a quiet moment alone.
+// The clients run in a child process, with every body built before the clock starts.
+// Options: --requests N (per phase, default 300), --samples N (per request, default 500), --connections N (default 8),
+// --rounds N (pairs of phases, default 3).
+import { fork } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import protobuf from 'protobufjs'
+import { compressSync } from 'snappy'
+import { openStore } from '../services/store/open-store.ts'
+import { prepareStore } from '../services/store/prepare-store.ts'
+import { bootstrapAdmin } from '../services/auth/bootstrap-admin.ts'
+import { buildApp } from '../services/api/app.ts'
+import { decodeWriteRequest, decompressRemoteWrite, writeRequestToBatches } from '../services/ingest/remote-write.ts'
+import { fmt, percentile, say } from './fleet-data.ts'
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback
+}
+const REQUESTS = arg('requests', 300)
+const SAMPLES = arg('samples', 500)
+const CONNECTIONS = arg('connections', 8)
+const ROUNDS = arg('rounds', 3)
+type Format = 'json' | 'remote-write'
+const PHASES: Format[] = Array.from({ length: ROUNDS }, () => ['json', 'remote-write'] as const).flat()
+
+interface Job { url: string; format: Format; key: string; phase: number }
+interface Done { phase: number; seconds: number; points: number; requests: number; statuses: Record<number, number>; latencies: number[] }
+
+const WriteRequest = protobuf.parse(`syntax = "proto3"; package prometheus;
+message WriteRequest { repeated TimeSeries timeseries = 1; }
+message TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; }
+message Label { string name = 1; string value = 2; }
+message Sample { double value = 1; int64 timestamp = 2; }`, { keepCase: true }).root.lookupType('prometheus.WriteRequest')
+
+/** Series i of a request: a node_exporter-like name with job, instance and two labels. */
+const seriesOf = (i: number) => ({
+  name: `node_bench_metric_${i % 50}_total`,
+  labels: { cpu: String(i % 16), instance: '10.0.0.7:9100', job: 'node', mode: `m${Math.floor(i / 50)}` },
+})
+
+/** One request body per request of a phase, each at its own instant (phases and requests never share one). */
+interface Body { body: Uint8Array | string; headers: Record<string, string> }
+function buildBodies(format: Format, phase: number): Body[] {
+  const start = Date.now() - 6 * 3_600_000 + phase * REQUESTS * 1000
+  return Array.from({ length: REQUESTS }, (_, r): Body => {
+    const ms = start + r * 1000
+    if (format === 'json') {
+      const metrics = Array.from({ length: SAMPLES }, (_, i) => {
+        const s = seriesOf(i)
+        return { metric_type: 'prom', metric_name: s.name, value: r * 10 + i / 7, tags: s.labels }
+      })
+      return { body: JSON.stringify({ batch_id: randomUUID(), time: new Date(ms).toISOString(), metrics }), headers: { 'content-type': 'application/json' } }
+    }
+    const timeseries = Array.from({ length: SAMPLES }, (_, i) => {
+      const s = seriesOf(i)
+      const labels = [{ name: '__name__', value: s.name }, ...Object.entries(s.labels).map(([name, value]) => ({ name, value }))]
+      return { labels, samples: [{ value: r * 10 + i / 7, timestamp: ms }] }
+    })
+    const body = compressSync(Buffer.from(WriteRequest.encode(WriteRequest.fromObject({ timeseries })).finish()))
+    return { body, headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', 'x-prometheus-remote-write-version': '0.1.0' } }
+  })
+}
+
+/** Client process: builds a phase's bodies, then sends them over `CONNECTIONS` concurrent connections. */
+function runClients(): void {
+  process.on('message', async (job: Job) => {
+    const bodies = buildBodies(job.format, job.phase)
+    const statuses: Record<number, number> = {}
+    const latencies: number[] = []
+    let next = 0
+    const started = performance.now()
+    await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
+      for (let i = next++; i < bodies.length; i = next++) {
+        const t0 = performance.now()
+        const res = await fetch(job.url, { method: 'POST', headers: { ...bodies[i].headers, 'x-api-key': job.key }, body: bodies[i].body as BodyInit })
+        await res.arrayBuffer()
+        latencies.push(performance.now() - t0)
+        statuses[res.status] = (statuses[res.status] ?? 0) + 1
+      }
+    }))
+    const seconds = (performance.now() - started) / 1000
+    process.send!({ phase: job.phase, seconds, points: REQUESTS * SAMPLES, requests: REQUESTS, statuses, latencies } satisfies Done)
+  })
+}
+
+async function runServer(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'hostpulse-bench-remote-write-'))
+  const child = fork(fileURLToPath(import.meta.url), ['--clients', ...process.argv.slice(2)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  try {
+    say(`hostpulse bench remote-write — ${CONNECTIONS} connections, ${REQUESTS} requests of ${SAMPLES} points per phase, ${ROUNDS} rounds of JSON then remote write; embedded TimescaleDB, clients in a child process`)
+    const store = await openStore({ backend: 'embedded', dataDir: join(dir, 'pg') })
+    await prepareStore(store, { retention: { raw: '30d', minute: '90d', hour: '90d', day: '365d' } })
+    await bootstrapAdmin(store.db, 'admin', 'bench-password')
+    const app = await buildApp({ store, jwtSecret: 'b'.repeat(48), accessTtlSeconds: 3600, refreshTtlSeconds: 3600,
+      rateLimits: { auth: 1e9, read: 1e9, write: 1e9, ingest: 1e9 } })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+    const login = await (await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'bench-password' }) })).json() as { token: string }
+    const agentOf = async (name: string) => (await (await fetch(`${base}/api/v1/agents`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${login.token}` }, body: JSON.stringify({ name }),
+    })).json()) as { api_key: string }
+    // What remote write adds before the shared write path: snappy, protobuf and the mapping, on this thread alone.
+    const sample = buildBodies('remote-write', PHASES.length).slice(0, 100)
+    const t0 = performance.now()
+    for (const b of sample) writeRequestToBatches(decodeWriteRequest(await decompressRemoteWrite(b.body as Uint8Array)), 'bench', Date.now())
+    const decodeRate = (sample.length * SAMPLES) / ((performance.now() - t0) / 1000)
+    say(`  decode + map alone (snappy, protobuf, batches): ${fmt(decodeRate)} points/s on one thread`)
+    const results: Record<Format, Done[]> = { json: [], 'remote-write': [] }
+    for (const [phase, format] of PHASES.entries()) {
+      // One agent per phase: each phase writes into a table of the same size for its agent.
+      const agent = await agentOf(`bench-${format}-${phase}`)
+      say(`  phase ${phase + 1}/${PHASES.length}: ${format} (building ${REQUESTS} bodies, then sending)…`)
+      const done = await new Promise<Done>((resolve) => {
+        child.once('message', (m: Done) => resolve(m))
+        child.send({ url: `${base}${format === 'json' ? '/api/v1/ingest' : '/api/v1/write'}`, format, key: agent.api_key, phase } satisfies Job)
+      })
+      const ok = format === 'json' ? done.statuses[202] ?? 0 : done.statuses[204] ?? 0
+      if (ok !== done.requests) throw new Error(`${format}: expected every request accepted, got statuses ${JSON.stringify(done.statuses)}`)
+      results[format].push(done)
+      say(`    ${fmt(done.points / done.seconds)} points/s (${done.requests} requests in ${done.seconds.toFixed(1)} s; p50 ${percentile(done.latencies, 0.5).toFixed(0)} ms, p99 ${percentile(done.latencies, 0.99).toFixed(0)} ms)`)
+    }
+    const { rows } = await store.db.selectFrom('metrics').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow().then((r) => ({ rows: Number(r.n) }))
+    const expected = PHASES.length * REQUESTS * SAMPLES
+    if (rows !== expected) throw new Error(`expected ${expected} rows stored, found ${rows}`)
+    const rate = (f: Format) => results[f].reduce((n, d) => n + d.points, 0) / results[f].reduce((s, d) => s + d.seconds, 0)
+    say('')
+    say(`native JSON ingest (POST /api/v1/ingest):      ${fmt(rate('json'))} points/s`)
+    say(`Prometheus remote write (POST /api/v1/write):  ${fmt(rate('remote-write'))} points/s`)
+    const rounds = results.json.map((j, i) => (results['remote-write'][i].points / results['remote-write'][i].seconds) / (j.points / j.seconds))
+    say(`ratio remote write / native JSON:              ${(rate('remote-write') / rate('json')).toFixed(2)} (per round ${rounds.map((r) => r.toFixed(2)).join(', ')})`)
+    say(`remote write's own decode + map:              ${fmt(decodeRate)} points/s (not the bottleneck: both share the write path)`)
+    say(`(${fmt(rows)} rows stored, every one checked; Node ${process.version}, ${CONNECTIONS} connections, ${SAMPLES} points per request)`)
+    await app.close()
+    await store.close()
+  } finally {
+    child.kill()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+if (process.argv[2] === '--clients') runClients()
+else await runServer()

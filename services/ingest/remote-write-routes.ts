@@ -1,0 +1,92 @@
+// POST /api/v1/write: Prometheus remote write 1.0 (Prometheus, Grafana Alloy, vmagent), with an agent key,
+// stored through the ingest service under the key's agent (remote-write.ts maps the samples). Prometheus
+// retries 5xx and 429 and drops a batch it gets any other 4xx for, so: a body that cannot be read is a 400
+// (dropped, never retried forever); samples that cannot be stored are a 400 listing them after the others
+// were stored (nothing good is lost and the queue moves on); a retried request stores nothing twice (batch
+// ids come from the content). NaN, ±Inf and staleness markers are skipped and counted, not errors.
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import { DomainError } from '../errors/domain-error.ts'
+import { ErrorBody, NoContent } from '../http/response-schemas.ts'
+import { ACCEPTED_CREDENTIALS, influxClientAuthentication } from './influx-credentials.ts'
+import {
+  MAX_LISTED_REJECTIONS, MAX_REMOTE_WRITE_BYTES, REMOTE_WRITE_METRIC_TYPE, decodeWriteRequest, decompressRemoteWrite, writeRequestToBatches,
+  type RemoteWriteBatches,
+} from './remote-write.ts'
+
+export const REMOTE_WRITE_PATH = '/api/v1/write'
+/** The compressed body; remote write 1.0 compresses well, so the decompressed cap is the one that binds. */
+const MAX_COMPRESSED_BYTES = 16 * 1024 * 1024
+/** Rejections named in the message itself (all listed ones are in details). */
+const REJECTIONS_IN_MESSAGE = 5
+
+/** Content-Type, Content-Encoding and protocol version as remote write 1.0 sends them, or a 415 saying what to send. */
+function checkRemoteWriteHeaders(request: FastifyRequest): void {
+  const type = String(request.headers['content-type'] ?? '')
+  const proto = /;\s*proto=([^;\s]+)/i.exec(type)?.[1]
+  if (proto && proto !== 'prometheus.WriteRequest') {
+    throw new DomainError('unsupported_media_type', `Remote write message ${proto} is not supported: only remote write 1.0 (prometheus.WriteRequest); `
+      + 'in Prometheus 2.x that is the default, in 3.x set protobuf_message: prometheus.WriteRequest')
+  }
+  // Prometheus always sends snappy; a sender that names no encoding gets the same reading.
+  const encoding = String(request.headers['content-encoding'] ?? 'snappy').trim().toLowerCase()
+  if (encoding !== 'snappy') throw new DomainError('unsupported_media_type', `Content-Encoding ${encoding.slice(0, 32)} is not supported: remote write 1.0 bodies are snappy-compressed`)
+}
+
+/** Samples that could not be stored, after the others were: a 400 naming them (Prometheus drops the batch, nothing good is lost). */
+function rejectedSamplesError(built: RemoteWriteBatches): DomainError {
+  const n = built.rejectedCount
+  const stored = built.rows
+  const head = stored > 0 ? `partial write: ${n} samples rejected, the other ${stored} stored` : `no sample was stored: ${n === 1 ? 'the only one was' : `all ${n} were`} rejected`
+  const named = built.rejected.slice(0, REJECTIONS_IN_MESSAGE)
+    .map((r) => `${r.series}${r.timestamp !== null ? ` @${r.timestamp}` : ''}: ${r.message}`).join('; ')
+  const more = built.rejected.length > REJECTIONS_IN_MESSAGE ? `; and more (${built.rejected.length} listed in details${n > MAX_LISTED_REJECTIONS ? `, of ${n}` : ''})` : ''
+  return new DomainError('invalid', `${head}; ${named}${more}`, { details: { rejected_samples: built.rejected, stored_samples: stored } })
+}
+
+export const remoteWriteRoutes: FastifyPluginAsync = async (app) => {
+  // Only this plugin reads protobuf, as raw bytes (the snappy block is decompressed in the handler).
+  app.addContentTypeParser('application/x-protobuf', { parseAs: 'buffer', bodyLimit: MAX_COMPRESSED_BYTES }, (_request, body, done) => done(null, body))
+
+  app.post(REMOTE_WRITE_PATH, {
+    config: { rateBudget: 'ingest' },
+    bodyLimit: MAX_COMPRESSED_BYTES,
+    // The key is checked before the body is read: an unknown sender never gets a body decompressed.
+    onRequest: influxClientAuthentication(app),
+    schema: {
+      summary: 'Prometheus remote write 1.0 (snappy-compressed protobuf WriteRequest); each series becomes prom.<metric name> with its labels as tags',
+      description: `Agent key as ${ACCEPTED_CREDENTIALS} (Prometheus: authorization.credentials or basic_auth.password). `
+        + `Series are stored as ${REMOTE_WRITE_METRIC_TYPE}.<metric name> (lower case, ":" as "_") for the key's agent; labels other than __name__ `
+        + 'become tags (job and instance included). NaN, ±Inf and staleness markers are skipped; samples that cannot be stored are a 400 '
+        + 'listing them after the others were stored. A re-sent request is acknowledged and stores nothing twice. Counters are stored as counters (no rate is derived).',
+      tags: ['ingest'], security: [{ agentKey: [] }],
+      headers: Type.Object({
+        'x-prometheus-remote-write-version': Type.Optional(Type.String({ description: '0.1.0 (remote write 1.0)' })),
+      }, { additionalProperties: true }),
+      response: { 204: NoContent, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody, 415: ErrorBody, 429: ErrorBody },
+    },
+  }, async (request, reply) => {
+    checkRemoteWriteHeaders(request)
+    if (request.body === undefined || request.body === null) {
+      throw new DomainError('malformed', 'The body is empty: send a snappy-compressed prometheus.WriteRequest (remote write 1.0)')
+    }
+    if (!Buffer.isBuffer(request.body)) {
+      throw new DomainError('unsupported_media_type', 'Send Content-Type: application/x-protobuf with a snappy-compressed prometheus.WriteRequest (remote write 1.0)')
+    }
+    const decoded = decodeWriteRequest(await decompressRemoteWrite(request.body, MAX_REMOTE_WRITE_BYTES))
+    const built = writeRequestToBatches(decoded, request.ingestingAgent!.id, Date.now())
+    const result = await app.ingest.ingest(request.ingestingAgent!, built.batches)
+    // Remote write 2.0's count header (1.0 senders ignore it) and hostpulse's own counts.
+    void reply.headers({
+      'x-prometheus-remote-write-samples-written': String(built.rows),
+      'x-hostpulse-samples': String(built.samples),
+      'x-hostpulse-rows': String(result.rows.metrics),
+      'x-hostpulse-duplicate-batches': String(result.duplicate_batches),
+      'x-hostpulse-skipped-non-finite': String(built.skippedNonFinite),
+      'x-hostpulse-skipped-histograms': String(built.skippedHistograms),
+      'x-hostpulse-rejected-samples': String(built.rejectedCount),
+    })
+    if (built.rejectedCount > 0) throw rejectedSamplesError(built)
+    return reply.status(204).send()
+  })
+}
