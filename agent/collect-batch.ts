@@ -61,7 +61,10 @@ export class BatchCollector {
     if (!on.cpu) delete this.state.cpu
     if (!on.disk) delete this.state.disk
     if (!on.network) delete this.state.network
-    if (!on.processes) delete this.state.processes
+    if (!on.processes) {
+      this.state.processes?.close()
+      delete this.state.processes
+    }
     if (!on.containers) delete this.state.containers
 
     const [cpu, memory, disk, networks, sessions, containers, host] = await Promise.all([

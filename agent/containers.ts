@@ -1,5 +1,5 @@
 // Containers through the Docker or Podman Engine API on a local unix socket: list, then one stats call each.
-import { stat } from 'node:fs/promises'
+import { statSync } from 'node:fs'
 import { request } from 'node:http'
 import type { ContainerItem } from '../contract/ingest-batch.ts'
 import { counterDelta, round } from './counter-rate.ts'
@@ -136,7 +136,7 @@ export class ContainerCollector {
   }
 
   async collect(): Promise<ContainerItem[]> {
-    const socketPath = await this.findSocket()
+    const socketPath = this.findSocket()
     if (!socketPath) return []
     let list: EngineContainer[]
     try {
@@ -170,10 +170,12 @@ export class ContainerCollector {
     return items
   }
 
-  private async findSocket(): Promise<string | undefined> {
+  /** A stat of a local socket path never waits on a disk: done in place, not on the thread pool, every collection. */
+  private findSocket(): string | undefined {
     for (const path of this.sockets) {
-      const s = await stat(path).catch(() => undefined)
-      if (s?.isSocket()) return path
+      try {
+        if (statSync(path, { throwIfNoEntry: false })?.isSocket()) return path
+      } catch { /* not reachable: the next one */ }
     }
     return undefined
   }

@@ -1,7 +1,7 @@
 // CPU usage from /proc/stat deltas and load average from /proc/loadavg.
-import { readFile } from 'node:fs/promises'
 import type { MetricItem } from '../contract/ingest-batch.ts'
 import { round } from './counter-rate.ts'
+import { readPseudoFile } from './pseudo-files.ts'
 
 /** Jiffies per state for one CPU line of /proc/stat (guest time is already inside user/nice). */
 export interface CpuTimes {
@@ -60,10 +60,8 @@ export class CpuCollector {
   constructor(private readonly procRoot = '/proc') {}
 
   async collect(): Promise<MetricItem[]> {
-    const [statText, loadText] = await Promise.all([
-      readFile(`${this.procRoot}/stat`, 'utf8'),
-      readFile(`${this.procRoot}/loadavg`, 'utf8'),
-    ])
+    const statText = readPseudoFile(`${this.procRoot}/stat`)
+    const loadText = readPseudoFile(`${this.procRoot}/loadavg`)
     const stat = parseProcStat(statText)
     const previous = this.previous
     this.previous = stat

@@ -1,9 +1,10 @@
 // Filesystems (mounts + statfs) and block-device I/O (/proc/diskstats deltas).
-import { readFile, readdir, realpath, stat, statfs } from 'node:fs/promises'
+import { readdir, realpath, stat, statfs } from 'node:fs/promises'
 import { basename } from 'node:path'
 import type { DiskItem, MetricItem } from '../contract/ingest-batch.ts'
 import { counterRate, round } from './counter-rate.ts'
 import { DEFAULT_HOST_PATHS, onHost, type HostPaths } from './host-paths.ts'
+import { readPseudoFile, readPseudoFileOr } from './pseudo-files.ts'
 
 /** Filesystem types that hold no user data (kernel views, RAM-backed, container plumbing). */
 const PSEUDO_FS = new Set([
@@ -104,10 +105,8 @@ export class DiskCollector {
   async collect(): Promise<DiskSample> {
     // In a container our own mount table is the container's: the host's init process has the host's.
     const mountsFile = this.paths.rootfs === '/' ? 'self/mounts' : '1/mounts'
-    const [mountsText, diskstatsText] = await Promise.all([
-      readFile(`${this.procRoot}/${mountsFile}`, 'utf8'),
-      readFile(`${this.procRoot}/diskstats`, 'utf8').catch(() => ''),
-    ])
+    const mountsText = readPseudoFile(`${this.procRoot}/${mountsFile}`)
+    const diskstatsText = readPseudoFileOr(`${this.procRoot}/diskstats`, '')
     const at = performance.now()
     const stats = new Map(parseDiskstats(diskstatsText).map(s => [s.name, s]))
     const previous = this.previous

@@ -1,11 +1,13 @@
 // Host inventory for the batch's `host` field: identity, OS, hardware, virtualization, cloud provider and placement.
 import { execFile } from 'node:child_process'
-import { readFile, stat } from 'node:fs/promises'
+import { statSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import os from 'node:os'
 import type { HostInfo } from '../contract/ingest-batch.ts'
 import pkg from '../package.json' with { type: 'json' }
 import type { AgentLog } from './logger.ts'
 import { readLinkSpeeds } from './network.ts'
+import { readPseudoFileOr } from './pseudo-files.ts'
 
 export const AGENT_VERSION: string = pkg.version
 
@@ -77,7 +79,8 @@ export type HostDetails = Omit<Inventory, keyof HostIdentity>
 export type HostPlacement = Pick<HostInfo, 'region' | 'instance_type'>
 
 export async function collectHostIdentity(sysRoot = '/sys'): Promise<HostIdentity> {
-  const [routes, linkSpeeds] = await Promise.all([readFile('/proc/net/route', 'utf8').catch(() => ''), readLinkSpeeds(sysRoot)])
+  const routes = readPseudoFileOr('/proc/net/route', '')
+  const linkSpeeds = await readLinkSpeeds(sysRoot)
   const nics = os.networkInterfaces()
   const external = Object.entries(nics).flatMap(([name, addrs]) => (addrs ?? []).filter(a => !a.internal).map(a => ({ name, ...a })))
   const defaultIf = defaultRouteInterface(routes)
@@ -165,7 +168,8 @@ export class InventoryTracker {
   }
 
   async current(): Promise<Inventory> {
-    const mtime = await stat(OS_RELEASE).then(s => s.mtimeMs, () => 0)
+    let mtime = 0
+    try { mtime = statSync(OS_RELEASE).mtimeMs } catch { /* no os-release: 0, as before it appears */ }
     if (!this.details || this.details.osReleaseMtime !== mtime) {
       const previous = this.details?.value
       const value = this.readDetails().catch(async err => {

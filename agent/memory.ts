@@ -1,7 +1,7 @@
 // Memory and swap from /proc/meminfo.
-import { readFile } from 'node:fs/promises'
 import type { MetricItem } from '../contract/ingest-batch.ts'
 import { round } from './counter-rate.ts'
+import { readPseudoFile } from './pseudo-files.ts'
 
 /** /proc/meminfo as bytes by field name (the file says kB, meaning KiB). */
 export function parseMeminfo(text: string): Map<string, number> {
@@ -49,5 +49,5 @@ export function memoryMetrics(info: Map<string, number>): MemorySample {
 }
 
 export async function collectMemory(procRoot = '/proc'): Promise<MemorySample> {
-  return memoryMetrics(parseMeminfo(await readFile(`${procRoot}/meminfo`, 'utf8')))
+  return memoryMetrics(parseMeminfo(readPseudoFile(`${procRoot}/meminfo`)))
 }

@@ -1,7 +1,8 @@
 // Network interfaces from /proc/net/dev and /sys/class/net/<if>/{operstate,flags,speed}.
-import { readdir, readFile } from 'node:fs/promises'
+import { readdirSync } from 'node:fs'
 import type { NetworkItem } from '../contract/ingest-batch.ts'
 import { counterRate, round } from './counter-rate.ts'
+import { readPseudoFile } from './pseudo-files.ts'
 
 export interface InterfaceCounters {
   interface: string
@@ -48,8 +49,10 @@ export function linkSpeedBitsPerSec(speedText: string): number | undefined {
  */
 export async function readLinkSpeeds(sysRoot = '/sys'): Promise<Record<string, number> | undefined> {
   const dir = `${sysRoot}/class/net`
-  const names = (await readdir(dir).catch(() => [] as string[])).filter(n => n.length <= 64).sort()
-  const speeds = await Promise.all(names.map(n => readFile(`${dir}/${n}/speed`, 'utf8').then(linkSpeedBitsPerSec, () => undefined)))
+  let names: string[]
+  try { names = readdirSync(dir) } catch { names = [] }
+  names = names.filter(n => n.length <= 64).sort()
+  const speeds = names.map(n => { try { return linkSpeedBitsPerSec(readPseudoFile(`${dir}/${n}/speed`)) } catch { return undefined } })
   // The wire contract takes 1000 interfaces.
   const known = names.flatMap((n, i) => speeds[i] === undefined ? [] : [[n, speeds[i]] as const]).slice(0, 1000)
   return known.length > 0 ? Object.fromEntries(known) : undefined
@@ -62,15 +65,15 @@ export class NetworkCollector {
   constructor(private readonly procRoot = '/proc', private readonly sysRoot = '/sys') {}
 
   async collect(): Promise<NetworkItem[]> {
-    const text = await readFile(`${this.procRoot}/net/dev`, 'utf8')
+    const text = readPseudoFile(`${this.procRoot}/net/dev`)
     const at = performance.now()
     const counters = parseNetDev(text)
     const previous = this.previous
     this.previous = { at, counters: new Map(counters.map(c => [c.interface, c])) }
     const elapsed = previous ? (at - previous.at) / 1000 : 0
 
-    return Promise.all(counters.map(async (c): Promise<NetworkItem> => {
-      const item: NetworkItem = { ...c, is_up: await this.isUp(c.interface) }
+    return counters.map((c): NetworkItem => {
+      const item: NetworkItem = { ...c, is_up: this.isUp(c.interface) }
       const before = previous?.counters.get(c.interface)
       if (!before) return item
       return {
@@ -80,14 +83,13 @@ export class NetworkCollector {
         packets_sent_per_sec: round(counterRate(before.packets_sent, c.packets_sent, elapsed)),
         packets_recv_per_sec: round(counterRate(before.packets_recv, c.packets_recv, elapsed)),
       }
-    }))
+    })
   }
 
-  private async isUp(name: string): Promise<boolean | undefined> {
+  private isUp(name: string): boolean | undefined {
     const dir = `${this.sysRoot}/class/net/${name}`
     try {
-      const [operstate, flags] = await Promise.all([readFile(`${dir}/operstate`, 'utf8'), readFile(`${dir}/flags`, 'utf8')])
-      return interfaceIsUp(operstate, flags)
+      return interfaceIsUp(readPseudoFile(`${dir}/operstate`), readPseudoFile(`${dir}/flags`))
     } catch {
       return undefined // interface vanished between reads, or /sys is not mounted
     }

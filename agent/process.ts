@@ -1,24 +1,71 @@
 // Every process from /proc/[pid]/{stat,status,cmdline}, with CPU % from utime+stime deltas.
-import { closeSync, openSync, readSync } from 'node:fs'
-import { readFile, readdir } from 'node:fs/promises'
+import { closeSync, openSync, readdirSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { ProcessItem } from '../contract/ingest-batch.ts'
 import { commandLineReporter, DEFAULT_COMMAND_LINES } from './command-lines.ts'
 import { round } from './counter-rate.ts'
+import { readOpenPseudoFile, readPseudoFile, readPseudoFileOr } from './pseudo-files.ts'
 
 /** Processes read per event-loop turn: sync reads are ~10x cheaper than fs.promises for tiny /proc files. */
 const PIDS_PER_TURN = 64
 
-/** One reusable buffer: /proc/[pid] files are small, and cmdline is cut to 4096 characters anyway. */
-const readBuf = Buffer.alloc(16 * 1024)
+/** /proc/[pid] files come whole in one read of this size; cmdline is cut to 4096 characters anyway. */
+const PID_FILE_BYTES = 16 * 1024
 
-function readProcFile(path: string): string {
-  const fd = openSync(path, 'r')
-  try {
-    return readBuf.toString('utf8', 0, readSync(fd, readBuf, 0, readBuf.length, 0))
-  } finally {
-    closeSync(fd)
+const PID_FILES = ['stat', 'status', 'cmdline'] as const
+
+/**
+ * A process's /proc files, held open from one collection to the next: a read from offset 0 regenerates them,
+ * so the next collection reads each with one syscall instead of open, read and close (a third of the CPU).
+ * A held file keeps pointing at its own process: once that exits, reads fail and the pid is opened afresh.
+ */
+class HeldPidFiles {
+  private constructor(private readonly fds: number[]) {}
+
+  static open(dir: string): HeldPidFiles {
+    const fds: number[] = []
+    try {
+      for (const name of PID_FILES) fds.push(openSync(`${dir}/${name}`, 'r'))
+    } catch (err) {
+      for (const fd of fds) closeSync(fd)
+      throw err
+    }
+    return new HeldPidFiles(fds)
   }
+
+  read(): RawPidFiles {
+    return { stat: readOpenPseudoFile(this.fds[0], PID_FILE_BYTES), status: readOpenPseudoFile(this.fds[1], PID_FILE_BYTES), cmdline: readOpenPseudoFile(this.fds[2], PID_FILE_BYTES) }
+  }
+
+  close(): void {
+    for (const fd of this.fds) closeSync(fd)
+  }
+}
+
+interface RawPidFiles { stat: string; status: string; cmdline: string }
+
+function readPidFiles(dir: string): RawPidFiles {
+  return { stat: readPseudoFile(`${dir}/stat`, PID_FILE_BYTES), status: readPseudoFile(`${dir}/status`, PID_FILE_BYTES), cmdline: readPseudoFile(`${dir}/cmdline`, PID_FILE_BYTES) }
+}
+
+/** Each held process costs ~10 kB of kernel memory (two seq_file buffers, three open files): beyond this many, files are opened per read. */
+const MAX_HELD_PROCESSES = 1024
+
+/** How many processes may have their files held: three descriptors each, within half the soft limit on open files. */
+export function heldProcessBudget(limitsText: string): number {
+  const soft = Number(/^Max open files\s+(\d+|unlimited)/m.exec(limitsText)?.[1].replace('unlimited', 'Infinity') ?? 1024)
+  return Math.max(0, Math.min(MAX_HELD_PROCESSES, Math.floor((soft / 2 - 64) / PID_FILES.length)))
+}
+
+/** /proc entries that are processes: all digits. */
+function isPidName(name: string): boolean {
+  if (name.length === 0) return false
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i)
+    if (c < 48 || c > 57) return false
+  }
+  return true
 }
 
 /** USER_HZ; 100 on every mainstream Linux build (getconf CLK_TCK), not exposed to Node. */
@@ -39,11 +86,20 @@ export function parsePidStat(text: string): PidStat {
   const open = text.indexOf('(')
   const close = text.lastIndexOf(')')
   if (open < 0 || close < open) throw new Error(`malformed /proc/[pid]/stat: ${text.slice(0, 80)}`)
-  const f = text.slice(close + 2).trim().split(' ')
+  // The fields after the name, split at single spaces; only the seven used are cut out of the text.
+  const rest = text.slice(close + 2).trim()
+  const f: Array<string | undefined> = []
+  for (let from = 0, i = 0; i <= 20; i++) {
+    if (from > rest.length) break
+    let to = rest.indexOf(' ', from)
+    if (to < 0) to = rest.length
+    if (i <= 1 || i === 11 || i === 12 || i === 17 || i === 19 || i === 20) f[i] = rest.slice(from, to)
+    from = to + 1
+  }
   return {
     pid: Number(text.slice(0, open).trim()),
     name: text.slice(open + 1, close),
-    state: f[0],
+    state: f[0] as string,
     ppid: Number(f[1]),
     utime: Number(f[11]),
     stime: Number(f[12]),
@@ -53,11 +109,25 @@ export function parsePidStat(text: string): PidStat {
   }
 }
 
+/** The digits after `field` and its blanks at the start of a line (`^Uid:\s+(\d+)`), with the blanks that follow them. */
+function statusNumber(text: string, field: string): { value: string; end: number } | undefined {
+  const line = text.startsWith(field) ? 0 : text.indexOf(`\n${field}`) + 1
+  if (line === 0 && !text.startsWith(field)) return undefined
+  let i = line + field.length
+  const blanks = i
+  while (i < text.length && /\s/.test(text[i])) i++
+  const digits = i
+  while (i < text.length && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) i++
+  if (digits === blanks || i === digits) return undefined
+  return { value: text.slice(digits, i), end: i }
+}
+
 /** The few /proc/[pid]/status fields stat lacks: real uid and resident memory (absent for kernel threads). */
 export function parsePidStatus(text: string): { uid: number; rssBytes: number } {
-  const uid = /^Uid:\s+(\d+)/m.exec(text)
-  const rss = /^VmRSS:\s+(\d+)\s+kB/m.exec(text)
-  return { uid: uid ? Number(uid[1]) : -1, rssBytes: rss ? Number(rss[1]) * 1024 : 0 }
+  const uid = statusNumber(text, 'Uid:')
+  const rss = statusNumber(text, 'VmRSS:')
+  const kb = rss !== undefined && /^\s+kB/.test(text.slice(rss.end, rss.end + 8))
+  return { uid: uid ? Number(uid.value) : -1, rssBytes: rss && kb ? Number(rss.value) * 1024 : 0 }
 }
 
 export function stateWord(code: string): string {
@@ -69,9 +139,17 @@ class UserNames {
   private names = new Map<number, string>()
   private loadedAt = -Infinity
 
-  async name(uid: number): Promise<string> {
-    if (!this.names.has(uid) && performance.now() - this.loadedAt > 60_000) await this.load()
-    return this.names.get(uid) ?? String(uid)
+  /** Reads /etc/passwd again when one of `uids` is unknown and the last read is a minute old. */
+  async refresh(uids: Iterable<number>): Promise<void> {
+    if (performance.now() - this.loadedAt <= 60_000) return
+    for (const uid of uids) {
+      if (uid >= 0 && !this.names.has(uid)) return this.load()
+    }
+  }
+
+  /** The name, cut to what the wire takes; the uid itself when /etc/passwd has none. */
+  name(uid: number): string {
+    return (this.names.get(uid) ?? String(uid)).slice(0, 128)
   }
 
   private async load(): Promise<void> {
@@ -118,10 +196,17 @@ export function topProcesses(items: ProcessItem[], limit: number): ProcessItem[]
 
 export interface ProcessContext { bootTime: number; memTotalBytes: number }
 
+/** What the last collection saw of a process: its CPU ticks, and what was worked out from its files. */
+interface Seen { start: number; ticks: number; rawCmdline: string; cmdline: string | undefined; createTime: string | undefined }
+
+interface PidReading { stat: PidStat; status: { uid: number; rssBytes: number }; cmdline: string }
+
 /** Keeps each process's CPU ticks so each call reports CPU % since the last call. */
 export class ProcessCollector {
-  private previous: { at: number; ticks: Map<number, { start: number; ticks: number }> } | undefined
+  private previous: { at: number; bootTime: number; seen: Map<number, Seen> } | undefined
   private readonly users = new UserNames()
+  private held = new Map<number, HeldPidFiles>()
+  private readonly heldBudget = heldProcessBudget(readPseudoFileOr('/proc/self/limits', ''))
 
   /**
    * `selfPid`: the agent; its descendants (helper commands some library ran) are left out of the list.
@@ -134,38 +219,39 @@ export class ProcessCollector {
   ) {}
 
   async collect(ctx: ProcessContext): Promise<ProcessItem[]> {
-    const pids = (await readdir(this.procRoot)).filter(n => /^\d+$/.test(n))
+    const names = readdirSync(this.procRoot)
     const at = performance.now()
     const previous = this.previous
     const elapsed = previous ? (at - previous.at) / 1000 : 0
-    const ticks = new Map<number, { start: number; ticks: number }>()
+    const seen = new Map<number, Seen>()
 
-    const raw: Array<{ stat: PidStat; status: { uid: number; rssBytes: number }; cmdline: string }> = []
-    for (let i = 0; i < pids.length; i++) {
-      if (i > 0 && i % PIDS_PER_TURN === 0) await yieldToEventLoop()
-      const dir = `${this.procRoot}/${pids[i]}`
-      try {
-        raw.push({
-          stat: parsePidStat(readProcFile(`${dir}/stat`)),
-          status: parsePidStatus(readProcFile(`${dir}/status`)),
-          cmdline: readProcFile(`${dir}/cmdline`),
-        })
-      } catch {
-        // The process exited while we were reading it.
-      }
+    const raw: PidReading[] = []
+    const held = new Map<number, HeldPidFiles>()
+    let read = 0
+    for (const name of names) {
+      if (!isPidName(name)) continue
+      if (read > 0 && read % PIDS_PER_TURN === 0) await yieldToEventLoop()
+      read++
+      const reading = this.readPid(name, held)
+      if (reading) raw.push(reading)
     }
+    // Processes that exited since the last collection.
+    for (const [pid, files] of this.held) if (held.get(pid) !== files) files.close()
+    this.held = held
 
+    await this.users.refresh(raw.map(r => r.status.uid))
     const helpers = helperPids(raw.map(r => r.stat), this.selfPid)
+    const sameBoot = previous?.bootTime === ctx.bootTime
     const items: ProcessItem[] = []
     for (const { stat, status, cmdline } of raw) {
       if (helpers.has(stat.pid)) continue
       const total = stat.utime + stat.stime
-      ticks.set(stat.pid, { start: stat.startTicks, ticks: total })
-      const before = previous?.ticks.get(stat.pid)
+      const before = previous?.seen.get(stat.pid)
+      const sameProcess = before !== undefined && before.start === stat.startTicks
       let cpu = 0
       if (previous && elapsed > 0) {
         // A pid not seen last time (or reused) started after that sample: all its ticks fall in this interval.
-        const base = before && before.start === stat.startTicks ? before.ticks : 0
+        const base = sameProcess ? before.ticks : 0
         cpu = Math.max(0, ((total - base) / CLK_TCK / elapsed) * 100)
       }
       const item: ProcessItem = {
@@ -179,13 +265,64 @@ export class ProcessCollector {
         memory_percent: ctx.memTotalBytes > 0 ? round((status.rssBytes / ctx.memTotalBytes) * 100, 3) : 0,
         num_threads: stat.numThreads,
       }
-      const reported = this.reportCommandLine(cmdline)
+      // Scrubbing is a function of the command line alone: an unchanged one is not scrubbed again.
+      const reported = before !== undefined && before.rawCmdline === cmdline ? before.cmdline : this.reportCommandLine(cmdline)
       if (reported !== undefined) item.cmdline = reported
-      if (status.uid >= 0) item.username = (await this.users.name(status.uid)).slice(0, 128)
-      if (ctx.bootTime > 0) item.create_time = new Date((ctx.bootTime + stat.startTicks / CLK_TCK) * 1000).toISOString()
+      if (status.uid >= 0) item.username = this.users.name(status.uid)
+      let createTime: string | undefined
+      if (ctx.bootTime > 0) {
+        createTime = sameProcess && sameBoot && before.createTime !== undefined
+          ? before.createTime
+          : new Date((ctx.bootTime + stat.startTicks / CLK_TCK) * 1000).toISOString()
+        item.create_time = createTime
+      }
+      seen.set(stat.pid, { start: stat.startTicks, ticks: total, rawCmdline: cmdline, cmdline: reported, createTime })
       items.push(item)
     }
-    this.previous = { at, ticks }
+    this.previous = { at, bootTime: ctx.bootTime, seen }
     return items
   }
+
+  /** Closes the /proc files held open; the next collection opens them again. */
+  close(): void {
+    for (const files of this.held.values()) files.close()
+    this.held = new Map()
+  }
+
+  /** One process's files, through the files held since the last collection when it is the same process. */
+  private readPid(name: string, held: Map<number, HeldPidFiles>): PidReading | undefined {
+    const pid = Number(name)
+    const kept = this.held.get(pid)
+    if (kept) {
+      try {
+        const reading = parsePidFiles(kept.read())
+        held.set(pid, kept)
+        return reading
+      } catch {
+        // Its process exited; the pid may be a new process's by now.
+        this.held.delete(pid)
+        kept.close()
+      }
+    }
+    const dir = `${this.procRoot}/${name}`
+    try {
+      if (held.size >= this.heldBudget) return parsePidFiles(readPidFiles(dir))
+      const files = HeldPidFiles.open(dir)
+      try {
+        const reading = parsePidFiles(files.read())
+        held.set(pid, files)
+        return reading
+      } catch (err) {
+        files.close()
+        throw err
+      }
+    } catch {
+      // The process exited while we were reading it.
+      return undefined
+    }
+  }
+}
+
+function parsePidFiles(files: RawPidFiles): PidReading {
+  return { stat: parsePidStat(files.stat), status: parsePidStatus(files.status), cmdline: files.cmdline }
 }

@@ -48,11 +48,8 @@ interface ChangesPage {
  * and a start. A process missing from a snapshot in the middle of its life (an agent sending only its top
  * processes) is one life, not an exit and a start.
  */
-export async function processChanges(db: Kysely<Database>, req: AgentRef & { start: Date; end: Date; limit: number; offset: number }): Promise<{ total: number; changes: ProcessChange[] }> {
-  // Rows are read at their snapshots' times; a snapshot whose rows carry other times comes up short,
-  // and then the window is read again a day wider on each side.
-  let read = await readChanges(db, req, '0 seconds')
-  if ((read.rows_read ?? 0) < (read.rows_expected ?? 0)) read = await readChanges(db, req, ITEM_SKEW)
+export async function processChanges(db: Kysely<Database>, req: ChangesRequest): Promise<{ total: number; changes: ProcessChange[] }> {
+  const read = await readLives(db, req) ?? await readBySnapshot(db, req)
   const changes = (read.page ?? []).map((c) => ({
     ...c, create_time: c.create_time === null ? null : new Date(c.create_time), first_seen: new Date(c.first_seen),
     last_seen: new Date(c.last_seen), ended_before: c.ended_before === null ? null : new Date(c.ended_before),
@@ -60,7 +57,120 @@ export async function processChanges(db: Kysely<Database>, req: AgentRef & { sta
   return { total: Number(read.total ?? 0), changes }
 }
 
-async function readChanges(db: Kysely<Database>, req: AgentRef & { start: Date; end: Date; limit: number; offset: number }, skew: string): Promise<ChangesPage> {
+type ChangesRequest = AgentRef & { start: Date; end: Date; limit: number; offset: number }
+
+const HOUR_MS = 3_600_000
+/** A process's identity beside its pid and create time, as process_lives_1h keys it (sql/022). */
+const commandKey = (m: string) => sql.raw(`case when ${m}.create_time is null then md5(length(${m}.name) || ':' || ${m}.name || ${m}.cmdline) end`)
+/** Microseconds since 1970, exact (numeric), as process_lives_1h sums them. */
+const micros = (column: string) => sql.raw(`extract(epoch from ${column} - timestamptz '1970-01-01 00:00:00+00') * 1000000`)
+
+/** The window's snapshots, from the baseline one before it: their span, and what their rows should add up to. */
+interface SnapshotSpan {
+  lo: string | null; hi: string | null; lo_ms: number; hi_ms: number
+  snapshots: number; times: number; expected: string; time_sum: string
+}
+
+/**
+ * Lives from process_lives_1h for the hours wholly inside the snapshots' span, and from raw rows for the part
+ * hours at its edges. Exact when every row sits at its snapshot's time (the rows counted and their summed
+ * times say so) and no two snapshots share a time; otherwise undefined, and the caller reads by snapshot.
+ */
+async function readLives(db: Kysely<Database>, req: ChangesRequest): Promise<ChangesPage | undefined> {
+  const { orgId, agentId, start, end } = req
+  // The baseline by itself: a lower bound known only at run time would have every older chunk decompressed.
+  const { rows: [span] } = await sql<SnapshotSpan>`
+    with snaps as (
+      select time, total_processes from process_snapshots
+      where org_id = ${orgId} and agent_id = ${agentId} and time >= ${start} and time < ${end}
+      union all
+      select time, total_processes from process_snapshots
+      where org_id = ${orgId} and agent_id = ${agentId} and time < ${start}
+        and time = (select max(time) from process_snapshots where org_id = ${orgId} and agent_id = ${agentId} and time < ${start})
+    )
+    select min(time)::text as lo, max(time)::text as hi,
+           (extract(epoch from min(time)) * 1000)::float8 as lo_ms, (extract(epoch from max(time)) * 1000)::float8 as hi_ms,
+           count(*)::int4 as snapshots, count(distinct time)::int4 as times,
+           coalesce(sum(total_processes), 0)::text as expected, coalesce(sum(total_processes * ${micros('time')}), 0)::text as time_sum
+    from snaps`.execute(db)
+  if (span.lo === null || span.hi === null) return { total: 0, rows_read: 0, rows_expected: 0, page: [] }
+  if (span.times !== span.snapshots) return undefined
+  const lo = sql`${span.lo}::timestamptz`
+  const hi = sql`${span.hi}::timestamptz`
+  // Whole hours [first, last): every row of them is inside the span.
+  const first = Math.ceil(span.lo_ms / HOUR_MS) * HOUR_MS
+  const last = Math.floor(span.hi_ms / HOUR_MS) * HOUR_MS
+  const whole = first < last
+  const edges = whole
+    ? [...(span.lo_ms < first ? [sql`m.time >= ${lo} and m.time < ${new Date(first)}`] : []), sql`m.time >= ${new Date(last)} and m.time <= ${hi}`]
+    : [sql`m.time >= ${lo} and m.time <= ${hi}`]
+  const raw = edges.map((range) => sql`
+    select m.pid, m.create_time, ${commandKey('m')} as command_key, min(m.time) as first_seen, max(m.time) as last_seen, count(*) as n,
+           sum(${micros('m.time')}) as time_sum, max(m.cpu_percent) as peak_cpu_percent, max(m.memory_bytes) as peak_memory_bytes
+    from process_metrics m
+    where m.org_id = ${orgId} and m.agent_id = ${agentId} and ${range}
+    group by 1, 2, 3`)
+  const hourly = whole ? [sql`
+    select pid, create_time, command_key, first_seen, last_seen, count as n, time_sum, peak_cpu_percent, peak_memory_bytes
+    from process_lives_1h
+    where org_id = ${orgId} and agent_id = ${agentId} and bucket >= ${new Date(first)} and bucket < ${new Date(last)}`] : []
+  const { rows: [read] } = await sql<ChangesPage & { exact: boolean }>`
+    with parts as (${sql.join([...hourly, ...raw], sql` union all `)}),
+    lives as (
+      select pid, create_time, command_key, min(first_seen) as first_seen, max(last_seen) as last_seen, sum(n) as n,
+             sum(time_sum) as time_sum, max(peak_cpu_percent) as peak_cpu_percent, max(peak_memory_bytes) as peak_memory_bytes
+      from parts group by 1, 2, 3
+    ),
+    -- The first snapshot after each life's last one, in one sorted pass rather than a join the planner
+    -- (counting on the aggregate's sparse statistics) would run as a nested loop.
+    timeline as (
+      select false as is_snapshot, last_seen as time, l.* from lives l where l.first_seen > ${lo} or l.last_seen < ${hi}
+      union all
+      select true, time, null, null, null, null, null, null, null, null, null
+      from process_snapshots where org_id = ${orgId} and agent_id = ${agentId} and time >= ${lo} and time <= ${hi}
+    ),
+    changed as (
+      select pid, create_time, command_key, first_seen, last_seen, peak_cpu_percent, peak_memory_bytes, first_seen > ${lo} as started,
+             case when last_seen < ${hi} then next_snapshot end as ended_before
+      from (select *, min(time) filter (where is_snapshot) over (order by time desc, is_snapshot) as next_snapshot from timeline) t
+      where not is_snapshot
+    ),
+    page as (
+      select * from changed order by coalesce(ended_before, first_seen) desc, pid, create_time limit ${req.limit} offset ${req.offset}
+    ),
+    detailed as (
+      -- Name, command line, user and parent as last seen: one row each, read at its own time.
+      select p.*, d.name, d.cmdline, d.username, d.parent_pid
+      from page p cross join lateral (
+        select name, cmdline, username, parent_pid from process_metrics d
+        where d.org_id = ${orgId} and d.agent_id = ${agentId} and d.time = p.last_seen and d.pid = p.pid
+          and d.create_time is not distinct from p.create_time
+          and (p.create_time is not null or ${commandKey('d')} = p.command_key)
+          -- Known bounds let the planner leave out every other chunk (a plan over all of them took 50 ms).
+          and d.time >= ${lo} and d.time <= ${hi}
+        limit 1) d
+    )
+    select (select count(*) from changed) as total,
+      coalesce((select sum(n) = ${span.expected}::numeric and sum(time_sum) = ${span.time_sum}::numeric from lives), false) as exact,
+      (select json_agg(json_build_object(
+         'pid', pid, 'parent_pid', parent_pid, 'name', name, 'cmdline', cmdline, 'username', username, 'create_time', create_time,
+         'first_seen', first_seen, 'last_seen', last_seen, 'started', started, 'ended_before', ended_before,
+         'peak_cpu_percent', peak_cpu_percent, 'peak_memory_bytes', peak_memory_bytes)
+         order by coalesce(ended_before, first_seen) desc, pid, create_time) from detailed) as page`.execute(db)
+  return read.exact ? read : undefined
+}
+
+/**
+ * Lives from raw rows joined to their snapshots: exact whatever times the rows carry. Rows are read at their
+ * snapshots' times; a snapshot whose rows carry other times comes up short, and then the window is read again
+ * a day wider on each side.
+ */
+async function readBySnapshot(db: Kysely<Database>, req: ChangesRequest): Promise<ChangesPage> {
+  const read = await readChanges(db, req, '0 seconds')
+  return (read.rows_read ?? 0) < (read.rows_expected ?? 0) ? readChanges(db, req, ITEM_SKEW) : read
+}
+
+async function readChanges(db: Kysely<Database>, req: ChangesRequest, skew: string): Promise<ChangesPage> {
   const { orgId, agentId, start, end } = req
   const { rows } = await sql<ChangesPage>`
     with snaps as (

@@ -1,6 +1,6 @@
 // Collectors checked against what the kernel itself says, on this machine.
 import t from 'tap'
-import { readFileSync, statfsSync } from 'node:fs'
+import { readdirSync, readFileSync, readlinkSync, statfsSync } from 'node:fs'
 import { spawn } from 'node:child_process'
 import os from 'node:os'
 import { Value } from 'typebox/value'
@@ -11,7 +11,7 @@ import { DiskCollector } from '../../agent/disk.ts'
 import { collectInventory } from '../../agent/inventory.ts'
 import { collectMemory } from '../../agent/memory.ts'
 import { NetworkCollector } from '../../agent/network.ts'
-import { ProcessCollector, helperPids } from '../../agent/process.ts'
+import { ProcessCollector, heldProcessBudget, helperPids } from '../../agent/process.ts'
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 const metric = (ms: Array<{ metric_type: string; metric_name: string; value: number; tags?: Record<string, string> }>, type: string, name: string) =>
@@ -99,6 +99,40 @@ t.test('processes that exit between samples are skipped without error', async t 
   await new Promise(r => child.once('exit', r))
   const after = await procs.collect(ctx)
   t.notOk(after.some(p => p.pid === child.pid), 'gone after exit')
+})
+
+/** This process's open /proc/[pid] files, as paths. */
+const heldProcFiles = () => readdirSync('/proc/self/fd').flatMap(fd => {
+  try { return [readlinkSync(`/proc/self/fd/${fd}`)] } catch { return [] }
+}).filter(path => /^\/proc\/\d+\/(stat|status|cmdline)$/.test(path))
+
+t.test('/proc files held between collections follow their process: exec shows, exit and close() let go', async t => {
+  const heldByOthers = new Set(heldProcFiles()) // collectors of earlier tests, never closed
+  const procs = new ProcessCollector('/proc', -1)
+  const ctx = { bootTime: 0, memTotalBytes: os.totalmem() }
+  const child = spawn('sh', ['-c', 'sleep 0.4; exec sleep 30'], { stdio: 'ignore' })
+  t.teardown(() => { child.kill('SIGKILL') })
+  await sleep(100)
+  const first = (await procs.collect(ctx)).find(p => p.pid === child.pid)
+  t.match(first, { name: 'sh', cmdline: 'sh -c sleep 0.4; exec sleep 30' }, 'before the exec')
+  t.ok(heldProcFiles().includes(`/proc/${child.pid}/stat`), 'its files are held')
+  await sleep(600)
+  const second = (await procs.collect(ctx)).find(p => p.pid === child.pid)
+  t.match(second, { name: 'sleep', cmdline: 'sleep 30' }, 'the held files show the program it became')
+  child.kill('SIGKILL')
+  await new Promise(r => child.once('exit', r))
+  t.notOk((await procs.collect(ctx)).some(p => p.pid === child.pid), 'gone after exit')
+  t.notOk(heldProcFiles().some(path => path.startsWith(`/proc/${child.pid}/`)), 'and its files closed')
+  procs.close()
+  t.same(heldProcFiles().filter(path => !heldByOthers.has(path)), [], 'close() lets go of every held file')
+})
+
+t.test('held processes: three descriptors each within half the soft limit, at most 1024', async t => {
+  t.equal(heldProcessBudget('Max open files            1024                 524288               files     \n'), 149)
+  t.equal(heldProcessBudget('Max open files            20000                20000                files     \n'), 1024)
+  t.equal(heldProcessBudget('Max open files            unlimited            unlimited            files     \n'), 1024)
+  t.equal(heldProcessBudget('Max open files            64                   64                   files     \n'), 0)
+  t.equal(heldProcessBudget(''), 149, 'unreadable limits: the usual 1024')
 })
 
 t.test('filesystem of / matches statfs(/)', async t => {

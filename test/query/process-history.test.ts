@@ -2,8 +2,9 @@
 // (starts and exits between snapshots) and .../processes/blame (shares of the host's CPU or memory), against
 // six known snapshots a minute apart ingested through the API.
 import t from 'tap'
+import { sql } from 'kysely'
 import { assertError, createOrgWithAdmin, makeBatch, proc, startClient } from '../test-client.ts'
-import { MINUTE, floorTo, near } from './query-helpers.ts'
+import { HOUR, MINUTE, floorTo, near } from './query-helpers.ts'
 
 const MB = 1_000_000
 const base = floorTo(MINUTE) - 3 * 60 * MINUTE
@@ -210,4 +211,103 @@ t.test('process history', async (t) => {
       assertError(t, await api.get(`/api/v1/agents/nobody/${path}`), 404, 'NOT_FOUND', `${path} of an unknown agent`)
     }
   })
+})
+
+// Changes over several hours (issue 17): whole hours come from the process_lives_1h aggregate, the part hours at
+// the window's edges from raw rows. Answers must be exactly what the snapshots say, before the aggregate is
+// refreshed (its real-time part) and after, at any window. Snapshots every 10 minutes, some on the hour.
+t.test('changes across hours: the same answer from the aggregate, refreshed or not', async (t) => {
+  const api = await startClient(t)
+  const keyB = (await api.createAgent('hist-b')).api_key
+  const keyC = (await api.createAgent('hist-c')).api_key
+  const H0 = floorTo(HOUR) - 5 * HOUR
+  const snapTime = (i: number) => H0 - 20 * MINUTE + i * 10 * MINUTE
+  const SNAPS = 26
+  const range = (a: number, b: number, skip: number[] = []) => Array.from({ length: b - a + 1 }, (_, k) => a + k).filter((i) => !skip.includes(i))
+  const iso = (ms: number) => new Date(ms).toISOString()
+  /** name, pid, create_time, cmdline, the snapshots it is in. */
+  const LIVES: Array<[string, number, string | undefined, string, number[]]> = [
+    ['init', 1, iso(H0 - 86_400_000), '/sbin/init', range(0, SNAPS - 1)],
+    // Restarted with the same pid across an hour boundary.
+    ['web', 10, iso(H0 - 30 * MINUTE), 'web --port 80', range(0, 12)],
+    ['web', 10, iso(snapTime(13) - 5000), 'web --port 80', range(13, SNAPS - 1)],
+    // Missing from two snapshots mid-life (in different hours): one life.
+    ['batch', 20, iso(snapTime(3) - 5000), 'batch --nightly', range(3, 20, [8, 15])],
+    // pid 20 reused.
+    ['job', 20, iso(snapTime(22) - 5000), 'job --once', range(22, 24)],
+    // No create time: pid, name and command line; seen again after a gap is the same life.
+    ['cron', 30, undefined, 'x', [...range(5, 9), ...range(14, 18)]],
+    ['cron', 30, undefined, 'y', range(11, 12)],
+    // Same pid, name + command line spelling the same text: two commands.
+    ['ab', 40, undefined, 'c', range(2, 6)],
+    ['a', 40, undefined, 'bc', range(8, 12)],
+  ]
+  const cpuAt = (pid: number, i: number) => (pid * 7 + i * 13) % 97
+  const memAt = (pid: number, i: number) => (1 + ((pid + i) % 5)) * MB
+  const batch = (i: number, agentTime?: (pid: number) => string | undefined) => makeBatch({
+    time: iso(snapTime(i)),
+    processes: LIVES.filter((l) => l[4].includes(i)).map(([name, pid, create, cmdline]) => proc(pid, name, {
+      parent_pid: pid === 1 ? 0 : 1, cmdline, cpu_percent: cpuAt(pid, i), memory_bytes: memAt(pid, i), memory_percent: 1,
+      username: name, ...(create ? { create_time: create } : {}), ...(agentTime?.(pid) ? { time: agentTime(pid) } : {}),
+    })),
+  })
+  await api.ingestOk(keyB, range(0, SNAPS - 1).map((i) => batch(i)))
+
+  /** What the snapshots say, by the rules processChanges documents. */
+  function expected(start: number, end: number) {
+    const before = range(0, SNAPS - 1).filter((i) => snapTime(i) < start)
+    const snaps = range(0, SNAPS - 1).filter((i) => snapTime(i) < end && (before.length === 0 ? snapTime(i) >= start : i >= before[before.length - 1]))
+    if (snaps.length === 0) return []
+    const [lo, hi] = [snaps[0], snaps[snaps.length - 1]]
+    return LIVES.flatMap(([name, pid, create, cmdline, seen]) => {
+      const inside = seen.filter((i) => snaps.includes(i))
+      if (inside.length === 0) return []
+      const [first, last] = [inside[0], inside[inside.length - 1]]
+      if (first === lo && last === hi) return []
+      const ended = last < hi ? iso(snapTime(snaps[snaps.indexOf(last) + 1])) : null
+      return [{
+        name, pid, start_time: create ?? null, cmdline, username: name, parent_pid: pid === 1 ? 0 : 1,
+        first_seen: iso(snapTime(first)), last_seen: iso(snapTime(last)), started: first > lo, end: ended,
+        peak_cpu_percent: Math.max(...inside.map((i) => cpuAt(pid, i))), peak_memory_bytes: Math.max(...inside.map((i) => memAt(pid, i))),
+      }]
+    }).sort((a, b) => (b.end ?? b.first_seen).localeCompare(a.end ?? a.first_seen) || a.pid - b.pid
+      || (a.start_time === null ? 1 : b.start_time === null ? -1 : a.start_time.localeCompare(b.start_time)))
+  }
+  const pick = (c: any) => ({
+    name: c.name, pid: c.pid, start_time: c.start_time, cmdline: c.cmdline, username: c.username, parent_pid: c.parent_pid,
+    first_seen: c.first_seen, last_seen: c.last_seen, started: c.started, end: c.end, peak_cpu_percent: c.peak_cpu_percent, peak_memory_bytes: c.peak_memory_bytes,
+  })
+  const changes = async (agent: string, start: number, end: number, extra: Record<string, string> = {}) => {
+    const res = await api.get(`/api/v1/agents/${agent}/processes/changes?${q({ start: iso(start), end: iso(end), ...extra })}`)
+    t.equal(res.status, 200, res.text.slice(0, 200))
+    return res.body
+  }
+  const WINDOWS: Array<[string, number, number]> = [
+    ['every snapshot', H0 - HOUR, H0 + 4 * HOUR],
+    ['mid-hour to mid-hour, two whole hours inside', H0 + 25 * MINUTE, H0 + 3 * HOUR + 5 * MINUTE],
+    ['baseline and last snapshot on the hour', H0 + HOUR + 1, H0 + 3 * HOUR + 1],
+    ['starting on the hour exactly', H0 + HOUR, H0 + 3 * HOUR],
+    ['inside one hour', H0 + HOUR + 15 * MINUTE, H0 + HOUR + 45 * MINUTE],
+    ['one whole hour and edges', H0 + 55 * MINUTE, H0 + 2 * HOUR + 5 * MINUTE],
+  ]
+  const answers = async () => Promise.all(WINDOWS.map(([, s, e]) => changes('hist-b', s, e)))
+  const unrefreshed = await answers()
+  WINDOWS.forEach(([what, s, e], k) => {
+    t.same(unrefreshed[k].changes.map(pick), expected(s, e), `${what}: what the snapshots say`)
+    t.equal(unrefreshed[k].total, expected(s, e).length, `${what}: total`)
+  })
+  await sql`call refresh_continuous_aggregate('process_lives_1h', null, null)`.execute(api.store.db)
+  const { rows: [{ n }] } = await sql<{ n: number }>`select count(*)::int4 as n from process_lives_1h where bucket < ${new Date(H0 + 3 * HOUR)}`.execute(api.store.db)
+  t.ok(n > 0, 'the aggregate holds the whole hours')
+  const refreshed = await answers()
+  WINDOWS.forEach(([what], k) => t.same(refreshed[k], unrefreshed[k], `${what}: the same answer once the aggregate is refreshed`))
+  const [, s, e] = WINDOWS[0]
+  const pages = [...(await changes('hist-b', s, e, { limit: '3' })).changes, ...(await changes('hist-b', s, e, { limit: '3', offset: '3' })).changes,
+    ...(await changes('hist-b', s, e, { limit: '3', offset: '6' })).changes]
+  t.same(pages, refreshed[0].changes, 'pages walk the same order from the aggregate')
+
+  // Rows carrying their own times, off their snapshot's: lives still count at the snapshots' times.
+  await api.ingestOk(keyC, range(0, SNAPS - 1).map((i) => batch(i, (pid) => (pid === 20 ? iso(snapTime(i) + 7000) : undefined))))
+  await sql`call refresh_continuous_aggregate('process_lives_1h', null, null)`.execute(api.store.db)
+  for (const [what, s, e] of WINDOWS) t.same((await changes('hist-c', s, e)).changes.map(pick), expected(s, e), `${what}: rows off their snapshots' times`)
 })
