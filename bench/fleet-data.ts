@@ -17,6 +17,22 @@ export function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]
 }
 
+/** `runs` sequential authenticated GETs of `path` after 3 warm-ups: their milliseconds and the last answer's body. */
+export async function timeGets(base: string, token: string, path: string, runs: number): Promise<{ times: number[]; last: unknown }> {
+  const times: number[] = []
+  let last: unknown
+  for (let i = 0; i < runs + 3; i++) {
+    const [body, ms] = await timed(async () => {
+      const r = await fetch(base + path, { headers: { authorization: `Bearer ${token}` } })
+      if (r.status !== 200) throw new Error(`${path} answered ${r.status}: ${await r.text()}`)
+      return r.json()
+    })
+    if (i >= 3) times.push(ms)
+    last = body
+  }
+  return { times, last }
+}
+
 /** A progress bar on a terminal, a line every 25 % otherwise. */
 export function progress(label: string, total: number): (done: number) => void {
   let lastQuarter = -1

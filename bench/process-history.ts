@@ -12,7 +12,7 @@ import { openStore, type Store } from '../services/store/open-store.ts'
 import { prepareStore } from '../services/store/prepare-store.ts'
 import { bootstrapAdmin } from '../services/auth/bootstrap-admin.ts'
 import { buildApp } from '../services/api/app.ts'
-import { fmt, percentile, progress, say, seedFleet, timed } from './fleet-data.ts'
+import { fmt, percentile, progress, say, seedFleet, timed, timeGets } from './fleet-data.ts'
 
 const DAYS = 30
 const PROCESSES = 150
@@ -137,17 +137,7 @@ try {
   say(`\n  ${RUNS} requests each (after 3 warm-up), p50 / p95 over HTTP, target p95 ≤ ${TARGET_MS} ms:`)
   const summary: string[] = []
   for (const c of cases) {
-    const times: number[] = []
-    let last: unknown
-    for (let i = 0; i < RUNS + 3; i++) {
-      const [body, ms] = await timed(async () => {
-        const r = await fetch(base + c.path, { headers: { authorization: `Bearer ${token}` } })
-        if (r.status !== 200) throw new Error(`${c.path} answered ${r.status}: ${await r.text()}`)
-        return r.json()
-      })
-      if (i >= 3) times.push(ms)
-      last = body
-    }
+    const { times, last } = await timeGets(base, token, c.path, RUNS)
     const p50 = percentile(times, 0.5)
     const p95 = percentile(times, 0.95)
     const ratio = p95 / TARGET_MS

@@ -18,7 +18,7 @@ import { readMetricRows } from '../services/query/range-reads.ts'
 import { seriesStats } from '../services/query/series-stats.ts'
 import { parseSeriesTarget } from '../services/query/series-catalog.ts'
 import { resolutionForRange } from '../services/query/resolution-for-range.ts'
-import { fmt, loadMinuteData, percentile, say, seedFleet, timed } from './fleet-data.ts'
+import { fmt, loadMinuteData, percentile, say, seedFleet, timed, timeGets } from './fleet-data.ts'
 
 const AGENTS = 20
 const DAYS = 30
@@ -91,17 +91,7 @@ try {
   say(`\n  ${RUNS} requests each (after 3 warm-up), p50 / p95 over HTTP from a client in the server's own process (the earlier method; client and server share one event loop):`)
   const results: Record<string, { p50: number; p95: number }> = {}
   for (const c of cases) {
-    const times: number[] = []
-    let last: unknown
-    for (let i = 0; i < RUNS + 3; i++) {
-      const [res, ms] = await timed(async () => {
-        const r = await fetch(base + c.path, { headers: { authorization: `Bearer ${token}` } })
-        if (r.status !== 200) throw new Error(`${c.path} answered ${r.status}: ${await r.text()}`)
-        return r.json()
-      })
-      if (i >= 3) times.push(ms)
-      last = res
-    }
+    const { times, last } = await timeGets(base, token, c.path, RUNS)
     const p50 = percentile(times, 0.5)
     const p95 = percentile(times, 0.95)
     results[c.name] = { p50, p95 }

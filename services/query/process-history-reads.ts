@@ -60,6 +60,13 @@ export async function processChanges(db: Kysely<Database>, req: ChangesRequest):
 type ChangesRequest = AgentRef & { start: Date; end: Date; limit: number; offset: number }
 
 const HOUR_MS = 3_600_000
+
+/** Both readers' answer: the `detailed` page's changes as one JSON array, newest change first. */
+const PAGE_JSON = sql`(select json_agg(json_build_object(
+    'pid', pid, 'parent_pid', parent_pid, 'name', name, 'cmdline', cmdline, 'username', username, 'create_time', create_time,
+    'first_seen', first_seen, 'last_seen', last_seen, 'started', started, 'ended_before', ended_before,
+    'peak_cpu_percent', peak_cpu_percent, 'peak_memory_bytes', peak_memory_bytes)
+    order by coalesce(ended_before, first_seen) desc, pid, create_time) from detailed)`
 /** A process's identity beside its pid and create time, as process_lives_1h keys it (sql/022). */
 const commandKey = (m: string) => sql.raw(`case when ${m}.create_time is null then md5(length(${m}.name) || ':' || ${m}.name || ${m}.cmdline) end`)
 /** Microseconds since 1970, exact (numeric), as process_lives_1h sums them. */
@@ -152,11 +159,7 @@ async function readLives(db: Kysely<Database>, req: ChangesRequest): Promise<Cha
     )
     select (select count(*) from changed) as total,
       coalesce((select sum(n) = ${span.expected}::numeric and sum(time_sum) = ${span.time_sum}::numeric from lives), false) as exact,
-      (select json_agg(json_build_object(
-         'pid', pid, 'parent_pid', parent_pid, 'name', name, 'cmdline', cmdline, 'username', username, 'create_time', create_time,
-         'first_seen', first_seen, 'last_seen', last_seen, 'started', started, 'ended_before', ended_before,
-         'peak_cpu_percent', peak_cpu_percent, 'peak_memory_bytes', peak_memory_bytes)
-         order by coalesce(ended_before, first_seen) desc, pid, create_time) from detailed) as page`.execute(db)
+      ${PAGE_JSON} as page`.execute(db)
   return read.exact ? read : undefined
 }
 
@@ -212,11 +215,7 @@ async function readChanges(db: Kysely<Database>, req: ChangesRequest, skew: stri
         limit 1) d
     )
     select (select count(*) from changed) as total, (select sum(n) from lives) as rows_read, (select expected from edge) as rows_expected,
-      (select json_agg(json_build_object(
-         'pid', pid, 'parent_pid', parent_pid, 'name', name, 'cmdline', cmdline, 'username', username, 'create_time', create_time,
-         'first_seen', first_seen, 'last_seen', last_seen, 'started', started, 'ended_before', ended_before,
-         'peak_cpu_percent', peak_cpu_percent, 'peak_memory_bytes', peak_memory_bytes)
-         order by coalesce(ended_before, first_seen) desc, pid, create_time) from detailed) as page`.execute(db)
+      ${PAGE_JSON} as page`.execute(db)
   return rows[0]
 }
 
