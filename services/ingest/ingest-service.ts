@@ -18,7 +18,15 @@ import type { AgentRow } from '../agents/agents-repository.ts'
 
 export interface IngestService {
   /** Stores an authenticated agent's batches; batches already stored are acknowledged, not stored twice. */
-  ingest(agent: IngestingAgent & { name: string }, batches: IngestBatch[]): Promise<StoredBatches>
+  ingest(agent: IngestingAgent & { name: string }, batches: IngestBatch[], options?: IngestOptions): Promise<StoredBatches>
+}
+
+export interface IngestOptions {
+  /**
+   * InfluxDB's rule for the ecosystem's writers: one point per series (type, name, tags) and instant, the
+   * last write wins. A metrics row already stored at the same instant for the same series is replaced.
+   */
+  lastWriteWins?: boolean
 }
 
 export interface IngestServiceDeps {
@@ -38,10 +46,10 @@ const nothingStored = (): StoredBatches => ({
 
 export function ingestService(deps: IngestServiceDeps): IngestService {
   return {
-    async ingest(agent, batches) {
+    async ingest(agent, batches, options = {}) {
       if (batches.length === 0) return nothingStored()
       scrubBatches(batches, deps.scrubPatterns)
-      const result = await writeBatches(deps.db, agent, batches)
+      const result = await writeBatches(deps.db, agent, batches, options)
       for (const span of result.written) deps.lateData?.written(span.table, span.min, span.max)
       deps.record(batches, result)
       publishIngest(deps.feed, agent, batches, result)

@@ -1,5 +1,7 @@
 // Line protocol points → ingest batches (the contract the agent sends), so they take the same write path:
-// one batch per timestamp, every numeric or boolean field one `metrics` row; pure, no I/O.
+// one batch per timestamp, every numeric or boolean field one `metrics` row; pure, no I/O. Written
+// measurements live in a namespace of their own, `influx.<measurement>_<field>` (Telegraf's own Prometheus
+// spelling of a field), so a Telegraf `disk` never lands in hostpulse's built-in `disk` family.
 import { randomUUID } from 'node:crypto'
 import { Compile } from 'typebox/compile'
 import { MetricItem, type IngestBatch, type MetricItem as Metric } from '../../contract/ingest-batch.ts'
@@ -11,6 +13,10 @@ const checkMetric = Compile(MetricItem)
 const MAX_METRICS_PER_BATCH = 20_000
 /** The range a JavaScript Date (and so the API) can represent. */
 const MAX_DATE_MS = 8.64e15
+/** The metric type every line protocol field is stored under (read back as `influx.<measurement>_<field>`). */
+export const LINE_PROTOCOL_METRIC_TYPE = 'influx'
+/** The contract's longest metric_name. */
+const MAX_NAME_LENGTH = 128
 
 export interface LineBatches {
   batches: IngestBatch[]
@@ -37,13 +43,18 @@ export function pointsToBatches(points: LinePoint[], nowMs: number, newId: () =>
       errors.push({ line: p.line, message: `timestamp ${new Date(ms).toISOString()} is more than 5 minutes in the future (check the precision parameter and the sender's clock)` })
       continue
     }
-    const metricType = normalizeName(p.measurement, 'metric_type')
+    const measurement = normalizeName(p.measurement)
     const items: Metric[] = []
     const problems: string[] = []
     for (const [key, field] of Object.entries(p.fields)) {
       if (field.kind === 'string') { skippedFields++; continue }
+      const name = `${measurement}_${normalizeName(key)}`
+      if (name.length > MAX_NAME_LENGTH) {
+        problems.push(`measurement and field "${key.slice(0, 40)}" make a name of ${name.length} characters (stored as ${LINE_PROTOCOL_METRIC_TYPE}.<measurement>_<field>; at most ${MAX_NAME_LENGTH})`)
+        continue
+      }
       const item: Metric = {
-        metric_type: metricType, metric_name: normalizeName(key, 'metric_name'),
+        metric_type: LINE_PROTOCOL_METRIC_TYPE, metric_name: name,
         value: field.kind === 'boolean' ? (field.value ? 1 : 0) : field.value, tags: p.tags,
       }
       if (checkMetric.Check(item)) items.push(item)

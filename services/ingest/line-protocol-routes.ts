@@ -93,7 +93,7 @@ function writeRoute(app: FastifyInstance, path: WritePath): void {
     const built = pointsToBatches(parsed.points, Date.now())
     if (parsed.points.length === 0 && parsed.errors.length === 0) throw new ApiError('VALIDATION_ERROR', 'writing requires points: the body holds no line of line protocol')
     // Every good line, in one transaction; the bad ones are listed below.
-    const result = await app.ingest.ingest(request.ingestingAgent!, built.batches)
+    const result = await app.ingest.ingest(request.ingestingAgent!, built.batches, { lastWriteWins: true })
     const accepted = parsed.points.length - built.errors.length
     void reply.header('x-hostpulse-points', String(accepted))
     void reply.header('x-hostpulse-rows', String(result.rows.metrics))

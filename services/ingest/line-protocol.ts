@@ -186,9 +186,8 @@ export function parseLineProtocol(body: string, precision: Precision = 'ns'): Pa
 
 /**
  * A name as the metrics table spells it: lower-case, every character outside [a-z0-9_] becomes `_`
- * (`CPU.Usage-Idle` → `cpu_usage_idle`), and a measurement not starting with a letter gets `m_` in front.
+ * (`CPU.Usage-Idle` → `cpu_usage_idle`).
  */
-export function normalizeName(name: string, kind: 'metric_type' | 'metric_name'): string {
-  const out = name.toLowerCase().replace(/[^a-z0-9_]/g, '_')
-  return kind === 'metric_type' && !/^[a-z]/.test(out) ? `m_${out}` : out
+export function normalizeName(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9_]/g, '_')
 }

@@ -75,7 +75,7 @@ export const remoteWriteRoutes: FastifyPluginAsync = async (app) => {
     }
     const decoded = decodeWriteRequest(await decompressRemoteWrite(request.body, MAX_REMOTE_WRITE_BYTES))
     const built = writeRequestToBatches(decoded, request.ingestingAgent!.id, Date.now())
-    const result = await app.ingest.ingest(request.ingestingAgent!, built.batches)
+    const result = await app.ingest.ingest(request.ingestingAgent!, built.batches, { lastWriteWins: true })
     // Remote write 2.0's count header (1.0 senders ignore it) and hostpulse's own counts.
     void reply.headers({
       'x-prometheus-remote-write-samples-written': String(built.rows),

@@ -161,9 +161,50 @@ const LOG_COLUMNS: TableSpec<Item<'logs'>> = [
   { name: 'fields', type: 'jsonb', value: (r) => r.item.fields ?? {} },
 ]
 
-async function insertMetrics(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[], written: WrittenSpans): Promise<number> {
-  const rows = flatten(batches, 'metrics')
-  if (rows.length === 0) return 0
+/** One point: a series (type, name, tags in any key order) at one millisecond. */
+function pointKey(r: Item<'metrics'>): string {
+  const tags = r.item.tags ?? {}
+  const sorted = Object.keys(tags).sort().map((k) => [k, tags[k]])
+  return `${Date.parse(r.time)}\u0000${r.item.metric_type}\u0000${r.item.metric_name}\u0000${JSON.stringify(sorted)}`
+}
+
+/**
+ * Last write wins, as InfluxDB keeps points: of the request's rows for one point only the last is kept, and
+ * the rows already stored for those points are deleted in the same transaction (an index probe per point on
+ * metrics_series_time, only in the chunks the request's span touches; compressed chunks included).
+ */
+async function replaceStoredPoints(trx: Transaction<Database>, agent: IngestingAgent, rows: Item<'metrics'>[]): Promise<Item<'metrics'>[]> {
+  const last = new Map<string, Item<'metrics'>>()
+  for (const r of rows) {
+    const key = pointKey(r)
+    last.delete(key)
+    last.set(key, r)
+  }
+  const points = [...last.values()]
+  let min = Infinity
+  let max = -Infinity
+  for (const r of points) {
+    const t = Date.parse(r.time)
+    if (t < min) min = t
+    if (t > max) max = t
+  }
+  // The span as literals, so the planner leaves every other chunk out before it runs.
+  const from = sql.lit(new Date(min - 1).toISOString())
+  const to = sql.lit(new Date(max + 1).toISOString())
+  await sql`delete from metrics m
+    using unnest(${points.map((r) => r.time)}::timestamptz[], ${points.map((r) => r.item.metric_type)}::text[],
+      ${points.map((r) => r.item.metric_name)}::text[], ${points.map((r) => JSON.stringify(r.item.tags ?? {}))}::text[]) as p(time, metric_type, metric_name, tags)
+    where m.agent_id = ${agent.id}::uuid and m.time > ${from}::timestamptz and m.time < ${to}::timestamptz
+      and m.metric_type = p.metric_type and m.metric_name = p.metric_name and m.time = date_trunc('milliseconds', p.time)
+      and m.tags = p.tags::jsonb`.execute(trx)
+  return points
+}
+
+async function insertMetrics(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[], written: WrittenSpans,
+  lastWriteWins: boolean): Promise<number> {
+  const flat = flatten(batches, 'metrics')
+  if (flat.length === 0) return 0
+  const rows = lastWriteWins ? await replaceStoredPoints(trx, agent, flat) : flat
   // One statement: the rows go into the hypertable, and each series' newest into metrics_latest (a replayed
   // older batch never overwrites a newer value).
   await sql`with inserted as (${insertRows(agent, 'metrics', METRIC_COLUMNS, rows, written)}
@@ -271,7 +312,12 @@ function latestMetricTime(batches: IngestBatch[]): Date {
  */
 export interface StoredBatches extends IngestAccepted { snapshots: Map<string, number>; written: WrittenSpan[] }
 
-export async function writeBatches(db: Kysely<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<StoredBatches> {
+export interface WriteOptions {
+  /** One point per series and instant: a metrics row already stored for it is replaced (see IngestOptions). */
+  lastWriteWins?: boolean
+}
+
+export async function writeBatches(db: Kysely<Database>, agent: IngestingAgent, batches: IngestBatch[], options: WriteOptions = {}): Promise<StoredBatches> {
   return db.transaction().execute(async (trx) => {
     // Claim the batch ids first: one already stored is acknowledged again and stores nothing twice.
     // Batch ids are compared in one spelling (uuids arrive in either case).
@@ -289,7 +335,7 @@ export async function writeBatches(db: Kysely<Database>, agent: IngestingAgent, 
     const snapshots = await insertProcesses(trx, agent, todo, written)
     await registerContainers(trx, agent, todo)
     const rows = {
-      metrics: await insertMetrics(trx, agent, todo, written),
+      metrics: await insertMetrics(trx, agent, todo, written, options.lastWriteWins === true),
       disks: await insertPlain(trx, agent, todo, 'disks', 'disk_metrics', DISK_COLUMNS, written),
       networks: await insertPlain(trx, agent, todo, 'networks', 'network_metrics', NETWORK_COLUMNS, written),
       processes: todo.reduce((n, b) => n + (snapshots.has(b.batch_id) ? b.processes!.length : 0), 0),

@@ -6,11 +6,17 @@ import type { AgentSummary, AlertEvent } from './live-messages.ts'
 /** One series' newest value. `type`/`name` are what a client filter matches. */
 export interface LiveSample { type: string; name: string; value: number; time: Date }
 
-/** `cpu.usage_percent`, or `cpu.usage_percent{core=0}` for a tagged series (tags sorted by key). */
+/** A tag key or value inside a series key: `\\`, `,`, `=`, `{` and `}` behind a backslash, so no two series share a key. */
+const escapeTag = (text: string) => text.replace(/[\\,={}]/g, (c) => `\\${c}`)
+
+/**
+ * `cpu.usage_percent`, or `cpu.usage_percent{core=0}` for a tagged series (tags sorted by key, each key and
+ * value escaped: tags `k=ey` → `v,al` and `path` → `C:\\x` give `{k\\=ey=v\\,al,path=C:\\\\x}`). services/web/public/host-charts.js spells it the same way.
+ */
 export function seriesKey(type: string, name: string, tags: Record<string, string>): string {
   const keys = Object.keys(tags).sort()
   if (keys.length === 0) return `${type}.${name}`
-  return `${type}.${name}{${keys.map((k) => `${k}=${tags[k]}`).join(',')}}`
+  return `${type}.${name}{${keys.map((k) => `${escapeTag(k)}=${escapeTag(tags[k])}`).join(',')}}`
 }
 
 /** Filesystem and interface fields worth watching live, per row (names as the series endpoint takes them). */

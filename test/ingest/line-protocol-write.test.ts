@@ -40,29 +40,29 @@ t.test('line protocol write', async (t) => {
     const at = iso(baseS)
     const diskTags = JSON.stringify({ 'device': 'sda 1', 'k=ey': 'v,al', 'path': 'C:\\\\x' })
     t.same(rows, [
-      `${at} disk_io.busy${diskTags}=1`,
-      `${at} disk_io.reads${diskTags}=12`,
-      `${at} disk_io.write_bytes${diskTags}=4096`,
-      `${at} exp.value{}=-1500`,
-      `${at} mem.available_percent{"host":"web-01"}=41.2`,
-      `${at} mem.swap_free{"host":"web-01"}=0`,
-      `${at} mem.used{"host":"web-01"}=8123456789`,
-      `${at} net.bytes_recv{"interface":"eth0"}=123`,
-      `${at} system.degraded{"host":"web-01"}=0`,
-      `${at} system.load1{"host":"web-01"}=0.5`,
-      `${at} system.n_cpus{"host":"web-01"}=8`,
-      `${at} system.online{"host":"web-01"}=1`,
-      `${iso(baseS, 123)} cpu.usage_idle{"cpu":"cpu-total","host":"web-01"}=97.5`,
-      `${iso(baseS, 123)} cpu.usage_system{"cpu":"cpu-total","host":"web-01"}=0.75`,
-      `${iso(baseS, 123)} cpu.usage_user{"cpu":"cpu-total","host":"web-01"}=1.25`,
-      `${iso(baseS, 500)} docker_container_stats.cpu_percent{"name":"db"}=3.5`,
+      `${at} influx.disk_io_busy${diskTags}=1`,
+      `${at} influx.disk_io_reads${diskTags}=12`,
+      `${at} influx.disk_io_write_bytes${diskTags}=4096`,
+      `${at} influx.exp_value{}=-1500`,
+      `${at} influx.mem_available_percent{"host":"web-01"}=41.2`,
+      `${at} influx.mem_swap_free{"host":"web-01"}=0`,
+      `${at} influx.mem_used{"host":"web-01"}=8123456789`,
+      `${at} influx.net_bytes_recv{"interface":"eth0"}=123`,
+      `${at} influx.system_degraded{"host":"web-01"}=0`,
+      `${at} influx.system_load1{"host":"web-01"}=0.5`,
+      `${at} influx.system_n_cpus{"host":"web-01"}=8`,
+      `${at} influx.system_online{"host":"web-01"}=1`,
+      `${iso(baseS, 123)} influx.cpu_usage_idle{"cpu":"cpu-total","host":"web-01"}=97.5`,
+      `${iso(baseS, 123)} influx.cpu_usage_system{"cpu":"cpu-total","host":"web-01"}=0.75`,
+      `${iso(baseS, 123)} influx.cpu_usage_user{"cpu":"cpu-total","host":"web-01"}=1.25`,
+      `${iso(baseS, 500)} influx.docker_container_stats_cpu_percent{"name":"db"}=3.5`,
     ], 'every numeric and boolean field is a row; names normalized; tags kept; ns truncated to ms')
 
     const range = await api.get(`/api/v1/metrics/range/${agent.id}?start=${iso(baseS - 60)}&end=${iso(baseS + 60)}&limit=100`)
     t.equal(range.status, 200)
     t.equal(range.body.count, 16, 'the query API reads them back')
-    const load = range.body.metrics.find((m: any) => m.metric_type === 'system' && m.metric_name === 'load1')
-    t.same(load, { time: iso(baseS), agent_id: 'telegraf-host', metric_type: 'system', metric_name: 'load1', value: 0.5, tags: { host: 'web-01' } })
+    const load = range.body.metrics.find((m: any) => m.metric_type === 'influx' && m.metric_name === 'system_load1')
+    t.same(load, { time: iso(baseS), agent_id: 'telegraf-host', metric_type: 'influx', metric_name: 'system_load1', value: 0.5, tags: { host: 'web-01' } })
     const latest = await sql<{ n: number }>`select count(*)::int as n from metrics_latest where agent_id = ${agent.id}::uuid`.execute(api.store.db)
     t.equal(latest.rows[0].n, 16, 'metrics_latest holds each series')
   })
@@ -131,7 +131,7 @@ t.test('line protocol write', async (t) => {
       'cpu usage=abc',
       `later v=1 ${futureNs}`,
       'only_measurement',
-      `${'m'.repeat(65)} v=1 ${baseS}000000000`,
+      `${'m'.repeat(130)} v=1 ${baseS}000000000`,
       `tags,${Array.from({ length: 33 }, (_, k) => `t${k}=v`).join(',')} v=1 ${baseS}000000000`,
       `big n=9007199254740993i ${baseS}000000000`,
       `good,n=3 v=3,big=9007199254740992i,s="a string" ${baseS}000000000`,
@@ -146,7 +146,7 @@ t.test('line protocol write', async (t) => {
     t.match(reason(5).error_message, /field "usage" is not a number/)
     t.match(reason(6).error_message, /more than 5 minutes in the future/)
     t.match(reason(7).error_message, /no field set/)
-    t.match(reason(8).error_message, /metric_type/)
+    t.match(reason(8).error_message, /measurement and field "v" make a name of 132 characters \(stored as influx.<measurement>_<field>; at most 128\)/)
     t.match(reason(9).error_message, /tags/)
     t.match(reason(10).error_message, /beyond ±2\^53/)
     t.match(res.body.message, /^partial write of line protocol occurred: 7 of 10 lines rejected, the other 3 stored; line 3: value of tag "host" is empty/)
@@ -155,10 +155,10 @@ t.test('line protocol write', async (t) => {
     t.equal(res.headers.get('x-hostpulse-rows'), '4')
     t.equal(res.headers.get('x-hostpulse-skipped-string-fields'), '1')
     t.same((await rowsOf(api, a.id)).map(view), [
-      `${iso(baseS)} good.big{"n":"3"}=9007199254740992`,
-      `${iso(baseS)} good.v{"n":"1"}=1`,
-      `${iso(baseS)} good.v{"n":"2"}=2`,
-      `${iso(baseS)} good.v{"n":"3"}=3`,
+      `${iso(baseS)} influx.good_big{"n":"3"}=9007199254740992`,
+      `${iso(baseS)} influx.good_v{"n":"1"}=1`,
+      `${iso(baseS)} influx.good_v{"n":"2"}=2`,
+      `${iso(baseS)} influx.good_v{"n":"3"}=3`,
     ], 'the good lines are stored; 2^53 exactly')
     const range = await api.get(`/api/v1/metrics/range/${a.id}?start=${iso(baseS - 60)}&end=${iso(baseS + 60)}`)
     t.equal(range.body.count, 4, 'and readable through the API')

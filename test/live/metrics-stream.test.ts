@@ -51,6 +51,27 @@ t.test('seed format: the snapshot holds the last 30 s; an ingest is pushed witho
   t.notOk('cpu.usage_percent' in replay.data, 'an older sample of a series already sent is not pushed')
 })
 
+t.test('tag values with , = { } and \\ never make two series share a key (each value reaches the client)', async (t) => {
+  const agent = await api.createAgent('escape-host')
+  const now = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString()
+  // Unescaped, both would be `m.v{a=1,b=2}`, and one value would be lost.
+  const tagSets = [{ a: '1,b=2' }, { a: '1', b: '2' }, { 'a=1,b': '2' }, { a: '1}', b: '{2' }, { a: '1\\', b: '2' }]
+  await api.ingestOk(agent.api_key, makeBatch({
+    time: now, metrics: tagSets.map((tags, i) => metric('m', 'v', i, { tags })), disks: [], networks: [], processes: [],
+  }))
+  const client = await connectWs(t, streamUrl('escape-host'))
+  const snapshot = await client.waitFor(isMetrics)
+  const keys = keysOf(snapshot).filter((k) => k.startsWith('m.v'))
+  t.equal(keys.length, tagSets.length, `one key per series: ${keys.join('  ')}`)
+  t.same(keys.map((k) => snapshot.data[k].value).sort(), [0, 1, 2, 3, 4], 'every value arrived')
+  t.same(snapshot.data['m.v{a=1\\,b\\=2}'], { value: 0, timestamp: now }, '`,` and `=` in a value are escaped')
+  t.same(snapshot.data['m.v{a=1,b=2}'], { value: 1, timestamp: now }, 'a plain series keeps its plain key')
+  t.same(snapshot.data['m.v{a\\=1\\,b=2}'], { value: 2, timestamp: now }, 'and in a key')
+  t.same(snapshot.data['m.v{a=1\\},b=\\{2}'], { value: 3, timestamp: now }, 'braces too')
+  t.same(snapshot.data['m.v{a=1\\\\,b=2}'], { value: 4, timestamp: now }, 'and the backslash itself')
+  client.close()
+})
+
 t.test('filter messages apply from the next message on; bad ones are refused and the connection stays', async (t) => {
   const agent = await api.createAgent('filter-01')
   const client = await connectWs(t, streamUrl(agent.id))

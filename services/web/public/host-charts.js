@@ -53,8 +53,11 @@ export function chartsFor(latest, wide) {
   ]
 }
 
-/** The live stream's key of a series: `<type>.<name>`, or `<type>.<name>{k=v,…}` with tags sorted by key. */
+/** A tag key or value inside a series key, escaped as services/live/live-reads.ts does. */
+const escapeTag = (text) => String(text).replace(/[\\,={}]/g, (c) => `\\${c}`)
+
+/** The live stream's key of a series: `<type>.<name>`, or `<type>.<name>{k=v,…}` with tags sorted by key, escaped. */
 export function seriesKey(series) {
   const keys = Object.keys(series.tags).sort()
-  return keys.length === 0 ? series.metric : `${series.metric}{${keys.map((k) => `${k}=${series.tags[k]}`).join(',')}}`
+  return keys.length === 0 ? series.metric : `${series.metric}{${keys.map((k) => `${escapeTag(k)}=${escapeTag(series.tags[k])}`).join(',')}}`
 }
