@@ -55,7 +55,7 @@ t.test('tag values with , = { } and \\ never make two series share a key (each v
   const agent = await api.createAgent('escape-host')
   const now = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString()
   // Unescaped, both would be `m.v{a=1,b=2}`, and one value would be lost.
-  const tagSets = [{ a: '1,b=2' }, { a: '1', b: '2' }, { 'a=1,b': '2' }, { a: '1}', b: '{2' }, { a: '1\\', b: '2' }]
+  const tagSets: Array<Record<string, string>> = [{ a: '1,b=2' }, { a: '1', b: '2' }, { 'a=1,b': '2' }, { a: '1}', b: '{2' }, { a: '1\\', b: '2' }]
   await api.ingestOk(agent.api_key, makeBatch({
     time: now, metrics: tagSets.map((tags, i) => metric('m', 'v', i, { tags })), disks: [], networks: [], processes: [],
   }))
