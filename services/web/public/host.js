@@ -1,6 +1,6 @@
 // One host: live cards and charts (WS /ws/metrics/<agent>, REST polling while it is down), history over
-// a chosen range from the series endpoint, filesystem and interface tables, the process tree and the
-// host's recent log lines. `focus: 'processes'` scrolls to the process tree once the page has its layout.
+// a chosen range from the series endpoint, the custom metrics other tools wrote, filesystem and interface
+// tables, the process tree and the host's recent log lines. `focus: 'processes'` scrolls to the process tree once the page has its layout.
 import { h, replaceChildren } from './elements.js'
 import { api } from './session.js'
 import { LiveSocket } from './live-socket.js'
@@ -9,6 +9,7 @@ import { chartsFor, seriesKey } from './host-charts.js'
 import { mountProcessTree } from './process-tree.js'
 import { mountHostLogs } from './host-logs.js'
 import { mountHostReport } from './host-report.js'
+import { customMetrics, mountCustomMetrics } from './host-custom-metrics.js'
 import { eachLimited } from './concurrency.js'
 import { usageBar } from './usage-bar.js'
 import { formatAgo, formatByteRate, formatBytes, formatFullTime, formatNumber, formatPerSecond, formatPercent, formatValue } from './format.js'
@@ -64,6 +65,7 @@ export function mountHost(container, agentId, { focus = null } = {}) {
   }, r.id))
   const historyNote = h('span', { class: 'muted', id: 'history-note', 'aria-live': 'polite' })
   const chartsGrid = h('div', { class: 'charts', id: 'charts' })
+  const customSection = h('section', { class: 'custom-metrics', id: 'custom-metrics', 'aria-labelledby': 'custom-title' })
   const fsBody = h('tbody')
   const ifBody = h('tbody')
   const processSection = h('section', { class: 'processes', 'aria-labelledby': 'processes-title' })
@@ -79,6 +81,7 @@ export function mountHost(container, agentId, { focus = null } = {}) {
       h('div', { class: 'section-head' }, h('h2', { id: 'charts-title' }, 'Charts'),
         h('div', { class: 'range-picker', role: 'group', 'aria-label': 'History range' }, rangeButtons), reportButton, historyNote),
       reportSection, chartsGrid),
+    customSection,
     h('section', { 'aria-labelledby': 'fs-title' }, h('h2', { id: 'fs-title' }, 'Filesystems'),
       h('div', { class: 'table-scroll' }, h('table', { id: 'filesystems' }, h('thead', {}, h('tr', {},
         ['Mount', 'Device', 'Type', 'Size', 'Used', 'Available', 'Use', 'Inodes', 'Read', 'Write'].map((c) => h('th', { scope: 'col' }, c)))), fsBody))),
@@ -282,6 +285,10 @@ export function mountHost(container, agentId, { focus = null } = {}) {
     tree.refresh()
   }
 
+  function newChart(box, def) {
+    return new TimeChart(box, { title: def.title, unit: def.unit, labels: def.series.map((s) => s.label), rangeMs: state.range.ms })
+  }
+
   function buildCharts(defs) {
     for (const c of state.charts) c.chart?.destroy()
     replaceChildren(chartsGrid)
@@ -292,19 +299,29 @@ export function mountHost(container, agentId, { focus = null } = {}) {
         box.append(h('p', { class: 'muted chart-empty' }, `This host reports no ${def.title.toLowerCase()} data.`))
         return { def, chart: null }
       }
-      return { def, chart: new TimeChart(box, { title: def.title, unit: def.unit, labels: def.series.map((s) => s.label), rangeMs: state.range.ms }) }
+      return { def, chart: newChart(box, def) }
     })
   }
 
-  async function loadHistory() {
-    const generation = ++state.generation
+  /** The chosen custom metric's chart joins the others (history over the range, live values). */
+  function showCustom(def, box) {
+    const old = state.charts.find((c) => c.def.id === 'custom')
+    old?.chart?.destroy()
+    const entry = { def, chart: newChart(box, def) }
+    state.charts = [...state.charts.filter((c) => c !== old), entry]
+    loadHistory([entry])
+  }
+
+  /** Reads every chart's history over the range (or only `only`'s, for a chart just added). */
+  async function loadHistory(only = null) {
+    const generation = only ? state.generation : ++state.generation
     const range = state.range
     const start = new Date(Date.now() - range.ms).toISOString()
     const width = chartsGrid.clientWidth || 800
     const maxPoints = Math.max(60, Math.min(600, Math.round(width / 2)))
     historyNote.textContent = `Loading the last ${range.label}…`
     const failures = []
-    await eachLimited(state.charts.filter((c) => c.chart), 2, async ({ def, chart }) => {
+    await eachLimited((only ?? state.charts).filter((c) => c.chart), 2, async ({ def, chart }) => {
       const series = await Promise.all(def.series.map(async (s) => {
         const tags = Object.entries(s.tags).map(([k, v]) => `&tags.${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('')
         try {
@@ -356,6 +373,7 @@ export function mountHost(container, agentId, { focus = null } = {}) {
       if (destroyed) return
       const wide = renderTables(tables)
       buildCharts(chartsFor(latest.metrics, wide))
+      mountCustomMetrics(customSection, customMetrics(latest.metrics), showCustom)
       // The charts above the process tree now have their height.
       showFocus()
       applyValues(latest.data)
