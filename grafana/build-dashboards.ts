@@ -343,6 +343,51 @@ ORDER BY 1`,
   },
 ], [agentVariable])
 
+// ---------------------------------------------------------------- custom metrics
+// What the ecosystem's writers stored: influx.* (line protocol), prom.* (remote write), otel.* (OTLP). One
+// metric of one host at a time ($metric), one series per tag set, at the resolution $__interval calls for.
+
+const CUSTOM_TYPES = ['influx', 'prom', 'otel'].map((t) => `'${t}'`).join(', ')
+
+const metricVariable = {
+  name: 'metric', label: 'Metric', type: 'query', datasource: DATASOURCE,
+  query: `SELECT DISTINCT metric_type || '.' || metric_name FROM metrics_latest WHERE metric_type IN (${CUSTOM_TYPES}) AND ${AGENT} ORDER BY 1`,
+  definition: 'influx.*, prom.* and otel.* metrics of $agent',
+  refresh: 1, sort: 1, multi: false, includeAll: false, current: {}, options: [], hide: 0,
+}
+
+/** `$metric` split as the series endpoint splits it: `<type>.<name>` at the first dot (constants the planner folds). */
+const METRIC = `metric_type = split_part('$metric', '.', 1) AND metric_name = substr('$metric', strpos('$metric', '.') + 1)`
+
+/** One series per tag set of $metric, labelled `k=v k2=v2` (or the metric's name when untagged); exact averages. */
+function customSeries(): string {
+  const levels: [string, string, string][] = [
+    ['metrics', `$__interval_ms < ${MINUTE_MS}`, 'time AS t, tags AS k, value AS s, 1 AS n'],
+    ['metrics_1m', `$__interval_ms >= ${MINUTE_MS} AND $__interval_ms < ${HOUR_MS}`, 'bucket, tags, sum, count'],
+    ['metrics_1h', `$__interval_ms >= ${HOUR_MS} AND $__interval_ms < ${DAY_MS}`, 'bucket, tags, sum, count'],
+    ['metrics_1d', `$__interval_ms >= ${DAY_MS}`, 'bucket, tags, sum, count'],
+  ]
+  const branches = levels.map(([rel, guard, cols]) =>
+    `  SELECT ${cols} FROM ${rel}\n  WHERE ${guard} AND $__timeFilter(${rel === 'metrics' ? 'time' : 'bucket'}) AND ${METRIC} AND ${AGENT}`).join('\n  UNION ALL\n')
+  const label = `COALESCE((SELECT string_agg(key || '=' || value, ' ' ORDER BY key) FROM jsonb_each_text(k)), '$metric')`
+  return `SELECT time_bucket('$__interval', t) AS "time", ${label} AS metric, sum(s) / sum(n) AS value\nFROM (\n${branches}\n) AS r(t, k, s, n)\nGROUP BY 1, k\nORDER BY 1`
+}
+
+const custom = dashboard('hostpulse-custom', 'Custom metrics',
+  'What Telegraf (influx.*), Prometheus remote write (prom.*) and OpenTelemetry (otel.*) wrote for one host ($agent): $metric over time, one series per tag set, and every such series\' newest value.', [
+    { title: '$metric', unit: 'short', w: 24, h: 10, sql: customSeries() },
+    {
+      title: 'Newest values', type: 'table', unit: 'none', w: 24, h: 10,
+      description: 'Every influx.*, prom.* and otel.* series of the host with its newest value.',
+      sql: `SELECT time AS "time", metric_type || '.' || metric_name AS metric,
+  COALESCE((SELECT string_agg(key || '=' || value, ' ' ORDER BY key) FROM jsonb_each_text(tags)), '') AS tags, value
+FROM metrics_latest
+WHERE metric_type IN (${CUSTOM_TYPES}) AND ${AGENT}
+ORDER BY metric, tags
+LIMIT 1000`,
+    },
+  ], [agentVariable, metricVariable])
+
 // ---------------------------------------------------------------- alerts
 // Grafana's role reads alert_rules, alert_events, alert_states and silences, never channels (secrets).
 
@@ -443,6 +488,7 @@ export const DASHBOARDS: Record<string, Dashboard> = {
   'host-detail.json': host,
   'processes.json': processes,
   'alerts.json': alerts,
+  'custom-metrics.json': custom,
 }
 
 export const render = (d: Dashboard): string => JSON.stringify(d, null, 2) + '\n'

@@ -46,6 +46,8 @@ const EXPECTED: Record<string, string[]> = {
   'hostpulse-alerts/Alerts firing by severity': ['time', 'metric', 'value'],
   'hostpulse-alerts/New alerts by severity': ['time', 'metric', 'value'],
   'hostpulse-alerts/Alerts by rule and severity': ['time', 'rule', 'critical', 'warning', 'info', 'total', 'firing_now', 'mean_time_to_resolve'],
+  'hostpulse-custom/$metric': ['time', 'metric', 'value'],
+  'hostpulse-custom/Newest values': ['time', 'metric', 'tags', 'value'],
   'hostpulse-alerts/Recent alert events': ['time', 'resolved', 'rule', 'agent', 'series', 'severity', 'state', 'value', 'threshold', 'duration', 'handled', 'summary'],
 }
 
@@ -90,6 +92,9 @@ function batchAt(time: number, i: number, seed: number): IngestBatch {
       m('memory', 'total_bytes', mem), m('memory', 'used_bytes', wave(mem / 2, mem / 4)), m('memory', 'available_bytes', wave(mem / 2, mem / 4)),
       m('memory', 'cached_bytes', mem / 8), m('memory', 'buffers_bytes', mem / 32), m('memory', 'usage_percent', wave(50, 25)),
       m('swap', 'total_bytes', 2 * 1024 ** 3), m('swap', 'used_bytes', wave(1e8, 5e7)), m('swap', 'usage_percent', wave(5, 2)),
+      // What Telegraf and Prometheus would write (the custom metrics dashboard).
+      m('influx', 'cpu_usage_idle', wave(90, 5), { cpu: 'cpu0', host: 'h' }), m('influx', 'cpu_usage_idle', wave(80, 5), { cpu: 'cpu1', host: 'h' }),
+      m('prom', 'node_load1', wave(1, 0.5), { job: 'node' }),
     ],
     disks: ['/', '/var'].map((mount, d) => ({
       device: `/dev/sda${d + 1}`, mount_point: mount, filesystem: 'ext4', total_bytes: 100e9, used_bytes: Math.round(wave(40e9, 10e9)),
@@ -297,6 +302,9 @@ t.test('every panel query returns rows with a time column and its value columns,
 
   const variable = await asGrafana('SELECT name FROM agents ORDER BY name')
   t.same(variable.rows.map((r) => r.name), [...AGENTS].sort(), 'the $agent variable query lists the agents')
+  const metricVariable = (DASHBOARDS['custom-metrics.json'].templating.list as Array<{ name: string; query: string }>).find((v) => v.name === 'metric')!
+  const metrics = await asGrafana(expandGrafanaMacros(metricVariable.query, { from: new Date(now - HOUR), to: new Date(now), intervalMs: MINUTE, variables: { agent: 'db-01' } }))
+  t.same(metrics.rows.map((r) => Object.values(r)[0]), ['influx.cpu_usage_idle', 'prom.node_load1'], 'the $metric variable lists the host\'s influx.*, prom.* and otel.* metrics')
 
   for (const d of Object.values(DASHBOARDS)) {
     for (const p of panelsOf(d)) {
@@ -304,7 +312,7 @@ t.test('every panel query returns rows with a time column and its value columns,
         for (const res of RESOLUTIONS) {
           const label = `${d.title} / ${p.title} [${res.name}]`
           const query = expandGrafanaMacros(target.rawSql, {
-            from: new Date(now - res.range), to: new Date(now + MINUTE), intervalMs: res.intervalMs, variables: { agent: 'db-01' },
+            from: new Date(now - res.range), to: new Date(now + MINUTE), intervalMs: res.intervalMs, variables: { agent: 'db-01', metric: 'influx.cpu_usage_idle' },
           })
           const result = await asGrafana(query).catch((err: Error) => { t.fail(`${label}: ${err.message}\n${query}`); return undefined })
           if (!result) continue
@@ -329,6 +337,16 @@ t.test('every panel query returns rows with a time column and its value columns,
   }
   await checkAlertsPanels(t, asGrafana, now)
   await checkLogPanels(t, asGrafana, now, seededLogs)
+
+  // The custom metric panel: one series per tag set, named by its tags, with the seeded values.
+  const customPanel = panelsOf(DASHBOARDS['custom-metrics.json']).find((p) => p.title === '$metric')!
+  const customRows = await asGrafana(expandGrafanaMacros(customPanel.targets[0].rawSql, {
+    from: new Date(now - HOUR / 2), to: new Date(now + MINUTE), intervalMs: 1000, variables: { agent: 'db-01', metric: 'influx.cpu_usage_idle' },
+  }))
+  t.same([...new Set(customRows.rows.map((r) => r.metric))].sort(), ['cpu=cpu0 host=h', 'cpu=cpu1 host=h'], 'custom metric: a series per tag set, labelled by its tags')
+  const seeded = await sql<{ n: number }>`select count(*)::int as n from metrics where metric_type = 'influx' and metric_name = 'cpu_usage_idle'
+    and agent_id = (select id from agents where name = 'db-01') and time >= ${new Date(now - HOUR / 2).toISOString()}::timestamptz`.execute(store.db)
+  t.equal(customRows.rows.length, seeded.rows[0].n, 'raw resolution: one point per stored row')
 })
 
 t.test('the macro expander refuses macros it does not know', async (t) => {
