@@ -15,6 +15,7 @@ import { ingestRoutes } from './ingest-routes.ts'
 import { lineProtocolRoutes } from './line-protocol-routes.ts'
 import { remoteWriteRoutes } from './remote-write-routes.ts'
 import type { AgentRow } from '../agents/agents-repository.ts'
+import type { WriterEnrollment } from '../agents/writer-hosts.ts'
 
 export interface IngestService {
   /** Stores an authenticated agent's batches; batches already stored are acknowledged, not stored twice. */
@@ -64,7 +65,11 @@ declare module 'fastify' {
     /** onRequest hook of every ingest route: the agent key is checked before a byte of the body is read. */
     authenticateAgentKey(request: FastifyRequest): Promise<void>
   }
-  interface FastifyRequest { ingestingAgent: AgentRow | null }
+  interface FastifyRequest {
+    ingestingAgent: AgentRow | null
+    /** A writer that authenticated with an enrollment token (remote write, OTLP): each host it names is an agent. */
+    writerEnrollment: WriterEnrollment | null
+  }
 }
 
 export interface IngestPluginOptions { scrubPatterns?: readonly RegExp[] }
@@ -75,6 +80,7 @@ export const ingestPlugin = fp<IngestPluginOptions>(async (app, opts) => {
     scrubPatterns: opts.scrubPatterns, lateData: app.store.lateData,
   }))
   app.decorateRequest('ingestingAgent', null)
+  app.decorateRequest('writerEnrollment', null)
   app.decorate('authenticateAgentKey', async (request: FastifyRequest) => {
     try {
       request.ingestingAgent = await agentFromApiKey(app.store.db, request)

@@ -10,9 +10,11 @@ import { DomainError } from '../errors/domain-error.ts'
 import { ErrorBody, NoContent } from '../http/response-schemas.ts'
 import { ACCEPTED_CREDENTIALS, influxClientAuthentication } from './influx-credentials.ts'
 import {
-  MAX_LISTED_REJECTIONS, MAX_REMOTE_WRITE_BYTES, REMOTE_WRITE_METRIC_TYPE, decodeWriteRequest, decompressRemoteWrite, writeRequestToBatches,
-  type RemoteWriteBatches,
+  MAX_LISTED_REJECTIONS, MAX_REMOTE_WRITE_BYTES, REMOTE_WRITE_METRIC_TYPE, addCounts, decodeWriteRequest, decompressRemoteWrite, refuseRequest,
+  splitByHost, writeRequestToBatches, type RemoteWriteBatches, type WriteRequest,
 } from './remote-write.ts'
+import { agentsForHosts } from '../agents/writer-hosts.ts'
+import type { AgentRow } from '../agents/agents-repository.ts'
 
 export const REMOTE_WRITE_PATH = '/api/v1/write'
 /** The compressed body; remote write 1.0 compresses well, so the decompressed cap is the one that binds. */
@@ -44,6 +46,24 @@ function rejectedSamplesError(built: RemoteWriteBatches): DomainError {
   return new DomainError('invalid', `${head}; ${named}${more}`, { details: { rejected_samples: built.rejected, stored_samples: stored } })
 }
 
+type Part = { agent: AgentRow; request: WriteRequest } | { refused: string; request: WriteRequest }
+
+/**
+ * Whose samples are whose: all the key's agent's; with an enrollment token, each host's (its `instance`
+ * label) its own agent's, registered on first sight under the token's rules, or refused with the reason.
+ */
+async function partsByAgent(request: FastifyRequest, decoded: WriteRequest): Promise<Part[]> {
+  if (!request.writerEnrollment) return [{ agent: request.ingestingAgent!, request: decoded }]
+  const byHost = splitByHost(decoded)
+  const hosts = [...byHost.keys()].filter((h): h is string => h !== undefined)
+  const resolved = await agentsForHosts(request.server.store.db, request.writerEnrollment, hosts, 'prometheus remote write', request.ip)
+  return [...byHost].map(([host, part]): Part => {
+    if (host === undefined) return { refused: 'the series has no instance label, which names its host when writing with an enrollment token', request: part }
+    const agent = resolved.agents.get(host)
+    return agent ? { agent, request: part } : { refused: resolved.refused.get(host)!, request: part }
+  })
+}
+
 export const remoteWriteRoutes: FastifyPluginAsync = async (app) => {
   // Only this plugin reads protobuf, as raw bytes (the snappy block is decompressed in the handler).
   app.addContentTypeParser('application/x-protobuf', { parseAs: 'buffer', bodyLimit: MAX_COMPRESSED_BYTES }, (_request, body, done) => done(null, body))
@@ -52,10 +72,12 @@ export const remoteWriteRoutes: FastifyPluginAsync = async (app) => {
     config: { rateBudget: 'ingest' },
     bodyLimit: MAX_COMPRESSED_BYTES,
     // The key is checked before the body is read: an unknown sender never gets a body decompressed.
-    onRequest: influxClientAuthentication(app),
+    onRequest: influxClientAuthentication(app, { enrollment: true }),
     schema: {
       summary: 'Prometheus remote write 1.0 (snappy-compressed protobuf WriteRequest); each series becomes prom.<metric name> with its labels as tags',
-      description: `Agent key as ${ACCEPTED_CREDENTIALS} (Prometheus: authorization.credentials or basic_auth.password). `
+      description: `Agent key as ${ACCEPTED_CREDENTIALS} (Prometheus: authorization.credentials or basic_auth.password); `
+        + 'or an enrollment token the same ways, and then each host (the instance label without its port) is an agent of the token\'s organization, '
+        + 'registered on first sight under the token\'s rules (auto-approve, or a registration to approve; until then its samples are rejected). '
         + `Series are stored as ${REMOTE_WRITE_METRIC_TYPE}.<metric name> (lower case, ":" as "_") for the key's agent; labels other than __name__ `
         + 'become tags (job and instance included). NaN, ±Inf and staleness markers are skipped; samples that cannot be stored are a 400 '
         + 'listing them after the others were stored. A re-sent request is acknowledged and stores nothing twice. Counters are stored as counters (no rate is derived).',
@@ -74,14 +96,24 @@ export const remoteWriteRoutes: FastifyPluginAsync = async (app) => {
       throw new DomainError('unsupported_media_type', 'Send Content-Type: application/x-protobuf with a snappy-compressed prometheus.WriteRequest (remote write 1.0)')
     }
     const decoded = decodeWriteRequest(await decompressRemoteWrite(request.body, MAX_REMOTE_WRITE_BYTES))
-    const built = writeRequestToBatches(decoded, request.ingestingAgent!.id, Date.now())
-    const result = await app.ingest.ingest(request.ingestingAgent!, built.batches, { lastWriteWins: true })
+    const now = Date.now()
+    const built: RemoteWriteBatches = { batches: [], rows: 0, samples: 0, skippedNonFinite: 0, skippedHistograms: 0, rejected: [], rejectedCount: 0 }
+    let stored = 0
+    let duplicates = 0
+    for (const part of await partsByAgent(request, decoded)) {
+      if ('refused' in part) { addCounts(built, refuseRequest(part.request, part.refused)); continue }
+      const mapped = writeRequestToBatches(part.request, part.agent.id, now)
+      addCounts(built, mapped)
+      const result = await app.ingest.ingest(part.agent, mapped.batches, { lastWriteWins: true })
+      stored += result.rows.metrics
+      duplicates += result.duplicate_batches
+    }
     // Remote write 2.0's count header (1.0 senders ignore it) and hostpulse's own counts.
     void reply.headers({
       'x-prometheus-remote-write-samples-written': String(built.rows),
       'x-hostpulse-samples': String(built.samples),
-      'x-hostpulse-rows': String(result.rows.metrics),
-      'x-hostpulse-duplicate-batches': String(result.duplicate_batches),
+      'x-hostpulse-rows': String(stored),
+      'x-hostpulse-duplicate-batches': String(duplicates),
       'x-hostpulse-skipped-non-finite': String(built.skippedNonFinite),
       'x-hostpulse-skipped-histograms': String(built.skippedHistograms),
       'x-hostpulse-rejected-samples': String(built.rejectedCount),

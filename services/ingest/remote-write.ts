@@ -215,3 +215,53 @@ export function writeRequestToBatches(request: WriteRequest, agentId: string, no
   }
   return out
 }
+
+/**
+ * The host a series names: its `instance` label without the port (`web-01:9100` → `web-01`,
+ * `[2001:db8::1]:9100` → `2001:db8::1`), or undefined when it has none.
+ */
+export function instanceHost(labels: RemoteWriteSeries['labels']): string | undefined {
+  const instance = labels.find((l) => l.name === 'instance')?.value.trim()
+  if (!instance) return undefined
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(instance)
+  if (bracketed) return bracketed[1]
+  // One colon: host:port; more (a bare IPv6 address): no port to take off.
+  return (instance.match(/:/g)?.length ?? 0) === 1 ? instance.replace(/:\d*$/, '') || undefined : instance
+}
+
+/** A WriteRequest's series grouped by the host they name (instanceHost); series naming none under undefined. */
+export function splitByHost(request: WriteRequest): Map<string | undefined, WriteRequest> {
+  const out = new Map<string | undefined, WriteRequest>()
+  for (const series of request.timeseries) {
+    const host = instanceHost(series.labels)
+    const group = out.get(host) ?? { timeseries: [] }
+    out.set(host, group)
+    group.timeseries.push(series)
+  }
+  return out
+}
+
+/** Every finite sample of `request` refused for one reason (a host whose agent cannot take data), counted like the others. */
+export function refuseRequest(request: WriteRequest, message: string): RemoteWriteBatches {
+  const out: RemoteWriteBatches = { batches: [], rows: 0, samples: 0, skippedNonFinite: 0, skippedHistograms: 0, rejected: [], rejectedCount: 0 }
+  for (const series of request.timeseries) {
+    out.samples += series.samples.length
+    out.skippedHistograms += series.histograms.length
+    const finite = series.samples.filter((s) => Number.isFinite(s.value)).length
+    out.skippedNonFinite += series.samples.length - finite
+    if (finite === 0) continue
+    out.rejectedCount += finite
+    if (out.rejected.length < MAX_LISTED_REJECTIONS) out.rejected.push({ series: seriesText(series.labels), timestamp: null, message, samples: finite })
+  }
+  return out
+}
+
+/** The counts of several parts of one request, as one (batches are stored per part, so they are not merged). */
+export function addCounts(into: RemoteWriteBatches, part: RemoteWriteBatches): void {
+  into.rows += part.rows
+  into.samples += part.samples
+  into.skippedNonFinite += part.skippedNonFinite
+  into.skippedHistograms += part.skippedHistograms
+  into.rejectedCount += part.rejectedCount
+  into.rejected.push(...part.rejected.slice(0, Math.max(0, MAX_LISTED_REJECTIONS - into.rejected.length)))
+}

@@ -342,6 +342,82 @@ t.test('Prometheus remote write', async (t) => {
   })
 })
 
+t.test('an enrollment token: each instance is its own agent, registered under the token\'s rules', async (t) => {
+  const api = await startClient(t)
+  const base = Math.floor(Date.now() / 1000) * 1000 - 300_000
+  const agentsNamed = async (names: string[]) => (await sql<{ name: string; id: string; hostname: string | null; status: string }>`
+    select name, id, hostname, status from agents where org_id = ${api.orgId}::uuid and name = any(${names}) order by name`.execute(api.store.db)).rows
+  const tokenOf = async (body: Record<string, unknown>) => {
+    const res = await api.req('POST', '/api/v1/enrollment-tokens', { token: api.adminToken, body })
+    t.equal(res.status, 201, res.text)
+    return res.body.token as string
+  }
+  const node = (instance: string | undefined, value: number, name = 'node_load1') =>
+    ({ labels: { __name__: name, job: 'node', ...(instance ? { instance } : {}) }, samples: [[base, value]] as Array<[number, number]> })
+
+  t.test('auto-approve: new hosts become agents on first sight; a host already there keeps its agent', async (t) => {
+    const existing = await api.createAgent('db-01')
+    const token = await tokenOf({ description: 'prometheus', auto_approve: true, labels: { via: 'prometheus' } })
+    const res = await post(api, compressSync(Buffer.from(encode([
+      node('web-01:9100', 1.5), node('web-01:9100', 7, 'node_procs_running'), node('db-01:9100', 2.5), node('[2001:db8::7]:9100', 3.5), node(undefined, 9),
+    ]))), { ...HEADERS, authorization: `Bearer ${token}` })
+    assertError(t, res, 400, 'VALIDATION_ERROR', 'the series without an instance:')
+    t.match(res.body.message, /partial write: 1 samples rejected, the other 4 stored; node_load1\{job="node"\}: the series has no instance label/)
+    const made = await agentsNamed(['web-01', 'db-01', '2001-db8--7'])
+    t.same(made.map((a) => [a.name, a.hostname, a.status]), [['2001-db8--7', '2001:db8::7', 'active'], ['db-01', null, 'active'], ['web-01', 'web-01', 'active']],
+      'web-01 and the IPv6 host registered as agents; db-01 is the agent already there')
+    t.equal(made.find((a) => a.name === 'db-01')!.id, existing.id)
+    const web = made.find((a) => a.name === 'web-01')!
+    t.same((await rowsOf(api, web.id)).map(view).sort(), [
+      `${new Date(base).toISOString()} prom.node_load1{"instance":"web-01:9100","job":"node"}=1.5`,
+      `${new Date(base).toISOString()} prom.node_procs_running{"instance":"web-01:9100","job":"node"}=7`,
+    ], 'each host\'s samples under its own agent')
+    t.same((await rowsOf(api, existing.id)).map((r) => r.value), [2.5])
+    const labels = await sql<{ labels: Record<string, string> }>`select labels from agents where id = ${web.id}::uuid`.execute(api.store.db)
+    t.same(labels.rows[0].labels, { via: 'prometheus' }, 'with the token\'s labels')
+    const series = await api.get(`/api/v1/metrics/series/web-01?metric=prom.node_load1&tags.instance=web-01:9100&start=${enc(new Date(base).toISOString())}&end=${enc(new Date(base + 1000).toISOString())}&step=1s`)
+    t.same(series.body.values, [1.5], 'read back through the series endpoint under the host\'s name')
+    // Sent again: the same agents, nothing registered twice, nothing stored twice.
+    await post(api, compressSync(Buffer.from(encode([node('web-01:9100', 1.5)]))), { ...HEADERS, authorization: `Bearer ${token}` })
+    t.equal((await agentsNamed(['web-01', 'web-01-2'])).length, 1, 'no second agent for web-01')
+    t.equal((await rowsOf(api, web.id)).length, 2)
+  })
+
+  t.test('a token that does not auto-approve files a registration; samples wait for the approval', async (t) => {
+    const token = await tokenOf({ description: 'needs approval' })
+    const send = () => post(api, compressSync(Buffer.from(encode([node('cache-01:9100', 4)]))), { ...HEADERS, authorization: `Bearer ${token}` })
+    const first = await send()
+    assertError(t, first, 400, 'VALIDATION_ERROR', 'before the approval:')
+    t.match(first.body.message, /no sample was stored: the only one was rejected; .*host "cache-01" is registered and waits for an admin or editor to approve it/)
+    const again = await send()
+    t.match(again.body.message, /host "cache-01" is registered \(registration \d+\) and waits/, 'the second time: the same registration, not another')
+    const pending = await api.req('GET', '/api/v1/registrations/pending', { token: api.adminToken })
+    const reg = pending.body.registrations.filter((r: any) => r.hostname === 'cache-01')
+    t.equal(reg.length, 1, 'one registration for cache-01')
+    const approved = await api.req('POST', `/api/v1/registrations/${reg[0].id}/approve`, { token: api.adminToken, body: {} })
+    t.equal(approved.status, 200, approved.text)
+    const after = await send()
+    t.equal(after.status, 204, `after the approval: stored (${after.text})`)
+    const [cache] = await agentsNamed(['cache-01'])
+    t.same((await rowsOf(api, cache.id)).map((r) => r.value), [4])
+  })
+
+  t.test('refusals: an unknown or revoked token is a 401; line protocol takes no enrollment token', async (t) => {
+    const body = compressSync(Buffer.from(encode([node('x-01:9100', 1)])))
+    assertError(t, await post(api, body, { ...HEADERS, authorization: 'Bearer hpe_unknown' }), 401, 'UNAUTHORIZED', 'an unknown token:')
+    const made = await api.req('POST', '/api/v1/enrollment-tokens', { token: api.adminToken, body: { auto_approve: true } })
+    const revoked = await api.req('DELETE', `/api/v1/enrollment-tokens/${made.body.id}`, { token: api.adminToken })
+    t.ok(revoked.status < 300, `revoked (${revoked.status} ${revoked.text})`)
+    const res = await post(api, body, { ...HEADERS, authorization: `Bearer ${made.body.token}` })
+    assertError(t, res, 401, 'UNAUTHORIZED', 'a revoked token:')
+    t.match(res.body.message, /Cannot write with this enrollment token: the enrollment token was revoked/)
+    const lp = await fetch(`${api.url}/api/v2/write`, { method: 'POST', headers: { authorization: `Token ${await tokenOf({ auto_approve: true })}` }, body: 'm v=1' })
+    t.equal(lp.status, 401)
+    t.match((await lp.json()).message, /An enrollment token cannot write here/)
+    t.equal((await agentsNamed(['x-01'])).length, 0, 'no agent was made by a refused request')
+  })
+})
+
 t.test('the mapping is pure and its batch ids depend only on the content', async (t) => {
   const now = Date.parse('2030-01-01T00:00:00Z')
   const request = (order: number[]) => ({
