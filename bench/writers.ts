@@ -1,12 +1,13 @@
-// npx tsx bench/remote-write.ts — points per second through Prometheus remote write (POST /api/v1/write,
-// snappy-compressed protobuf) next to the native JSON ingest (POST /api/v1/ingest) in the same run, with 8
-// connections each, on the embedded TimescaleDB. Both carry the same points: requests of 500 samples (the
+// npm run bench:writers — points per second through the ecosystem's writers, InfluxDB line protocol
+// (POST /api/v2/write), Prometheus remote write (POST /api/v1/write, snappy-compressed protobuf), next to the
+// native JSON ingest (POST /api/v1/ingest) in the same run, with 8 connections each, on the embedded
+// TimescaleDB. All carry the same points: requests of 500 samples (the
 // max_samples_per_send of Prometheus 2.42), one instant per request, node_exporter-like series (name, job,
 // instance and two labels), every request new content (nothing is acknowledged as a duplicate). The
-// formats alternate (JSON, remote write, JSON, …) so neither gets the emptier table or a quiet moment alone.
-// The clients run in a child process, with every body built before the clock starts.
+// formats take turns (JSON, line protocol, remote write, JSON, …) so none gets the emptier table or a quiet
+// moment alone. The clients run in a child process, with every body built before the clock starts.
 // Options: --requests N (per phase, default 300), --samples N (per request, default 500), --connections N (default 8),
-// --rounds N (pairs of phases, default 3).
+// --rounds N (default 3), --formats json,line-protocol,remote-write (default all).
 import { fork } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -30,8 +31,18 @@ const REQUESTS = arg('requests', 300)
 const SAMPLES = arg('samples', 500)
 const CONNECTIONS = arg('connections', 8)
 const ROUNDS = arg('rounds', 3)
-type Format = 'json' | 'remote-write'
-const PHASES: Format[] = Array.from({ length: ROUNDS }, () => ['json', 'remote-write'] as const).flat()
+type Format = 'json' | 'line-protocol' | 'remote-write'
+const ALL_FORMATS: Format[] = ['json', 'line-protocol', 'remote-write']
+const formatsArg = process.argv.indexOf('--formats')
+const FORMATS = formatsArg >= 0 ? process.argv[formatsArg + 1].split(',') as Format[] : ALL_FORMATS
+for (const f of FORMATS) if (!ALL_FORMATS.includes(f)) throw new Error(`--formats: unknown format ${f} (known: ${ALL_FORMATS.join(', ')})`)
+const PHASES: Format[] = Array.from({ length: ROUNDS }, () => FORMATS).flat()
+/** Where each format is sent, the status every request must get, and its name in the summary. */
+const ROUTES: Record<Format, { path: string; ok: number; label: string }> = {
+  json: { path: '/api/v1/ingest', ok: 202, label: 'native JSON ingest (POST /api/v1/ingest)' },
+  'line-protocol': { path: '/api/v2/write?precision=ms', ok: 204, label: 'InfluxDB line protocol (POST /api/v2/write)' },
+  'remote-write': { path: '/api/v1/write', ok: 204, label: 'Prometheus remote write (POST /api/v1/write)' },
+}
 
 interface Job { url: string; format: Format; key: string; phase: number }
 interface Done { phase: number; seconds: number; points: number; requests: number; statuses: Record<number, number>; latencies: number[] }
@@ -60,6 +71,14 @@ function buildBodies(format: Format, phase: number): Body[] {
         return { metric_type: 'prom', metric_name: s.name, value: r * 10 + i / 7, tags: s.labels }
       })
       return { body: JSON.stringify({ batch_id: randomUUID(), time: new Date(ms).toISOString(), metrics }), headers: { 'content-type': 'application/json' } }
+    }
+    if (format === 'line-protocol') {
+      // Telegraf's shape: a measurement, its tags, one field per line here (as many rows as the other formats).
+      const lines = Array.from({ length: SAMPLES }, (_, i) => {
+        const s = seriesOf(i)
+        return `node,${Object.entries(s.labels).map(([k, v]) => `${k}=${v}`).join(',')} ${s.name}=${r * 10 + i / 7} ${ms}`
+      })
+      return { body: lines.join('\n'), headers: { 'content-type': 'text/plain; charset=utf-8' } }
     }
     const timeseries = Array.from({ length: SAMPLES }, (_, i) => {
       const s = seriesOf(i)
@@ -94,10 +113,10 @@ function runClients(): void {
 }
 
 async function runServer(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'hostpulse-bench-remote-write-'))
+  const dir = await mkdtemp(join(tmpdir(), 'hostpulse-bench-writers-'))
   const child = fork(fileURLToPath(import.meta.url), ['--clients', ...process.argv.slice(2)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   try {
-    say(`hostpulse bench remote-write — ${CONNECTIONS} connections, ${REQUESTS} requests of ${SAMPLES} points per phase, ${ROUNDS} rounds of JSON then remote write; embedded TimescaleDB, clients in a child process`)
+    say(`hostpulse bench writers — ${CONNECTIONS} connections, ${REQUESTS} requests of ${SAMPLES} points per phase, ${ROUNDS} rounds of ${FORMATS.join(', ')}; embedded TimescaleDB, clients in a child process`)
     const store = await openStore({ backend: 'embedded', dataDir: join(dir, 'pg') })
     await prepareStore(store, { retention: { raw: '30d', minute: '90d', hour: '90d', day: '365d' } })
     await bootstrapAdmin(store.db, 'admin', 'bench-password')
@@ -115,16 +134,16 @@ async function runServer(): Promise<void> {
     for (const b of sample) writeRequestToBatches(decodeWriteRequest(await decompressRemoteWrite(b.body as Uint8Array)), 'bench', Date.now())
     const decodeRate = (sample.length * SAMPLES) / ((performance.now() - t0) / 1000)
     say(`  decode + map alone (snappy, protobuf, batches): ${fmt(decodeRate)} points/s on one thread`)
-    const results: Record<Format, Done[]> = { json: [], 'remote-write': [] }
+    const results: Record<Format, Done[]> = { json: [], 'line-protocol': [], 'remote-write': [] }
     for (const [phase, format] of PHASES.entries()) {
       // One agent per phase: each phase writes into a table of the same size for its agent.
       const agent = await agentOf(`bench-${format}-${phase}`)
       say(`  phase ${phase + 1}/${PHASES.length}: ${format} (building ${REQUESTS} bodies, then sending)…`)
       const done = await new Promise<Done>((resolve) => {
         child.once('message', (m: Done) => resolve(m))
-        child.send({ url: `${base}${format === 'json' ? '/api/v1/ingest' : '/api/v1/write'}`, format, key: agent.api_key, phase } satisfies Job)
+        child.send({ url: `${base}${ROUTES[format].path}`, format, key: agent.api_key, phase } satisfies Job)
       })
-      const ok = format === 'json' ? done.statuses[202] ?? 0 : done.statuses[204] ?? 0
+      const ok = done.statuses[ROUTES[format].ok] ?? 0
       if (ok !== done.requests) throw new Error(`${format}: expected every request accepted, got statuses ${JSON.stringify(done.statuses)}`)
       results[format].push(done)
       say(`    ${fmt(done.points / done.seconds)} points/s (${done.requests} requests in ${done.seconds.toFixed(1)} s; p50 ${percentile(done.latencies, 0.5).toFixed(0)} ms, p99 ${percentile(done.latencies, 0.99).toFixed(0)} ms)`)
@@ -134,11 +153,13 @@ async function runServer(): Promise<void> {
     if (rows !== expected) throw new Error(`expected ${expected} rows stored, found ${rows}`)
     const rate = (f: Format) => results[f].reduce((n, d) => n + d.points, 0) / results[f].reduce((s, d) => s + d.seconds, 0)
     say('')
-    say(`native JSON ingest (POST /api/v1/ingest):      ${fmt(rate('json'))} points/s`)
-    say(`Prometheus remote write (POST /api/v1/write):  ${fmt(rate('remote-write'))} points/s`)
-    const rounds = results.json.map((j, i) => (results['remote-write'][i].points / results['remote-write'][i].seconds) / (j.points / j.seconds))
-    say(`ratio remote write / native JSON:              ${(rate('remote-write') / rate('json')).toFixed(2)} (per round ${rounds.map((r) => r.toFixed(2)).join(', ')})`)
-    say(`remote write's own decode + map:              ${fmt(decodeRate)} points/s (not the bottleneck: both share the write path)`)
+    for (const f of FORMATS) {
+      const perRound = results.json.map((j, i) => (results[f][i].points / results[f][i].seconds) / (j.points / j.seconds))
+      const ratio = f === 'json' || !FORMATS.includes('json') ? '' : `   ratio to native JSON ${(rate(f) / rate('json')).toFixed(2)} (per round ${perRound.map((x) => x.toFixed(2)).join(', ')})`
+      const p99 = percentile(results[f].flatMap((d) => d.latencies), 0.99)
+      say(`${ROUTES[f].label.padEnd(46)} ${fmt(rate(f)).padStart(8)} points/s   p99 ${p99.toFixed(0)} ms${ratio}`)
+    }
+    say(`remote write's own decode + map:              ${fmt(decodeRate)} points/s on one thread (not the bottleneck: every format shares the write path)`)
     say(`(${fmt(rows)} rows stored, every one checked; Node ${process.version}, ${CONNECTIONS} connections, ${SAMPLES} points per request)`)
     await app.close()
     await store.close()
