@@ -4,7 +4,8 @@
 // them for real. Checked: its samples arrive and read back through the series endpoint exactly as Prometheus
 // itself answers them; its retries store nothing twice; a series hostpulse refuses (a label value over 1,024
 // characters, which Prometheus accepts) gets a 400 that Prometheus drops, and its queue moves on; a staleness marker is skipped; both of
-// Prometheus's credential settings (authorization, basic_auth) name their agent.
+// Prometheus's credential settings (authorization, basic_auth) name their agent; with an enrollment token each
+// scraped instance becomes an agent of its own.
 // Needs Debian's `prometheus` and `prometheus-node-exporter`: without them this fails, it does not skip.
 import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -71,6 +72,8 @@ t.test('Prometheus 2.42 remote-writes node_exporter\'s samples to hostpulse', as
   const api = await startClient(t)
   const bearerAgent = await api.createAgent('prom-bearer')
   const basicAgent = await api.createAgent('prom-basic')
+  const enrollment = await api.req('POST', '/api/v1/enrollment-tokens', { token: api.adminToken, body: { description: 'prometheus', auto_approve: true } })
+  t.equal(enrollment.status, 201, enrollment.text)
 
   // hostpulse behind a relay that reports each answer and loses the first three answers of stored data.
   const relayed: Relayed[] = []
@@ -138,6 +141,14 @@ ${queue}
     name: basic
     basic_auth: { username: prometheus, password: ${JSON.stringify(basicAgent.api_key)} }
     write_relabel_configs: [{ source_labels: [__name__], regex: 'up|node_load1', action: keep }]
+${queue}
+  - url: http://127.0.0.1:${relayPort}/api/v1/write
+    name: enrolled
+    basic_auth: { username: prometheus, password: ${JSON.stringify(enrollment.body.token)} }
+    write_relabel_configs:
+      - { source_labels: [__name__], regex: 'up|node_load1', action: keep }
+      - { source_labels: [job], regex: node, target_label: instance, replacement: 'node-host:9100' }
+      - { source_labels: [job], regex: hostpulse-test, target_label: instance, replacement: 'test-host:8080' }
 ${queue}
 `)
   const prometheus = start(t, PROMETHEUS, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
@@ -210,6 +221,20 @@ ${queue}
     t.ok(relayed.some((r) => r.skipped > 0), 'hostpulse counted a skipped staleness marker')
     const { rows } = await sql<{ n: number }>`select count(*)::int as n from metrics where agent_id = ${bearerAgent.id}::uuid and metric_name = 'hostpulse_test_flapping'`.execute(api.store.db)
     t.ok(rows[0].n >= 1 && rows[0].n <= 3, `the three real samples at most (${rows[0].n}), no NaN row`)
+  })
+
+  t.test('with an enrollment token each instance becomes an agent of its own, with its own samples', async (t) => {
+    const agents = async () => (await sql<{ name: string; id: string; hostname: string }>`select name, id, hostname from agents
+      where org_id = ${api.orgId}::uuid and name in ('node-host', 'test-host') order by name`.execute(api.store.db)).rows
+    await waitFor('agents for node-host and test-host', async () => (await agents()).length === 2, 20_000, 200).catch(failed('enrollment'))
+    const [node, test] = await agents()
+    t.same([node.hostname, test.hostname], ['node-host', 'test-host'], 'registered under the instance\'s host')
+    await waitFor('node_load1 under node-host', async () => (await sql<{ n: number }>`select count(*)::int as n from metrics
+      where agent_id = ${node.id}::uuid and metric_name = 'node_load1'`.execute(api.store.db)).rows[0].n > 0, 20_000, 200).catch(failed('enrolled samples'))
+    const names = async (id: string) => (await sql<{ name: string }>`select distinct metric_name as name from metrics where agent_id = ${id}::uuid order by 1`
+      .execute(api.store.db)).rows.map((r) => r.name)
+    t.same(await names(node.id), ['node_load1', 'up'], 'node-host: node_exporter\'s series')
+    t.same(await names(test.id), ['up'], 'test-host: only its own target\'s')
   })
 
   t.test('basic_auth\'s password names its own agent, with write_relabel_configs applied', async (t) => {
