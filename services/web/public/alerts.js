@@ -13,6 +13,9 @@ export function mountAlerts(container) {
   const canWrite = currentSession()?.user?.role !== 'viewer'
   let destroyed = false
   let timer = 0
+  // `#/alerts?event=<id>` (from a host's marker or strip): that alert is highlighted and scrolled to once.
+  const wanted = new URLSearchParams(location.hash.split('?')[1] ?? '').get('event')
+  let scrolled = false
 
   const error = h('p', { class: 'error', role: 'alert', hidden: true })
   const firingBody = h('tbody')
@@ -63,6 +66,10 @@ export function mountAlerts(container) {
     firingCount.textContent = `${state.firing.length} firing`
     fill(firingBody, state.firing, 'No alert is firing.')
     fill(recentBody, state.recent, 'No alerts yet.')
+    if (wanted && !scrolled && state.loaded) {
+      const row = content.querySelector(`tr[data-event="${CSS.escape(wanted)}"]`)
+      if (row) { row.scrollIntoView({ block: 'center' }); scrolled = true }
+    }
   }
 
   function fill(body, events, empty) {
@@ -87,7 +94,7 @@ export function mountAlerts(container) {
       if (!acknowledged) actions.push(actionButton(e, 'ack', 'Acknowledge'))
       actions.push(actionButton(e, 'resolve', 'Resolve'))
     }
-    return h('tr', { dataset: { event: e.id, state: e.state } },
+    return h('tr', { dataset: { event: e.id, state: e.state }, class: e.id === wanted ? 'highlight' : undefined },
       h('td', {}, h('span', { class: `severity severity-${e.severity}` }, e.severity)),
       h('td', {}, e.state),
       h('td', {}, e.rule_name),

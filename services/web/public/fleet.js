@@ -3,6 +3,7 @@
 import { h, replaceChildren, svg } from './elements.js'
 import { api } from './session.js'
 import { isLive, subscribe, summaryOf } from './live-feed.js'
+import { alertMarker } from './host-alerts.js'
 import { formatAgo, formatFullTime, formatPercent } from './format.js'
 import { eachLimited } from './concurrency.js'
 import { usageBar } from './usage-bar.js'
@@ -177,6 +178,8 @@ export function mountFleet(container) {
     } else if (kind === 'agent') {
       const row = rows.get(payload.agent_id) ?? [...rows.values()].find((r) => r.name === payload.name)
       if (row) { applySummary(row, payload); queueRender() } else reloadSoon()
+    } else if (kind === 'alert') {
+      queueRender()
     } else if (kind === 'dropped') {
       reloadSoon()
     } else if (kind === 'state' && payload.state === 'down' && Date.now() - lastPollAt > POLL_MS / 2) {
@@ -239,7 +242,7 @@ export function mountFleet(container) {
       const status = statusOf(r)
       return h('tr', { dataset: { agent: r.name } },
         h('td', {}, h('span', { class: `status status-${status}` }, status)),
-        h('td', {}, h('a', { href: `#/hosts/${encodeURIComponent(r.id)}`, class: 'agent-link' }, r.name)),
+        h('td', {}, h('a', { href: `#/hosts/${encodeURIComponent(r.id)}`, class: 'agent-link' }, r.name), ' ', alertMarker(r)),
         h('td', {}, r.hostname ?? '–'),
         h('td', { class: 'num', dataset: { col: 'cpu' } }, usageBar(r.cpu)),
         h('td', { class: 'num', dataset: { col: 'memory' } }, usageBar(r.memory)),

@@ -10,6 +10,7 @@ import { mountProcessTree } from './process-tree.js'
 import { mountHostLogs } from './host-logs.js'
 import { mountHostReport } from './host-report.js'
 import { customMetrics, mountCustomMetrics } from './host-custom-metrics.js'
+import { mountHostAlerts } from './host-alerts.js'
 import { eachLimited } from './concurrency.js'
 import { usageBar } from './usage-bar.js'
 import { formatAgo, formatByteRate, formatBytes, formatFullTime, formatNumber, formatPerSecond, formatPercent, formatValue } from './format.js'
@@ -43,6 +44,7 @@ export function mountHost(container, agentId, { focus = null } = {}) {
   let tree = null
   let logs = null
   let report = null
+  let alerts = null
   let pollTimer = 0
   let tablesTimer = 0
   let tickTimer = 0
@@ -51,6 +53,7 @@ export function mountHost(container, agentId, { focus = null } = {}) {
   const meta = h('p', { class: 'host-meta muted', id: 'host-meta' })
   const statusBadge = h('span', { class: 'status', id: 'host-status' })
   const error = h('p', { class: 'error', role: 'alert', hidden: true })
+  const alertStrip = h('section', { class: 'alert-strip', id: 'host-alerts', 'aria-label': 'Firing alerts', hidden: true })
   const liveNote = h('span', { class: 'live-note', id: 'host-live', 'aria-live': 'polite' })
   const cardValues = new Map()
   const cards = h('div', { class: 'cards' }, [...CARDS, { id: 'disk', label: 'Fullest filesystem' }, { id: 'seen', label: 'Last sample' }].map((c) => {
@@ -76,7 +79,7 @@ export function mountHost(container, agentId, { focus = null } = {}) {
   replaceChildren(container, h('article', { class: 'host' },
     h('p', { class: 'crumbs' }, h('a', { href: '#/' }, '← Fleet')),
     h('div', { class: 'section-head' }, title, liveNote),
-    meta, error, cards,
+    meta, error, alertStrip, cards,
     h('section', { 'aria-labelledby': 'charts-title' },
       h('div', { class: 'section-head' }, h('h2', { id: 'charts-title' }, 'Charts'),
         h('div', { class: 'range-picker', role: 'group', 'aria-label': 'History range' }, rangeButtons), reportButton, historyNote),
@@ -366,6 +369,7 @@ export function mountHost(container, agentId, { focus = null } = {}) {
     tree = mountProcessTree(processSection, state.agent.id)
     logs = mountHostLogs(logsSection, state.agent.id)
     report = mountHostReport(reportSection, state.agent, { button: reportButton, range: () => state.range.id })
+    alerts = mountHostAlerts(alertStrip, state.agent)
     state.processesAt = Date.now()
     showFocus()
     try {
@@ -402,6 +406,7 @@ export function mountHost(container, agentId, { focus = null } = {}) {
     tree?.destroy()
     logs?.destroy()
     report?.destroy()
+    alerts?.()
     clearTimeout(pollTimer)
     clearTimeout(tablesTimer)
     clearInterval(tickTimer)

@@ -1,0 +1,84 @@
+// Alerts where the host is, in a real Chromium (Debian's, driven by playwright-core) against the real API on
+// an embedded TimescaleDB: the fleet row of a host with firing alerts carries the worst severity and their
+// count, linking to the alert, which the Alerts page highlights; the host page lists the host's firing
+// alerts worst first; resolving one updates both live (over WS /ws/live), without a reload.
+import t from 'tap'
+import { existsSync } from 'node:fs'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { sql } from 'kysely'
+import { ADMIN, makeBatch, minutesAgo, startClient } from '../test-client.ts'
+import { waitFor } from '../wait-for.ts'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+t.test('alert markers on the fleet and the host page in Chromium', { timeout: 150_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.fail(`no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does it), or set CHROMIUM_PATH`)
+    return
+  }
+  const api = await startClient(t)
+  const web = await api.createAgent('web-01')
+  const db = await api.createAgent('db-01')
+  for (const a of [web, db]) await api.ingestOk(a.api_key, makeBatch({ time: minutesAgo(0), host: { hostname: `${a.name}.example.com` } }))
+  const fire = async (agent: { id: string; name: string }, rule: string, severity: string, minutesAgo: number) => (await sql<{ id: string }>`
+    insert into alert_events (org_id, rule_name, agent_id, agent_name, severity, state, value, threshold, summary, started_at)
+    values (${api.orgId}, ${rule}, ${agent.id}, ${agent.name}, ${severity}, 'firing', 97.5, 90, ${`${rule} on ${agent.name}`}, now() - make_interval(mins => ${minutesAgo}))
+    returning id`.execute(api.store.db)).rows[0].id
+  const critical = await fire(web, 'CPU high', 'critical', 3)
+  const warning = await fire(web, 'Disk filling', 'warning', 10)
+
+  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+  t.teardown(() => browser.close())
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage()
+  const pageErrors: string[] = []
+  page.on('pageerror', (err) => pageErrors.push(err.message))
+  const logIn = async (p: Page) => {
+    await p.locator('#username').waitFor()
+    await p.fill('#username', ADMIN.username)
+    await p.fill('#password', ADMIN.password)
+    await p.click('button[type=submit]')
+  }
+  const marker = (agent: string) => page.locator(`#fleet-table tr[data-agent="${agent}"] .alert-marker`)
+  const strip = () => page.locator('#host-alerts li[data-event]').evaluateAll((items) => items.map((li) => (li as HTMLElement).dataset.severity + ' ' + (li as HTMLElement).innerText.trim()))
+
+  await t.test('the fleet row shows the worst severity and the count, linking to the worst alert', async (t) => {
+    await page.goto(`${api.url}/#/`)
+    await logIn(page)
+    await waitFor('the marker on web-01', async () => (await marker('web-01').count()) === 1)
+    t.equal(await marker('web-01').innerText(), '● critical +1')
+    t.equal(await marker('web-01').getAttribute('data-count'), '2')
+    t.match(await marker('web-01').getAttribute('title') ?? '', /critical: CPU high[\s\S]*warning: Disk filling/, 'its title lists them, worst first')
+    t.equal(await marker('db-01').count(), 0, 'no marker where nothing fires')
+    await marker('web-01').click()
+    await waitFor('the Alerts page', async () => (await page.locator(`#firing-alerts tr[data-event="${critical}"]`).count()) === 1)
+    t.equal(await page.locator(`#firing-alerts tr[data-event="${critical}"]`).getAttribute('class'), 'highlight', 'the alert is highlighted')
+    t.equal(await page.locator('#firing-alerts tr.highlight').count(), 1, 'only that one')
+  })
+
+  await t.test('the host page lists its firing alerts worst first; a resolve updates it and the fleet live', async (t) => {
+    await page.goto(`${api.url}/#/hosts/web-01`)
+    await waitFor('the alert strip', async () => (await strip()).length === 2)
+    const items = await strip()
+    t.match(items[0], /^critical CRITICAL CPU high CPU high on web-01 · firing for 3 min$/, 'the critical one first, with how long it fires')
+    t.match(items[1], /^warning WARNING Disk filling/)
+    t.equal(await page.locator(`#host-alerts a[href="#/alerts?event=${critical}"]`).count(), 1, 'each links to its alert')
+
+    const resolved = await api.req('POST', `/api/v1/alerts/events/${critical}/resolve`, { token: api.adminToken, body: {} })
+    t.equal(resolved.status, 200, resolved.text)
+    await waitFor('the strip without the resolved alert', async () => (await strip()).length === 1, 10_000)
+    t.match((await strip())[0], /^warning /, 'the warning is left')
+    await page.click('a[href="#/"]')
+    await waitFor('the fleet marker now says warning', async () => (await marker('web-01').innerText().catch(() => '')) === '● warning', 10_000)
+    t.equal(await marker('web-01').getAttribute('href'), `#/alerts?event=${warning}`)
+
+    await api.req('POST', `/api/v1/alerts/events/${warning}/resolve`, { token: api.adminToken, body: {} })
+    await waitFor('no marker once nothing fires', async () => (await marker('web-01').count()) === 0, 10_000)
+    await page.goto(`${api.url}/#/hosts/web-01`)
+    await page.locator('#host-title').waitFor()
+    await waitFor('the host page loaded', async () => (await page.locator('#card-cpu').innerText()) !== '–')
+    t.ok(await page.locator('#host-alerts').isHidden(), 'no strip when nothing fires')
+    t.same(pageErrors, [], 'no page errors')
+  })
+})
