@@ -22,7 +22,7 @@ const SCREENSHOTS = fileURLToPath(new URL('../../.tap/screenshots/web-page/', im
 const ACCESS_TTL_SECONDS = 20
 const GiB = 1024 ** 3
 
-/** systemd → sshd → sshd → bash → vim; nginx with two workers; postgres with a checkpointer. */
+/** systemd → sshd → sshd → bash → vim; nginx with two workers; postgres with a checkpointer; kthreadd with kernel threads. */
 const TREE: Array<[number, number, string, string, number, number]> = [
   [1, 0, 'systemd', '/sbin/init', 0.1, 12],
   [100, 1, 'sshd', '/usr/sbin/sshd -D', 0.0, 8],
@@ -34,6 +34,9 @@ const TREE: Array<[number, number, string, string, number, number]> = [
   [202, 200, 'nginx', 'nginx: worker process', 18.0, 85],
   [300, 1, 'postgres', '/usr/lib/postgresql/17/bin/postgres -D /var/lib/postgresql', 4.0, 800],
   [301, 300, 'postgres', 'postgres: checkpointer', 0.3, 40],
+  [2, 0, 'kthreadd', '', 0.0, 0],
+  [3, 2, 'rcu_gp', '', 0.0, 0],
+  [4, 2, 'kworker/0:1', '', 0.2, 0],
 ]
 const processes = (extra: ProcessItem[] = []): ProcessItem[] => [
   ...TREE.map(([pid, parent_pid, name, cmdline, cpu_percent, mib]) => proc(pid, name, {
@@ -268,20 +271,29 @@ t.test('the web page in Chromium', { timeout: 170_000 }, async (t) => {
 
   await t.test('process tree: expand, search, sort, auto-refresh keeps both', async (t) => {
     await page.locator('#process-table tbody tr[data-pid]').first().waitFor()
-    t.same(await rowPids(page), [1, 300, 200, 100], 'roots open, their children sorted by CPU (postgres 4 %, nginx 0.5 %, sshd 0 %)')
+    t.same(await rowPids(page), [1, 200, 300, 100, 2],
+      'roots open but kthreadd (kernel threads start collapsed); children sorted by their subtree\'s CPU (nginx 41 % with its workers, postgres 4.3 %, sshd 1.7 %)')
+    const cells = async (pid: number) => page.locator(`#process-table tr[data-pid="${pid}"] td[data-col]`).allInnerTexts()
+    t.same(await cells(200), ['Σ 41.0 %', 'Σ 195 MiB'], 'a collapsed parent shows its subtree\'s CPU and memory')
+    t.match(await page.locator('#process-table tr[data-pid="200"] td[data-col=cpu] .subtree-total').getAttribute('title') ?? '',
+      /41\.0 % with its 2 descendants; nginx itself 0\.5 % CPU/, 'and its own figures in the title')
+    t.same(await cells(2), ['Σ 0.2 %', 'Σ 0 B'], 'kthreadd collapsed, its threads summed')
     await page.click('#process-table button[data-pid="200"]')
-    await waitFor('nginx workers shown', async () => JSON.stringify(await rowPids(page)) === JSON.stringify([1, 300, 200, 201, 202, 100]))
+    await waitFor('nginx workers shown', async () => JSON.stringify(await rowPids(page)) === JSON.stringify([1, 200, 201, 202, 300, 100, 2]))
     t.equal(await page.locator('#process-table button[data-pid="200"]').getAttribute('aria-expanded'), 'true')
+    t.same(await cells(200), ['0.5 %', '20.0 MiB'], 'opened, nginx shows its own figures')
     await page.selectOption('#process-sort', 'memory')
-    await waitFor('sorted by memory', async () => JSON.stringify(await rowPids(page)) === JSON.stringify([1, 300, 200, 201, 202, 100]))
+    await waitFor('sorted by memory', async () => JSON.stringify(await rowPids(page)) === JSON.stringify([1, 300, 200, 201, 202, 100, 2]))
     await page.selectOption('#process-sort', 'pid')
-    await waitFor('sorted by pid', async () => JSON.stringify(await rowPids(page)) === JSON.stringify([1, 100, 200, 201, 202, 300]))
+    await waitFor('sorted by pid', async () => JSON.stringify(await rowPids(page)) === JSON.stringify([1, 100, 200, 201, 202, 300, 2]))
 
     await page.fill('#process-search', 'vim')
     await waitFor('search: matches and their ancestors only', async () => JSON.stringify(await rowPids(page)) === JSON.stringify([1, 100, 101, 102, 103]))
     t.same(await page.locator('#process-table tr.hit').evaluateAll((rs) => rs.map((r) => Number((r as HTMLElement).dataset.pid))), [103], 'vim is the match')
     await page.fill('#process-search', 'worker process')
     await waitFor('search by cmdline', async () => JSON.stringify(await rowPids(page)) === JSON.stringify([1, 200, 201, 202]))
+    t.same(await page.locator('#process-table tr[data-pid="201"] mark').allInnerTexts(), ['worker process'], 'the match is marked in the command line, where it is')
+    t.equal(await page.locator('#process-table tr[data-pid="201"] td.tree-name mark').count(), 0, 'not on the name')
     await page.fill('#process-search', '301')
     await waitFor('search by pid', async () => JSON.stringify(await rowPids(page)) === JSON.stringify([1, 300, 301]))
     await page.fill('#process-search', 'vim')
@@ -293,7 +305,7 @@ t.test('the web page in Chromium', { timeout: 170_000 }, async (t) => {
     t.equal(await page.inputValue('#process-search'), 'vim', 'search text kept')
     t.equal(await page.inputValue('#process-sort'), 'pid', 'sort kept')
     await page.fill('#process-search', '')
-    await waitFor('expansion kept', async () => JSON.stringify(await rowPids(page)) === JSON.stringify([1, 100, 200, 201, 202, 300]))
+    await waitFor('expansion kept', async () => JSON.stringify(await rowPids(page)) === JSON.stringify([1, 100, 200, 201, 202, 300, 2]))
     t.pass('nginx (opened by hand) is still open after refreshes')
     agentLoop.extra = []
   })

@@ -1,14 +1,16 @@
 // The process tree of a host's latest snapshot: collapsible, searchable by name, pid or command line,
 // siblings sorted by CPU, memory, pid or name, refreshed on a timer without losing what the user opened,
-// closed or typed (that state lives here, not in the DOM).
+// closed or typed (that state lives here, not in the DOM). A collapsed parent shows its subtree's CPU and
+// memory (itself and every descendant), and siblings sort by those totals, so a busy child is never hidden
+// behind an idle parent; kernel threads (kthreadd's children) start collapsed.
 import { h, replaceChildren } from './elements.js'
 import { api } from './session.js'
 import { formatBytes, formatFullTime, formatPercent, formatTime } from './format.js'
 
 const REFRESH_MS = 10_000
 const SORTS = {
-  cpu: { label: 'CPU', compare: (a, b) => b.cpu_percent - a.cpu_percent || a.pid - b.pid },
-  memory: { label: 'Memory', compare: (a, b) => b.memory_rss - a.memory_rss || a.pid - b.pid },
+  cpu: { label: 'CPU', compare: (a, b) => b.total.cpu - a.total.cpu || a.pid - b.pid },
+  memory: { label: 'Memory', compare: (a, b) => b.total.memory - a.total.memory || a.pid - b.pid },
   pid: { label: 'PID', compare: (a, b) => a.pid - b.pid },
   name: { label: 'Name', compare: (a, b) => a.name.localeCompare(b.name) || a.pid - b.pid },
 }
@@ -60,7 +62,7 @@ export function mountProcessTree(container, agentId) {
       try {
         const res = await api(`/api/v1/agents/${encodeURIComponent(agentId)}/processes`)
         if (destroyed) return
-        state.roots = res.process_tree
+        state.roots = withTotals(res.process_tree)
         state.total = res.total_processes
         state.timestamp = res.timestamp
         state.loadedAt = new Date()
@@ -116,7 +118,7 @@ export function mountProcessTree(container, agentId) {
       if (node.children.length === 0) return false
       if (collapsed.has(node.pid)) return false
       if (expanded.has(node.pid)) return true
-      return filtered ? below.has(node.pid) : depth === 0
+      return filtered ? below.has(node.pid) : depth === 0 && !isKernelThreads(node)
     }
     walk(state.roots, 0, q !== '')
 
@@ -144,18 +146,26 @@ export function mountProcessTree(container, agentId) {
         },
       }, open ? '▾' : '▸')
       : h('span', { class: 'tree-leaf', 'aria-hidden': 'true' }, '·')
-    const nameCell = h('td', { class: 'tree-name' }, toggle, isHit ? h('mark', {}, node.name) : h('span', {}, node.name),
-      node.children.length > 0 && !open ? h('span', { class: 'muted' }, ` (${countAll(node.children)})`) : null)
+    const q = state.query.toLowerCase()
+    const nameCell = h('td', { class: 'tree-name' }, toggle, isHit && node.name.toLowerCase().includes(q) ? marked(node.name, q) : h('span', {}, node.name),
+      node.children.length > 0 && !open ? h('span', { class: 'muted' }, ` (${node.total.count - 1})`) : null)
     nameCell.style.paddingLeft = `${0.3 + depth * 1.2}em`
-    return h('tr', { dataset: { pid: String(node.pid), depth: String(depth) }, class: isHit ? 'hit' : null },
+    // Collapsed: the subtree's totals, marked Σ, with the process's own figures in the title.
+    const summed = node.children.length > 0 && !open
+    const figure = (own, total, format, what) => summed
+      ? h('span', { class: 'subtree-total', title: `${format(total)} with its ${node.total.count - 1} descendants; ${node.name} itself ${format(own)} ${what}` }, h('span', { class: 'muted', 'aria-hidden': 'true' }, 'Σ '), format(total))
+      : format(own)
+    return h('tr', { dataset: { pid: String(node.pid), depth: String(depth), ...(summed ? { subtree: 'true' } : {}) }, class: isHit ? 'hit' : null },
       nameCell,
       h('td', { class: 'num' }, String(node.pid)),
       h('td', {}, node.username ?? '–'),
-      h('td', { class: 'num' }, formatPercent(node.cpu_percent)),
-      h('td', { class: 'num' }, formatBytes(node.memory_rss)),
+      h('td', { class: 'num', dataset: { col: 'cpu' } }, figure(node.cpu_percent, node.total.cpu, formatPercent, 'CPU')),
+      h('td', { class: 'num', dataset: { col: 'memory' } }, figure(node.memory_rss, node.total.memory, formatBytes, 'resident memory')),
       h('td', { class: 'num' }, formatPercent(node.memory_percent)),
       h('td', { class: 'num' }, node.num_threads ?? '–'),
-      h('td', { class: 'cmdline', title: node.cmdline || '' }, node.cmdline || h('span', { class: 'muted' }, `[${node.name}]`)))
+      h('td', { class: 'cmdline', title: node.cmdline || '' }, node.cmdline
+        ? (isHit && q && !node.name.toLowerCase().includes(q) ? marked(node.cmdline, q) : node.cmdline)
+        : h('span', { class: 'muted' }, `[${node.name}]`)))
   }
 
   status.textContent = 'Loading processes…'
@@ -168,8 +178,28 @@ export function mountProcessTree(container, agentId) {
   }
 }
 
-function countAll(nodes) {
-  let n = 0
-  for (const c of nodes) n += 1 + countAll(c.children)
-  return n
+/** Each node gets `total`: its own CPU and resident memory plus every descendant's, and how many processes that is. */
+function withTotals(nodes) {
+  const add = (node) => {
+    const total = { cpu: node.cpu_percent ?? 0, memory: node.memory_rss ?? 0, count: 1 }
+    for (const c of node.children) {
+      add(c)
+      total.cpu += c.total.cpu
+      total.memory += c.total.memory
+      total.count += c.total.count
+    }
+    node.total = total
+  }
+  for (const n of nodes) add(n)
+  return nodes
+}
+
+/** kthreadd (Linux's pid 2, parent of every kernel thread): dozens of children nobody asked to see. */
+const isKernelThreads = (node) => node.name === 'kthreadd' && !node.cmdline
+
+/** `text` with the first match of `q` (lower case) in a <mark>: the name, or the command line when the match is there. */
+function marked(text, q) {
+  const at = text.toLowerCase().indexOf(q)
+  if (!q || at < 0) return h('mark', {}, text)
+  return h('span', {}, text.slice(0, at), h('mark', {}, text.slice(at, at + q.length)), text.slice(at + q.length))
 }
