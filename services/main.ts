@@ -73,6 +73,9 @@ async function main(cfg: Config): Promise<void> {
   if (local) say(`  local agent "${local.name}" reports every ${cfg.HOSTPULSE_AGENT_INTERVAL}: ${url}/api/v1/metrics/latest/${local.name}`)
   if (cfg.AGENT_HOSTNAME_AUTH) say('WARNING: AGENT_HOSTNAME_AUTH=true: anyone who can reach this server can upload as any approved, active agent by naming its hostname (seed 003 compatibility). Use agent keys instead.')
   if (cfg.PROCMON_PUBLIC_READS) say('WARNING: PROCMON_PUBLIC_READS=true: /api/hosts/ and the process trees under it are readable without logging in.')
+  if (cfg.ALERT_TARGETS_ALLOW_PRIVATE) {
+    say('WARNING: ALERT_TARGETS_ALLOW_PRIVATE=true: notification channels may target loopback and private addresses and plain http URLs (for trials; turn it off in production).')
+  }
   say('Press Ctrl-C to stop.')
 
   let stopping = false

@@ -84,11 +84,12 @@ t.test('data survives the stop; a second start keeps the password and shows no n
   t.ok(batches >= 2, `${batches} batches stored before the stop`)
   t.ok(metrics > 0)
 
-  const app = start({ HOSTPULSE_DATA_DIR: dir, HOSTPULSE_LOCAL_AGENT: 'false' })
+  const app = start({ HOSTPULSE_DATA_DIR: dir, HOSTPULSE_LOCAL_AGENT: 'false', ALERT_TARGETS_ALLOW_PRIVATE: 'true' })
   running = app.child
   await app.waitFor(/Press Ctrl-C/)
   t.match(app.output(), /admin:\s+admin \(password: ADMIN_PASSWORD, or the one printed at first start\)/)
   t.notMatch(app.output(), /local agent "/, 'HOSTPULSE_LOCAL_AGENT=false starts no agent')
+  t.match(app.output(), /WARNING: ALERT_TARGETS_ALLOW_PRIVATE=true: notification channels may target loopback and private addresses/, 'the relaxed setting is announced')
   app.child.kill('SIGTERM')
   t.equal(await app.exited, 0)
   running = undefined

@@ -350,11 +350,20 @@ t.test('the web page in Chromium', { timeout: 170_000 }, async (t) => {
       await page.fill('input[name=comment]', 'looking into it')
       await page.locator('.inline-form button[type=submit]').click()
       await waitFor('acknowledged', async () => /acknowledged/.test(await page.locator('#firing-alerts tbody tr[data-event]').first().innerText()))
+      // Taken back at once, and given again.
+      await page.locator('#firing-alerts tbody tr[data-event] button[data-action=unack]').first().click()
+      await waitFor('unacknowledged: open again', async () => (await page.locator('#firing-alerts tbody tr[data-event] button[data-action=ack]').count()) === 1)
+      t.notMatch(await page.locator('#firing-alerts tbody tr[data-event]').first().innerText(), /acknowledged/, 'no longer acknowledged')
+      await page.locator('#firing-alerts tbody tr[data-event] button[data-action=ack]').first().click()
+      await page.locator('.inline-form button[type=submit]').click()
+      await waitFor('acknowledged again', async () => (await page.locator('#firing-alerts tbody tr[data-event] button[data-action=unack]').count()) === 1)
       await page.locator('#firing-alerts tbody tr[data-event] button[data-action=resolve]').first().click()
       await page.fill('input[name=comment]', 'fixed')
       await page.locator('.inline-form button[type=submit]').click()
       await waitFor('no longer firing', async () => (await page.locator('#firing-alerts tbody tr[data-event]').count()) === 0)
       await waitFor('resolved in the recent list', async () => /resolved/.test(await page.locator('#recent-alerts tbody').innerText()))
+      t.equal(await page.locator('#recent-alerts tr[data-state=resolved] .severity').first().getAttribute('class'), 'severity severity-resolved',
+        'a resolved alert\'s severity is not shown in its alarm colour')
 
       // Viewers read alerts but get no buttons (the API would refuse them anyway).
       await sql`insert into alert_events (org_id, rule_name, agent_id, agent_name, severity, state, value, threshold, summary, started_at)

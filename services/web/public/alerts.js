@@ -91,11 +91,15 @@ export function mountAlerts(container) {
       : acknowledged ? `acknowledged ${formatTime(e.acknowledged_at)}${by(e.acknowledged_by_name)}${note(e.ack_comment)}` : 'open'
     const actions = []
     if (canWrite && e.state === 'firing') {
-      if (!acknowledged) actions.push(actionButton(e, 'ack', 'Acknowledge'))
+      actions.push(acknowledged ? unacknowledgeButton(e) : actionButton(e, 'ack', 'Acknowledge'))
       actions.push(actionButton(e, 'resolve', 'Resolve'))
     }
+    // A resolved alert keeps its severity as a word, not as an alarm colour.
+    const severity = e.state === 'resolved'
+      ? h('span', { class: 'severity severity-resolved', title: `${e.severity}, resolved` }, e.severity)
+      : h('span', { class: `severity severity-${e.severity}` }, e.severity)
     return h('tr', { dataset: { event: e.id, state: e.state }, class: e.id === wanted ? 'highlight' : undefined },
-      h('td', {}, h('span', { class: `severity severity-${e.severity}` }, e.severity)),
+      h('td', {}, severity),
       h('td', {}, e.state),
       h('td', {}, e.rule_name),
       h('td', {}, e.agent_id ? h('a', { href: `#/hosts/${encodeURIComponent(e.agent_id)}` }, e.agent_name) : e.agent_name),
@@ -116,6 +120,24 @@ export function mountAlerts(container) {
         state.form.body.querySelector('input[name="comment"]')?.focus()
       },
     }, label)
+  }
+
+  /** Takes an acknowledgement back at once (no comment): the alert notifies again on its repeat interval. */
+  function unacknowledgeButton(e) {
+    return h('button', {
+      type: 'button', class: 'secondary', dataset: { action: 'unack' }, 'aria-label': `Unacknowledge ${e.rule_name} on ${e.agent_name}`,
+      onclick: async (event) => {
+        const button = event.currentTarget
+        button.disabled = true
+        try {
+          await api(`/api/v1/alerts/events/${encodeURIComponent(e.id)}/ack`, { method: 'DELETE' })
+          await load()
+        } catch (err) {
+          showError(`Could not unacknowledge: ${err.message}`)
+          button.disabled = false
+        }
+      },
+    }, 'Unacknowledge')
   }
 
   function formRow(e) {
