@@ -170,7 +170,10 @@ t.test('the web page in Chromium', { timeout: 170_000 }, async (t) => {
     t.equal(await cell('web-01', 'td[data-col=memory] .usage-text'), '34.4 %')
     await waitFor('web-01 disk (fullest filesystem)', async () => (await cell('web-01', 'td[data-col=disk] .usage-text')) === '75.0 %', 15_000)
     await waitFor('a sparkline with history', async () => (await page.locator('#fleet-table tr[data-agent="web-01"] svg.sparkline polyline').count()) === 1)
-    t.match(await page.locator('#fleet-table tr[data-agent="web-01"] svg.sparkline').getAttribute('aria-label'), /CPU over the last hour: min/)
+    // 50 minutes of history: the line starts at its first point, not 10 minutes in from the left edge.
+    t.match(await page.locator('#fleet-table tr[data-agent="web-01"] svg.sparkline').getAttribute('aria-label'), /^web-01 CPU since .+: min/)
+    const firstX = Number((await page.locator('#fleet-table tr[data-agent="web-01"] svg.sparkline polyline').getAttribute('points'))!.split(',')[0])
+    t.ok(firstX < 1, `the sparkline uses its whole width (first point at x=${firstX})`)
     t.match(await text(page, '#fleet-counts'), /3 agents · 1 online · 1 offline · 1 pending/)
     await shot('fleet')
 

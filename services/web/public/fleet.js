@@ -4,7 +4,7 @@ import { h, replaceChildren, svg } from './elements.js'
 import { api } from './session.js'
 import { isLive, subscribe, summaryOf } from './live-feed.js'
 import { alertMarker } from './host-alerts.js'
-import { formatAgo, formatFullTime, formatPercent } from './format.js'
+import { formatAgo, formatFullTime, formatPercent, formatTime } from './format.js'
 import { eachLimited } from './concurrency.js'
 import { usageBar } from './usage-bar.js'
 
@@ -20,9 +20,9 @@ const COLUMNS = [
   { key: 'status', label: 'Status' },
   { key: 'name', label: 'Name' },
   { key: 'hostname', label: 'Hostname' },
-  { key: 'cpu', label: 'CPU' },
-  { key: 'memory', label: 'Memory' },
-  { key: 'disk', label: 'Disk' },
+  { key: 'cpu', label: 'CPU', num: true },
+  { key: 'memory', label: 'Memory', num: true },
+  { key: 'disk', label: 'Disk', num: true },
   { key: null, label: 'CPU, last hour' },
   { key: 'last_seen', label: 'Last seen' },
 ]
@@ -211,7 +211,7 @@ export function mountFleet(container) {
     replaceChildren(headRow, COLUMNS.map((col) => {
       if (!col.key) return h('th', { scope: 'col' }, col.label)
       const active = state.sortKey === col.key
-      return h('th', { scope: 'col', 'aria-sort': active ? (state.sortDir > 0 ? 'ascending' : 'descending') : 'none' },
+      return h('th', { scope: 'col', class: col.num ? 'num' : undefined, 'aria-sort': active ? (state.sortDir > 0 ? 'ascending' : 'descending') : 'none' },
         h('button', {
           type: 'button', class: 'sort', dataset: { sort: col.key },
           onclick: () => {
@@ -240,7 +240,8 @@ export function mountFleet(container) {
     }
     replaceChildren(tbody, visible.map((r) => {
       const status = statusOf(r)
-      return h('tr', { dataset: { agent: r.name } },
+      // An offline agent's figures are its last ones: shown faded, not as if current.
+      return h('tr', { dataset: { agent: r.name, status }, title: status === 'offline' ? `offline: the figures are the last ones received${r.last_seen ? ` (${formatAgo(r.last_seen)})` : ''}` : undefined },
         h('td', {}, h('span', { class: `status status-${status}` }, status)),
         h('td', {}, h('a', { href: `#/hosts/${encodeURIComponent(r.id)}`, class: 'agent-link' }, r.name), ' ', alertMarker(r)),
         h('td', {}, r.hostname ?? '–'),
@@ -303,13 +304,14 @@ function sparkline(points, name) {
   const width = 120
   const height = 28
   const now = Date.now()
-  const from = now - SPARK_WINDOW_MS
-  const x = (t) => ((t - from) / SPARK_WINDOW_MS) * width
+  // From the first point when the data is younger than the window (a fresh install), so it fills the width.
+  const from = Math.min(Math.max(now - SPARK_WINDOW_MS, points[0][0]), now - 5 * 60_000)
+  const x = (t) => ((t - from) / (now - from)) * width
   const y = (v) => height - 2 - (Math.max(0, Math.min(100, v)) / 100) * (height - 4)
   const values = points.map((p) => p[1])
   const line = svg('polyline', { points: points.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' '), class: 'spark-line' })
   return svg('svg', {
     class: 'sparkline', viewBox: `0 0 ${width} ${height}`, width, height, role: 'img',
-    'aria-label': `${name} CPU over the last hour: min ${formatPercent(Math.min(...values))}, max ${formatPercent(Math.max(...values))}`,
+    'aria-label': `${name} CPU ${now - from >= SPARK_WINDOW_MS - 60_000 ? 'over the last hour' : `since ${formatTime(new Date(from).toISOString())}`}: min ${formatPercent(Math.min(...values))}, max ${formatPercent(Math.max(...values))}`,
   }, line)
 }

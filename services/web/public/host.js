@@ -87,11 +87,11 @@ export function mountHost(container, agentId, { focus = null } = {}) {
     customSection,
     h('section', { 'aria-labelledby': 'fs-title' }, h('h2', { id: 'fs-title' }, 'Filesystems'),
       h('div', { class: 'table-scroll' }, h('table', { id: 'filesystems' }, h('thead', {}, h('tr', {},
-        ['Mount', 'Device', 'Type', 'Size', 'Used', 'Available', 'Use', 'Inodes', 'Read', 'Write'].map((c) => h('th', { scope: 'col' }, c)))), fsBody))),
+        ['Mount', 'Device', 'Type', 'Size', 'Used', 'Available', 'Use', 'Inodes', 'Read', 'Write'].map((c, i) => h('th', { scope: 'col', class: i >= 3 ? 'num' : undefined }, c)))), fsBody))),
     h('section', { 'aria-labelledby': 'if-title' }, h('h2', { id: 'if-title' }, 'Network interfaces'),
       h('div', { class: 'table-scroll' }, h('table', { id: 'interfaces' }, h('thead', {}, h('tr', {},
         ['Interface', 'State', 'Receive', 'Send', 'Received', 'Sent', 'Packets in', 'Packets out', 'Errors in/out', 'Drops in/out']
-          .map((c) => h('th', { scope: 'col' }, c)))), ifBody))),
+          .map((c, i) => h('th', { scope: 'col', class: i >= 2 ? 'num' : undefined }, c)))), ifBody))),
     processSection,
     logsSection))
   document.title = `${agentId} · hostpulse`
@@ -189,6 +189,9 @@ export function mountHost(container, agentId, { focus = null } = {}) {
     const status = state.agent.status === 'pending' ? 'pending' : fresh ? 'online' : 'offline'
     statusBadge.className = `status status-${status}`
     statusBadge.textContent = status
+    // Offline: the cards hold the last values received, faded so they do not pass for current ones.
+    cards.classList.toggle('stale', status === 'offline')
+    cards.title = status === 'offline' ? 'offline: the last values received' : ''
   }
 
   /** Latest scalar metrics as live data (`type.name{k=v}` keys), for the cards and the poll fallback. */
@@ -240,7 +243,8 @@ export function mountHost(container, agentId, { focus = null } = {}) {
         h('td', { class: 'num' }, `${formatNumber(n.drop_in, 0)} / ${formatNumber(n.drop_out, 0)}`))))
     const fullest = mounts.reduce((a, b) => (a && a.usage_percent >= b.usage_percent ? a : b), null)
     if (fullest) setCard('disk', formatPercent(fullest.usage_percent), fullest.mount_point)
-    return { mounts, interfaces: ifaces.map((n) => n.interface) }
+    // A down interface is listed in the table but not charted (its 0 B/s would read as idle).
+    return { mounts, interfaces: ifaces.filter((n) => n.is_up !== false).map((n) => n.interface) }
   }
 
   /** Points of the wide-table series (disk per mount, network per interface) from listing rows. */

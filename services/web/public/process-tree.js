@@ -33,7 +33,8 @@ export function mountProcessTree(container, agentId) {
   const tbody = h('tbody')
   const table = h('table', { class: 'process-table', id: 'process-table' },
     h('caption', { class: 'visually-hidden' }, 'Processes as a tree'),
-    h('thead', {}, h('tr', {}, ['Process', 'PID', 'User', 'CPU', 'Memory', 'Mem %', 'Threads', 'Command line'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('thead', {}, h('tr', {}, ['Process', 'PID', 'User', 'CPU', 'Memory', 'Mem %', 'Threads', 'Command line']
+      .map((c) => h('th', { scope: 'col', class: ['PID', 'CPU', 'Memory', 'Mem %', 'Threads'].includes(c) ? 'num' : undefined }, c)))),
     tbody)
 
   replaceChildren(container,

@@ -6,6 +6,8 @@ import { formatValue } from './format.js'
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf']
 const HEIGHT = 200
+/** The narrowest x range, in seconds, whatever little data there is. */
+const MIN_WINDOW_S = 300
 /** Tick steps for byte axes: powers of two, so ticks read 512 MiB, 1 GiB, 2 GiB rather than 4.66 GiB. */
 const BINARY_INCRS = [0.25, 0.5, ...Array.from({ length: 7 * 10 }, (_, i) => 2 ** (i % 10) * 1024 ** Math.floor(i / 10))]
 const BYTE_UNITS = new Set(['bytes', 'byte-rate'])
@@ -76,10 +78,16 @@ export class TimeChart {
     this.resizer.observe(container)
   }
 
+  /**
+   * The x range: the chosen range, or from the first point when the data starts later (a fresh install has
+   * minutes of data, which would otherwise be squeezed against the right edge), but never under 5 minutes.
+   */
   window() {
     const now = Date.now() / 1000
     const last = this.xs.length > 0 ? this.xs[this.xs.length - 1] : now
-    return [now - this.rangeMs / 1000, Math.max(now, last)]
+    const first = this.xs.length > 0 ? this.xs[0] : -Infinity
+    const from = Math.min(Math.max(now - this.rangeMs / 1000, first - (now - first) * 0.05), now - MIN_WINDOW_S)
+    return [from, Math.max(now, last)]
   }
 
   data() { return [this.xs, ...this.ys] }
