@@ -1,8 +1,36 @@
 // The OpenAPI document (/openapi.json) and a browsable page (/docs), generated from the route schemas.
-// Registered before the routes so that every route's schema is collected.
+// Registered before the routes so that every route's schema is collected. The page carries hostpulse's
+// name and icon; a route without tags is filed under its path's family; a route that runs no
+// authentication hook is documented as public (no lock).
+import { readFileSync } from 'node:fs'
 import fp from 'fastify-plugin'
-import swagger from '@fastify/swagger'
+import swagger, { type SwaggerTransform } from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+
+const ICON = readFileSync(new URL('../web/public/icon.svg', import.meta.url))
+
+/**
+ * The page's CSP: the app's, except that Swagger UI's bundle applies inline styles (its React components),
+ * which only this page allows; scripts stay 'self' only.
+ */
+const DOCS_CSP = "default-src 'self';script-src 'self';style-src 'self' 'unsafe-inline';img-src 'self' data:;font-src 'self';connect-src 'self';"
+  + "object-src 'none';base-uri 'self';form-action 'self';frame-ancestors 'none'"
+
+/** `/api/v1/agents/:id` → agents; the compatibility faces' `/api/...` → compatibility; the rest by their first segment. */
+function tagOf(url: string): string {
+  const parts = url.split('/').filter(Boolean)
+  if (parts[0] === 'api' && parts[1] === 'v1' && parts[2]) return parts[2]
+  if (parts[0] === 'api' || parts[0] === 'write' || parts[0] === 'query' || parts[0] === 'ping') return 'compatibility'
+  return parts[0] ?? 'service'
+}
+
+const transform: SwaggerTransform = ({ schema, url, route }) => {
+  const out: Record<string, unknown> = { ...(schema ?? {}) }
+  if (!out.tags) out.tags = [tagOf(url)]
+  // No onRequest hook means no authentication runs: public, whatever the document's default says.
+  if (out.security === undefined && !route.onRequest) out.security = []
+  return { schema: out, url }
+}
 
 export const openapiPlugin = fp(async (app, opts: { version: string }) => {
   await app.register(swagger, {
@@ -11,8 +39,8 @@ export const openapiPlugin = fp(async (app, opts: { version: string }) => {
       info: {
         title: 'hostpulse API',
         version: opts.version,
-        description: 'Self-hosted host metrics on TimescaleDB. Errors: {"error": CODE, "message", "code": status, "details"}. '
-          + 'Log in at POST /api/v1/auth/login and send Authorization: Bearer <token>; agents send X-API-Key.',
+        description: 'Self-hosted host metrics on TimescaleDB. Errors: `{"error": CODE, "message", "code": status, "details"}`. '
+          + 'Log in at `POST /api/v1/auth/login` and send `Authorization: Bearer <token>`; agents send `X-API-Key: <agent key>`.',
       },
       components: {
         securitySchemes: {
@@ -23,7 +51,13 @@ export const openapiPlugin = fp(async (app, opts: { version: string }) => {
       },
       security: [{ bearer: [] }],
     },
+    transform,
   })
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } })
+  await app.register(swaggerUi, {
+    routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true },
+    logo: { type: 'image/svg+xml', content: ICON, href: '/', target: '_self' },
+    theme: { title: 'hostpulse API', favicon: [{ filename: 'icon.svg', rel: 'icon', sizes: 'any', type: 'image/svg+xml', content: ICON }] },
+    uiHooks: { onRequest: (_request, reply, next) => { void reply.header('content-security-policy', DOCS_CSP); next() } },
+  })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 }, { name: 'hostpulse-openapi' })

@@ -113,5 +113,26 @@ t.test('OpenAPI document and docs page', async (t) => {
     const json = await api.request('GET', '/docs/json')
     t.equal(json.status, 200, 'the page reads the same document')
     t.same(Object.keys(json.body.paths).sort(), Object.keys(doc.paths).sort())
+    t.match(html, /<title>hostpulse API<\/title>/, 'branded hostpulse, not Swagger UI')
+    t.match(html, /href="[^"]*theme\/icon\.svg"/, 'with hostpulse\'s icon')
+    // Swagger UI's bundle applies inline styles: only this page allows them; scripts stay 'self' everywhere.
+    t.match(page.headers.get('content-security-policy') ?? '', /style-src 'self' 'unsafe-inline';/)
+    t.match(page.headers.get('content-security-policy') ?? '', /script-src 'self';/)
+    const app = await fetch(`${api.url}/`)
+    t.match(app.headers.get('content-security-policy') ?? '', /style-src 'self';/, 'the web page\'s CSP stays strict')
+  })
+
+  t.test('public routes carry no lock; every route has a tag; the description shows <token>', async (t) => {
+    const op = (path: string, method: string) => doc.paths[path]?.[method]
+    for (const [path, method] of [['/api/v1/auth/login', 'post'], ['/health', 'get'], ['/ready', 'get']]) {
+      t.same(op(path, method)?.security, [], `${method.toUpperCase()} ${path} is public: no lock`)
+    }
+    t.equal(op('/api/v1/agents', 'get')?.security, undefined, 'an authenticated route keeps the document\'s bearer default')
+    const untagged: string[] = []
+    for (const [path, item] of Object.entries<any>(doc.paths)) {
+      for (const [method, o] of Object.entries<any>(item)) if (!o.tags?.length || o.tags.includes('default')) untagged.push(`${method} ${path}`)
+    }
+    t.same(untagged, [], 'no route under "default"')
+    t.match(doc.info.description, /`Authorization: Bearer <token>`/, 'in code, so Markdown shows <token> instead of swallowing it as HTML')
   })
 })

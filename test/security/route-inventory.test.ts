@@ -36,6 +36,7 @@ const PUBLIC: Record<string, number> = {
   'GET /docs/yaml': 200,
   'GET /docs/static/index.html': 200,
   'GET /docs/static/swagger-initializer.js': 200,
+  'GET /docs/static/theme/icon.svg': 200, // hostpulse's icon on the page
   'GET /docs/static/*': 404, // Swagger UI's files (a random name is unknown)
   // Compatibility faces: uploads authenticate with the agent's key (or the operator's opt-in shared key).
   'POST /api/submit/': 401, // seed 000
