@@ -60,31 +60,52 @@ export async function readSnapshotsProcesses(db: Kysely<Database>, ref: AgentRef
 
 export type TopProcessesBy = 'cpu' | 'memory'
 export type TopProcessesStat = 'avg' | 'max'
+/** `process`: each process on its own (pid and start time); `name`: every process of a name together. */
+export type TopProcessesGroup = 'process' | 'name'
 
 interface RankedRow {
   name: string; avg_cpu_percent: number; max_cpu_percent: number; avg_memory_bytes: number; max_memory_bytes: number
   avg_memory_percent: number; samples: number
 }
 
-/** A process name's statistics over the window, with the command line, user and pid it last ran with. */
+/** A process (or a name's processes) with its statistics over the window; pid and start time for one process. */
 export interface TopProcess extends RankedRow {
   cmdline: string | null; username: string | null; last_pid: number | null; last_seen: Date | null
+  pid: number | null; started_at: Date | null; first_seen: Date | null
 }
 
 /**
- * The `limit` process names ranked by `stat` of `by` over [start, end), highest first, then by name.
- * `resolution` is `raw` or the aggregate the ranking was read from.
+ * The `limit` processes (or names) ranked by `stat` of `by` over [start, end), highest first. Short windows
+ * read raw rows, where each process is itself (pid and create time, or pid and command when the agent sends
+ * no create time); longer ones the hourly aggregate, which keeps names only: there `group` is `name` whatever
+ * was asked, and the answer says so.
  */
 export async function topProcesses(db: Kysely<Database>, req: AgentRef & {
-  by: TopProcessesBy; stat: TopProcessesStat; start: Date; end: Date; limit: number
-}): Promise<{ resolution: string; processes: TopProcess[] }> {
+  by: TopProcessesBy; stat: TopProcessesStat; start: Date; end: Date; limit: number; group: TopProcessesGroup
+}): Promise<{ resolution: string; group: TopProcessesGroup; processes: TopProcess[] }> {
   const { orgId, agentId, start, end, limit } = req
-  // Raw rows rank short windows exactly; a process list adds ~100 rows per sample, so longer windows rank
-  // from the hourly aggregate. Either way the command line and user shown are the newest in the window.
   const latest = await latestProcessSnapshot(db, req)
   const level = resolutionForRange({ family: 'process', start, end, rowsPerSample: Math.max(1, latest?.total_processes ?? 1) })
   const field = req.by === 'cpu' ? 'cpu_percent' : 'memory_bytes'
   const order = sql.ref(`${req.stat}_${field}`)
+  if (level.nativeSeconds === 0 && req.group === 'process') {
+    const { rows } = await sql<RankedRow & { pid: number; started_at: Date | null; first_seen: Date; last_seen: Date; cmdline: string; username: string | null }>`
+      select pid, create_time as started_at, last(name, time) as name, last(cmdline, time) as cmdline, last(username, time) as username,
+             min(time) as first_seen, max(time) as last_seen,
+             avg(cpu_percent)::float8 as avg_cpu_percent, max(cpu_percent)::float8 as max_cpu_percent,
+             avg(memory_bytes)::float8 as avg_memory_bytes, max(memory_bytes)::float8 as max_memory_bytes,
+             avg(memory_percent)::float8 as avg_memory_percent, count(*) as samples
+      from process_metrics
+      where org_id = ${orgId} and agent_id = ${agentId} and time >= ${start} and time < ${end}
+      group by pid, create_time, case when create_time is null then name || ' ' || cmdline end
+      order by ${order} desc nulls last, pid limit ${limit}`.execute(db)
+    return {
+      resolution: level.label, group: 'process',
+      processes: rows.map((r) => ({ ...r, samples: Number(r.samples), last_pid: r.pid, cmdline: r.cmdline || null })),
+    }
+  }
+  // Raw rows rank short windows exactly; a process list adds ~100 rows per sample, so longer windows rank
+  // from the hourly aggregate. Either way the command line and user shown are the newest in the window.
   const ranked = level.nativeSeconds === 0
     ? await sql<RankedRow>`
         select name, avg(cpu_percent)::float8 as avg_cpu_percent, max(cpu_percent)::float8 as max_cpu_percent,
@@ -103,9 +124,12 @@ export async function topProcesses(db: Kysely<Database>, req: AgentRef & {
   const detailOf = await newestByName(db, { orgId, agentId, start, end }, ranked.rows.map((r) => r.name))
   const processes = ranked.rows.map((r) => {
     const d = detailOf.get(r.name)
-    return { ...r, cmdline: d?.cmdline ?? null, username: d?.username ?? null, last_pid: d?.pid ?? null, last_seen: d?.time ?? null }
+    return {
+      ...r, cmdline: d?.cmdline ?? null, username: d?.username ?? null, last_pid: d?.pid ?? null, last_seen: d?.time ?? null,
+      pid: null, started_at: null, first_seen: null,
+    }
   })
-  return { resolution: level.label, processes }
+  return { resolution: level.label, group: 'name', processes }
 }
 
 export interface NewestOfName { name: string; cmdline: string; username: string | null; pid: number; time: Date }

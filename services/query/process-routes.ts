@@ -47,10 +47,14 @@ export const processRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/api/v1/processes/top/:agent_id', {
     onRequest: app.authenticate,
     schema: {
-      summary: 'Processes ranked by their CPU or memory over a window', tags: ['processes'], params: AgentIdParam,
+      summary: 'Processes (by pid and start time, or grouped by name) ranked by their CPU or memory over a window', tags: ['processes'], params: AgentIdParam,
       querystring: Type.Object({
         by: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('memory')], { description: 'default cpu' })),
         stat: Type.Optional(Type.Union([Type.Literal('avg'), Type.Literal('max')], { description: 'rank by the average (default) or the peak' })),
+        group: Type.Optional(Type.Union([Type.Literal('process'), Type.Literal('name')], {
+          description: 'process (default): each process by pid and start time; name: every process of a name together. Windows long enough '
+            + 'to read the hourly aggregate are by name whatever is asked (the answer\'s group says which)',
+        })),
         start: Type.Optional(Type.String({ maxLength: 64 })),
         end: Type.Optional(Type.String({ maxLength: 64 })),
         limit: Type.Optional(Type.String({ maxLength: 12, description: 'default 10, at most 100' })),
@@ -63,14 +67,15 @@ export const processRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const by = request.query.by ?? 'cpu'
     const stat = request.query.stat ?? 'avg'
     const agent = await agentFor(db, principalOf(request).orgId, request.params.agent_id)
-    const top = await topProcesses(db, { orgId: agent.org_id, agentId: agent.id, by, stat, start, end, limit })
+    const top = await topProcesses(db, { orgId: agent.org_id, agentId: agent.id, by, stat, start, end, limit, group: request.query.group ?? 'process' })
     const processes = top.processes.map((p) => ({
-      name: p.name, cmdline: p.cmdline, username: p.username, last_pid: p.last_pid, last_seen: p.last_seen?.toISOString() ?? null,
+      name: p.name, pid: p.pid, started_at: p.started_at?.toISOString() ?? null, first_seen: p.first_seen?.toISOString() ?? null,
+      cmdline: p.cmdline, username: p.username, last_pid: p.last_pid, last_seen: p.last_seen?.toISOString() ?? null,
       avg_cpu_percent: p.avg_cpu_percent, max_cpu_percent: p.max_cpu_percent, avg_memory_bytes: p.avg_memory_bytes,
       max_memory_bytes: p.max_memory_bytes, avg_memory_percent: p.avg_memory_percent, samples: p.samples,
     }))
     return {
-      agent_id: agent.name, by, stat, start: start.toISOString(), end: end.toISOString(),
+      agent_id: agent.name, by, stat, group: top.group, start: start.toISOString(), end: end.toISOString(),
       resolution: top.resolution, count: processes.length, processes,
     }
   })

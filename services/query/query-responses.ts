@@ -60,9 +60,13 @@ export const ProcessTreeOut = Type.Object({
   total_processes: Type.Integer(), q: Type.Optional(Type.String()), process_tree: Type.Array(ProcessNode),
 })
 export const TopProcessesOut = Type.Object({
-  agent_id: Type.String(), by: Type.String(), stat: Type.String(), start: Time, end: Time, resolution: Type.String(), count: Type.Integer(),
+  agent_id: Type.String(), by: Type.String(), stat: Type.String(),
+  group: Type.String({ description: 'process: one row per process (pid, started_at); name: one row per name, every process of it together' }),
+  start: Time, end: Time, resolution: Type.String(), count: Type.Integer(),
   processes: Type.Array(Type.Object({
-    name: Type.String(), cmdline: Nullable(Type.String()), username: Nullable(Type.String()), last_pid: Nullable(Type.Integer()),
+    name: Type.String(), pid: Nullable(Type.Integer({ description: 'the process (group=process)' })),
+    started_at: Nullable(Time), first_seen: Nullable(Time),
+    cmdline: Nullable(Type.String()), username: Nullable(Type.String()), last_pid: Nullable(Type.Integer()),
     last_seen: Nullable(Time), avg_cpu_percent: N, max_cpu_percent: N, avg_memory_bytes: N, max_memory_bytes: N,
     avg_memory_percent: N, samples: Type.Integer(),
   })),

@@ -89,7 +89,7 @@ export async function gatherReport(db: Kysely<Database>, req: GatherRequest): Pr
   const disk = await hostDeviceColumns(db, range, 'disk')
   const network = await hostDeviceColumns(db, range, 'network', linkSpeeds)
   const stats = await hostStats(db, range)
-  const top = { orgId: req.orgId, agentId: req.agent.id, start: req.start, end: req.end, limit: REPORT_TOP_PROCESSES, stat: 'avg' as const }
+  const top = { orgId: req.orgId, agentId: req.agent.id, start: req.start, end: req.end, limit: REPORT_TOP_PROCESSES, stat: 'avg' as const, group: 'name' as const }
   const byCpu = await topProcesses(db, { ...top, by: 'cpu' })
   const byMemory = await topProcesses(db, { ...top, by: 'memory' })
   const alerts = await alertsInRange(db, req)

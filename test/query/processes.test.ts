@@ -122,9 +122,23 @@ t.test('process tree and top processes', async (t) => {
     snaps.push(makeBatch({ time: minutesAgo(30), processes: [proc(10, 'nginx', { cpu_percent: 1000, memory_bytes: 1 })] }))
     t.equal((await api.ingest(top.api_key, snaps)).status, 202)
     const window = `start=${encodeURIComponent(minutesAgo(10))}`
-    const get = async (q: string) => (await api.get(`/api/v1/processes/top/top-a?${window}&${q}`)).body
+    const get = async (q: string) => (await api.get(`/api/v1/processes/top/top-a?${window}&${q}&group=name`)).body
+    const perProcess = async (q: string) => (await api.get(`/api/v1/processes/top/top-a?${window}&${q}`)).body
+
+    // By default each process is itself: the two redis processes are two rows, each with its pid.
+    const own = await perProcess('by=cpu')
+    t.equal(own.group, 'process', 'the default: one row per process')
+    t.same(own.processes.map((p: any) => [p.name, p.pid, p.avg_cpu_percent]),
+      [['java', 20, 30], ['nginx', 10, 25], ['spiky', 30, 22.5], ['redis', 41, 15], ['redis', 40, 5]], 'by average CPU, per process')
+    const java1 = own.processes[0]
+    t.same([java1.cmdline, java1.username, java1.samples, java1.first_seen, java1.last_seen], ['java -jar app.jar', 'app', 4, times[0], times[3]],
+      'its command line, user, samples and when it was first and last seen in the window')
+    t.ok('started_at' in java1, 'its start time (the create time the agent sent) is in the answer')
+    t.same((await perProcess('by=memory&stat=max')).processes.map((p: any) => [p.pid, p.max_memory_bytes]),
+      [[20, 800 * MB], [41, 300 * MB], [40, 200 * MB], [10, 100 * MB], [30, 10 * MB]], 'by peak memory, per process')
 
     const byCpu = await get('by=cpu')
+    t.equal(byCpu.group, 'name', 'group=name: every process of a name together')
     t.equal(byCpu.resolution, 'raw')
     t.same(byCpu.processes.map((p: any) => [p.name, p.avg_cpu_percent]), [['java', 30], ['nginx', 25], ['spiky', 22.5], ['redis', 10]], 'by average CPU')
     const nginx = byCpu.processes.find((p: any) => p.name === 'nginx')
@@ -141,18 +155,19 @@ t.test('process tree and top processes', async (t) => {
     t.equal(two.count, 2)
     t.same(two.processes.map((p: any) => p.name), ['java', 'nginx'], 'default: by average CPU')
     t.equal(two.by, 'cpu')
-    const wide = await api.get('/api/v1/processes/top/top-a?start=' + encodeURIComponent(minutesAgo(60)))
+    const wide = await api.get('/api/v1/processes/top/top-a?group=name&start=' + encodeURIComponent(minutesAgo(60)))
     t.equal(wide.body.processes[0].name, 'nginx', 'the older snapshot counts once the window holds it')
     t.equal(wide.body.processes[0].avg_cpu_percent, (10 + 20 + 30 + 40 + 1000) / 5)
 
     // A week: ranked from the hourly aggregate, with the same exact averages.
     const week = (await api.get('/api/v1/processes/top/top-a?start=' + encodeURIComponent(minutesAgo(7 * 24 * 60)))).body
     t.equal(week.resolution, 'process_metrics_1h', 'a long window reads the hourly aggregate')
+    t.equal(week.group, 'name', 'which keeps names only: the answer says it groups by name')
     t.same(week.processes.map((p: any) => [p.name, p.avg_cpu_percent, p.max_cpu_percent, p.samples]),
       [['nginx', 220, 1000, 5], ['java', 30, 30, 4], ['spiky', 22.5, 90, 4], ['redis', 10, 15, 8]])
     t.same(week.processes.find((p: any) => p.name === 'java').avg_memory_bytes, 650 * MB)
 
-    for (const [q, field] of [['by=disk', 'by'], ['stat=median', 'stat'], ['limit=0', 'limit'], ['start=bad', 'start']]) {
+    for (const [q, field] of [['by=disk', 'by'], ['stat=median', 'stat'], ['limit=0', 'limit'], ['start=bad', 'start'], ['group=user', 'group']]) {
       const res = await api.get(`/api/v1/processes/top/top-a?${q}`)
       assertError(t, res, 400, 'VALIDATION_ERROR', q)
       t.ok(res.body?.details && field in res.body.details, `${q}: names ${field}`)

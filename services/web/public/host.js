@@ -11,6 +11,7 @@ import { mountHostLogs } from './host-logs.js'
 import { mountHostReport } from './host-report.js'
 import { customMetrics, mountCustomMetrics } from './host-custom-metrics.js'
 import { mountHostAlerts } from './host-alerts.js'
+import { mountTopProcesses } from './host-top-processes.js'
 import { eachLimited } from './concurrency.js'
 import { usageBar } from './usage-bar.js'
 import { formatAgo, formatByteRate, formatBytes, formatFullTime, formatNumber, formatPerSecond, formatPercent, formatValue } from './format.js'
@@ -45,6 +46,7 @@ export function mountHost(container, agentId, { focus = null } = {}) {
   let logs = null
   let report = null
   let alerts = null
+  let top = null
   let pollTimer = 0
   let tablesTimer = 0
   let tickTimer = 0
@@ -64,13 +66,14 @@ export function mountHost(container, agentId, { focus = null } = {}) {
   }))
   const rangeButtons = RANGES.map((r) => h('button', {
     type: 'button', class: 'range', dataset: { range: r.id }, 'aria-pressed': String(r === state.range), title: `Last ${r.label}`,
-    onclick: () => { if (state.range !== r) { state.range = r; showRange(); loadHistory() } },
+    onclick: () => { if (state.range !== r) { state.range = r; showRange(); loadHistory(); top?.refresh() } },
   }, r.id))
   const historyNote = h('span', { class: 'muted', id: 'history-note', 'aria-live': 'polite' })
   const chartsGrid = h('div', { class: 'charts', id: 'charts' })
   const customSection = h('section', { class: 'custom-metrics', id: 'custom-metrics', 'aria-labelledby': 'custom-title' })
   const fsBody = h('tbody')
   const ifBody = h('tbody')
+  const topSection = h('section', { class: 'top-processes-panel', id: 'top-processes-panel', 'aria-labelledby': 'top-title' })
   const processSection = h('section', { class: 'processes', 'aria-labelledby': 'processes-title' })
   const logsSection = h('section', { class: 'logs', 'aria-labelledby': 'logs-title' })
   const reportSection = h('section', { class: 'report', id: 'report', 'aria-labelledby': 'report-title', hidden: true })
@@ -92,6 +95,7 @@ export function mountHost(container, agentId, { focus = null } = {}) {
       h('div', { class: 'table-scroll' }, h('table', { id: 'interfaces' }, h('thead', {}, h('tr', {},
         ['Interface', 'State', 'Receive', 'Send', 'Received', 'Sent', 'Packets in', 'Packets out', 'Errors in/out', 'Drops in/out']
           .map((c, i) => h('th', { scope: 'col', class: i >= 2 ? 'num' : undefined }, c)))), ifBody))),
+    topSection,
     processSection,
     logsSection))
   document.title = `${agentId} · hostpulse`
@@ -374,6 +378,7 @@ export function mountHost(container, agentId, { focus = null } = {}) {
     logs = mountHostLogs(logsSection, state.agent.id)
     report = mountHostReport(reportSection, state.agent, { button: reportButton, range: () => state.range.id })
     alerts = mountHostAlerts(alertStrip, state.agent)
+    top = mountTopProcesses(topSection, state.agent.id, () => state.range)
     state.processesAt = Date.now()
     showFocus()
     try {
@@ -411,6 +416,7 @@ export function mountHost(container, agentId, { focus = null } = {}) {
     logs?.destroy()
     report?.destroy()
     alerts?.()
+    top?.destroy()
     clearTimeout(pollTimer)
     clearTimeout(tablesTimer)
     clearInterval(tickTimer)

@@ -1,0 +1,79 @@
+// The host page's top processes in a real Chromium (Debian's, driven by playwright-core) against the real
+// API on an embedded TimescaleDB, with known data: each process by pid (two redis processes are two rows),
+// by CPU and by memory, averages and peaks; grouping by name says it groups; a 30-day range reads the hourly
+// aggregate, which keeps names only, and the panel says so.
+import t from 'tap'
+import { existsSync } from 'node:fs'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { ADMIN, makeBatch, minutesAgo, proc, startClient } from '../test-client.ts'
+import { waitFor } from '../wait-for.ts'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const MiB = 1024 * 1024
+
+t.test('top processes on the host page in Chromium', { timeout: 150_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.fail(`no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does it), or set CHROMIUM_PATH`)
+    return
+  }
+  const api = await startClient(t)
+  const web = await api.createAgent('web-01')
+  // Four snapshots a minute apart: java steady at 30 %, nginx 10→40 %, two redis processes at 5 % and 15 %.
+  for (const s of [0, 1, 2, 3]) {
+    await api.ingestOk(web.api_key, makeBatch({
+      time: minutesAgo(4 - s),
+      processes: [
+        proc(1, 'systemd', { parent_pid: 0, cpu_percent: 0, memory_bytes: 10 * MiB }),
+        proc(20, 'java', { parent_pid: 1, cpu_percent: 30, memory_bytes: (500 + 100 * s) * MiB, cmdline: 'java -jar app.jar', username: 'app' }),
+        proc(10, 'nginx', { parent_pid: 1, cpu_percent: 10 * (s + 1), memory_bytes: 100 * MiB, cmdline: 'nginx: master', username: 'www' }),
+        proc(40, 'redis', { parent_pid: 1, cpu_percent: 5, memory_bytes: 200 * MiB, cmdline: 'redis-server :6379' }),
+        proc(41, 'redis', { parent_pid: 1, cpu_percent: 15, memory_bytes: 300 * MiB, cmdline: 'redis-server :6380' }),
+      ],
+    }))
+  }
+
+  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+  t.teardown(() => browser.close())
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage()
+  const pageErrors: string[] = []
+  page.on('pageerror', (err) => pageErrors.push(err.message))
+  const logIn = async (p: Page) => {
+    await p.locator('#username').waitFor()
+    await p.fill('#username', ADMIN.username)
+    await p.fill('#password', ADMIN.password)
+    await p.click('button[type=submit]')
+  }
+  const rows = () => page.locator('#top-processes tbody tr[data-name]').evaluateAll((rs) => rs.map((r) => [...r.children].slice(0, 6).map((c) => (c as HTMLElement).innerText.trim()).join(' | ')))
+
+  await t.test('each process by pid, by CPU then by memory', async (t) => {
+    await page.goto(`${api.url}/#/hosts/web-01`)
+    await logIn(page)
+    await waitFor('the top processes', async () => (await rows()).length === 5)
+    const byCpu = await rows()
+    t.match(byCpu[0], /^java \| 20 \| app \| .+ \| 30\.0 % \| 30\.0 %$/, 'java first: 30 % on average and at peak')
+    t.match(byCpu[1], /^nginx \| 10 \| www \| .+ \| 25\.0 % \| 40\.0 %$/, 'nginx: 25 % on average, 40 % at peak')
+    t.same(byCpu.slice(2, 4).map((r) => r.split(' | ').slice(0, 2).join(' ')), ['redis 41', 'redis 40'], 'the two redis processes, each with its pid')
+    t.match(await page.locator('#top-note').innerText(), /each process by pid and start time/)
+    await page.selectOption('#top-by', 'memory')
+    await waitFor('by memory', async () => /MiB/.test((await rows())[0] ?? ''))
+    t.match((await rows())[0], /650 MiB \| 800 MiB$/, 'java\'s average and peak resident memory')
+  })
+
+  await t.test('grouped by name, and a 30-day range (the hourly aggregate keeps names only) says it groups', async (t) => {
+    await page.selectOption('#top-by', 'cpu')
+    await page.check('#top-group')
+    await waitFor('grouped by name', async () => (await rows()).length === 4)
+    const grouped = await rows()
+    t.match(grouped.find((r) => r.startsWith('redis')) ?? '', /^redis \| \((40|41)\) \| .* \| – \| 10\.0 % \| 15\.0 %$/, 'one redis row: both processes averaged together, the newest pid shown as such')
+    t.match(await page.locator('#top-note').innerText(), /every process of a name together/)
+    await page.uncheck('#top-group')
+    await waitFor('per process again', async () => (await rows()).length === 5)
+    await page.click('button[data-range="30d"]')
+    await waitFor('the 30-day answer', async () => /over the last 30 days/.test(await page.locator('#top-note').innerText()))
+    t.match(await page.locator('#top-note').innerText(), /every process of a name together \(ranges this long are read from the hourly aggregate, which keeps names only\)/)
+    t.equal(await page.locator('#top-processes-panel').getAttribute('data-group'), 'name')
+    t.same(pageErrors, [], 'no page errors')
+  })
+})
