@@ -168,12 +168,20 @@ function pointKey(r: Item<'metrics'>): string {
   return `${Date.parse(r.time)}\u0000${r.item.metric_type}\u0000${r.item.metric_name}\u0000${JSON.stringify(sorted)}`
 }
 
+/** The unnest() of points' (time, type, name, tags), each column one array parameter. */
+function pointColumns(points: Item<'metrics'>[]): RawBuilder<unknown> {
+  return sql`unnest(${points.map((r) => r.time)}::timestamptz[], ${points.map((r) => r.item.metric_type)}::text[],
+    ${points.map((r) => r.item.metric_name)}::text[], ${points.map((r) => JSON.stringify(r.item.tags ?? {}))}::text[])`
+}
+
 /**
  * Last write wins, as InfluxDB keeps points: of the request's rows for one point only the last is kept, and
- * the rows already stored for those points are deleted in the same transaction (an index probe per point on
- * metrics_series_time, only in the chunks the request's span touches; compressed chunks included).
+ * the rows already stored for those points are deleted in the same transaction. Only a point at or before
+ * the agent's newest stored sample (agents.last_metrics_at, which every write raises) can have a stored
+ * row: new points, nearly all of them, cost nothing more (it is read with the batch claim); the others an index probe
+ * each on metrics_series_time, only in the chunks their span touches (compressed chunks included).
  */
-async function replaceStoredPoints(trx: Transaction<Database>, agent: IngestingAgent, rows: Item<'metrics'>[]): Promise<Item<'metrics'>[]> {
+async function replaceStoredPoints(trx: Transaction<Database>, agent: IngestingAgent, rows: Item<'metrics'>[], newestStored: number): Promise<Item<'metrics'>[]> {
   const last = new Map<string, Item<'metrics'>>()
   for (const r of rows) {
     const key = pointKey(r)
@@ -181,9 +189,11 @@ async function replaceStoredPoints(trx: Transaction<Database>, agent: IngestingA
     last.set(key, r)
   }
   const points = [...last.values()]
+  const again = points.filter((r) => Date.parse(r.time) <= newestStored)
+  if (again.length === 0) return points
   let min = Infinity
   let max = -Infinity
-  for (const r of points) {
+  for (const r of again) {
     const t = Date.parse(r.time)
     if (t < min) min = t
     if (t > max) max = t
@@ -191,20 +201,19 @@ async function replaceStoredPoints(trx: Transaction<Database>, agent: IngestingA
   // The span as literals, so the planner leaves every other chunk out before it runs.
   const from = sql.lit(new Date(min - 1).toISOString())
   const to = sql.lit(new Date(max + 1).toISOString())
-  await sql`delete from metrics m
-    using unnest(${points.map((r) => r.time)}::timestamptz[], ${points.map((r) => r.item.metric_type)}::text[],
-      ${points.map((r) => r.item.metric_name)}::text[], ${points.map((r) => JSON.stringify(r.item.tags ?? {}))}::text[]) as p(time, metric_type, metric_name, tags)
+  await sql`delete from metrics m using ${pointColumns(again)} as p(time, metric_type, metric_name, tags)
     where m.agent_id = ${agent.id}::uuid and m.time > ${from}::timestamptz and m.time < ${to}::timestamptz
       and m.metric_type = p.metric_type and m.metric_name = p.metric_name and m.time = date_trunc('milliseconds', p.time)
       and m.tags = p.tags::jsonb`.execute(trx)
   return points
 }
 
+/** `newestStored`: with last write wins, the agent's newest stored sample time (ms; Infinity when unknown); null without. */
 async function insertMetrics(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[], written: WrittenSpans,
-  lastWriteWins: boolean): Promise<number> {
+  newestStored: number | null): Promise<number> {
   const flat = flatten(batches, 'metrics')
   if (flat.length === 0) return 0
-  const rows = lastWriteWins ? await replaceStoredPoints(trx, agent, flat) : flat
+  const rows = newestStored !== null ? await replaceStoredPoints(trx, agent, flat, newestStored) : flat
   // One statement: the rows go into the hypertable, and each series' newest into metrics_latest (a replayed
   // older batch never overwrites a newer value).
   await sql`with inserted as (${insertRows(agent, 'metrics', METRIC_COLUMNS, rows, written)}
@@ -322,20 +331,28 @@ export async function writeBatches(db: Kysely<Database>, agent: IngestingAgent, 
     // Claim the batch ids first: one already stored is acknowledged again and stores nothing twice.
     // Batch ids are compared in one spelling (uuids arrive in either case).
     const unique = [...new Map(batches.map((b) => [b.batch_id.toLowerCase(), { ...b, batch_id: b.batch_id.toLowerCase() }])).values()]
-    const claimed = await sql<{ batch_id: string }>`
-      insert into ingest_batches (batch_id, org_id, agent_id, batch_time, row_count)
+    const claim = sql`insert into ingest_batches (batch_id, org_id, agent_id, batch_time, row_count)
       select b, ${agent.org_id}::uuid, ${agent.id}::uuid, date_trunc('milliseconds', t), n
       from unnest(${unique.map((b) => b.batch_id)}::uuid[], ${unique.map((b) => b.time)}::timestamptz[],
         ${unique.map(rowCount)}::int4[]) as u(b, t, n)
       on conflict (agent_id, batch_id) do nothing
-      returning batch_id`.execute(trx)
-    const fresh = new Set(claimed.rows.map((r) => r.batch_id))
+      returning batch_id`
+    // Last write wins needs the agent's newest stored sample, read in the same statement and locked: a
+    // concurrent write of this agent (a retry racing its original) waits here, then sees what it committed.
+    const claimed = options.lastWriteWins
+      ? await sql<{ batch_id: string | null; newest: Date | null }>`
+          with newest as (select last_metrics_at from agents where id = ${agent.id}::uuid for update), claimed as (${claim})
+          select batch_id, null::timestamptz as newest from claimed union all select null, last_metrics_at from newest`.execute(trx)
+      : await sql<{ batch_id: string | null; newest: Date | null }>`${claim}`.execute(trx)
+    const newestRow = claimed.rows.find((r) => r.batch_id === null)
+    const newestStored = newestRow?.newest ? newestRow.newest.getTime() : Infinity
+    const fresh = new Set(claimed.rows.flatMap((r) => (r.batch_id === null ? [] : [r.batch_id])))
     const todo = unique.filter((b) => fresh.has(b.batch_id))
     const written = new WrittenSpans()
     const snapshots = await insertProcesses(trx, agent, todo, written)
     await registerContainers(trx, agent, todo)
     const rows = {
-      metrics: await insertMetrics(trx, agent, todo, written, options.lastWriteWins === true),
+      metrics: await insertMetrics(trx, agent, todo, written, options.lastWriteWins ? newestStored : null),
       disks: await insertPlain(trx, agent, todo, 'disks', 'disk_metrics', DISK_COLUMNS, written),
       networks: await insertPlain(trx, agent, todo, 'networks', 'network_metrics', NETWORK_COLUMNS, written),
       processes: todo.reduce((n, b) => n + (snapshots.has(b.batch_id) ? b.processes!.length : 0), 0),
