@@ -13,7 +13,7 @@ import { isUuid } from '../store/uuid.ts'
 const lit = <T extends string>(values: readonly T[], description?: string) =>
   Type.Unsafe<T>({ type: 'string', enum: [...values], ...(description ? { description } : {}) })
 
-export const AGGREGATIONS = ['avg', 'min', 'max', 'last', 'count', 'p95'] as const
+export const AGGREGATIONS = ['avg', 'min', 'max', 'last', 'count', 'p95', 'rate'] as const
 export const CONDITIONS = ['>', '>=', '<', '<=', '==', '!='] as const
 export const SEVERITIES = ['info', 'warning', 'critical'] as const
 export const RULE_KINDS = ['threshold', 'agent_offline', 'process_absent', 'no_data'] as const
@@ -28,7 +28,7 @@ export const RuleBody = Type.Object({
   description: Type.Optional(Type.String({ maxLength: 2000 })),
   metric: Type.String({ minLength: 3, maxLength: 200, description: '<type>.<name> as the series endpoint takes it (cpu.usage_percent, disk.usage_percent …), or agent.offline / process.absent' }),
   kind: Type.Optional(lit(RULE_KINDS, 'derived from metric; ask for no_data explicitly')),
-  aggregation: Type.Optional(lit(AGGREGATIONS, 'over the window; default avg')),
+  aggregation: Type.Optional(lit(AGGREGATIONS, 'over the window; default avg; rate: a counter\'s per-second increase over the window, restarts handled (metrics table series only)')),
   window: Type.Optional(Duration('aggregation window, e.g. 1m, 5m; default 1m')),
   condition: Type.Optional(lit(CONDITIONS, 'default >')),
   threshold: Type.Optional(Threshold),
@@ -150,6 +150,9 @@ export function ruleValues(body: RuleBody): RuleValues {
   } else {
     if (!/^[a-z][a-z0-9_]*\.[a-z0-9_]+$/.test(metric)) throw new RuleProblem('metric', `must look like <type>.<name>, e.g. cpu.usage_percent (got "${metric}")`)
     checkSeries(metric, tags)
+    if (body.aggregation === 'rate' && WIDE_TAGS[metric.split('.')[0]]) {
+      throw new RuleProblem('aggregation', `rate is for counters of the metrics table (prom.*, otel.* …); ${metric} is already a per-second value or a gauge`)
+    }
   }
   if (kind === 'threshold') {
     if (!has(body.threshold) && !has(body.warning_threshold)) {

@@ -168,6 +168,7 @@ async function thresholdObservations(db: Kysely<Database>, rule: Rule, from: Dat
   const r = sql`r`
   let value: RawBuilder<unknown>
   if (rule.aggregation === 'count') value = raw ? sql`count(*)::float8` : sql`sum(r.count)::float8`
+  else if (rule.aggregation === 'rate') value = sql`null`
   else value = target.value(rule.aggregation as SeriesAgg, raw ? 'raw' : 'rollup')
   const source = raw ? src.raw : resolution!.source
   const timeFilter = raw
@@ -179,15 +180,16 @@ async function thresholdObservations(db: Kysely<Database>, rule: Rule, from: Dat
   // as separate rows of one result (no join for the planner to turn into a nested loop over aggregates).
   // A rule over every agent needs no per-row agent check (the organization filter is the selection).
   const narrowed = rule.agents.length > 0 || Object.keys(rule.labels).length > 0
+  const agentFilter = narrowed ? sql`and r.agent_id = any(array(select id from sel))` : sql``
+  const vals = rule.aggregation === 'rate'
+    ? counterRateValues(rule, src, source, raw, from, now, agentFilter)
+    : sql`select r.agent_id, ${src.seriesColumn(r)} as series, ${value} as value
+      from ${sql.table(source)} r
+      where r.org_id = ${rule.org_id}::uuid and ${timeFilter} and ${src.filter(r)} ${agentFilter}
+      group by r.agent_id, 2`
   const { rows } = await sql<ValueRow>`
     with sel as materialized (${selectedAgents(rule)}),
-    vals as materialized (
-      select r.agent_id, ${src.seriesColumn(r)} as series, ${value} as value
-      from ${sql.table(source)} r
-      where r.org_id = ${rule.org_id}::uuid and ${timeFilter} and ${src.filter(r)}
-        ${narrowed ? sql`and r.agent_id = any(array(select id from sel))` : sql``}
-      group by r.agent_id, 2
-    )
+    vals as materialized (${vals})
     select s.id, s.name, s.labels, null::jsonb as series_tags, null::float8 as value from sel s
     union all
     select v.agent_id, null, null, ${src.seriesTags(sql`v.series`)}, v.value from vals v`.execute(db)
@@ -204,4 +206,29 @@ async function thresholdObservations(db: Kysely<Database>, rule: Rule, from: Dat
     })
   }
   return { agents: [...agents.values()], series, source }
+}
+
+/**
+ * A counter's per-second rate over the window, per series, the way agg=rate reads one bucket
+ * (services/query/read-series.ts): increases between consecutive points (a drop is a restart: the new value
+ * is the increase) from the last point before the window (at most one window earlier) to the last one in it,
+ * divided by the seconds between those two points. Points are raw samples or aggregate buckets (last, min).
+ */
+function counterRateValues(rule: Rule, src: SeriesSource, source: string, raw: boolean, from: Date, now: Date, agentFilter: RawBuilder<unknown>): RawBuilder<unknown> {
+  const r = sql`r`
+  const lookFrom = new Date(from.getTime() - rule.window_seconds * 1000)
+  const point = raw ? sql`r.time as t, r.value as v, r.value as lo` : sql`r.bucket as t, r.last as v, r.min as lo`
+  const time = raw ? sql`r.time` : sql`r.bucket`
+  const inWindow = raw ? sql`t > ${from}::timestamptz` : sql`t >= ${from}::timestamptz`
+  return sql`select agent_id, series,
+      (sum(case when lo < pv then v else v - pv end) / nullif(extract(epoch from max(t) - min(pt)), 0))::float8 as value
+    from (
+      select agent_id, series, t, v, lo, lag(v) over w as pv, lag(t) over w as pt
+      from (select r.agent_id, ${src.seriesColumn(r)} as series, ${point} from ${sql.table(source)} r
+            where r.org_id = ${rule.org_id}::uuid and ${time} > ${lookFrom}::timestamptz and ${time} <= ${now}::timestamptz
+              and ${src.filter(r)} ${agentFilter}) p
+      window w as (partition by agent_id, series order by t)
+    ) s
+    where pt is not null and ${inWindow}
+    group by agent_id, series`
 }

@@ -9,6 +9,7 @@ import {
   createDashboard, deleteDashboard, findVisibleDashboard, listVisibleDashboards, replaceDashboard, type DashboardRow,
 } from './dashboards-repository.ts'
 import { IdParam } from '../http/params.ts'
+import { SERIES_AGGS } from '../query/series-catalog.ts'
 
 const Panel = Type.Object({
   id: Type.Optional(Type.String({ maxLength: 64 })),
@@ -16,7 +17,7 @@ const Panel = Type.Object({
   type: Type.Union(['timeseries', 'stat', 'gauge', 'table', 'processes'].map((t) => Type.Literal(t))),
   metric: Type.String({ pattern: '^[a-z][a-z0-9_]*\\.[a-z0-9_]+$', maxLength: 200, description: '<type>.<name>, as the series endpoint takes it' }),
   tags: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 256 }), { maxProperties: 16 })),
-  agg: Type.Optional(Type.Union(['avg', 'min', 'max', 'last', 'p95'].map((a) => Type.Literal(a)))),
+  agg: Type.Optional(Type.Union(SERIES_AGGS.map((a) => Type.Literal(a)), { description: 'as the series endpoint takes it; rate for counters' })),
   agents: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 50, description: 'empty: every agent' })),
   unit: Type.Optional(Type.String({ maxLength: 32 })),
   grid: Type.Optional(Type.Object({

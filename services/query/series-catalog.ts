@@ -4,8 +4,9 @@ import { sql, type RawBuilder } from 'kysely'
 import { DomainError } from '../errors/domain-error.ts'
 import type { Family } from './resolution-for-range.ts'
 
-export type SeriesAgg = 'avg' | 'min' | 'max' | 'last' | 'p95'
-export const SERIES_AGGS: SeriesAgg[] = ['avg', 'min', 'max', 'last', 'p95']
+export type SeriesAgg = 'avg' | 'min' | 'max' | 'last' | 'p95' | 'rate'
+/** `rate` is the per-second increase of a counter (read-series.ts, readCounterRate), narrow metrics only. */
+export const SERIES_AGGS: SeriesAgg[] = ['avg', 'min', 'max', 'last', 'p95', 'rate']
 
 export interface WideFamily {
   family: Exclude<Family, 'metrics'>
@@ -144,7 +145,7 @@ export function scalarTarget(metric: string, tags: Record<string, string>): Seri
     value: (agg, level) => {
       if (level === 'raw') return rawExpression(sql.ref('value'), agg)
       if (level === 'native') return sql.ref(agg) as RawBuilder<number>
-      return ROLLUP_METRICS[agg as Exclude<SeriesAgg, 'p95'>] as RawBuilder<number>
+      return ROLLUP_METRICS[agg as Exclude<SeriesAgg, 'p95' | 'rate'>] as RawBuilder<number>
     },
   }
 }
@@ -156,6 +157,8 @@ function rawExpression(column: RawBuilder<unknown> | ReturnType<typeof sql.ref>,
     case 'max': return sql<number>`max(${column})::float8`
     case 'last': return sql<number>`last(${column}, time)::float8`
     case 'p95': return sql<number>`percentile_cont(0.95) within group (order by ${column})`
+    // A rate is not one aggregate of a bucket's rows: readSeries computes it across buckets.
+    case 'rate': throw new Error('rate is computed by readCounterRate, not as a bucket expression')
   }
 }
 

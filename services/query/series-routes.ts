@@ -24,7 +24,9 @@ const SeriesQuery = Type.Object({
   start: Type.Optional(Type.String({ maxLength: 64 })),
   end: Type.Optional(Type.String({ maxLength: 64 })),
   step: Type.Optional(Type.String({ maxLength: 16, description: 'auto (default) or a duration such as 30s, 5m, 1h' })),
-  agg: Type.Optional(Type.Union(SERIES_AGGS.map((a) => Type.Literal(a)), { description: 'default avg' })),
+  agg: Type.Optional(Type.Union(SERIES_AGGS.map((a) => Type.Literal(a)), {
+    description: 'default avg; rate: a counter\'s per-second increase per bucket, restarts counted as in Prometheus (metrics table series only)',
+  })),
   max_points: Type.Optional(Type.String({ maxLength: 8, description: `points at most with step=auto (default 1,000, cap ${MAX_POINTS_CAP})` })),
 }, { additionalProperties: true, description: 'tags.<key>=<value> parameters select a series (mount_point, interface, name, core …)' })
 
@@ -97,6 +99,10 @@ export const seriesRoutes: FastifyPluginAsyncTypebox<{ retentionDays?: Retention
       response: { 200: StatsOut, ...ERRORS },
     },
   }, async (request) => {
+    // Statistics are of the stored values; an agg (rate) here would be silently ignored, so it is refused.
+    if ((request.query as Record<string, unknown>).agg !== undefined) {
+      throw invalidField('agg', 'is not taken by stats (they are of the stored values); agg=rate is for the series and compare endpoints and alert rules')
+    }
     const { start, end } = parseTimeRange(request.query)
     const tags = tagsFromQuery(request.query)
     const agent = await agentFor(db, principalOf(request).orgId, request.params.agent_id)

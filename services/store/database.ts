@@ -354,7 +354,7 @@ export type ContainerMetricsHourlyView = HourlyKey & { container_id: string } & 
 
 export type AlertSeverity = 'info' | 'warning' | 'critical'
 export type AlertRuleKind = 'threshold' | 'agent_offline' | 'process_absent' | 'no_data'
-export type AlertAggregation = 'avg' | 'min' | 'max' | 'last' | 'count' | 'p95'
+export type AlertAggregation = 'avg' | 'min' | 'max' | 'last' | 'count' | 'p95' | 'rate'
 export type AlertCondition = '>' | '>=' | '<' | '<=' | '==' | '!='
 export type AlertLifecycleState = 'inactive' | 'pending' | 'firing' | 'resolved'
 export type ChannelType = 'slack' | 'email' | 'webhook' | 'discord'

@@ -111,7 +111,7 @@ t.test('the agent key given on the command line and a neighbour\'s password are 
     for (const d of Object.values(DASHBOARDS)) {
       for (const p of d.panels) {
         for (const target of p.targets ?? []) {
-          const query = expandGrafanaMacros(target.rawSql, { from: new Date(now - 3_600_000), to: new Date(now + 60_000), intervalMs: 10_000, variables: { agent: agent.name } })
+          const query = expandGrafanaMacros(target.rawSql, { from: new Date(now - 3_600_000), to: new Date(now + 60_000), intervalMs: 10_000, variables: { agent: agent.name, metric: 'cpu.usage_percent' } })
           const result = await api.store.db.transaction().execute(async (trx) => {
             await sql`set local role hostpulse_grafana`.execute(trx)
             return sql.raw(query).execute(trx)
