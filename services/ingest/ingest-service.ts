@@ -14,6 +14,7 @@ import { agentFromApiKey, refusalReason } from '../agents/agent-key-auth.ts'
 import { ingestRoutes } from './ingest-routes.ts'
 import { lineProtocolRoutes } from './line-protocol-routes.ts'
 import { remoteWriteRoutes } from './remote-write-routes.ts'
+import { otlpRoutes } from './otlp-routes.ts'
 import type { AgentRow } from '../agents/agents-repository.ts'
 import type { WriterEnrollment } from '../agents/writer-hosts.ts'
 
@@ -93,4 +94,5 @@ export const ingestPlugin = fp<IngestPluginOptions>(async (app, opts) => {
   await app.register(ingestRoutes)
   await app.register(lineProtocolRoutes)
   await app.register(remoteWriteRoutes)
+  await app.register(otlpRoutes)
 }, { name: 'hostpulse-ingest', dependencies: ['hostpulse-store', 'hostpulse-ingest-feed', 'hostpulse-metrics'] })

@@ -12,13 +12,14 @@ import { AGENT_CONFIG_PATH } from '../../contract/agent-config.ts'
 import { INGEST_PATH } from '../../contract/ingest-batch.ts'
 import { LINE_PROTOCOL_PATHS } from '../../services/ingest/line-protocol-routes.ts'
 import { REMOTE_WRITE_PATH } from '../../services/ingest/remote-write-routes.ts'
+import { OTLP_METRICS_PATH } from '../../services/ingest/otlp-routes.ts'
 import { makeBatch } from '../test-client.ts'
 import { startClient } from './security-helpers.ts'
 import { ALERTING_ROUTES, FACE_ROUTES, injectEverywhere } from './injection-walk.ts'
 import { PERF_ANALYSIS_PATHS } from '../../services/faces/perf-analysis/perf-analysis-face.ts'
 
 /** Routes an agent calls with its key. */
-const AGENT_KEY_ROUTES = new Set<string>([INGEST_PATH, ...LINE_PROTOCOL_PATHS, '/query', REMOTE_WRITE_PATH, AGENT_CONFIG_PATH])
+const AGENT_KEY_ROUTES = new Set<string>([INGEST_PATH, ...LINE_PROTOCOL_PATHS, '/query', REMOTE_WRITE_PATH, OTLP_METRICS_PATH, AGENT_CONFIG_PATH])
 /** Reads of one agent's data with query parameters: walked against the agent that sent samples. */
 const AGENT_READS = ['/api/v1/metrics/latest/:agent_id', '/api/v1/metrics/range/:agent_id', '/api/v1/metrics/disk/:agent_id',
   '/api/v1/metrics/network/:agent_id', '/api/v1/metrics/process/:agent_id', '/api/v1/metrics/series/:agent_id',
