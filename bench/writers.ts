@@ -1,5 +1,6 @@
 // npm run bench:writers — points per second through the ecosystem's writers, InfluxDB line protocol
-// (POST /api/v2/write), Prometheus remote write (POST /api/v1/write, snappy-compressed protobuf), next to the
+// (POST /api/v2/write), Prometheus remote write (POST /api/v1/write, snappy-compressed protobuf) and OTLP/HTTP
+// (POST /v1/metrics, protobuf, one gauge per metric name with its points), next to the
 // native JSON ingest (POST /api/v1/ingest) in the same run, with 8 connections each, on the embedded
 // TimescaleDB. All carry the same points: requests of 500 samples (the
 // max_samples_per_send of Prometheus 2.42), one instant per request, node_exporter-like series (name, job,
@@ -7,7 +8,7 @@
 // formats take turns (JSON, line protocol, remote write, JSON, …) so none gets the emptier table or a quiet
 // moment alone. The clients run in a child process, with every body built before the clock starts.
 // Options: --requests N (per phase, default 300), --samples N (per request, default 500), --connections N (default 8),
-// --rounds N (default 3), --formats json,line-protocol,remote-write (default all).
+// --rounds N (default 3), --formats json,line-protocol,remote-write,otlp (default all).
 import { fork } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -21,6 +22,7 @@ import { prepareStore } from '../services/store/prepare-store.ts'
 import { bootstrapAdmin } from '../services/auth/bootstrap-admin.ts'
 import { buildApp } from '../services/api/app.ts'
 import { decodeWriteRequest, decompressRemoteWrite, writeRequestToBatches } from '../services/ingest/remote-write.ts'
+import { OTLP_METRICS_PROTO } from '../services/ingest/otlp-metrics.ts'
 import { fmt, percentile, say } from './fleet-data.ts'
 
 const arg = (name: string, fallback: number) => {
@@ -31,8 +33,8 @@ const REQUESTS = arg('requests', 300)
 const SAMPLES = arg('samples', 500)
 const CONNECTIONS = arg('connections', 8)
 const ROUNDS = arg('rounds', 3)
-type Format = 'json' | 'line-protocol' | 'remote-write'
-const ALL_FORMATS: Format[] = ['json', 'line-protocol', 'remote-write']
+type Format = 'json' | 'line-protocol' | 'remote-write' | 'otlp'
+const ALL_FORMATS: Format[] = ['json', 'line-protocol', 'remote-write', 'otlp']
 const formatsArg = process.argv.indexOf('--formats')
 const FORMATS = formatsArg >= 0 ? process.argv[formatsArg + 1].split(',') as Format[] : ALL_FORMATS
 for (const f of FORMATS) if (!ALL_FORMATS.includes(f)) throw new Error(`--formats: unknown format ${f} (known: ${ALL_FORMATS.join(', ')})`)
@@ -42,6 +44,7 @@ const ROUTES: Record<Format, { path: string; ok: number; label: string }> = {
   json: { path: '/api/v1/ingest', ok: 202, label: 'native JSON ingest (POST /api/v1/ingest)' },
   'line-protocol': { path: '/api/v2/write?precision=ms', ok: 204, label: 'InfluxDB line protocol (POST /api/v2/write)' },
   'remote-write': { path: '/api/v1/write', ok: 204, label: 'Prometheus remote write (POST /api/v1/write)' },
+  otlp: { path: '/v1/metrics', ok: 200, label: 'OpenTelemetry OTLP/HTTP (POST /v1/metrics)' },
 }
 
 interface Job { url: string; format: Format; key: string; phase: number }
@@ -52,6 +55,7 @@ message WriteRequest { repeated TimeSeries timeseries = 1; }
 message TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; }
 message Label { string name = 1; string value = 2; }
 message Sample { double value = 1; int64 timestamp = 2; }`, { keepCase: true }).root.lookupType('prometheus.WriteRequest')
+const OtlpRequest = protobuf.parse(OTLP_METRICS_PROTO).root.lookupType('otlp.ExportMetricsServiceRequest')
 
 /** Series i of a request: a node_exporter-like name with job, instance and two labels. */
 const seriesOf = (i: number) => ({
@@ -79,6 +83,20 @@ function buildBodies(format: Format, phase: number): Body[] {
         return `node,${Object.entries(s.labels).map(([k, v]) => `${k}=${v}`).join(',')} ${s.name}=${r * 10 + i / 7} ${ms}`
       })
       return { body: lines.join('\n'), headers: { 'content-type': 'text/plain; charset=utf-8' } }
+    }
+    if (format === 'otlp') {
+      // An SDK's shape: one resource, one scope, each metric name a gauge with its points (attributes as labels).
+      const byName = new Map<string, unknown[]>()
+      const timeUnixNano = String(BigInt(ms) * 1_000_000n)
+      for (let i = 0; i < SAMPLES; i++) {
+        const s = seriesOf(i)
+        const points = byName.get(s.name) ?? []
+        byName.set(s.name, points)
+        points.push({ timeUnixNano, asDouble: r * 10 + i / 7, attributes: Object.entries(s.labels).map(([key, value]) => ({ key, value: { stringValue: value } })) })
+      }
+      const request = { resourceMetrics: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'bench' } }] },
+        scopeMetrics: [{ metrics: [...byName].map(([name, dataPoints]) => ({ name, gauge: { dataPoints } })) }] }] }
+      return { body: OtlpRequest.encode(OtlpRequest.fromObject(request)).finish(), headers: { 'content-type': 'application/x-protobuf' } }
     }
     const timeseries = Array.from({ length: SAMPLES }, (_, i) => {
       const s = seriesOf(i)
@@ -134,7 +152,7 @@ async function runServer(): Promise<void> {
     for (const b of sample) writeRequestToBatches(decodeWriteRequest(await decompressRemoteWrite(b.body as Uint8Array)), 'bench', Date.now())
     const decodeRate = (sample.length * SAMPLES) / ((performance.now() - t0) / 1000)
     say(`  decode + map alone (snappy, protobuf, batches): ${fmt(decodeRate)} points/s on one thread`)
-    const results: Record<Format, Done[]> = { json: [], 'line-protocol': [], 'remote-write': [] }
+    const results: Record<Format, Done[]> = { json: [], 'line-protocol': [], 'remote-write': [], otlp: [] }
     for (const [phase, format] of PHASES.entries()) {
       // One agent per phase: each phase writes into a table of the same size for its agent.
       const agent = await agentOf(`bench-${format}-${phase}`)

@@ -10,7 +10,7 @@ import { DomainError } from '../errors/domain-error.ts'
 // The fields a receiver reads, from opentelemetry-proto (collector/metrics/v1/metrics_service.proto,
 // metrics/v1/metrics.proto, common/v1/common.proto, resource/v1/resource.proto). Exemplars and metadata
 // are left out: protobuf skips them as unknown fields, and OTLP/JSON's unknown keys are ignored.
-const PROTO = `syntax = "proto3";
+export const OTLP_METRICS_PROTO = `syntax = "proto3";
 package otlp;
 message ExportMetricsServiceRequest { repeated ResourceMetrics resource_metrics = 1; }
 message ExportMetricsServiceResponse { ExportMetricsPartialSuccess partial_success = 1; }
@@ -51,7 +51,7 @@ message SummaryDataPoint {
   fixed64 count = 4; double sum = 5; repeated ValueAtQuantile quantile_values = 6; uint32 flags = 8;
 }
 message ValueAtQuantile { double quantile = 1; double value = 2; }`
-const root = protobuf.parse(PROTO).root
+const root = protobuf.parse(OTLP_METRICS_PROTO).root
 const RequestType = root.lookupType('otlp.ExportMetricsServiceRequest')
 const ResponseType = root.lookupType('otlp.ExportMetricsServiceResponse')
 
