@@ -1,4 +1,5 @@
-// Entry point: hash routes (#/ fleet, #/hosts/<agent>, #/hosts/<agent>/processes, #/alerts), seed 002's
+// Entry point: hash routes (#/ fleet, #/hosts/<agent>, #/hosts/<agent>/processes, #/alerts, #/alerting/<rules|channels|silences>,
+// #/admin/<agents|tokens|users|organizations|audit>), seed 002's
 // bookmarks (/?hostname=<name>), the header, and the session's life: logged out → login form; logged in →
 // the live feed runs and views mount.
 import { currentSession, logout, onSessionChange, api } from './session.js'
@@ -9,6 +10,8 @@ import { mountLogin } from './login.js'
 import { mountFleet } from './fleet.js'
 import { mountHost } from './host.js'
 import { mountAlerts } from './alerts.js'
+import { mountAlerting } from './alerting-pages.js'
+import { mountAdmin } from './admin-pages.js'
 import { bookmarkedHostname, findHostByName } from './host-bookmark.js'
 import { h, replaceChildren } from './elements.js'
 
@@ -42,13 +45,18 @@ function route() {
   }
   const hash = location.hash || '#/'
   const host = /^#\/hosts\/([^/?#]+)(\/processes)?/.exec(hash)
-  const page = host ? 'host' : hash.startsWith('#/alerts') ? 'alerts' : 'fleet'
+  const section = /^#\/(alerting|admin)(?:\/([a-z-]+))?/.exec(hash)
+  const page = host ? 'host' : hash.startsWith('#/alerts') ? 'alerts' : section ? section[1] : 'fleet'
+  // Administration is for editors and admins (each page shows what the role may change); viewers do not see the link.
+  nav.querySelector('[data-nav=admin]').hidden = session.user?.role === 'viewer'
   for (const a of nav.querySelectorAll('a')) {
     if (a.dataset.nav === page || (page === 'host' && a.dataset.nav === 'fleet')) a.setAttribute('aria-current', 'page')
     else a.removeAttribute('aria-current')
   }
   if (page === 'host') unmount = mountHost(view, decodeURIComponent(host[1]), { focus: host[2] ? 'processes' : null })
   else if (page === 'alerts') unmount = mountAlerts(view)
+  else if (page === 'alerting') unmount = mountAlerting(view, section[2] ?? 'rules')
+  else if (page === 'admin') unmount = mountAdmin(view, section[2] ?? 'agents')
   else unmount = mountFleet(view)
 }
 
