@@ -4,10 +4,10 @@
 // service.instance.id (two services' http.server.duration stay two series). The hostmetrics receiver's points
 // also become the agent's own families (otlp-hostmetrics.ts). One batch per instant; its id comes from its
 // points, so a re-sent export is acknowledged without storing anything twice.
-import { createHash } from 'node:crypto'
 import { Compile } from 'typebox/compile'
 import { MetricItem, type DiskItem, type IngestBatch, type MetricItem as Metric, type NetworkItem } from '../../contract/ingest-batch.ts'
 import { MAX_FUTURE_MS } from './ingest-limits.ts'
+import { contentBatchId } from './content-batch-id.ts'
 import { hostmetricsRows, type CounterMemory } from './otlp-hostmetrics.ts'
 import type { OtlpPoint, OtlpRejection, OtlpResource } from './otlp-metrics.ts'
 
@@ -46,17 +46,6 @@ function problemOf(p: OtlpPoint, item: Metric, nowMs: number): string | undefine
   return undefined
 }
 
-function contentBatchId(agentId: string, ms: number, part: number, keyed: Array<[string, Metric]>): string {
-  const hash = createHash('sha256').update(`otlp-metrics-1\u0000${agentId}\u0000${ms}\u0000${part}`)
-  const value = Buffer.alloc(8)
-  for (const [key, m] of keyed) {
-    value.writeDoubleLE(m.value)
-    hash.update(key).update(value)
-  }
-  const h = hash.digest('hex')
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16], 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`
-}
-
 /** A resource's points as batches for `agentId`; points that cannot be stored are listed, the others kept. */
 export function otlpToBatches(resource: OtlpResource, agentId: string, nowMs: number, memory: CounterMemory): OtlpBatches {
   const rejected: OtlpRejection[] = [...resource.rejected]
@@ -85,7 +74,7 @@ export function otlpToBatches(resource: OtlpResource, agentId: string, nowMs: nu
     rows += keyed.length
     for (let i = 0, part = 0; i < keyed.length; i += MAX_METRICS_PER_BATCH, part++) {
       const chunk = keyed.slice(i, i + MAX_METRICS_PER_BATCH)
-      const batch: IngestBatch = { batch_id: contentBatchId(agentId, ms, part, chunk), time: new Date(ms).toISOString(), metrics: chunk.map(([, m]) => m) }
+      const batch: IngestBatch = { batch_id: contentBatchId('otlp-metrics-1', agentId, ms, part, chunk), time: new Date(ms).toISOString(), metrics: chunk.map(([, m]) => m) }
       // What the agent would have sent for this instant rides with its first part (same id: a retry skips both).
       if (part === 0 && native) addNative(batch, native.metrics, native.disks, native.networks)
       batches.push(batch)

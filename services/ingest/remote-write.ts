@@ -4,13 +4,13 @@
 // instance="h:9100"}` becomes prom.node_cpu_seconds_total with tags {cpu, mode, job, instance} (`__name__`
 // dropped). One type keeps Prometheus names (process_*, node_network_*, node_disk_*) out of the built-in
 // families and addressable as they are in PromQL. Counters are stored as the raw counter values.
-import { createHash } from 'node:crypto'
 import protobuf from 'protobufjs'
 import { uncompress } from 'snappy'
 import { Compile } from 'typebox/compile'
 import { MetricItem, type IngestBatch, type MetricItem as Metric } from '../../contract/ingest-batch.ts'
 import { DomainError } from '../errors/domain-error.ts'
 import { MAX_FUTURE_MS } from './ingest-limits.ts'
+import { contentBatchId } from './content-batch-id.ts'
 
 /** The metric type every remote-written series is stored under (read back as `prom.<metric name>`). */
 export const REMOTE_WRITE_METRIC_TYPE = 'prom'
@@ -146,23 +146,6 @@ function seriesMetric(labels: RemoteWriteSeries['labels']): { metric: Omit<Metri
   return { metric, key }
 }
 
-/**
- * The batch id of a request's samples at one instant, from what they are: the same samples re-sent (Prometheus
- * retries a request after a 5xx, a 429 or a timeout) get the same id, which the ingest service acknowledges
- * without storing twice. Samples of the same instant in another request (another shard) are other content.
- */
-function contentBatchId(agentId: string, ms: number, part: number, keyed: Array<[string, Metric]>): string {
-  const hash = createHash('sha256').update(`prometheus-remote-write-1\u0000${agentId}\u0000${ms}\u0000${part}`)
-  const value = Buffer.alloc(8)
-  for (const [key, m] of keyed) {
-    value.writeDoubleLE(m.value)
-    hash.update(key).update(value)
-  }
-  const h = hash.digest('hex')
-  // Laid out as a UUID (version 8: custom), the type ingest_batches keys on.
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16], 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`
-}
-
 const timestampOf = (t: Int64) => (typeof t === 'number' ? t : t.toNumber())
 
 /**
@@ -210,7 +193,7 @@ export function writeRequestToBatches(request: WriteRequest, agentId: string, no
     out.rows += keyed.length
     for (let i = 0, part = 0; i < keyed.length; i += MAX_METRICS_PER_BATCH, part++) {
       const chunk = keyed.slice(i, i + MAX_METRICS_PER_BATCH)
-      out.batches.push({ batch_id: contentBatchId(agentId, ms, part, chunk), time: new Date(ms).toISOString(), metrics: chunk.map(([, m]) => m) })
+      out.batches.push({ batch_id: contentBatchId('prometheus-remote-write-1', agentId, ms, part, chunk), time: new Date(ms).toISOString(), metrics: chunk.map(([, m]) => m) })
     }
   }
   return out
