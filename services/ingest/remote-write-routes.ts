@@ -1,4 +1,4 @@
-// POST /api/v1/write: Prometheus remote write 1.0 (Prometheus, Grafana Alloy, vmagent), with an agent key,
+// POST /api/v1/write: Prometheus remote write 1.0 and 2.0 (Prometheus, Grafana Alloy, vmagent), with an agent key,
 // stored through the ingest service under the key's agent (remote-write.ts maps the samples). Prometheus
 // retries 5xx and 429 and drops a batch it gets any other 4xx for, so: a body that cannot be read is a 400
 // (dropped, never retried forever); samples that cannot be stored are a 400 listing them after the others
@@ -10,7 +10,8 @@ import { DomainError } from '../errors/domain-error.ts'
 import { ErrorBody, NoContent } from '../http/response-schemas.ts'
 import { ACCEPTED_CREDENTIALS, influxClientAuthentication } from './influx-credentials.ts'
 import {
-  MAX_LISTED_REJECTIONS, MAX_REMOTE_WRITE_BYTES, REMOTE_WRITE_METRIC_TYPE, addCounts, decodeWriteRequest, decompressRemoteWrite, refuseRequest,
+  MAX_LISTED_REJECTIONS, MAX_REMOTE_WRITE_BYTES, REMOTE_WRITE_METRIC_TYPE, REMOTE_WRITE_V1_MESSAGE, REMOTE_WRITE_V2_MESSAGE, addCounts,
+  decodeWriteRequest, decodeWriteRequestV2, decompressRemoteWrite, refuseRequest,
   splitByHost, writeRequestToBatches, type RemoteWriteBatches, type WriteRequest,
 } from './remote-write.ts'
 import { agentsForHosts } from '../agents/writer-hosts.ts'
@@ -22,17 +23,18 @@ const MAX_COMPRESSED_BYTES = 16 * 1024 * 1024
 /** Rejections named in the message itself (all listed ones are in details). */
 const REJECTIONS_IN_MESSAGE = 5
 
-/** Content-Type, Content-Encoding and protocol version as remote write 1.0 sends them, or a 415 saying what to send. */
-function checkRemoteWriteHeaders(request: FastifyRequest): void {
+/** The message a request carries (remote write 1.0 or 2.0, from Content-Type's proto=), or a 415 saying what to send. */
+function checkRemoteWriteHeaders(request: FastifyRequest): 1 | 2 {
   const type = String(request.headers['content-type'] ?? '')
   const proto = /;\s*proto=([^;\s]+)/i.exec(type)?.[1]
-  if (proto && proto !== 'prometheus.WriteRequest') {
-    throw new DomainError('unsupported_media_type', `Remote write message ${proto} is not supported: only remote write 1.0 (prometheus.WriteRequest); `
-      + 'in Prometheus 2.x that is the default, in 3.x set protobuf_message: prometheus.WriteRequest')
+  if (proto && proto !== REMOTE_WRITE_V1_MESSAGE && proto !== REMOTE_WRITE_V2_MESSAGE) {
+    throw new DomainError('unsupported_media_type', `Remote write message ${proto.slice(0, 64)} is not supported: send ${REMOTE_WRITE_V1_MESSAGE} (remote write 1.0) `
+      + `or ${REMOTE_WRITE_V2_MESSAGE} (2.0)`)
   }
   // Prometheus always sends snappy; a sender that names no encoding gets the same reading.
   const encoding = String(request.headers['content-encoding'] ?? 'snappy').trim().toLowerCase()
-  if (encoding !== 'snappy') throw new DomainError('unsupported_media_type', `Content-Encoding ${encoding.slice(0, 32)} is not supported: remote write 1.0 bodies are snappy-compressed`)
+  if (encoding !== 'snappy') throw new DomainError('unsupported_media_type', `Content-Encoding ${encoding.slice(0, 32)} is not supported: remote write bodies are snappy-compressed`)
+  return proto === REMOTE_WRITE_V2_MESSAGE ? 2 : 1
 }
 
 /** Samples that could not be stored, after the others were: a 400 naming them (Prometheus drops the batch, nothing good is lost). */
@@ -74,7 +76,7 @@ export const remoteWriteRoutes: FastifyPluginAsync = async (app) => {
     // The key is checked before the body is read: an unknown sender never gets a body decompressed.
     onRequest: influxClientAuthentication(app, { enrollment: true }),
     schema: {
-      summary: 'Prometheus remote write 1.0 (snappy-compressed protobuf WriteRequest); each series becomes prom.<metric name> with its labels as tags',
+      summary: 'Prometheus remote write 1.0 and 2.0 (snappy-compressed protobuf prometheus.WriteRequest or io.prometheus.write.v2.Request); each series becomes prom.<metric name> with its labels as tags',
       description: `Agent key as ${ACCEPTED_CREDENTIALS} (Prometheus: authorization.credentials or basic_auth.password); `
         + 'or an enrollment token the same ways, and then each host (the instance label without its port) is an agent of the token\'s organization, '
         + 'registered on first sight under the token\'s rules (auto-approve, or a registration to approve; until then its samples are rejected). '
@@ -83,19 +85,20 @@ export const remoteWriteRoutes: FastifyPluginAsync = async (app) => {
         + 'listing them after the others were stored. A re-sent request is acknowledged and stores nothing twice. Counters are stored as counters (no rate is derived).',
       tags: ['ingest'], security: [{ agentKey: [] }],
       headers: Type.Object({
-        'x-prometheus-remote-write-version': Type.Optional(Type.String({ description: '0.1.0 (remote write 1.0)' })),
+        'x-prometheus-remote-write-version': Type.Optional(Type.String({ description: '0.1.0 (remote write 1.0) or 2.0.0' })),
       }, { additionalProperties: true }),
-      response: { 204: NoContent, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody, 415: ErrorBody, 429: ErrorBody },
+      response: { 200: NoContent, 204: NoContent, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody, 415: ErrorBody, 429: ErrorBody },
     },
   }, async (request, reply) => {
-    checkRemoteWriteHeaders(request)
+    const version = checkRemoteWriteHeaders(request)
     if (request.body === undefined || request.body === null) {
       throw new DomainError('malformed', 'The body is empty: send a snappy-compressed prometheus.WriteRequest (remote write 1.0)')
     }
     if (!Buffer.isBuffer(request.body)) {
       throw new DomainError('unsupported_media_type', 'Send Content-Type: application/x-protobuf with a snappy-compressed prometheus.WriteRequest (remote write 1.0)')
     }
-    const decoded = decodeWriteRequest(await decompressRemoteWrite(request.body, MAX_REMOTE_WRITE_BYTES))
+    const bytes = await decompressRemoteWrite(request.body, MAX_REMOTE_WRITE_BYTES)
+    const decoded = version === 2 ? decodeWriteRequestV2(bytes) : decodeWriteRequest(bytes)
     const now = Date.now()
     const built: RemoteWriteBatches = { batches: [], rows: 0, samples: 0, skippedNonFinite: 0, skippedHistograms: 0, rejected: [], rejectedCount: 0 }
     let stored = 0
@@ -108,9 +111,11 @@ export const remoteWriteRoutes: FastifyPluginAsync = async (app) => {
       stored += result.rows.metrics
       duplicates += result.duplicate_batches
     }
-    // Remote write 2.0's count header (1.0 senders ignore it) and hostpulse's own counts.
+    // Remote write 2.0's count headers (1.0 senders ignore them) and hostpulse's own counts.
     void reply.headers({
       'x-prometheus-remote-write-samples-written': String(built.rows),
+      'x-prometheus-remote-write-histograms-written': '0',
+      'x-prometheus-remote-write-exemplars-written': '0',
       'x-hostpulse-samples': String(built.samples),
       'x-hostpulse-rows': String(stored),
       'x-hostpulse-duplicate-batches': String(duplicates),
@@ -119,6 +124,7 @@ export const remoteWriteRoutes: FastifyPluginAsync = async (app) => {
       'x-hostpulse-rejected-samples': String(built.rejectedCount),
     })
     if (built.rejectedCount > 0) throw rejectedSamplesError(built)
-    return reply.status(204).send()
+    // 1.0 receivers answer 204; 2.0 asks for 200 with an empty body.
+    return reply.status(version === 2 ? 200 : 204).send()
   })
 }

@@ -32,6 +32,20 @@ message Sample { double value = 1; int64 timestamp = 2; }
 message Histogram {}`
 const WriteRequestType = protobuf.parse(PROTO, { keepCase: true }).root.lookupType('prometheus.WriteRequest')
 
+// Remote write 2.0 (io.prometheus.write.v2.Request, prometheus/prompb/io/prometheus/write/v2/types.proto): every
+// string interned in `symbols`, a series' labels as pairs of indexes into it. Fields 1-3 are reserved so a 1.0
+// body never reads as a 2.0 one. Exemplars, metadata and created timestamps are skipped as unknown fields.
+const PROTO_V2 = `syntax = "proto3";
+package v2;
+message Request { repeated string symbols = 4; repeated TimeSeries timeseries = 5; }
+message TimeSeries { repeated uint32 labels_refs = 1; repeated Sample samples = 2; repeated Histogram histograms = 3; }
+message Sample { double value = 1; int64 timestamp = 2; }
+message Histogram {}`
+const RequestV2Type = protobuf.parse(PROTO_V2, { keepCase: true }).root.lookupType('v2.Request')
+/** The Content-Type parameter naming each message. */
+export const REMOTE_WRITE_V1_MESSAGE = 'prometheus.WriteRequest'
+export const REMOTE_WRITE_V2_MESSAGE = 'io.prometheus.write.v2.Request'
+
 /** An int64 as protobufjs decodes it: a Long when the `long` package is present, else a number. */
 type Int64 = number | { toNumber(): number }
 export interface RemoteWriteSeries { labels: Array<{ name: string; value: string }>; samples: Array<{ value: number; timestamp: Int64 }>; histograms: unknown[] }
@@ -71,6 +85,36 @@ export function decodeWriteRequest(bytes: Uint8Array): WriteRequest {
   } catch (err) {
     // Stack exhaustion from nested groups is a RangeError too: still the body's fault.
     throw new DomainError('malformed', `The body is not a protobuf prometheus.WriteRequest (${(err as Error).message}): ${SNAPPY_HINT}`, { cause: err })
+  }
+}
+
+/** The label a 2.0 series with unreadable label references carries instead of its labels. */
+const INVALID_REFS = '__invalid_refs__'
+
+interface RequestV2 { symbols: string[]; timeseries: Array<{ labels_refs: number[]; samples: RemoteWriteSeries['samples']; histograms: unknown[] }> }
+
+/**
+ * A remote write 2.0 body → the 1.0 shape the mapping reads: each series' labels looked up in the symbol
+ * table. A series whose references are odd in number or point past the table gets a label `__invalid_refs__`
+ * that the mapping rejects with the reason (its samples are counted, the others stored).
+ */
+export function decodeWriteRequestV2(bytes: Uint8Array): WriteRequest {
+  let decoded: RequestV2
+  try {
+    decoded = RequestV2Type.decode(bytes) as unknown as RequestV2
+  } catch (err) {
+    throw new DomainError('malformed', `The body is not a protobuf ${REMOTE_WRITE_V2_MESSAGE} (${(err as Error).message}): remote write 2.0 sends it snappy-compressed`, { cause: err })
+  }
+  const { symbols } = decoded
+  return {
+    timeseries: decoded.timeseries.map((series) => {
+      const refs = series.labels_refs
+      const broken = refs.length % 2 !== 0 || refs.some((r) => r >= symbols.length)
+      const labels = broken
+        ? [{ name: INVALID_REFS, value: `${refs.length} label references for a symbol table of ${symbols.length}` }]
+        : Array.from({ length: refs.length / 2 }, (_, i) => ({ name: symbols[refs[2 * i]], value: symbols[refs[2 * i + 1]] }))
+      return { labels, samples: series.samples, histograms: series.histograms }
+    }),
   }
 }
 
@@ -126,6 +170,7 @@ function seriesMetric(labels: RemoteWriteSeries['labels']): { metric: Omit<Metri
     if (entries.length > 0 && entries[entries.length - 1][0] >= l.name) sorted = false
     entries.push([l.name, l.value])
   }
+  if (name === undefined && labels.length === 1 && labels[0].name === INVALID_REFS) return { problem: `labels_refs cannot be read: ${labels[0].value} (each label is a pair of indexes into symbols)` }
   if (!name) return { problem: 'the series has no __name__ label' }
   // Senders sort labels by name (the protocol asks them to); the key needs one order whatever arrives.
   if (!sorted) entries.sort(([a], [b]) => (a < b ? -1 : 1))

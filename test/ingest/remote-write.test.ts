@@ -24,6 +24,28 @@ message TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; rep
 message Label { string name = 1; string value = 2; }`
 const WriteRequest = protobuf.parse(PROMPB, { keepCase: true }).root.lookupType('prometheus.WriteRequest')
 
+// Remote write 2.0 as prometheus/prompb/io/prometheus/write/v2/types.proto encodes it (metadata and created
+// timestamps included, to show the receiver skips them).
+const PROMPB_V2 = `syntax = "proto3";
+package io.prometheus.write.v2;
+message Request { reserved 1 to 3; repeated string symbols = 4; repeated TimeSeries timeseries = 5; }
+message TimeSeries { repeated uint32 labels_refs = 1; repeated Sample samples = 2; Metadata metadata = 5; int64 created_timestamp = 6; }
+message Sample { double value = 1; int64 timestamp = 2; }
+message Metadata { int32 type = 1; uint32 help_ref = 3; uint32 unit_ref = 4; }`
+const RequestV2 = protobuf.parse(PROMPB_V2, { keepCase: true }).root.lookupType('io.prometheus.write.v2.Request')
+
+/** A 2.0 body: every string interned in symbols (the first one empty), labels sorted, as pairs of indexes. */
+function encodeV2(series: Array<{ labels: Labels; samples: Array<[number, number]>; refs?: number[] }>): Uint8Array {
+  const symbols = ['']
+  const ref = (s: string) => { const i = symbols.indexOf(s); return i >= 0 ? i : symbols.push(s) - 1 }
+  const timeseries = series.map((s) => ({
+    labels_refs: s.refs ?? Object.entries(s.labels).sort(([a], [b]) => (a < b ? -1 : 1)).flatMap(([k, v]) => [ref(k), ref(v)]),
+    samples: s.samples.map(([timestamp, value]) => ({ timestamp, value })),
+    metadata: { type: 1, help_ref: ref('help text'), unit_ref: 0 }, created_timestamp: 1,
+  }))
+  return RequestV2.encode(RequestV2.fromObject({ symbols, timeseries })).finish()
+}
+
 type Labels = Record<string, string>
 interface Series { labels: Labels; samples?: Array<[number, number]>; exemplars?: unknown[]; histograms?: unknown[] }
 
@@ -249,7 +271,7 @@ t.test('Prometheus remote write', async (t) => {
       ['an empty body', undefined, auth, 400, 'BAD_REQUEST', /.+/],
       ['a header announcing 100 MB', Buffer.from([0x80, 0xc2, 0xd7, 0x2f, 0x00]), auth, 413, 'PAYLOAD_TOO_LARGE', /max_samples_per_send/],
       ['gzip', compressSync(Buffer.from(good)), { ...auth, 'content-encoding': 'gzip' }, 415, 'UNSUPPORTED_MEDIA_TYPE', /snappy/],
-      ['remote write 2.0', compressSync(Buffer.from(good)), { ...auth, 'content-type': 'application/x-protobuf;proto=io.prometheus.write.v2.Request' }, 415, 'UNSUPPORTED_MEDIA_TYPE', /protobuf_message: prometheus\.WriteRequest/],
+      ['an unknown message', compressSync(Buffer.from(good)), { ...auth, 'content-type': 'application/x-protobuf;proto=io.prometheus.write.v3.Request' }, 415, 'UNSUPPORTED_MEDIA_TYPE', /prometheus\.WriteRequest \(remote write 1\.0\) or io\.prometheus\.write\.v2\.Request/],
       ['JSON', '{"timeseries": []}', { ...auth, 'content-type': 'application/json' }, 415, 'UNSUPPORTED_MEDIA_TYPE', /application\/x-protobuf/],
       ['text', 'up 1', { ...auth, 'content-type': 'text/plain' }, 415, 'UNSUPPORTED_MEDIA_TYPE', /application\/x-protobuf/],
     ]
@@ -261,6 +283,51 @@ t.test('Prometheus remote write', async (t) => {
     const ok = await post(api, compressSync(Buffer.from(good)), { ...auth, 'content-type': 'application/x-protobuf;proto=prometheus.WriteRequest' })
     t.equal(ok.status, 204, 'proto=prometheus.WriteRequest (remote write 2.0 senders naming 1.0) is accepted')
     t.equal((await rowsOf(api, agent.id)).length, before + 1, 'nothing stored by the refused bodies')
+  })
+
+  t.test('remote write 2.0: symbols resolved, exact values back, 200 with the written-count headers; unreadable label references reject only their series', async (t) => {
+    const v2 = { ...auth, 'content-type': 'application/x-protobuf;proto=io.prometheus.write.v2.Request', 'x-prometheus-remote-write-version': '2.0.0' }
+    const at = base + 420_000
+    const body = encodeV2([
+      { labels: { __name__: 'v2_requests_total', code: '200', ...node }, samples: [[at, 41], [at + 10_000, 42.5]] },
+      { labels: { __name__: 'v2_requests_total', code: '500', ...node }, samples: [[at, 3]] },
+    ])
+    const res = await post(api, compressSync(Buffer.from(body)), v2)
+    t.equal(res.status, 200, `200 (${res.text})`)
+    t.equal(res.text, '')
+    t.equal(res.headers.get('x-prometheus-remote-write-samples-written'), '3')
+    t.equal(res.headers.get('x-prometheus-remote-write-histograms-written'), '0')
+    t.equal(res.headers.get('x-prometheus-remote-write-exemplars-written'), '0')
+    const range = `start=${enc(new Date(at).toISOString())}&end=${enc(new Date(at + 30_000).toISOString())}&step=1s`
+    const ok = await api.get(`/api/v1/metrics/series/prom-remote?metric=prom.v2_requests_total&tags.code=200&tags.instance=${enc(node.instance)}&${range}`)
+    t.same(ok.body.values, [41, 42.5], 'values back exactly')
+    const again = await post(api, compressSync(Buffer.from(body)), v2)
+    t.equal(again.status, 200)
+    t.equal(again.headers.get('x-hostpulse-duplicate-batches'), '2', 'a re-sent 2.0 request is acknowledged, nothing stored twice')
+    const rows = (await rowsOf(api, agent.id)).filter((r) => r.metric_name === 'v2_requests_total')
+    t.equal(rows.length, 3)
+
+    const mixed = encodeV2([
+      { labels: { __name__: 'v2_kept', ...node }, samples: [[at, 7]] },
+      { labels: {}, samples: [[at, 8], [at + 1000, 9]], refs: [1, 2, 999, 3] },
+      { labels: {}, samples: [[at, 10]], refs: [1] },
+    ])
+    const partial = await post(api, compressSync(Buffer.from(mixed)), v2)
+    assertError(t, partial, 400, 'VALIDATION_ERROR')
+    t.match(partial.body.message, /partial write: 3 samples rejected, the other 1 stored/)
+    t.match(partial.body.message, /labels_refs cannot be read: 4 label references for a symbol table of \d+/)
+    t.match(partial.body.message, /labels_refs cannot be read: 1 label references/)
+    t.equal((await rowsOf(api, agent.id)).filter((r) => r.metric_name === 'v2_kept').length, 1, 'the good series is stored')
+
+    const statuses = new Map<number, number>()
+    for (let i = 0; i < 200; i++) {
+      const bytes = Buffer.from(body)
+      for (let j = 0; j < 1 + (i % 4); j++) bytes[(i * 7919 + j * 104729) % bytes.length] ^= 1 << (j % 8)
+      const fuzzed = await post(api, compressSync(i % 3 === 0 ? bytes.subarray(0, i % bytes.length) : bytes), v2)
+      statuses.set(fuzzed.status, (statuses.get(fuzzed.status) ?? 0) + 1)
+      if (![200, 400].includes(fuzzed.status)) t.fail(`fuzz ${i}: ${fuzzed.status} ${fuzzed.text.slice(0, 200)}`)
+    }
+    t.ok((statuses.get(400) ?? 0) > 0, `fuzzed 2.0 bodies: statuses ${JSON.stringify(Object.fromEntries(statuses))}`)
   })
 
   t.test('more samples than one request may hold: a 413 naming the sender setting', async (t) => {
