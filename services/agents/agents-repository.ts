@@ -64,8 +64,48 @@ export async function agentCounts(db: Kysely<Database>, orgId: string, onlineWin
   return counts
 }
 
-export async function findAgentByApiKey(db: Kysely<Database>, apiKey: string): Promise<AgentRow | undefined> {
-  return db.selectFrom('agents').select(AGENT_COLUMNS).where('api_key_hash', '=', sha256(apiKey)).executeTakeFirst()
+/**
+ * The agent a key belongs to. Lookups that arrive while one is being read are read together in the next
+ * query (one statement for a fleet's burst of uploads instead of one each); nothing is cached, so a rotated,
+ * revoked or deactivated key is refused from the next lookup on, on every instance.
+ */
+export function findAgentByApiKey(db: Kysely<Database>, apiKey: string): Promise<AgentRow | undefined> {
+  let batcher = keyLookups.get(db)
+  if (!batcher) keyLookups.set(db, batcher = keyLookupBatcher(db))
+  return batcher(sha256(apiKey))
+}
+
+const keyLookups = new WeakMap<Kysely<Database>, (hash: string) => Promise<AgentRow | undefined>>()
+/** Key hashes read in one query at most. */
+const MAX_KEYS_PER_LOOKUP = 500
+
+function keyLookupBatcher(db: Kysely<Database>): (hash: string) => Promise<AgentRow | undefined> {
+  const waiting = new Map<string, Array<{ resolve: (row: AgentRow | undefined) => void; reject: (err: unknown) => void }>>()
+  let reading = false
+  async function drain(): Promise<void> {
+    reading = true
+    try {
+      while (waiting.size > 0) {
+        const hashes = [...waiting.keys()].slice(0, MAX_KEYS_PER_LOOKUP)
+        const callers = hashes.map((h) => { const c = waiting.get(h)!; waiting.delete(h); return c })
+        try {
+          const rows = await db.selectFrom('agents').select([...AGENT_COLUMNS, 'api_key_hash']).where('api_key_hash', 'in', hashes).execute()
+          const byHash = new Map(rows.map(({ api_key_hash, ...agent }) => [api_key_hash!, agent as AgentRow]))
+          hashes.forEach((h, i) => { for (const c of callers[i]) c.resolve(byHash.get(h)) })
+        } catch (err) {
+          for (const list of callers) for (const c of list) c.reject(err)
+        }
+      }
+    } finally {
+      reading = false
+    }
+  }
+  return (hash) => new Promise((resolve, reject) => {
+    const list = waiting.get(hash)
+    if (list) list.push({ resolve, reject })
+    else waiting.set(hash, [{ resolve, reject }])
+    if (!reading) void drain()
+  })
 }
 
 export interface NewAgentFields {

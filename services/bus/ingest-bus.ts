@@ -58,11 +58,18 @@ export class IngestBus implements IngestFeed {
     const relay = this.relay
     if (!relay) return
     const payload: IngestNotification = { org_id: event.orgId, agent_id: event.agentId, agent_name: event.agentName, time: event.time, src: this.instanceId }
-    // After this tick: the local listeners' reads queue for the (embedded, one-session) database first.
+    this.outbox.push(JSON.stringify(payload))
+    if (this.outbox.length > 1) return
+    // After this tick: the local listeners' reads queue for the (embedded, one-session) database first. The
+    // events of one tick (a committed ingest group answers many requests at once) go in one statement.
     setImmediate(() => {
-      sql`select pg_notify(${INGEST_CHANNEL}, ${JSON.stringify(payload)})`.execute(relay.store.db).catch(relay.onError)
+      const payloads = this.outbox.splice(0)
+      sql`select pg_notify(${INGEST_CHANNEL}, p) from unnest(${payloads}::text[]) as p`.execute(relay.store.db).catch(relay.onError)
     })
   }
+
+  /** Notifications waiting for this tick's statement. */
+  private readonly outbox: string[] = []
 
   subscribe(listener: (event: IngestEvent) => void): () => void {
     this.emitter.on('ingest', listener)

@@ -8,7 +8,8 @@ import type { Database } from '../store/database.ts'
 import type { WrittenRowsSink } from '../store/late-data-refresh.ts'
 import type { IngestFeed } from '../bus/ingest-bus.ts'
 import { scrubBatches } from './scrub-batches.ts'
-import { writeBatches, type IngestingAgent, type StoredBatches } from './write-batches.ts'
+import type { IngestingAgent, StoredBatches } from './write-batches.ts'
+import { groupCommitter } from './group-commit.ts'
 import { publishIngest } from './publish-ingest.ts'
 import { agentFromApiKey, refusalReason } from '../agents/agent-key-auth.ts'
 import { ingestRoutes } from './ingest-routes.ts'
@@ -39,6 +40,8 @@ export interface IngestServiceDeps {
   scrubPatterns?: readonly RegExp[]
   /** Told each committed request's time span per table, so rows older than an aggregate's watermark show up in it. */
   lateData?: WrittenRowsSink
+  /** Groups written at the same time (group-commit.ts): 1 on the embedded engine (one session), a few on a server. */
+  writers?: number
 }
 
 const nothingStored = (): StoredBatches => ({
@@ -47,11 +50,13 @@ const nothingStored = (): StoredBatches => ({
 })
 
 export function ingestService(deps: IngestServiceDeps): IngestService {
+  const committer = groupCommitter(deps.db, deps.writers ?? 1)
   return {
     async ingest(agent, batches, options = {}) {
       if (batches.length === 0) return nothingStored()
       scrubBatches(batches, deps.scrubPatterns)
-      const result = await writeBatches(deps.db, agent, batches, options)
+      // Written with whatever other requests arrive meanwhile, in one transaction; answered once it committed.
+      const result = await committer.write({ agent, batches, options })
       for (const span of result.written) deps.lateData?.written(span.table, span.min, span.max)
       deps.record(batches, result)
       publishIngest(deps.feed, agent, batches, result)
@@ -75,10 +80,15 @@ declare module 'fastify' {
 
 export interface IngestPluginOptions { scrubPatterns?: readonly RegExp[] }
 
+/** Groups written at once on a server (the pool has 10 sessions by default; reads need the others). */
+const SERVER_WRITERS = 4
+
 export const ingestPlugin = fp<IngestPluginOptions>(async (app, opts) => {
   app.decorate('ingest', ingestService({
     db: app.store.db, feed: app.ingestFeed, record: (batches, result) => app.observability.recordIngest(batches, result),
     scrubPatterns: opts.scrubPatterns, lateData: app.store.lateData,
+    // A server's pool holds several sessions: a few groups may be written side by side.
+    writers: app.store.backend === 'server' ? SERVER_WRITERS : 1,
   }))
   app.decorateRequest('ingestingAgent', null)
   app.decorateRequest('writerEnrollment', null)

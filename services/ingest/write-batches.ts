@@ -1,8 +1,10 @@
-// The ingest → store interface: a request's batches are written in one transaction, all or nothing,
-// column-wise through unnest() (one statement per table, whatever the row count).
+// The ingest → store interface: a group of requests (one, or every request that arrived while the previous
+// group was being written: ingest-group-commit.ts) is written in one transaction, column-wise through
+// unnest(): one statement per table for the whole group, whatever the row count or the number of agents.
+// Each request's rows carry its agent; what each request stored is answered per request.
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely'
 import type { Database } from '../store/database.ts'
-import type { IngestAccepted, IngestBatch } from '../../contract/ingest-batch.ts'
+import type { HostInfo, IngestAccepted, IngestBatch } from '../../contract/ingest-batch.ts'
 
 export interface IngestingAgent { id: string; org_id: string }
 
@@ -14,6 +16,7 @@ class WrittenSpans {
   private readonly spans = new Map<string, { min: number; max: number }>()
 
   add(table: string, rows: ReadonlyArray<{ time: string }>): void {
+    if (rows.length === 0) return
     let min = Infinity
     let max = -Infinity
     for (const r of rows) {
@@ -47,9 +50,13 @@ type TableSpec<R> = Array<Column<R>>
  * `insert into <table> (time, org_id, agent_id, <columns>) select … from unnest(<one array per column>)`.
  * Identifiers come from the specs below, never from input; every value is a parameter.
  */
-function insertRows<R extends { time: string }>(agent: IngestingAgent, table: string, spec: TableSpec<R>, rows: R[], written: WrittenSpans): RawBuilder<unknown> {
-  written.add(table, rows)
-  const columns: TableSpec<R> = [{ name: 'time', type: 'timestamptz', value: (r) => r.time, millis: true }, ...spec]
+function insertRows<R extends { time: string; agent: IngestingAgent }>(table: string, spec: TableSpec<R>, rows: R[]): RawBuilder<unknown> {
+  const columns: TableSpec<R> = [
+    { name: 'time', type: 'timestamptz', value: (r) => r.time, millis: true },
+    { name: 'org_id', type: 'uuid', value: (r) => r.agent.org_id },
+    { name: 'agent_id', type: 'uuid', value: (r) => r.agent.id },
+    ...spec,
+  ]
   const arrays = columns.map((c) => {
     const values = new Array(rows.length)
     for (let i = 0; i < rows.length; i++) values[i] = c.value(rows[i]) ?? null
@@ -62,21 +69,49 @@ function insertRows<R extends { time: string }>(agent: IngestingAgent, table: st
     if (c.type === 'jsonb') return sql`${ref}::jsonb`
     return c.millis ? sql`date_trunc('milliseconds', ${ref})` : ref
   })
-  return sql`insert into ${sql.raw(table)} (time, org_id, agent_id, ${sql.join(names.slice(1))})
-    select ${selected[0]}, ${agent.org_id}::uuid, ${agent.id}::uuid, ${sql.join(selected.slice(1))}
+  return sql`insert into ${sql.raw(table)} (${sql.join(names)})
+    select ${sql.join(selected)}
     from unnest(${sql.join(arrays)}) as u(${sql.join(names)})`
 }
 
-// Items inherit their batch's time unless they carry their own.
-interface Timed<T> { time: string; item: T }
+// Items inherit their batch's time unless they carry their own, and their request's agent.
+interface Timed<T> { time: string; item: T; agent: IngestingAgent; request: number }
 type ItemKey = 'metrics' | 'disks' | 'networks' | 'processes' | 'sessions' | 'containers' | 'logs'
 type Item<K extends ItemKey> = Timed<NonNullable<IngestBatch[K]>[number]>
-function flatten<K extends ItemKey>(batches: IngestBatch[], key: K): Item<K>[] {
+function flatten<K extends ItemKey>(requests: PendingRequest[], key: K): Item<K>[] {
   const out: Item<K>[] = []
-  for (const b of batches) {
-    for (const item of b[key] ?? []) out.push({ time: ('time' in item ? item.time : undefined) ?? b.time, item })
+  for (const r of requests) {
+    for (const b of r.todo) {
+      for (const item of b[key] ?? []) out.push({ time: ('time' in item ? item.time : undefined) ?? b.time, item, agent: r.agent, request: r.index })
+    }
   }
   return out
+}
+
+/** A request of the group: its agent, its batches not stored before (`todo`), and what it wrote. */
+interface PendingRequest {
+  index: number
+  agent: IngestingAgent
+  batches: IngestBatch[]
+  options: WriteOptions
+  todo: IngestBatch[]
+  written: WrittenSpans
+  rows: StoredBatches['rows']
+  snapshots: Map<string, number>
+}
+
+/** Adds `rows` to the row count and written span of the request each came from. */
+function count<R extends { time: string; request: number }>(requests: PendingRequest[], table: string, key: keyof StoredBatches['rows'], rows: R[]): void {
+  const byRequest = new Map<number, R[]>()
+  for (const r of rows) {
+    const list = byRequest.get(r.request)
+    if (list) list.push(r)
+    else byRequest.set(r.request, [r])
+  }
+  for (const [i, list] of byRequest) {
+    requests[i].rows[key] += list.length
+    requests[i].written.add(table, list)
+  }
 }
 
 const METRIC_COLUMNS: TableSpec<Item<'metrics'>> = [
@@ -161,95 +196,101 @@ const LOG_COLUMNS: TableSpec<Item<'logs'>> = [
   { name: 'fields', type: 'jsonb', value: (r) => r.item.fields ?? {} },
 ]
 
-/** One point: a series (type, name, tags in any key order) at one millisecond. */
+/** One point: an agent's series (type, name, tags in any key order) at one millisecond. */
 function pointKey(r: Item<'metrics'>): string {
   const tags = r.item.tags ?? {}
   const sorted = Object.keys(tags).sort().map((k) => [k, tags[k]])
-  return `${Date.parse(r.time)}\u0000${r.item.metric_type}\u0000${r.item.metric_name}\u0000${JSON.stringify(sorted)}`
+  return `${r.agent.id}\u0000${Date.parse(r.time)}\u0000${r.item.metric_type}\u0000${r.item.metric_name}\u0000${JSON.stringify(sorted)}`
 }
 
-/** The unnest() of points' (time, type, name, tags), each column one array parameter. */
+/** The unnest() of points' (agent, time, type, name, tags), each column one array parameter. */
 function pointColumns(points: Item<'metrics'>[]): RawBuilder<unknown> {
-  return sql`unnest(${points.map((r) => r.time)}::timestamptz[], ${points.map((r) => r.item.metric_type)}::text[],
+  return sql`unnest(${points.map((r) => r.agent.id)}::uuid[], ${points.map((r) => r.time)}::timestamptz[], ${points.map((r) => r.item.metric_type)}::text[],
     ${points.map((r) => r.item.metric_name)}::text[], ${points.map((r) => JSON.stringify(r.item.tags ?? {}))}::text[])`
 }
 
 /**
- * Last write wins, as InfluxDB keeps points: of the request's rows for one point only the last is kept, and
- * the rows already stored for those points are deleted in the same transaction. Only a point at or before
- * the agent's newest stored sample (agents.last_metrics_at, which every write raises) can have a stored
- * row: new points, nearly all of them, cost nothing more (it is read with the batch claim); the others an index probe
- * each on metrics_series_time, only in the chunks their span touches (compressed chunks included).
+ * Last write wins, as InfluxDB keeps points: of the rows for one point (the requests of a group in the order
+ * they arrived) only the last is kept, and the rows already stored for those points are deleted in the same
+ * transaction. Only a point at or before its agent's newest stored sample (agents.last_metrics_at, which every
+ * write raises) can have a stored row: new points, nearly all of them, cost nothing more (it is read with the
+ * batch claim); the others an index probe each on metrics_series_time, only in the chunks their span touches
+ * (compressed chunks included). Rows of requests without last write wins are kept as they come.
  */
-async function replaceStoredPoints(trx: Transaction<Database>, agent: IngestingAgent, rows: Item<'metrics'>[], newestStored: number): Promise<Item<'metrics'>[]> {
+async function replaceStoredPoints(trx: Transaction<Database>, rows: Item<'metrics'>[], lww: (r: Item<'metrics'>) => boolean,
+  newestStored: Map<string, number>): Promise<Item<'metrics'>[]> {
   const last = new Map<string, Item<'metrics'>>()
+  const plain: Item<'metrics'>[] = []
   for (const r of rows) {
+    if (!lww(r)) { plain.push(r); continue }
     const key = pointKey(r)
     last.delete(key)
     last.set(key, r)
   }
   const points = [...last.values()]
-  const again = points.filter((r) => Date.parse(r.time) <= newestStored)
-  if (again.length === 0) return points
-  let min = Infinity
-  let max = -Infinity
-  for (const r of again) {
-    const t = Date.parse(r.time)
-    if (t < min) min = t
-    if (t > max) max = t
+  const again = points.filter((r) => Date.parse(r.time) <= (newestStored.get(r.agent.id) ?? Infinity))
+  if (again.length > 0) {
+    let min = Infinity
+    let max = -Infinity
+    for (const r of again) {
+      const t = Date.parse(r.time)
+      if (t < min) min = t
+      if (t > max) max = t
+    }
+    // The span as literals, so the planner leaves every other chunk out before it runs.
+    const from = sql.lit(new Date(min - 1).toISOString())
+    const to = sql.lit(new Date(max + 1).toISOString())
+    await sql`delete from metrics m using ${pointColumns(again)} as p(agent_id, time, metric_type, metric_name, tags)
+      where m.agent_id = p.agent_id and m.time > ${from}::timestamptz and m.time < ${to}::timestamptz
+        and m.metric_type = p.metric_type and m.metric_name = p.metric_name and m.time = date_trunc('milliseconds', p.time)
+        and m.tags = p.tags::jsonb`.execute(trx)
   }
-  // The span as literals, so the planner leaves every other chunk out before it runs.
-  const from = sql.lit(new Date(min - 1).toISOString())
-  const to = sql.lit(new Date(max + 1).toISOString())
-  await sql`delete from metrics m using ${pointColumns(again)} as p(time, metric_type, metric_name, tags)
-    where m.agent_id = ${agent.id}::uuid and m.time > ${from}::timestamptz and m.time < ${to}::timestamptz
-      and m.metric_type = p.metric_type and m.metric_name = p.metric_name and m.time = date_trunc('milliseconds', p.time)
-      and m.tags = p.tags::jsonb`.execute(trx)
-  return points
+  return plain.length === 0 ? points : [...plain, ...points]
 }
 
-/** `newestStored`: with last write wins, the agent's newest stored sample time (ms; Infinity when unknown); null without. */
-async function insertMetrics(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[], written: WrittenSpans,
-  newestStored: number | null): Promise<number> {
-  const flat = flatten(batches, 'metrics')
-  if (flat.length === 0) return 0
-  const rows = newestStored !== null ? await replaceStoredPoints(trx, agent, flat, newestStored) : flat
+async function insertMetrics(trx: Transaction<Database>, requests: PendingRequest[], newestStored: Map<string, number>): Promise<void> {
+  const flat = flatten(requests, 'metrics')
+  if (flat.length === 0) return
+  const rows = requests.some((r) => r.options.lastWriteWins)
+    ? await replaceStoredPoints(trx, flat, (r) => requests[r.request].options.lastWriteWins === true, newestStored)
+    : flat
+  count(requests, 'metrics', 'metrics', rows)
   // One statement: the rows go into the hypertable, and each series' newest into metrics_latest (a replayed
   // older batch never overwrites a newer value).
-  await sql`with inserted as (${insertRows(agent, 'metrics', METRIC_COLUMNS, rows, written)}
-      returning time, metric_type, metric_name, value, tags)
+  await sql`with inserted as (${insertRows('metrics', METRIC_COLUMNS, rows)}
+      returning time, org_id, agent_id, metric_type, metric_name, value, tags)
     insert into metrics_latest (org_id, agent_id, metric_type, metric_name, tags, time, value)
-    select distinct on (metric_type, metric_name, tags) ${agent.org_id}::uuid, ${agent.id}::uuid, metric_type, metric_name, tags, time, value
-    from inserted order by metric_type, metric_name, tags, time desc
+    select distinct on (agent_id, metric_type, metric_name, tags) org_id, agent_id, metric_type, metric_name, tags, time, value
+    from inserted order by agent_id, metric_type, metric_name, tags, time desc
     on conflict (agent_id, metric_type, metric_name, tags)
       do update set time = excluded.time, value = excluded.value where excluded.time >= metrics_latest.time`.execute(trx)
-  return rows.length
 }
 
-/** Disks, networks, sessions and containers: rows as they come, one statement each. */
+/** Disks, networks, sessions, containers and logs: rows as they come, one statement each. */
 async function insertPlain<K extends 'disks' | 'networks' | 'sessions' | 'containers' | 'logs'>(
-  trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[], key: K, table: string, spec: TableSpec<Item<K>>,
-  written: WrittenSpans,
-): Promise<number> {
-  const rows = flatten(batches, key)
-  if (rows.length > 0) await insertRows(agent, table, spec, rows, written).execute(trx)
-  return rows.length
+  trx: Transaction<Database>, requests: PendingRequest[], key: K, table: string, spec: TableSpec<Item<K>>,
+): Promise<void> {
+  const rows = flatten(requests, key)
+  if (rows.length === 0) return
+  count(requests, table, key, rows)
+  await insertRows(table, spec, rows).execute(trx)
 }
 
-/** Newest values of each container a request reports, with its first and last sample time. */
+/** Newest values of each container a group reports, with its first and last sample time. */
 interface SeenContainer { first: Item<'containers'>; last: Item<'containers'>; image?: string; state?: string }
 
 /**
- * Keeps the containers registry (sql/018) up to date: one statement for the whole request. Rows already
+ * Keeps the containers registry (sql/018) up to date: one statement for the whole group. Rows already
  * registered are updated and only new ones inserted, so the identity (a container's public id) is drawn
  * once per new container: ON CONFLICT DO UPDATE alone would draw one per container per batch.
  */
-async function registerContainers(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[]): Promise<void> {
+async function registerContainers(trx: Transaction<Database>, requests: PendingRequest[]): Promise<void> {
   const seen = new Map<string, SeenContainer>()
-  for (const row of flatten(batches, 'containers')) {
+  for (const row of flatten(requests, 'containers')) {
     const at = Date.parse(row.time)
-    const s = seen.get(row.item.id)
-    if (!s) { seen.set(row.item.id, { first: row, last: row, image: row.item.image, state: row.item.state }); continue }
+    const key = `${row.agent.id}\u0000${row.item.id}`
+    const s = seen.get(key)
+    if (!s) { seen.set(key, { first: row, last: row, image: row.item.image, state: row.item.state }); continue }
     if (at < Date.parse(s.first.time)) s.first = row
     if (at >= Date.parse(s.last.time)) {
       s.last = row
@@ -267,52 +308,58 @@ async function registerContainers(trx: Transaction<Database>, agent: IngestingAg
       first_seen = least(containers.first_seen, excluded.first_seen),
       last_seen = greatest(containers.last_seen, excluded.last_seen)`
   await sql`with incoming as (
-      select u.container_id, u.name, u.image, u.state,
+      select u.org_id, u.agent_id, u.container_id, u.name, u.image, u.state,
              date_trunc('milliseconds', u.first_seen) as first_seen, date_trunc('milliseconds', u.last_seen) as last_seen
-      from unnest(${list.map((c) => c.last.item.id)}::text[], ${list.map((c) => c.last.item.name)}::text[],
+      from unnest(${list.map((c) => c.last.agent.org_id)}::uuid[], ${list.map((c) => c.last.agent.id)}::uuid[],
+        ${list.map((c) => c.last.item.id)}::text[], ${list.map((c) => c.last.item.name)}::text[],
         ${list.map((c) => c.image ?? null)}::text[], ${list.map((c) => c.state ?? null)}::text[],
         ${list.map((c) => c.first.time)}::timestamptz[], ${list.map((c) => c.last.time)}::timestamptz[])
-        as u(container_id, name, image, state, first_seen, last_seen)),
+        as u(org_id, agent_id, container_id, name, image, state, first_seen, last_seen)),
     updated as (
       update containers set ${set}
       from incoming as excluded
-      where containers.agent_id = ${agent.id}::uuid and containers.container_id = excluded.container_id)
+      where containers.agent_id = excluded.agent_id and containers.container_id = excluded.container_id)
     insert into containers (org_id, agent_id, container_id, name, image, state, first_seen, last_seen)
-    select ${agent.org_id}::uuid, ${agent.id}::uuid, i.container_id, i.name, i.image, i.state, i.first_seen, i.last_seen
+    select i.org_id, i.agent_id, i.container_id, i.name, i.image, i.state, i.first_seen, i.last_seen
     from incoming i
-    where not exists (select 1 from containers c where c.agent_id = ${agent.id}::uuid and c.container_id = i.container_id)
+    where not exists (select 1 from containers c where c.agent_id = i.agent_id and c.container_id = i.container_id)
     order by i.first_seen, i.container_id
     on conflict (agent_id, container_id) do update set ${set}`.execute(trx)
 }
 
-/** Stores each batch's process list as one snapshot; answers the snapshot id of each batch id. */
-async function insertProcesses(trx: Transaction<Database>, agent: IngestingAgent, batches: IngestBatch[], written: WrittenSpans): Promise<Map<string, number>> {
-  const withProcesses = batches.filter((b) => (b.processes?.length ?? 0) > 0)
-  if (withProcesses.length === 0) return new Map()
+/** Stores each batch's process list as one snapshot; each request learns the snapshot id of its batches. */
+async function insertProcesses(trx: Transaction<Database>, requests: PendingRequest[]): Promise<void> {
+  const withProcesses = requests.flatMap((r) => r.todo.filter((b) => (b.processes?.length ?? 0) > 0).map((b) => ({ r, b })))
+  if (withProcesses.length === 0) return
   // One snapshot per collected process list: its id ties the rows of one tree together.
-  const snaps = await sql<{ batch_id: string; snapshot_id: number }>`
+  const snaps = await sql<{ agent_id: string; batch_id: string; snapshot_id: number }>`
     insert into process_snapshots (time, org_id, agent_id, batch_id, total_processes)
-    select date_trunc('milliseconds', t), ${agent.org_id}::uuid, ${agent.id}::uuid, b, n
-    from unnest(${withProcesses.map((b) => b.time)}::timestamptz[], ${withProcesses.map((b) => b.batch_id)}::uuid[],
-      ${withProcesses.map((b) => b.processes!.length)}::int4[]) as u(t, b, n)
-    returning batch_id, snapshot_id`.execute(trx)
-  const snapshotOf = new Map(snaps.rows.map((r) => [r.batch_id, r.snapshot_id]))
-  const rows: ProcessRow[] = withProcesses.flatMap((b) => b.processes!.map((item) => ({ time: item.time ?? b.time, snapshot: snapshotOf.get(b.batch_id), item })))
-  await insertRows(agent, 'process_metrics', PROCESS_COLUMNS, rows, written).execute(trx)
-  return snapshotOf
+    select date_trunc('milliseconds', t), o, a, b, n
+    from unnest(${withProcesses.map(({ b }) => b.time)}::timestamptz[], ${withProcesses.map(({ r }) => r.agent.org_id)}::uuid[],
+      ${withProcesses.map(({ r }) => r.agent.id)}::uuid[], ${withProcesses.map(({ b }) => b.batch_id)}::uuid[],
+      ${withProcesses.map(({ b }) => b.processes!.length)}::int4[]) as u(t, o, a, b, n)
+    returning agent_id, batch_id, snapshot_id`.execute(trx)
+  const snapshotOf = new Map(snaps.rows.map((s) => [`${s.agent_id}\u0000${s.batch_id}`, s.snapshot_id]))
+  const rows: ProcessRow[] = withProcesses.flatMap(({ r, b }) => {
+    const snapshot = snapshotOf.get(`${r.agent.id}\u0000${b.batch_id}`)
+    if (snapshot !== undefined) r.snapshots.set(b.batch_id, snapshot)
+    return b.processes!.map((item) => ({ time: item.time ?? b.time, snapshot, item, agent: r.agent, request: r.index }))
+  })
+  count(requests, 'process_metrics', 'processes', rows)
+  await insertRows('process_metrics', PROCESS_COLUMNS, rows).execute(trx)
 }
 
 const rowCount = (b: IngestBatch) => (b.metrics?.length ?? 0) + (b.disks?.length ?? 0) + (b.networks?.length ?? 0)
   + (b.processes?.length ?? 0) + (b.sessions?.length ?? 0) + (b.containers?.length ?? 0) + (b.logs?.length ?? 0)
 
-/** The newest sample time of a request: batch times and the metrics' own times. */
-function latestMetricTime(batches: IngestBatch[]): Date {
+/** The newest sample time of batches: batch times and the metrics' own times (ms). */
+function latestMetricTime(batches: IngestBatch[]): number {
   let max = 0
   for (const b of batches) {
     max = Math.max(max, Date.parse(b.time))
     for (const m of b.metrics ?? []) if (m.time) max = Math.max(max, Date.parse(m.time))
   }
-  return new Date(max)
+  return max
 }
 
 /**
@@ -326,54 +373,119 @@ export interface WriteOptions {
   lastWriteWins?: boolean
 }
 
+/** One request of a group. */
+export interface WriteRequest { agent: IngestingAgent; batches: IngestBatch[]; options?: WriteOptions }
+
+/** One request's batches in a transaction of their own (a group of one). */
 export async function writeBatches(db: Kysely<Database>, agent: IngestingAgent, batches: IngestBatch[], options: WriteOptions = {}): Promise<StoredBatches> {
+  return (await writeBatchGroup(db, [{ agent, batches, options }]))[0]
+}
+
+/**
+ * Several requests in one transaction, all or nothing (the caller retries them one by one should the group
+ * fail), one statement per table; answers what each request stored, in the order given. A batch id already
+ * stored for its agent, or sent by an earlier request of the group, is acknowledged and stores nothing twice.
+ */
+export async function writeBatchGroup(db: Kysely<Database>, group: WriteRequest[]): Promise<StoredBatches[]> {
   return db.transaction().execute(async (trx) => {
-    // Claim the batch ids first: one already stored is acknowledged again and stores nothing twice.
-    // Batch ids are compared in one spelling (uuids arrive in either case).
-    const unique = [...new Map(batches.map((b) => [b.batch_id.toLowerCase(), { ...b, batch_id: b.batch_id.toLowerCase() }])).values()]
-    const claim = sql`insert into ingest_batches (batch_id, org_id, agent_id, batch_time, row_count)
-      select b, ${agent.org_id}::uuid, ${agent.id}::uuid, date_trunc('milliseconds', t), n
-      from unnest(${unique.map((b) => b.batch_id)}::uuid[], ${unique.map((b) => b.time)}::timestamptz[],
-        ${unique.map(rowCount)}::int4[]) as u(b, t, n)
-      on conflict (agent_id, batch_id) do nothing
-      returning batch_id`
-    // Last write wins needs the agent's newest stored sample, read in the same statement and locked: a
-    // concurrent write of this agent (a retry racing its original) waits here, then sees what it committed.
-    const claimed = options.lastWriteWins
-      ? await sql<{ batch_id: string | null; newest: Date | null }>`
-          with newest as (select last_metrics_at from agents where id = ${agent.id}::uuid for update), claimed as (${claim})
-          select batch_id, null::timestamptz as newest from claimed union all select null, last_metrics_at from newest`.execute(trx)
-      : await sql<{ batch_id: string | null; newest: Date | null }>`${claim}`.execute(trx)
-    const newestRow = claimed.rows.find((r) => r.batch_id === null)
-    const newestStored = newestRow?.newest ? newestRow.newest.getTime() : Infinity
-    const fresh = new Set(claimed.rows.flatMap((r) => (r.batch_id === null ? [] : [r.batch_id])))
-    const todo = unique.filter((b) => fresh.has(b.batch_id))
-    const written = new WrittenSpans()
-    const snapshots = await insertProcesses(trx, agent, todo, written)
-    await registerContainers(trx, agent, todo)
-    const rows = {
-      metrics: await insertMetrics(trx, agent, todo, written, options.lastWriteWins ? newestStored : null),
-      disks: await insertPlain(trx, agent, todo, 'disks', 'disk_metrics', DISK_COLUMNS, written),
-      networks: await insertPlain(trx, agent, todo, 'networks', 'network_metrics', NETWORK_COLUMNS, written),
-      processes: todo.reduce((n, b) => n + (snapshots.has(b.batch_id) ? b.processes!.length : 0), 0),
-      sessions: await insertPlain(trx, agent, todo, 'sessions', 'user_sessions', SESSION_COLUMNS, written),
-      containers: await insertPlain(trx, agent, todo, 'containers', 'container_metrics', CONTAINER_COLUMNS, written),
-      logs: await insertPlain(trx, agent, todo, 'logs', 'logs', LOG_COLUMNS, written),
+    const claimedBefore = new Set<string>()
+    const requests: PendingRequest[] = group.map((g, index) => {
+      // Batch ids are compared in one spelling (uuids arrive in either case).
+      const unique = [...new Map(g.batches.map((b) => [b.batch_id.toLowerCase(), { ...b, batch_id: b.batch_id.toLowerCase() }])).values()]
+        .filter((b) => {
+          const key = `${g.agent.id}\u0000${b.batch_id}`
+          if (claimedBefore.has(key)) return false
+          claimedBefore.add(key)
+          return true
+        })
+      return {
+        index, agent: g.agent, batches: g.batches, options: g.options ?? {}, todo: unique, written: new WrittenSpans(), snapshots: new Map(),
+        rows: { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 0, containers: 0, logs: 0 },
+      }
+    })
+    const candidates = requests.flatMap((r) => r.todo.map((b) => ({ r, b })))
+    const agentIds = [...new Set(requests.map((r) => r.agent.id))].sort()
+    // The group's agents are locked first, in one order (a concurrent group touching the same agents waits
+    // here, never in a cycle); their newest stored sample comes with the lock (last write wins needs it).
+    // Then the batch ids are claimed: one already stored is acknowledged again and stores nothing twice.
+    const touch = agentTouches(requests)
+    const claimed = await sql<{ agent_id: string; batch_id: string | null; newest: Date | null }>`
+      with locked as materialized (select id, last_metrics_at from agents where id = any(${agentIds}::uuid[]) order by id for update),
+      claimed as (
+        insert into ingest_batches (batch_id, org_id, agent_id, batch_time, row_count)
+        select b, o, a, date_trunc('milliseconds', t), n
+        from unnest(${candidates.map(({ b }) => b.batch_id)}::uuid[], ${candidates.map(({ r }) => r.agent.org_id)}::uuid[],
+          ${candidates.map(({ r }) => r.agent.id)}::uuid[], ${candidates.map(({ b }) => b.time)}::timestamptz[],
+          ${candidates.map(({ b }) => rowCount(b))}::int4[]) as u(b, o, a, t, n)
+        where (select count(*) from locked) >= 0
+        on conflict (agent_id, batch_id) do nothing
+        returning agent_id, batch_id),
+      newest as (
+        select u.a as agent_id, max(u.latest) as latest
+        from claimed c join unnest(${candidates.map(({ r }) => r.agent.id)}::uuid[], ${candidates.map(({ b }) => b.batch_id)}::uuid[],
+          ${candidates.map(({ b }) => new Date(latestMetricTime([b])).toISOString())}::timestamptz[]) as u(a, b, latest)
+          on u.a = c.agent_id and u.b = c.batch_id
+        group by u.a),
+      touched as (${touchAgents(touch)})
+      select agent_id, batch_id, null::timestamptz as newest from claimed
+      union all select id, null, last_metrics_at from locked
+      union all select null, null, null from touched where false`.execute(trx)
+    const newestStored = new Map<string, number>()
+    const fresh = new Set<string>()
+    for (const row of claimed.rows) {
+      if (row.agent_id === null) continue
+      if (row.batch_id === null) newestStored.set(row.agent_id, row.newest ? row.newest.getTime() : Infinity)
+      else fresh.add(`${row.agent_id}\u0000${row.batch_id}`)
     }
-    const host = [...batches].reverse().find((b) => b.host)?.host
-    const now = new Date()
-    await trx.updateTable('agents').set({
-      last_seen_at: now,
-      ...(todo.length > 0 ? { last_metrics_at: sql<Date>`greatest(last_metrics_at, ${latestMetricTime(todo)}::timestamptz)` } : {}),
-      ...(host ? {
-        hostname: host.hostname, ip_address: host.ip_address ?? null, os: host.os ?? null,
-        os_version: host.os_version ?? null, agent_version: host.agent_version ?? null, inventory: JSON.stringify(host),
-        updated_at: now,
-      } : {}),
-    }).where('id', '=', agent.id).execute()
-    return {
-      accepted_batches: todo.length, duplicate_batches: batches.length - todo.length, rows,
-      batch_ids: todo.map((b) => b.batch_id), snapshots, written: written.list(),
-    }
+    for (const r of requests) r.todo = r.todo.filter((b) => fresh.has(`${r.agent.id}\u0000${b.batch_id}`))
+    await insertProcesses(trx, requests)
+    await registerContainers(trx, requests)
+    await insertMetrics(trx, requests, newestStored)
+    await insertPlain(trx, requests, 'disks', 'disk_metrics', DISK_COLUMNS)
+    await insertPlain(trx, requests, 'networks', 'network_metrics', NETWORK_COLUMNS)
+    await insertPlain(trx, requests, 'sessions', 'user_sessions', SESSION_COLUMNS)
+    await insertPlain(trx, requests, 'containers', 'container_metrics', CONTAINER_COLUMNS)
+    await insertPlain(trx, requests, 'logs', 'logs', LOG_COLUMNS)
+    return requests.map((r) => ({
+      accepted_batches: r.todo.length, duplicate_batches: r.batches.length - r.todo.length, rows: r.rows,
+      batch_ids: r.todo.map((b) => b.batch_id), snapshots: r.snapshots, written: r.written.list(),
+    }))
   })
+}
+
+/** Each agent of the group, and the host inventory of its last request that sent one. */
+function agentTouches(requests: PendingRequest[]): Array<[string, HostInfo | undefined]> {
+  const agents = new Map<string, HostInfo | undefined>()
+  for (const r of requests) {
+    const host = [...r.batches].reverse().find((b) => b.host)?.host
+    if (host || !agents.has(r.agent.id)) agents.set(r.agent.id, host ?? agents.get(r.agent.id))
+  }
+  return [...agents]
+}
+
+/**
+ * The claim statement's update of the group's agents: seen now, the newest sample of their batches just
+ * claimed (`newest`: batch times and the metrics' own) raised into last_metrics_at, the inventory replaced
+ * when a request sent one.
+ */
+function touchAgents(list: Array<[string, HostInfo | undefined]>): RawBuilder<unknown> {
+  const host = (f: (h: HostInfo) => string | null | undefined) => list.map(([, h]) => (h ? f(h) ?? null : null))
+  const now = new Date()
+  return sql`update agents a set
+      last_seen_at = ${now}::timestamptz,
+      last_metrics_at = case when n.latest is null then a.last_metrics_at else greatest(a.last_metrics_at, n.latest) end,
+      hostname = case when u.has_host then u.hostname else a.hostname end,
+      ip_address = case when u.has_host then u.ip_address else a.ip_address end,
+      os = case when u.has_host then u.os else a.os end,
+      os_version = case when u.has_host then u.os_version else a.os_version end,
+      agent_version = case when u.has_host then u.agent_version else a.agent_version end,
+      inventory = case when u.has_host then u.inventory::jsonb else a.inventory end,
+      updated_at = case when u.has_host then ${now}::timestamptz else a.updated_at end
+    from unnest(${list.map(([id]) => id)}::uuid[], ${list.map(([, h]) => h !== undefined)}::bool[], ${host((h) => h.hostname)}::text[],
+      ${host((h) => h.ip_address)}::text[], ${host((h) => h.os)}::text[], ${host((h) => h.os_version)}::text[],
+      ${host((h) => h.agent_version)}::text[], ${list.map(([, h]) => (h ? JSON.stringify(h) : null))}::text[])
+      as u(id, has_host, hostname, ip_address, os, os_version, agent_version, inventory)
+      left join newest n on n.agent_id = u.id
+    where a.id = u.id
+    returning a.id`
 }
