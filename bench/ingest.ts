@@ -129,11 +129,13 @@ async function runServer(): Promise<void> {
     const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
     const login = await (await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'bench-password' }) })).json() as { token: string }
     const keys: string[] = []
+    const agentIds: string[] = []
     for (let c = 0; c < CONNECTIONS; c++) {
       const made = await (await fetch(`${base}/api/v1/agents`, {
         method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${login.token}` }, body: JSON.stringify({ name: `bench-ingest-${randomUUID().slice(0, 8)}` }),
-      })).json() as { api_key: string }
+      })).json() as { id: string; api_key: string }
       keys.push(made.api_key)
+      agentIds.push(made.id)
     }
     const reference = REFERENCE_URL ? await referenceServer(REFERENCE_URL) : undefined
     const results: Record<'hostpulse' | 'postgres', Array<Done & { cpuMs: number }>> = { hostpulse: [], postgres: [] }
@@ -154,7 +156,8 @@ async function runServer(): Promise<void> {
     }
     const rate = (rs: Done[]) => rs.reduce((n, d) => n + d.posts, 0) / rs.reduce((s, d) => s + d.seconds, 0)
     const p99 = (rs: Done[]) => percentile(rs.flatMap((d) => d.latencies), 0.99)
-    const stored = Number((await store.db.selectFrom('metrics').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n)
+    // This run's agents only: a server database may hold earlier runs' rows.
+    const stored = Number((await store.db.selectFrom('metrics').select((eb) => eb.fn.countAll<number>().as('n')).where('agent_id', 'in', agentIds).executeTakeFirstOrThrow()).n)
     const posted = results.hostpulse.reduce((n, d) => n + d.posts, 0)
     if (stored !== posted * SAMPLES) throw new Error(`expected ${posted * SAMPLES} rows stored, found ${stored}`)
     say('')

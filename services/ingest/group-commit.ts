@@ -74,6 +74,8 @@ export function groupCommitter(db: Kysely<Database>, writers: number): GroupComm
         // the stragglers still being authenticated are worth a short wait.
         if (performance.now() - lastGroupEnd < BUSY_WINDOW_MS && queue.length < Math.max(2, lastGroupSize)) {
           await new Promise((resolve) => setTimeout(resolve, GROUP_LINGER_MS))
+          // Another writer (on a server) may have taken them meanwhile.
+          if (queue.length === 0) break
         }
         const group = nextGroup()
         lastGroupSize = group.length
