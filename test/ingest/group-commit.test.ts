@@ -104,6 +104,24 @@ async function groupCommit(t: Test, store: Store): Promise<void> {
     const transactions = await sql<{ n: string }>`select count(distinct received_at) as n from ingest_batches where batch_id = any(${answers.flatMap((r) => r.batch_ids)}::uuid[])`.execute(store.db)
     t.ok(Number(transactions.rows[0].n) <= 2, `41 requests at once were written in ${transactions.rows[0].n} transactions (the first alone, the rest together)`)
   })
+
+  await t.test('several writers (as on a server): waves of requests, none lost, none written twice, no writer left on an empty queue', async (t) => {
+    const committer = groupCommitter(store.db, 3)
+    const ms = base + 400_000
+    let sent = 0
+    for (let wave = 0; wave < 6; wave++) {
+      const wavePromises = Array.from({ length: 4 + wave * 3 }, () => {
+        const i = sent++
+        return committer.write({ agent: i % 2 ? a : b, batches: [batch(ms + i * 1000, i)] })
+      })
+      const answers = await Promise.all(wavePromises)
+      t.ok(answers.every((r) => r.accepted_batches === 1), `wave ${wave + 1}: every request stored`)
+      // A short pause: the writers are inside their linger when the next wave arrives, or just past it.
+      await new Promise((resolve) => setTimeout(resolve, wave % 2 ? 1 : 3))
+    }
+    const stored = await sql<{ n: string }>`select count(*) as n from metrics where agent_id in (${a.id}::uuid, ${b.id}::uuid) and time >= ${at(ms)}::timestamptz`.execute(store.db)
+    t.equal(Number(stored.rows[0].n), sent, `${sent} requests, ${sent} rows`)
+  })
 }
 
 for (const makeBackend of [embeddedBackend, realServerBackend]) {
