@@ -5,7 +5,8 @@ import { ApiError, fieldPath } from './errors.ts'
 
 function findNul(value: unknown, pointer: string, depth = 0): string | undefined {
   if (typeof value === 'string') return value.includes('\u0000') ? pointer : undefined
-  if (depth > 32 || value === null || typeof value !== 'object') return undefined
+  // Binary bodies (protobuf, snappy, gzip) are bytes, not text: their routes check the strings they decode.
+  if (depth > 32 || value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return undefined
   for (const [k, v] of Object.entries(value)) {
     if (k.includes('\u0000')) return `${pointer}/${k}`
     const hit = findNul(v, `${pointer}/${k}`, depth + 1)

@@ -10,7 +10,8 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 
 function find(value: unknown, pointer: string, bad: (v: unknown) => boolean, depth = 0): string | undefined {
   if (bad(value)) return pointer
-  if (depth > 32 || value === null || typeof value !== 'object') return undefined
+  // Binary bodies (protobuf, snappy, gzip) are bytes, not text: their routes check the strings they decode.
+  if (depth > 32 || value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return undefined
   for (const [k, v] of Object.entries(value)) {
     if (bad(k)) return `${pointer}/${k.replace(LONE_SURROGATE, '?')}`
     const hit = find(v, `${pointer}/${k}`, bad, depth + 1)
