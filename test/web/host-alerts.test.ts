@@ -3,21 +3,13 @@
 // count, linking to the alert, which the Alerts page highlights; the host page lists the host's firing
 // alerts worst first; resolving one updates both live (over WS /ws/live), without a reload.
 import t from 'tap'
-import { existsSync } from 'node:fs'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import { haveChromium, logIn, openBrowser } from './chromium.ts'
 import { sql } from 'kysely'
-import { ADMIN, makeBatch, minutesAgo, startClient } from '../test-client.ts'
+import { makeBatch, minutesAgo, startClient } from '../test-client.ts'
 import { waitFor } from '../wait-for.ts'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync']
-
 t.test('alert markers on the fleet and the host page in Chromium', { timeout: 150_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.fail(`no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does it), or set CHROMIUM_PATH`)
-    return
-  }
+  if (!haveChromium(t)) return
   const api = await startClient(t)
   const web = await api.createAgent('web-01')
   const db = await api.createAgent('db-01')
@@ -29,17 +21,7 @@ t.test('alert markers on the fleet and the host page in Chromium', { timeout: 15
   const critical = await fire(web, 'CPU high', 'critical', 3)
   const warning = await fire(web, 'Disk filling', 'warning', 10)
 
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
-  t.teardown(() => browser.close())
-  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage()
-  const pageErrors: string[] = []
-  page.on('pageerror', (err) => pageErrors.push(err.message))
-  const logIn = async (p: Page) => {
-    await p.locator('#username').waitFor()
-    await p.fill('#username', ADMIN.username)
-    await p.fill('#password', ADMIN.password)
-    await p.click('button[type=submit]')
-  }
+  const { page, pageErrors } = await openBrowser(t, { width: 1280, height: 900 })
   const marker = (agent: string) => page.locator(`#fleet-table tr[data-agent="${agent}"] .alert-marker`)
   const strip = () => page.locator('#host-alerts li[data-event]').evaluateAll((items) => items.map((li) => (li as HTMLElement).dataset.severity + ' ' + (li as HTMLElement).innerText.trim()))
 

@@ -3,21 +3,14 @@
 // (prom.*) is listed with its number of series, charted with its history and kept live; the choice is kept in
 // the address and restored from it; a host without any says how to send some.
 import t from 'tap'
-import { existsSync } from 'node:fs'
-import { chromium, type Browser, type Page } from 'playwright-core'
-import { ADMIN, makeBatch, metric, startClient } from '../test-client.ts'
+import type { Page } from 'playwright-core'
+import { haveChromium, logIn, openBrowser } from './chromium.ts'
+import { makeBatch, metric, startClient } from '../test-client.ts'
 import { waitFor } from '../wait-for.ts'
 import { send as write } from '../ingest/influx-helpers.ts'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync']
-
 t.test('custom metrics on the host page in Chromium', { timeout: 150_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.fail(`no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does it), or set CHROMIUM_PATH`)
-    return
-  }
+  if (!haveChromium(t)) return
   const api = await startClient(t)
   const web = await api.createAgent('web-01')
   const bare = await api.createAgent('bare-01')
@@ -31,18 +24,7 @@ t.test('custom metrics on the host page in Chromium', { timeout: 150_000 }, asyn
   await api.ingestOk(web.api_key, makeBatch({ time: new Date(now - 60_000).toISOString(), metrics: [metric('cpu', 'usage_percent', 12), metric('prom', 'node_load1', 0.75, { tags: { job: 'node', instance: 'web-01:9100' } })] }))
   await api.ingestOk(bare.api_key, makeBatch({ time: new Date(now - 60_000).toISOString() }))
 
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
-  t.teardown(() => browser.close())
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
-  const page = await context.newPage()
-  const pageErrors: string[] = []
-  page.on('pageerror', (err) => pageErrors.push(err.message))
-  const logIn = async (p: Page) => {
-    await p.locator('#username').waitFor()
-    await p.fill('#username', ADMIN.username)
-    await p.fill('#password', ADMIN.password)
-    await p.click('button[type=submit]')
-  }
+  const { context, page, pageErrors } = await openBrowser(t, { width: 1280, height: 900 })
   const legend = (p: Page = page) => p.locator('[data-chart=custom] .u-legend .u-series .u-label').allInnerTexts()
   const legendValue = (p: Page, i: number) => p.locator('[data-chart=custom] .u-legend .u-series').nth(i).locator('.u-value').innerText()
 

@@ -3,23 +3,16 @@
 // older lines on demand, a new line on refresh; `/?hostname=<name>` landing on that host's process tree,
 // also through the login form, and a name nobody reports.
 import t from 'tap'
-import { existsSync } from 'node:fs'
-import { chromium, type Browser, type Page } from 'playwright-core'
-import { ADMIN, makeBatch, minutesAgo, startClient } from '../test-client.ts'
+import type { Page } from 'playwright-core'
+import { haveChromium, logIn, openBrowser } from './chromium.ts'
+import { makeBatch, minutesAgo, startClient } from '../test-client.ts'
 import { waitFor } from '../wait-for.ts'
 import type { LogLevel } from '../../services/store/database.ts'
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
 type Line = { source: string; level: LogLevel; message: string; time?: string }
 
 t.test('host logs and hostname bookmarks in Chromium', { timeout: 150_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.fail(`no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does it), or set CHROMIUM_PATH`)
-    return
-  }
+  if (!haveChromium(t)) return
   const api = await startClient(t)
   const web = await api.createAgent('web-01')
   const db = await api.createAgent('db-01')
@@ -32,18 +25,7 @@ t.test('host logs and hostname bookmarks in Chromium', { timeout: 150_000 }, asy
   await api.ingestOk(web.api_key, makeBatch({ time: minutesAgo(1, now), host: { hostname: 'web-01.example.com' }, logs: lines as never }))
   await api.ingestOk(db.api_key, makeBatch({ time: minutesAgo(1, now), host: { hostname: 'db-01.example.com' }, logs: [] }))
 
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
-  t.teardown(() => browser.close())
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } })
-  const page = await context.newPage()
-  const pageErrors: string[] = []
-  page.on('pageerror', (err) => pageErrors.push(err.message))
-  const logIn = async (p: Page) => {
-    await p.locator('#username').waitFor()
-    await p.fill('#username', ADMIN.username)
-    await p.fill('#password', ADMIN.password)
-    await p.click('button[type=submit]')
-  }
+  const { browser, page, pageErrors } = await openBrowser(t, { width: 1280, height: 800 })
   const shown = (p: Page = page) => p.locator('#log-table tbody tr[data-log-id] td.log-message').allInnerTexts()
   const inView = (p: Page, selector: string) => p.locator(selector).evaluate((el) => {
     const r = el.getBoundingClientRect()

@@ -3,21 +3,14 @@
 // by CPU and by memory, averages and peaks; grouping by name says it groups; a 30-day range reads the hourly
 // aggregate, which keeps names only, and the panel says so.
 import t from 'tap'
-import { existsSync } from 'node:fs'
-import { chromium, type Browser, type Page } from 'playwright-core'
-import { ADMIN, makeBatch, minutesAgo, proc, startClient } from '../test-client.ts'
+import { haveChromium, logIn, openBrowser } from './chromium.ts'
+import { makeBatch, minutesAgo, proc, startClient } from '../test-client.ts'
 import { waitFor } from '../wait-for.ts'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync']
 const MiB = 1024 * 1024
 
 t.test('top processes on the host page in Chromium', { timeout: 150_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.fail(`no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does it), or set CHROMIUM_PATH`)
-    return
-  }
+  if (!haveChromium(t)) return
   const api = await startClient(t)
   const web = await api.createAgent('web-01')
   // Four snapshots a minute apart: java steady at 30 %, nginx 10→40 %, two redis processes at 5 % and 15 %.
@@ -34,17 +27,7 @@ t.test('top processes on the host page in Chromium', { timeout: 150_000 }, async
     }))
   }
 
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
-  t.teardown(() => browser.close())
-  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage()
-  const pageErrors: string[] = []
-  page.on('pageerror', (err) => pageErrors.push(err.message))
-  const logIn = async (p: Page) => {
-    await p.locator('#username').waitFor()
-    await p.fill('#username', ADMIN.username)
-    await p.fill('#password', ADMIN.password)
-    await p.click('button[type=submit]')
-  }
+  const { page, pageErrors } = await openBrowser(t, { width: 1280, height: 900 })
   const rows = () => page.locator('#top-processes tbody tr[data-name]').evaluateAll((rs) => rs.map((r) => [...r.children].slice(0, 6).map((c) => (c as HTMLElement).innerText.trim()).join(' | ')))
 
   await t.test('each process by pid, by CPU then by memory', async (t) => {
