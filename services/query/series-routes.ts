@@ -13,7 +13,7 @@ import { SERIES_AGGS, tagsFromQuery, type SeriesAgg, type SeriesTarget } from '.
 import { checkEmptySeries, resolveSeriesTarget } from './known-series.ts'
 import { bucketsTouched, resolutionForRange, DEFAULT_RETENTION_DAYS, type Resolution, type RetentionDays } from './resolution-for-range.ts'
 import { readSeries } from './read-series.ts'
-import { seriesStats } from './series-stats.ts'
+import { rateStats, seriesStats } from './series-stats.ts'
 
 /** Prometheus's cap on points per series; more is refused, not truncated. */
 export const MAX_POINTS_CAP = 11_000
@@ -94,21 +94,26 @@ export const seriesRoutes: FastifyPluginAsyncTypebox<{ retentionDays?: Retention
     onRequest: app.authenticate,
     schema: {
       summary: 'min, max, avg, stddev, current, percentiles and count of one series', tags: ['series'], params: AgentIdParam,
-      querystring: Type.Object({ metric: SeriesQuery.properties.metric, start: SeriesQuery.properties.start, end: SeriesQuery.properties.end },
-        { additionalProperties: true }),
+      querystring: Type.Object({
+        metric: SeriesQuery.properties.metric, start: SeriesQuery.properties.start, end: SeriesQuery.properties.end,
+        agg: Type.Optional(Type.Literal('rate', { description: 'statistics of a counter\'s per-second rate per bucket instead of the stored values (metrics table series only)' })),
+      }, { additionalProperties: true }),
       response: { 200: StatsOut, ...ERRORS },
     },
   }, async (request) => {
-    // Statistics are of the stored values; an agg (rate) here would be silently ignored, so it is refused.
-    if ((request.query as Record<string, unknown>).agg !== undefined) {
-      throw invalidField('agg', 'is not taken by stats (they are of the stored values); agg=rate is for the series and compare endpoints and alert rules')
+    // Statistics are of the stored values, or with agg=rate of a counter's per-second rate; any other agg
+    // would be silently ignored, so it is refused.
+    const agg = (request.query as Record<string, unknown>).agg
+    if (agg !== undefined && agg !== 'rate') {
+      throw invalidField('agg', 'must be rate (statistics of a counter\'s per-second rate) or left out (statistics of the stored values)')
     }
     const { start, end } = parseTimeRange(request.query)
     const tags = tagsFromQuery(request.query)
     const agent = await agentFor(db, principalOf(request).orgId, request.params.agent_id)
     const scope = { orgId: agent.org_id, agents: [agent] }
     const target = await resolveSeriesTarget(db, scope, request.query.metric, tags)
-    const stats = await seriesStats(db, { orgId: agent.org_id, agentId: agent.id, target, start, end, retentionDays })
+    const read = { orgId: agent.org_id, agentId: agent.id, target, start, end, retentionDays }
+    const stats = agg === 'rate' ? await rateStats(db, read) : await seriesStats(db, read)
     if (stats.count === 0) await checkEmptySeries(db, scope, target)
     return { agent_id: agent.name, metric: target.metric, tags: target.tags, start: start.toISOString(), end: end.toISOString(), ...stats }
   })

@@ -7,6 +7,7 @@ import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { Database } from '../store/database.ts'
 import type { SeriesTarget } from './series-catalog.ts'
 import { resolutionForRange, type RetentionDays } from './resolution-for-range.ts'
+import { readCounterRate } from './read-series.ts'
 
 export interface SeriesStats {
   min: number | null; max: number | null; avg: number | null; stddev: number | null; current: number | null
@@ -87,4 +88,33 @@ async function minuteStatsOverHours(db: Kysely<Database>, where: RawBuilder<unkn
            (select percentile_cont(${PERCENTILES}::float8[]) within group (order by avg) from metrics_1m
             where ${where} and bucket >= ${start} and bucket < ${end}) as p
     from totals t`.execute(db)).rows[0]
+}
+
+/** Rate buckets read for statistics at most (the series endpoint's cap). */
+const RATE_STATS_POINTS = 11_000
+
+/**
+ * Statistics of a counter's per-second rate (agg=rate): the rate per bucket as the series endpoint gives it
+ * (readCounterRate: restarts counted as in Prometheus), at the finest step that keeps the window within
+ * 11,000 buckets, then min, max, mean, stddev, the last bucket's rate and the percentiles (interpolated as
+ * percentile_cont does) over those bucket rates; count is the number of buckets with a rate.
+ */
+export async function rateStats(db: Kysely<Database>, req: {
+  orgId: string; agentId: string; target: SeriesTarget; start: Date; end: Date; retentionDays?: RetentionDays; now?: Date
+}): Promise<SeriesStats> {
+  const level = resolutionForRange({ family: req.target.family, start: req.start, end: req.end, maxPoints: RATE_STATS_POINTS, retentionDays: req.retentionDays, now: req.now })
+  const { values } = await readCounterRate(db, { orgId: req.orgId, agentId: req.agentId, target: req.target, start: req.start, end: req.end, agg: 'rate' }, level)
+  const n = values.length
+  const none = { min: null, max: null, avg: null, stddev: null, current: null, p50: null, p75: null, p90: null, p95: null, p97_5: null, p99: null, p100: null }
+  if (n === 0) return { ...none, count: 0, source: level.label }
+  const sorted = [...values].sort((a, b) => a - b)
+  const avg = values.reduce((a, b) => a + b, 0) / n
+  const stddev = n > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - avg) ** 2, 0) / (n - 1)) : null
+  const at = (p: number) => {
+    const i = p * (n - 1)
+    const lo = Math.floor(i)
+    return lo === i ? sorted[lo] : sorted[lo] + (sorted[lo + 1] - sorted[lo]) * (i - lo)
+  }
+  const [p50, p75, p90, p95, p97_5, p99, p100] = PERCENTILES.map(at)
+  return { min: sorted[0], max: sorted[n - 1], avg, stddev, current: values[n - 1], p50, p75, p90, p95, p97_5, p99, p100, count: n, source: level.label }
 }

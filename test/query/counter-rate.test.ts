@@ -67,10 +67,23 @@ t.test('counter rate', async (t) => {
     check(t, res.body, [[60, value(119) / 3600], [120, (value(179) - value(119)) / 3600]], '1h')
   })
 
-  t.test('stats take no agg: 400 rather than statistics of the totals under a rate label', async (t) => {
-    const res = await api.get(`/api/v1/metrics/stats/counter-a?metric=prom.node_network_receive_bytes_total&tags.device=eth0&agg=rate`)
-    t.equal(res.status, 400, res.text)
-    t.match(res.body.details, { agg: [/series and compare/] })
+  t.test('stats with agg=rate: statistics of the per-bucket rates, not of the totals; any other agg is a 400', async (t) => {
+    // Raw rows over minutes 80–100 (one sample a minute): 20 one-minute rates, all 1/s except the restart's 0.5/s.
+    const res = await api.get(`/api/v1/metrics/stats/counter-a?metric=prom.node_network_receive_bytes_total&tags.device=eth0&agg=rate&start=${enc(at(80))}&end=${enc(at(100))}`)
+    t.equal(res.status, 200, res.text)
+    t.equal(res.body.count, 20, 'one rate per minute bucket with a sample')
+    near(t, res.body.min, 0.5, 'min: the restart minute')
+    near(t, res.body.max, 1, 'max')
+    near(t, res.body.avg, (19 + 0.5) / 20, 'mean of the bucket rates')
+    near(t, res.body.p50, 1, 'p50')
+    near(t, res.body.current, 1, 'current: the last bucket\'s rate')
+    const totals = await api.get(`/api/v1/metrics/stats/counter-a?metric=prom.node_network_receive_bytes_total&tags.device=eth0&start=${enc(at(80))}&end=${enc(at(100))}`)
+    t.ok(totals.body.max > 1000, 'without agg: statistics of the stored totals')
+    const other = await api.get(`/api/v1/metrics/stats/counter-a?metric=prom.node_network_receive_bytes_total&tags.device=eth0&agg=avg`)
+    t.equal(other.status, 400, other.text)
+    t.match(other.text, /agg/)
+    const wide = await api.get(`/api/v1/metrics/stats/counter-a?metric=network.rx_bytes_per_sec&tags.interface=eth0&agg=rate`)
+    t.equal(wide.status, 400, 'a wide family field is no counter here either')
   })
 
   t.test('a wide family field is not a counter: 400', async (t) => {
