@@ -4,13 +4,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import type { Kysely } from 'kysely'
 import { Type } from 'typebox'
-import { ERRORS, NoContent, WRITE_ERRORS } from '../http/response-schemas.ts'
+import { ERRORS, NoContent, Nullable, WRITE_ERRORS } from '../http/response-schemas.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { userActor, writeAudit } from '../audit/audit-log.ts'
 import type { Database } from '../store/database.ts'
 import { RuleBody, RuleOut, SEVERITIES, ruleView, type RuleRow } from './rule-definition.ts'
 import { createRule, deleteRule, getRule, listRules, replaceRule } from './rules-repository.ts'
 import { IdParam } from '../http/params.ts'
+import { previewRule } from './rule-preview.ts'
 
 // Any string: a non-uuid id is simply not found (404), never a 500 from the uuid cast.
 const BODY_LIMIT = 64 * 1024
@@ -58,6 +59,25 @@ export const alertRulesRoutes: FastifyPluginAsyncTypebox = async (app) => {
     await auditRuleWrite(db, request, 'alert_rule.create', rule)
     return reply.status(201).send(ruleView(rule))
   })
+
+  app.post('/api/v1/alerts/preview', {
+    onRequest: app.authenticate, bodyLimit: BODY_LIMIT,
+    schema: {
+      summary: 'Evaluate a rule once without storing it: each selected series\' current value and the level it would fire at', tags: ['alerts'],
+      body: RuleBody,
+      response: {
+        200: Type.Object({
+          agents: Type.Integer({ description: 'agents the rule selects now' }), source: Type.String({ description: 'raw, or the aggregate read' }),
+          series: Type.Array(Type.Object({
+            agent: Type.String(), tags: Type.Record(Type.String(), Type.String()), value: Nullable(Type.Number()),
+            level: Nullable(Type.String({ description: 'critical, warning or info: the severity the value is at now; null: below the thresholds' })),
+            missing: Type.Boolean({ description: 'no sample in the window' }),
+          }), { description: 'at most 200' }),
+        }),
+        ...ERRORS,
+      },
+    },
+  }, async (request) => previewRule(db, principalOf(request).orgId, request.body))
 
   app.put('/api/v1/alerts/:id', {
     onRequest: app.requireRole('admin', 'editor'), bodyLimit: BODY_LIMIT,

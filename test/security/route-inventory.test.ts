@@ -19,6 +19,7 @@ const PUBLIC: Record<string, number> = {
   'POST /api/v2/write': 401, // agent key: X-API-Key, Authorization: Token, Bearer or Basic, or ?u=&p= (InfluxDB line protocol)
   'POST /write': 401, // the same, InfluxDB 1.x path
   'POST /api/v1/write': 401, // Prometheus remote write: the agent key as Bearer, Basic password or X-API-Key
+  'POST /api/v1/alerts/preview': 401, // evaluates a rule body once without storing it
   'POST /v1/metrics': 401, // OpenTelemetry OTLP/HTTP: the agent key (or an enrollment token) as Bearer, Basic password or X-API-Key
   'GET /ping': 204, // InfluxDB clients' health check: version headers, no data
   'GET /query': 401, // InfluxDB 1.x start-up calls (CREATE DATABASE, SHOW DATABASES) with the agent key

@@ -93,6 +93,9 @@ export function mountAlerts(container) {
     if (canWrite && e.state === 'firing') {
       actions.push(acknowledged ? unacknowledgeButton(e) : actionButton(e, 'ack', 'Acknowledge'))
       actions.push(actionButton(e, 'resolve', 'Resolve'))
+      // One click to a silence for this rule on this agent, pre-filled on the Alerting page.
+      actions.push(h('a', { class: 'button-link', dataset: { action: 'silence' },
+        href: `#/alerting/silences?rule=${encodeURIComponent(e.rule_name)}&agent=${encodeURIComponent(e.agent_name ?? '')}` }, 'Silence…'))
     }
     // A resolved alert keeps its severity as a word, not as an alarm colour.
     const severity = e.state === 'resolved'

@@ -1,0 +1,140 @@
+// The Alerting pages in a real Chromium against the real API: a webhook channel created on the page and
+// tested (a real HTTP receiver gets it, the page shows the answer); a rule written with its live preview
+// showing the selected series' current value and that it would fire; the rule fires (one evaluation) and the
+// page lists it; disabled and enabled again; a silence created pre-filled from the alert, then ended now; a
+// viewer sees no write controls and the API refuses the preview's create anyway; the preview's 400s.
+// Screenshots: .tap/screenshots/alerting/.
+import t from 'tap'
+import { mkdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { makeBatch, metric, minutesAgo, startClient } from '../test-client.ts'
+import { waitFor } from '../wait-for.ts'
+import { haveChromium, logIn, openBrowser } from './chromium.ts'
+import { startReceiver } from '../notify/notify-helpers.ts'
+import { evaluateRule } from '../../services/alerting/evaluate-rule.ts'
+
+const SCREENSHOTS = fileURLToPath(new URL('../../.tap/screenshots/alerting/', import.meta.url))
+
+t.test('alerting from the page, in Chromium', { timeout: 180_000 }, async (t) => {
+  if (!haveChromium(t)) return
+  mkdirSync(SCREENSHOTS, { recursive: true })
+  const rx = await startReceiver(t)
+  const api = await startClient(t, { notify: { dispatch: false, allowPrivateTargets: true } })
+  const web = await api.createAgent('web-01')
+  const db = await api.createAgent('db-01')
+  for (const m of [3, 2, 1]) {
+    await api.ingestOk(web.api_key, makeBatch({ time: minutesAgo(m), metrics: [metric('cpu', 'usage_percent', 95)] }))
+    await api.ingestOk(db.api_key, makeBatch({ time: minutesAgo(m), metrics: [metric('cpu', 'usage_percent', 20)] }))
+  }
+  const { browser, page, pageErrors } = await openBrowser(t, { width: 1400, height: 1000 })
+  page.on('dialog', (dialog) => { void dialog.accept() })
+  await page.goto(`${api.url}/#/alerting/channels`)
+  await logIn(page)
+
+  await t.test('a webhook channel created and tested on the page', async (t) => {
+    await page.locator('#channel-form').waitFor()
+    await page.fill('#channel-name', 'ops-hook')
+    await page.selectOption('#channel-type', 'webhook')
+    await page.fill('#channel-target', `${rx.url}/hook`)
+    await page.click('#channel-form button[type=submit]')
+    const row = page.locator('#channels tr[data-channel="ops-hook"]')
+    await row.waitFor()
+    await row.locator('[data-action=test]').click()
+    await page.locator('#channel-answer [data-delivered=true]').waitFor()
+    t.match(await page.locator('#channel-answer').innerText(), /Delivered to ops-hook/)
+    await waitFor('the receiver got the test', async () => rx.at('/hook').length > 0)
+    await page.locator('#channel-deliveries h2').waitFor()
+    await page.screenshot({ path: `${SCREENSHOTS}channels.png`, fullPage: true })
+  })
+
+  let ruleId = ''
+  await t.test('a rule written with its live preview, created, then firing', async (t) => {
+    await page.click('.admin-tabs a[href="#/alerting/rules"]')
+    await page.locator('#rule-form').waitFor()
+    await page.fill('#rule-name', 'CPU high')
+    await page.fill('#rule-metric', 'cpu.usage_percent')
+    await page.fill('#rule-window', '5m')
+    await page.fill('#rule-threshold', '90')
+    await page.fill('#rule-channels', 'ops-hook')
+    await waitFor('the preview', async () => (await page.locator('#rule-preview tr[data-agent="web-01"]').count()) === 1
+      && (await page.locator('#rule-preview tr[data-agent="db-01"]').count()) === 1)
+    t.match(await page.locator('#rule-preview tr[data-agent="web-01"]').innerText(), /95[\s\S]*critical/, 'web-01 at 95 would fire')
+    t.match(await page.locator('#rule-preview tr[data-agent="db-01"]').innerText(), /20[\s\S]*below the thresholds/)
+    t.match(await page.locator('#rule-preview-status').innerText(), /2 agent\(s\) selected.*1 would fire now/)
+    // Raising the threshold changes the preview while typing.
+    await page.fill('#rule-threshold', '99')
+    await waitFor('the preview follows the form', async () => (await page.locator('#rule-preview-status').innerText()).includes('0 would fire now'))
+    await page.fill('#rule-threshold', '90')
+    await waitFor('the preview back at 90', async () => (await page.locator('#rule-preview-status').innerText()).includes('1 would fire now'))
+    await page.screenshot({ path: `${SCREENSHOTS}rule-preview.png`, fullPage: true })
+    await page.click('#rule-form button[type=submit]')
+    const row = page.locator('#alert-rules tr[data-rule="CPU high"]')
+    await row.waitFor()
+    t.match(await row.innerText(), /> 90 \(critical\)/)
+    const rules = await api.get('/api/v1/alerts')
+    ruleId = rules.body.rules.find((r: { name: string }) => r.name === 'CPU high').id
+    t.same(rules.body.rules.find((r: { name: string }) => r.name === 'CPU high').channels.length, 1, 'the channel attached')
+    const now = new Date()
+    t.ok((await evaluateRule(api.store.db, ruleId, now, now)).evaluated)
+    const firing = await api.get('/api/v1/alerts/events?state=firing')
+    t.same(firing.body.events.map((e: { agent_name: string; rule_name: string }) => `${e.rule_name} ${e.agent_name}`), ['CPU high web-01'], 'it fires for web-01 only')
+  })
+
+  await t.test('disable and enable again', async (t) => {
+    const row = page.locator('#alert-rules tr[data-rule="CPU high"]')
+    await row.locator('[data-action=disable]').click()
+    await waitFor('disabled', async () => (await row.innerText()).includes('disabled'))
+    t.equal((await api.get(`/api/v1/alerts/${ruleId}`)).body.enabled, false)
+    await row.locator('[data-action=enable]').click()
+    await waitFor('enabled', async () => (await row.locator('[data-action=disable]').count()) === 1)
+    t.equal((await api.get(`/api/v1/alerts/${ruleId}`)).body.enabled, true)
+  })
+
+  await t.test('a silence pre-filled from the firing alert, then ended now', async (t) => {
+    // Disabling ended the alert: one more evaluation brings it back.
+    const now = new Date()
+    t.ok((await evaluateRule(api.store.db, ruleId, now, now)).evaluated)
+    await page.goto(`${api.url}/#/alerts`)
+    await page.locator('#firing-alerts [data-action=silence]').click()
+    await page.locator('#silence-form').waitFor()
+    t.equal(await page.inputValue('#silence-rule'), 'CPU high')
+    t.equal(await page.inputValue('#silence-agent'), 'web-01')
+    await page.fill('#silence-comment', 'deploying')
+    await page.click('#silence-form button[type=submit]')
+    const active = page.locator('#silences tr[data-status=active]')
+    await active.waitFor()
+    t.match(await active.innerText(), /rule CPU high, agent web-01[\s\S]*deploying/)
+    await page.screenshot({ path: `${SCREENSHOTS}silences.png`, fullPage: true })
+    await active.locator('[data-action=end]').click()
+    await page.locator('#silences tr[data-status=expired]').waitFor()
+    const listed = await api.get('/api/v1/silences')
+    t.same(listed.body.silences.map((s: { status: string }) => s.status), ['expired'], 'ended now, kept as history')
+  })
+
+  await t.test('a viewer: no write controls, and the API refuses the write anyway', async (t) => {
+    const viewer = await api.user('viewer')
+    const other = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage()
+    await other.goto(`${api.url}/#/alerting/rules`)
+    await logIn(other, viewer)
+    await other.locator('#alert-rules tr[data-rule="CPU high"]').waitFor()
+    t.equal(await other.locator('#rule-form').count(), 0, 'no rule form')
+    t.equal(await other.locator('#alert-rules [data-action]').count(), 0, 'no actions')
+    const refused = await api.req('POST', '/api/v1/alerts', { token: viewer.token, body: { name: 'viewer rule', metric: 'cpu.usage_percent', threshold: 1 } })
+    t.equal(refused.status, 403)
+  })
+
+  await t.test('the preview endpoint: the same checks as a create, nothing stored', async (t) => {
+    const bad = await api.post('/api/v1/alerts/preview', { name: 'x', metric: 'no such thing', threshold: 1 }, { token: api.adminToken })
+    t.equal(bad.status, 400, bad.text)
+    t.match(bad.body.details, { metric: [/type>\.<name>/] })
+    const noThreshold = await api.post('/api/v1/alerts/preview', { name: 'x', metric: 'cpu.usage_percent' }, { token: api.adminToken })
+    t.equal(noThreshold.status, 400, noThreshold.text)
+    const ok = await api.post('/api/v1/alerts/preview', { name: 'CPU high', metric: 'cpu.usage_percent', window: '5m', threshold: 50, agents: ['web-01'] }, { token: api.adminToken })
+    t.equal(ok.status, 200, ok.text)
+    t.match(ok.body, { agents: 1, series: [{ agent: 'web-01', value: 95, level: 'critical', missing: false }] })
+    t.equal((await api.get('/api/v1/alerts')).body.rules.length, 1, 'nothing stored, and the taken name did not matter')
+  })
+
+  t.same(pageErrors, [], 'no uncaught errors on the page')
+  t.comment(`screenshots: ${SCREENSHOTS}`)
+})
