@@ -66,6 +66,7 @@ t.test('injection into alerting and notification routes', async (t) => {
   const webhook = (name: string, path: string) => ({ name, type: 'webhook', enabled: true, config: { url: `${receiver.url}${path}`, secret: 's3cret', headers: { 'X-Team': 'ops' } } })
   const SAMPLES: Record<string, Record<string, unknown>> = {
     'POST /api/v1/alerts': ruleBody('inj-rule'),
+    'POST /api/v1/alerts/preview': ruleBody('inj-preview'),
     'PUT /api/v1/alerts/:id': ruleBody('target-rule'),
     'POST /api/v1/alerts/events/:id/ack': { comment: 'looking', expires_in: '2h' },
     'POST /api/v1/alerts/events/:id/resolve': { comment: 'fixed' },
