@@ -17,11 +17,8 @@ import type { IngestBatch, ProcessItem } from '../contract/ingest-batch.ts'
 import { Delivery } from '../agent/delivery.ts'
 import { SegmentBuffer } from '../agent/buffer/segment-buffer.ts'
 import { RejectedBatches } from '../agent/buffer/rejected-batches.ts'
-import { openStore, type Store } from '../services/store/open-store.ts'
-import { prepareStore } from '../services/store/prepare-store.ts'
-import { bootstrapAdmin } from '../services/auth/bootstrap-admin.ts'
-import { buildApp } from '../services/api/app.ts'
 import { fmt, percentile, say } from './fleet-data.ts'
+import { benchAgent, benchLogin, startBenchApi } from './bench-api.ts'
 
 const argOf = (name: string) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -39,16 +36,9 @@ type ServerRequest = { kind: 'rss' } | { kind: 'count'; agentIds: string[] } | {
 /** The API process: a real server on loopback, its RSS on request, the stored counts at the end. */
 async function runApi(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'hostpulse-bench-fleet-'))
-  const store: Store = BACKEND === 'server'
-    ? await openStore({ backend: 'server', databaseUrl: DATABASE_URL! })
-    : await openStore({ backend: 'embedded', dataDir: join(dir, 'pg') })
-  await prepareStore(store, { retention: { raw: '30d', minute: '90d', hour: '90d', day: '365d' } })
-  await bootstrapAdmin(store.db, 'admin', 'bench-password')
-  // Ingest's own per-key limit stays (one batch per 10 s is far below it); the admin's setup calls are many.
-  const app = await buildApp({ store, jwtSecret: 'b'.repeat(48), accessTtlSeconds: 3600, refreshTtlSeconds: 3600,
-    rateLimits: { auth: 1e9, read: 1e9, write: 1e9, ingest: 1e9 } })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  process.send!({ kind: 'listening', port: (app.server.address() as { port: number }).port } satisfies ServerMessage)
+  // Ingest's own per-key limit stays out of the way too; one batch per 10 s is far below it anyway.
+  const { store, base, close } = await startBenchApi(dir, { backend: BACKEND, databaseUrl: DATABASE_URL })
+  process.send!({ kind: 'listening', port: Number(new URL(base).port) } satisfies ServerMessage)
   process.on('message', async (m: ServerRequest) => {
     if (m.kind === 'rss') process.send!({ kind: 'rss', bytes: process.memoryUsage().rss } satisfies ServerMessage)
     if (m.kind === 'count') {
@@ -60,8 +50,7 @@ async function runApi(): Promise<void> {
       process.send!({ kind: 'counted', batches: Number(batches.rows[0].n), duplicates: Number(batches.rows[0].d), metrics: Number(metrics.rows[0].n), processes: Number(processes.rows[0].n) } satisfies ServerMessage)
     }
     if (m.kind === 'close') {
-      await app.close()
-      await store.close()
+      await close()
       await rm(dir, { recursive: true, force: true })
       process.exit(0)
     }
@@ -157,13 +146,11 @@ async function runFleet(): Promise<void> {
     say(`hostpulse bench fleet — ${fmt(AGENTS)} simulated agents, one batch every ${INTERVAL_MS / 1000} s (±10 %), ${MINUTES} min, ${BACKEND} backend; API in a child process`)
     const { port } = await new Promise<{ port: number }>((resolve) => api.once('message', (m: ServerMessage) => { if (m.kind === 'listening') resolve(m) }))
     const base = `http://127.0.0.1:${port}`
-    const login = await (await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'bench-password' }) })).json() as { token: string }
+    const token = await benchLogin(base)
     const log = () => {}
     const agents: Array<{ id: string; host: SimulatedHost; delivery: Delivery; buffer: SegmentBuffer; sent: number }> = []
     for (let i = 0; i < AGENTS; i++) {
-      const made = await (await fetch(`${base}/api/v1/agents`, {
-        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${login.token}` }, body: JSON.stringify({ name: `fleet-${i}-${randomUUID().slice(0, 6)}` }),
-      })).json() as { id: string; api_key: string }
+      const made = await benchAgent(base, token, `fleet-${i}-${randomUUID().slice(0, 6)}`)
       const buffer = await SegmentBuffer.open(join(dir, String(i), 'buffer'), { log })
       const delivery = new Delivery({ target: { serverUrl: base, apiKey: made.api_key, timeoutMs: 15_000 }, buffer, rejected: new RejectedBatches(join(dir, String(i), 'rejected')), log })
       agents.push({ id: made.id, host: new SimulatedHost(i), delivery, buffer, sent: 0 })

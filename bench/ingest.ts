@@ -15,11 +15,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
-import { openStore } from '../services/store/open-store.ts'
-import { prepareStore } from '../services/store/prepare-store.ts'
-import { bootstrapAdmin } from '../services/auth/bootstrap-admin.ts'
-import { buildApp } from '../services/api/app.ts'
 import { fmt, percentile, say } from './fleet-data.ts'
+import { benchAgent, benchLogin, startBenchApi } from './bench-api.ts'
 
 const argOf = (name: string) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -118,22 +115,12 @@ async function runServer(): Promise<void> {
   const send = (job: Job) => new Promise<Done>((resolve) => { child.once('message', (m: Done) => resolve(m)); child.send(job) })
   try {
     say(`hostpulse bench ingest — ${CONNECTIONS} connections, one ${SAMPLES}-metric batch per POST, ${SECONDS} s per phase, ${ROUNDS} rounds; ${BACKEND} backend${REFERENCE_URL ? ', plain PostgreSQL beside it' : ''}; clients in a child process`)
-    const store = BACKEND === 'server'
-      ? await openStore({ backend: 'server', databaseUrl: DATABASE_URL! })
-      : await openStore({ backend: 'embedded', dataDir: join(dir, 'pg') })
-    await prepareStore(store, { retention: { raw: '30d', minute: '90d', hour: '90d', day: '365d' } })
-    await bootstrapAdmin(store.db, 'admin', 'bench-password')
-    const app = await buildApp({ store, jwtSecret: 'b'.repeat(48), accessTtlSeconds: 3600, refreshTtlSeconds: 3600,
-      rateLimits: { auth: 1e9, read: 1e9, write: 1e9, ingest: 1e9 } })
-    await app.listen({ port: 0, host: '127.0.0.1' })
-    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
-    const login = await (await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'bench-password' }) })).json() as { token: string }
+    const { store, base, close } = await startBenchApi(dir, { backend: BACKEND, databaseUrl: DATABASE_URL })
+    const token = await benchLogin(base)
     const keys: string[] = []
     const agentIds: string[] = []
     for (let c = 0; c < CONNECTIONS; c++) {
-      const made = await (await fetch(`${base}/api/v1/agents`, {
-        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${login.token}` }, body: JSON.stringify({ name: `bench-ingest-${randomUUID().slice(0, 8)}` }),
-      })).json() as { id: string; api_key: string }
+      const made = await benchAgent(base, token, `bench-ingest-${randomUUID().slice(0, 8)}`)
       keys.push(made.api_key)
       agentIds.push(made.id)
     }
@@ -170,8 +157,7 @@ async function runServer(): Promise<void> {
     }
     say(`(${fmt(stored)} rows stored and counted; Node ${process.version})`)
     await reference?.close()
-    await app.close()
-    await store.close()
+    await close()
   } finally {
     child.kill()
     await rm(dir, { recursive: true, force: true })

@@ -17,13 +17,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import protobuf from 'protobufjs'
 import { compressSync } from 'snappy'
-import { openStore } from '../services/store/open-store.ts'
-import { prepareStore } from '../services/store/prepare-store.ts'
-import { bootstrapAdmin } from '../services/auth/bootstrap-admin.ts'
-import { buildApp } from '../services/api/app.ts'
 import { decodeWriteRequest, decompressRemoteWrite, writeRequestToBatches } from '../services/ingest/remote-write.ts'
 import { OTLP_METRICS_PROTO } from '../services/ingest/otlp-metrics.ts'
 import { fmt, percentile, say } from './fleet-data.ts'
+import { benchAgent, benchLogin, startBenchApi } from './bench-api.ts'
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -135,17 +132,9 @@ async function runServer(): Promise<void> {
   const child = fork(fileURLToPath(import.meta.url), ['--clients', ...process.argv.slice(2)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   try {
     say(`hostpulse bench writers — ${CONNECTIONS} connections, ${REQUESTS} requests of ${SAMPLES} points per phase, ${ROUNDS} rounds of ${FORMATS.join(', ')}; embedded TimescaleDB, clients in a child process`)
-    const store = await openStore({ backend: 'embedded', dataDir: join(dir, 'pg') })
-    await prepareStore(store, { retention: { raw: '30d', minute: '90d', hour: '90d', day: '365d' } })
-    await bootstrapAdmin(store.db, 'admin', 'bench-password')
-    const app = await buildApp({ store, jwtSecret: 'b'.repeat(48), accessTtlSeconds: 3600, refreshTtlSeconds: 3600,
-      rateLimits: { auth: 1e9, read: 1e9, write: 1e9, ingest: 1e9 } })
-    await app.listen({ port: 0, host: '127.0.0.1' })
-    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
-    const login = await (await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'bench-password' }) })).json() as { token: string }
-    const agentOf = async (name: string) => (await (await fetch(`${base}/api/v1/agents`, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${login.token}` }, body: JSON.stringify({ name }),
-    })).json()) as { api_key: string }
+    const { store, base, close } = await startBenchApi(dir)
+    const token = await benchLogin(base)
+    const agentOf = (name: string) => benchAgent(base, token, name)
     // What remote write adds before the shared write path: snappy, protobuf and the mapping, on this thread alone.
     const sample = buildBodies('remote-write', PHASES.length).slice(0, 100)
     const t0 = performance.now()
@@ -179,8 +168,7 @@ async function runServer(): Promise<void> {
     }
     say(`remote write's own decode + map:              ${fmt(decodeRate)} points/s on one thread (not the bottleneck: every format shares the write path)`)
     say(`(${fmt(rows)} rows stored, every one checked; Node ${process.version}, ${CONNECTIONS} connections, ${SAMPLES} points per request)`)
-    await app.close()
-    await store.close()
+    await close()
   } finally {
     child.kill()
     await rm(dir, { recursive: true, force: true })

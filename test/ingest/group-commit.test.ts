@@ -12,7 +12,7 @@ import { groupCommitter } from '../../services/ingest/group-commit.ts'
 import { writeBatchGroup } from '../../services/ingest/write-batches.ts'
 import type { Store } from '../../services/store/open-store.ts'
 import { metric, proc } from '../test-client.ts'
-import { embeddedBackend, openPrepared, realServerBackend, seedAgent } from '../store/backends.ts'
+import { onEachBackend, seedAgent } from '../store/backends.ts'
 
 const at = (ms: number) => new Date(ms).toISOString()
 
@@ -124,12 +124,4 @@ async function groupCommit(t: Test, store: Store): Promise<void> {
   })
 }
 
-for (const makeBackend of [embeddedBackend, realServerBackend]) {
-  const backend = await makeBackend()
-  t.test(backend.name, { skip: backend.skip }, async (t) => {
-    t.teardown(() => backend.dispose())
-    const store = await openPrepared(backend)
-    t.teardown(() => store.close())
-    await groupCommit(t, store)
-  })
-}
+await onEachBackend(t, groupCommit)

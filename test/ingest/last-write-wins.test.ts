@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap'
 import { sql } from 'kysely'
 import { makeBatch, metric, startClient, unique } from '../test-client.ts'
-import { embeddedBackend, openPrepared, realServerBackend } from '../store/backends.ts'
+import { onEachBackend } from '../store/backends.ts'
 import type { Store } from '../../services/store/open-store.ts'
 import { send as write } from './influx-helpers.ts'
 
@@ -72,12 +72,4 @@ async function lastWriteWins(t: Test, store: Store) {
   })
 }
 
-for (const makeBackend of [embeddedBackend, realServerBackend]) {
-  const backend = await makeBackend()
-  t.test(backend.name, { skip: backend.skip }, async (t) => {
-    t.teardown(() => backend.dispose())
-    const store = await openPrepared(backend)
-    t.teardown(() => store.close())
-    await lastWriteWins(t, store)
-  })
-}
+await onEachBackend(t, lastWriteWins)

