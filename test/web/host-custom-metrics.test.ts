@@ -1,8 +1,11 @@
 // The host page's custom metrics panel in a real Chromium (Debian's, driven by playwright-core) against the
-// real API on an embedded TimescaleDB: what Telegraf wrote over line protocol (influx.*) and Prometheus
-// (prom.*) is listed with its number of series, charted with its history and kept live; the choice is kept in
-// the address and restored from it; a host without any says how to send some.
+// real API on an embedded TimescaleDB: what Telegraf wrote over line protocol (influx.*), Prometheus over
+// remote write (prom.*) and an OpenTelemetry exporter over OTLP (otel.*) is listed with its number of series,
+// charted with its history and kept live; the choice is kept in the address and restored from it; a host
+// without any says how to send some.
 import t from 'tap'
+import protobuf from 'protobufjs'
+import { compressSync } from 'snappy'
 import type { Page } from 'playwright-core'
 import { haveChromium, logIn, openBrowser } from './chromium.ts'
 import { makeBatch, metric, startClient } from '../test-client.ts'
@@ -21,7 +24,26 @@ t.test('custom metrics on the host page in Chromium', { timeout: 150_000 }, asyn
     .flatMap((ms, i) => [`cpu,cpu=cpu0,host=web-01 usage_idle=${90 + i} ${ns(ms)}`, `cpu,cpu=cpu1,host=web-01 usage_idle=${80 + i} ${ns(ms)}`])
   const res = await write(api, lines.join('\n'), { headers: { authorization: `Token ${web.api_key}` } })
   t.equal(res.status, 204, res.text)
-  await api.ingestOk(web.api_key, makeBatch({ time: new Date(now - 60_000).toISOString(), metrics: [metric('cpu', 'usage_percent', 12), metric('prom', 'node_load1', 0.75, { tags: { job: 'node', instance: 'web-01:9100' } })] }))
+  await api.ingestOk(web.api_key, makeBatch({ time: new Date(now - 60_000).toISOString(), metrics: [metric('cpu', 'usage_percent', 12)] }))
+  // Prometheus's own remote write (snappy-compressed protobuf) and an OpenTelemetry export (OTLP/JSON).
+  const WriteRequest = protobuf.parse(`syntax = "proto3"; package prometheus;
+    message WriteRequest { repeated TimeSeries timeseries = 1; }
+    message TimeSeries { repeated Label labels = 1; repeated Sample samples = 2; }
+    message Label { string name = 1; string value = 2; }
+    message Sample { double value = 1; int64 timestamp = 2; }`, { keepCase: true }).root.lookupType('prometheus.WriteRequest')
+  const remote = await fetch(`${api.url}/api/v1/write`, {
+    method: 'POST', headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', authorization: `Bearer ${web.api_key}` },
+    body: compressSync(Buffer.from(WriteRequest.encode(WriteRequest.fromObject({ timeseries: [{
+      labels: [{ name: '__name__', value: 'node_load1' }, { name: 'instance', value: 'web-01:9100' }, { name: 'job', value: 'node' }],
+      samples: [{ value: 0.75, timestamp: now - 60_000 }],
+    }] })).finish())) as unknown as BodyInit,
+  })
+  t.equal(remote.status, 204, await remote.text())
+  const otlp = await fetch(`${api.url}/v1/metrics`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${web.api_key}` },
+    body: JSON.stringify({ resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: 'queue.depth', gauge: { dataPoints: [{ timeUnixNano: ns(now - 60_000), asInt: '7' }] } }] }] }] }),
+  })
+  t.equal(otlp.status, 200, await otlp.text())
   await api.ingestOk(bare.api_key, makeBatch({ time: new Date(now - 60_000).toISOString() }))
 
   const { context, page, pageErrors } = await openBrowser(t, { width: 1280, height: 900 })
@@ -31,8 +53,8 @@ t.test('custom metrics on the host page in Chromium', { timeout: 150_000 }, asyn
   await t.test('the writers\' metrics are listed, charted with their history and kept in the address', async (t) => {
     await page.goto(`${api.url}/#/hosts/web-01`)
     await logIn(page)
-    await waitFor('the custom metric picker', async () => (await page.locator('#custom-metric option').count()) === 2)
-    t.same(await page.locator('#custom-metric option').allInnerTexts(), ['influx.cpu_usage_idle (2 series)', 'prom.node_load1 (1 series)'],
+    await waitFor('the custom metric picker', async () => (await page.locator('#custom-metric option').count()) === 3)
+    t.same(await page.locator('#custom-metric option').allInnerTexts(), ['influx.cpu_usage_idle (2 series)', 'otel.queue_depth (1 series)', 'prom.node_load1 (1 series)'],
       'each metric once, with its number of series; built-in metrics are not listed')
     await waitFor('the custom chart', async () => (await page.locator('[data-chart=custom] .uplot canvas').count()) === 1)
     t.same((await legend()).slice(1), ['cpu=cpu0', 'cpu=cpu1'], 'series named by the tags that tell them apart')
@@ -45,6 +67,9 @@ t.test('custom metrics on the host page in Chromium', { timeout: 150_000 }, asyn
     await waitFor('the prom chart', async () => JSON.stringify((await legend()).slice(1)) === JSON.stringify(['value']))
     await waitFor('its value', async () => (await legendValue(page, 1)) === '0.75')
     t.match(new URL(page.url()).hash, /metric=prom\.node_load1$/, 'the address follows the choice')
+    await page.selectOption('#custom-metric', 'otel.queue_depth')
+    await waitFor('the OTLP gauge', async () => (await legendValue(page, 1).catch(() => '')) === '7')
+    t.pass('what an OpenTelemetry exporter sent is charted too')
   })
 
   await t.test('a new point reaches the chart live', async (t) => {
