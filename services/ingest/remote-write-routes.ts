@@ -82,7 +82,7 @@ export const remoteWriteRoutes: FastifyPluginAsync = async (app) => {
         + 'registered on first sight under the token\'s rules (auto-approve, or a registration to approve; until then its samples are rejected). '
         + `Series are stored as ${REMOTE_WRITE_METRIC_TYPE}.<metric name> (lower case, ":" as "_") for the key's agent; labels other than __name__ `
         + 'become tags (job and instance included). NaN, ±Inf and staleness markers are skipped; samples that cannot be stored are a 400 '
-        + 'listing them after the others were stored. A re-sent request is acknowledged and stores nothing twice. Counters are stored as counters (no rate is derived).',
+        + 'listing them after the others were stored. A re-sent request is acknowledged and stores nothing twice. Counters are stored as counters; read their per-second rate with agg=rate (series, stats) or aggregation rate (alert rules).',
       tags: ['ingest'], security: [{ agentKey: [] }],
       headers: Type.Object({
         'x-prometheus-remote-write-version': Type.Optional(Type.String({ description: '0.1.0 (remote write 1.0) or 2.0.0' })),

@@ -1,8 +1,11 @@
 // The Admin pages in a real Chromium against the real API: an agent registered on the page, its key read
 // from the page and used (202), the commands shown put the key in a file or the environment, never on a
 // command line; rotate (the old key 401, the new one 202), revoke, delete; an enrollment token made on the
-// page, a registration with it approved on the page; a viewer sees no Admin link, no controls, and the API
-// refuses a write anyway. Screenshots: .tap/screenshots/admin/.
+// page, a registration with it approved on the page; users made on the page log in with their role, a role
+// changed and a password reset take effect, a user deleted cannot log in; an organization made on the page
+// with its first admin, who sees only their own; the audit log lists all of it, filtered by action; an editor
+// gets the agent pages only; a viewer sees no Admin link, no controls, and the API refuses a write anyway.
+// Screenshots: .tap/screenshots/admin/.
 import t from 'tap'
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -10,6 +13,7 @@ import type { Page } from 'playwright-core'
 import { makeBatch, startClient } from '../test-client.ts'
 import { waitFor } from '../wait-for.ts'
 import { haveChromium, logIn, openBrowser } from './chromium.ts'
+import { writeAudit } from '../../services/audit/audit-log.ts'
 
 const SCREENSHOTS = fileURLToPath(new URL('../../.tap/screenshots/admin/', import.meta.url))
 
@@ -82,6 +86,126 @@ t.test('administration from the page, in Chromium', { timeout: 180_000 }, async 
     await waitFor('the registration approved', async () => (await pending.count()) === 0)
     const agents = (await api.get('/api/v1/agents')).body.agents as Array<{ hostname: string | null; status: string }>
     t.ok(agents.some((a) => a.hostname === 'rack4-db-01' && a.status === 'active'), 'the host is an active agent')
+  })
+
+  await t.test('users: created with a role, role changed, password reset, deleted; each takes effect', async (t) => {
+    await page.click('.admin-tabs a[href="#/admin/users"]')
+    await page.locator('#create-user').waitFor()
+    await page.fill('#new-user-name', 'jane')
+    await page.fill('#new-user-password', 'first-pass-123')
+    await page.selectOption('#new-user-role', 'viewer')
+    await page.fill('#new-user-display', 'Jane Doe')
+    await page.click('#create-user button[type=submit]')
+    const jane = page.locator('#users tr[data-user="jane"]')
+    await jane.waitFor()
+    t.match(await page.locator('#users-status').innerText(), /jane can log in now, as viewer/)
+    t.match(await jane.innerText(), /Jane Doe/)
+    const asViewer = (await api.login('jane', 'first-pass-123')).token
+    t.equal((await api.req('POST', '/api/v1/agents', { token: asViewer, body: { name: 'jane-try' } })).status, 403, 'a viewer cannot write')
+
+    await page.selectOption('#users select[data-role-for="jane"]', 'editor')
+    await page.locator('#users-status', { hasText: 'jane is now editor' }).waitFor()
+    const asEditor = (await api.login('jane', 'first-pass-123')).token
+    const made = await api.req('POST', '/api/v1/agents', { token: asEditor, body: { name: 'jane-host' } })
+    t.equal(made.status, 201, 'the editor role took effect')
+    await api.req('DELETE', `/api/v1/agents/${made.body.id}`, { token: api.adminToken })
+
+    await jane.locator('[data-action=reset]').click()
+    await page.fill('#users input[name=password]', 'second-pass-456')
+    await page.click('#users .form-row button[type=submit]')
+    await page.locator('#users-status', { hasText: 'password of jane is reset' }).waitFor()
+    t.equal((await api.req('GET', '/api/v1/auth/me', { token: asEditor })).status, 401, 'her sessions ended')
+    t.equal((await api.req('POST', '/api/v1/auth/login', { body: { username: 'jane', password: 'first-pass-123' } })).status, 401, 'the old password is refused')
+    t.ok(await api.login('jane', 'second-pass-456'), 'the new one works')
+
+    t.equal(await page.locator('#users tr[data-user="admin"] [data-action=delete]').count(), 0, 'no Delete on yourself')
+    t.equal(await page.locator('#users select[data-role-for="admin"]').count(), 0, 'no role change on yourself')
+    await snap(page, 'users')
+    await jane.locator('[data-action=delete]').click()
+    await waitFor('jane gone', async () => (await jane.count()) === 0)
+    t.equal((await api.req('POST', '/api/v1/auth/login', { body: { username: 'jane', password: 'second-pass-456' } })).status, 401, 'a deleted user cannot log in')
+  })
+
+  await t.test('a bad user is refused with the reason, nothing made', async (t) => {
+    await page.fill('#new-user-name', 'admin')
+    await page.fill('#new-user-password', 'another-pass-1')
+    await page.click('#create-user button[type=submit]')
+    await page.locator('#users-error:not([hidden])').waitFor()
+    t.match(await page.locator('#users-error').innerText(), /Could not create the user: .*(exists|taken|already)/i)
+    t.equal((await api.get('/api/v1/users')).body.users.filter((u: { username: string }) => u.username === 'admin').length, 1)
+  })
+
+  await t.test('an organization made on the page; its first admin sees only their own', async (t) => {
+    await page.click('.admin-tabs a[href="#/admin/organizations"]')
+    await page.locator('#create-organization').waitFor()
+    await page.fill('#new-org-name', 'acme')
+    await page.fill('#new-org-admin', 'acme-admin')
+    await page.fill('#new-org-password', 'acme-pass-789')
+    await page.click('#create-organization button[type=submit]')
+    await page.locator('#organizations tr[data-organization="acme"]').waitFor()
+    t.match(await page.locator('#organizations-status').innerText(), /acme is created; acme-admin logs in/)
+    t.match(await page.locator('#organizations tr[data-organization="default"]').innerText(), /yours/)
+    await snap(page, 'organizations')
+    const other = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage()
+    await other.goto(`${api.url}/#/admin/organizations`)
+    await logIn(other, { username: 'acme-admin', password: 'acme-pass-789' })
+    await other.locator('#organizations tr[data-organization="acme"]').waitFor()
+    t.equal(await other.locator('#organizations tr[data-organization]').count(), 1, 'only their own')
+    t.equal(await other.locator('#create-organization').count(), 0, 'no create form outside the built-in organization')
+    await other.locator('#organizations-own-only').waitFor()
+    await other.close()
+  })
+
+  await t.test('the audit log lists what was done, filtered by action, older pages on demand', async (t) => {
+    await page.click('.admin-tabs a[href="#/admin/audit"]')
+    const entries = page.locator('#audit tr[data-action]')
+    await entries.first().waitFor()
+    const actions = await entries.evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.action))
+    for (const a of ['user.create', 'user.role_change', 'user.password_reset', 'user.delete', 'organization.create', 'agent.key_rotate', 'registration.approve']) {
+      t.ok(actions.includes(a), `${a} is listed`)
+    }
+    const text = await page.locator('#audit').innerText()
+    t.notMatch(text, /second-pass-456|first-pass-123|acme-pass-789/, 'no password in the log')
+    const roleChange = await page.locator('#audit tr[data-action="user.role_change"]').innerText()
+    t.match(roleChange, /admin \(user\)/, 'who')
+    t.match(roleChange, /from=viewer/)
+    t.match(roleChange, /to=editor/)
+    await page.fill('#audit-action', 'user.delete')
+    await page.click('#audit-filter button[type=submit]')
+    await waitFor('filtered', async () => (await entries.count()) === 1)
+    t.match(await entries.innerText(), /username=jane/)
+    await page.fill('#audit-action', '')
+    await page.click('#audit-filter button[type=submit]')
+    await waitFor('unfiltered', async () => (await entries.count()) > 1)
+    await snap(page, 'audit')
+    // 150 more entries: the first page holds 100, the rest come with Older entries, oldest last.
+    for (let i = 0; i < 150; i++) {
+      await writeAudit(api.store.db, { orgId: api.orgId, action: 'channel.test', actor: { type: 'system' }, details: { n: i } })
+    }
+    await page.click('#audit-filter button[type=submit]')
+    await waitFor('a full first page', async () => (await entries.count()) === 100)
+    t.match(await entries.first().innerText(), /n=149/, 'newest first')
+    t.ok(await page.locator('#audit-older').isVisible(), 'Older entries offered')
+    await page.click('#audit-older')
+    await waitFor('the next page appended', async () => (await entries.count()) > 100)
+    const all = (await api.get('/api/v1/audit?limit=1000')).body.entries.length
+    await waitFor('every entry shown', async () => {
+      if (await page.locator('#audit-older').isVisible()) await page.click('#audit-older')
+      return (await entries.count()) === all
+    })
+    t.match(await page.locator('#audit-status').innerText(), new RegExp(`${all} entries shown, the oldest included`))
+  })
+
+  await t.test('an editor gets the agent pages only', async (t) => {
+    const editor = await api.user('editor')
+    const other = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage()
+    await other.goto(`${api.url}/#/admin/users`)
+    await logIn(other, editor)
+    await other.locator('#admin-forbidden').waitFor()
+    t.match(await other.locator('#admin-forbidden').innerText(), /users page needs the admin role/)
+    t.same(await other.locator('.admin-tabs a').allInnerTexts(), ['Agents', 'Enrollment'])
+    t.equal((await api.req('GET', '/api/v1/audit', { token: editor.token })).status, 403, 'the API refuses the audit log to an editor anyway')
+    await other.close()
   })
 
   await t.test('a viewer: no Admin link, no controls, and the API refuses a write anyway', async (t) => {

@@ -1,7 +1,9 @@
 // The Alerting pages in a real Chromium against the real API: a webhook channel created on the page and
 // tested (a real HTTP receiver gets it, the page shows the answer); a rule written with its live preview
 // showing the selected series' current value and that it would fire; the rule fires (one evaluation) and the
-// page lists it; disabled and enabled again; a silence created pre-filled from the alert, then ended now; a
+// page lists it; disabled and enabled again; acknowledged for an hour and the history filtered; a silence
+// created pre-filled from the alert (its preview names the alert it mutes), then ended now; a maintenance
+// window planned for tomorrow, then cancelled; a channel edited with its secret kept masked, then deleted; a
 // viewer sees no write controls and the API refuses the preview's create anyway; the preview's 400s.
 // Screenshots: .tap/screenshots/alerting/.
 import t from 'tap'
@@ -90,15 +92,50 @@ t.test('alerting from the page, in Chromium', { timeout: 180_000 }, async (t) =>
     t.equal((await api.get(`/api/v1/alerts/${ruleId}`)).body.enabled, true)
   })
 
-  await t.test('a silence pre-filled from the firing alert, then ended now', async (t) => {
+  await t.test('acknowledged for an hour; the history filtered', async (t) => {
     // Disabling ended the alert: one more evaluation brings it back.
     const now = new Date()
     t.ok((await evaluateRule(api.store.db, ruleId, now, now)).evaluated)
+    await page.goto(`${api.url}/#/alerts`)
+    const firing = page.locator('#firing-alerts tr[data-state=firing]')
+    await firing.waitFor()
+    await firing.locator('[data-action=ack]').click()
+    await page.selectOption('#firing-alerts select[name=expires_in]', '1h')
+    await page.fill('#firing-alerts input[name=comment]', 'looking')
+    await page.click('#firing-alerts .form-row button[type=submit]')
+    await waitFor('acknowledged until', async () => /acknowledged .* until .*: looking/.test(await firing.innerText()))
+    const acked = (await api.get('/api/v1/alerts/events?state=firing')).body.events[0]
+    const lasts = Date.parse(acked.ack_expires_at) - Date.parse(acked.acknowledged_at)
+    t.ok(Math.abs(lasts - 3_600_000) < 5_000, `the acknowledgement lasts an hour (${lasts} ms)`)
+    t.equal(await firing.locator('[data-action=unack]').count(), 1, 'Unacknowledge offered')
+
+    const history = page.locator('#recent-alerts tr[data-event]')
+    await waitFor('the history lists the alerts', async () => (await history.count()) >= 2)
+    const all = await history.count()
+    await page.selectOption('#history-state', 'resolved')
+    await waitFor('only resolved ones', async () => (await page.locator('#recent-alerts tr[data-state=firing]').count()) === 0 && (await history.count()) >= 1)
+    t.equal(await page.locator('#recent-alerts tr[data-state=resolved]').count(), all - 1, 'the one disabling resolved')
+    await page.selectOption('#history-state', 'any state')
+    await page.selectOption('#history-severity', 'warning')
+    await waitFor('no warning alert', async () => (await page.locator('#recent-alerts').innerText()).includes('No alert matches these filters'))
+    await page.selectOption('#history-severity', 'any severity')
+    await page.fill('#history-agent', 'db-01')
+    await page.click('#history-filter button[type=submit]')
+    await waitFor('no alert on db-01', async () => (await page.locator('#recent-alerts').innerText()).includes('No alert matches these filters'))
+    await page.fill('#history-agent', 'web-01')
+    await page.click('#history-filter button[type=submit]')
+    await waitFor('web-01\'s alerts back', async () => (await history.count()) === all)
+    await page.screenshot({ path: `${SCREENSHOTS}alerts-history.png`, fullPage: true })
+  })
+
+  await t.test('a silence pre-filled from the firing alert, its preview naming that alert, then ended now', async (t) => {
     await page.goto(`${api.url}/#/alerts`)
     await page.locator('#firing-alerts [data-action=silence]').click()
     await page.locator('#silence-form').waitFor()
     t.equal(await page.inputValue('#silence-rule'), 'CPU high')
     t.equal(await page.inputValue('#silence-agent'), 'web-01')
+    await page.locator('#silence-mutes li').waitFor()
+    t.same(await page.locator('#silence-mutes li').allInnerTexts(), ['CPU high on web-01 (critical)'], 'what it mutes, before it is made')
     await page.fill('#silence-comment', 'deploying')
     await page.click('#silence-form button[type=submit]')
     const active = page.locator('#silences tr[data-status=active]')
@@ -109,6 +146,50 @@ t.test('alerting from the page, in Chromium', { timeout: 180_000 }, async (t) =>
     await page.locator('#silences tr[data-status=expired]').waitFor()
     const listed = await api.get('/api/v1/silences')
     t.same(listed.body.silences.map((s: { status: string }) => s.status), ['expired'], 'ended now, kept as history')
+  })
+
+  await t.test('a maintenance window planned for tomorrow, then cancelled', async (t) => {
+    await page.selectOption('#silence-kind', 'maintenance')
+    await page.fill('#silence-rule', '')
+    await page.fill('#silence-agent', 'db-01')
+    await waitFor('nothing firing on db-01', async () => (await page.locator('#silence-preview').innerText()).includes('No alert firing now matches'))
+    const tomorrow = new Date(Date.now() + 86_400_000)
+    const local = new Date(tomorrow.getTime() - tomorrow.getTimezoneOffset() * 60_000).toISOString().slice(0, 16)
+    await page.fill('#silence-starts', local)
+    await page.fill('#silence-duration', '1h')
+    await page.fill('#silence-comment', 'kernel upgrade')
+    await page.click('#silence-form button[type=submit]')
+    const planned = page.locator('#silences tr[data-kind=maintenance][data-status=pending]')
+    await planned.waitFor()
+    t.match(await planned.innerText(), /maintenance[\s\S]*agent db-01[\s\S]*kernel upgrade/)
+    const stored = (await api.get('/api/v1/silences')).body.silences.find((s: { kind: string }) => s.kind === 'maintenance')
+    t.equal(Date.parse(stored.ends_at) - Date.parse(stored.starts_at), 3_600_000, 'one hour long')
+    t.ok(Math.abs(Date.parse(stored.starts_at) - tomorrow.getTime()) < 60_000, 'starting tomorrow at the time given')
+    await planned.locator('[data-action=end]').click()
+    await waitFor('cancelled', async () => (await planned.count()) === 0)
+    t.notOk((await api.get('/api/v1/silences')).body.silences.some((s: { kind: string }) => s.kind === 'maintenance'), 'a planned window cancelled is gone')
+  })
+
+  await t.test('a channel edited with its secret and URL kept masked, then deleted', async (t) => {
+    const made = await api.post('/api/v1/notification-channels', { name: 'signed', type: 'webhook', config: { url: `${rx.url}/signed?token=abc123`, secret: 'whsec-0123456789' } }, { token: api.adminToken })
+    t.equal(made.status, 201, made.text)
+    await page.goto(`${api.url}/#/alerting/channels`)
+    const row = page.locator('#channels tr[data-channel="signed"]')
+    await row.waitFor()
+    t.notMatch(await row.innerText(), /abc123/, 'the token in the URL is not shown')
+    await row.locator('[data-action=edit]').click()
+    t.match(await page.inputValue('#channel-target'), /\*\*\*\*/, 'the form holds the masked URL')
+    t.equal(await page.inputValue('#channel-secret'), '', 'the secret is not in the form')
+    t.match(await page.getAttribute('#channel-secret', 'placeholder') ?? '', /stored/)
+    await page.fill('#channel-name', 'signed-ops')
+    await page.click('#channel-form button[type=submit]')
+    await page.locator('#channels tr[data-channel="signed-ops"]').waitFor()
+    const stored = await api.store.db.selectFrom('notification_channels').select(['name', 'config']).where('id', '=', made.body.id).executeTakeFirstOrThrow()
+    t.equal(stored.name, 'signed-ops')
+    t.match(stored.config, { url: `${rx.url}/signed?token=abc123`, secret: 'whsec-0123456789' }, 'the stored URL and secret are unchanged')
+    await page.locator('#channels tr[data-channel="signed-ops"] [data-action=delete]').click()
+    await waitFor('deleted', async () => (await page.locator('#channels tr[data-channel="signed-ops"]').count()) === 0)
+    t.equal((await api.get(`/api/v1/notification-channels/${made.body.id}`)).status, 404, 'gone from the API')
   })
 
   await t.test('a viewer: no write controls, and the API refuses the write anyway', async (t) => {

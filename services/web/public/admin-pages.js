@@ -1,30 +1,35 @@
 // Administration: #/admin/agents (register an agent and get its key once, with the commands that run it
 // with the key in a file or the environment, never on a command line; rotate or revoke a key; delete) and
-// #/admin/tokens (enrollment tokens, and the registrations waiting for approval). Editors and admins; the
-// API refuses the rest anyway. Keys and token secrets are shown once, in a box with a Copy button.
+// #/admin/tokens (enrollment tokens, and the registrations waiting for approval) for editors and admins;
+// #/admin/users, #/admin/organizations and #/admin/audit for admins (admin-people.js). The API refuses the
+// rest anyway. Keys and token secrets are shown once, in a box with a Copy button.
 import { h, replaceChildren } from './elements.js'
 import { api, currentSession } from './session.js'
 import { formatAgo, formatFullTime } from './format.js'
+import { mountAudit, mountOrganizations, mountUsers } from './admin-people.js'
 
-const SECTIONS = [['agents', 'Agents'], ['tokens', 'Enrollment']]
+const EDITOR_SECTIONS = [['agents', 'Agents', mountAgents], ['tokens', 'Enrollment', mountTokens]]
+const ADMIN_SECTIONS = [['users', 'Users', mountUsers], ['organizations', 'Organizations', mountOrganizations], ['audit', 'Audit log', mountAudit]]
 
 export function mountAdmin(container, section) {
   const role = currentSession()?.user?.role
   document.title = 'Admin · hostpulse'
+  const sections = role === 'admin' ? [...EDITOR_SECTIONS, ...ADMIN_SECTIONS] : EDITOR_SECTIONS
   const tabs = h('nav', { class: 'admin-tabs', 'aria-label': 'Administration' },
-    SECTIONS.map(([id, label]) => h('a', { href: `#/admin/${id}`, ...(id === section ? { 'aria-current': 'page' } : {}) }, label)))
+    sections.map(([id, label]) => h('a', { href: `#/admin/${id}`, ...(id === section ? { 'aria-current': 'page' } : {}) }, label)))
   const body = h('div', { class: 'admin-body' })
   replaceChildren(container, h('section', { class: 'admin', 'aria-labelledby': 'admin-title' }, h('h1', { id: 'admin-title' }, 'Administration'), tabs, body))
   if (role !== 'admin' && role !== 'editor') {
     replaceChildren(body, h('p', { class: 'unavailable', id: 'admin-forbidden' }, 'Administration needs the editor or admin role; ask an admin of your organization.'))
     return () => {}
   }
-  if (section === 'tokens') return mountTokens(body)
-  if (section !== 'agents') {
-    replaceChildren(body, h('p', { class: 'unavailable' }, `There is no "${section}" page here yet; see `, h('a', { href: '#/admin/agents' }, 'Agents'), '.'))
-    return () => {}
-  }
-  return mountAgents(body)
+  const mount = sections.find(([id]) => id === section)?.[2]
+  if (mount) return mount(body)
+  const adminOnly = ADMIN_SECTIONS.some(([id]) => id === section)
+  replaceChildren(body, h('p', { class: 'unavailable', id: 'admin-forbidden' }, adminOnly
+    ? `The ${section} page needs the admin role; ask an admin of your organization.`
+    : `There is no "${section}" page; see `, adminOnly ? null : h('a', { href: '#/admin/agents' }, 'Agents'), adminOnly ? null : '.'))
+  return () => {}
 }
 
 /** A secret shown once: the value, a Copy button, and what to do with it. */

@@ -1,9 +1,10 @@
 // Alerting: #/alerting/rules (list; create and edit with a live preview of what the rule selects and where
 // each series stands against the thresholds; enable, disable, delete; rules of the rules file read-only),
-// #/alerting/channels (list, create, Test send with its answer, the delivery log) and #/alerting/silences
-// (active and past; create, with what it would mute; end now). `#/alerting/silences?rule=<name>&agent=<name>`
+// #/alerting/channels (list, create, edit with secrets kept masked, delete, Test send with its answer, the
+// delivery log) and #/alerting/silences (silences and maintenance windows, active, planned and past; create,
+// with the alerts firing now that it would mute; end now). `#/alerting/silences?rule=<name>&agent=<name>`
 // pre-fills a silence for one alert. Viewers read; editors and admins write (the API decides either way).
-import { h, replaceChildren } from './elements.js'
+import { choice as select, h, labelled as field, replaceChildren } from './elements.js'
 import { api, currentSession } from './session.js'
 import { formatAgo, formatFullTime, formatNumber } from './format.js'
 
@@ -25,10 +26,10 @@ export function mountAlerting(container, section) {
   return mountRules(body, canWrite)
 }
 
-const field = (label, input) => h('label', {}, label, ' ', input)
-const select = (id, values, selected) => h('select', { id }, values.map((v) => h('option', { value: v, selected: v === selected }, v)))
 const numberOrNull = (text) => (text.trim() === '' ? undefined : Number(text))
 const list = (text) => text.split(',').map((s) => s.trim()).filter(Boolean)
+/** Where a channel sends, as the API shows it (secret parts masked). */
+const targetOf = (c) => c.config.url ?? c.config.webhook_url ?? (c.config.to ?? []).join(', ')
 const thresholdText = (r) => [r.threshold !== null ? `${r.condition} ${formatNumber(r.threshold)} (${r.severity})` : null,
   r.warning_threshold !== null ? `${r.condition} ${formatNumber(r.warning_threshold)} (warning)` : null].filter(Boolean).join(', ') || '–'
 
@@ -188,6 +189,7 @@ function mountRules(body, canWrite) {
 
 function mountChannels(body, canWrite) {
   let destroyed = false
+  let editing = null
   const error = h('p', { class: 'error', role: 'alert', hidden: true })
   const answer = h('div', { id: 'channel-answer', role: 'status' })
   const rows = h('tbody')
@@ -195,30 +197,71 @@ function mountChannels(body, canWrite) {
   const name = h('input', { id: 'channel-name', required: true, maxlength: 200, placeholder: 'ops webhook' })
   const type = select('channel-type', ['webhook', 'slack', 'discord', 'email'], 'webhook')
   const target = h('input', { id: 'channel-target', required: true, size: 40, placeholder: 'https://… or a@example.com, b@example.com' })
-  const form = h('form', { id: 'channel-form', class: 'admin-form', onsubmit: (e) => { e.preventDefault(); create() } },
-    field('Name', name), field('Type', type), field('URL or addresses', target), h('button', { type: 'submit' }, 'Create channel'))
-  replaceChildren(body, error, canWrite ? h('section', {}, h('h2', {}, 'New channel'), form) : null, answer,
-    h('section', { 'aria-labelledby': 'channels-title' }, h('h2', { id: 'channels-title' }, 'Channels'),
-      h('div', { class: 'table-scroll' }, h('table', { id: 'channels' },
-        h('thead', {}, h('tr', {}, ['Name', 'Type', 'Target', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))), rows))), log)
+  const secret = h('input', { id: 'channel-secret', type: 'password', size: 16, autocomplete: 'off', placeholder: 'optional' })
+  const secretField = field('Signing secret (webhook)', secret)
+  const title = h('h2', {}, 'New channel')
+  const submit = h('button', { type: 'submit' }, 'Create channel')
+  const cancel = h('button', { type: 'button', class: 'secondary', hidden: true, onclick: () => startEdit(null) }, 'Cancel')
+  const form = h('form', { id: 'channel-form', class: 'admin-form', onsubmit: (e) => { e.preventDefault(); save() } },
+    field('Name', name), field('Type', type), field('URL or addresses', target), secretField, submit, cancel)
+  const showSecret = () => { secretField.hidden = type.value !== 'webhook' }
+  type.addEventListener('change', showSecret)
+  replaceChildren(body, error, canWrite ? h('section', {}, title,
+    h('p', { class: 'muted' }, 'Secrets are shown masked (****) once stored; leave a masked value as it is to keep it.'), form) : null, answer,
+  h('section', { 'aria-labelledby': 'channels-title' }, h('h2', { id: 'channels-title' }, 'Channels'),
+    h('div', { class: 'table-scroll' }, h('table', { id: 'channels' },
+      h('thead', {}, h('tr', {}, ['Name', 'Type', 'Target', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))), rows))), log)
   const showError = (text) => { error.textContent = text; error.hidden = !text }
 
+  /** The config to send: on an edit, the stored (masked) one with the fields the form changes, so masked secrets are kept. */
   function config() {
     const t = target.value.trim()
-    if (type.value === 'email') return { to: list(t) }
-    if (type.value === 'webhook') return { url: t }
-    return { webhook_url: t }
+    const kept = editing && editing.type === type.value ? { ...editing.config } : {}
+    delete kept.has_secret
+    if (kept.smtp) { const { has_password: _p, ...smtp } = kept.smtp; kept.smtp = smtp }
+    if (type.value === 'email') return { ...kept, to: list(t) }
+    if (type.value === 'webhook') return { ...kept, url: t, ...(secret.value ? { secret: secret.value } : {}) }
+    return { ...kept, webhook_url: t }
   }
 
-  async function create() {
+  function startEdit(c) {
+    editing = c
+    title.textContent = c ? `Edit ${c.name}` : 'New channel'
+    submit.textContent = c ? 'Save channel' : 'Create channel'
+    cancel.hidden = !c
+    name.value = c?.name ?? ''
+    type.value = c?.type ?? 'webhook'
+    target.value = c ? targetOf(c) : ''
+    secret.value = ''
+    secret.placeholder = c?.config.has_secret ? 'stored (****): type to replace' : 'optional'
+    showSecret()
+    if (c) name.focus()
+  }
+
+  async function save() {
     showError('')
+    const payload = { name: name.value.trim(), type: type.value, config: config() }
     try {
-      await api('/api/v1/notification-channels', { method: 'POST', body: { name: name.value.trim(), type: type.value, config: config() } })
-      name.value = ''
-      target.value = ''
+      if (editing) await api(`/api/v1/notification-channels/${editing.id}`, { method: 'PUT', body: { ...payload, enabled: editing.enabled } })
+      else await api('/api/v1/notification-channels', { method: 'POST', body: payload })
+      replaceChildren(answer, h('p', { class: 'ok' }, editing ? `${payload.name} is saved.` : `${payload.name} is created: send it a test.`))
+      startEdit(null)
       await load()
     } catch (err) {
-      showError(`Could not create the channel: ${err.message}`)
+      showError(`Could not ${editing ? 'save' : 'create'} the channel: ${err.message}`)
+    }
+  }
+
+  async function remove(c) {
+    if (!confirm(`Delete the channel "${c.name}"? Rules that notify it stop sending there.`)) return
+    showError('')
+    try {
+      await api(`/api/v1/notification-channels/${c.id}`, { method: 'DELETE' })
+      if (editing?.id === c.id) startEdit(null)
+      replaceChildren(answer, h('p', { role: 'status' }, `${c.name} is deleted.`))
+      await load()
+    } catch (err) {
+      showError(`Could not delete ${c.name}: ${err.message}`)
     }
   }
 
@@ -254,9 +297,11 @@ function mountChannels(body, canWrite) {
       if (destroyed) return
       replaceChildren(rows, res.channels.length === 0 ? h('tr', {}, h('td', { colspan: 4, class: 'muted' }, 'No channels yet.')) : res.channels.map((c) => h('tr', { dataset: { channel: c.name } },
         h('td', {}, c.name), h('td', {}, c.type),
-        h('td', {}, c.config.url ?? c.config.webhook_url ?? (c.config.to ?? []).join(', ')),
+        h('td', {}, targetOf(c)),
         h('td', { class: 'actions' },
           canWrite ? h('button', { type: 'button', class: 'secondary', dataset: { action: 'test' }, onclick: () => test(c) }, 'Test') : null,
+          canWrite ? h('button', { type: 'button', class: 'secondary', dataset: { action: 'edit' }, onclick: () => startEdit(c) }, 'Edit') : null,
+          canWrite ? h('button', { type: 'button', class: 'secondary danger', dataset: { action: 'delete' }, onclick: () => remove(c) }, 'Delete') : null,
           h('button', { type: 'button', class: 'secondary', dataset: { action: 'log' }, onclick: () => deliveries(c) }, 'Delivery log')))))
     } catch (err) {
       if (!destroyed) showError(`Could not load the channels: ${err.message}`)
@@ -268,34 +313,67 @@ function mountChannels(body, canWrite) {
 
 function mountSilences(body, canWrite) {
   let destroyed = false
+  let previewTimer = 0
   const wanted = new URLSearchParams(location.hash.split('?')[1] ?? '')
   const error = h('p', { class: 'error', role: 'alert', hidden: true })
   const rows = h('tbody')
+  const kind = select('silence-kind', ['silence', 'maintenance'], 'silence')
   const rule = h('input', { id: 'silence-rule', size: 18, placeholder: 'any rule', value: wanted.get('rule') ?? '' })
   const agent = h('input', { id: 'silence-agent', size: 18, placeholder: 'any agent', value: wanted.get('agent') ?? '' })
+  const severity = select('silence-severity', ['any', ...SEVERITIES], 'any')
+  const starts = h('input', { id: 'silence-starts', type: 'datetime-local', title: 'empty: now' })
   const duration = h('input', { id: 'silence-duration', size: 6, value: '2h' })
   const comment = h('input', { id: 'silence-comment', size: 30, placeholder: 'why' })
+  const mutedNow = h('div', { id: 'silence-preview', role: 'status' })
   const form = h('form', { id: 'silence-form', class: 'admin-form', onsubmit: (e) => { e.preventDefault(); create() } },
-    field('Rule', rule), field('Agent', agent), field('For', duration), field('Comment', comment), h('button', { type: 'submit' }, 'Silence'))
-  replaceChildren(body, error, canWrite ? h('section', {}, h('h2', {}, 'New silence'), h('p', { class: 'muted' }, 'Alerts matching every field given keep being evaluated and recorded, but nobody is notified.'), form) : null,
-    h('section', { 'aria-labelledby': 'silences-title' }, h('h2', { id: 'silences-title' }, 'Silences'),
-      h('div', { class: 'table-scroll' }, h('table', { id: 'silences' },
-        h('thead', {}, h('tr', {}, ['Mutes', 'From', 'Until', 'Status', 'Comment', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))), rows))))
+    field('Kind', kind), field('Rule', rule), field('Agent', agent), field('Severity', severity), field('Starts (empty: now)', starts),
+    field('For', duration), field('Comment', comment), h('button', { type: 'submit' }, 'Create'))
+  replaceChildren(body, error, canWrite ? h('section', {}, h('h2', {}, 'New silence or maintenance window'),
+    h('p', { class: 'muted' }, 'Alerts matching every field given keep being evaluated and recorded, but nobody is notified. '
+      + 'A maintenance window is the same, planned ahead: give when it starts.'), form, mutedNow) : null,
+  h('section', { 'aria-labelledby': 'silences-title' }, h('h2', { id: 'silences-title' }, 'Silences and maintenance windows'),
+    h('div', { class: 'table-scroll' }, h('table', { id: 'silences' },
+      h('thead', {}, h('tr', {}, ['Kind', 'Mutes', 'From', 'Until', 'Status', 'Comment', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))), rows))))
   const showError = (text) => { error.textContent = text; error.hidden = !text }
   const mutes = (m) => [m.rule ? `rule ${m.rule}` : null, m.agent ? `agent ${m.agent}` : null, m.severity ? `severity ${m.severity}` : null,
     ...Object.entries(m.labels ?? {}).map(([k, v]) => `${k}=${v}`)].filter(Boolean).join(', ') || 'everything'
 
+  function matchers() {
+    const m = {}
+    if (rule.value.trim()) m.rule = rule.value.trim()
+    if (agent.value.trim()) m.agent = agent.value.trim()
+    if (severity.value !== 'any') m.severity = severity.value
+    return m
+  }
+
+  /** The alerts firing now that the matchers would mute, as the evaluator matches them. */
+  async function preview() {
+    const m = matchers()
+    if (Object.keys(m).length === 0) { replaceChildren(mutedNow, h('p', { class: 'muted' }, 'Give a rule, an agent or a severity: a silence of everything is refused.')); return }
+    try {
+      const res = await api('/api/v1/silences/preview', { method: 'POST', body: { matchers: m } })
+      if (destroyed) return
+      replaceChildren(mutedNow, res.count === 0 ? h('p', { class: 'muted' }, 'No alert firing now matches; later ones will be muted while it holds.')
+        : [h('p', {}, `Mutes ${res.count} alert${res.count === 1 ? '' : 's'} firing now:`),
+          h('ul', { id: 'silence-mutes' }, res.events.map((e) => h('li', { dataset: { event: e.id } }, `${e.rule_name} on ${e.agent_name} (${e.severity})`)))])
+    } catch (err) {
+      if (!destroyed) replaceChildren(mutedNow, h('p', { class: 'error' }, `Cannot preview: ${err.message}`))
+    }
+  }
+  const schedulePreview = () => { clearTimeout(previewTimer); previewTimer = setTimeout(preview, PREVIEW_DELAY_MS) }
+  for (const input of [rule, agent, severity]) input.addEventListener('input', schedulePreview)
+
   async function create() {
     showError('')
-    const matchers = {}
-    if (rule.value.trim()) matchers.rule = rule.value.trim()
-    if (agent.value.trim()) matchers.agent = agent.value.trim()
+    const payload = { kind: kind.value, matchers: matchers(), duration: duration.value.trim(), comment: comment.value.trim() || undefined }
+    if (starts.value) payload.starts_at = new Date(starts.value).toISOString()
     try {
-      await api('/api/v1/silences', { method: 'POST', body: { matchers, duration: duration.value.trim(), comment: comment.value.trim() || undefined } })
+      await api('/api/v1/silences', { method: 'POST', body: payload })
       comment.value = ''
       await load()
+      await preview()
     } catch (err) {
-      showError(`Could not create the silence: ${err.message}`)
+      showError(`Could not create the ${kind.value === 'maintenance' ? 'maintenance window' : 'silence'}: ${err.message}`)
     }
   }
 
@@ -313,14 +391,15 @@ function mountSilences(body, canWrite) {
     try {
       const res = await api('/api/v1/silences')
       if (destroyed) return
-      replaceChildren(rows, res.silences.length === 0 ? h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No silences.')) : res.silences.map((s) => h('tr', { dataset: { silence: s.id, status: s.status } },
-        h('td', {}, mutes(s.matchers)), h('td', { title: formatFullTime(s.starts_at) }, formatFullTime(s.starts_at)), h('td', {}, formatFullTime(s.ends_at)),
+      replaceChildren(rows, res.silences.length === 0 ? h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No silences.')) : res.silences.map((s) => h('tr', { dataset: { silence: s.id, status: s.status, kind: s.kind } },
+        h('td', {}, s.kind), h('td', {}, mutes(s.matchers)), h('td', { title: formatFullTime(s.starts_at) }, formatFullTime(s.starts_at)), h('td', {}, formatFullTime(s.ends_at)),
         h('td', {}, s.status), h('td', {}, s.comment || '–'),
-        h('td', { class: 'actions' }, canWrite && s.status !== 'expired' ? h('button', { type: 'button', class: 'secondary', dataset: { action: 'end' }, onclick: () => end(s) }, 'End now') : null))))
+        h('td', { class: 'actions' }, canWrite && s.status !== 'expired' ? h('button', { type: 'button', class: 'secondary', dataset: { action: 'end' }, onclick: () => end(s) }, s.status === 'pending' ? 'Cancel' : 'End now') : null))))
     } catch (err) {
       if (!destroyed) showError(`Could not load the silences: ${err.message}`)
     }
   }
   load()
-  return () => { destroyed = true }
+  if (canWrite) preview()
+  return () => { destroyed = true; clearTimeout(previewTimer) }
 }

@@ -1,15 +1,20 @@
-// Alerts: the firing ones and the recent history, with Acknowledge and Resolve (editors and admins).
+// Alerts: the firing ones and the history (filtered by state, severity, agent, rule and time; older pages on
+// demand), with Acknowledge (until resolved or for a while), Unacknowledge and Resolve for editors and admins.
 // Servers without the alerting routes answer 404: the page says alerting is not available.
-import { h, replaceChildren } from './elements.js'
+import { choice, h, labelled, replaceChildren } from './elements.js'
 import { api, currentSession } from './session.js'
 import { subscribe } from './live-feed.js'
 import { formatFullTime, formatNumber, formatTime } from './format.js'
 
 const POLL_MS = 30_000
-const RECENT_LIMIT = 50
+const HISTORY_PAGE = 50
+/** How long an acknowledgement holds: '' is until the alert resolves. */
+const ACK_FOR = [['', 'until resolved'], ['30m', '30 minutes'], ['1h', '1 hour'], ['4h', '4 hours'], ['1d', '1 day'], ['7d', '7 days']]
+const SINCE = [['1d', 'last 24 hours'], ['7d', 'last 7 days'], ['30d', 'last 30 days'], ['', 'all time']]
+const SINCE_MS = { '1d': 86_400_000, '7d': 7 * 86_400_000, '30d': 30 * 86_400_000 }
 
 export function mountAlerts(container) {
-  const state = { firing: [], recent: [], loaded: false, form: null }
+  const state = { firing: [], recent: [], next: null, loaded: false, form: null }
   const canWrite = currentSession()?.user?.role !== 'viewer'
   let destroyed = false
   let timer = 0
@@ -25,11 +30,24 @@ export function mountAlerts(container) {
     h('caption', { class: 'visually-hidden' }, caption),
     h('thead', {}, h('tr', {}, ['Severity', 'State', 'Rule', 'Agent', 'Value', 'Summary', 'Started', 'Status', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
     body))
+  const filters = {
+    state: choice('history-state', ['any state', 'firing', 'resolved'], 'any state'),
+    severity: choice('history-severity', ['any severity', 'critical', 'warning', 'info'], 'any severity'),
+    agent: h('input', { id: 'history-agent', size: 14, maxlength: 128, placeholder: 'any agent' }),
+    rule: h('input', { id: 'history-rule', size: 14, maxlength: 200, placeholder: 'any rule' }),
+    since: h('select', { id: 'history-since' }, SINCE.map(([value, label]) => h('option', { value, selected: value === '7d' }, label))),
+  }
+  const filterForm = h('form', { id: 'history-filter', class: 'inline-form', onsubmit: (e) => { e.preventDefault(); load() } },
+    labelled('State', filters.state), labelled('Severity', filters.severity), labelled('Agent', filters.agent), labelled('Rule', filters.rule),
+    labelled('When', filters.since), h('button', { type: 'submit' }, 'Filter'))
+  for (const select of [filters.state, filters.severity, filters.since]) select.addEventListener('change', () => load())
+  const historyCount = h('span', { class: 'muted', id: 'history-count' })
+  const older = h('button', { type: 'button', class: 'secondary', id: 'history-older', hidden: true, onclick: () => loadOlder() }, 'Older alerts')
   const content = h('div', {},
     h('section', { 'aria-labelledby': 'firing-title' }, h('div', { class: 'section-head' }, h('h2', { id: 'firing-title' }, 'Firing'), firingCount),
       table('firing-alerts', firingBody, 'Firing alerts')),
-    h('section', { 'aria-labelledby': 'recent-title' }, h('h2', { id: 'recent-title' }, 'Recent'),
-      table('recent-alerts', recentBody, `The ${RECENT_LIMIT} most recent alerts`)))
+    h('section', { 'aria-labelledby': 'recent-title' }, h('div', { class: 'section-head' }, h('h2', { id: 'recent-title' }, 'History'), historyCount),
+      filterForm, table('recent-alerts', recentBody, 'Alert history, newest first'), older))
   replaceChildren(container, h('section', { class: 'alerts', 'aria-labelledby': 'alerts-title' },
     h('h1', { id: 'alerts-title' }, 'Alerts'), error, content))
   document.title = 'Alerts · hostpulse'
@@ -41,11 +59,12 @@ export function mountAlerts(container) {
     try {
       const [firing, recent] = await Promise.all([
         api('/api/v1/alerts/events?state=firing&limit=100'),
-        api(`/api/v1/alerts/events?limit=${RECENT_LIMIT}`),
+        api(`/api/v1/alerts/events?${historyQuery()}`),
       ])
       if (destroyed) return
       state.firing = firing.events ?? []
       state.recent = recent.events ?? []
+      state.next = recent.next_cursor ?? null
       state.loaded = true
       showError('')
       // A comment being typed is not wiped by a refresh: the refresh shows when the form closes.
@@ -62,10 +81,39 @@ export function mountAlerts(container) {
     if (!destroyed) timer = setTimeout(load, POLL_MS)
   }
 
+  /** The history's filters as the events endpoint takes them. */
+  function historyQuery(cursor) {
+    const q = new URLSearchParams({ limit: String(HISTORY_PAGE) })
+    if (filters.state.value !== 'any state') q.set('state', filters.state.value)
+    if (filters.severity.value !== 'any severity') q.set('severity', filters.severity.value)
+    if (filters.agent.value.trim()) q.set('agent', filters.agent.value.trim())
+    if (filters.rule.value.trim()) q.set('rule', filters.rule.value.trim())
+    if (SINCE_MS[filters.since.value]) q.set('start', new Date(Date.now() - SINCE_MS[filters.since.value]).toISOString())
+    if (cursor) q.set('cursor', cursor)
+    return q
+  }
+
+  async function loadOlder() {
+    older.disabled = true
+    try {
+      const page = await api(`/api/v1/alerts/events?${historyQuery(state.next)}`)
+      if (destroyed) return
+      state.recent = [...state.recent, ...(page.events ?? [])]
+      state.next = page.next_cursor ?? null
+      showError('')
+      if (!state.form) render()
+    } catch (err) {
+      showError(`Could not load older alerts: ${err.message}`)
+    }
+    older.disabled = false
+  }
+
   function render() {
     firingCount.textContent = `${state.firing.length} firing`
+    historyCount.textContent = state.loaded ? `${state.recent.length}${state.next ? '+' : ''} shown` : ''
+    older.hidden = !state.next
     fill(firingBody, state.firing, 'No alert is firing.')
-    fill(recentBody, state.recent, 'No alerts yet.')
+    fill(recentBody, state.recent, 'No alert matches these filters.')
     if (wanted && !scrolled && state.loaded) {
       const row = content.querySelector(`tr[data-event="${CSS.escape(wanted)}"]`)
       if (row) { row.scrollIntoView({ block: 'center' }); scrolled = true }
@@ -85,10 +133,12 @@ export function mountAlerts(container) {
   function eventRow(e) {
     const by = (name) => (name ? ` by ${name}` : '')
     const note = (comment) => (comment ? `: ${comment}` : '')
+    const until = (at) => (at ? ` until ${formatTime(at)}` : '')
     const acknowledged = e.acknowledged ?? Boolean(e.acknowledged_at)
     const status = e.state === 'resolved'
       ? `resolved ${formatTime(e.resolved_at)}${by(e.resolved_by_name)}${note(e.resolve_comment)}`
-      : acknowledged ? `acknowledged ${formatTime(e.acknowledged_at)}${by(e.acknowledged_by_name)}${note(e.ack_comment)}` : 'open'
+      : acknowledged ? `acknowledged ${formatTime(e.acknowledged_at)}${by(e.acknowledged_by_name)}${until(e.ack_expires_at)}${note(e.ack_comment)}`
+        : e.acknowledged_at && e.ack_expires_at ? `open (acknowledgement ended ${formatTime(e.ack_expires_at)})` : 'open'
     const actions = []
     if (canWrite && e.state === 'firing') {
       actions.push(acknowledged ? unacknowledgeButton(e) : actionButton(e, 'ack', 'Acknowledge'))
@@ -147,17 +197,21 @@ export function mountAlerts(container) {
     const { action, label } = state.form
     const inputId = `comment-${e.id}`
     const comment = h('input', { id: inputId, name: 'comment', maxlength: 1000, placeholder: 'optional' })
+    // An acknowledgement can lapse on its own, so a forgotten one does not mute the alert forever.
+    const lasts = action === 'ack' ? h('select', { name: 'expires_in', 'aria-label': 'Acknowledged for' }, ACK_FOR.map(([value, text]) => h('option', { value }, text))) : null
     const formError = h('span', { class: 'error', role: 'alert' })
     const submit = h('button', { type: 'submit' }, label)
     const form = h('form', { class: 'inline-form' },
-      h('label', { for: inputId }, `Comment for "${label.toLowerCase()}"`), comment, submit,
+      h('label', { for: inputId }, `Comment for "${label.toLowerCase()}"`), comment, lasts ? labelled('for', lasts) : null, submit,
       h('button', { type: 'button', class: 'secondary', onclick: () => { state.form = null; render() } }, 'Cancel'),
       formError)
     form.addEventListener('submit', async (event) => {
       event.preventDefault()
       submit.disabled = true
       try {
-        await api(`/api/v1/alerts/events/${encodeURIComponent(e.id)}/${action}`, { method: 'POST', body: { comment: comment.value } })
+        const body = { comment: comment.value }
+        if (lasts?.value) body.expires_in = lasts.value
+        await api(`/api/v1/alerts/events/${encodeURIComponent(e.id)}/${action}`, { method: 'POST', body })
         state.form = null
         await load()
       } catch (err) {

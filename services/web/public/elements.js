@@ -39,3 +39,13 @@ export function replaceChildren(el, ...children) {
   el.replaceChildren()
   return append(el, children)
 }
+
+/** A form field: its label around it, the label's text first. */
+export const labelled = (label, input) => h('label', {}, label, ' ', input)
+
+/** A <select id> of plain values, `selected` chosen. */
+export const choice = (id, values, selected) => h('select', { id }, values.map((v) => h('option', { value: v, selected: v === selected }, v)))
+
+/** A scrolling table: its column headers and the tbody the caller fills. */
+export const dataTable = (id, headers, body) => h('div', { class: 'table-scroll' }, h('table', { id },
+  h('thead', {}, h('tr', {}, headers.map((c) => h('th', { scope: 'col' }, c)))), body))
