@@ -221,11 +221,11 @@ t.test('the web page in Chromium', { timeout: 170_000 }, async (t) => {
     const fs = await page.locator('#filesystems tbody tr').evaluateAll((rs) => rs.map((r) => [...r.children].map((c) => (c as HTMLElement).innerText.trim())))
     t.same(fs.map((r) => r.slice(0, 6)), [
       ['/', '/dev/sda1', 'ext4', '200 GiB', '150 GiB', '50.0 GiB'],
-      ['/boot', '/dev/sda2', 'ext4', '1.00 GiB', '256 MiB', '768 MiB'],
+      ['/boot', '/dev/sda2', 'ext4', '1.0 GiB', '256 MiB', '768 MiB'],
     ], 'filesystems with IEC units')
     t.equal(fs[0][6], '75.0 %')
     const ifaces = await page.locator('#interfaces tbody tr').evaluateAll((rs) => rs.map((r) => [...r.children].map((c) => (c as HTMLElement).innerText.trim())))
-    t.same(ifaces.map((r) => r.slice(0, 4)), [['eth0', 'up', '1.50 MiB/s', '300 KiB/s'], ['lo', 'up', '100 B/s', '100 B/s']], 'interfaces with rates per second')
+    t.same(ifaces.map((r) => r.slice(0, 4)), [['eth0', 'up', '1.5 MiB/s', '300 KiB/s'], ['lo', 'up', '100 B/s', '100 B/s']], 'interfaces with rates per second')
     t.equal(await text(page, '#card-memory'), '34.4 %')
     t.equal(await text(page, '#card-load'), '1.25')
     t.equal(await text(page, '#card-disk'), '75.0 %')
@@ -351,18 +351,18 @@ t.test('the web page in Chromium', { timeout: 170_000 }, async (t) => {
       t.match(await row.innerText(), /CPU high/)
       await row.locator('button[data-action=ack]').click()
       await page.fill('input[name=comment]', 'looking into it')
-      await page.locator('.inline-form button[type=submit]').click()
+      await page.locator('tr.form-row button[type=submit]').click()
       await waitFor('acknowledged', async () => /acknowledged/.test(await page.locator('#firing-alerts tbody tr[data-event]').first().innerText()))
       // Taken back at once, and given again.
       await page.locator('#firing-alerts tbody tr[data-event] button[data-action=unack]').first().click()
       await waitFor('unacknowledged: open again', async () => (await page.locator('#firing-alerts tbody tr[data-event] button[data-action=ack]').count()) === 1)
       t.notMatch(await page.locator('#firing-alerts tbody tr[data-event]').first().innerText(), /acknowledged/, 'no longer acknowledged')
       await page.locator('#firing-alerts tbody tr[data-event] button[data-action=ack]').first().click()
-      await page.locator('.inline-form button[type=submit]').click()
+      await page.locator('tr.form-row button[type=submit]').click()
       await waitFor('acknowledged again', async () => (await page.locator('#firing-alerts tbody tr[data-event] button[data-action=unack]').count()) === 1)
       await page.locator('#firing-alerts tbody tr[data-event] button[data-action=resolve]').first().click()
       await page.fill('input[name=comment]', 'fixed')
-      await page.locator('.inline-form button[type=submit]').click()
+      await page.locator('tr.form-row button[type=submit]').click()
       await waitFor('no longer firing', async () => (await page.locator('#firing-alerts tbody tr[data-event]').count()) === 0)
       await waitFor('resolved in the recent list', async () => /resolved/.test(await page.locator('#recent-alerts tbody').innerText()))
       t.equal(await page.locator('#recent-alerts tr[data-state=resolved] .severity').first().getAttribute('class'), 'severity severity-resolved',

@@ -9,13 +9,19 @@ export function formatBytes(bytes) {
   let value = Math.abs(bytes)
   let unit = 0
   while (value >= 1024 && unit < BYTE_UNITS.length - 1) { value /= 1024; unit++ }
-  const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2
+  // One rule everywhere, so figures side by side read alike ("24.0 GiB / 8.0 GiB"): whole bytes, whole
+  // units from 100 up, one decimal below.
+  const digits = unit === 0 || value >= 100 ? 0 : 1
   return `${bytes < 0 ? '-' : ''}${value.toFixed(digits)} ${BYTE_UNITS[unit]}`
 }
 
 export const formatByteRate = (bytesPerSecond) => (isNumber(bytesPerSecond) ? `${formatBytes(bytesPerSecond)}/s` : '–')
 
-export const formatPercent = (percent) => (isNumber(percent) ? `${percent.toFixed(1)} %` : '–')
+/** One decimal ("7.5 %", "99.9 %"), none from 100 up ("100 %", "250 %" for a process on several cores). */
+export const formatPercent = (percent) => (isNumber(percent) ? `${percent.toFixed(Math.abs(percent) >= 99.95 ? 0 : 1)} %` : '–')
+
+/** Load averages always with two decimals, as uptime and top print them ("2.30" beside "1.22"). */
+export const formatLoad = (load) => (isNumber(load) ? load.toFixed(2) : '–')
 
 export function formatNumber(value, digits = 2) {
   if (!isNumber(value)) return '–'
@@ -31,6 +37,7 @@ export function formatValue(unit, value) {
     case 'bytes': return formatBytes(value)
     case 'byte-rate': return formatByteRate(value)
     case 'rate': return formatPerSecond(value)
+    case 'load': return formatLoad(value)
     default: return formatNumber(value)
   }
 }

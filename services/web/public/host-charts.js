@@ -47,7 +47,7 @@ export function chartsFor(latest, wide) {
   return [
     { id: 'cpu', title: 'CPU', unit: 'percent', series: cpu },
     { id: 'memory', title: 'Memory', unit: memory.unit, series: memory.series },
-    { id: 'load', title: 'Load average', unit: 'number', series: load },
+    { id: 'load', title: 'Load average', unit: 'load', series: load },
     { id: 'diskio', title: 'Disk I/O', unit: 'byte-rate', series: diskIo },
     { id: 'network', title: 'Network', unit: 'byte-rate', series: network },
   ]

@@ -33,7 +33,7 @@ const TABLE_WINDOW_MS = 15 * 60_000
 const CARDS = [
   { id: 'cpu', label: 'CPU', keys: ['cpu.usage_percent'], unit: 'percent' },
   { id: 'memory', label: 'Memory', keys: ['memory.usage_percent'], unit: 'percent' },
-  { id: 'load', label: 'Load (1 min)', keys: ['load.load1', 'cpu.load_avg_1'], unit: 'number' },
+  { id: 'load', label: 'Load (1 min)', keys: ['load.load1', 'cpu.load_avg_1'], unit: 'load' },
   { id: 'swap', label: 'Swap', keys: ['swap.usage_percent'], unit: 'percent' },
 ]
 
