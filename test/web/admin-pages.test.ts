@@ -1,13 +1,16 @@
 // The Admin pages in a real Chromium against the real API: an agent registered on the page, its key read
 // from the page and used (202), the commands shown put the key in a file or the environment, never on a
-// command line; rotate (the old key 401, the new one 202), revoke, delete; an enrollment token made on the
+// command line, and the first of them, run, starts an agent that reports; rotate (the old key 401, the new one 202), revoke, delete; an enrollment token made on the
 // page, a registration with it approved on the page; users made on the page log in with their role, a role
 // changed and a password reset take effect, a user deleted cannot log in; an organization made on the page
 // with its first admin, who sees only their own; the audit log lists all of it, filtered by action; an editor
 // gets the agent pages only; a viewer sees no Admin link, no controls, and the API refuses a write anyway.
 // Screenshots: .tap/screenshots/admin/.
 import t from 'tap'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { Page } from 'playwright-core'
 import { makeBatch, startClient } from '../test-client.ts'
@@ -16,6 +19,7 @@ import { haveChromium, logIn, openBrowser } from './chromium.ts'
 import { writeAudit } from '../../services/audit/audit-log.ts'
 
 const SCREENSHOTS = fileURLToPath(new URL('../../.tap/screenshots/admin/', import.meta.url))
+const REPO = fileURLToPath(new URL('../../', import.meta.url))
 
 t.test('administration from the page, in Chromium', { timeout: 180_000 }, async (t) => {
   if (!haveChromium(t)) return
@@ -47,6 +51,30 @@ t.test('administration from the page, in Chromium', { timeout: 180_000 }, async 
     t.match(await row('web-07').innerText(), /env=prod, team=ops/)
     t.equal((await api.ingest(first, makeBatch())).status, 202, 'the key from the page uploads')
     await snap(page, 'agents-registered')
+  })
+
+  await t.test('the first command shown, run as it is (the env file put in a temporary directory): the agent reports', async (t) => {
+    const shown = await page.locator('#new-agent-key .run-command pre').first().innerText()
+    const dir = mkdtempSync(join(tmpdir(), 'hostpulse-shown-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const script = shown.replaceAll('agent.env', join(dir, 'agent.env'))
+    t.match(script, /npm run agent -- --config \S+agent\.env/, 'the shown command runs the agent with the file')
+    const child = spawn('bash', ['-e', '-c', script], {
+      cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, HOSTPULSE_INTERVAL: '1s', HOSTPULSE_AGENT_DATA_DIR: join(dir, 'data') },
+    })
+    let output = ''
+    child.stdout.on('data', (d) => { output += d })
+    child.stderr.on('data', (d) => { output += d })
+    const stop = () => { try { process.kill(-child.pid!, 'SIGTERM') } catch { /* already gone */ } }
+    t.teardown(stop)
+    await waitFor('the agent\'s first batch stored', async () => {
+      const latest = await api.get('/api/v1/metrics/latest/web-07')
+      return latest.status === 200 && latest.body.metrics.some((m: { metric_type: string }) => m.metric_type === 'cpu')
+    }, 30_000).catch((err) => { t.comment(output); throw err })
+    t.equal(statSync(join(dir, 'agent.env')).mode & 0o777, 0o600, 'the env file is readable by its owner only')
+    stop()
+    await new Promise((resolve) => child.once('exit', resolve))
   })
 
   await t.test('rotate: a new key once, the old one refused at once; revoke; delete', async (t) => {
