@@ -3,14 +3,12 @@
 import uPlot from './uPlot.esm.js'
 import { h } from './elements.js'
 import { formatValue } from './format.js'
+import { yScale, ySplits } from './chart-scale.js'
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf']
 const HEIGHT = 200
 /** The narrowest x range, in seconds, whatever little data there is. */
 const MIN_WINDOW_S = 300
-/** Tick steps for byte axes: powers of two, so ticks read 512 MiB, 1 GiB, 2 GiB rather than 4.66 GiB. */
-const BINARY_INCRS = [0.25, 0.5, ...Array.from({ length: 7 * 10 }, (_, i) => 2 ** (i % 10) * 1024 ** Math.floor(i / 10))]
-const BYTE_UNITS = new Set(['bytes', 'byte-rate'])
 
 // Tick labels in the viewer's locale and time zone (uPlot's own are English, 12-hour).
 const tickSeconds = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' })
@@ -50,13 +48,14 @@ export class TimeChart {
       height: HEIGHT,
       scales: {
         x: { time: true, range: () => this.window() },
-        y: { range: (u, min, max) => yRange(unit, min, max) },
+        y: { range: (u, min, max) => { const scale = yScale(unit, min, max); this.yStep = scale.step; return [scale.bottom, scale.top] } },
       },
       axes: [
         { stroke: '#555', grid: { stroke: '#eee' }, values: timeTicks, space: 60 },
         {
           stroke: '#555', grid: { stroke: '#eee' }, values: (u, splits) => splits.map(fmt),
-          ...(BYTE_UNITS.has(unit) ? { incrs: BINARY_INCRS } : {}),
+          // Ticks are ours: every step from the bottom to the top, so the top of the axis is always labelled.
+          splits: (u, axisIdx, min, max) => ySplits(min, max, this.yStep),
           // Wide enough for the longest label ("512 MiB/s"), measured in characters.
           size: (u, values) => 16 + 7 * Math.max(3, ...(values ?? []).map((v) => String(v).length)),
         },
@@ -157,11 +156,4 @@ export class TimeChart {
     this.plot.destroy()
     this.root.remove()
   }
-}
-
-function yRange(unit, min, max) {
-  if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) return unit === 'percent' ? [0, 100] : [0, 1]
-  if (unit === 'percent') return [0, Math.max(100, Math.ceil(max))]
-  const top = max <= 0 ? 1 : max * 1.1
-  return [Math.min(0, min), top]
 }
