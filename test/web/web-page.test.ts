@@ -290,9 +290,12 @@ t.test('the web page in Chromium', { timeout: 170_000 }, async (t) => {
     await page.selectOption('#process-sort', 'pid')
     await waitFor('sorted by pid', async () => JSON.stringify(await rowPids(page)) === JSON.stringify([1, 100, 200, 201, 202, 300, 2]))
 
+    const widths = () => page.locator('#process-table thead th').evaluateAll((ths) => ths.map((th) => Math.round(th.getBoundingClientRect().width)))
+    const before = await widths()
     await page.fill('#process-search', 'vim')
     await waitFor('search: matches and their ancestors only', async () => JSON.stringify(await rowPids(page)) === JSON.stringify([1, 100, 101, 102, 103]))
     t.same(await page.locator('#process-table tr.hit').evaluateAll((rs) => rs.map((r) => Number((r as HTMLElement).dataset.pid))), [103], 'vim is the match')
+    t.same(await widths(), before, 'the columns keep their widths when a search leaves other rows')
     await page.fill('#process-search', 'worker process')
     await waitFor('search by cmdline', async () => JSON.stringify(await rowPids(page)) === JSON.stringify([1, 200, 201, 202]))
     t.same(await page.locator('#process-table tr[data-pid="201"] mark').allInnerTexts(), ['worker process'], 'the match is marked in the command line, where it is')

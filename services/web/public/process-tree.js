@@ -31,8 +31,11 @@ export function mountProcessTree(container, agentId) {
   const status = h('p', { class: 'muted', id: 'process-status', 'aria-live': 'polite' })
   const error = h('p', { class: 'error', role: 'alert', hidden: true })
   const tbody = h('tbody')
+  // Fixed column widths (set through the CSSOM: the CSP allows no style attribute): searching, collapsing or
+  // a refresh never makes the columns jump.
   const table = h('table', { class: 'process-table', id: 'process-table' },
     h('caption', { class: 'visually-hidden' }, 'Processes as a tree'),
+    h('colgroup', {}, COLUMN_WIDTHS.map((width) => { const col = h('col'); col.style.width = width; return col })),
     h('thead', {}, h('tr', {}, ['Process', 'PID', 'User', 'CPU', 'Memory', 'Mem %', 'Threads', 'Command line']
       .map((c) => h('th', { scope: 'col', class: ['PID', 'CPU', 'Memory', 'Mem %', 'Threads'].includes(c) ? 'num' : undefined }, c)))),
     tbody)
@@ -196,6 +199,9 @@ function withTotals(nodes) {
 }
 
 /** kthreadd (Linux's pid 2, parent of every kernel thread): dozens of children nobody asked to see. */
+/** Process, PID, User, CPU, Memory, Mem %, Threads, Command line. */
+const COLUMN_WIDTHS = ['24%', '7%', '9%', '8%', '9%', '7%', '7%', '29%']
+
 const isKernelThreads = (node) => node.name === 'kthreadd' && !node.cmdline
 
 /** `text` with the first match of `q` (lower case) in a <mark>: the name, or the command line when the match is there. */
