@@ -247,8 +247,12 @@ export function mountHost(container, agentId, { focus = null } = {}) {
         h('td', { class: 'num' }, `${formatNumber(n.drop_in, 0)} / ${formatNumber(n.drop_out, 0)}`))))
     const fullest = mounts.reduce((a, b) => (a && a.usage_percent >= b.usage_percent ? a : b), null)
     if (fullest) setCard('disk', formatPercent(fullest.usage_percent), fullest.mount_point)
-    // A down interface is listed in the table but not charted (its 0 B/s would read as idle).
-    return { mounts, interfaces: ifaces.filter((n) => n.is_up !== false).map((n) => n.interface) }
+    // A down interface is listed in the table but not charted (its 0 B/s would read as idle); idle ones are
+    // charted only when none moves data (host-charts.js chartedDevices).
+    return {
+      mounts,
+      interfaces: ifaces.filter((n) => n.is_up !== false).map((n) => ({ name: n.interface, activity: (n.bytes_recv_per_sec ?? 0) + (n.bytes_sent_per_sec ?? 0) })),
+    }
   }
 
   /** Points of the wide-table series (disk per mount, network per interface) from listing rows. */
