@@ -14,6 +14,8 @@ export interface EventRow {
   id: string
   rule_id: string | null
   rule_name: string
+  /** The rule's metric, for the unit of value and threshold; null once the rule is deleted. */
+  metric: string | null
   agent_id: string | null
   agent_name: string
   series_key: string
@@ -43,8 +45,9 @@ export function selectEvents(db: Kysely<Database>, orgId: string) {
   return db.selectFrom('alert_events as e')
     .leftJoin('users as ack_user', 'ack_user.id', 'e.acknowledged_by')
     .leftJoin('users as res_user', 'res_user.id', 'e.resolved_by')
+    .leftJoin('alert_rules as rule', 'rule.id', 'e.rule_id')
     .select([
-      'e.id', 'e.rule_id', 'e.rule_name', 'e.agent_id', 'e.agent_name', 'e.series_key', 'e.series_tags', 'e.severity', 'e.state',
+      'e.id', 'e.rule_id', 'e.rule_name', 'rule.metric as metric', 'e.agent_id', 'e.agent_name', 'e.series_key', 'e.series_tags', 'e.severity', 'e.state',
       'e.value', 'e.threshold', 'e.summary', 'e.annotations', 'e.started_at', 'e.resolved_at', 'e.resolved_by',
       'res_user.username as resolved_by_name', 'e.resolve_comment', 'e.acknowledged_at', 'e.acknowledged_by',
       'ack_user.username as acknowledged_by_name', 'e.ack_comment', 'e.ack_expires_at', 'e.last_notified_at', 'e.notification_count',
@@ -61,7 +64,7 @@ export function isAcknowledged(e: Pick<EventRow, 'acknowledged_at' | 'ack_expire
 
 export function eventView(e: EventRow, now = new Date()) {
   return {
-    id: e.id, rule_id: e.rule_id, rule_name: e.rule_name, agent_id: e.agent_id, agent_name: e.agent_name,
+    id: e.id, rule_id: e.rule_id, rule_name: e.rule_name, metric: e.metric, agent_id: e.agent_id, agent_name: e.agent_name,
     series_key: e.series_key, series_tags: e.series_tags, severity: e.severity, state: e.state,
     value: e.value, threshold: e.threshold, summary: e.summary, annotations: e.annotations,
     started_at: e.started_at.toISOString(), resolved_at: iso(e.resolved_at),
@@ -80,7 +83,9 @@ const NTime = Nullable(Time)
 const NNum = Nullable(Type.Number())
 
 export const EventOut = Type.Object({
-  id: Str, rule_id: NStr, rule_name: Str, agent_id: NStr, agent_name: Str,
+  id: Str, rule_id: NStr, rule_name: Str,
+  metric: Nullable(Type.String({ description: 'the rule\'s metric (its name gives the unit of value and threshold); null once the rule is deleted' })),
+  agent_id: NStr, agent_name: Str,
   series_key: Type.String({ description: 'identifies the series within the rule and agent (e.g. the mount point); empty for one-series rules' }),
   series_tags: Type.Record(Str, Str), severity: Str, state: Type.String({ description: 'firing or resolved' }),
   value: NNum, threshold: NNum, summary: Str, annotations: Type.Record(Str, Str),

@@ -12,7 +12,7 @@ import type { AlertSeverity } from '../../services/store/database.ts'
 const HOUR = 3_600_000
 const EVENT_KEYS = [
   'ack_comment', 'ack_expires_at', 'acknowledged', 'acknowledged_at', 'acknowledged_by', 'acknowledged_by_name', 'agent_id', 'agent_name',
-  'annotations', 'duration_seconds', 'id', 'last_notified_at', 'notification_count', 'resolve_comment', 'resolved_at', 'resolved_by',
+  'annotations', 'duration_seconds', 'id', 'last_notified_at', 'metric', 'notification_count', 'resolve_comment', 'resolved_at', 'resolved_by',
   'resolved_by_name', 'rule_id', 'rule_name', 'series_key', 'series_tags', 'severity', 'started_at', 'state', 'summary', 'threshold', 'value',
 ]
 
@@ -121,7 +121,7 @@ t.test('alert events', async (t) => {
     t.notOk('next_cursor' in res.body, 'one page: no next_cursor')
     const first = res.body.events[0]
     t.same(Object.keys(first).sort(), EVENT_KEYS)
-    t.match(first, { rule_id: cpu.id, rule_name: 'High CPU', agent_id: web.id, agent_name: 'web-1', state: 'firing', severity: 'critical', value: 97.5, threshold: 90, acknowledged: false, resolved_at: null })
+    t.match(first, { rule_id: cpu.id, rule_name: 'High CPU', agent_id: web.id, agent_name: 'web-1', state: 'firing', severity: 'critical', value: 97.5, threshold: 90, acknowledged: false, resolved_at: null, metric: 'cpu.usage_percent' })
     t.ok(first.duration_seconds >= 3599 && first.duration_seconds <= 3700, `a firing event lasts until now (${first.duration_seconds}s)`)
     const resolved = res.body.events.find((x: any) => x.id === e.cpuDbResolved)
     t.equal(resolved.duration_seconds, 3600, 'a resolved one until it resolved')

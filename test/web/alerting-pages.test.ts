@@ -99,6 +99,7 @@ t.test('alerting from the page, in Chromium', { timeout: 180_000 }, async (t) =>
     await page.goto(`${api.url}/#/alerts`)
     const firing = page.locator('#firing-alerts tr[data-state=firing]')
     await firing.waitFor()
+    t.match(await firing.innerText(), /95\.0 % \(threshold 90\.0 %\)/, 'the value and threshold in the metric\'s unit')
     await firing.locator('[data-action=ack]').click()
     await page.selectOption('#firing-alerts select[name=expires_in]', '1h')
     await page.fill('#firing-alerts input[name=comment]', 'looking')

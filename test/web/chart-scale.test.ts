@@ -1,18 +1,19 @@
 // The charts' y axes (services/web/public/chart-scale.js): the top is a round step above the data, so the
 // top tick is labelled; byte axes step in powers of two; percent stays 0–100 unless a value is above it.
 import t from 'tap'
-import { yScale, ySplits } from '../../services/web/public/chart-scale.js'
+// A browser module without types: imported by URL, so TypeScript takes it as it is.
+const { yScale, ySplits } = await import(new URL('../../services/web/public/chart-scale.js', import.meta.url).href)
 
 const GiB = 1024 ** 3
 const ticks = (unit: string, min: number, max: number) => {
   const s = yScale(unit, min, max)
-  return { ...s, ticks: ySplits(s.bottom, s.top, s.step) }
+  return { ...s, ticks: ySplits(s.bottom, s.top, s.step) as number[] }
 }
 
 t.test('the top tick is a round step above the data, with room', async (t) => {
   t.same(ticks('bytes', 2 * GiB, 10 * GiB), { bottom: 0, top: 12 * GiB, step: 4 * GiB, ticks: [0, 4 * GiB, 8 * GiB, 12 * GiB] }, 'memory: 10 GiB under a 12 GiB tick')
   t.same(ticks('load', 0.7, 1.25), { bottom: 0, top: 1.5, step: 0.5, ticks: [0, 0.5, 1, 1.5] }, 'load 1.25 under 1.50')
-  t.same(ticks('byte-rate', 300 * 1024, 1.5 * 1024 ** 2).ticks.map((v) => v / 1024), [0, 512, 1024, 1536, 2048], 'network in 512 KiB steps')
+  t.same(ticks('byte-rate', 300 * 1024, 1.5 * 1024 ** 2).ticks.map((v: number) => v / 1024), [0, 512, 1024, 1536, 2048], 'network in 512 KiB steps')
   t.equal(ticks('number', 0, 100).top, 125, 'a value on a round number still gets headroom above it')
 })
 

@@ -1,7 +1,8 @@
 // Which devices the host page charts (services/web/public/host-charts.js): the busiest disks and interfaces,
 // not the first by name (loop0, docker0 at 0 B/s), unless none moves data.
 import t from 'tap'
-import { chartedDevices, chartsFor } from '../../services/web/public/host-charts.js'
+// A browser module without types: imported by URL, so TypeScript takes it as it is.
+const { chartedDevices, chartsFor } = await import(new URL('../../services/web/public/host-charts.js', import.meta.url).href)
 
 const diskio = (device: string, read: number, write: number) => [
   { metric_type: 'diskio', metric_name: 'read_bytes_per_sec', tags: { device }, value: read },

@@ -4,7 +4,7 @@
 import { choice, h, labelled, replaceChildren } from './elements.js'
 import { api, currentSession } from './session.js'
 import { subscribe } from './live-feed.js'
-import { formatFullTime, formatNumber, formatTime } from './format.js'
+import { formatFullTime, formatMetricValue, formatTime } from './format.js'
 
 const POLL_MS = 30_000
 const HISTORY_PAGE = 50
@@ -156,7 +156,7 @@ export function mountAlerts(container) {
       h('td', {}, e.state),
       h('td', {}, e.rule_name),
       h('td', {}, e.agent_id ? h('a', { href: `#/hosts/${encodeURIComponent(e.agent_id)}` }, e.agent_name) : e.agent_name),
-      h('td', { class: 'num' }, `${formatNumber(e.value)}${typeof e.threshold === 'number' ? ` (threshold ${formatNumber(e.threshold)})` : ''}`),
+      h('td', { class: 'num' }, `${formatMetricValue(e.metric, e.value)}${typeof e.threshold === 'number' ? ` (threshold ${formatMetricValue(e.metric, e.threshold)})` : ''}`),
       h('td', {}, e.summary || '–'),
       h('td', { title: formatFullTime(e.started_at) }, formatTime(e.started_at)),
       h('td', {}, status),

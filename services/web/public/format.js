@@ -42,6 +42,14 @@ export function formatValue(unit, value) {
   }
 }
 
+/** A metric's value in the unit its name gives (cpu.usage_percent → "95.0 %", memory.used_bytes → GiB …). */
+export function formatMetricValue(metric, value) {
+  const name = String(metric ?? '')
+  const unit = /_bytes_per_sec$/.test(name) ? 'byte-rate' : /_bytes$/.test(name) ? 'bytes' : /_percent$/.test(name) ? 'percent'
+    : /_per_sec$/.test(name) ? 'rate' : /^(load\.load\d+|cpu\.load_avg_\d+)$/.test(name) ? 'load' : 'number'
+  return formatValue(unit, value)
+}
+
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' })
 const timeOnly = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' })
 
