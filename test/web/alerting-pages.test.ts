@@ -2,7 +2,8 @@
 // tested (a real HTTP receiver gets it, the page shows the answer); a rule written with its live preview
 // showing the selected series' current value and that it would fire; the rule fires (one evaluation) and the
 // page lists it; disabled and enabled again; acknowledged for an hour and the history filtered; a silence
-// created pre-filled from the alert (its preview names the alert it mutes), then ended now; a maintenance
+// created pre-filled from the alert (its preview names the alert it mutes), then ended now; the CPU comes
+// down and the page shows the alert resolved by the evaluator; a maintenance
 // window planned for tomorrow, then cancelled; a channel edited with its secret kept masked, then deleted; a
 // viewer sees no write controls and the API refuses the preview's create anyway; the preview's 400s.
 // Screenshots: .tap/screenshots/alerting/.
@@ -149,6 +150,23 @@ t.test('alerting from the page, in Chromium', { timeout: 180_000 }, async (t) =>
     t.same(listed.body.silences.map((s: { status: string }) => s.status), ['expired'], 'ended now, kept as history')
   })
 
+  await t.test('the CPU comes down: the alert resolves, and the page shows it', async (t) => {
+    for (const s of [30, 20, 10]) {
+      await api.ingestOk(web.api_key, makeBatch({ time: new Date(Date.now() - s * 1000).toISOString(), metrics: [metric('cpu', 'usage_percent', 10)] }))
+    }
+    const now = new Date()
+    t.ok((await evaluateRule(api.store.db, ruleId, now, now)).evaluated)
+    await page.goto(`${api.url}/#/alerts`)
+    await page.locator('#firing-alerts', { hasText: 'No alert is firing.' }).waitFor()
+    const resolved = page.locator('#recent-alerts tr[data-state=resolved]').first()
+    await waitFor('the resolve in the history', async () => /resolved \S+/.test(await resolved.innerText()) && !(await resolved.innerText()).includes('rule changed'))
+    t.notMatch(await resolved.innerText(), / by /, 'resolved by the evaluator, not by a person')
+    t.equal((await api.get('/api/v1/alerts/events?state=firing')).body.events.length, 0)
+    await page.screenshot({ path: `${SCREENSHOTS}alerts-resolved.png`, fullPage: true })
+    await page.goto(`${api.url}/#/alerting/silences`)
+    await page.locator('#silence-form').waitFor()
+  })
+
   await t.test('a maintenance window planned for tomorrow, then cancelled', async (t) => {
     await page.selectOption('#silence-kind', 'maintenance')
     await page.fill('#silence-rule', '')
@@ -213,7 +231,8 @@ t.test('alerting from the page, in Chromium', { timeout: 180_000 }, async (t) =>
     t.equal(noThreshold.status, 400, noThreshold.text)
     const ok = await api.post('/api/v1/alerts/preview', { name: 'CPU high', metric: 'cpu.usage_percent', window: '5m', threshold: 50, agents: ['web-01'] }, { token: api.adminToken })
     t.equal(ok.status, 200, ok.text)
-    t.match(ok.body, { agents: 1, series: [{ agent: 'web-01', value: 95, level: 'critical', missing: false }] })
+    // web-01's last 5 minutes: three samples at 95 and three at 10 since the CPU came down.
+    t.match(ok.body, { agents: 1, series: [{ agent: 'web-01', value: 52.5, level: 'critical', missing: false }] })
     t.equal((await api.get('/api/v1/alerts')).body.rules.length, 1, 'nothing stored, and the taken name did not matter')
   })
 
