@@ -6,6 +6,9 @@ import type { Database } from '../store/database.ts'
 import { validatedRuleValues, type RuleBody, type RuleRow } from './rule-definition.ts'
 import { observeRule } from './rule-query.ts'
 import { levelOf } from './evaluator.ts'
+import { DomainError } from '../errors/domain-error.ts'
+import { checkEmptySeries, resolveSeriesTarget } from '../query/known-series.ts'
+import { splitMetric, wideFamily } from '../query/series-catalog.ts'
 
 export interface RulePreview {
   /** Agents the rule selects now. */
@@ -13,6 +16,8 @@ export interface RulePreview {
   /** Where the values were read (raw rows or an aggregate). */
   source: string
   series: Array<{ agent: string; tags: Record<string, string>; value: number | null; level: 'critical' | 'warning' | 'info' | null; missing: boolean }>
+  /** When no selected series has data: why, as the series endpoint says it (an unknown metric names the known ones). */
+  notice?: string
 }
 
 /** Series shown at most; the rest are counted in `agents`. */
@@ -41,7 +46,7 @@ export async function previewRule(db: Kysely<Database>, orgId: string, body: Rul
 
 async function judge(db: Kysely<Database>, rule: RuleRow, now: Date): Promise<RulePreview> {
   const seen = await observeRule(db, rule, now)
-  return {
+  const preview: RulePreview = {
     agents: seen.agents.length,
     source: seen.source,
     series: seen.series.slice(0, MAX_PREVIEW_SERIES).map((s) => {
@@ -50,5 +55,27 @@ async function judge(db: Kysely<Database>, rule: RuleRow, now: Date): Promise<Ru
       const level = o.kind === 'value' ? levelOf(rule, o.value, null) : o.kind === 'condition' && o.holds ? rule.severity : null
       return { agent: s.agent.name, tags: s.seriesTags, value, level, missing: o.kind === 'missing' }
     }),
+  }
+  if (seen.agents.length > 0 && preview.series.every((s) => s.missing)) {
+    const notice = await whyNoData(db, rule, seen.agents)
+    if (notice) preview.notice = notice
+  }
+  return preview
+}
+
+/**
+ * A threshold rule on the metrics table whose series have no data: the series endpoint's own answer for it
+ * (a typo is "unknown metric cpu.usage_precent; known: …", not an empty preview). A rule may still be saved:
+ * it can watch a metric no agent sends yet.
+ */
+async function whyNoData(db: Kysely<Database>, rule: RuleRow, agents: Array<{ id: string; name: string }>): Promise<string | undefined> {
+  if (rule.kind !== 'threshold' || wideFamily(splitMetric(rule.metric).type)) return undefined
+  const scope = { orgId: rule.org_id, agents: agents.map((a) => ({ id: a.id, name: a.name })) }
+  try {
+    await checkEmptySeries(db, scope, await resolveSeriesTarget(db, scope, rule.metric, rule.tags))
+    return undefined
+  } catch (err) {
+    if (err instanceof DomainError) return err.message
+    throw err
   }
 }

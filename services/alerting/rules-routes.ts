@@ -73,6 +73,7 @@ export const alertRulesRoutes: FastifyPluginAsyncTypebox = async (app) => {
             level: Nullable(Type.String({ description: 'critical, warning or info: the severity the value is at now; null: below the thresholds' })),
             missing: Type.Boolean({ description: 'no sample in the window' }),
           }), { description: 'at most 200' }),
+          notice: Type.Optional(Type.String({ description: 'when no selected series has data: why (an unknown metric or tag names the known ones; a rule may still watch a metric not sent yet)' })),
         }),
         ...ERRORS,
       },

@@ -55,6 +55,12 @@ t.test('alerting from the page, in Chromium', { timeout: 180_000 }, async (t) =>
     await page.click('.admin-tabs a[href="#/alerting/rules"]')
     await page.locator('#rule-form').waitFor()
     await page.fill('#rule-name', 'CPU high')
+    // A typo says so, naming what exists, instead of looking like a quiet host.
+    await page.fill('#rule-metric', 'cpu.usage_precent')
+    await waitFor('the typo explained', async () => (await page.locator('#rule-preview-status').innerText()).includes('No data:'))
+    const refusal = await page.locator('#rule-preview-status').innerText()
+    t.match(refusal, /usage_precent/, `the unknown metric named: ${refusal}`)
+    t.match(refusal, /cpu\.usage_percent/, 'and the known one offered')
     await page.fill('#rule-metric', 'cpu.usage_percent')
     await page.fill('#rule-window', '5m')
     await page.fill('#rule-threshold', '90')

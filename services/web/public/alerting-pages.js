@@ -100,6 +100,7 @@ function mountRules(body, canWrite) {
       if (destroyed) return
       const firing = res.series.filter((s) => s.level).length
       previewStatus.textContent = `${res.agents} agent(s) selected, ${res.series.length} series (read from ${res.source}); ${firing} would fire now`
+        + (res.notice ? `. No data: ${res.notice}` : '')
       replaceChildren(previewRows, res.series.map((s) => h('tr', { dataset: { agent: s.agent, level: s.level ?? 'ok' } },
         h('td', {}, s.agent), h('td', {}, Object.entries(s.tags).map(([k, v]) => `${k}=${v}`).join(', ') || '–'),
         h('td', { class: 'num' }, s.missing ? 'no data' : formatNumber(s.value)),
