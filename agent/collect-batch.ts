@@ -83,6 +83,8 @@ export class BatchCollector {
       processes = await this.get('processes')
         .collect({ bootTime: this.bootTime, memTotalBytes: memory?.totalBytes ?? os.totalmem() })
         .catch(err => this.failed('processes', err, []))
+      const notice = this.state.processes?.takeAccessNotice()
+      if (notice) this.log('info', notice)
       if (opts.maxProcesses !== undefined) processes = topProcesses(processes, opts.maxProcesses)
     }
 

@@ -1,4 +1,7 @@
-// Every process from /proc/[pid]/{stat,status,cmdline}, with CPU % from utime+stime deltas.
+// Every process from /proc/[pid]/{stat,status,cmdline}, with CPU % from utime+stime deltas, disk bytes read
+// and written per second from /proc/[pid]/io deltas, and its open file descriptors (/proc/[pid]/fd). The last
+// two are readable only for the agent's own user's processes unless it runs as root (or with
+// CAP_SYS_PTRACE): for the others they are left out, and the collector says so once.
 import { closeSync, openSync, readdirSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
@@ -14,6 +17,10 @@ const PIDS_PER_TURN = 64
 const PID_FILE_BYTES = 16 * 1024
 
 const PID_FILES = ['stat', 'status', 'cmdline'] as const
+/** Held descriptors per process: the three above and io, when it may be read. */
+const HELD_FILES_PER_PROCESS = PID_FILES.length + 1
+/** A process's open descriptors are counted at most this often (a directory listing per process is the dearest read). */
+const FD_COUNT_EVERY_MS = 10_000
 
 /**
  * A process's /proc files, held open from one collection to the next: a read from offset 0 regenerates them,
@@ -21,7 +28,7 @@ const PID_FILES = ['stat', 'status', 'cmdline'] as const
  * A held file keeps pointing at its own process: once that exits, reads fail and the pid is opened afresh.
  */
 class HeldPidFiles {
-  private constructor(private readonly fds: number[]) {}
+  private constructor(private readonly fds: number[], private readonly ioFd: number | undefined) {}
 
   static open(dir: string): HeldPidFiles {
     const fds: number[] = []
@@ -31,22 +38,57 @@ class HeldPidFiles {
       for (const fd of fds) closeSync(fd)
       throw err
     }
-    return new HeldPidFiles(fds)
+    return new HeldPidFiles(fds, openOptional(`${dir}/io`))
   }
 
   read(): RawPidFiles {
-    return { stat: readOpenPseudoFile(this.fds[0], PID_FILE_BYTES), status: readOpenPseudoFile(this.fds[1], PID_FILE_BYTES), cmdline: readOpenPseudoFile(this.fds[2], PID_FILE_BYTES) }
+    return {
+      stat: readOpenPseudoFile(this.fds[0], PID_FILE_BYTES), status: readOpenPseudoFile(this.fds[1], PID_FILE_BYTES),
+      cmdline: readOpenPseudoFile(this.fds[2], PID_FILE_BYTES), io: this.ioFd === undefined ? undefined : readOpenPseudoFile(this.ioFd, IO_FILE_BYTES),
+    }
   }
 
   close(): void {
     for (const fd of this.fds) closeSync(fd)
+    if (this.ioFd !== undefined) closeSync(this.ioFd)
   }
 }
 
-interface RawPidFiles { stat: string; status: string; cmdline: string }
+/** /proc/[pid]/io is seven short lines. */
+const IO_FILE_BYTES = 512
+
+/** A descriptor for a file the agent may not be allowed to read (another user's /proc/[pid]/io): undefined then. */
+function openOptional(path: string): number | undefined {
+  try {
+    return openSync(path, 'r')
+  } catch {
+    return undefined
+  }
+}
+
+/** `io` is undefined when the process's I/O counters may not be read. */
+interface RawPidFiles { stat: string; status: string; cmdline: string; io: string | undefined }
 
 function readPidFiles(dir: string): RawPidFiles {
-  return { stat: readPseudoFile(`${dir}/stat`, PID_FILE_BYTES), status: readPseudoFile(`${dir}/status`, PID_FILE_BYTES), cmdline: readPseudoFile(`${dir}/cmdline`, PID_FILE_BYTES) }
+  let io: string | undefined
+  try { io = readPseudoFile(`${dir}/io`, IO_FILE_BYTES) } catch { io = undefined }
+  return { stat: readPseudoFile(`${dir}/stat`, PID_FILE_BYTES), status: readPseudoFile(`${dir}/status`, PID_FILE_BYTES), cmdline: readPseudoFile(`${dir}/cmdline`, PID_FILE_BYTES), io }
+}
+
+/** Bytes the process caused to be read from and written to storage (`read_bytes`, `write_bytes` of /proc/[pid]/io). */
+export function parsePidIo(text: string): { readBytes: number; writeBytes: number } | undefined {
+  const read = /^read_bytes:\s*(\d+)/m.exec(text)
+  const write = /^write_bytes:\s*(\d+)/m.exec(text)
+  return read && write ? { readBytes: Number(read[1]), writeBytes: Number(write[1]) } : undefined
+}
+
+/** Entries of /proc/[pid]/fd: its open file descriptors; undefined when they may not be listed. */
+function countOpenFds(dir: string): number | undefined {
+  try {
+    return readdirSync(`${dir}/fd`).length
+  } catch {
+    return undefined
+  }
 }
 
 /** Each held process costs ~10 kB of kernel memory (two seq_file buffers, three open files): beyond this many, files are opened per read. */
@@ -55,7 +97,7 @@ const MAX_HELD_PROCESSES = 1024
 /** How many processes may have their files held: three descriptors each, within half the soft limit on open files. */
 export function heldProcessBudget(limitsText: string): number {
   const soft = Number(/^Max open files\s+(\d+|unlimited)/m.exec(limitsText)?.[1].replace('unlimited', 'Infinity') ?? 1024)
-  return Math.max(0, Math.min(MAX_HELD_PROCESSES, Math.floor((soft / 2 - 64) / PID_FILES.length)))
+  return Math.max(0, Math.min(MAX_HELD_PROCESSES, Math.floor((soft / 2 - 64) / HELD_FILES_PER_PROCESS)))
 }
 
 /** /proc entries that are processes: all digits. */
@@ -196,10 +238,14 @@ export function topProcesses(items: ProcessItem[], limit: number): ProcessItem[]
 
 export interface ProcessContext { bootTime: number; memTotalBytes: number }
 
-/** What the last collection saw of a process: its CPU ticks, and what was worked out from its files. */
-interface Seen { start: number; ticks: number; rawCmdline: string; cmdline: string | undefined; createTime: string | undefined }
+/** What the last collection saw of a process: its CPU ticks, I/O counters and descriptor count, and what was worked out from its files. */
+interface Seen {
+  start: number; ticks: number; rawCmdline: string; cmdline: string | undefined; createTime: string | undefined
+  io: { readBytes: number; writeBytes: number } | undefined
+  fds: { count: number; at: number } | undefined
+}
 
-interface PidReading { stat: PidStat; status: { uid: number; rssBytes: number }; cmdline: string }
+interface PidReading { stat: PidStat; status: { uid: number; rssBytes: number }; cmdline: string; io: { readBytes: number; writeBytes: number } | undefined }
 
 /** Keeps each process's CPU ticks so each call reports CPU % since the last call. */
 export class ProcessCollector {
@@ -207,6 +253,8 @@ export class ProcessCollector {
   private readonly users = new UserNames()
   private held = new Map<number, HeldPidFiles>()
   private readonly heldBudget = heldProcessBudget(readPseudoFileOr('/proc/self/limits', ''))
+  /** Processes whose I/O counters could not be read in the last collection, of how many; said once. */
+  private unreadableIo = { count: 0, of: 0, said: false }
 
   /**
    * `selfPid`: the agent; its descendants (helper commands some library ran) are left out of the list.
@@ -243,7 +291,8 @@ export class ProcessCollector {
     const helpers = helperPids(raw.map(r => r.stat), this.selfPid)
     const sameBoot = previous?.bootTime === ctx.bootTime
     const items: ProcessItem[] = []
-    for (const { stat, status, cmdline } of raw) {
+    let unreadable = 0
+    for (const { stat, status, cmdline, io } of raw) {
       if (helpers.has(stat.pid)) continue
       const total = stat.utime + stat.stime
       const before = previous?.seen.get(stat.pid)
@@ -276,11 +325,39 @@ export class ProcessCollector {
           : new Date((ctx.bootTime + stat.startTicks / CLK_TCK) * 1000).toISOString()
         item.create_time = createTime
       }
-      seen.set(stat.pid, { start: stat.startTicks, ticks: total, rawCmdline: cmdline, cmdline: reported, createTime })
+      if (io === undefined) unreadable++
+      else if (previous && elapsed > 0) {
+        // As for CPU: a process not seen last time started after that sample, so all its bytes fall in this interval.
+        const base = sameProcess ? before.io : { readBytes: 0, writeBytes: 0 }
+        if (base !== undefined) {
+          item.read_bytes_per_sec = round(Math.max(0, io.readBytes - base.readBytes) / elapsed)
+          item.write_bytes_per_sec = round(Math.max(0, io.writeBytes - base.writeBytes) / elapsed)
+        }
+      }
+      let fds = sameProcess ? before.fds : undefined
+      if (fds === undefined || at - fds.at >= FD_COUNT_EVERY_MS) {
+        const count = countOpenFds(`${this.procRoot}/${stat.pid}`)
+        fds = count === undefined ? undefined : { count, at }
+      }
+      if (fds !== undefined) item.open_fds = fds.count
+      seen.set(stat.pid, { start: stat.startTicks, ticks: total, rawCmdline: cmdline, cmdline: reported, createTime, io, fds })
       items.push(item)
     }
+    this.unreadableIo = { count: unreadable, of: items.length, said: this.unreadableIo.said }
     this.previous = { at, bootTime: ctx.bootTime, seen }
     return items
+  }
+
+  /**
+   * Once, after the first collection where it happened: how many processes' disk I/O and open descriptors
+   * the agent may not read, and how to let it (their figures are left out; everything else is sent).
+   */
+  takeAccessNotice(): string | undefined {
+    const u = this.unreadableIo
+    if (u.said || u.count === 0) return undefined
+    this.unreadableIo = { ...u, said: true }
+    return `per-process disk I/O and open files are unreadable for ${u.count} of ${u.of} processes (other users' processes): `
+      + 'their read/write rates and open_fds are left out. Run the agent as root, or give it CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, to read them all'
   }
 
   /** Closes the /proc files held open; the next collection opens them again. */
@@ -324,5 +401,5 @@ export class ProcessCollector {
 }
 
 function parsePidFiles(files: RawPidFiles): PidReading {
-  return { stat: parsePidStat(files.stat), status: parsePidStatus(files.status), cmdline: files.cmdline }
+  return { stat: parsePidStat(files.stat), status: parsePidStatus(files.status), cmdline: files.cmdline, io: files.io === undefined ? undefined : parsePidIo(files.io) }
 }

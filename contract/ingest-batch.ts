@@ -91,6 +91,11 @@ export const ProcessItem = Type.Object({
   memory_percent: Percent,
   num_threads: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
   create_time: Type.Optional(Rfc3339),
+  /** Bytes per second the process caused to be read from and written to storage (/proc/[pid]/io read_bytes, write_bytes). */
+  read_bytes_per_sec: Type.Optional(Type.Number({ minimum: 0, maximum: 1e15 })),
+  write_bytes_per_sec: Type.Optional(Type.Number({ minimum: 0, maximum: 1e15 })),
+  /** Open file descriptors (entries of /proc/[pid]/fd). */
+  open_fds: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
 })
 
 /** A logged-in user session (seed 003's user sessions). */

@@ -14,7 +14,7 @@
 // agent that reports (has reported before) has no sample of the metric within the window.
 import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { Database } from '../store/database.ts'
-import { parseSeriesTarget, type SeriesAgg } from '../query/series-catalog.ts'
+import { parseSeriesTarget, sourceFor, type SeriesAgg } from '../query/series-catalog.ts'
 import { resolutionForRange, DEFAULT_RETENTION_DAYS, type RetentionDays } from '../query/resolution-for-range.ts'
 import type { Observation } from './evaluator.ts'
 import type { RuleRow } from './rule-definition.ts'
@@ -170,7 +170,7 @@ async function thresholdObservations(db: Kysely<Database>, rule: Rule, from: Dat
   if (rule.aggregation === 'count') value = raw ? sql`count(*)::float8` : sql`sum(r.count)::float8`
   else if (rule.aggregation === 'rate') value = sql`null`
   else value = target.value(rule.aggregation as SeriesAgg, raw ? 'raw' : 'rollup')
-  const source = raw ? src.raw : resolution!.source
+  const source = raw ? src.raw : sourceFor(target, resolution!)
   const timeFilter = raw
     ? sql`r.time > ${from}::timestamptz and r.time <= ${now}::timestamptz`
     // Buckets that start inside the window (the current one comes from real-time aggregation).

@@ -168,6 +168,9 @@ const PROCESS_COLUMNS: TableSpec<ProcessRow> = [
   { name: 'memory_percent', type: 'float8', value: (r) => r.item.memory_percent },
   { name: 'num_threads', type: 'int4', value: (r) => r.item.num_threads },
   { name: 'create_time', type: 'timestamptz', value: (r) => r.item.create_time, millis: true },
+  { name: 'read_bytes_per_sec', type: 'float8', value: (r) => r.item.read_bytes_per_sec },
+  { name: 'write_bytes_per_sec', type: 'float8', value: (r) => r.item.write_bytes_per_sec },
+  { name: 'open_fds', type: 'int4', value: (r) => r.item.open_fds },
 ]
 const SESSION_COLUMNS: TableSpec<Item<'sessions'>> = [
   { name: 'username', type: 'text', value: (r) => r.item.user },

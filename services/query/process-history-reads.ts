@@ -1,7 +1,7 @@
 // Process history reads (issue 17): the processes that started and exited between an agent's snapshots
 // over a window, and each process name's share of the host's CPU or memory over a window. No request
 // here: callers pass the organization, agent and parameters.
-import { sql, type Kysely } from 'kysely'
+import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { Database } from '../store/database.ts'
 import { latestProcessSnapshot, newestByName, type AgentRef } from './process-reads.ts'
 import { resolutionForRange } from './resolution-for-range.ts'
@@ -219,11 +219,24 @@ async function readChanges(db: Kysely<Database>, req: ChangesRequest, skew: stri
   return rows[0]
 }
 
-export type BlameMetric = 'cpu' | 'memory'
+export type BlameMetric = 'cpu' | 'memory' | 'disk_io'
+
+/** Per raw row, what one second of it adds: CPU-seconds, resident bytes, or bytes read plus written. */
+const RAW_BLAME: Record<BlameMetric, RawBuilder<unknown>> = {
+  cpu: sql`m.cpu_percent / 100`,
+  memory: sql`m.memory_bytes::float8`,
+  disk_io: sql`(coalesce(m.read_bytes_per_sec, 0) + coalesce(m.write_bytes_per_sec, 0))`,
+}
+/** The same from an hour's averages (process_metrics_1h; process_io_1h for disk I/O). */
+const HOURLY_BLAME: Record<BlameMetric, RawBuilder<unknown>> = {
+  cpu: sql`a.cpu_percent_avg / 100`,
+  memory: sql`a.memory_bytes_avg`,
+  disk_io: sql`(coalesce(a.read_bytes_per_sec_avg, 0) + coalesce(a.write_bytes_per_sec_avg, 0))`,
+}
 
 export interface BlameEntry {
   name: string
-  /** CPU-seconds or byte-seconds of every process of this name over the window. */
+  /** CPU-seconds, byte-seconds of memory, or bytes read and written, of every process of this name over the window. */
   value: number
   share_percent: number
   /** Rows behind the value (one per process per snapshot; summed counts of the aggregate). */
@@ -279,7 +292,7 @@ export async function processBlame(db: Kysely<Database>, req: AgentRef & { metri
     ? await sql<BlameRow>`
         with ${gaps},
         by_name as (
-          select m.name, sum(${req.metric === 'cpu' ? sql`m.cpu_percent / 100` : sql`m.memory_bytes::float8`} * w.seconds) as value, count(*) as samples
+          select m.name, sum(${RAW_BLAME[req.metric]} * w.seconds) as value, count(*) as samples
           from process_metrics m join weights w on w.snapshot_id = m.snapshot_id
           where m.org_id = ${orgId} and m.agent_id = ${agentId} and m.time >= ${start} and m.time < ${end}
           group by m.name
@@ -304,9 +317,9 @@ export async function processBlame(db: Kysely<Database>, req: AgentRef & { metri
           from spans s cross join typical t
         ),
         by_name as (
-          select a.name, sum(${req.metric === 'cpu' ? sql`a.cpu_percent_avg / 100` : sql`a.memory_bytes_avg`} * a.count * b.seconds) as value,
+          select a.name, sum(${HOURLY_BLAME[req.metric]} * a.count * b.seconds) as value,
                  sum(a.count)::int8 as samples
-          from process_metrics_1h a join per_bucket b on b.bucket = a.bucket
+          from ${sql.table(req.metric === 'disk_io' ? 'process_io_1h' : 'process_metrics_1h')} a join per_bucket b on b.bucket = a.bucket
           where a.org_id = ${orgId} and a.agent_id = ${agentId} and a.bucket >= ${start} and a.bucket < ${end}
           group by a.name
         )

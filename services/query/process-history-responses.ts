@@ -19,7 +19,7 @@ export const ProcessChangesOut = Type.Object({
 const BlameValue = { value: Type.Number(), share_percent: Type.Number({ description: 'of the host\'s total over the window' }) }
 export const ProcessBlameOut = Type.Object({
   agent_id: Type.String(), metric: Type.String(),
-  unit: Type.String({ description: 'cpu_seconds (seconds of one core: 100 % CPU for 1 s), byte_seconds (resident bytes × seconds)' }),
+  unit: Type.String({ description: 'cpu_seconds (seconds of one core: 100 % CPU for 1 s), byte_seconds (resident bytes × seconds), bytes (read plus written, for disk_io)' }),
   resolution: Type.String({ description: 'raw, or the hourly aggregate read' }),
   start: Time, end: Time, total: Type.Number({ description: 'the host\'s total: every reported process over the window' }),
   count: Type.Integer(),

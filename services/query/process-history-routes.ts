@@ -15,6 +15,7 @@ const MAX_OFFSET = 1_000_000
 /** Starts and exits are read from raw snapshots: a wider window is asked for a piece at a time. */
 const MAX_CHANGES_DAYS = 7
 const BLAME_LIMIT = { default: 10, max: 100 }
+const BLAME_UNITS = { cpu: 'cpu_seconds', memory: 'byte_seconds', disk_io: 'bytes' } as const
 
 const params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) })
 const window = {
@@ -69,7 +70,9 @@ export const processHistoryRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/api/v1/agents/:id/processes/blame', {
     onRequest: app.authenticate,
     schema: {
-      summary: 'Process names ranked by their share of the host\'s CPU time or memory over a window', tags: ['processes'], params,
+      summary: 'Process names ranked by their share of the host\'s CPU time, memory or disk I/O over a window', tags: ['processes'], params,
+      description: 'cpu: CPU-seconds; memory: byte-seconds of resident memory; disk_io: bytes read plus written (from processes whose '
+        + 'I/O the agent could read: run it as root to see all). Shares are of the host\'s total over every process reported.',
       querystring: Type.Object({
         metric: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('memory'), Type.Literal('disk_io')], { description: 'default cpu' })),
         ...window,
@@ -79,16 +82,12 @@ export const processHistoryRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request) => {
     const metric = request.query.metric ?? 'cpu'
-    if (metric === 'disk_io') {
-      throw new DomainError('invalid', 'Invalid request: disk_io needs per-process I/O, which this agent does not send yet',
-        { details: { metric: ['disk_io needs per-process I/O (not collected yet); use cpu or memory'] } })
-    }
     const { start, end } = parseTimeRange(request.query)
     const limit = parseLimit(request.query.limit, BLAME_LIMIT.default, BLAME_LIMIT.max)
     const agent = await agentFor(db, principalOf(request).orgId, request.params.id)
     const blame = await processBlame(db, { orgId: agent.org_id, agentId: agent.id, metric, start, end, limit })
     return {
-      agent_id: agent.name, metric, unit: metric === 'cpu' ? 'cpu_seconds' : 'byte_seconds', resolution: blame.resolution,
+      agent_id: agent.name, metric, unit: BLAME_UNITS[metric], resolution: blame.resolution,
       start: blame.start.toISOString(), end: blame.end.toISOString(), total: blame.total, count: blame.entries.length,
       processes: blame.entries, other: blame.other,
     }

@@ -10,7 +10,7 @@ export interface AgentRef { orgId: string; agentId: string }
 export type ProcessSnapshot = Pick<Selectable<ProcessSnapshotsTable>, 'snapshot_id' | 'time' | 'total_processes'>
 
 const SNAPSHOT_PROCESS_COLUMNS = ['pid', 'parent_pid', 'name', 'cmdline', 'username', 'status', 'cpu_percent', 'memory_percent', 'memory_bytes',
-  'memory_vms', 'num_threads', 'create_time'] as const
+  'memory_vms', 'num_threads', 'create_time', 'read_bytes_per_sec', 'write_bytes_per_sec', 'open_fds'] as const
 export type SnapshotProcess = Pick<Selectable<ProcessMetricsTable>, (typeof SNAPSHOT_PROCESS_COLUMNS)[number]>
 
 /** The newest snapshot, or with `at` the one taken at or just before it. */
@@ -58,7 +58,7 @@ export async function readSnapshotsProcesses(db: Kysely<Database>, ref: AgentRef
   return snapshots.map((s) => bySnapshot.get(Number(s.snapshot_id)) ?? [])
 }
 
-export type TopProcessesBy = 'cpu' | 'memory'
+export type TopProcessesBy = 'cpu' | 'memory' | 'disk_io'
 export type TopProcessesStat = 'avg' | 'max'
 /** `process`: each process on its own (pid and start time); `name`: every process of a name together. */
 export type TopProcessesGroup = 'process' | 'name'
@@ -66,7 +66,15 @@ export type TopProcessesGroup = 'process' | 'name'
 interface RankedRow {
   name: string; avg_cpu_percent: number; max_cpu_percent: number; avg_memory_bytes: number; max_memory_bytes: number
   avg_memory_percent: number; samples: number
+  /** Bytes read plus written per second (null where the agent could not read the process's I/O). */
+  avg_io_bytes_per_sec: number | null; max_io_bytes_per_sec: number | null
+  avg_read_bytes_per_sec: number | null; avg_write_bytes_per_sec: number | null
 }
+
+/** The raw-row I/O statistics of a group of rows. */
+const RAW_IO = sql`avg(read_bytes_per_sec + write_bytes_per_sec)::float8 as avg_io_bytes_per_sec,
+  max(read_bytes_per_sec + write_bytes_per_sec)::float8 as max_io_bytes_per_sec,
+  avg(read_bytes_per_sec)::float8 as avg_read_bytes_per_sec, avg(write_bytes_per_sec)::float8 as avg_write_bytes_per_sec`
 
 /** A process (or a name's processes) with its statistics over the window; pid and start time for one process. */
 export interface TopProcess extends RankedRow {
@@ -86,7 +94,7 @@ export async function topProcesses(db: Kysely<Database>, req: AgentRef & {
   const { orgId, agentId, start, end, limit } = req
   const latest = await latestProcessSnapshot(db, req)
   const level = resolutionForRange({ family: 'process', start, end, rowsPerSample: Math.max(1, latest?.total_processes ?? 1) })
-  const field = req.by === 'cpu' ? 'cpu_percent' : 'memory_bytes'
+  const field = req.by === 'cpu' ? 'cpu_percent' : req.by === 'memory' ? 'memory_bytes' : 'io_bytes_per_sec'
   const order = sql.ref(`${req.stat}_${field}`)
   if (level.nativeSeconds === 0 && req.group === 'process') {
     const { rows } = await sql<RankedRow & { pid: number; started_at: Date | null; first_seen: Date; last_seen: Date; cmdline: string; username: string | null }>`
@@ -94,7 +102,7 @@ export async function topProcesses(db: Kysely<Database>, req: AgentRef & {
              min(time) as first_seen, max(time) as last_seen,
              avg(cpu_percent)::float8 as avg_cpu_percent, max(cpu_percent)::float8 as max_cpu_percent,
              avg(memory_bytes)::float8 as avg_memory_bytes, max(memory_bytes)::float8 as max_memory_bytes,
-             avg(memory_percent)::float8 as avg_memory_percent, count(*) as samples
+             avg(memory_percent)::float8 as avg_memory_percent, count(*) as samples, ${RAW_IO}
       from process_metrics
       where org_id = ${orgId} and agent_id = ${agentId} and time >= ${start} and time < ${end}
       group by pid, create_time, case when create_time is null then name || ' ' || cmdline end
@@ -110,17 +118,23 @@ export async function topProcesses(db: Kysely<Database>, req: AgentRef & {
     ? await sql<RankedRow>`
         select name, avg(cpu_percent)::float8 as avg_cpu_percent, max(cpu_percent)::float8 as max_cpu_percent,
                avg(memory_bytes)::float8 as avg_memory_bytes, max(memory_bytes)::float8 as max_memory_bytes,
-               avg(memory_percent)::float8 as avg_memory_percent, count(*) as samples
+               avg(memory_percent)::float8 as avg_memory_percent, count(*) as samples, ${RAW_IO}
         from process_metrics
         where org_id = ${orgId} and agent_id = ${agentId} and time >= ${start} and time < ${end}
         group by name order by ${order} desc nulls last, name limit ${limit}`.execute(db)
+    // I/O from process_io_1h, by the same hours and names; an hour's peak is its read peak plus its write peak (an upper bound).
     : await sql<RankedRow>`
-        select name, (sum(cpu_percent_avg * count) / sum(count))::float8 as avg_cpu_percent, max(cpu_percent_max) as max_cpu_percent,
-               (sum(memory_bytes_avg * count) / sum(count))::float8 as avg_memory_bytes, max(memory_bytes_max) as max_memory_bytes,
-               (sum(memory_percent_avg * count) / sum(count))::float8 as avg_memory_percent, sum(count)::int8 as samples
-        from process_metrics_1h
-        where org_id = ${orgId} and agent_id = ${agentId} and bucket >= time_bucket('1 hour', ${start}::timestamptz) and bucket < ${end}
-        group by name order by ${order} desc nulls last, name limit ${limit}`.execute(db)
+        select p.name, (sum(p.cpu_percent_avg * p.count) / sum(p.count))::float8 as avg_cpu_percent, max(p.cpu_percent_max) as max_cpu_percent,
+               (sum(p.memory_bytes_avg * p.count) / sum(p.count))::float8 as avg_memory_bytes, max(p.memory_bytes_max) as max_memory_bytes,
+               (sum(p.memory_percent_avg * p.count) / sum(p.count))::float8 as avg_memory_percent, sum(p.count)::int8 as samples,
+               (sum((i.read_bytes_per_sec_avg + i.write_bytes_per_sec_avg) * i.count) / nullif(sum(i.count), 0))::float8 as avg_io_bytes_per_sec,
+               max(i.read_bytes_per_sec_max + i.write_bytes_per_sec_max)::float8 as max_io_bytes_per_sec,
+               (sum(i.read_bytes_per_sec_avg * i.count) / nullif(sum(i.count), 0))::float8 as avg_read_bytes_per_sec,
+               (sum(i.write_bytes_per_sec_avg * i.count) / nullif(sum(i.count), 0))::float8 as avg_write_bytes_per_sec
+        from process_metrics_1h p
+        left join process_io_1h i on i.org_id = p.org_id and i.agent_id = p.agent_id and i.bucket = p.bucket and i.name = p.name
+        where p.org_id = ${orgId} and p.agent_id = ${agentId} and p.bucket >= time_bucket('1 hour', ${start}::timestamptz) and p.bucket < ${end}
+        group by p.name order by ${order} desc nulls last, p.name limit ${limit}`.execute(db)
   const detailOf = await newestByName(db, { orgId, agentId, start, end }, ranked.rows.map((r) => r.name))
   const processes = ranked.rows.map((r) => {
     const d = detailOf.get(r.name)

@@ -36,6 +36,7 @@ export const processRoutes: FastifyPluginAsyncTypebox = async (app) => {
       id: r.pid, pid: r.pid, parent_pid: r.parent_pid, name: r.name, cmdline: r.cmdline, username: r.username, status: r.status,
       cpu_percent: r.cpu_percent, memory_percent: r.memory_percent, memory_rss: r.memory_bytes, memory_vms: r.memory_vms,
       num_threads: r.num_threads, create_time: r.create_time?.toISOString() ?? null,
+      read_bytes_per_sec: r.read_bytes_per_sec, write_bytes_per_sec: r.write_bytes_per_sec, open_fds: r.open_fds,
     }))
     const tree = buildProcessTree(flat, request.query.q)
     return {
@@ -47,9 +48,11 @@ export const processRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/api/v1/processes/top/:agent_id', {
     onRequest: app.authenticate,
     schema: {
-      summary: 'Processes (by pid and start time, or grouped by name) ranked by their CPU or memory over a window', tags: ['processes'], params: AgentIdParam,
+      summary: 'Processes (by pid and start time, or grouped by name) ranked by their CPU, memory or disk I/O over a window', tags: ['processes'], params: AgentIdParam,
       querystring: Type.Object({
-        by: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('memory')], { description: 'default cpu' })),
+        by: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('memory'), Type.Literal('disk_io')], {
+          description: 'default cpu; disk_io: bytes read plus written per second (processes whose I/O the agent could not read rank last)',
+        })),
         stat: Type.Optional(Type.Union([Type.Literal('avg'), Type.Literal('max')], { description: 'rank by the average (default) or the peak' })),
         group: Type.Optional(Type.Union([Type.Literal('process'), Type.Literal('name')], {
           description: 'process (default): each process by pid and start time; name: every process of a name together. Windows long enough '
@@ -73,6 +76,8 @@ export const processRoutes: FastifyPluginAsyncTypebox = async (app) => {
       cmdline: p.cmdline, username: p.username, last_pid: p.last_pid, last_seen: p.last_seen?.toISOString() ?? null,
       avg_cpu_percent: p.avg_cpu_percent, max_cpu_percent: p.max_cpu_percent, avg_memory_bytes: p.avg_memory_bytes,
       max_memory_bytes: p.max_memory_bytes, avg_memory_percent: p.avg_memory_percent, samples: p.samples,
+      avg_io_bytes_per_sec: p.avg_io_bytes_per_sec, max_io_bytes_per_sec: p.max_io_bytes_per_sec,
+      avg_read_bytes_per_sec: p.avg_read_bytes_per_sec, avg_write_bytes_per_sec: p.avg_write_bytes_per_sec,
     }))
     return {
       agent_id: agent.name, by, stat, group: top.group, start: start.toISOString(), end: end.toISOString(),

@@ -31,6 +31,7 @@ export const ProcessListOut = Type.Object({ ...ListingHead, metrics: Type.Array(
   time: Time, agent_id: Type.String(), pid: Type.Integer(), parent_pid: Nullable(Type.Integer()), name: Type.String(), cmdline: Type.String(),
   username: Nullable(Type.String()), cpu_percent: Type.Number(), memory_bytes: Type.Number(), memory_vms: N, memory_percent: Type.Number(),
   num_threads: Nullable(Type.Integer()), status: Nullable(Type.String()), create_time: Nullable(Time),
+  read_bytes_per_sec: N, write_bytes_per_sec: N, open_fds: Nullable(Type.Integer()),
 })) })
 
 const SeriesHead = {
@@ -53,6 +54,8 @@ const ProcessNode = Type.Object({
   id: Type.Integer(), pid: Type.Integer(), parent_pid: Nullable(Type.Integer()), name: Type.String(), cmdline: Type.String(),
   username: Nullable(Type.String()), status: Nullable(Type.String()), cpu_percent: Type.Number(), memory_percent: Type.Number(),
   memory_rss: Type.Number(), memory_vms: N, num_threads: Nullable(Type.Integer()), create_time: Nullable(Time),
+  read_bytes_per_sec: Type.Optional(Nullable(Type.Number({ description: 'bytes per second read from storage; null when the agent could not read it' }))),
+  write_bytes_per_sec: Type.Optional(Nullable(Type.Number())), open_fds: Type.Optional(Nullable(Type.Integer())),
   children: Type.Array(Type.Object({}, { additionalProperties: true, description: 'nested process nodes of the same shape' })),
 }, { additionalProperties: true })
 export const ProcessTreeOut = Type.Object({
@@ -69,5 +72,7 @@ export const TopProcessesOut = Type.Object({
     cmdline: Nullable(Type.String()), username: Nullable(Type.String()), last_pid: Nullable(Type.Integer()),
     last_seen: Nullable(Time), avg_cpu_percent: N, max_cpu_percent: N, avg_memory_bytes: N, max_memory_bytes: N,
     avg_memory_percent: N, samples: Type.Integer(),
+    avg_io_bytes_per_sec: Nullable(Type.Number({ description: 'bytes read plus written per second; null where the agent could not read the process\'s I/O' })),
+    max_io_bytes_per_sec: N, avg_read_bytes_per_sec: N, avg_write_bytes_per_sec: N,
   })),
 })

@@ -14,7 +14,7 @@ export const NETWORK_COLUMNS = ['time', 'interface', 'bytes_sent', 'bytes_recv',
 export type NetworkRow = Pick<Selectable<NetworkMetricsTable>, (typeof NETWORK_COLUMNS)[number]>
 
 export const PROCESS_COLUMNS = ['time', 'pid', 'parent_pid', 'name', 'cmdline', 'username', 'cpu_percent', 'memory_bytes', 'memory_vms',
-  'memory_percent', 'num_threads', 'status', 'create_time'] as const
+  'memory_percent', 'num_threads', 'status', 'create_time', 'read_bytes_per_sec', 'write_bytes_per_sec', 'open_fds'] as const
 export type ProcessRow = Pick<Selectable<ProcessMetricsTable>, (typeof PROCESS_COLUMNS)[number]>
 
 /** Which agent's rows, over [start, end), at most `limit` of them; `cursor` is a previous page's next_cursor. */

@@ -4,7 +4,7 @@ import { sql, type Kysely } from 'kysely'
 import type { Database } from '../store/database.ts'
 import { DomainError } from '../errors/domain-error.ts'
 import type { Resolution } from './resolution-for-range.ts'
-import type { SeriesAgg, SeriesTarget } from './series-catalog.ts'
+import { sourceFor, type SeriesAgg, type SeriesTarget } from './series-catalog.ts'
 
 export interface SeriesRequest {
   orgId: string
@@ -29,7 +29,7 @@ export async function readSeries(db: Kysely<Database>, req: SeriesRequest, resol
   const value = req.target.value(agg, raw ? 'raw' : native ? 'native' : 'rollup')
   return toSeries((await sql<{ t: Date; v: number | null }>`
     select ${bucket} as t, ${value} as v
-    from ${sql.table(resolution.source)}
+    from ${sql.table(sourceFor(req.target, resolution))}
     where org_id = ${req.orgId} and agent_id = ${req.agentId} and ${req.target.filter()}
       and ${timeCol} >= time_bucket(make_interval(secs => ${resolution.bucketSeconds}), ${req.start}::timestamptz)
       and ${timeCol} < ${req.end}

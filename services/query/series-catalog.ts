@@ -17,6 +17,8 @@ export interface WideFamily {
   /** Tag keys that select one series; `key` is the one the hourly aggregate is grouped by. */
   key: string
   tagColumns: readonly string[]
+  /** Fields whose hourly statistics live in another aggregate than `rollup` (grouped by the same key). */
+  rollupOf?: Readonly<Record<string, string>>
 }
 
 const WIDE: Record<string, WideFamily> = {
@@ -34,7 +36,9 @@ const WIDE: Record<string, WideFamily> = {
   },
   process: {
     family: 'process', raw: 'process_metrics', rollup: 'process_metrics_1h', key: 'name', tagColumns: ['name'], aliases: {},
-    fields: ['cpu_percent', 'memory_bytes', 'memory_percent', 'num_threads'],
+    fields: ['cpu_percent', 'memory_bytes', 'memory_percent', 'num_threads', 'read_bytes_per_sec', 'write_bytes_per_sec', 'open_fds'],
+    // sql/024: per-process I/O and open files came later, in an aggregate of their own.
+    rollupOf: { read_bytes_per_sec: 'process_io_1h', write_bytes_per_sec: 'process_io_1h', open_fds: 'process_io_1h' },
   },
 }
 
@@ -96,6 +100,13 @@ export interface SeriesTarget {
   rollupAvgColumn: string
   /** Aggregate columns for statistics over buckets; `sumsq` where the aggregate keeps it. */
   rollup: { min: string; max: string; avg: string; last: string; count: string; sum?: string; sumsq?: string }
+  /** The aggregate holding this series' hourly statistics when it is not the family's (resolutionForRange's) one. */
+  rollupSource?: string
+}
+
+/** The relation to read `target` from at `resolution`: raw rows, or the aggregate that holds its columns. */
+export function sourceFor(target: Pick<SeriesTarget, 'rollupSource'>, resolution: { source: string; nativeSeconds: number }): string {
+  return resolution.nativeSeconds === 0 || target.rollupSource === undefined ? resolution.source : target.rollupSource
 }
 
 function badMetric(message: string, field = 'metric'): DomainError {
@@ -120,6 +131,7 @@ export function parseSeriesTarget(metric: string, tags: Record<string, string>):
   }
   return {
     family: wide.family, metric, metricType: type, metricName: field, tags, rawSource: wide.raw, rawColumn: field, rollupAvgColumn: `${field}_avg`,
+    ...(wide.rollupOf?.[field] ? { rollupSource: wide.rollupOf[field] } : {}),
     rollup: { min: `${field}_min`, max: `${field}_max`, avg: `${field}_avg`, last: `${field}_last`, count: 'count' },
     filter: () => sql.join(Object.entries(tags).map(([k, v]) => sql`${sql.ref(k)} = ${v}`), sql` and `),
     value: (agg, level) => {

@@ -9,7 +9,7 @@ import { parseDuration } from '../time/duration.ts'
 import { agentFor } from './query-schemas.ts'
 import { AgentIdParam } from '../http/params.ts'
 import { parseTimeRange } from './time-range.ts'
-import { SERIES_AGGS, tagsFromQuery, type SeriesAgg, type SeriesTarget } from './series-catalog.ts'
+import { SERIES_AGGS, sourceFor, tagsFromQuery, type SeriesAgg, type SeriesTarget } from './series-catalog.ts'
 import { checkEmptySeries, resolveSeriesTarget } from './known-series.ts'
 import { bucketsTouched, resolutionForRange, DEFAULT_RETENTION_DAYS, type Resolution, type RetentionDays } from './resolution-for-range.ts'
 import { readSeries } from './read-series.ts'
@@ -58,7 +58,9 @@ function readOptions(q: Record<string, unknown>): ReadOptions {
 
 /** Where the target's buckets come from for these options, or a 400 for a p95 the kept rows cannot give. */
 function resolutionFor(o: ReadOptions, target: SeriesTarget, retentionDays: RetentionDays): Resolution {
-  const resolution = resolutionForRange({ family: target.family, start: o.start, end: o.end, stepSeconds: o.stepSeconds, maxPoints: o.maxPoints, retentionDays })
+  const chosen = resolutionForRange({ family: target.family, start: o.start, end: o.end, stepSeconds: o.stepSeconds, maxPoints: o.maxPoints, retentionDays })
+  // The answer names the aggregate actually read (a process's I/O fields have their own).
+  const resolution = chosen.nativeSeconds === 0 ? chosen : { ...chosen, label: sourceFor(target, chosen) }
   if (o.agg !== 'p95' || resolution.nativeSeconds === 0) return resolution
   // A percentile cannot be rebuilt from rolled-up buckets: it reads raw rows, while they are kept.
   if ((Date.now() - o.start.getTime()) / 86_400_000 > retentionDays.raw) {

@@ -5,7 +5,7 @@
 // the aggregate keeps a sum of squares (scalar metrics); percentiles are those of the per-bucket averages.
 import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { Database } from '../store/database.ts'
-import type { SeriesTarget } from './series-catalog.ts'
+import { sourceFor, type SeriesTarget } from './series-catalog.ts'
 import { resolutionForRange, type RetentionDays } from './resolution-for-range.ts'
 import { readCounterRate } from './read-series.ts'
 
@@ -50,14 +50,14 @@ export async function seriesStats(db: Kysely<Database>, req: {
       select min(${col(c.min)})::float8 as min, max(${col(c.max)})::float8 as max, (${total} / nullif(${n}, 0))::float8 as avg,
              (${stddev})::float8 as stddev, last(${col(c.last)}, bucket)::float8 as current, coalesce(${n}, 0)::int8 as count,
              percentile_cont(${PERCENTILES}::float8[]) within group (order by ${col(c.avg)}) as p
-      from ${sql.table(level.source)}
+      from ${sql.table(sourceFor(req.target, level))}
       where ${where} and bucket >= ${req.start} and bucket < ${req.end}`.execute(db)).rows[0]
   }
   const p = r.p ?? PERCENTILES.map(() => null)
   return {
     min: r.min, max: r.max, avg: r.avg, stddev: r.stddev, current: r.current,
     p50: p[0], p75: p[1], p90: p[2], p95: p[3], p97_5: p[4], p99: p[5], p100: p[6],
-    count: Number(r.count), source: raw ? 'raw' : level.source,
+    count: Number(r.count), source: raw ? 'raw' : sourceFor(req.target, level),
   }
 }
 

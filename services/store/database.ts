@@ -188,6 +188,10 @@ export interface ProcessMetricsTable {
   memory_percent: number
   num_threads: number | null
   create_time: Date | null
+  /** Per-process disk I/O and open files (sql/024); null when the agent could not read them. */
+  read_bytes_per_sec: number | null
+  write_bytes_per_sec: number | null
+  open_fds: number | null
 }
 
 export interface UserSessionsTable {
@@ -349,6 +353,8 @@ export type NetworkMetricsHourlyView = HourlyKey & { interface: string } & Hourl
   'bytes_sent_per_sec' | 'bytes_recv_per_sec' | 'packets_sent_per_sec' | 'packets_recv_per_sec' | 'bytes_sent' | 'bytes_recv'
   | 'errors_in' | 'errors_out' | 'drop_in' | 'drop_out'>
 export type ProcessMetricsHourlyView = HourlyKey & { name: string } & HourlyStats<'cpu_percent' | 'memory_bytes' | 'memory_percent' | 'num_threads'>
+/** sql/024: the I/O fields' hourly statistics per process name (count: rows with I/O rates). */
+export type ProcessIoHourlyView = HourlyKey & { name: string } & HourlyStats<'read_bytes_per_sec' | 'write_bytes_per_sec' | 'open_fds'>
 export type ContainerMetricsHourlyView = HourlyKey & { container_id: string } & HourlyStats<
   'cpu_percent' | 'memory_bytes' | 'memory_percent' | 'rx_bytes' | 'tx_bytes'>
 
@@ -523,6 +529,7 @@ export interface Database {
   disk_metrics_1h: DiskMetricsHourlyView
   network_metrics_1h: NetworkMetricsHourlyView
   process_metrics_1h: ProcessMetricsHourlyView
+  process_io_1h: ProcessIoHourlyView
   container_metrics_1h: ContainerMetricsHourlyView
   enrollment_tokens: EnrollmentTokensTable
   agent_registrations: AgentRegistrationsTable

@@ -79,7 +79,7 @@ function timestamps(n: number, stepMs: number, end = END): Date[] {
 function process(name: string, overrides: Partial<TopProcess> = {}): TopProcess {
   return {
     name, avg_cpu_percent: 12.5, max_cpu_percent: 80, avg_memory_bytes: 900 * 1024 * 1024, max_memory_bytes: 1.5 * 1024 ** 3,
-    avg_memory_percent: 5, samples: 60, cmdline: `/usr/bin/${name} --serve`, username: 'www-data', last_pid: 4242, last_seen: END, pid: null, started_at: null, first_seen: null, ...overrides,
+    avg_memory_percent: 5, samples: 60, avg_io_bytes_per_sec: null, max_io_bytes_per_sec: null, avg_read_bytes_per_sec: null, avg_write_bytes_per_sec: null, cmdline: `/usr/bin/${name} --serve`, username: 'www-data', last_pid: 4242, last_seen: END, pid: null, started_at: null, first_seen: null, ...overrides,
   }
 }
 

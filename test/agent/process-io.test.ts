@@ -1,0 +1,82 @@
+// Per-process disk I/O and open descriptors (issue 17 part 4) from a /proc laid out in a directory: rates
+// from /proc/[pid]/io deltas, a reused pid (a new process) counted from zero, a process whose io may not be
+// read left without the fields and said once; and from the real /proc, this process's open descriptors.
+import t from 'tap'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { ProcessCollector, parsePidIo } from '../../agent/process.ts'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** One process in the fake /proc: stat (start ticks tell a reused pid), status, cmdline, io unless absent, fd entries. */
+function writeProcess(root: string, pid: number, p: { name: string; start: number; read?: number; write?: number; fds?: number }) {
+  const dir = `${root}/${pid}`
+  mkdirSync(`${dir}/fd`, { recursive: true })
+  // state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime prio nice threads itreal starttime vsize
+  writeFileSync(`${dir}/stat`, `${pid} (${p.name}) S 1 ${pid} ${pid} 0 -1 0 0 0 0 0 10 5 0 0 20 0 1 0 ${p.start} 1000000 100 0\n`)
+  writeFileSync(`${dir}/status`, `Name:\t${p.name}\nUid:\t0\t0\t0\t0\nVmRSS:\t  1024 kB\n`)
+  writeFileSync(`${dir}/cmdline`, `/usr/bin/${p.name}\0`)
+  if (p.read !== undefined) {
+    writeFileSync(`${dir}/io`, `rchar: 1\nwchar: 1\nsyscr: 1\nsyscw: 1\nread_bytes: ${p.read}\nwrite_bytes: ${p.write}\ncancelled_write_bytes: 0\n`)
+  } else rmSync(`${dir}/io`, { force: true })
+  for (const f of readdirSync(`${dir}/fd`)) rmSync(`${dir}/fd/${f}`)
+  for (let i = 0; i < (p.fds ?? 0); i++) writeFileSync(`${dir}/fd/${i}`, '')
+}
+
+t.test('parsePidIo reads read_bytes and write_bytes, not rchar and wchar', async (t) => {
+  t.same(parsePidIo('rchar: 99\nwchar: 98\nsyscr: 1\nsyscw: 1\nread_bytes: 4096\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n'), { readBytes: 4096, writeBytes: 8192 })
+  t.equal(parsePidIo('rchar: 99\n'), undefined, 'a truncated file gives nothing rather than zeros')
+})
+
+t.test('rates from counter deltas; a reused pid starts from zero; unreadable io left out and said once', async (t) => {
+  const root = mkdtempSync(`${os.tmpdir()}/fake-proc-`)
+  t.teardown(() => rmSync(root, { recursive: true, force: true }))
+  writeProcess(root, 10, { name: 'postgres', start: 1000, read: 1_000_000, write: 5_000_000, fds: 7 })
+  writeProcess(root, 20, { name: 'backup', start: 2000, read: 0, write: 0, fds: 3 })
+  writeProcess(root, 30, { name: 'sshd', start: 3000, fds: 2 })
+  const ctx = { bootTime: 1_700_000_000, memTotalBytes: 8 * 1024 ** 3 }
+  const collector = new ProcessCollector(root, -1)
+  t.teardown(() => collector.close())
+
+  // The collector's interval lies between the sleep below and everything from here to the second reading.
+  const before = performance.now()
+  const first = await collector.collect(ctx)
+  t.equal(first.find((p) => p.pid === 10)!.read_bytes_per_sec, undefined, 'no rate before a second reading')
+  t.equal(first.find((p) => p.pid === 10)!.open_fds, 7, 'open descriptors counted from the first reading')
+  const notice = collector.takeAccessNotice()
+  t.match(notice, /unreadable for 1 of 3 processes/, 'the unreadable one is said')
+  t.match(notice, /root|CAP_SYS_PTRACE/, 'with how to read them all')
+  t.equal(collector.takeAccessNotice(), undefined, 'once')
+
+  await sleep(500)
+  writeProcess(root, 10, { name: 'postgres', start: 1000, read: 1_000_000 + 2_000_000, write: 5_000_000 + 500_000, fds: 9 })
+  // pid 20 is now another process (a later start) whose counters are below the old one's.
+  writeProcess(root, 20, { name: 'rsync', start: 2500, read: 300_000, write: 0, fds: 4 })
+  const second = await collector.collect(ctx)
+  const elapsed = (performance.now() - before) / 1000
+  const pg = second.find((p) => p.pid === 10)!
+  const near = (actual: number | undefined, bytes: number) => actual !== undefined && actual <= (bytes / 0.5) * 1.001 && actual >= (bytes / elapsed) * 0.999
+  t.ok(near(pg.read_bytes_per_sec, 2_000_000), `postgres reads 2,000,000 bytes over ~0.5 s (${pg.read_bytes_per_sec}/s, elapsed ${elapsed.toFixed(3)} s)`)
+  t.ok(near(pg.write_bytes_per_sec, 500_000), `and writes 500,000 (${pg.write_bytes_per_sec}/s)`)
+  t.equal(pg.open_fds, 7, 'descriptors are recounted at most every 10 s: the count read first stands')
+  const rsync = second.find((p) => p.pid === 20)!
+  t.equal(rsync.name, 'rsync')
+  t.ok(near(rsync.read_bytes_per_sec, 300_000), `a reused pid is a new process: its 300,000 bytes fall in this interval, no negative rate (${rsync.read_bytes_per_sec}/s)`)
+  t.equal(rsync.open_fds, 4, 'a new process is counted at once')
+  const sshd = second.find((p) => p.pid === 30)!
+  t.same([sshd.read_bytes_per_sec, sshd.write_bytes_per_sec], [undefined, undefined], 'unreadable io: no rates, not zeros')
+  t.equal(sshd.cpu_percent >= 0 && sshd.name, 'sshd', 'the rest of it is still sent')
+})
+
+t.test('the real /proc: this process\'s open descriptors', async (t) => {
+  const collector = new ProcessCollector('/proc', -1)
+  t.teardown(() => collector.close())
+  const ctx = { bootTime: 0, memTotalBytes: os.totalmem() }
+  const list = await collector.collect(ctx)
+  const me = list.find((p) => p.pid === process.pid)!
+  const now = readdirSync('/proc/self/fd').length
+  t.ok(me.open_fds !== undefined && Math.abs(me.open_fds - now) <= 8, `open_fds ${me.open_fds} close to /proc/self/fd's ${now}`)
+  const second = (await collector.collect(ctx)).find((p) => p.pid === process.pid)!
+  t.type(second.read_bytes_per_sec, 'number', 'own process: a read rate')
+  t.ok(second.write_bytes_per_sec! >= 0, 'and a write rate')
+})
