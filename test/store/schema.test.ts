@@ -9,7 +9,7 @@ import { readdir } from 'node:fs/promises'
 import { allBackends, openPrepared, RETENTION } from './backends.ts'
 
 const RAW = ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions', 'container_metrics', 'logs']
-const AGGREGATES = ['metrics_1m', 'metrics_1h', 'metrics_1d', 'disk_metrics_1h', 'network_metrics_1h', 'process_metrics_1h', 'process_lives_1h', 'container_metrics_1h']
+const AGGREGATES = ['metrics_1m', 'metrics_1h', 'metrics_1d', 'disk_metrics_1h', 'network_metrics_1h', 'process_metrics_1h', 'process_io_1h', 'process_lives_1h', 'container_metrics_1h']
 
 async function catalog(store: Store) {
   const q = async <T>(query: ReturnType<typeof sql<T>>) => (await query.execute(store.db)).rows
