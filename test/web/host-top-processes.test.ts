@@ -1,7 +1,8 @@
 // The host page's top processes in a real Chromium (Debian's, driven by playwright-core) against the real
 // API on an embedded TimescaleDB, with known data: each process by pid (two redis processes are two rows),
 // by CPU and by memory, averages and peaks; grouping by name says it groups; a 30-day range reads the hourly
-// aggregate, which keeps names only, and the panel says so.
+// aggregate, which keeps names only, and the panel says so; by disk I/O, where only the redis processes report
+// their I/O (the others' is unreadable to the agent), and the process tree's Disk I/O column with its subtree total.
 import t from 'tap'
 import { haveChromium, logIn, openBrowser } from './chromium.ts'
 import { makeBatch, minutesAgo, proc, startClient } from '../test-client.ts'
@@ -21,8 +22,8 @@ t.test('top processes on the host page in Chromium', { timeout: 150_000 }, async
         proc(1, 'systemd', { parent_pid: 0, cpu_percent: 0, memory_bytes: 10 * MiB }),
         proc(20, 'java', { parent_pid: 1, cpu_percent: 30, memory_bytes: (500 + 100 * s) * MiB, cmdline: 'java -jar app.jar', username: 'app' }),
         proc(10, 'nginx', { parent_pid: 1, cpu_percent: 10 * (s + 1), memory_bytes: 100 * MiB, cmdline: 'nginx: master', username: 'www' }),
-        proc(40, 'redis', { parent_pid: 1, cpu_percent: 5, memory_bytes: 200 * MiB, cmdline: 'redis-server :6379' }),
-        proc(41, 'redis', { parent_pid: 1, cpu_percent: 15, memory_bytes: 300 * MiB, cmdline: 'redis-server :6380' }),
+        proc(40, 'redis', { parent_pid: 1, cpu_percent: 5, memory_bytes: 200 * MiB, cmdline: 'redis-server :6379', read_bytes_per_sec: 0, write_bytes_per_sec: 2 * MiB, open_fds: 40 }),
+        proc(41, 'redis', { parent_pid: 1, cpu_percent: 15, memory_bytes: 300 * MiB, cmdline: 'redis-server :6380', read_bytes_per_sec: MiB, write_bytes_per_sec: 0, open_fds: 30 }),
       ],
     }))
   }
@@ -57,6 +58,25 @@ t.test('top processes on the host page in Chromium', { timeout: 150_000 }, async
     await waitFor('the 30-day answer', async () => /over the last 30 days/.test(await page.locator('#top-note').innerText()))
     t.match(await page.locator('#top-note').innerText(), /every process of a name together \(ranges this long are read from the hourly aggregate, which keeps names only\)/)
     t.equal(await page.locator('#top-processes-panel').getAttribute('data-group'), 'name')
+  })
+
+  await t.test('by disk I/O, and the tree\'s Disk I/O column', async (t) => {
+    await page.click('button[data-range="1h"]')
+    await page.selectOption('#top-by', 'disk_io')
+    await waitFor('by disk I/O', async () => /MiB\/s/.test((await rows())[0] ?? ''))
+    const byIo = await rows()
+    t.match(byIo[0], /^redis \| 40 \| .* \| 2\.0 MiB\/s \| 2\.0 MiB\/s$/, 'redis :6379 writes 2 MiB/s')
+    t.match(byIo[1], /^redis \| 41 \| .* \| 1\.0 MiB\/s \| 1\.0 MiB\/s$/, 'redis :6380 reads 1 MiB/s')
+    t.match(byIo[2], /– \| –$/, 'a process whose I/O was not readable shows –, ranked last')
+    t.match(await page.locator('#top-note').innerText(), /disk I\/O \(bytes read and written per second\)/)
+    const io = (pid: number) => page.locator(`#process-table tr[data-pid="${pid}"] td[data-col=io]`).innerText()
+    await page.locator('#process-table tr[data-pid="41"]').waitFor()
+    t.equal(await io(40), '2.0 MiB/s')
+    t.equal(await io(41), '1.0 MiB/s')
+    t.equal(await io(20), '–', 'java: not readable')
+    await page.click('#process-table button[data-pid="1"]')
+    await waitFor('systemd collapsed', async () => (await page.getAttribute('#process-table button[data-pid="1"]', 'aria-expanded')) === 'false')
+    t.equal(await io(1), 'Σ 3.0 MiB/s', 'a collapsed parent sums its subtree\'s I/O')
     t.same(pageErrors, [], 'no page errors')
   })
 })

@@ -276,7 +276,7 @@ t.test('the web page in Chromium', { timeout: 170_000 }, async (t) => {
     await page.locator('#process-table tbody tr[data-pid]').first().waitFor()
     t.same(await rowPids(page), [1, 200, 300, 100, 2],
       'roots open but kthreadd (kernel threads start collapsed); children sorted by their subtree\'s CPU (nginx 41 % with its workers, postgres 4.3 %, sshd 1.7 %)')
-    const cells = async (pid: number) => page.locator(`#process-table tr[data-pid="${pid}"] td[data-col]`).allInnerTexts()
+    const cells = async (pid: number) => page.locator(`#process-table tr[data-pid="${pid}"] td:is([data-col=cpu], [data-col=memory])`).allInnerTexts()
     t.same(await cells(200), ['Σ 41.0 %', 'Σ 195 MiB'], 'a collapsed parent shows its subtree\'s CPU and memory')
     t.match(await page.locator('#process-table tr[data-pid="200"] td[data-col=cpu] .subtree-total').getAttribute('title') ?? '',
       /41\.0 % with its 2 descendants; nginx itself 0\.5 % CPU/, 'and its own figures in the title')

@@ -1,19 +1,20 @@
-// The host page's "what is eating my machine" answer: the processes that used the most CPU or memory over
+// The host page's "what is eating my machine" answer: the processes that used the most CPU, memory or disk I/O over
 // the chosen range (GET /api/v1/processes/top), each process by its pid and start time, or, when asked
 // (or when the range is long enough to read the hourly aggregate, which keeps names only), grouped by name,
 // and the panel says which.
 import { h, replaceChildren } from './elements.js'
 import { api } from './session.js'
-import { formatBytes, formatFullTime, formatPercent, formatTime } from './format.js'
+import { formatBytes, formatByteRate, formatFullTime, formatPercent, formatTime } from './format.js'
 
 const LIMIT = 10
+const BY_LABEL = { cpu: 'CPU', memory: 'memory', disk_io: 'disk I/O (bytes read and written per second)' }
 
 /** Mounts the panel in `section`; `range()` gives the page's range ({ id, label, ms }). Returns { refresh, destroy }. */
 export function mountTopProcesses(section, agentId, range) {
   const state = { by: 'cpu', group: 'process', generation: 0 }
   let destroyed = false
   const by = h('select', { id: 'top-by', onchange: () => { state.by = by.value; refresh() } },
-    h('option', { value: 'cpu' }, 'CPU'), h('option', { value: 'memory' }, 'Memory'))
+    h('option', { value: 'cpu' }, 'CPU'), h('option', { value: 'memory' }, 'Memory'), h('option', { value: 'disk_io' }, 'Disk I/O'))
   const group = h('input', { id: 'top-group', type: 'checkbox', onchange: () => { state.group = group.checked ? 'name' : 'process'; refresh() } })
   const note = h('p', { class: 'muted', id: 'top-note', 'aria-live': 'polite' })
   const error = h('p', { class: 'error', role: 'alert', hidden: true })
@@ -50,10 +51,11 @@ export function mountTopProcesses(section, agentId, range) {
   function render(res, r) {
     const grouped = res.group === 'name'
     const forced = grouped && state.group === 'process'
-    note.textContent = `${state.by === 'cpu' ? 'CPU' : 'memory'} over the last ${r.label}, ${grouped ? 'every process of a name together' : 'each process by pid and start time'}`
+    note.textContent = `${BY_LABEL[state.by]} over the last ${r.label}, ${grouped ? 'every process of a name together' : 'each process by pid and start time'}`
       + (forced ? ' (ranges this long are read from the hourly aggregate, which keeps names only)' : '')
     section.dataset.group = res.group
-    const value = (p, stat) => (state.by === 'cpu' ? formatPercent(p[`${stat}_cpu_percent`]) : formatBytes(p[`${stat}_memory_bytes`]))
+    const value = (p, stat) => (state.by === 'cpu' ? formatPercent(p[`${stat}_cpu_percent`])
+      : state.by === 'memory' ? formatBytes(p[`${stat}_memory_bytes`]) : formatByteRate(p[`${stat}_io_bytes_per_sec`]))
     replaceChildren(tbody, res.processes.length === 0
       ? h('tr', {}, h('td', { colspan: 7, class: 'muted' }, `No process list in the last ${r.label}.`))
       : res.processes.map((p) => h('tr', { dataset: { name: p.name, ...(p.pid !== null ? { pid: String(p.pid) } : {}) } },

@@ -2,15 +2,17 @@
 // siblings sorted by CPU, memory, pid or name, refreshed on a timer without losing what the user opened,
 // closed or typed (that state lives here, not in the DOM). A collapsed parent shows its subtree's CPU and
 // memory (itself and every descendant), and siblings sort by those totals, so a busy child is never hidden
-// behind an idle parent; kernel threads (kthreadd's children) start collapsed.
+// behind an idle parent; kernel threads (kthreadd's children) start collapsed. Disk I/O is bytes read plus
+// written per second ('–' where the agent could not read the process's I/O: another user's, without root).
 import { h, replaceChildren } from './elements.js'
 import { api } from './session.js'
-import { formatBytes, formatFullTime, formatPercent, formatTime } from './format.js'
+import { formatBytes, formatByteRate, formatFullTime, formatPercent, formatTime } from './format.js'
 
 const REFRESH_MS = 10_000
 const SORTS = {
   cpu: { label: 'CPU', compare: (a, b) => b.total.cpu - a.total.cpu || a.pid - b.pid },
   memory: { label: 'Memory', compare: (a, b) => b.total.memory - a.total.memory || a.pid - b.pid },
+  io: { label: 'Disk I/O', compare: (a, b) => b.total.io - a.total.io || a.pid - b.pid },
   pid: { label: 'PID', compare: (a, b) => a.pid - b.pid },
   name: { label: 'Name', compare: (a, b) => a.name.localeCompare(b.name) || a.pid - b.pid },
 }
@@ -36,8 +38,8 @@ export function mountProcessTree(container, agentId) {
   const table = h('table', { class: 'process-table', id: 'process-table' },
     h('caption', { class: 'visually-hidden' }, 'Processes as a tree'),
     h('colgroup', {}, COLUMN_WIDTHS.map((width) => { const col = h('col'); col.style.width = width; return col })),
-    h('thead', {}, h('tr', {}, ['Process', 'PID', 'User', 'CPU', 'Memory', 'Mem %', 'Threads', 'Command line']
-      .map((c) => h('th', { scope: 'col', class: ['PID', 'CPU', 'Memory', 'Mem %', 'Threads'].includes(c) ? 'num' : undefined }, c)))),
+    h('thead', {}, h('tr', {}, ['Process', 'PID', 'User', 'CPU', 'Memory', 'Mem %', 'Disk I/O', 'Threads', 'Command line']
+      .map((c) => h('th', { scope: 'col', class: ['PID', 'CPU', 'Memory', 'Mem %', 'Disk I/O', 'Threads'].includes(c) ? 'num' : undefined }, c)))),
     tbody)
 
   replaceChildren(container,
@@ -166,6 +168,8 @@ export function mountProcessTree(container, agentId) {
       h('td', { class: 'num', dataset: { col: 'cpu' } }, figure(node.cpu_percent, node.total.cpu, formatPercent, 'CPU')),
       h('td', { class: 'num', dataset: { col: 'memory' } }, figure(node.memory_rss, node.total.memory, formatBytes, 'resident memory')),
       h('td', { class: 'num' }, formatPercent(node.memory_percent)),
+      h('td', { class: 'num', dataset: { col: 'io' }, title: ioOf(node) === null ? 'not readable by the agent (run it as root to read every process)' : `read ${formatByteRate(node.read_bytes_per_sec)}, written ${formatByteRate(node.write_bytes_per_sec)}` },
+        summed ? figure(ioOf(node), node.total.io, formatByteRate, 'disk I/O') : formatByteRate(ioOf(node))),
       h('td', { class: 'num' }, node.num_threads ?? '–'),
       h('td', { class: 'cmdline', title: node.cmdline || '' }, node.cmdline
         ? (isHit && q && !node.name.toLowerCase().includes(q) ? marked(node.cmdline, q) : node.cmdline)
@@ -182,14 +186,22 @@ export function mountProcessTree(container, agentId) {
   }
 }
 
+/** Bytes read plus written per second, or null when the agent could not read them. */
+function ioOf(node) {
+  const r = node.read_bytes_per_sec
+  const w = node.write_bytes_per_sec
+  return r === null || r === undefined || w === null || w === undefined ? null : r + w
+}
+
 /** Each node gets `total`: its own CPU and resident memory plus every descendant's, and how many processes that is. */
 function withTotals(nodes) {
   const add = (node) => {
-    const total = { cpu: node.cpu_percent ?? 0, memory: node.memory_rss ?? 0, count: 1 }
+    const total = { cpu: node.cpu_percent ?? 0, memory: node.memory_rss ?? 0, io: ioOf(node) ?? 0, count: 1 }
     for (const c of node.children) {
       add(c)
       total.cpu += c.total.cpu
       total.memory += c.total.memory
+      total.io += c.total.io
       total.count += c.total.count
     }
     node.total = total
@@ -199,8 +211,8 @@ function withTotals(nodes) {
 }
 
 /** kthreadd (Linux's pid 2, parent of every kernel thread): dozens of children nobody asked to see. */
-/** Process, PID, User, CPU, Memory, Mem %, Threads, Command line. */
-const COLUMN_WIDTHS = ['24%', '7%', '9%', '8%', '9%', '7%', '7%', '29%']
+/** Process, PID, User, CPU, Memory, Mem %, Disk I/O, Threads, Command line. */
+const COLUMN_WIDTHS = ['21%', '6%', '8%', '7%', '8%', '6%', '9%', '6%', '29%']
 
 const isKernelThreads = (node) => node.name === 'kthreadd' && !node.cmdline
 
