@@ -34,6 +34,7 @@ t.test('every axis holds its data between labelled ends, whatever the data', asy
 t.test('percent, empty and byte edge cases', async (t) => {
   t.same(ticks('percent', 3, 88), { bottom: 0, top: 100, step: 25, ticks: [0, 25, 50, 75, 100] }, 'percent is 0–100')
   t.same(ticks('percent', 0, 250).top, 300, 'a process on several cores goes above 100')
-  t.same(yScale('bytes', null, null), { bottom: 0, top: 1, step: 0.25 }, 'no data')
+  t.same(yScale('bytes', null, null), { bottom: 0, top: 1, step: 1 }, 'no data: 0 B and 1 B')
+  t.same(yScale('load', null, null), { bottom: 0, top: 1, step: 0.25 }, 'no data, a number')
   t.same(ticks('bytes', 0, 0).ticks, [0, 1], 'all zero: 0 B and 1 B, no fractions of a byte')
 })

@@ -1,4 +1,4 @@
-// Entry point: hash routes (#/ fleet, #/hosts/<agent>, #/hosts/<agent>/processes, #/alerts, #/alerting/<rules|channels|silences>,
+// Entry point: hash routes (#/ fleet, #/hosts/<agent>[?at=<RFC3339>], #/hosts/<agent>/processes, #/alerts, #/alerting/<rules|channels|silences>,
 // #/admin/<agents|tokens|users|organizations|audit>), seed 002's
 // bookmarks (/?hostname=<name>), the header, and the session's life: logged out → login form; logged in →
 // the live feed runs and views mount.
@@ -53,7 +53,11 @@ function route() {
     if (a.dataset.nav === page || (page === 'host' && a.dataset.nav === 'fleet')) a.setAttribute('aria-current', 'page')
     else a.removeAttribute('aria-current')
   }
-  if (page === 'host') unmount = mountHost(view, decodeURIComponent(host[1]), { focus: host[2] ? 'processes' : null })
+  if (page === 'host') {
+    // `#/hosts/<agent>?at=<RFC3339>`: the process tree as it was then (a shared link).
+    const at = new URLSearchParams(hash.split('?')[1] ?? '').get('at')
+    unmount = mountHost(view, decodeURIComponent(host[1]), { focus: host[2] ? 'processes' : null, at: at && !Number.isNaN(Date.parse(at)) ? new Date(at).toISOString() : null })
+  }
   else if (page === 'alerts') unmount = mountAlerts(view)
   else if (page === 'alerting') unmount = mountAlerting(view, section[2] ?? 'rules')
   else if (page === 'admin') unmount = mountAdmin(view, section[2] ?? 'agents')

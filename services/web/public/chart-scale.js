@@ -15,7 +15,7 @@ const MAX_STEPS = 5
  */
 export function yScale(unit, min, max) {
   if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) {
-    return unit === 'percent' ? { bottom: 0, top: 100, step: 25 } : { bottom: 0, top: 1, step: 0.25 }
+    return unit === 'percent' ? { bottom: 0, top: 100, step: 25 } : BYTE_UNITS.has(unit) ? { bottom: 0, top: 1, step: 1 } : { bottom: 0, top: 1, step: 0.25 }
   }
   if (unit === 'percent' && max <= 100 && min >= 0) return { bottom: 0, top: 100, step: 25 }
   const high = Math.max(max, 0) * 1.05

@@ -1,6 +1,9 @@
 // One host: live cards and charts (WS /ws/metrics/<agent>, REST polling while it is down), history over
 // a chosen range from the series endpoint, the custom metrics other tools wrote, filesystem and interface
-// tables, the process tree and the host's recent log lines. `focus: 'processes'` scrolls to the process tree once the page has its layout.
+// tables, the process tree (at any instant: `at`, kept in the address as ?at=; a click on a chart or a time in
+// the starts and exits picks one), the starts and exits over the range, the processes that used a span dragged
+// across a chart, and the host's recent log lines. `focus: 'processes'` scrolls to the process tree once the
+// page has its layout.
 import { h, replaceChildren } from './elements.js'
 import { api } from './session.js'
 import { LiveSocket } from './live-socket.js'
@@ -12,6 +15,7 @@ import { mountHostReport } from './host-report.js'
 import { customMetrics, mountCustomMetrics } from './host-custom-metrics.js'
 import { mountHostAlerts } from './host-alerts.js'
 import { mountTopProcesses } from './host-top-processes.js'
+import { blameMetricOf, mountProcessChanges, mountSpanBlame } from './host-process-history.js'
 import { eachLimited } from './concurrency.js'
 import { usageBar } from './usage-bar.js'
 import { formatAgo, formatByteRate, formatBytes, formatFullTime, formatNumber, formatPerSecond, formatPercent, formatValue } from './format.js'
@@ -37,7 +41,7 @@ const CARDS = [
   { id: 'swap', label: 'Swap', keys: ['swap.usage_percent'], unit: 'percent' },
 ]
 
-export function mountHost(container, agentId, { focus = null } = {}) {
+export function mountHost(container, agentId, { focus = null, at = null } = {}) {
   const state = { agent: null, range: RANGES[0], charts: [], generation: 0, lastSample: null, tablesAt: 0, processesAt: 0, onlineWindowMs: 20_000 }
   const cardTimes = new Map()
   let destroyed = false
@@ -47,6 +51,8 @@ export function mountHost(container, agentId, { focus = null } = {}) {
   let report = null
   let alerts = null
   let top = null
+  let changes = null
+  let span = null
   let pollTimer = 0
   let tablesTimer = 0
   let tickTimer = 0
@@ -66,7 +72,7 @@ export function mountHost(container, agentId, { focus = null } = {}) {
   }))
   const rangeButtons = RANGES.map((r) => h('button', {
     type: 'button', class: 'range', dataset: { range: r.id }, 'aria-pressed': String(r === state.range), title: `Last ${r.label}`,
-    onclick: () => { if (state.range !== r) { state.range = r; showRange(); loadHistory(); top?.refresh() } },
+    onclick: () => { if (state.range !== r) { state.range = r; showRange(); loadHistory(); top?.refresh(); changes?.refresh() } },
   }, r.id))
   const historyNote = h('span', { class: 'muted', id: 'history-note', 'aria-live': 'polite' })
   const chartsGrid = h('div', { class: 'charts', id: 'charts' })
@@ -74,6 +80,8 @@ export function mountHost(container, agentId, { focus = null } = {}) {
   const fsBody = h('tbody')
   const ifBody = h('tbody')
   const topSection = h('section', { class: 'top-processes-panel', id: 'top-processes-panel', 'aria-labelledby': 'top-title' })
+  const spanSection = h('section', { class: 'span-blame', id: 'span-panel', 'aria-labelledby': 'span-title' })
+  const changesSection = h('section', { class: 'process-changes', id: 'changes-panel', 'aria-labelledby': 'changes-title' })
   const processSection = h('section', { class: 'processes', 'aria-labelledby': 'processes-title' })
   const logsSection = h('section', { class: 'logs', 'aria-labelledby': 'logs-title' })
   const reportSection = h('section', { class: 'report', id: 'report', 'aria-labelledby': 'report-title', hidden: true })
@@ -87,6 +95,8 @@ export function mountHost(container, agentId, { focus = null } = {}) {
       h('div', { class: 'section-head' }, h('h2', { id: 'charts-title' }, 'Charts'),
         h('div', { class: 'range-picker', role: 'group', 'aria-label': 'History range' }, rangeButtons), reportButton, historyNote),
       reportSection, chartsGrid),
+    spanSection,
+    changesSection,
     customSection,
     h('section', { 'aria-labelledby': 'fs-title' }, h('h2', { id: 'fs-title' }, 'Filesystems'),
       h('div', { class: 'table-scroll' }, h('table', { id: 'filesystems' }, h('thead', {}, h('tr', {},
@@ -301,7 +311,24 @@ export function mountHost(container, agentId, { focus = null } = {}) {
   }
 
   function newChart(box, def) {
-    return new TimeChart(box, { title: def.title, unit: def.unit, labels: def.series.map((s) => s.label), rangeMs: state.range.ms })
+    return new TimeChart(box, {
+      title: def.title, unit: def.unit, labels: def.series.map((s) => s.label), rangeMs: state.range.ms,
+      onPick: (ms) => openTreeAt(new Date(ms).toISOString()),
+      onSpan: (from, to) => span?.show(from, to, blameMetricOf(def.id)),
+    })
+  }
+
+  /** The process tree as it was at `iso`, scrolled into view. */
+  function openTreeAt(iso) {
+    if (!tree) return
+    tree.showAt(iso)
+    processSection.scrollIntoView({ block: 'start' })
+  }
+
+  /** The tree's instant in the address, so it can be shared (replaced, not pushed: no page reload). */
+  function keepInstant(iso) {
+    const path = `#/hosts/${encodeURIComponent(state.agent?.name ?? agentId)}`
+    history.replaceState(null, '', iso ? `${path}?at=${encodeURIComponent(iso)}` : path)
   }
 
   function buildCharts(defs) {
@@ -378,7 +405,9 @@ export function mountHost(container, agentId, { focus = null } = {}) {
     if (!(await loadAgent()) || destroyed) return
     socket = new LiveSocket(`/ws/metrics/${encodeURIComponent(state.agent.name)}`, { onMessage: onLiveMessage, onState: onLiveState })
     socket.start()
-    tree = mountProcessTree(processSection, state.agent.id)
+    tree = mountProcessTree(processSection, state.agent.id, { at, onAt: keepInstant })
+    changes = mountProcessChanges(changesSection, state.agent.id, { range: () => state.range, onInstant: openTreeAt })
+    span = mountSpanBlame(spanSection, state.agent.id, { onInstant: openTreeAt })
     logs = mountHostLogs(logsSection, state.agent.id)
     report = mountHostReport(reportSection, state.agent, { button: reportButton, range: () => state.range.id })
     alerts = mountHostAlerts(alertStrip, state.agent)
@@ -404,7 +433,7 @@ export function mountHost(container, agentId, { focus = null } = {}) {
   }
 
   function showFocus() {
-    if (focus === 'processes' && !destroyed) processSection.scrollIntoView({ block: 'start' })
+    if ((focus === 'processes' || at) && !destroyed) processSection.scrollIntoView({ block: 'start' })
   }
 
   start()
@@ -421,6 +450,8 @@ export function mountHost(container, agentId, { focus = null } = {}) {
     report?.destroy()
     alerts?.()
     top?.destroy()
+    changes?.destroy()
+    span?.destroy()
     clearTimeout(pollTimer)
     clearTimeout(tablesTimer)
     clearInterval(tickTimer)

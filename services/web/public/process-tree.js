@@ -17,8 +17,18 @@ const SORTS = {
   name: { label: 'Name', compare: (a, b) => a.name.localeCompare(b.name) || a.pid - b.pid },
 }
 
-export function mountProcessTree(container, agentId) {
-  const state = { roots: [], total: 0, timestamp: null, query: '', sort: 'cpu', auto: true, loadedAt: null }
+/** A moment as a datetime-local input's value (the viewer's time zone, to the second). */
+export function localInputValue(iso) {
+  const d = new Date(iso)
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 19)
+}
+
+/**
+ * `at`: show the snapshot taken at or just before this instant (RFC3339) instead of the latest; `onAt(iso |
+ * null)` hears every change of it (the page keeps it in its address). Returns { refresh, showAt, destroy }.
+ */
+export function mountProcessTree(container, agentId, { at = null, onAt = () => {} } = {}) {
+  const state = { roots: [], total: 0, timestamp: null, query: '', sort: 'cpu', auto: true, loadedAt: null, at }
   // Only explicit choices are kept; everything else follows the defaults (roots open) or the search.
   const expanded = new Set()
   const collapsed = new Set()
@@ -31,6 +41,10 @@ export function mountProcessTree(container, agentId) {
     Object.entries(SORTS).map(([key, s]) => h('option', { value: key }, s.label)))
   const auto = h('input', { id: 'process-auto', type: 'checkbox', checked: true, onchange: () => { state.auto = auto.checked; schedule() } })
   const status = h('p', { class: 'muted', id: 'process-status', 'aria-live': 'polite' })
+  // The tree at any instant: typed here, or picked on a chart or in the starts and exits.
+  const atInput = h('input', { id: 'process-at', type: 'datetime-local', step: 1, 'aria-label': 'Show the processes as they were at',
+    onchange: () => showAt(atInput.value ? new Date(atInput.value).toISOString() : null) })
+  const latest = h('button', { type: 'button', class: 'secondary', id: 'process-latest', hidden: !state.at, onclick: () => showAt(null) }, 'Latest')
   const error = h('p', { class: 'error', role: 'alert', hidden: true })
   const tbody = h('tbody')
   // Fixed column widths (set through the CSSOM: the CSP allows no style attribute): searching, collapsing or
@@ -50,7 +64,8 @@ export function mountProcessTree(container, agentId) {
       h('button', { type: 'button', class: 'secondary', onclick: () => setAll(true) }, 'Expand all'),
       h('button', { type: 'button', class: 'secondary', onclick: () => setAll(false) }, 'Collapse all'),
       h('span', { class: 'check' }, auto, h('label', { for: 'process-auto' }, `Auto-refresh (${REFRESH_MS / 1000} s)`)),
-      h('button', { type: 'button', class: 'secondary', onclick: () => refresh() }, 'Refresh now')),
+      h('button', { type: 'button', class: 'secondary', onclick: () => refresh() }, 'Refresh now'),
+      h('label', { for: 'process-at' }, 'As of'), atInput, latest),
     error,
     h('div', { class: 'table-scroll' }, table))
 
@@ -66,8 +81,9 @@ export function mountProcessTree(container, agentId) {
     if (inFlight) return inFlight
     inFlight = (async () => {
       try {
-        const res = await api(`/api/v1/agents/${encodeURIComponent(agentId)}/processes`)
-        if (destroyed) return
+        const asked = state.at
+        const res = await api(`/api/v1/agents/${encodeURIComponent(agentId)}/processes${asked ? `?at=${encodeURIComponent(asked)}` : ''}`)
+        if (destroyed || asked !== state.at) return
         state.roots = withTotals(res.process_tree)
         state.total = res.total_processes
         state.timestamp = res.timestamp
@@ -87,7 +103,19 @@ export function mountProcessTree(container, agentId) {
 
   function schedule() {
     clearTimeout(timer)
-    if (state.auto && !destroyed) timer = setTimeout(refresh, REFRESH_MS)
+    // A past instant does not change: only the latest snapshot is refreshed.
+    if (state.auto && !state.at && !destroyed) timer = setTimeout(refresh, REFRESH_MS)
+  }
+
+  /** The tree as it was at `iso` (null: the latest), kept in the page's address by onAt. */
+  function showAt(iso) {
+    state.at = iso
+    atInput.value = iso ? localInputValue(iso) : ''
+    latest.hidden = !iso
+    state.loadedAt = null
+    render()
+    onAt(iso)
+    return refresh()
   }
 
   function render() {
@@ -128,14 +156,16 @@ export function mountProcessTree(container, agentId) {
     }
     walk(state.roots, 0, q !== '')
 
-    if (state.timestamp === null && state.loadedAt) rows.push(h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'This host has not sent a process list yet.')))
-    else if (rows.length === 0 && q) rows.push(h('tr', {}, h('td', { colspan: 8, class: 'muted' }, `No process matches "${state.query}".`)))
+    if (state.timestamp === null && state.loadedAt) {
+      rows.push(h('tr', {}, h('td', { colspan: 9, class: 'muted' }, state.at
+        ? `No process list at or before ${formatFullTime(state.at)}.` : 'This host has not sent a process list yet.')))
+    } else if (rows.length === 0 && q) rows.push(h('tr', {}, h('td', { colspan: 9, class: 'muted' }, `No process matches "${state.query}".`)))
     replaceChildren(tbody, rows)
     if (focusedPid) tbody.querySelector(`button[data-pid="${CSS.escape(focusedPid)}"]`)?.focus()
 
     const parts = []
     if (state.loadedAt) parts.push(`${state.total} processes`)
-    if (state.timestamp) parts.push(`snapshot at ${formatTime(state.timestamp)}`)
+    if (state.timestamp) parts.push(state.at ? `as it was at ${formatFullTime(state.timestamp)} (the snapshot at or before ${formatFullTime(state.at)})` : `snapshot at ${formatTime(state.timestamp)}`)
     if (q) parts.push(`${hit.size} match${hit.size === 1 ? '' : 'es'}`)
     status.textContent = state.loadedAt ? parts.join(' · ') : 'Loading processes…'
     if (state.timestamp) status.title = formatFullTime(state.timestamp)
@@ -177,11 +207,13 @@ export function mountProcessTree(container, agentId) {
   }
 
   status.textContent = 'Loading processes…'
+  if (state.at) atInput.value = localInputValue(state.at)
   refresh()
 
   return {
-    /** Re-read soon (new data arrived); the timer keeps running either way. */
-    refresh,
+    /** Re-read soon (new data arrived); the timer keeps running either way. A past instant stays as it is. */
+    refresh: () => (state.at ? Promise.resolve() : refresh()),
+    showAt,
     destroy() { destroyed = true; clearTimeout(timer) },
   }
 }
@@ -210,10 +242,10 @@ function withTotals(nodes) {
   return nodes
 }
 
-/** kthreadd (Linux's pid 2, parent of every kernel thread): dozens of children nobody asked to see. */
 /** Process, PID, User, CPU, Memory, Mem %, Disk I/O, Threads, Command line. */
 const COLUMN_WIDTHS = ['21%', '6%', '8%', '7%', '8%', '6%', '9%', '6%', '29%']
 
+/** kthreadd (Linux's pid 2, parent of every kernel thread): dozens of children nobody asked to see. */
 const isKernelThreads = (node) => node.name === 'kthreadd' && !node.cmdline
 
 /** `text` with the first match of `q` (lower case) in a <mark>: the name, or the command line when the match is there. */

@@ -33,9 +33,10 @@ function lastValue(values) {
 export class TimeChart {
   /**
    * @param {HTMLElement} container
-   * @param {{ title: string, unit: string, labels: string[], rangeMs: number }} options
+   * @param {{ title: string, unit: string, labels: string[], rangeMs: number, onPick?: (ms: number) => void, onSpan?: (startMs: number, endMs: number) => void }} options
+   *   onPick: a click on the plot, at that instant; onSpan: a span dragged across the plot (not a zoom)
    */
-  constructor(container, { title, unit, labels, rangeMs }) {
+  constructor(container, { title, unit, labels, rangeMs, onPick, onSpan }) {
     this.unit = unit
     this.rangeMs = rangeMs
     this.xs = []
@@ -67,9 +68,30 @@ export class TimeChart {
           value: (u, v, sidx, idx) => fmt(idx === null || idx === undefined ? lastValue(u.data[sidx]) : v),
         })),
       ],
-      cursor: { drag: { x: false, y: false } },
+      cursor: { drag: { x: Boolean(onSpan), y: false, setScale: false } },
+      hooks: {
+        setSelect: [(u) => {
+          if (!onSpan || u.select.width < 4) return
+          const from = u.posToVal(u.select.left, 'x') * 1000
+          const to = u.posToVal(u.select.left + u.select.width, 'x') * 1000
+          u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false)
+          onSpan(Math.round(from), Math.round(to))
+        }],
+      },
       legend: { live: true },
     }, this.data(), this.root)
+    if (onPick) {
+      // A click (not the end of a drag) picks the instant under the cursor.
+      let downX = null
+      this.plot.over.addEventListener('mousedown', (e) => { downX = e.clientX })
+      this.plot.over.addEventListener('click', (e) => {
+        if (downX !== null && Math.abs(e.clientX - downX) > 3) return
+        const left = e.clientX - this.plot.over.getBoundingClientRect().left
+        if (!(left >= 0)) return
+        onPick(Math.round(this.plot.posToVal(left, 'x') * 1000))
+      })
+      this.plot.over.title = onSpan ? 'Click: the processes at that moment; drag: the processes that used the span' : 'Click: the processes at that moment'
+    }
     this.resizer = new ResizeObserver(() => {
       const width = Math.max(280, container.clientWidth)
       if (Math.abs(width - this.plot.width) > 2) this.plot.setSize({ width, height: HEIGHT })
