@@ -357,7 +357,7 @@ export class ProcessCollector {
     if (u.said || u.count === 0) return undefined
     this.unreadableIo = { ...u, said: true }
     return `per-process disk I/O and open files are unreadable for ${u.count} of ${u.of} processes (other users' processes): `
-      + 'their read/write rates and open_fds are left out. Run the agent as root, or give it CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, to read them all'
+      + 'their read/write rates and open_fds are left out. Run the agent as root, or give it CAP_SYS_PTRACE (the systemd unit says how), to read them all'
   }
 
   /** Closes the /proc files held open; the next collection opens them again. */
