@@ -156,6 +156,19 @@ t.test('alerting from the page, in Chromium', { timeout: 180_000 }, async (t) =>
     t.same(listed.body.silences.map((s: { status: string }) => s.status), ['expired'], 'ended now, kept as history')
   })
 
+  await t.test('Silence 2h on a firing alert: one click', async (t) => {
+    await page.goto(`${api.url}/#/alerts`)
+    await page.locator('#firing-alerts [data-action=quick-silence]').click()
+    await page.locator('#alerts-notice:not([hidden])').waitFor()
+    t.match(await page.locator('#alerts-notice').innerText(), /CPU high on web-01 is silenced until .*: see or end it/)
+    const active = (await api.get('/api/v1/silences?active=true')).body.silences
+    t.equal(active.length, 1, 'one silence in effect')
+    t.same(active[0].matchers, { rule: 'CPU high', agent: 'web-01' })
+    const lasts = Date.parse(active[0].ends_at) - Date.parse(active[0].starts_at)
+    t.ok(Math.abs(lasts - 7_200_000) < 5000, 'for two hours')
+    t.equal((await api.req('DELETE', `/api/v1/silences/${active[0].id}`, { token: api.adminToken })).status, 204, 'ended for what follows')
+  })
+
   await t.test('the CPU comes down: the alert resolves, and the page shows it', async (t) => {
     for (const s of [30, 20, 10]) {
       await api.ingestOk(web.api_key, makeBatch({ time: new Date(Date.now() - s * 1000).toISOString(), metrics: [metric('cpu', 'usage_percent', 10)] }))

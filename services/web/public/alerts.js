@@ -8,6 +8,8 @@ import { formatFullTime, formatMetricValue, formatTime } from './format.js'
 
 const POLL_MS = 30_000
 const HISTORY_PAGE = 50
+/** What "Silence 2h" on a firing alert makes. */
+const QUICK_SILENCE = '2h'
 /** How long an acknowledgement holds: '' is until the alert resolves. */
 const ACK_FOR = [['', 'until resolved'], ['30m', '30 minutes'], ['1h', '1 hour'], ['4h', '4 hours'], ['1d', '1 day'], ['7d', '7 days']]
 const SINCE = [['1d', 'last 24 hours'], ['7d', 'last 7 days'], ['30d', 'last 30 days'], ['', 'all time']]
@@ -23,6 +25,7 @@ export function mountAlerts(container) {
   let scrolled = false
 
   const error = h('p', { class: 'error', role: 'alert', hidden: true })
+  const notice = h('p', { class: 'ok', id: 'alerts-notice', role: 'status', hidden: true })
   const firingBody = h('tbody')
   const recentBody = h('tbody')
   const firingCount = h('span', { class: 'muted', id: 'firing-count' })
@@ -49,7 +52,7 @@ export function mountAlerts(container) {
     h('section', { 'aria-labelledby': 'recent-title' }, h('div', { class: 'section-head' }, h('h2', { id: 'recent-title' }, 'History'), historyCount),
       filterForm, table('recent-alerts', recentBody, 'Alert history, newest first'), older))
   replaceChildren(container, h('section', { class: 'alerts', 'aria-labelledby': 'alerts-title' },
-    h('h1', { id: 'alerts-title' }, 'Alerts'), error, content))
+    h('h1', { id: 'alerts-title' }, 'Alerts'), error, notice, content))
   document.title = 'Alerts · hostpulse'
 
   function showError(text) { error.textContent = text; error.hidden = !text }
@@ -143,7 +146,8 @@ export function mountAlerts(container) {
     if (canWrite && e.state === 'firing') {
       actions.push(acknowledged ? unacknowledgeButton(e) : actionButton(e, 'ack', 'Acknowledge'))
       actions.push(actionButton(e, 'resolve', 'Resolve'))
-      // One click to a silence for this rule on this agent, pre-filled on the Alerting page.
+      // One click silences this rule on this agent for two hours; Silence… opens the form pre-filled for more.
+      actions.push(silenceButton(e))
       actions.push(h('a', { class: 'button-link', dataset: { action: 'silence' },
         href: `#/alerting/silences?rule=${encodeURIComponent(e.rule_name)}&agent=${encodeURIComponent(e.agent_name ?? '')}` }, 'Silence…'))
     }
@@ -173,6 +177,28 @@ export function mountAlerts(container) {
         state.form.body.querySelector('input[name="comment"]')?.focus()
       },
     }, label)
+  }
+
+  /** Silences this rule on this agent for QUICK_SILENCE at once; the status line says until when and links to it. */
+  function silenceButton(e) {
+    return h('button', {
+      type: 'button', class: 'secondary', dataset: { action: 'quick-silence' }, 'aria-label': `Silence ${e.rule_name} on ${e.agent_name} for 2 hours`,
+      onclick: async (event) => {
+        const button = event.currentTarget
+        button.disabled = true
+        try {
+          const made = await api('/api/v1/silences', { method: 'POST', body: {
+            matchers: { rule: e.rule_name, ...(e.agent_name ? { agent: e.agent_name } : {}) }, duration: QUICK_SILENCE, comment: 'silenced from the Alerts page',
+          } })
+          replaceChildren(notice, `${e.rule_name} on ${e.agent_name} is silenced until ${formatTime(made.ends_at)}: `,
+            h('a', { href: '#/alerting/silences' }, 'see or end it'), '.')
+          notice.hidden = false
+        } catch (err) {
+          showError(`Could not silence: ${err.message}`)
+        }
+        button.disabled = false
+      },
+    }, 'Silence 2h')
   }
 
   /** Takes an acknowledgement back at once (no comment): the alert notifies again on its repeat interval. */
