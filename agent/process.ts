@@ -77,9 +77,18 @@ function readPidFiles(dir: string): RawPidFiles {
 
 /** Bytes the process caused to be read from and written to storage (`read_bytes`, `write_bytes` of /proc/[pid]/io). */
 export function parsePidIo(text: string): { readBytes: number; writeBytes: number } | undefined {
-  const read = /^read_bytes:\s*(\d+)/m.exec(text)
-  const write = /^write_bytes:\s*(\d+)/m.exec(text)
-  return read && write ? { readBytes: Number(read[1]), writeBytes: Number(write[1]) } : undefined
+  const readBytes = ioField(text, '\nread_bytes:')
+  const writeBytes = ioField(text, '\nwrite_bytes:')
+  return readBytes === undefined || writeBytes === undefined ? undefined : { readBytes, writeBytes }
+}
+
+/** The number after `label` (which starts with the newline ending the line before it). */
+function ioField(text: string, label: string): number | undefined {
+  const at = text.indexOf(label)
+  if (at < 0) return undefined
+  const end = text.indexOf('\n', at + label.length)
+  const value = Number(text.slice(at + label.length, end < 0 ? text.length : end))
+  return Number.isFinite(value) ? value : undefined
 }
 
 /** Entries of /proc/[pid]/fd: its open file descriptors; undefined when they may not be listed. */
