@@ -44,7 +44,7 @@ class HeldPidFiles {
   read(): RawPidFiles {
     return {
       stat: readOpenPseudoFile(this.fds[0], PID_FILE_BYTES), status: readOpenPseudoFile(this.fds[1], PID_FILE_BYTES),
-      cmdline: readOpenPseudoFile(this.fds[2], PID_FILE_BYTES), io: this.ioFd === undefined ? undefined : readOpenPseudoFile(this.ioFd, IO_FILE_BYTES),
+      cmdline: readOpenPseudoFile(this.fds[2], PID_FILE_BYTES), io: this.ioFd === undefined ? undefined : readOptional(this.ioFd),
     }
   }
 
@@ -56,6 +56,18 @@ class HeldPidFiles {
 
 /** /proc/[pid]/io is seven short lines. */
 const IO_FILE_BYTES = 512
+
+/**
+ * /proc/[pid]/io, or undefined when the kernel refuses it: it checks the right to read another process's
+ * I/O at every read, not only at open (seen for pid 1 in a container), and a refusal must not cost the process.
+ */
+function readOptional(fd: number): string | undefined {
+  try {
+    return readOpenPseudoFile(fd, IO_FILE_BYTES)
+  } catch {
+    return undefined
+  }
+}
 
 /** A descriptor for a file the agent may not be allowed to read (another user's /proc/[pid]/io): undefined then. */
 function openOptional(path: string): number | undefined {
