@@ -122,17 +122,21 @@ export async function topProcesses(db: Kysely<Database>, req: AgentRef & {
         from process_metrics
         where org_id = ${orgId} and agent_id = ${agentId} and time >= ${start} and time < ${end}
         group by name order by ${order} desc nulls last, name limit ${limit}`.execute(db)
-    // I/O from process_io_1h, by the same hours and names; an hour's peak is its read peak plus its write peak (an upper bound).
+    // I/O from process_io_1h, by the same hours and names, when ranking by it (the join is not paid otherwise:
+    // the I/O figures are then null); an hour's peak is its read peak plus its write peak (an upper bound).
     : await sql<RankedRow>`
         select p.name, (sum(p.cpu_percent_avg * p.count) / sum(p.count))::float8 as avg_cpu_percent, max(p.cpu_percent_max) as max_cpu_percent,
                (sum(p.memory_bytes_avg * p.count) / sum(p.count))::float8 as avg_memory_bytes, max(p.memory_bytes_max) as max_memory_bytes,
                (sum(p.memory_percent_avg * p.count) / sum(p.count))::float8 as avg_memory_percent, sum(p.count)::int8 as samples,
+               ${req.by === 'disk_io' ? sql`
                (sum((i.read_bytes_per_sec_avg + i.write_bytes_per_sec_avg) * i.count) / nullif(sum(i.count), 0))::float8 as avg_io_bytes_per_sec,
                max(i.read_bytes_per_sec_max + i.write_bytes_per_sec_max)::float8 as max_io_bytes_per_sec,
                (sum(i.read_bytes_per_sec_avg * i.count) / nullif(sum(i.count), 0))::float8 as avg_read_bytes_per_sec,
-               (sum(i.write_bytes_per_sec_avg * i.count) / nullif(sum(i.count), 0))::float8 as avg_write_bytes_per_sec
+               (sum(i.write_bytes_per_sec_avg * i.count) / nullif(sum(i.count), 0))::float8 as avg_write_bytes_per_sec` : sql`
+               null::float8 as avg_io_bytes_per_sec, null::float8 as max_io_bytes_per_sec, null::float8 as avg_read_bytes_per_sec,
+               null::float8 as avg_write_bytes_per_sec`}
         from process_metrics_1h p
-        left join process_io_1h i on i.org_id = p.org_id and i.agent_id = p.agent_id and i.bucket = p.bucket and i.name = p.name
+        ${req.by === 'disk_io' ? sql`left join process_io_1h i on i.org_id = p.org_id and i.agent_id = p.agent_id and i.bucket = p.bucket and i.name = p.name` : sql``}
         where p.org_id = ${orgId} and p.agent_id = ${agentId} and p.bucket >= time_bucket('1 hour', ${start}::timestamptz) and p.bucket < ${end}
         group by p.name order by ${order} desc nulls last, p.name limit ${limit}`.execute(db)
   const detailOf = await newestByName(db, { orgId, agentId, start, end }, ranked.rows.map((r) => r.name))

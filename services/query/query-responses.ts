@@ -72,7 +72,8 @@ export const TopProcessesOut = Type.Object({
     cmdline: Nullable(Type.String()), username: Nullable(Type.String()), last_pid: Nullable(Type.Integer()),
     last_seen: Nullable(Time), avg_cpu_percent: N, max_cpu_percent: N, avg_memory_bytes: N, max_memory_bytes: N,
     avg_memory_percent: N, samples: Type.Integer(),
-    avg_io_bytes_per_sec: Nullable(Type.Number({ description: 'bytes read plus written per second; null where the agent could not read the process\'s I/O' })),
+    avg_io_bytes_per_sec: Nullable(Type.Number({ description: 'bytes read plus written per second; null where the agent could not read the process\'s I/O, '
+      + 'and on windows read from the hourly aggregate unless ranking by disk_io' })),
     max_io_bytes_per_sec: N, avg_read_bytes_per_sec: N, avg_write_bytes_per_sec: N,
   })),
 })
