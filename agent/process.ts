@@ -377,8 +377,9 @@ export class ProcessCollector {
     const u = this.unreadableIo
     if (u.said || u.count === 0) return undefined
     this.unreadableIo = { ...u, said: true }
-    return `per-process disk I/O and open files are unreadable for ${u.count} of ${u.of} processes (other users' processes): `
-      + 'their read/write rates and open_fds are left out. Run the agent as root, or give it CAP_SYS_PTRACE (the systemd unit says how), to read them all'
+    return `per-process disk I/O and open files are unreadable for ${u.count} of ${u.of} processes: their read/write rates and open_fds are left out. `
+      + 'Linux shows them only for the agent\'s own user\'s processes unless it has CAP_SYS_PTRACE (root outside a container has it; '
+      + 'the systemd unit says how to grant it)'
   }
 
   /** Closes the /proc files held open; the next collection opens them again. */
