@@ -32,7 +32,8 @@ t.test('ingest', async (t) => {
       ],
       disks: [disk('/', { read_bytes_per_sec: 1024.5, io_util_percent: 3.5 }), disk('/boot', { time: ownTime, device: '/dev/sda16', total_bytes: 923156480, filesystem: 'vfat' })],
       networks: [network('eth0', { bytes_sent_per_sec: 100.25, is_up: false })],
-      processes: [proc(603576, 'node', { cpu_percent: 144.19, create_time: minutesAgo(600) }), proc(600666, 'postgres', { time: ownTime, parent_pid: 42 })],
+      processes: [proc(603576, 'node', { cpu_percent: 144.19, create_time: minutesAgo(600), read_bytes_per_sec: 4096.5, write_bytes_per_sec: 0, open_fds: 23 }),
+        proc(600666, 'postgres', { time: ownTime, parent_pid: 42 })],
     })
     const res = await api.ingest(agentA.api_key, batch)
     t.equal(res.status, 202)
@@ -79,10 +80,11 @@ t.test('ingest', async (t) => {
     t.same(procs.map((p) => ({ ...p, time: ms(p.time), create_time: ms(p.create_time) })), [
       { time: ms(ownTime), org_id: api.orgId, agent_id: agentA.id, snapshot_id: snaps[0].snapshot_id, pid: 600666, parent_pid: 42, name: 'postgres',
         cmdline: '/usr/bin/postgres --serve', username: 'root', status: 'running', cpu_percent: 12.17, memory_bytes: 501776384,
-        memory_vms: null, memory_percent: 2.04, num_threads: 8, create_time: null },
+        memory_vms: null, memory_percent: 2.04, num_threads: 8, create_time: null, read_bytes_per_sec: null, write_bytes_per_sec: null, open_fds: null },
       { time: ms(batchTime), org_id: api.orgId, agent_id: agentA.id, snapshot_id: snaps[0].snapshot_id, pid: 603576, parent_pid: 1, name: 'node',
         cmdline: '/usr/bin/node --serve', username: 'root', status: 'running', cpu_percent: 144.19, memory_bytes: 501776384,
-        memory_vms: null, memory_percent: 2.04, num_threads: 8, create_time: ms(batch.processes![0].create_time!) },
+        memory_vms: null, memory_percent: 2.04, num_threads: 8, create_time: ms(batch.processes![0].create_time!),
+        read_bytes_per_sec: 4096.5, write_bytes_per_sec: 0, open_fds: 23 },
     ], 'process rows, tied to the snapshot')
 
     const claimed = await db.selectFrom('ingest_batches').selectAll().where('batch_id', '=', batch.batch_id).executeTakeFirstOrThrow()
