@@ -12,18 +12,23 @@ export interface IngestingAgent { id: string; org_id: string }
 export interface WrittenSpan { table: string; min: Date; max: Date }
 
 /** Collects each table's oldest and newest row time as the rows are inserted. */
+/** The earliest and latest `time` of `rows` in ms (min > max when there are none). */
+function timeSpan(rows: ReadonlyArray<{ time: string }>): { min: number; max: number } {
+  let min = Infinity
+  let max = -Infinity
+  for (const r of rows) {
+    const t = Date.parse(r.time)
+    if (t < min) min = t
+    if (t > max) max = t
+  }
+  return { min, max }
+}
+
 class WrittenSpans {
   private readonly spans = new Map<string, { min: number; max: number }>()
 
   add(table: string, rows: ReadonlyArray<{ time: string }>): void {
-    if (rows.length === 0) return
-    let min = Infinity
-    let max = -Infinity
-    for (const r of rows) {
-      const t = Date.parse(r.time)
-      if (t < min) min = t
-      if (t > max) max = t
-    }
+    const { min, max } = timeSpan(rows)
     if (min > max) return
     const had = this.spans.get(table)
     this.spans.set(table, had ? { min: Math.min(had.min, min), max: Math.max(had.max, max) } : { min, max })
@@ -233,13 +238,7 @@ async function replaceStoredPoints(trx: Transaction<Database>, rows: Item<'metri
   const points = [...last.values()]
   const again = points.filter((r) => Date.parse(r.time) <= (newestStored.get(r.agent.id) ?? Infinity))
   if (again.length > 0) {
-    let min = Infinity
-    let max = -Infinity
-    for (const r of again) {
-      const t = Date.parse(r.time)
-      if (t < min) min = t
-      if (t > max) max = t
-    }
+    const { min, max } = timeSpan(again)
     // The span as literals, so the planner leaves every other chunk out before it runs.
     const from = sql.lit(new Date(min - 1).toISOString())
     const to = sql.lit(new Date(max + 1).toISOString())

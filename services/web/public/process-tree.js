@@ -188,6 +188,7 @@ export function mountProcessTree(container, agentId, { at = null, onAt = () => {
     nameCell.style.paddingLeft = `${0.3 + depth * 1.2}em`
     // Collapsed: the subtree's totals, marked Σ, with the process's own figures in the title.
     const summed = node.children.length > 0 && !open
+    const io = ioOf(node)
     const figure = (own, total, format, what) => summed
       ? h('span', { class: 'subtree-total', title: `${format(total)} with its ${node.total.count - 1} descendants; ${node.name} itself ${format(own)} ${what}` }, h('span', { class: 'muted', 'aria-hidden': 'true' }, 'Σ '), format(total))
       : format(own)
@@ -198,8 +199,8 @@ export function mountProcessTree(container, agentId, { at = null, onAt = () => {
       h('td', { class: 'num', dataset: { col: 'cpu' } }, figure(node.cpu_percent, node.total.cpu, formatPercent, 'CPU')),
       h('td', { class: 'num', dataset: { col: 'memory' } }, figure(node.memory_rss, node.total.memory, formatBytes, 'resident memory')),
       h('td', { class: 'num' }, formatPercent(node.memory_percent)),
-      h('td', { class: 'num', dataset: { col: 'io' }, title: ioOf(node) === null ? 'not readable by the agent (run it as root to read every process)' : `read ${formatByteRate(node.read_bytes_per_sec)}, written ${formatByteRate(node.write_bytes_per_sec)}` },
-        summed ? figure(ioOf(node), node.total.io, formatByteRate, 'disk I/O') : formatByteRate(ioOf(node))),
+      h('td', { class: 'num', dataset: { col: 'io' }, title: io === null ? 'not readable by the agent (it needs CAP_SYS_PTRACE for other users\' processes)' : `read ${formatByteRate(node.read_bytes_per_sec)}, written ${formatByteRate(node.write_bytes_per_sec)}` },
+        summed ? figure(io, node.total.io, formatByteRate, 'disk I/O') : formatByteRate(io)),
       h('td', { class: 'num' }, node.num_threads ?? '–'),
       h('td', { class: 'cmdline', title: node.cmdline || '' }, node.cmdline
         ? (isHit && q && !node.name.toLowerCase().includes(q) ? marked(node.cmdline, q) : node.cmdline)
