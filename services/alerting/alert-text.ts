@@ -51,6 +51,9 @@ export function renderAnnotations(annotations: Record<string, string>, v: Templa
   const fallback = kind === 'agent_offline' ? `${v.rule}: ${v.agent} sent no data for ${formatValue(v.value, 'seconds')} s`
     : kind === 'process_absent' ? `${v.rule}: no matching process on ${where}`
       : kind === 'no_data' ? `${v.rule}: no ${v.metric} data from ${where}`
+        : kind === 'traffic_quota' ? (v.metric === 'traffic.quota_forecast_percent'
+          ? `${v.rule}: at this pace ${v.agent} reaches ${formatValue(v.value, v.metric)} % of its traffic quota by the cycle's end (threshold ${formatValue(v.threshold, v.metric)} %)`
+          : `${v.rule}: ${v.agent} has used ${formatValue(v.value, v.metric)} % of its traffic quota this cycle (threshold ${formatValue(v.threshold, v.metric)} %)`)
         : `${v.rule}: ${v.metric} ${formatValue(v.value, v.metric)} on ${where} (threshold ${formatValue(v.threshold, v.metric)})`
   return { summary: (rendered.summary ?? fallback).slice(0, 2000), annotations: rendered }
 }

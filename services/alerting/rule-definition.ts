@@ -16,7 +16,9 @@ const lit = <T extends string>(values: readonly T[], description?: string) =>
 export const AGGREGATIONS = ['avg', 'min', 'max', 'last', 'count', 'p95', 'rate'] as const
 export const CONDITIONS = ['>', '>=', '<', '<=', '==', '!='] as const
 export const SEVERITIES = ['info', 'warning', 'critical'] as const
-export const RULE_KINDS = ['threshold', 'agent_offline', 'process_absent', 'no_data'] as const
+export const RULE_KINDS = ['threshold', 'agent_offline', 'process_absent', 'no_data', 'traffic_quota'] as const
+/** The metrics of traffic_quota rules: percent of the quota used in the cycle so far, or forecast for its end. */
+export const TRAFFIC_QUOTA_METRICS = ['traffic.quota_used_percent', 'traffic.quota_forecast_percent'] as const
 
 const Duration = (description: string) => Type.String({ minLength: 2, maxLength: 16, description })
 const TagMap = (description: string) => Type.Record(Type.String({ minLength: 1, maxLength: 64 }), Type.String({ maxLength: 1024 }), { maxProperties: 32, description })
@@ -26,7 +28,7 @@ const Threshold = Type.Unsafe<number | null>({ type: ['number', 'null'], minimum
 export const RuleBody = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 200 }),
   description: Type.Optional(Type.String({ maxLength: 2000 })),
-  metric: Type.String({ minLength: 3, maxLength: 200, description: '<type>.<name> as the series endpoint takes it (cpu.usage_percent, disk.usage_percent …), or agent.offline / process.absent' }),
+  metric: Type.String({ minLength: 3, maxLength: 200, description: '<type>.<name> as the series endpoint takes it (cpu.usage_percent, disk.usage_percent …), or agent.offline / process.absent, or traffic.quota_used_percent / traffic.quota_forecast_percent (the billing cycle\'s traffic against the agent\'s quota)' }),
   kind: Type.Optional(lit(RULE_KINDS, 'derived from metric; ask for no_data explicitly')),
   aggregation: Type.Optional(lit(AGGREGATIONS, 'over the window; default avg; rate: a counter\'s per-second increase over the window, restarts handled (metrics table series only)')),
   window: Type.Optional(Duration('aggregation window, e.g. 1m, 5m; default 1m')),
@@ -101,13 +103,15 @@ const TAG_KEY = /^[A-Za-z0-9_.-]{1,64}$/
 
 /** What kind of rule a metric makes (agent.offline and process.absent are their own kinds). */
 function kindOf(metric: string, asked: AlertRuleKind | undefined): AlertRuleKind {
-  const special: AlertRuleKind | undefined = metric === 'agent.offline' ? 'agent_offline' : metric === 'process.absent' ? 'process_absent' : undefined
+  const special: AlertRuleKind | undefined = metric === 'agent.offline' ? 'agent_offline' : metric === 'process.absent' ? 'process_absent'
+    : (TRAFFIC_QUOTA_METRICS as readonly string[]).includes(metric) ? 'traffic_quota' : undefined
   if (special) {
     if (asked !== undefined && asked !== special) throw new RuleProblem('kind', `must be ${special} (or left out) for metric ${metric}`)
     return special
   }
-  if (asked === 'agent_offline' || asked === 'process_absent') {
-    throw new RuleProblem('kind', `${asked} takes metric ${asked === 'agent_offline' ? 'agent.offline' : 'process.absent'}`)
+  if (asked === 'agent_offline' || asked === 'process_absent' || asked === 'traffic_quota') {
+    const takes = { agent_offline: 'agent.offline', process_absent: 'process.absent', traffic_quota: TRAFFIC_QUOTA_METRICS.join(' or ') }[asked]
+    throw new RuleProblem('kind', `${asked} takes metric ${takes}`)
   }
   return asked ?? 'threshold'
 }
@@ -147,6 +151,10 @@ export function ruleValues(body: RuleBody): RuleValues {
   } else if (kind === 'process_absent') {
     for (const key of Object.keys(tags)) if (key !== 'name' && key !== 'cmdline') throw new RuleProblem(`tags.${key}`, 'is not allowed: process.absent rules take tags.name and/or tags.cmdline')
     if (!tags.name && !tags.cmdline) throw new RuleProblem('tags.name', 'is required: process.absent rules need tags.name (process name) or tags.cmdline (a pattern, * matches anything)')
+  } else if (kind === 'traffic_quota') {
+    if (Object.keys(tags).length > 0) throw new RuleProblem(`tags.${Object.keys(tags)[0]}`, 'does not apply to traffic quota rules: they judge the host\'s total against its quota')
+    if (body.aggregation !== undefined) throw new RuleProblem('aggregation', 'does not apply to traffic quota rules: the value is the billing cycle\'s total')
+    if (body.window !== undefined) throw new RuleProblem('window', 'does not apply to traffic quota rules: the window is the billing cycle')
   } else {
     if (!/^[a-z][a-z0-9_]*\.[a-z0-9_]+$/.test(metric)) throw new RuleProblem('metric', `must look like <type>.<name>, e.g. cpu.usage_percent (got "${metric}")`)
     checkSeries(metric, tags)
@@ -154,7 +162,7 @@ export function ruleValues(body: RuleBody): RuleValues {
       throw new RuleProblem('aggregation', `rate is for counters of the metrics table (prom.*, otel.* …); ${metric} is already a per-second value or a gauge`)
     }
   }
-  if (kind === 'threshold') {
+  if (kind === 'threshold' || kind === 'traffic_quota') {
     if (!has(body.threshold) && !has(body.warning_threshold)) {
       throw new RuleProblem('threshold', 'is required for a threshold rule (or warning_threshold alone, for a rule that only warns)')
     }
@@ -199,7 +207,8 @@ export function ruleValues(body: RuleBody): RuleValues {
     notify_on_resolve: body.notify_on_resolve ?? true,
     enabled: body.enabled ?? true,
     annotations: JSON.stringify(body.annotations ?? {}),
-    interval_seconds: seconds('interval', body.interval, 15, 1, 86_400),
+    // A cycle's total moves slowly and costs a month of buckets to sum: quota rules look every 5 minutes by default.
+    interval_seconds: seconds('interval', body.interval, kind === 'traffic_quota' ? 300 : 15, 1, 86_400),
     group_wait_seconds: seconds('group_wait', body.group_wait, 10, 0, 3_600),
   }
 }
@@ -258,8 +267,10 @@ export function ruleView(r: RuleRow): Static<typeof RuleOut> {
 /** The body that recreates a stored rule as it is: a change to some fields sends it back with those replaced. */
 export function ruleBodyOf(r: RuleRow): RuleBody {
   const v = ruleView(r)
+  // A quota rule's window is its billing cycle: it takes neither field.
+  const windowed = r.kind === 'traffic_quota' ? {} : { aggregation: r.aggregation, window: v.window }
   return {
-    name: v.name, description: v.description, metric: v.metric, kind: r.kind, aggregation: r.aggregation, window: v.window,
+    name: v.name, description: v.description, metric: v.metric, kind: r.kind, ...windowed,
     condition: r.condition, threshold: r.threshold, warning_threshold: r.warning_threshold, recovery_threshold: r.recovery_threshold,
     for: v.for, severity: r.severity, agents: [...r.agents], labels: { ...r.labels }, tags: { ...r.tags }, channels: [...r.channels],
     repeat_interval: v.repeat_interval, notify_on_resolve: r.notify_on_resolve, enabled: r.enabled, annotations: { ...r.annotations },

@@ -90,6 +90,7 @@ export async function observeRule(db: Kysely<Database>, rule: Rule, now: Date, r
           and ps.time > ${from}::timestamptz and ps.time <= ${now}::timestamptz) as judged) j
         cross join lateral (select count(*) as n from process_metrics p where ${match}) m`, tags)
     }
+    case 'traffic_quota': return trafficQuotaObservations(db, rule, now)
     case 'no_data': {
       const target = seriesSource(rule)
       return flagObservations(db, rule, sql`
@@ -110,6 +111,32 @@ async function flagObservations(db: Kysely<Database>, rule: Rule, query: RawBuil
     observation: r.judged ? { kind: 'condition', holds: r.holds, value: r.value === null ? null : Number(r.value) } : { kind: 'missing' },
   }))
   return { agents, series, source: 'raw' }
+}
+
+/**
+ * traffic.quota_used_percent: the bytes of the agent's billing cycle so far (in its quota's direction) in
+ * percent of its quota; traffic.quota_forecast_percent: the bytes at the pace so far by the cycle's end, in
+ * percent of it (none in the cycle's first hour). An agent without a quota has no value (never judged).
+ * The store counts both (hostpulse_traffic_usage, sql/025_traffic.sql), as the traffic endpoint does.
+ */
+async function trafficQuotaObservations(db: Kysely<Database>, rule: Rule, now: Date): Promise<RuleObservations> {
+  const measured = rule.metric === 'traffic.quota_forecast_percent' ? sql`u.forecast_bytes` : sql`u.used_bytes`
+  const { rows } = await sql<ValueRow & { has_quota: boolean }>`
+    with sel as materialized (${selectedAgents(rule)})
+    select s.id, s.name, s.labels, '{}'::jsonb as series_tags,
+           (${measured}::float8 * 100 / u.quota_bytes)::float8 as value, u.quota_bytes is not null as has_quota
+    from sel s
+    join hostpulse_traffic_usage(${rule.org_id}::uuid, ${now}::timestamptz) u on u.agent_id = s.id
+    `.execute(db)
+  const { rows: selected } = await sql<{ id: string; name: string; labels: Record<string, string> }>`${selectedAgents(rule)}`.execute(db)
+  const agents = selected.map((a) => ({ id: a.id, name: a.name, labels: a.labels ?? {} }))
+  // No quota (any more): nothing to exceed, so an alert about it ends. A quota but no pace yet: unknown.
+  const series = rows.map((r): SeriesObservation => ({
+    agent: { id: r.id, name: r.name, labels: r.labels ?? {} }, seriesKey: '', seriesTags: {},
+    observation: !r.has_quota ? { kind: 'condition', holds: false, value: null }
+      : r.value === null || !Number.isFinite(Number(r.value)) ? { kind: 'missing' } : { kind: 'value', value: Number(r.value) },
+  }))
+  return { agents, series, source: 'network_traffic' }
 }
 
 interface SeriesSource {

@@ -6,6 +6,7 @@ import { storePlugin } from '../store/store-plugin.ts'
 import { authPlugin } from '../auth/auth-plugin.ts'
 import { authRoutes } from '../auth/auth-routes.ts'
 import { ingestPlugin, type IngestPluginOptions } from '../ingest/ingest-service.ts'
+import { trafficPlugin } from '../traffic/traffic-plugin.ts'
 import { queryPlugin } from '../query/query-plugin.ts'
 import { logsPlugin } from '../logs/logs-plugin.ts'
 import { agentsPlugin } from '../agents/agents-plugin.ts'
@@ -106,6 +107,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(auditRoutes)
   await app.register(agentsPlugin, { onlineWindowSeconds: opts.onlineWindowSeconds ?? 20 })
   await app.register(queryPlugin, { retentionDays: opts.retentionDays ?? DEFAULT_RETENTION_DAYS })
+  await app.register(trafficPlugin)
   await app.register(logsPlugin)
   await app.register(dashboardsRoutes)
   await app.register(livePlugin, opts.live ?? {})

@@ -15,6 +15,7 @@ export const AUDIT_ACTIONS = [
   'channel.create', 'channel.update', 'channel.delete', 'channel.test',
   'silence.create', 'silence.update', 'silence.delete',
   'alert.acknowledge', 'alert.resolve',
+  'traffic.settings_update', 'traffic_quota.set', 'traffic_quota.delete',
 ] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
 

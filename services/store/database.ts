@@ -100,6 +100,36 @@ export interface AgentsTable {
   config: ColumnType<Record<string, unknown>, string | undefined, string>
   /** The agent's integer id on the compatibility faces (seeds 000, 003, 004): never reused. */
   number: Generated<number>
+  /** Day of the month its traffic billing cycle starts (29–31: the month's last day in shorter months). */
+  traffic_cycle_day: ColumnType<number, number | undefined, number>
+  /** IANA time zone its traffic days and cycles are counted in. */
+  time_zone: ColumnType<string, string | undefined, string>
+  /** Interfaces counted in the host's traffic total; null: all but loopback and virtual ones. */
+  traffic_interfaces: string[] | null
+  traffic_quota_bytes: ColumnType<number | null, number | null | undefined, number | null>
+  traffic_quota_direction: ColumnType<TrafficDirection, TrafficDirection | undefined, TrafficDirection>
+}
+
+/** What a traffic quota counts: bytes received plus sent, or one direction. */
+export type TrafficDirection = 'total' | 'sent' | 'received'
+
+export interface TrafficQuotasTable {
+  org_id: string
+  label_key: string
+  label_value: string
+  quota_bytes: number
+  direction: ColumnType<TrafficDirection, TrafficDirection | undefined, TrafficDirection>
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface NetworkTrafficTable {
+  bucket: Date
+  org_id: string
+  agent_id: string
+  interface: string
+  received_bytes: number
+  sent_bytes: number
 }
 
 export interface IngestBatchesTable {
@@ -359,7 +389,7 @@ export type ContainerMetricsHourlyView = HourlyKey & { container_id: string } & 
   'cpu_percent' | 'memory_bytes' | 'memory_percent' | 'rx_bytes' | 'tx_bytes'>
 
 export type AlertSeverity = 'info' | 'warning' | 'critical'
-export type AlertRuleKind = 'threshold' | 'agent_offline' | 'process_absent' | 'no_data'
+export type AlertRuleKind = 'threshold' | 'agent_offline' | 'process_absent' | 'no_data' | 'traffic_quota'
 export type AlertAggregation = 'avg' | 'min' | 'max' | 'last' | 'count' | 'p95' | 'rate'
 export type AlertCondition = '>' | '>=' | '<' | '<=' | '==' | '!='
 export type AlertLifecycleState = 'inactive' | 'pending' | 'firing' | 'resolved'
@@ -516,6 +546,8 @@ export interface Database {
   metrics_latest: MetricsLatestTable
   disk_metrics: DiskMetricsTable
   network_metrics: NetworkMetricsTable
+  network_traffic: NetworkTrafficTable
+  traffic_quotas: TrafficQuotasTable
   process_snapshots: ProcessSnapshotsTable
   process_metrics: ProcessMetricsTable
   user_sessions: UserSessionsTable

@@ -2,7 +2,9 @@
 // materialized, where its real-time union no longer looks: they stay invisible through it until its policy
 // next runs (every 15 minutes for the hourly levels). Ingest tells the store which time span it wrote per
 // hypertable; a span reaching below an aggregate's watermark gets its buckets refreshed, parents before
-// children, in passes at most one per interval (each refreshes an aggregate at most once).
+// children, in passes at most one per interval (each refreshes an aggregate at most once). Traffic per 15
+// minutes (network_traffic, sql/025_traffic.sql) is derived from network_metrics the same way: late rows get
+// its buckets recomputed in the same pass (the store's function clamps the span to what is materialized).
 import { sql, type Kysely } from 'kysely'
 import type { Database } from './database.ts'
 
@@ -194,6 +196,8 @@ export class LateDataRefresh implements WrittenRowsSink {
     this.lastPassAt = Date.now()
     const spans = this.pending
     this.pending = new Map()
+    const network = spans.get('network_metrics')
+    if (network && !this.closed) await this.refreshTraffic(network)
     let levels: AggregateLevel[]
     let marks: Map<number, Marks>
     try {
@@ -245,6 +249,24 @@ export class LateDataRefresh implements WrittenRowsSink {
         this.merge(root, { ...span, min: from })
         return
       }
+    }
+  }
+
+  /** Recomputes the traffic buckets late rows changed (none when the span is above what is materialized). */
+  private async refreshTraffic(span: Span): Promise<void> {
+    const started = performance.now()
+    const what = `network_traffic [${iso(span.min)}, ${iso(span.max)}]`
+    try {
+      const { rows: [r] } = await sql<{ buckets: number }>`
+        select hostpulse_refresh_traffic(${iso(span.min)}::timestamptz, ${iso(span.max)}::timestamptz) as buckets`.execute(this.db)
+      if (!r || r.buckets === 0) return
+      this.refreshCounts.set('network_traffic', (this.refreshCounts.get('network_traffic') ?? 0) + 1)
+      this.log(`late rows: recounted ${r.buckets} traffic buckets for ${what} in ${Math.round(performance.now() - started)} ms`, false)
+    } catch (err) {
+      // A store whose migrations have not reached traffic yet has no such function: nothing to recount.
+      if (/hostpulse_refresh_traffic.*does not exist/.test(errorText(err))) return
+      this.failureCount++
+      this.log(`late rows: recounting ${what} failed: ${errorText(err)}`, true)
     }
   }
 
