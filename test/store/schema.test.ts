@@ -9,6 +9,8 @@ import { readdir } from 'node:fs/promises'
 import { allBackends, openPrepared, RETENTION } from './backends.ts'
 
 const RAW = ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions', 'container_metrics', 'logs']
+/** Kept like daily data: traffic per 15 minutes, derived from network_metrics (billing history). */
+const DERIVED = ['network_traffic']
 const AGGREGATES = ['metrics_1m', 'metrics_1h', 'metrics_1d', 'disk_metrics_1h', 'network_metrics_1h', 'process_metrics_1h', 'process_io_1h', 'process_lives_1h', 'container_metrics_1h']
 
 async function catalog(store: Store) {
@@ -76,19 +78,20 @@ for (const backend of await allBackends()) {
       const jobs = (proc: string) => before.jobs.filter((j) => j.proc_name === proc)
       t.same(jobs('policy_refresh_continuous_aggregate').map((j) => j.hypertable_name).sort(), [...AGGREGATES].sort())
       const compression = jobs('policy_compression')
-      t.same(compression.map((j) => j.hypertable_name).sort(), [...RAW, 'metrics_1m'].sort())
+      t.same(compression.map((j) => j.hypertable_name).sort(), [...RAW, ...DERIVED, 'metrics_1m'].sort())
       for (const j of compression) {
-        // The minute aggregate's refresh window is 7 days: its compression starts after it.
-        const after = j.hypertable_name === 'metrics_1m' ? '8 days' : '7 days'
+        // The minute aggregate's refresh window is 7 days: its compression starts after it. Traffic buckets
+        // are read for the current and the previous cycle all the time: compressed after 45 days.
+        const after = j.hypertable_name === 'metrics_1m' ? '8 days' : j.hypertable_name === 'network_traffic' ? '45 days' : '7 days'
         t.match(JSON.stringify(j.config), new RegExp(`"compress_after":"${after}"`), `${j.hypertable_name} compresses after ${after}`)
       }
       const retention = Object.fromEntries(jobs('policy_retention').map((j) => [j.hypertable_name, (j.config as { drop_after: string }).drop_after]))
       const days = async (table: string) => (await sql<{ d: number }>`
         select extract(epoch from ${retention[table]}::interval)::float8 / 86400 as d`.execute(store.db)).rows[0].d
       t.same({ raw: await days('metrics'), minute: await days('metrics_1m'), hour: await days('metrics_1h'), day: await days('metrics_1d'),
-        snapshots: await days('process_snapshots'), net_hour: await days('network_metrics_1h') },
-      { raw: 30, minute: 90, hour: 90, day: 365, snapshots: 30, net_hour: 90 })
-      t.equal(Object.keys(retention).length, RAW.length + AGGREGATES.length, 'every raw table and aggregate has a retention policy')
+        snapshots: await days('process_snapshots'), net_hour: await days('network_metrics_1h'), traffic: await days('network_traffic') },
+      { raw: 30, minute: 90, hour: 90, day: 365, snapshots: 30, net_hour: 90, traffic: 365 })
+      t.equal(Object.keys(retention).length, RAW.length + DERIVED.length + AGGREGATES.length, 'every raw table, derived table and aggregate has a retention policy')
     })
 
     t.test('every customer table carries an organization id', async (t) => {

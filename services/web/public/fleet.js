@@ -1,14 +1,16 @@
-// The fleet: every agent with status, CPU, memory, disk, a CPU sparkline and last seen; sortable and
-// filterable. Values come from the live feed; while it is down, from the REST API every POLL_MS.
+// The fleet: every agent with status, CPU, memory, disk, a CPU sparkline, traffic in its billing cycle
+// (against its quota) and last seen; sortable and filterable. Values come from the live feed; while it is
+// down, from the REST API every POLL_MS. Traffic is read every TRAFFIC_MS.
 import { h, replaceChildren, svg } from './elements.js'
 import { api } from './session.js'
 import { isLive, subscribe, summaryOf } from './live-feed.js'
 import { alertMarker } from './host-alerts.js'
-import { formatAgo, formatFullTime, formatPercent, formatTime } from './format.js'
+import { formatAgo, formatFullTime, formatPercent, formatTime, formatTrafficBytes } from './format.js'
 import { eachLimited } from './concurrency.js'
 import { usageBar } from './usage-bar.js'
 
 const POLL_MS = 10_000
+const TRAFFIC_MS = 60_000
 const SPARK_WINDOW_MS = 3_600_000
 const SPARK_POINTS = 60
 /** Sparkline history is fetched for this many agents; the rest fill theirs from live updates. */
@@ -24,6 +26,7 @@ const COLUMNS = [
   { key: 'memory', label: 'Memory', num: true },
   { key: 'disk', label: 'Disk', num: true },
   { key: null, label: 'CPU, last hour' },
+  { key: 'traffic', label: 'Traffic, this cycle', num: true },
   { key: 'last_seen', label: 'Last seen' },
 ]
 const STATUS_ORDER = { online: 0, pending: 1, offline: 2 }
@@ -60,7 +63,7 @@ export function mountFleet(container) {
   function rowFor(agent) {
     let row = rows.get(agent.id)
     if (!row) {
-      row = { id: agent.id, name: agent.name, hostname: agent.hostname, cpu: null, memory: null, disk: null, last_seen: null, spark: [] }
+      row = { id: agent.id, name: agent.name, hostname: agent.hostname, cpu: null, memory: null, disk: null, last_seen: null, spark: [], traffic: null, trafficQuota: null }
       rows.set(agent.id, row)
     }
     row.name = agent.name
@@ -111,6 +114,22 @@ export function mountFleet(container) {
     } catch (err) {
       showError(`Could not load agents: ${err.message}`)
     }
+  }
+
+  /** Each agent's bytes in its billing cycle and its quota (GET /api/v1/traffic). */
+  async function loadTraffic() {
+    try {
+      const res = await api('/api/v1/traffic')
+      if (destroyed) return
+      for (const t of res.agents) {
+        const row = rows.get(t.agent_id)
+        if (!row) continue
+        row.traffic = t.total_bytes
+        row.trafficQuota = t.quota
+        row.trafficSince = t.cycle_start
+      }
+      queueRender()
+    } catch { /* the column shows "–" until the next round */ }
   }
 
   async function loadSparklines() {
@@ -216,7 +235,7 @@ export function mountFleet(container) {
           type: 'button', class: 'sort', dataset: { sort: col.key },
           onclick: () => {
             if (state.sortKey === col.key) state.sortDir = -state.sortDir
-            else { state.sortKey = col.key; state.sortDir = ['cpu', 'memory', 'disk', 'last_seen'].includes(col.key) ? -1 : 1 }
+            else { state.sortKey = col.key; state.sortDir = ['cpu', 'memory', 'disk', 'traffic', 'last_seen'].includes(col.key) ? -1 : 1 }
             render()
           },
         }, col.label, h('span', { class: 'sort-mark', 'aria-hidden': 'true' }, active ? (state.sortDir > 0 ? ' ▲' : ' ▼') : '')))
@@ -249,6 +268,7 @@ export function mountFleet(container) {
         h('td', { class: 'num', dataset: { col: 'memory' } }, usageBar(r.memory)),
         h('td', { class: 'num', dataset: { col: 'disk' } }, usageBar(r.disk)),
         h('td', {}, sparkline(r.spark, r.name)),
+        h('td', { class: 'num', dataset: { col: 'traffic' }, title: trafficTitle(r) }, trafficCell(r)),
         h('td', { title: r.last_seen ? formatFullTime(r.last_seen) : '' }, r.last_seen ? h('time', { datetime: r.last_seen }, formatAgo(r.last_seen)) : 'never'))
     }))
   }
@@ -263,7 +283,9 @@ export function mountFleet(container) {
   load().then(() => {
     if (!isLive()) pollDetails()
     loadSparklines()
+    loadTraffic()
   })
+  const trafficTimer = setInterval(loadTraffic, TRAFFIC_MS)
   pollTimer = setTimeout(poll, POLL_MS)
   // "12 s ago" and online → offline move with the clock.
   tickTimer = setInterval(queueRender, 5000)
@@ -274,10 +296,24 @@ export function mountFleet(container) {
     clearTimeout(pollTimer)
     clearTimeout(reloadQueued)
     clearInterval(tickTimer)
+    clearInterval(trafficTimer)
   }
 }
 
 const byName = (a, b) => a.name.localeCompare(b.name)
+
+/** The cycle's bytes, and the share of the quota as a bar when there is one. */
+function trafficCell(r) {
+  if (r.traffic === null) return h('span', { class: 'muted' }, '–')
+  return h('span', { class: 'traffic-cell' }, h('span', {}, formatTrafficBytes(r.traffic)), r.trafficQuota ? usageBar(r.trafficQuota.used_percent) : '')
+}
+
+function trafficTitle(r) {
+  if (r.traffic === null) return undefined
+  const since = r.trafficSince ? ` since ${formatFullTime(r.trafficSince)}` : ''
+  const q = r.trafficQuota
+  return q ? `${formatTrafficBytes(q.used_bytes)} of ${formatTrafficBytes(q.bytes)} quota (${q.direction})${since}` : `received + sent${since}; no quota`
+}
 
 function latestTime(a, b) {
   if (!a) return b ?? null

@@ -15,6 +15,18 @@ export function formatBytes(bytes) {
   return `${bytes < 0 ? '-' : ''}${value.toFixed(digits)} ${BYTE_UNITS[unit]}`
 }
 
+const DECIMAL_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB']
+
+/** Traffic in decimal units, as providers bill it (1 TB = 10^12 B): "1.3 TB", "640 GB", "12.5 MB". */
+export function formatTrafficBytes(bytes) {
+  if (!isNumber(bytes)) return '–'
+  let value = Math.abs(bytes)
+  let unit = 0
+  while (value >= 1000 && unit < DECIMAL_UNITS.length - 1) { value /= 1000; unit++ }
+  const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2
+  return `${bytes < 0 ? '-' : ''}${Number(value.toFixed(digits))} ${DECIMAL_UNITS[unit]}`
+}
+
 export const formatByteRate = (bytesPerSecond) => (isNumber(bytesPerSecond) ? `${formatBytes(bytesPerSecond)}/s` : '–')
 
 /** One decimal ("7.5 %", "99.9 %"), none from 100 up ("100 %", "250 %" for a process on several cores). */

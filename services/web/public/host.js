@@ -15,6 +15,7 @@ import { mountHostReport } from './host-report.js'
 import { customMetrics, mountCustomMetrics } from './host-custom-metrics.js'
 import { mountHostAlerts } from './host-alerts.js'
 import { mountTopProcesses } from './host-top-processes.js'
+import { mountHostTraffic } from './host-traffic.js'
 import { blameMetricOf, mountProcessChanges, mountSpanBlame } from './host-process-history.js'
 import { eachLimited } from './concurrency.js'
 import { usageBar } from './usage-bar.js'
@@ -51,6 +52,7 @@ export function mountHost(container, agentId, { focus = null, at = null } = {}) 
   let report = null
   let alerts = null
   let top = null
+  let traffic = null
   let changes = null
   let span = null
   let pollTimer = 0
@@ -79,6 +81,7 @@ export function mountHost(container, agentId, { focus = null, at = null } = {}) 
   const customSection = h('section', { class: 'custom-metrics', id: 'custom-metrics', 'aria-labelledby': 'custom-title' })
   const fsBody = h('tbody')
   const ifBody = h('tbody')
+  const trafficSection = h('section', { class: 'traffic-panel', id: 'traffic-panel', 'aria-labelledby': 'traffic-title' })
   const topSection = h('section', { class: 'top-processes-panel', id: 'top-processes-panel', 'aria-labelledby': 'top-title' })
   const spanSection = h('section', { class: 'span-blame', id: 'span-panel', 'aria-labelledby': 'span-title' })
   const changesSection = h('section', { class: 'process-changes', id: 'changes-panel', 'aria-labelledby': 'changes-title' })
@@ -105,6 +108,7 @@ export function mountHost(container, agentId, { focus = null, at = null } = {}) 
       h('div', { class: 'table-scroll' }, h('table', { id: 'interfaces' }, h('thead', {}, h('tr', {},
         ['Interface', 'State', 'Receive', 'Send', 'Received', 'Sent', 'Packets in', 'Packets out', 'Errors in/out', 'Drops in/out']
           .map((c, i) => h('th', { scope: 'col', class: i >= 2 ? 'num' : undefined }, c)))), ifBody))),
+    trafficSection,
     topSection,
     processSection,
     logsSection))
@@ -412,6 +416,7 @@ export function mountHost(container, agentId, { focus = null, at = null } = {}) 
     report = mountHostReport(reportSection, state.agent, { button: reportButton, range: () => state.range.id })
     alerts = mountHostAlerts(alertStrip, state.agent)
     top = mountTopProcesses(topSection, state.agent.id, () => state.range)
+    traffic = mountHostTraffic(trafficSection, state.agent.id)
     state.processesAt = Date.now()
     showFocus()
     try {
@@ -450,6 +455,7 @@ export function mountHost(container, agentId, { focus = null, at = null } = {}) 
     report?.destroy()
     alerts?.()
     top?.destroy()
+    traffic?.destroy()
     changes?.destroy()
     span?.destroy()
     clearTimeout(pollTimer)
