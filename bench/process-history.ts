@@ -21,7 +21,7 @@ const DAEMONS = 120
 const RUNS = 40
 const TARGET_MS = 100
 const PASSWORD = 'bench-password'
-const PROCESS_AGGREGATES = ['process_metrics_1h', 'process_lives_1h']
+const PROCESS_AGGREGATES = ['process_metrics_1h', 'process_lives_1h', 'process_snapshots_1h']
 
 /**
  * One 150-process snapshot a minute over [start, end) for `agent`, written in-engine a day at a time: 120

@@ -13,7 +13,7 @@ export function retentionPlan(cfg: RetentionConfig): Array<{ relation: string; k
     ...raw.map((relation) => ({ relation, keep: cfg.raw })),
     { relation: 'logs', keep: cfg.logs ?? cfg.raw },
     { relation: 'metrics_1m', keep: cfg.minute },
-    ...['metrics_1h', 'disk_metrics_1h', 'network_metrics_1h', 'process_metrics_1h', 'process_io_1h', 'process_lives_1h', 'container_metrics_1h'].map((relation) => ({ relation, keep: cfg.hour })),
+    ...['metrics_1h', 'disk_metrics_1h', 'network_metrics_1h', 'process_metrics_1h', 'process_io_1h', 'process_lives_1h', 'process_snapshots_1h', 'container_metrics_1h'].map((relation) => ({ relation, keep: cfg.hour })),
     { relation: 'metrics_1d', keep: cfg.day },
     // Billing history: traffic per 15 minutes is kept as long as daily data.
     { relation: 'network_traffic', keep: cfg.day },

@@ -11,7 +11,7 @@ import { allBackends, openPrepared, RETENTION } from './backends.ts'
 const RAW = ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions', 'container_metrics', 'logs']
 /** Kept like daily data: traffic per 15 minutes, derived from network_metrics (billing history). */
 const DERIVED = ['network_traffic']
-const AGGREGATES = ['metrics_1m', 'metrics_1h', 'metrics_1d', 'disk_metrics_1h', 'network_metrics_1h', 'process_metrics_1h', 'process_io_1h', 'process_lives_1h', 'container_metrics_1h']
+const AGGREGATES = ['metrics_1m', 'metrics_1h', 'metrics_1d', 'disk_metrics_1h', 'network_metrics_1h', 'process_metrics_1h', 'process_io_1h', 'process_lives_1h', 'process_snapshots_1h', 'container_metrics_1h']
 
 async function catalog(store: Store) {
   const q = async <T>(query: ReturnType<typeof sql<T>>) => (await query.execute(store.db)).rows
