@@ -127,7 +127,7 @@ async function lateRowsShowEverywhere(t: Test, store: Store) {
   t.same(levels.filter((l) => l.root === 'metrics').map((l) => [l.name, l.depth, l.bucketMs]),
     [['metrics_1m', 0, MIN], ['metrics_1h', 1, HOUR], ['metrics_1d', 2, DAY]], 'the hierarchy, read from the catalog, parents first')
   t.same([...new Set(levels.filter((l) => l.depth === 0).map((l) => l.root))].sort(),
-    ['container_metrics', 'disk_metrics', 'metrics', 'network_metrics', 'process_metrics'], 'every raw family with an aggregate')
+    ['container_metrics', 'disk_metrics', 'metrics', 'network_metrics', 'process_metrics', 'process_snapshots'], 'every raw family with an aggregate')
 
   await t.test('rows newer than the watermarks cost no refresh (the real-time union shows them)', async (t) => {
     const before = late.stats()
