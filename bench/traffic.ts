@@ -41,7 +41,7 @@ try {
       await sql`insert into network_metrics (time, org_id, agent_id, interface, bytes_sent, bytes_recv, packets_sent, packets_recv,
           bytes_sent_per_sec, bytes_recv_per_sec)
         select ${start}::timestamptz + s * interval '10 seconds', ${agents[0].org_id}::uuid, ${agents[0].id}::uuid, i,
-               (s * 125000 * (1 + k))::int8, (s * 250000 * (1 + k))::int8, s * 100, s * 200, 12500 * (1 + k), 25000 * (1 + k)
+               s::int8 * 125000 * (1 + k), s::int8 * 250000 * (1 + k), s::int8 * 100, s::int8 * 200, 12500 * (1 + k), 25000 * (1 + k)
         from generate_series(${d * 8640}::int, ${(d + 1) * 8640 - 1}::int) s, unnest(${INTERFACES}::text[]) with ordinality as x(i, k)`.execute(store.db)
       tick(d + 1)
     }
@@ -59,14 +59,17 @@ try {
   say(`  materialized 30 days of bench-0: ${fmt(perDay.reduce((a, b) => a + b, 0))} ms, p50 ${percentile(perDay, 0.5).toFixed(0)} ms per agent-day `
     + `(${fmt(8640 * INTERFACES.length / (percentile(perDay, 0.5) / 1000))} raw rows/s)`)
 
-  // The other 99 agents: their 15-minute buckets as the job would have left them, and the last 10 minutes raw.
+  // The other 99 agents: their 15-minute and daily buckets as the job would have left them, and the last 10 minutes raw.
   const [, otherMs] = await timed(async () => {
     await sql`insert into network_traffic (bucket, org_id, agent_id, interface, received_bytes, sent_bytes)
-      select ${start}::timestamptz + q * interval '15 minutes', a.org_id, a.id, i, 22500000 * k, 11250000 * k
+      select ${start}::timestamptz + q * interval '15 minutes', a.org_id, a.id, i, 22500000::int8 * k, 11250000::int8 * k
       from agents a, generate_series(0, ${DAYS * 96 - 1}) q, unnest(${INTERFACES}::text[]) with ordinality as x(i, k)
       where a.name <> 'bench-0'`.execute(store.db)
+    await sql`insert into network_traffic_daily (day, org_id, agent_id, interface, received_bytes, sent_bytes)
+      select time_bucket('1 day', t.bucket), t.org_id, t.agent_id, t.interface, sum(t.received_bytes), sum(t.sent_bytes)
+      from network_traffic t join agents a on a.id = t.agent_id where a.name <> 'bench-0' group by 1, 2, 3, 4`.execute(store.db)
     await sql`insert into network_metrics (time, org_id, agent_id, interface, bytes_sent, bytes_recv, packets_sent, packets_recv)
-      select ${end}::timestamptz + s * interval '10 seconds', a.org_id, a.id, i, (1e12 + s * 125000 * k)::int8, (1e12 + s * 250000 * k)::int8, 0, 0
+      select ${end}::timestamptz + s * interval '10 seconds', a.org_id, a.id, i, 1000000000000 + s::int8 * 125000 * k, 1000000000000 + s::int8 * 250000 * k, 0, 0
       from agents a, generate_series(0, 59) s, unnest(${INTERFACES}::text[]) with ordinality as x(i, k)
       where a.name <> 'bench-0' and ${end}::timestamptz + s * interval '10 seconds' < now()`.execute(store.db)
     await sql`analyze`.execute(store.db)

@@ -8,7 +8,7 @@ import { writeAudit, type AuditEntry } from '../audit/audit-log.ts'
 import { getAgent, type AgentRow } from '../agents/agents-repository.ts'
 
 /** Tables that hold an agent's samples: deleting the agent deletes them too. */
-const AGENT_DATA_TABLES = ['metrics', 'metrics_latest', 'disk_metrics', 'network_metrics', 'network_traffic', 'process_metrics', 'process_snapshots', 'user_sessions',
+const AGENT_DATA_TABLES = ['metrics', 'metrics_latest', 'disk_metrics', 'network_metrics', 'network_traffic', 'network_traffic_daily', 'process_metrics', 'process_snapshots', 'user_sessions',
   'container_metrics', 'logs', 'ingest_batches'] as const
 
 /**

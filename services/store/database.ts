@@ -123,6 +123,15 @@ export interface TrafficQuotasTable {
   updated_at: UpdatedAt
 }
 
+export interface NetworkTrafficDailyTable {
+  day: Date
+  org_id: string
+  agent_id: string
+  interface: string
+  received_bytes: number
+  sent_bytes: number
+}
+
 export interface NetworkTrafficTable {
   bucket: Date
   org_id: string
@@ -547,6 +556,7 @@ export interface Database {
   disk_metrics: DiskMetricsTable
   network_metrics: NetworkMetricsTable
   network_traffic: NetworkTrafficTable
+  network_traffic_daily: NetworkTrafficDailyTable
   traffic_quotas: TrafficQuotasTable
   process_snapshots: ProcessSnapshotsTable
   process_metrics: ProcessMetricsTable

@@ -17,6 +17,7 @@ export function retentionPlan(cfg: RetentionConfig): Array<{ relation: string; k
     { relation: 'metrics_1d', keep: cfg.day },
     // Billing history: traffic per 15 minutes is kept as long as daily data.
     { relation: 'network_traffic', keep: cfg.day },
+    { relation: 'network_traffic_daily', keep: cfg.day },
   ]
 }
 

@@ -9,8 +9,8 @@ import { readdir } from 'node:fs/promises'
 import { allBackends, openPrepared, RETENTION } from './backends.ts'
 
 const RAW = ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions', 'container_metrics', 'logs']
-/** Kept like daily data: traffic per 15 minutes, derived from network_metrics (billing history). */
-const DERIVED = ['network_traffic']
+/** Kept like daily data: traffic per 15 minutes (compressed) and per day, derived from network_metrics (billing history). */
+const DERIVED = ['network_traffic', 'network_traffic_daily']
 const AGGREGATES = ['metrics_1m', 'metrics_1h', 'metrics_1d', 'disk_metrics_1h', 'network_metrics_1h', 'process_metrics_1h', 'process_io_1h', 'process_lives_1h', 'process_snapshots_1h', 'container_metrics_1h']
 
 async function catalog(store: Store) {
@@ -78,7 +78,7 @@ for (const backend of await allBackends()) {
       const jobs = (proc: string) => before.jobs.filter((j) => j.proc_name === proc)
       t.same(jobs('policy_refresh_continuous_aggregate').map((j) => j.hypertable_name).sort(), [...AGGREGATES].sort())
       const compression = jobs('policy_compression')
-      t.same(compression.map((j) => j.hypertable_name).sort(), [...RAW, ...DERIVED, 'metrics_1m'].sort())
+      t.same(compression.map((j) => j.hypertable_name).sort(), [...RAW, 'network_traffic', 'metrics_1m'].sort())
       for (const j of compression) {
         // The minute aggregate's refresh window is 7 days: its compression starts after it. Traffic buckets
         // are read for the current and the previous cycle all the time: compressed after 45 days.

@@ -113,7 +113,7 @@ t.test('traffic totals against a monthly quota', async (t) => {
     t.equal(prev.cycle.end, new Date(CYCLE_START).toISOString(), 'the previous cycle ends where the current one starts')
     t.equal(prev.cycle.complete, true)
     t.equal(prev.received_bytes, previousRx, 'the previous cycle holds the steps before the boundary')
-    t.equal(prev.sent_bytes, previous.tx)
+    t.equal(prev.sent_bytes, previous.tx + (previousRx - previous.rx) / 7777 * 8888)
     t.equal(prev.forecast, null, 'a finished cycle has no forecast')
   }
 
@@ -136,6 +136,13 @@ t.test('traffic totals against a monthly quota', async (t) => {
     t.equal(prev.sent_bytes, previous.tx + 8888)
     const cur = await traffic()
     t.equal(cur.received_bytes, current.rx, 'the current cycle is unchanged')
+  })
+
+  await t.test('materialized up to now: whole UTC days come from the daily table, the same totals', async (t) => {
+    await sql`select hostpulse_refresh_traffic(${new Date(CYCLE_START + 120 * MINUTE)}::timestamptz, ${new Date(Date.now() - MINUTE)}::timestamptz, true)`.execute(db)
+    const { rows: [d] } = await sql<{ n: number }>`select count(*)::int as n from network_traffic_daily where agent_id = ${a.id}::uuid`.execute(db)
+    t.ok(d.n >= 2 * 3, `${d.n} daily rows`)
+    await checkCycles(t, previous.rx + 7777)
   })
 
   await t.test('the agent\'s quota: percent used and the forecast', async (t) => {
@@ -170,6 +177,8 @@ t.test('traffic totals against a monthly quota', async (t) => {
       time: new Date(start + i * STEP).toISOString(), metrics: [], disks: [], processes: [],
       networks: [network('ens3', { bytes_recv: 1_000_000 + i * 400_000, bytes_sent: 10_000 + i * 1000 })],
     })))
+    // Below what is materialized by now: counted by the late-rows pass, within seconds.
+    await api.store.lateData.caughtUp()
     const res = await api.get('/api/v1/agents/traffic-b/traffic')
     t.match(res.body.quota, { bytes: 3_000_000, direction: 'received', source: 'label region=eu', used_bytes: 800_000 })
     const list = await api.get('/api/v1/traffic/quotas')
