@@ -5,6 +5,9 @@
 -- billing cycle in any zone is a whole number of buckets), kept as long as the daily tier: billing history
 -- outlives raw samples. The growth between two samples belongs to the bucket of the later one.
 
+-- A counter's previous sample (the step into a window) is one index probe: agent, interface, newest first.
+CREATE INDEX IF NOT EXISTS network_metrics_series ON network_metrics (agent_id, interface, time DESC);
+
 -- Per agent: the day of the month its billing cycle starts (29–31 mean the month's last day in shorter
 -- months), the time zone its days and cycles are counted in, the interfaces that count toward the host's
 -- total (null: every interface but loopback and virtual ones), and its own quota.
@@ -178,7 +181,7 @@ LANGUAGE sql STABLE AS $$
            greatest(time_bucket(INTERVAL '1 day', greatest(least(c.e, r.r), c.s)), time_bucket(INTERVAL '1 day', c.s + INTERVAL '1 day' - INTERVAL '1 microsecond')) AS days_to,
            r.r
     FROM cycles c CROSS JOIN (SELECT hostpulse_traffic_refreshed_to() AS r) r
-  ), parts AS (
+  ), parts AS MATERIALIZED (
     SELECT d.agent_id, d.interface, d.received_bytes, d.sent_bytes
     FROM bounds b JOIN network_traffic_daily d ON d.agent_id = b.id AND d.day >= b.days_from AND d.day < b.days_to
     UNION ALL
