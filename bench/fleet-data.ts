@@ -1,7 +1,9 @@
 // Bench data shared by the store and query benchmarks: a fleet of agents with one sample a minute for
 // N days, loaded in-engine with generate_series, then aggregated and compressed as the policies would.
 import { sql } from 'kysely'
+import type { FastifyInstance } from 'fastify'
 import type { Store } from '../services/store/open-store.ts'
+import { buildApp } from '../services/api/app.ts'
 
 export const say = (msg: string) => process.stdout.write(`${msg}\n`)
 export const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
@@ -31,6 +33,18 @@ export async function timeGets(base: string, token: string, path: string, runs: 
     last = body
   }
   return { times, last }
+}
+
+/** The API over `store` on a loopback port, rate limits out of the way, and a session token of `username`. */
+export async function benchApi(store: Store, username: string, password: string): Promise<{ app: FastifyInstance; base: string; token: string }> {
+  const app = await buildApp({ store, jwtSecret: 'b'.repeat(48), accessTtlSeconds: 3600, refreshTtlSeconds: 3600,
+    rateLimits: { auth: 1e9, read: 1e9, write: 1e9, ingest: 1e9 } })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+  const login = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }) })
+  const { token } = await login.json() as { token: string }
+  return { app, base, token }
 }
 
 /** A progress bar on a terminal, a line every 25 % otherwise. */

@@ -11,8 +11,7 @@ import { sql } from 'kysely'
 import { openStore, type Store } from '../services/store/open-store.ts'
 import { prepareStore } from '../services/store/prepare-store.ts'
 import { bootstrapAdmin } from '../services/auth/bootstrap-admin.ts'
-import { buildApp } from '../services/api/app.ts'
-import { fmt, percentile, progress, say, seedFleet, timed, timeGets } from './fleet-data.ts'
+import { benchApi, fmt, percentile, progress, say, seedFleet, timed, timeGets } from './fleet-data.ts'
 
 const DAYS = 30
 const PROCESSES = 150
@@ -109,13 +108,7 @@ try {
            (select count(*) from timescaledb_information.chunks where hypertable_name = 'process_metrics') as chunks`.execute(store.db)
   say(`  process_metrics: ${fmt(Number(counts.rows))} rows in ${counts.chunks} chunks, ${counts.compressed} compressed`)
 
-  const app = await buildApp({ store, jwtSecret: 'b'.repeat(48), accessTtlSeconds: 3600, refreshTtlSeconds: 3600,
-    rateLimits: { auth: 1e9, read: 1e9, write: 1e9, ingest: 1e9 } })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
-  const login = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password: PASSWORD }) })
-  const { token } = await login.json() as { token: string }
+  const { app, base, token } = await benchApi(store, 'admin', PASSWORD)
   const iso = (d: Date) => encodeURIComponent(d.toISOString())
   const ago = (ms: number) => new Date(end.getTime() - ms)
   const DAY = 86_400_000

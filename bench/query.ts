@@ -10,7 +10,6 @@ import { sql } from 'kysely'
 import { openStore } from '../services/store/open-store.ts'
 import { prepareStore } from '../services/store/prepare-store.ts'
 import { bootstrapAdmin } from '../services/auth/bootstrap-admin.ts'
-import { buildApp } from '../services/api/app.ts'
 import { EmbeddedJobRunner } from '../services/store/embedded/job-runner.ts'
 import { writeBatches } from '../services/ingest/write-batches.ts'
 import { readSeries } from '../services/query/read-series.ts'
@@ -18,7 +17,7 @@ import { readMetricRows } from '../services/query/range-reads.ts'
 import { seriesStats } from '../services/query/series-stats.ts'
 import { parseSeriesTarget } from '../services/query/series-catalog.ts'
 import { resolutionForRange } from '../services/query/resolution-for-range.ts'
-import { fmt, loadMinuteData, percentile, say, seedFleet, timed, timeGets } from './fleet-data.ts'
+import { benchApi, fmt, loadMinuteData, percentile, say, seedFleet, timed, timeGets } from './fleet-data.ts'
 
 const AGENTS = 20
 const DAYS = 30
@@ -60,13 +59,7 @@ try {
   const analyzed = await new EmbeddedJobRunner(store.db).analyzeCurrentChunks()
   say(`  analyzed the current chunks (${analyzed.relation}) in ${analyzed.ms} ms, as the job runner (embedded) or autovacuum (server) would`)
 
-  const app = await buildApp({ store, jwtSecret: 'b'.repeat(48), accessTtlSeconds: 3600, refreshTtlSeconds: 3600,
-    rateLimits: { auth: 1e9, read: 1e9, write: 1e9, ingest: 1e9 } })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
-  const login = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password: PASSWORD }) })
-  const { token } = await login.json() as { token: string }
+  const { app, base, token } = await benchApi(store, 'admin', PASSWORD)
   const iso = (d: Date) => encodeURIComponent(d.toISOString())
   const day = new Date(end.getTime() - 86_400_000)
   const hour = new Date(end.getTime() - 3_600_000)

@@ -9,9 +9,8 @@ import { sql } from 'kysely'
 import { openStore } from '../services/store/open-store.ts'
 import { prepareStore } from '../services/store/prepare-store.ts'
 import { bootstrapAdmin } from '../services/auth/bootstrap-admin.ts'
-import { buildApp } from '../services/api/app.ts'
 import { observeRule } from '../services/alerting/rule-query.ts'
-import { fmt, percentile, progress, say, seedFleet, timed, timeGets } from './fleet-data.ts'
+import { benchApi, fmt, percentile, progress, say, seedFleet, timed, timeGets } from './fleet-data.ts'
 
 const DAYS = 30
 const AGENTS = 100
@@ -77,13 +76,7 @@ try {
   const { rows: [counts] } = await sql<{ buckets: number }>`select count(*)::int8 as buckets from network_traffic`.execute(store.db)
   say(`  network_traffic: ${fmt(Number(counts.buckets))} buckets (${AGENTS} agents × ${DAYS} days × 96 × ${INTERFACES.length}); others loaded in ${(otherMs / 1000).toFixed(1)} s`)
 
-  const app = await buildApp({ store, jwtSecret: 'b'.repeat(48), accessTtlSeconds: 3600, refreshTtlSeconds: 3600,
-    rateLimits: { auth: 1e9, read: 1e9, write: 1e9, ingest: 1e9 } })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
-  const login = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password: PASSWORD }) })
-  const { token } = await login.json() as { token: string }
+  const { app, base, token } = await benchApi(store, 'admin', PASSWORD)
 
   const cases: Array<{ name: string; path: string; size: (b: any) => string }> = [
     { name: 'one agent, this cycle', path: '/api/v1/agents/bench-0/traffic', size: (b) => `${b.days.length} days, ${b.interfaces.length} interfaces, ${b.quota?.used_percent} % of quota` },
