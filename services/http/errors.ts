@@ -124,7 +124,17 @@ export function errorHandlerFor(format: (body: ErrorBody) => unknown, statusOf: 
   }
 }
 
-export const errorHandler = errorHandlerFor((body) => body)
+const nativeErrors = errorHandlerFor((body) => body)
+
+/**
+ * The native API's error handler. A request that matched no route can still fail before its 404 (a body the
+ * 404 route cannot parse, such as `Content-Type: json`): it answers in its path's format, as its 404 would
+ * (found by the fuzzer on a seed 003 path).
+ */
+export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  if (request.is404) errorHandlerFor(formatOfPath(request.url))(err, request, reply)
+  else nativeErrors(err, request, reply)
+}
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
   const body: ErrorBody = { error: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}`, code: 404 }
