@@ -128,11 +128,11 @@ async function trafficQuotaObservations(db: Kysely<Database>, rule: Rule, now: D
     from sel s
     join hostpulse_traffic_usage(${rule.org_id}::uuid, ${now}::timestamptz) u on u.agent_id = s.id
     `.execute(db)
-  const { rows: selected } = await sql<{ id: string; name: string; labels: Record<string, string> }>`${selectedAgents(rule)}`.execute(db)
-  const agents = selected.map((a) => ({ id: a.id, name: a.name, labels: a.labels ?? {} }))
+  // Every selected agent has a row: the usage covers all the organization's agents.
+  const agents = rows.map((a) => ({ id: a.id, name: a.name, labels: a.labels ?? {} }))
   // No quota (any more): nothing to exceed, so an alert about it ends. A quota but no pace yet: unknown.
-  const series = rows.map((r): SeriesObservation => ({
-    agent: { id: r.id, name: r.name, labels: r.labels ?? {} }, seriesKey: '', seriesTags: {},
+  const series = rows.map((r, i): SeriesObservation => ({
+    agent: agents[i], seriesKey: '', seriesTags: {},
     observation: !r.has_quota ? { kind: 'condition', holds: false, value: null }
       : r.value === null || !Number.isFinite(Number(r.value)) ? { kind: 'missing' } : { kind: 'value', value: Number(r.value) },
   }))

@@ -149,9 +149,8 @@ export const trafficRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { orgId } = principalOf(request)
     const { label_key, label_value } = request.params
     const quota = { label_key, label_value, quota_bytes: request.body.quota_bytes, direction: request.body.direction ?? 'total' as const }
-    const created = await setLabelQuota(db, orgId, quota)
+    const { quota: stored, created } = await setLabelQuota(db, orgId, quota)
     await writeAudit(db, { orgId, action: 'traffic_quota.set', actor: userActor(request), target: { type: 'traffic_quota', id: `${label_key}=${label_value}` }, ip: request.ip, details: { quota_bytes: quota.quota_bytes, direction: quota.direction } })
-    const stored = (await labelQuotas(db, orgId)).find((q) => q.label_key === label_key && q.label_value === label_value)!
     return reply.status(created ? 201 : 200).send({ ...stored, updated_at: stored.updated_at.toISOString() })
   })
 

@@ -50,13 +50,13 @@ export async function labelQuotas(db: Kysely<Database>, orgId: string): Promise<
     .where('org_id', '=', orgId).orderBy('label_key').orderBy('label_value').execute()
 }
 
-/** Creates or replaces the quota of agents labelled key=value; true when it was new. */
-export async function setLabelQuota(db: Kysely<Database>, orgId: string, q: Omit<LabelQuota, 'updated_at'>): Promise<boolean> {
-  const row = await db.insertInto('traffic_quotas')
+/** Creates or replaces the quota of agents labelled key=value: the stored quota, and whether it was new. */
+export async function setLabelQuota(db: Kysely<Database>, orgId: string, q: Omit<LabelQuota, 'updated_at'>): Promise<{ quota: LabelQuota; created: boolean }> {
+  const { created, ...quota } = await db.insertInto('traffic_quotas')
     .values({ org_id: orgId, label_key: q.label_key, label_value: q.label_value, quota_bytes: q.quota_bytes, direction: q.direction })
     .onConflict((oc) => oc.columns(['org_id', 'label_key', 'label_value']).doUpdateSet({ quota_bytes: q.quota_bytes, direction: q.direction, updated_at: new Date() }))
-    .returning(sql<boolean>`xmax = 0`.as('created')).executeTakeFirstOrThrow()
-  return row.created
+    .returning(['label_key', 'label_value', 'quota_bytes', 'direction', 'updated_at', sql<boolean>`xmax = 0`.as('created')]).executeTakeFirstOrThrow()
+  return { quota, created }
 }
 
 export async function deleteLabelQuota(db: Kysely<Database>, orgId: string, key: string, value: string): Promise<void> {
