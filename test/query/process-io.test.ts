@@ -4,9 +4,11 @@
 // process whose I/O the agent could not read is null there, never a zero that ranks it.
 import t from 'tap'
 import { makeBatch, proc, startClient } from '../test-client.ts'
-import { MINUTE, floorTo, near } from './query-helpers.ts'
+import { HOUR, MINUTE, floorTo, near } from './query-helpers.ts'
 
-const base = floorTo(MINUTE) - 3 * 60 * MINUTE
+// Ten minutes past an hour three hours ago: the six snapshots stay inside one hour, so the hourly aggregate has
+// one bucket whatever minute the test runs at.
+const base = floorTo(HOUR) - 3 * HOUR + 10 * MINUTE
 const at = (ms: number) => new Date(base + ms).toISOString()
 const S = (i: number) => at(i * MINUTE)
 
