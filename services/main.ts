@@ -40,7 +40,7 @@ async function main(cfg: Config): Promise<void> {
     onlineWindowSeconds: cfg.onlineWindowSeconds, retentionDays: cfg.retentionDays,
     metrics: { public: cfg.METRICS_PUBLIC, token: cfg.METRICS_TOKEN },
     live: { onlineWindowSeconds: cfg.onlineWindowSeconds, listen: true },
-    alerting: { evaluate: true, retentionDays: cfg.retentionDays },
+    alerting: { evaluate: true, retentionDays: cfg.retentionDays, absenceGraceMs: cfg.alertAbsenceGraceMs },
     ingest: { scrubPatterns: cfg.scrubPatterns },
     reports: cfg.reports,
     faces: {

@@ -17,6 +17,8 @@ export interface AlertingOptions {
   retentionDays?: RetentionDays
   /** Rules evaluated at once; default: 1 on the embedded engine (one session), a third of the pool (1–4) on a server. */
   concurrency?: number
+  /** Absence rules wait this long after the start or the database's return before judging; default 0 (main.ts: 90 s). */
+  absenceGraceMs?: number
 }
 
 declare module 'fastify' {

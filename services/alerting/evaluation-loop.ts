@@ -11,6 +11,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { Database } from '../store/database.ts'
 import type { RetentionDays } from '../query/resolution-for-range.ts'
 import { evaluateRule, recordEvaluationError } from './evaluate-rule.ts'
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts'
 
 export interface EvaluationLoopOptions {
   /** How often due rules are looked for; default 1 s. */
@@ -20,9 +21,18 @@ export interface EvaluationLoopOptions {
   retentionDays?: RetentionDays
   /** Rules evaluated at the same time, each in its own transaction; default 1. */
   concurrency?: number
+  /**
+   * Absence rules (agent.offline, no_data, process.absent) are not judged until this long after the loop
+   * started or the database came back: agents first deliver what they buffered while they could not.
+   * Default 0.
+   */
+  absenceGraceMs?: number
   /** The clock (tests move it). */
   clock?: () => Date
 }
+
+/** Rule kinds that fire on missing data, so must not judge while agents still hold theirs. */
+const ABSENCE_KINDS = ['agent_offline', 'no_data', 'process_absent']
 
 export interface CycleResult {
   rules: number
@@ -70,6 +80,11 @@ export class EvaluationLoop {
   /** Organizations with new data: their rules are due if last evaluated before this time. */
   private freshData = new Map<string, Date>()
   private readonly clock: () => Date
+  /** Absence rules wait until then (ms on the clock); set at start and when the database is back. */
+  private holdAbsenceUntil = -Infinity
+  /** The database could not be reached in the last cycle: nothing is judged on what it did not say. */
+  private databaseDown = false
+  private lostThisCycle = false
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -82,6 +97,7 @@ export class EvaluationLoop {
 
   start(): void {
     this.stopped = false
+    this.holdAbsenceUntil = this.clock().getTime() + (this.opts.absenceGraceMs ?? 0)
     this.timer = setInterval(() => this.tick(), this.opts.tickMs ?? 1000)
     this.timer.unref()
     this.tick()
@@ -109,8 +125,13 @@ export class EvaluationLoop {
     if (this.stopped) return
     if (this.running) { this.again = true; return }
     this.running = this.runCycle()
+      .then((result) => {
+        if (this.databaseDown && !this.lostThisCycle) this.databaseBack()
+        return result
+      })
       .catch((err: Error) => {
-        this.log.error({ err: err.message }, 'alert evaluation cycle failed')
+        if (isDatabaseUnavailable(err)) this.databaseLost(err)
+        else this.log.error({ err: err.message }, 'alert evaluation cycle failed')
         return undefined as unknown as CycleResult
       })
       .finally(() => {
@@ -119,20 +140,36 @@ export class EvaluationLoop {
       })
   }
 
+  private databaseLost(err: unknown): void {
+    if (!this.databaseDown) this.log.warn({ err: (err as Error).message }, 'database unreachable: alert evaluation paused; no rule fires or resolves until it is back')
+    this.databaseDown = true
+    this.lostThisCycle = true
+  }
+
+  private databaseBack(): void {
+    this.databaseDown = false
+    const grace = this.opts.absenceGraceMs ?? 0
+    this.holdAbsenceUntil = this.clock().getTime() + grace
+    this.log.warn(`database reachable again: alert evaluation resumed${grace > 0 ? `; absence rules wait ${grace / 1000} s for agents to deliver what they buffered` : ''}`)
+  }
+
   /** One cycle: every due rule, each in its own transaction; one failing rule never stops the others. */
   async runCycle(): Promise<CycleResult> {
     const started = performance.now()
+    this.lostThisCycle = false
     const fresh = this.freshData
     this.freshData = new Map()
     const now = this.clock()
     const orgs = [...fresh.keys()]
     const times = orgs.map((o) => fresh.get(o)!)
+    const holdAbsence = now.getTime() < this.holdAbsenceUntil
     const { rows: due } = await sql<DueRule>`
       select r.id, r.org_id, r.interval_seconds from alert_rules r
       where r.enabled and (r.last_evaluated_at is null
         or r.last_evaluated_at <= ${now}::timestamptz - make_interval(secs => r.interval_seconds)
         ${orgs.length > 0 ? sql`or exists (select 1 from unnest(${orgs}::uuid[], ${times}::timestamptz[]) f(org_id, at)
           where f.org_id = r.org_id and r.last_evaluated_at < f.at)` : sql``})
+        ${holdAbsence ? sql`and r.kind <> all(${ABSENCE_KINDS}::text[])` : sql``}
       order by r.last_evaluated_at nulls first`.execute(this.db)
     const result: CycleResult = { rules: due.length, evaluated: 0, errors: 0, opened: 0, closed: 0, notifications: 0, ms: 0 }
     // Workers take the next due rule until none is left (oldest evaluation first).
@@ -169,6 +206,7 @@ export class EvaluationLoop {
       result.notifications += outcome.notifications
       this.metrics?.rulesEvaluated.inc()
     } catch (err) {
+      if (isDatabaseUnavailable(err)) { result.errors++; this.databaseLost(err); return }
       failed((err as Error).message)
       await recordEvaluationError(this.db, rule.id, at, err).catch(() => undefined)
     }

@@ -53,6 +53,11 @@ export const ConfigSchema = Type.Object({
   ALERT_TARGETS_ALLOW_PRIVATE: Type.Boolean({ default: false }),
   /** Rules as code: a YAML or JSON file of alert rules loaded (and validated) at start. */
   ALERT_RULES_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * Absence rules (agent.offline, no_data, process.absent) wait this long after the API starts or the
+   * database comes back before judging: agents first deliver what they buffered meanwhile.
+   */
+  ALERT_ABSENCE_GRACE: Duration,
   /** The operator's SMTP server for email channels (trusted: not subject to the private-address guard). */
   SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://' })),
   SMTP_FROM: Type.String({ minLength: 3, default: 'hostpulse <hostpulse@localhost>' }),
@@ -95,6 +100,7 @@ const DEFAULT_DURATIONS = {
   HOSTPULSE_JOB_CHECK_INTERVAL: '15s',
   HOSTPULSE_LATE_DATA_REFRESH: '5s',
   HTTP_REQUEST_TIMEOUT: '120s',
+  ALERT_ABSENCE_GRACE: '90s',
   RATE_LIMIT_WINDOW: '1m',
   LOGIN_FAILURE_WINDOW: '15m',
   REPORT_TIMEOUT: '120s',
@@ -114,6 +120,7 @@ export interface Config extends RawConfig {
   onlineWindowSeconds: number
   retentionDays: { raw: number; minute: number; hour: number; day: number }
   requestTimeoutMs: number
+  alertAbsenceGraceMs: number
   corsOrigins: string[]
   rateLimits: RateLimitBudgets
   loginThrottle: LoginThrottleLimits
@@ -175,6 +182,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       hour: parseDuration(raw.HOSTPULSE_RETENTION_HOUR) / 86_400_000, day: parseDuration(raw.HOSTPULSE_RETENTION_DAY) / 86_400_000,
     },
     requestTimeoutMs: parseDuration(raw.HTTP_REQUEST_TIMEOUT),
+    alertAbsenceGraceMs: parseDuration(raw.ALERT_ABSENCE_GRACE),
     corsOrigins: raw.CORS_ORIGINS ? raw.CORS_ORIGINS.split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean) : [],
     rateLimits: {
       windowMs, auth: raw.RATE_LIMIT_AUTH, read: raw.RATE_LIMIT_READ, write: raw.RATE_LIMIT_WRITE, ingest: raw.RATE_LIMIT_INGEST,

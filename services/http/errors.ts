@@ -117,9 +117,11 @@ export const MAX_PARAM_LENGTH = 512
 export function errorHandlerFor(format: (body: ErrorBody) => unknown, statusOf: (body: ErrorBody) => number = (body) => body.code) {
   return function handleError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
     const body = toErrorBody(err)
-    if (body.code >= 500) request.log.error({ err }, 'request failed')
+    // A dependency being down (503) is the operator's news, not a bug: one line, no stack per request.
+    if (body.code === 503) request.log.warn({ code: body.error, cause: (err.cause as Error | undefined)?.message }, body.message)
+    else if (body.code >= 500) request.log.error({ err }, 'request failed')
     else request.log.info({ code: body.error, status: body.code }, body.message)
-    if (body.code === 429 && body.details?.retry_after) void reply.header('retry-after', String(body.details.retry_after))
+    if ((body.code === 429 || body.code === 503) && body.details?.retry_after) void reply.header('retry-after', String(body.details.retry_after))
     void reply.status(statusOf(body)).send(format(body))
   }
 }

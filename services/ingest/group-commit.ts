@@ -7,6 +7,7 @@
 // On the embedded engine one write runs at a time (one session); on a server a few run side by side.
 import type { Kysely } from 'kysely'
 import type { Database } from '../store/database.ts'
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts'
 import { writeBatchGroup, writeBatches, type StoredBatches, type WriteRequest } from './write-batches.ts'
 
 /** Rows one group takes at most (a request larger than this is a group of its own). */
@@ -52,7 +53,9 @@ export function groupCommitter(db: Kysely<Database>, writers: number): GroupComm
       const stored = await writeBatchGroup(db, group.map((w) => w.request))
       group.forEach((w, i) => w.resolve(stored[i]))
     } catch (err) {
-      if (group.length === 1) { group[0].reject(err); return }
+      // The database being unreachable is no request's fault: the whole group is answered 503 at once
+      // rather than each request waiting out its own connection attempt.
+      if (group.length === 1 || isDatabaseUnavailable(err)) { group.forEach((w) => w.reject(err)); return }
       // The group rolled back as a whole: each request again on its own, answered by its own outcome.
       for (const w of group) {
         try {

@@ -2,12 +2,13 @@
 // or by the embedded TimescaleDB in a worker thread (HOSTPULSE_DATA_DIR).
 import { resolve } from 'node:path'
 import pg from 'pg'
-import { Kysely, PostgresDialect, sql } from 'kysely'
+import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely'
 import type { Database } from './database.ts'
 import { PgliteWorker, PgliteWorkerDialect } from './embedded/worker-dialect.ts'
 import { pgTypeParser } from './type-parsers.ts'
 import { checkChannel, NotificationListener, type NotificationHandler } from './notification-listener.ts'
 import { LateDataRefresh, type LateDataOptions } from './late-data-refresh.ts'
+import { databaseUnavailable, isDatabaseUnavailable } from './database-unavailable.ts'
 
 export type StoreBackend = 'embedded' | 'server'
 
@@ -79,10 +80,12 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   const pool = new pg.Pool({
     connectionString: options.databaseUrl, max: options.poolSize ?? 10, types: types as never,
     connectionTimeoutMillis: 10_000,
+    // A server that vanished without closing its connections (a cut network) is noticed by the OS.
+    keepAlive: true,
   })
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', () => {})
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: reportingUnavailable(pool) }) })
   const location = redactUrl(options.databaseUrl)
   let listener: NotificationListener | undefined
   const lateData = new LateDataRefresh(db, options.lateData)
@@ -109,4 +112,25 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   // Same as the embedded open: the extension must be loaded before anything reads hypertables.
   await sql`create extension if not exists timescaledb`.execute(db)
   return store
+}
+
+const asUnavailable = (err: unknown): never => { throw isDatabaseUnavailable(err) ? databaseUnavailable(err) : err }
+
+/**
+ * The pool as Kysely sees it, with a lost or refused connection turned into the `unavailable` domain error
+ * (503 and Retry-After on every face) where it happens, so nothing else mistakes it for a failed statement.
+ */
+function reportingUnavailable(pool: pg.Pool): PostgresPool {
+  return {
+    connect: async () => {
+      const client = await pool.connect().catch(asUnavailable)
+      const query = ((...args: [string, ReadonlyArray<unknown>]) => {
+        const result = (client.query as (...a: unknown[]) => unknown)(...args)
+        // A cursor (Kysely's streaming) is returned as is: its reads fail on their own.
+        return result instanceof Promise ? result.catch(asUnavailable) : result
+      }) as PostgresPoolClient['query']
+      return { query, release: () => client.release() }
+    },
+    end: () => pool.end(),
+  }
 }
