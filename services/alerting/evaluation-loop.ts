@@ -162,7 +162,8 @@ export class EvaluationLoop {
     const now = this.clock()
     const orgs = [...fresh.keys()]
     const times = orgs.map((o) => fresh.get(o)!)
-    const holdAbsence = now.getTime() < this.holdAbsenceUntil
+    // While the database was last seen down, this cycle may be the first to reach it again: no absence yet.
+    const holdAbsence = this.databaseDown || now.getTime() < this.holdAbsenceUntil
     const { rows: due } = await sql<DueRule>`
       select r.id, r.org_id, r.interval_seconds from alert_rules r
       where r.enabled and (r.last_evaluated_at is null

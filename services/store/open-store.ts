@@ -124,12 +124,18 @@ function reportingUnavailable(pool: pg.Pool): PostgresPool {
   return {
     connect: async () => {
       const client = await pool.connect().catch(asUnavailable)
+      // A connection lost between two statements (inside a transaction) is reported by the next query; with
+      // no listener while checked out, its 'error' event would end the process. A broken client is then
+      // released with its error, so the pool discards it.
+      let broken: Error | undefined
+      const onError = (err: Error) => { broken = err }
+      client.on('error', onError)
       const query = ((...args: [string, ReadonlyArray<unknown>]) => {
         const result = (client.query as (...a: unknown[]) => unknown)(...args)
         // A cursor (Kysely's streaming) is returned as is: its reads fail on their own.
         return result instanceof Promise ? result.catch(asUnavailable) : result
       }) as PostgresPoolClient['query']
-      return { query, release: () => client.release() }
+      return { query, release: () => { client.off('error', onError); client.release(broken) } }
     },
     end: () => pool.end(),
   }
