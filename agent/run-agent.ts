@@ -116,6 +116,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       const { collect, maxProcesses } = config.settings
       const batch = await collector.collect({ collect, maxProcesses, logs: true })
       log('debug', `collected batch ${batch.batch_id} in ${(performance.now() - started).toFixed(0)} ms`)
+      // Batches the buffer had to drop since the agent started (size or age bound, a full disk), as a counter
+      // in every batch once there are any: the loss shows on the server (and can alert), not only in this
+      // host's log, and a batch carrying it that is dropped in turn leaves the count to the next one.
+      if (buffer.dropped > 0) batch.metrics = [...(batch.metrics ?? []), { metric_type: 'agent', metric_name: 'buffer_dropped_batches_total', value: buffer.dropped }]
       await delivery.submit(batch)
       // The batch is delivered or on disk: its log lines are not read again after a restart.
       await logs?.commit()

@@ -31,6 +31,8 @@ interface Segment {
 
 export interface StoredSegment { name: string; batches: IngestBatch[] }
 
+/** Write errors of a full disk or an exhausted quota. */
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT'])
 const SEGMENT_FILE = /^(\d{12})\.jsonl$/
 const MiB = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`
 const formatAge = (ms: number) => (ms % 86_400_000 === 0 ? `${ms / 86_400_000}d` : ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : `${Math.round(ms / 1000)}s`)
@@ -51,7 +53,7 @@ export class SegmentBuffer {
   private readonly segmentMaxBytes: number
   private readonly log: AgentLog
   private readonly now: () => number
-  /** Batches dropped by the bounds since this buffer was opened. */
+  /** Batches dropped by the bounds (or a full disk) since this buffer was opened. */
   dropped = 0
 
   private constructor(readonly dir: string, opts: SegmentBufferOptions) {
@@ -82,9 +84,36 @@ export class SegmentBuffer {
   get bytes(): number { return this.segments.reduce((n, s) => n + s.bytes, 0) }
   get segmentCount(): number { return this.segments.length }
 
-  /** Appends one batch durably (fsync) before returning. */
+  /**
+   * Appends one batch durably (fsync) before returning. When the disk is full, the oldest segments are
+   * dropped to make room (counted and logged as any drop); when even an empty buffer has no room, this
+   * batch is the one dropped. Collection goes on either way.
+   */
   async append(batch: IngestBatch): Promise<void> {
     const line = Buffer.from(JSON.stringify(batch) + '\n')
+    for (;;) {
+      try {
+        await this.appendLine(line, batch)
+        break
+      } catch (err) {
+        if (!DISK_FULL.has((err as NodeJS.ErrnoException).code ?? '')) throw err
+        // The next try starts a segment of its own, so what is dropped is the oldest data, not what it joins.
+        const full = this.active
+        this.active = undefined
+        const oldest = this.segments.find((seg) => seg !== full) ?? this.segments[0]
+        if (!oldest) {
+          this.reportDropped(1, `the disk holding ${this.dir} is full, even with nothing else buffered: this newest batch`)
+          return
+        }
+        const count = oldest.batches ?? (await this.countLines(oldest.name))
+        await this.remove(oldest.name)
+        if (count > 0) this.reportDropped(count, `the disk holding ${this.dir} is full`)
+      }
+    }
+    await this.enforceBounds()
+  }
+
+  private async appendLine(line: Buffer, batch: IngestBatch): Promise<void> {
     let seg = this.active
     if (seg && (seg.batches === undefined || seg.batches >= MAX_BATCHES_PER_SEGMENT || seg.bytes + line.length > this.segmentMaxBytes)) seg = undefined
     const isNew = !seg
@@ -94,21 +123,31 @@ export class SegmentBuffer {
       this.active = seg
     }
     const fh = await open(join(this.dir, seg.name), 'a')
+    let failure: unknown
     try {
-      await fh.write(line)
+      // A write may take only part of the line (a filling disk): the rest is written, or fails with the cause.
+      for (let at = 0; at < line.length;) {
+        const { bytesWritten } = await fh.write(line, at)
+        if (bytesWritten === 0) throw Object.assign(new Error(`no space to write ${seg.name}`), { code: 'ENOSPC' })
+        at += bytesWritten
+      }
       await fh.sync()
     } catch (err) {
-      // A half-written line must not be glued to the next batch: continue in a fresh segment.
-      this.active = undefined
-      throw err
+      failure = err
+      // A half-written line must not be glued to the next batch: cut it off, or else continue in a fresh segment.
+      if (!(await fh.truncate(seg.bytes).then(() => true, () => false))) this.active = undefined
     } finally {
-      await fh.close()
+      await fh.close().catch(() => {})
+    }
+    if (failure !== undefined) {
+      // A segment this very append created holds nothing: it goes, rather than linger as an empty file.
+      if (isNew && seg.bytes === 0) await this.remove(seg.name).catch(() => {})
+      throw failure
     }
     if (isNew) await this.syncDir()
     seg.bytes += line.length
     seg.batches = (seg.batches ?? 0) + 1
     seg.newest = Math.max(seg.newest, Date.parse(batch.time) || this.now())
-    await this.enforceBounds()
   }
 
   /**
