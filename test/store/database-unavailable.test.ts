@@ -9,7 +9,7 @@ import { DomainError } from '../../services/errors/domain-error.ts'
 import { openStore } from '../../services/store/open-store.ts'
 import { isDatabaseUnavailable } from '../../services/store/database-unavailable.ts'
 import { toErrorBody } from '../../services/http/errors.ts'
-import { TcpProxy } from '../drills/tcp-proxy.ts'
+import { TcpProxy } from '../../bench/tcp-proxy.ts'
 import { bridgedServerBackend } from './backends.ts'
 
 t.test('a lost or refused database connection is "unavailable", never a crash', async (t) => {

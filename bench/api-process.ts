@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 
-const MAIN = new URL('../../services/main.ts', import.meta.url).pathname
+const MAIN = new URL('../services/main.ts', import.meta.url).pathname
 export const DRILL_ADMIN = { username: 'admin', password: 'drill-password-1' }
 
 /** A port free now on loopback (the API is restarted on it, so agents find it again). */
