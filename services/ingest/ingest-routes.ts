@@ -5,12 +5,19 @@ import { IngestAccepted, IngestBody, INGEST_PATH } from '../../contract/ingest-b
 import { ErrorBody } from '../http/response-schemas.ts'
 import { checkBatches } from './check-batches.ts'
 
+/**
+ * The largest body an agent sends: a replay of its buffer (4 MiB segments) or one batch with the largest log
+ * budget (--log-max-bytes 16MiB), twice over for JSON's escapes. Beyond it the answer is 413 from the
+ * Content-Length alone, before the body is read (a chunked body is cut off there).
+ */
+const MAX_INGEST_BODY_BYTES = 32 * 1024 * 1024
+
 /** The body schema documents the route; the batches are checked one by one so an error names its batch. */
 const DOCUMENT_ONLY = () => () => true
 
 export const ingestRoutes: FastifyPluginAsync = async (app) => {
   app.post(INGEST_PATH, {
-    bodyLimit: 64 * 1024 * 1024,
+    bodyLimit: MAX_INGEST_BODY_BYTES,
     onRequest: app.authenticateAgentKey,
     validatorCompiler: DOCUMENT_ONLY,
     schema: {

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { sql } from 'kysely'
 import { startAgent } from '../../agent/run-agent.ts'
 import { startClient } from '../test-client.ts'
-import { TcpProxy } from './tcp-proxy.ts'
+import { TcpProxy } from '../../bench/tcp-proxy.ts'
 
 const DISK_BYTES = 192 * 1024
 const COLLECTIONS = 25
