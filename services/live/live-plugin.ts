@@ -15,7 +15,7 @@ import { liveSessions } from '../auth/sessions-repository.ts'
 import { ERRORS } from '../http/response-schemas.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
 import { findAgent, type AgentRow } from '../agents/agents-repository.ts'
-import { LiveConnection, type QueueLimits } from './live-connection.ts'
+import { LiveConnection, SendBudget, type QueueLimits } from './live-connection.ts'
 import { MetricsClient, MetricsStream, parseFilterMessage } from './metrics-stream.ts'
 import { FleetStream } from './fleet-stream.ts'
 import { ALERTS_CHANNEL } from '../bus/alert-bus.ts'
@@ -36,6 +36,8 @@ export interface LiveOptions {
   queueMaxBytes?: number
   /** Per client: bytes the socket may hold unsent before messages wait in the queue; default 256 KiB. */
   socketHighWaterBytes?: number
+  /** All clients together: bytes queued and held by sockets before the oldest of a lagging client go; default 64 MiB. */
+  sendBudgetBytes?: number
   /** How often agents' online/offline status is re-checked for the fleet stream; default 5 s. */
   statusCheckMs?: number
   /** How often open connections' sessions are re-checked (a logout closes them); default 15 s. */
@@ -50,6 +52,9 @@ export interface LiveStats {
   queuedMessages: number
   queuedBytes: number
   bufferedBytes: number
+  /** What all clients hold together (queued and in sockets), against the shared budget. */
+  heldBytes: number
+  sendBudgetBytes: number
   /** Whether other instances' ingests and alert events arrive through LISTEN. */
   listening: boolean
 }
@@ -78,6 +83,7 @@ export const livePlugin = fp(async (app, opts: LiveOptions) => {
     maxBytes: opts.queueMaxBytes ?? 2 * 1024 * 1024,
     socketHighWaterBytes: opts.socketHighWaterBytes ?? 256 * 1024,
   }
+  const budget = new SendBudget(opts.sendBudgetBytes ?? 64 * 1024 * 1024)
   const db = app.store.db
 
   // The token moves to the Authorization header before Fastify routes (and logs) the request.
@@ -153,7 +159,7 @@ export const livePlugin = fp(async (app, opts: LiveOptions) => {
   }
 
   const open = (ws: WebSocket, request: FastifyRequest, stream: 'metrics' | 'live'): LiveConnection => {
-    const connection = new LiveConnection(ws, principalOf(request), limits, countersFor(stream))
+    const connection = new LiveConnection(ws, principalOf(request), limits, countersFor(stream), budget)
     connections.add(connection)
     ws.on('close', () => {
       connections.delete(connection)
@@ -261,7 +267,7 @@ export const livePlugin = fp(async (app, opts: LiveOptions) => {
         queuedBytes += c.queuedBytes
         bufferedBytes += c.bufferedBytes
       }
-      return { clients: { metrics: metrics.clientCount, live: fleet.clientCount }, queuedMessages, queuedBytes, bufferedBytes, listening: listen }
+      return { clients: { metrics: metrics.clientCount, live: fleet.clientCount }, queuedMessages, queuedBytes, bufferedBytes, heldBytes: budget.heldBytes, sendBudgetBytes: budget.maxBytes, listening: listen }
     },
   })
 

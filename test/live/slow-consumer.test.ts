@@ -72,3 +72,40 @@ t.test('a client that never reads keeps the server\'s queue bounded and is told 
   await until(() => api.app.live.stats().queuedBytes === 0, 10_000, 'queues drained')
   t.pass('the queue is empty once the client reads again')
 })
+
+// Many stuck clients, each with a filter of its own: nothing is shared between them, and each one's own bound
+// times their number would be far more than the server should hold. The shared budget caps them together.
+t.test('stuck clients with filters of their own hold no more than the shared budget together', async (t) => {
+  const BUDGET = 2 * 1024 * 1024
+  const SLEEPERS = 12
+  const budgeted = await startClient(t, { live: { ...LIMITS, sendBudgetBytes: BUDGET } })
+  const source = await budgeted.createAgent('firehose-2')
+  const url = `${budgeted.wsUrl}/ws/metrics/firehose-2?token=${budgeted.adminToken}`
+  const reader = await connectWs(t, url)
+  await reader.waitFor((m) => m.type === 'metrics')
+  for (let i = 0; i < SLEEPERS; i++) {
+    const sleeper = await connectWs(t, url)
+    await sleeper.waitFor((m) => m.type === 'metrics')
+    sleeper.ws.send(JSON.stringify({ type: 'filter', metric_types: ['cpu'], metric_names: ['usage_percent', `client_${i}`] }))
+    // A ping after the filter: once its pong is back, the server has read the filter (messages are handled in order).
+    await new Promise<void>((resolve) => { sleeper.ws.once('pong', () => resolve()); sleeper.ws.ping() })
+    ;(sleeper.ws as unknown as { _socket: Socket })._socket.pause()
+  }
+  t.ok(SLEEPERS * (LIMITS.queueMaxBytes + LIMITS.socketHighWaterBytes) > 2 * BUDGET, 'their own bounds alone would allow far more than the budget')
+  const INGESTS = 40
+  let peakHeld = 0
+  let peakMeasured = 0
+  for (let i = 1; i <= INGESTS; i++) {
+    await budgeted.ingestOk(source.api_key, bigBatch(i))
+    const s = budgeted.app.live.stats()
+    peakHeld = Math.max(peakHeld, s.heldBytes)
+    peakMeasured = Math.max(peakMeasured, s.queuedBytes + s.bufferedBytes)
+  }
+  await until(() => reader.messages.some((m) => m.type === 'metrics' && m.data[`cpu.usage_percent{core=${padding}-999}`]?.value === INGESTS),
+    15_000, 'the reading client got the last ingest')
+  const largest = Math.max(...reader.messages.map((m) => JSON.stringify(m).length))
+  t.comment(`held for ${SLEEPERS} stuck clients at most ${(peakHeld / 1024).toFixed(0)} KiB by the budget's count, ${(peakMeasured / 1024).toFixed(0)} KiB queued + in sockets; budget ${BUDGET / 1024} KiB`)
+  t.ok(peakHeld <= BUDGET + largest, `within the budget (${peakHeld} ≤ ${BUDGET} + one message)`)
+  t.ok(peakMeasured <= BUDGET + SLEEPERS * largest, `the sockets' own count agrees (${peakMeasured})`)
+  t.equal(reader.messages.filter((m) => m.type === 'dropped').length, 0, 'the reading client beside them lost nothing')
+})
