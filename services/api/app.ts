@@ -15,7 +15,7 @@ import { dashboardsRoutes } from '../dashboards/dashboards-routes.ts'
 import { DEFAULT_RETENTION_DAYS, type RetentionDays } from '../query/resolution-for-range.ts'
 import { openapiPlugin } from '../http/openapi-plugin.ts'
 import { healthRoutes } from '../health/health-routes.ts'
-import { MAX_PARAM_LENGTH, errorHandler, frameworkErrorHandler, notFoundHandler } from '../http/errors.ts'
+import { MAX_PARAM_LENGTH, clientErrorHandler, errorHandler, frameworkErrorHandler, notFoundHandler } from '../http/errors.ts'
 import { rejectNulCharacters } from '../http/reject-nul-characters.ts'
 import { securityPlugin } from '../security/security-plugin.ts'
 import { routeInventoryPlugin } from '../security/route-inventory-plugin.ts'
@@ -83,6 +83,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     trustProxy: opts.trustProxy ?? false,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setErrorHandler(errorHandler)

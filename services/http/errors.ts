@@ -1,5 +1,6 @@
 // The native API's error format for every failure: {"error": CODE, "message", "code": status, "details"}.
 // Services throw DomainError; this is the one place the native face turns its kinds into statuses.
+import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { DomainError, type DomainErrorKind } from '../errors/domain-error.ts'
 import { invalidInput, type ValidationIssue } from '../errors/validation-issues.ts'
@@ -10,11 +11,13 @@ export const ERROR_CODES = {
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
+  REQUEST_TIMEOUT: 408,
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   URI_TOO_LONG: 414,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
+  HEADERS_TOO_LARGE: 431,
   INTERNAL_ERROR: 500,
   SERVICE_UNAVAILABLE: 503,
 } as const
@@ -142,3 +145,25 @@ export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): v
   const body: ErrorBody = { error: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}`, code: 404 }
   void reply.status(404).send(formatOfPath(request.url)(body))
 }
+
+/**
+ * Node's HTTP parser gives up on a connection before there is a request to route: one that sent nothing (or
+ * not its headers) within the headers timeout, headers too large, bytes that are not HTTP. It is answered in
+ * the native error format (no path is known yet to pick a face's) and closed.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [code, message]: [ErrorCode, string] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? ['REQUEST_TIMEOUT', 'No complete request arrived within the request timeout; the connection is closed']
+    : err.code === 'HPE_HEADER_OVERFLOW'
+      ? ['HEADERS_TOO_LARGE', 'The request headers are larger than the server accepts (16 KiB)']
+      : ['BAD_REQUEST', 'The request is not valid HTTP']
+  const status = ERROR_CODES[code]
+  const body = JSON.stringify({ error: code, message, code: status } satisfies ErrorBody)
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }

@@ -72,7 +72,26 @@ t.test('http hardening', async (t) => {
     })
     t.not(outcome, 'still open', 'the connection was closed by the server')
     t.match(outcome, /^HTTP\/1\.1 408/, 'with 408 Request Timeout')
+    t.same(JSON.parse(outcome.split('\r\n\r\n')[1]), { error: 'REQUEST_TIMEOUT', message: 'No complete request arrived within the request timeout; the connection is closed', code: 408 },
+      'in the error format')
     t.ok(Date.now() - started < 6000, `within a few seconds (${Date.now() - started} ms)`)
+  })
+
+  t.test('headers larger than the parser takes, or bytes that are not HTTP: 431 or 400 in the error format', async (t) => {
+    const { port } = new URL(api.url)
+    const raw = (text: string) => new Promise<string>((resolve) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.write(text))
+      let data = ''
+      socket.on('data', (d) => { data += d })
+      socket.on('close', () => resolve(data))
+      socket.on('error', () => resolve(data))
+    })
+    const huge = await raw(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)
+    t.match(huge, /^HTTP\/1\.1 431/, '431 for 20 KB of headers')
+    t.match(JSON.parse(huge.split('\r\n\r\n')[1]), { error: 'HEADERS_TOO_LARGE', code: 431, message: String })
+    const garbage = await raw('\u0001\u0002 nonsense\r\n\r\n')
+    t.match(garbage, /^HTTP\/1\.1 400/, '400 for bytes that are not HTTP')
+    t.match(JSON.parse(garbage.split('\r\n\r\n')[1]), { error: 'BAD_REQUEST', code: 400, message: String })
   })
 
   t.test('no secret in any log line', async (t) => {
