@@ -7,19 +7,20 @@ import { openStore, type Store } from '../services/store/open-store.ts'
 import { prepareStore } from '../services/store/prepare-store.ts'
 import { bootstrapAdmin } from '../services/auth/bootstrap-admin.ts'
 import { buildApp } from '../services/api/app.ts'
+import type { AlertingOptions } from '../services/alerting/alerting-plugin.ts'
 
 export const BENCH_ADMIN = { username: 'admin', password: 'bench-password' }
 
 export interface BenchApi { store: Store; app: FastifyInstance; base: string; close(): Promise<void> }
 
-export async function startBenchApi(dir: string, opts: { backend?: 'embedded' | 'server'; databaseUrl?: string } = {}): Promise<BenchApi> {
+export async function startBenchApi(dir: string, opts: { backend?: 'embedded' | 'server'; databaseUrl?: string; alerting?: AlertingOptions } = {}): Promise<BenchApi> {
   const store = opts.backend === 'server'
     ? await openStore({ backend: 'server', databaseUrl: opts.databaseUrl! })
     : await openStore({ backend: 'embedded', dataDir: join(dir, 'pg') })
   await prepareStore(store, { retention: { raw: '30d', minute: '90d', hour: '90d', day: '365d' } })
   await bootstrapAdmin(store.db, BENCH_ADMIN.username, BENCH_ADMIN.password)
   const app = await buildApp({ store, jwtSecret: 'b'.repeat(48), accessTtlSeconds: 3600, refreshTtlSeconds: 3600,
-    rateLimits: { auth: 1e9, read: 1e9, write: 1e9, ingest: 1e9 } })
+    rateLimits: { auth: 1e9, read: 1e9, write: 1e9, ingest: 1e9 }, alerting: opts.alerting })
   await app.listen({ port: 0, host: '127.0.0.1' })
   return {
     store, app, base: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`,

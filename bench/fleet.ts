@@ -6,6 +6,8 @@
 // database is compared with what every agent generated: zero lost, zero duplicated, nothing set aside.
 //   --agents N (default 100)  --minutes M (default 2)  --interval S (seconds, default 10)
 //   --backend embedded|server (server needs --database-url)
+//   --with-load: alert rules evaluated over the fleet (8 rules, every 15 s) and dashboard readers beside it
+//     (--readers N, default 4, each a latest, a one-hour series and the fleet list per second)
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -26,6 +28,8 @@ const MINUTES = Number(argOf('minutes') ?? 2)
 const INTERVAL_MS = Number(argOf('interval') ?? 10) * 1000
 const BACKEND = (argOf('backend') ?? 'embedded') as 'embedded' | 'server'
 const DATABASE_URL = argOf('database-url') ?? process.env.DATABASE_URL
+const WITH_LOAD = process.argv.includes('--with-load')
+const READERS = Number(argOf('readers') ?? 4)
 
 type ServerMessage = { kind: 'listening'; port: number } | { kind: 'rss'; bytes: number } | { kind: 'counted'; account: FleetAccount; processes: number }
 type ServerRequest = { kind: 'rss' } | { kind: 'count'; agents: GeneratedBy } | { kind: 'close' }
@@ -34,7 +38,7 @@ type ServerRequest = { kind: 'rss' } | { kind: 'count'; agents: GeneratedBy } | 
 async function runApi(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'hostpulse-bench-fleet-'))
   // Ingest's own per-key limit stays out of the way too; one batch per 10 s is far below it anyway.
-  const { store, base, close } = await startBenchApi(dir, { backend: BACKEND, databaseUrl: DATABASE_URL })
+  const { store, base, close } = await startBenchApi(dir, { backend: BACKEND, databaseUrl: DATABASE_URL, alerting: { evaluate: WITH_LOAD } })
   process.send!({ kind: 'listening', port: Number(new URL(base).port) } satisfies ServerMessage)
   process.on('message', async (m: ServerRequest) => {
     if (m.kind === 'rss') process.send!({ kind: 'rss', bytes: process.memoryUsage().rss } satisfies ServerMessage)
@@ -73,6 +77,7 @@ async function runFleet(): Promise<void> {
     const end = started + MINUTES * 60_000
     let rssAt2: number | undefined
     fleet.start()
+    const reads = WITH_LOAD ? await startLoad(base, token, fleet, end) : undefined
     let shown = 0
     while (Date.now() < end) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, Math.max(0, end - Date.now()))))
@@ -82,7 +87,7 @@ async function runFleet(): Promise<void> {
       const recent = latencies.slice(shown)
       shown = latencies.length
       say(`  ${minute.toFixed(1)} min: ${fmt(fleet.generated)} batches, last 10 s p50 ${percentile(recent, 0.5).toFixed(0)} ms p99 ${percentile(recent, 0.99).toFixed(0)} ms, `
-        + `${fleet.buffering} agents buffering, API RSS ${(bytes / 2 ** 20).toFixed(0)} MiB`)
+        + `${fleet.buffering} agents buffering, API RSS ${(bytes / 2 ** 20).toFixed(0)} MiB${reads ? `, ${fmt(reads.times.length)} reads so far` : ''}`)
     }
     fleet.stopCollecting()
     say('  collection stopped; delivering what is still buffered…')
@@ -98,12 +103,69 @@ async function runFleet(): Promise<void> {
       + `${fmt(processes)} process rows`)
     say(`delivery latency (submit → acknowledged, buffer empty) p50 ${percentile(latencies, 0.5).toFixed(0)} ms, p99 ${percentile(latencies, 0.99).toFixed(0)} ms; `
       + `${fmt(account.generated / (MINUTES * 60))} POST/s; API RSS ${rssAt2 ? `${(rssAt2 / 2 ** 20).toFixed(0)} MiB at minute 2, ` : ''}${(rssEnd / 2 ** 20).toFixed(0)} MiB at the end`)
+    if (reads) {
+      await reads.done
+      say(`beside it: ${fmt(reads.times.length)} dashboard reads, p50 ${percentile(reads.times, 0.5).toFixed(0)} ms, p99 ${percentile(reads.times, 0.99).toFixed(0)} ms, ${reads.failed} failed; `
+        + `${reads.rules} alert rules evaluated ${fmt(await reads.evaluations())} times`)
+    }
     if (lost !== 0 || account.duplicatedRows !== 0) process.exitCode = 1
   } finally {
     api.send({ kind: 'close' } satisfies ServerRequest)
     await new Promise((resolve) => api.once('exit', resolve))
     await rm(dir, { recursive: true, force: true })
   }
+}
+
+/**
+ * What runs beside the fleet with --with-load: alert rules over every agent, evaluated by the API every 15 s,
+ * and READERS dashboard users each asking once a second for an agent's latest values, its CPU over the last
+ * hour and the fleet list.
+ */
+async function startLoad(base: string, token: string, fleet: SimulatedFleet, end: number) {
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+  const rules = [
+    { name: 'CPU high', metric: 'cpu.usage_percent', aggregation: 'avg', window: '1m', condition: '>', threshold: 95 },
+    { name: 'Memory high', metric: 'memory.usage_percent', aggregation: 'avg', window: '5m', condition: '>', threshold: 90 },
+    { name: 'Load high', metric: 'load.load5', aggregation: 'last', window: '1m', condition: '>', threshold: 3.5 },
+    { name: 'Disk almost full', metric: 'disk.usage_percent', aggregation: 'last', window: '1m', condition: '>', threshold: 97 },
+    { name: 'Core hot', metric: 'cpu.usage_percent', tags: { core: '*' }, aggregation: 'max', window: '1m', condition: '>', threshold: 99 },
+    { name: 'Offline', metric: 'agent.offline', window: '2m' },
+    { name: 'No sshd', metric: 'process.absent', tags: { name: 'sshd' }, window: '2m' },
+    { name: 'Swap', metric: 'swap.usage_percent', aggregation: 'avg', window: '5m', condition: '>', threshold: 50 },
+  ]
+  const ids: string[] = []
+  for (const rule of rules) {
+    const res = await fetch(`${base}/api/v1/alerts`, { method: 'POST', headers, body: JSON.stringify({ ...rule, interval: '15s' }) })
+    if (res.status !== 201) throw new Error(`rule ${rule.name}: ${res.status} ${await res.text()}`)
+    ids.push(((await res.json()) as { id: string }).id)
+  }
+  const times: number[] = []
+  let failed = 0
+  const get = async (path: string) => {
+    const t0 = performance.now()
+    const res = await fetch(`${base}${path}`, { headers }).catch(() => undefined)
+    if (!res || res.status !== 200) failed++
+    await res?.arrayBuffer()
+    times.push(performance.now() - t0)
+  }
+  const reader = async () => {
+    while (Date.now() < end) {
+      const t0 = Date.now()
+      const agent = fleet.agents[Math.floor(Math.random() * fleet.agents.length)]
+      const start = new Date(Date.now() - 3_600_000).toISOString()
+      await get(`/api/v1/metrics/latest/${agent.name}`)
+      await get(`/api/v1/metrics/series/${agent.name}?metric=cpu.usage_percent&start=${encodeURIComponent(start)}&end=${encodeURIComponent(new Date().toISOString())}`)
+      await get('/api/v1/agents?limit=100')
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1000 - (Date.now() - t0))))
+    }
+  }
+  const done = Promise.all(Array.from({ length: READERS }, reader))
+  /** Rule evaluations the API completed, from its own Prometheus counter. */
+  const evaluations = async () => {
+    const text = await (await fetch(`${base}/metrics`, { headers })).text()
+    return Number(/^hostpulse_alert_rules_evaluated_total (\d+)/m.exec(text)?.[1] ?? NaN)
+  }
+  return { times, get failed() { return failed }, rules: ids.length, done, evaluations }
 }
 
 if (process.argv[2] === '--api') await runApi()

@@ -205,10 +205,15 @@ export class MetricsStream {
       for (const [key, s] of samples) if ((watch.sent.get(key) ?? -Infinity) < s.time.getTime()) changed.set(key, s)
       watch.remember(changed)
       if (changed.size === 0) return
-      // Clients with the same filter share the serialized messages.
+      // Clients whose filters let the same metrics through share the serialized messages, however their
+      // filters are written: a filter is judged against the few metric names in the update, not per series.
+      const names = new Map<string, { type: string; name: string }>()
+      for (const s of changed.values()) names.set(`${s.type}.${s.name}`, s)
       const bySignature = new Map<string, Outbound[]>()
       for (const client of watch.clients) {
-        const key = `${client.agentName}\n${client.filter.signature}`
+        const { types, names: allowed } = client.filter
+        const passing = [...names].filter(([, m]) => (!types || types.has(m.type)) && (!allowed || allowed.has(m.name))).map(([k]) => k)
+        const key = `${client.agentName}\n${passing.join('\n')}`
         let messages = bySignature.get(key)
         if (!messages) {
           messages = metricsMessages(client.agentName, changed, client.filter)

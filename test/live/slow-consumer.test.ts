@@ -73,8 +73,9 @@ t.test('a client that never reads keeps the server\'s queue bounded and is told 
   t.pass('the queue is empty once the client reads again')
 })
 
-// Many stuck clients, each with a filter of its own: nothing is shared between them, and each one's own bound
-// times their number would be far more than the server should hold. The shared budget caps them together.
+// Many stuck clients, each with a filter that lets a different set of metrics through (so no message is shared
+// between them), and each one's own bound times their number would be far more than the server should hold.
+// The shared budget caps them together.
 t.test('stuck clients with filters of their own hold no more than the shared budget together', async (t) => {
   const BUDGET = 2 * 1024 * 1024
   const SLEEPERS = 12
@@ -93,10 +94,16 @@ t.test('stuck clients with filters of their own hold no more than the shared bud
   }
   t.ok(SLEEPERS * (LIMITS.queueMaxBytes + LIMITS.socketHighWaterBytes) > 2 * BUDGET, 'their own bounds alone would allow far more than the budget')
   const INGESTS = 40
+  // Each sleeper's own metric beside the 1,000 shared series: its messages are its own.
+  const batchFor = (i: number) => {
+    const batch = bigBatch(i)
+    batch.metrics!.push(...Array.from({ length: SLEEPERS }, (_, n) => metric('cpu', `client_${n}`, i)))
+    return batch
+  }
   let peakHeld = 0
   let peakMeasured = 0
   for (let i = 1; i <= INGESTS; i++) {
-    await budgeted.ingestOk(source.api_key, bigBatch(i))
+    await budgeted.ingestOk(source.api_key, batchFor(i))
     const s = budgeted.app.live.stats()
     peakHeld = Math.max(peakHeld, s.heldBytes)
     peakMeasured = Math.max(peakMeasured, s.queuedBytes + s.bufferedBytes)
