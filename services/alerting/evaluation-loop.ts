@@ -18,6 +18,11 @@ export interface EvaluationLoopOptions {
   tickMs?: number
   /** How long after an ingest the organization's rules are evaluated (more ingests meanwhile join); default 500 ms. */
   ingestDebounceMs?: number
+  /**
+   * New data makes a rule due again only this long after its last evaluation (or its interval, if shorter);
+   * default 2 s. A fleet sends data all the time: without it, every rule would be evaluated back to back.
+   */
+  dataTriggerGapMs?: number
   retentionDays?: RetentionDays
   /** Rules evaluated at the same time, each in its own transaction; default 1. */
   concurrency?: number
@@ -77,7 +82,10 @@ export class EvaluationLoop {
   private running?: Promise<CycleResult>
   private again = false
   private stopped = false
-  /** Organizations with new data: their rules are due if last evaluated before this time. */
+  /**
+   * Organizations' newest data: their rules are due if last evaluated before it (and at least the data
+   * trigger's gap ago). Kept until a newer time replaces it, so data that came within the gap still counts.
+   */
   private freshData = new Map<string, Date>()
   private readonly clock: () => Date
   /** Absence rules wait until then (ms on the clock); set at start and when the database is back. */
@@ -157,8 +165,8 @@ export class EvaluationLoop {
   async runCycle(): Promise<CycleResult> {
     const started = performance.now()
     this.lostThisCycle = false
-    const fresh = this.freshData
-    this.freshData = new Map()
+    const fresh = new Map(this.freshData)
+    const gapSeconds = (this.opts.dataTriggerGapMs ?? 2000) / 1000
     const now = this.clock()
     const orgs = [...fresh.keys()]
     const times = orgs.map((o) => fresh.get(o)!)
@@ -169,7 +177,8 @@ export class EvaluationLoop {
       where r.enabled and (r.last_evaluated_at is null
         or r.last_evaluated_at <= ${now}::timestamptz - make_interval(secs => r.interval_seconds)
         ${orgs.length > 0 ? sql`or exists (select 1 from unnest(${orgs}::uuid[], ${times}::timestamptz[]) f(org_id, at)
-          where f.org_id = r.org_id and r.last_evaluated_at < f.at)` : sql``})
+          where f.org_id = r.org_id and r.last_evaluated_at < f.at
+            and r.last_evaluated_at <= ${now}::timestamptz - make_interval(secs => least(r.interval_seconds, ${gapSeconds}::float8)))` : sql``})
         ${holdAbsence ? sql`and r.kind <> all(${ABSENCE_KINDS}::text[])` : sql``}
       order by r.last_evaluated_at nulls first`.execute(this.db)
     const result: CycleResult = { rules: due.length, evaluated: 0, errors: 0, opened: 0, closed: 0, notifications: 0, ms: 0 }

@@ -19,6 +19,20 @@ const bigBatch = (i: number) => makeBatch({
   disks: [], networks: [], processes: [],
 })
 
+/** Ingests batches 1 … n through `client` and returns the highest of the live streams' stats after each. */
+async function ingestWatching(client: typeof api, key: string, n: number, batchOf: (i: number) => ReturnType<typeof makeBatch>) {
+  const peak = { queuedBytes: 0, bufferedBytes: 0, heldBytes: 0, queuedAndBuffered: 0 }
+  for (let i = 1; i <= n; i++) {
+    await client.ingestOk(key, batchOf(i))
+    const s = client.app.live.stats()
+    peak.queuedBytes = Math.max(peak.queuedBytes, s.queuedBytes)
+    peak.bufferedBytes = Math.max(peak.bufferedBytes, s.bufferedBytes)
+    peak.heldBytes = Math.max(peak.heldBytes, s.heldBytes)
+    peak.queuedAndBuffered = Math.max(peak.queuedAndBuffered, s.queuedBytes + s.bufferedBytes)
+  }
+  return peak
+}
+
 t.test('a client that never reads keeps the server\'s queue bounded and is told what it missed', async (t) => {
   const reader = await connectWs(t, `${api.wsUrl}/ws/metrics/firehose?token=${api.adminToken}`)
   const sleeper = await connectWs(t, `${api.wsUrl}/ws/metrics/firehose?token=${api.adminToken}`)
@@ -29,15 +43,8 @@ t.test('a client that never reads keeps the server\'s queue bounded and is told 
   sleeperSocket.pause()
 
   const INGESTS = 60
-  let peakQueued = 0
-  let peakBuffered = 0
+  const { queuedBytes: peakQueued, bufferedBytes: peakBuffered } = await ingestWatching(api, agent.api_key, INGESTS, bigBatch)
   let largestMessage = 0
-  for (let i = 1; i <= INGESTS; i++) {
-    await api.ingestOk(agent.api_key, bigBatch(i))
-    const s = api.app.live.stats()
-    peakQueued = Math.max(peakQueued, s.queuedBytes)
-    peakBuffered = Math.max(peakBuffered, s.bufferedBytes)
-  }
   await until(() => reader.messages.filter((m) => m.type === 'metrics' && m.data[`cpu.usage_percent{core=${padding}-999}`]?.value === INGESTS).length > 0,
     15_000, 'the reading client got the last ingest')
   const readerBytes = reader.messages.reduce((n, m) => n + JSON.stringify(m).length, 0)
@@ -100,14 +107,7 @@ t.test('stuck clients with filters of their own hold no more than the shared bud
     batch.metrics!.push(...Array.from({ length: SLEEPERS }, (_, n) => metric('cpu', `client_${n}`, i)))
     return batch
   }
-  let peakHeld = 0
-  let peakMeasured = 0
-  for (let i = 1; i <= INGESTS; i++) {
-    await budgeted.ingestOk(source.api_key, batchFor(i))
-    const s = budgeted.app.live.stats()
-    peakHeld = Math.max(peakHeld, s.heldBytes)
-    peakMeasured = Math.max(peakMeasured, s.queuedBytes + s.bufferedBytes)
-  }
+  const { heldBytes: peakHeld, queuedAndBuffered: peakMeasured } = await ingestWatching(budgeted, source.api_key, INGESTS, batchFor)
   await until(() => reader.messages.some((m) => m.type === 'metrics' && m.data[`cpu.usage_percent{core=${padding}-999}`]?.value === INGESTS),
     15_000, 'the reading client got the last ingest')
   const largest = Math.max(...reader.messages.map((m) => JSON.stringify(m).length))
