@@ -136,6 +136,7 @@ export async function runOutageDrill(opts: OutageDrillOptions): Promise<OutageDr
     }
     await proxy.restore()
     const restoredAt = performance.now()
+    const restoredAtMs = Date.now()
     say(`the database is back; ${fleet.buffering} agents buffering`)
     const firingAtReturn = await events(alwaysFiring)
     let readyAfterMs = -1
@@ -149,7 +150,7 @@ export async function runOutageDrill(opts: OutageDrillOptions): Promise<OutageDr
     fleet.stopCollecting()
     await fleet.stop()
     const offlineEvents = (await sql<{ started_at: Date }>`select started_at from alert_events where rule_id = ${offline}`.execute(store.db)).rows
-      .map((e) => `fired ${((e.started_at.getTime() - (Date.now() - (performance.now() - restoredAt))) / 1000).toFixed(1)} s after the return`)
+      .map((e) => `fired ${((e.started_at.getTime() - restoredAtMs) / 1000).toFixed(1)} s after the return`)
     return {
       statuses, slowestMs, faults, maxBuffering: fleet.maxBuffering, firingBefore, firingAtReturn, firingAfter: await events(alwaysFiring), offlineEvents,
       readyAfterMs, caughtUpAfterMs, drained, setAside: await fleet.setAside(), account: await accountFleet(store.db, fleet.agents),

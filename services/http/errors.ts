@@ -1,5 +1,6 @@
 // The native API's error format for every failure: {"error": CODE, "message", "code": status, "details"}.
 // Services throw DomainError; this is the one place the native face turns its kinds into statuses.
+import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { DomainError, type DomainErrorKind } from '../errors/domain-error.ts'
@@ -161,9 +162,7 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): 
   const status = ERROR_CODES[code]
   const body = JSON.stringify({ error: code, message, code: status } satisfies ErrorBody)
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`)
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`)
   }
   socket.destroy()
 }
-
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }

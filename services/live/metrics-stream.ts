@@ -25,9 +25,9 @@ const FilterMessage = Type.Object({
 const checkFilter = Compile(FilterMessage)
 
 /** Empty or absent lists let everything through. */
-export interface MetricFilter { types: Set<string> | null; names: Set<string> | null; signature: string }
+export interface MetricFilter { types: Set<string> | null; names: Set<string> | null }
 
-export const NO_FILTER: MetricFilter = { types: null, names: null, signature: '' }
+export const NO_FILTER: MetricFilter = { types: null, names: null }
 
 interface FilterIssue { keyword: string; instancePath: string; message?: string; params?: Record<string, unknown> }
 
@@ -53,8 +53,7 @@ export function parseFilterMessage(text: string): MetricFilter | { error: string
   if (!checkFilter.Check(msg)) return { error: `Invalid message: ${describeFilterIssue([...checkFilter.Errors(msg)] as FilterIssue[])}` }
   const types = msg.metric_types?.length ? new Set(msg.metric_types) : null
   const names = msg.metric_names?.length ? new Set(msg.metric_names) : null
-  const signature = JSON.stringify([types ? [...types].sort() : null, names ? [...names].sort() : null])
-  return { types, names, signature }
+  return { types, names }
 }
 
 export class MetricsClient {
