@@ -23,6 +23,8 @@ const RUNAWAY_INTERVAL_MS = NORMAL_INTERVAL_MS / 100
 export const INGEST_BUDGET_PER_MINUTE = 600
 /** One victim request every 50 ms at most: 100 samples (a p99 that is not just the maximum) in 5 s. */
 const VICTIM_GAP_MS = 50
+/** The victim's requests each case needs, so its p99 is not just its maximum. */
+export const VICTIM_MIN_REQUESTS = 100
 const VICTIM_TIMEOUT_MS = 10_000
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const MiB = 1024 * 1024
@@ -43,6 +45,11 @@ class Victim {
     this.samples = []
     this.stopping = false
     this.running = this.loop()
+  }
+
+  /** Requests answered so far in this run. */
+  get requests(): number {
+    return this.samples.length
   }
 
   async stop(): Promise<VictimSample[]> {
@@ -282,8 +289,14 @@ export class FloodDrill {
     const upgradeSeconds = (performance.now() - t0) / 1000
 
     let ingests = 0
-    const feedUntil = performance.now() + feedSeconds * 1000
-    for (let seq = this.wideSeq; performance.now() < feedUntil; seq++) {
+    // The feed lasts `feedSeconds`, and longer (up to four times) until the victim has its samples under it:
+    // the streams slow the victim down, so a fixed time would give it fewer on a slower machine.
+    const feedFrom = performance.now()
+    const feeding = (): boolean => {
+      const elapsed = performance.now() - feedFrom
+      return elapsed < feedSeconds * 1000 || (this.victim.requests < VICTIM_MIN_REQUESTS && elapsed < 4 * feedSeconds * 1000)
+    }
+    for (let seq = this.wideSeq; feeding(); seq++) {
       const started = performance.now()
       const res = await this.ingest(this.agents.wide.key, wideBatch(seq))
       if (res.status !== 202) throw new Error(`the wide agent's ingest answered ${res.status}: ${JSON.stringify(res.body)}`)
