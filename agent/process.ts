@@ -2,7 +2,15 @@
 // and written per second from /proc/[pid]/io deltas, and its open file descriptors (/proc/[pid]/fd). The last
 // two are readable only for the agent's own user's processes unless it runs as root (or with
 // CAP_SYS_PTRACE): for the others they are left out, and the collector says so once.
-import { closeSync, openSync, readdirSync } from 'node:fs'
+//
+// Most processes on a host sleep through most collections. A process whose stat line is byte for byte what it
+// was last time has not used a clock tick of CPU, faulted a page, grown or changed state: it is reported as
+// before (at 0 % CPU and no I/O) without reading its other files or parsing anything, and is read in full
+// again at least every REREAD_MS. That is what lets a collection over 500 processes cost about what
+// node_exporter's scrape costs. What a sleeping process does in under a tick (a short write, a retitle) shows
+// within REREAD_MS, its bytes spread over the time since its counters were last read. A process whose stat
+// changed is read in full (status, command line, I/O); its descriptors are counted every REREAD_MS.
+import { closeSync, openSync, readdirSync, readSync, statfsSync, statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { ProcessItem } from '../contract/ingest-batch.ts'
@@ -16,75 +24,85 @@ const PIDS_PER_TURN = 64
 /** /proc/[pid] files come whole in one read of this size; cmdline is cut to 4096 characters anyway. */
 const PID_FILE_BYTES = 16 * 1024
 
-const PID_FILES = ['stat', 'status', 'cmdline'] as const
-/** Held descriptors per process: the three above and io, when it may be read. */
+const PID_FILES = ['stat', 'status', 'cmdline', 'io'] as const
+type PidFile = Exclude<(typeof PID_FILES)[number], 'stat'>
+/** Held descriptors per process: the four above and schedstat. */
 const HELD_FILES_PER_PROCESS = PID_FILES.length + 1
-/** A process's open descriptors are counted at most this often (a directory listing per process is the dearest read). */
-const FD_COUNT_EVERY_MS = 10_000
-
-/**
- * A process's /proc files, held open from one collection to the next: a read from offset 0 regenerates them,
- * so the next collection reads each with one syscall instead of open, read and close (a third of the CPU).
- * A held file keeps pointing at its own process: once that exits, reads fail and the pid is opened afresh.
- */
-class HeldPidFiles {
-  private constructor(private readonly fds: number[], private readonly ioFd: number | undefined) {}
-
-  static open(dir: string): HeldPidFiles {
-    const fds: number[] = []
-    try {
-      for (const name of PID_FILES) fds.push(openSync(`${dir}/${name}`, 'r'))
-    } catch (err) {
-      for (const fd of fds) closeSync(fd)
-      throw err
-    }
-    return new HeldPidFiles(fds, openOptional(`${dir}/io`))
-  }
-
-  read(): RawPidFiles {
-    return {
-      stat: readOpenPseudoFile(this.fds[0], PID_FILE_BYTES), status: readOpenPseudoFile(this.fds[1], PID_FILE_BYTES),
-      cmdline: readOpenPseudoFile(this.fds[2], PID_FILE_BYTES), io: this.ioFd === undefined ? undefined : readOptional(this.ioFd),
-    }
-  }
-
-  close(): void {
-    for (const fd of this.fds) closeSync(fd)
-    if (this.ioFd !== undefined) closeSync(this.ioFd)
-  }
-}
+/** Every process is read in full at least this often (its stat every collection), and its descriptors counted. */
+export const REREAD_MS = 10_000
 
 /** /proc/[pid]/io is seven short lines. */
 const IO_FILE_BYTES = 512
 
 /**
- * /proc/[pid]/io, or undefined when the kernel refuses it: it checks the right to read another process's
- * I/O at every read, not only at open (seen for pid 1 in a container), and a refusal must not cost the process.
+ * A process's /proc files, held open from one collection to the next: a read from offset 0 regenerates them,
+ * so the next collection reads each with one syscall instead of open, read and close (a third of the CPU).
+ * A held file keeps pointing at its own process: once that exits, reads fail and the pid is opened afresh.
+ * Without `hold` (past the descriptor budget) each read opens and closes its file.
  */
-function readOptional(fd: number): string | undefined {
-  try {
-    return readOpenPseudoFile(fd, IO_FILE_BYTES)
-  } catch {
-    return undefined
+class PidFiles {
+  private readonly fds = new Map<PidFile, number | null>()
+  /** Read every collection, so kept apart from the others. */
+  private statFd = -1
+  private schedFd = -1
+
+  constructor(private readonly dir: string, private readonly hold: boolean) {}
+
+  /** The file's text; throws when the process is gone. */
+  read(file: PidFile, bytes = PID_FILE_BYTES): string {
+    if (!this.hold) return readPseudoFile(`${this.dir}/${file}`, bytes)
+    let fd = this.fds.get(file)
+    if (fd === undefined) {
+      fd = openSync(`${this.dir}/${file}`, 'r')
+      this.fds.set(file, fd)
+    }
+    if (fd === null) throw new Error(`${this.dir}/${file} may not be opened`)
+    return readOpenPseudoFile(fd, bytes)
   }
-}
 
-/** A descriptor for a file the agent may not be allowed to read (another user's /proc/[pid]/io): undefined then. */
-function openOptional(path: string): number | undefined {
-  try {
-    return openSync(path, 'r')
-  } catch {
-    return undefined
+  get holds(): boolean {
+    return this.hold
   }
-}
 
-/** `io` is undefined when the process's I/O counters may not be read. */
-interface RawPidFiles { stat: string; status: string; cmdline: string; io: string | undefined }
+  /** The stat line's bytes, in `into` (returned: the length); throws when the process is gone. */
+  readStatBytes(into: Buffer): number {
+    if (!this.hold) {
+      const fd = openSync(`${this.dir}/stat`, 'r')
+      try { return readSync(fd, into, 0, into.length, 0) } finally { closeSync(fd) }
+    }
+    if (this.statFd < 0) this.statFd = openSync(`${this.dir}/stat`, 'r')
+    return readSync(this.statFd, into, 0, into.length, 0)
+  }
 
-function readPidFiles(dir: string): RawPidFiles {
-  let io: string | undefined
-  try { io = readPseudoFile(`${dir}/io`, IO_FILE_BYTES) } catch { io = undefined }
-  return { stat: readPseudoFile(`${dir}/stat`, PID_FILE_BYTES), status: readPseudoFile(`${dir}/status`, PID_FILE_BYTES), cmdline: readPseudoFile(`${dir}/cmdline`, PID_FILE_BYTES), io }
+  /** /proc/[pid]/schedstat's bytes, in `into`, through a held file (only held files are asked). */
+  readSchedstat(into: Buffer): number {
+    if (this.schedFd < 0) this.schedFd = openSync(`${this.dir}/schedstat`, 'r')
+    return readSync(this.schedFd, into, 0, into.length, 0)
+  }
+
+  /**
+   * /proc/[pid]/io, or undefined when the kernel refuses it: it checks the right to read another process's
+   * I/O at every read, not only at open (seen for pid 1 in a container), and a refusal must not cost the process.
+   * A file that cannot be opened is not tried again while it is held.
+   */
+  readIo(): string | undefined {
+    if (this.hold && this.fds.get('io') === null) return undefined
+    try {
+      return this.read('io', IO_FILE_BYTES)
+    } catch {
+      if (this.hold && !this.fds.has('io')) this.fds.set('io', null)
+      return undefined
+    }
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) if (fd !== null) closeSync(fd)
+    this.fds.clear()
+    if (this.statFd >= 0) closeSync(this.statFd)
+    if (this.schedFd >= 0) closeSync(this.schedFd)
+    this.statFd = -1
+    this.schedFd = -1
+  }
 }
 
 /** Bytes the process caused to be read from and written to storage (`read_bytes`, `write_bytes` of /proc/[pid]/io). */
@@ -103,19 +121,41 @@ function ioField(text: string, label: string): number | undefined {
   return Number.isFinite(value) ? value : undefined
 }
 
-/** Entries of /proc/[pid]/fd: its open file descriptors; undefined when they may not be listed. */
-function countOpenFds(dir: string): number | undefined {
+/** PROC_SUPER_MAGIC: statfs's type of a procfs mount. */
+const PROC_SUPER_MAGIC = 0x9fa0
+
+/**
+ * How a process's open descriptors are counted under `procRoot`. Since Linux 6.2 a stat of /proc/[pid]/fd
+ * gives the count as its size (one syscall, and for every process, like `ls -l /proc`); before, only a
+ * listing of the directory, which the kernel allows for the agent's own user's processes unless it is
+ * privileged, at ~20 µs a process. The count is undefined when it may not be had.
+ */
+function openFdCounter(procRoot: string): (dir: string) => number | undefined {
+  const listing = (dir: string) => {
+    try {
+      return readdirSync(`${dir}/fd`).length
+    } catch {
+      return undefined
+    }
+  }
   try {
-    return readdirSync(`${dir}/fd`).length
+    if (statfsSync(procRoot).type !== PROC_SUPER_MAGIC || statSync(`${procRoot}/self/fd`).size === 0) return listing
   } catch {
-    return undefined
+    return listing
+  }
+  return (dir) => {
+    try {
+      return statSync(`${dir}/fd`).size
+    } catch {
+      return undefined
+    }
   }
 }
 
-/** Each held process costs ~10 kB of kernel memory (two seq_file buffers, three open files): beyond this many, files are opened per read. */
+/** Each held process costs ~10-15 kB of kernel memory (seq_file buffers, five open files): beyond this many, files are opened per read. */
 const MAX_HELD_PROCESSES = 1024
 
-/** How many processes may have their files held: three descriptors each, within half the soft limit on open files. */
+/** How many processes may have their files held: HELD_FILES_PER_PROCESS descriptors each, within half the soft limit on open files. */
 export function heldProcessBudget(limitsText: string): number {
   const soft = Number(/^Max open files\s+(\d+|unlimited)/m.exec(limitsText)?.[1].replace('unlimited', 'Infinity') ?? 1024)
   return Math.max(0, Math.min(MAX_HELD_PROCESSES, Math.floor((soft / 2 - 64) / HELD_FILES_PER_PROCESS)))
@@ -230,6 +270,8 @@ class UserNames {
  * looked, so they must not show up in what it reports. The agent itself stays listed: its cost is real.
  */
 export function helperPids(stats: Array<Pick<PidStat, 'pid' | 'ppid'>>, selfPid: number): Set<number> {
+  // Most collections find no child of the agent: no map of the whole tree is needed then.
+  if (!stats.some(s => s.ppid === selfPid)) return new Set()
   const children = new Map<number, number[]>()
   for (const s of stats) {
     const list = children.get(s.ppid)
@@ -259,110 +301,102 @@ export function topProcesses(items: ProcessItem[], limit: number): ProcessItem[]
 
 export interface ProcessContext { bootTime: number; memTotalBytes: number }
 
-/** What the last collection saw of a process: its CPU ticks, I/O counters and descriptor count, and what was worked out from its files. */
+/** What the last collection saw of a process, and what it reported for it. */
 interface Seen {
-  start: number; ticks: number; rawCmdline: string; cmdline: string | undefined; createTime: string | undefined
-  io: { readBytes: number; writeBytes: number } | undefined
-  fds: { count: number; at: number } | undefined
+  /** Its stat line as read: the same bytes next time mean it has not run since. */
+  statBytes: Buffer
+  /**
+   * Its schedstat as read just before the stat, when it has one thread: its run time in nanoseconds and its
+   * count of runs, the same next time when it has not run at all, and a cheaper read than stat.
+   */
+  sched: Buffer | undefined
+  singleThread: boolean
+  start: number; ticks: number; ppid: number
+  rawCmdline: string; cmdline: string | undefined; createTime: string | undefined
+  /** Its I/O counters and when they were read; undefined when they may not be read. */
+  io: { readBytes: number; writeBytes: number; at: number } | undefined
+  fds: number | undefined
+  /** When it was last read in full, descriptors included. */
+  readAt: number
+  item: ProcessItem
 }
 
-interface PidReading { stat: PidStat; status: { uid: number; rssBytes: number }; cmdline: string; io: { readBytes: number; writeBytes: number } | undefined }
+/** A process whose stat changed (or is new) this collection: what was read of it. */
+interface Fresh {
+  statBytes: Buffer; sched: Buffer | undefined; stat: PidStat; status: { uid: number; rssBytes: number }; cmdline: string
+  io: { readBytes: number; writeBytes: number } | undefined
+  /** Its descriptors as counted last time, or to be counted now (undefined): after every read, so the agent's own count holds them all. */
+  fds: { count: number | undefined } | undefined
+  readAt: number
+}
+
+/** Each pid of this collection: unchanged since `before`, or `fresh`. */
+interface Entry { pid: number; ppid: number; before: Seen | undefined; fresh: Fresh | undefined }
+
+/** A stat line is one short line (a 64-byte name at most): one read of this always takes it whole. */
+const STAT_BYTES = 1024
+/** schedstat is three numbers on one line. */
+const SCHEDSTAT_BYTES = 128
 
 /** Keeps each process's CPU ticks so each call reports CPU % since the last call. */
 export class ProcessCollector {
   private previous: { at: number; bootTime: number; seen: Map<number, Seen> } | undefined
   private readonly users = new UserNames()
-  private held = new Map<number, HeldPidFiles>()
+  private files = new Map<number, PidFiles>()
   private readonly heldBudget = heldProcessBudget(readPseudoFileOr('/proc/self/limits', ''))
+  private readonly countOpenFds: (dir: string) => number | undefined
+  private readonly statBuffer = Buffer.allocUnsafe(STAT_BYTES)
+  private readonly schedBuffer = Buffer.allocUnsafe(SCHEDSTAT_BYTES)
+  /** Whether schedstat counts runs here (a kernel without scheduler statistics shows zeros). */
+  private readonly schedstat: boolean
   /** Processes whose I/O counters could not be read in the last collection, of how many; said once. */
   private unreadableIo = { count: 0, of: 0, said: false }
 
   /**
    * `selfPid`: the agent; its descendants (helper commands some library ran) are left out of the list.
    * `reportCommandLine`: what of a process's argv is sent (scrubbed of credentials by default).
+   * `rereadMs`: how often an unchanged process is read in full again, and a changed one's descriptors counted.
    */
   constructor(
     private readonly procRoot = '/proc',
     private readonly selfPid = process.pid,
     private readonly reportCommandLine = commandLineReporter(DEFAULT_COMMAND_LINES),
-  ) {}
+    private readonly rereadMs = REREAD_MS,
+  ) {
+    this.countOpenFds = openFdCounter(procRoot)
+    this.schedstat = Number(readPseudoFileOr(`${procRoot}/self/schedstat`, '0').split(' ')[0]) > 0
+  }
 
   async collect(ctx: ProcessContext): Promise<ProcessItem[]> {
     const names = readdirSync(this.procRoot)
     const at = performance.now()
     const previous = this.previous
-    const elapsed = previous ? (at - previous.at) / 1000 : 0
-    const seen = new Map<number, Seen>()
 
-    const raw: PidReading[] = []
-    const held = new Map<number, HeldPidFiles>()
+    const entries: Entry[] = []
+    const files = new Map<number, PidFiles>()
     let read = 0
     for (const name of names) {
       if (!isPidName(name)) continue
       if (read > 0 && read % PIDS_PER_TURN === 0) await yieldToEventLoop()
       read++
-      const reading = this.readPid(name, held)
-      if (reading) raw.push(reading)
+      const entry = this.readPid(Number(name), previous?.seen.get(Number(name)), files, at)
+      if (entry) entries.push(entry)
     }
     // Processes that exited since the last collection.
-    for (const [pid, files] of this.held) if (held.get(pid) !== files) files.close()
-    this.held = held
+    for (const [pid, f] of this.files) if (files.get(pid) !== f) f.close()
+    this.files = files
 
-    await this.users.refresh(raw.map(r => r.status.uid))
-    const helpers = helperPids(raw.map(r => r.stat), this.selfPid)
-    const sameBoot = previous?.bootTime === ctx.bootTime
+    await this.users.refresh(entries.flatMap(e => (e.fresh ? [e.fresh.status.uid] : [])))
+    const helpers = helperPids(entries, this.selfPid)
+    const seen = new Map<number, Seen>()
     const items: ProcessItem[] = []
     let unreadable = 0
-    for (const { stat, status, cmdline, io } of raw) {
-      if (helpers.has(stat.pid)) continue
-      const total = stat.utime + stat.stime
-      const before = previous?.seen.get(stat.pid)
-      const sameProcess = before !== undefined && before.start === stat.startTicks
-      let cpu = 0
-      if (previous && elapsed > 0) {
-        // A pid not seen last time (or reused) started after that sample: all its ticks fall in this interval.
-        const base = sameProcess ? before.ticks : 0
-        cpu = Math.max(0, ((total - base) / CLK_TCK / elapsed) * 100)
-      }
-      const item: ProcessItem = {
-        pid: stat.pid,
-        parent_pid: stat.ppid,
-        name: stat.name.slice(0, 255),
-        status: stateWord(stat.state),
-        cpu_percent: round(cpu),
-        memory_bytes: status.rssBytes,
-        memory_vms: stat.vsizeBytes,
-        memory_percent: ctx.memTotalBytes > 0 ? round((status.rssBytes / ctx.memTotalBytes) * 100, 3) : 0,
-        num_threads: stat.numThreads,
-      }
-      // Scrubbing is a function of the command line alone: an unchanged one is not scrubbed again.
-      const reported = before !== undefined && before.rawCmdline === cmdline ? before.cmdline : this.reportCommandLine(cmdline)
-      if (reported !== undefined) item.cmdline = reported
-      if (status.uid >= 0) item.username = this.users.name(status.uid)
-      let createTime: string | undefined
-      if (ctx.bootTime > 0) {
-        createTime = sameProcess && sameBoot && before.createTime !== undefined
-          ? before.createTime
-          : new Date((ctx.bootTime + stat.startTicks / CLK_TCK) * 1000).toISOString()
-        item.create_time = createTime
-      }
-      if (io === undefined) unreadable++
-      else if (previous && elapsed > 0) {
-        // As for CPU: a process not seen last time started after that sample, so all its bytes fall in this interval.
-        const base = sameProcess ? before.io : { readBytes: 0, writeBytes: 0 }
-        if (base !== undefined) {
-          item.read_bytes_per_sec = round(Math.max(0, io.readBytes - base.readBytes) / elapsed)
-          item.write_bytes_per_sec = round(Math.max(0, io.writeBytes - base.writeBytes) / elapsed)
-        }
-      }
-      let fds = sameProcess ? before.fds : undefined
-      if (fds === undefined || at - fds.at >= FD_COUNT_EVERY_MS) {
-        const count = countOpenFds(`${this.procRoot}/${stat.pid}`)
-        fds = count === undefined ? undefined : { count, at }
-      }
-      if (fds !== undefined) item.open_fds = fds.count
-      seen.set(stat.pid, { start: stat.startTicks, ticks: total, rawCmdline: cmdline, cmdline: reported, createTime, io, fds })
-      items.push(item)
+    for (const e of entries) {
+      if (helpers.has(e.pid)) continue
+      const s = e.fresh ? this.report(e.fresh, e.before, ctx, at) : idle(e.before!)
+      if (s.io === undefined) unreadable++
+      seen.set(e.pid, s)
+      items.push(s.item)
     }
     this.unreadableIo = { count: unreadable, of: items.length, said: this.unreadableIo.said }
     this.previous = { at, bootTime: ctx.bootTime, seen }
@@ -384,44 +418,135 @@ export class ProcessCollector {
 
   /** Closes the /proc files held open; the next collection opens them again. */
   close(): void {
-    for (const files of this.held.values()) files.close()
-    this.held = new Map()
+    for (const f of this.files.values()) f.close()
+    this.files = new Map()
   }
 
-  /** One process's files, through the files held since the last collection when it is the same process. */
-  private readPid(name: string, held: Map<number, HeldPidFiles>): PidReading | undefined {
-    const pid = Number(name)
-    const kept = this.held.get(pid)
-    if (kept) {
+  /**
+   * One process: whether it ran since the last collection (its schedstat when it has one thread, its stat
+   * otherwise), and when it did (or is new, or its re-read is due) what else is read of it. Undefined when
+   * it exited while being read.
+   */
+  private readPid(pid: number, before: Seen | undefined, files: Map<number, PidFiles>, at: number): Entry | undefined {
+    const kept = this.files.get(pid)
+    const due = before === undefined || at - before.readAt >= this.rereadMs
+    for (let f = kept ?? this.newFiles(pid, files); ; f = this.newFiles(pid, files)) {
       try {
-        const reading = parsePidFiles(kept.read())
-        held.set(pid, kept)
-        return reading
+        const trySched = this.schedstat && f.holds && (before === undefined || before.singleThread)
+        let schedLength = -1
+        if (trySched) {
+          schedLength = f.readSchedstat(this.schedBuffer)
+          if (!due && before.sched !== undefined && same(this.schedBuffer, schedLength, before.sched)) {
+            files.set(pid, f)
+            return { pid, ppid: before.ppid, before, fresh: undefined }
+          }
+        }
+        const length = f.readStatBytes(this.statBuffer)
+        files.set(pid, f)
+        if (!due && same(this.statBuffer, length, before.statBytes)) return { pid, ppid: before.ppid, before, fresh: undefined }
+        const stat = parsePidStat(this.statBuffer.toString('utf8', 0, length))
+        const sameProcess = before !== undefined && before.start === stat.startTicks
+        const reread = !sameProcess || due
+        const ioText = f.readIo()
+        const fresh: Fresh = {
+          statBytes: Buffer.from(this.statBuffer.subarray(0, length)), stat,
+          // Read before the stat, so a run in between shows as a change next time.
+          sched: trySched && stat.numThreads === 1 ? Buffer.from(this.schedBuffer.subarray(0, schedLength)) : undefined,
+          status: parsePidStatus(f.read('status')),
+          cmdline: f.read('cmdline'),
+          io: ioText === undefined ? undefined : parsePidIo(ioText),
+          fds: reread ? undefined : { count: before!.fds },
+          // A new process's next re-read comes at a point of the period of its own, so they do not all fall in one collection.
+          readAt: !reread ? before!.readAt : sameProcess ? at : at - this.rereadMs * ((pid % 97) / 97),
+        }
+        return { pid, ppid: stat.ppid, before, fresh }
       } catch {
-        // Its process exited; the pid may be a new process's by now.
-        this.held.delete(pid)
-        kept.close()
+        f.close()
+        files.delete(pid)
+        // A held file fails once its process exits: the pid may be a new process's by now, so it is opened afresh once.
+        if (f !== kept) return undefined
       }
     }
-    const dir = `${this.procRoot}/${name}`
-    try {
-      if (held.size >= this.heldBudget) return parsePidFiles(readPidFiles(dir))
-      const files = HeldPidFiles.open(dir)
-      try {
-        const reading = parsePidFiles(files.read())
-        held.set(pid, files)
-        return reading
-      } catch (err) {
-        files.close()
-        throw err
+  }
+
+  /** A process's files, held open while the descriptor budget allows. */
+  private newFiles(pid: number, files: Map<number, PidFiles>): PidFiles {
+    return new PidFiles(`${this.procRoot}/${pid}`, files.size < this.heldBudget)
+  }
+
+  /** What a process whose stat changed is reported as: CPU and I/O from the deltas since it was last read. */
+  private report(fresh: Fresh, before: Seen | undefined, ctx: ProcessContext, at: number): Seen {
+    const { stat } = fresh
+    const previous = this.previous
+    const elapsed = previous ? (at - previous.at) / 1000 : 0
+    const total = stat.utime + stat.stime
+    const sameProcess = before !== undefined && before.start === stat.startTicks
+    let cpu = 0
+    if (previous && elapsed > 0) {
+      // A pid not seen last time (or reused) started after that sample: all its ticks fall in this interval.
+      const base = sameProcess ? before.ticks : 0
+      cpu = Math.max(0, ((total - base) / CLK_TCK / elapsed) * 100)
+    }
+    const { rssBytes, uid } = fresh.status
+    const item: ProcessItem = {
+      pid: stat.pid,
+      parent_pid: stat.ppid,
+      name: stat.name.slice(0, 255),
+      status: stateWord(stat.state),
+      cpu_percent: round(cpu),
+      memory_bytes: rssBytes,
+      memory_vms: stat.vsizeBytes,
+      memory_percent: ctx.memTotalBytes > 0 ? round((rssBytes / ctx.memTotalBytes) * 100, 3) : 0,
+      num_threads: stat.numThreads,
+    }
+    // Scrubbing is a function of the command line alone: an unchanged one is not scrubbed again.
+    const reported = before !== undefined && before.rawCmdline === fresh.cmdline ? before.cmdline : this.reportCommandLine(fresh.cmdline)
+    if (reported !== undefined) item.cmdline = reported
+    if (uid >= 0) item.username = this.users.name(uid)
+    let createTime: string | undefined
+    if (ctx.bootTime > 0) {
+      createTime = sameProcess && previous?.bootTime === ctx.bootTime && before.createTime !== undefined
+        ? before.createTime
+        : new Date((ctx.bootTime + stat.startTicks / CLK_TCK) * 1000).toISOString()
+      item.create_time = createTime
+    }
+    const io = fresh.io === undefined ? undefined : { ...fresh.io, at }
+    if (io !== undefined && previous && elapsed > 0) {
+      // Over the time since the counters were last read (an unchanged process's are not read every time). As
+      // for CPU, a process not seen last time started after that sample, so all its bytes fall in this interval.
+      const base = sameProcess ? before.io : { readBytes: 0, writeBytes: 0, at: previous.at }
+      const span = base === undefined ? 0 : (at - base.at) / 1000
+      if (base !== undefined && span > 0) {
+        item.read_bytes_per_sec = round(Math.max(0, io.readBytes - base.readBytes) / span)
+        item.write_bytes_per_sec = round(Math.max(0, io.writeBytes - base.writeBytes) / span)
       }
-    } catch {
-      // The process exited while we were reading it.
-      return undefined
+    }
+    const fds = fresh.fds ? fresh.fds.count : this.countOpenFds(`${this.procRoot}/${stat.pid}`)
+    if (fds !== undefined) item.open_fds = fds
+    return {
+      statBytes: fresh.statBytes, sched: fresh.sched, singleThread: stat.numThreads === 1, start: stat.startTicks, ticks: total, ppid: stat.ppid,
+      rawCmdline: fresh.cmdline, cmdline: reported, createTime, io, fds, readAt: fresh.readAt, item,
     }
   }
 }
 
-function parsePidFiles(files: RawPidFiles): PidReading {
-  return { stat: parsePidStat(files.stat), status: parsePidStatus(files.status), cmdline: files.cmdline, io: files.io === undefined ? undefined : parsePidIo(files.io) }
+/** Whether the first `length` bytes of `buffer` are `last`'s. */
+function same(buffer: Buffer, length: number, last: Buffer): boolean {
+  return last.length === length && buffer.compare(last, 0, length, 0, length) === 0
+}
+
+/**
+ * An unchanged process: as reported last time, at 0 % CPU and, when its counters may be read, no I/O (it has
+ * not run). The same object when nothing differs.
+ */
+function idle(before: Seen): Seen {
+  const last = before.item
+  const noIo = before.io === undefined || (last.read_bytes_per_sec === 0 && last.write_bytes_per_sec === 0)
+  if (last.cpu_percent === 0 && noIo) return before
+  const item = { ...last, cpu_percent: 0 }
+  if (before.io !== undefined) {
+    item.read_bytes_per_sec = 0
+    item.write_bytes_per_sec = 0
+  }
+  return { ...before, item }
 }

@@ -128,11 +128,11 @@ t.test('/proc files held between collections follow their process: exec shows, e
 })
 
 t.test('held processes: four descriptors each (stat, status, cmdline, io) within half the soft limit, at most 1024', async t => {
-  t.equal(heldProcessBudget('Max open files            1024                 524288               files     \n'), 112)
+  t.equal(heldProcessBudget('Max open files            1024                 524288               files     \n'), 89)
   t.equal(heldProcessBudget('Max open files            20000                20000                files     \n'), 1024)
   t.equal(heldProcessBudget('Max open files            unlimited            unlimited            files     \n'), 1024)
   t.equal(heldProcessBudget('Max open files            64                   64                   files     \n'), 0)
-  t.equal(heldProcessBudget(''), 112, 'unreadable limits: the usual 1024')
+  t.equal(heldProcessBudget(''), 89, 'unreadable limits: the usual 1024')
 })
 
 t.test('filesystem of / matches statfs(/)', async t => {

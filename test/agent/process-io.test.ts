@@ -4,18 +4,22 @@
 import t from 'tap'
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
+import { spawn } from 'node:child_process'
 import { ProcessCollector, parsePidIo } from '../../agent/process.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** One process in the fake /proc: stat (start ticks tell a reused pid), status, cmdline, io unless absent, fd entries. */
-function writeProcess(root: string, pid: number, p: { name: string; start: number; read?: number; write?: number; fds?: number }) {
+/**
+ * One process in the fake /proc: stat (start ticks tell a reused pid; `ticks` its CPU, so a process that ran
+ * has a stat of its own), status, cmdline, io unless absent, fd entries.
+ */
+function writeProcess(root: string, pid: number, p: { name: string; start: number; ticks?: number; read?: number; write?: number; fds?: number; cmdline?: string }) {
   const dir = `${root}/${pid}`
   mkdirSync(`${dir}/fd`, { recursive: true })
   // state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime prio nice threads itreal starttime vsize
-  writeFileSync(`${dir}/stat`, `${pid} (${p.name}) S 1 ${pid} ${pid} 0 -1 0 0 0 0 0 10 5 0 0 20 0 1 0 ${p.start} 1000000 100 0\n`)
+  writeFileSync(`${dir}/stat`, `${pid} (${p.name}) S 1 ${pid} ${pid} 0 -1 0 0 0 0 0 ${p.ticks ?? 10} 5 0 0 20 0 1 0 ${p.start} 1000000 100 0\n`)
   writeFileSync(`${dir}/status`, `Name:\t${p.name}\nUid:\t0\t0\t0\t0\nVmRSS:\t  1024 kB\n`)
-  writeFileSync(`${dir}/cmdline`, `/usr/bin/${p.name}\0`)
+  writeFileSync(`${dir}/cmdline`, `${p.cmdline ?? `/usr/bin/${p.name}`}\0`)
   if (p.read !== undefined) {
     writeFileSync(`${dir}/io`, `rchar: 1\nwchar: 1\nsyscr: 1\nsyscw: 1\nread_bytes: ${p.read}\nwrite_bytes: ${p.write}\ncancelled_write_bytes: 0\n`)
   } else rmSync(`${dir}/io`, { force: true })
@@ -49,7 +53,8 @@ t.test('rates from counter deltas; a reused pid starts from zero; unreadable io 
   t.equal(collector.takeAccessNotice(), undefined, 'once')
 
   await sleep(500)
-  writeProcess(root, 10, { name: 'postgres', start: 1000, read: 1_000_000 + 2_000_000, write: 5_000_000 + 500_000, fds: 9 })
+  // Reading 2 MB takes CPU: its stat changes with its ticks.
+  writeProcess(root, 10, { name: 'postgres', start: 1000, ticks: 12, read: 1_000_000 + 2_000_000, write: 5_000_000 + 500_000, fds: 9 })
   // pid 20 is now another process (a later start) whose counters are below the old one's.
   writeProcess(root, 20, { name: 'rsync', start: 2500, read: 300_000, write: 0, fds: 4 })
   const second = await collector.collect(ctx)
@@ -68,6 +73,44 @@ t.test('rates from counter deltas; a reused pid starts from zero; unreadable io 
   t.equal(sshd.cpu_percent >= 0 && sshd.name, 'sshd', 'the rest of it is still sent')
 })
 
+t.test('a process whose stat is unchanged is reported as before until its re-read, which catches up on its I/O', async (t) => {
+  const root = mkdtempSync(`${os.tmpdir()}/fake-proc-`)
+  t.teardown(() => rmSync(root, { recursive: true, force: true }))
+  writeProcess(root, 10, { name: 'logger', start: 1000, ticks: 50, read: 0, write: 1_000_000, fds: 5 })
+  writeProcess(root, 20, { name: 'worker', start: 2000, ticks: 70, read: 0, write: 0, fds: 3 })
+  const ctx = { bootTime: 1_700_000_000, memTotalBytes: 8 * 1024 ** 3 }
+  const REREAD_MS = 1500
+  const collector = new ProcessCollector(root, -1, undefined, REREAD_MS)
+  t.teardown(() => collector.close())
+  const before1 = performance.now()
+  await collector.collect(ctx)
+  const after1 = performance.now()
+
+  // The logger writes 400,000 bytes and retitles itself in less than a tick: its stat stays as it was.
+  writeProcess(root, 10, { name: 'logger', start: 1000, ticks: 50, read: 0, write: 1_400_000, fds: 6, cmdline: 'logger: flushing' })
+  // The worker runs: its stat changes, so it is read in full at once.
+  writeProcess(root, 20, { name: 'worker', start: 2000, ticks: 90, read: 0, write: 300_000, fds: 3, cmdline: 'worker --busy' })
+  await sleep(200)
+  const second = await collector.collect(ctx)
+  const quiet = second.find((p) => p.pid === 10)!
+  t.same([quiet.cpu_percent, quiet.write_bytes_per_sec, quiet.cmdline, quiet.open_fds], [0, 0, '/usr/bin/logger', 5],
+    'unchanged stat: 0 % CPU, no I/O, and what its files said last time')
+  const worker = second.find((p) => p.pid === 20)!
+  t.equal(worker.cmdline, 'worker --busy', 'a process whose stat changed: its command line read again')
+  t.ok(worker.cpu_percent > 0 && worker.write_bytes_per_sec! > 0, `and its CPU and I/O (${worker.cpu_percent} %, ${worker.write_bytes_per_sec} B/s)`)
+
+  // Past the re-read period the logger is read in full: its 400,000 bytes over the time since its counters were read.
+  while (performance.now() - after1 < REREAD_MS + 50) await sleep(50)
+  const before3 = performance.now()
+  const reread = (await collector.collect(ctx)).find((p) => p.pid === 10)!
+  const after3 = performance.now()
+  t.equal(reread.cmdline, 'logger: flushing', 'the new title, within the re-read period')
+  t.equal(reread.open_fds, 6, 'and its descriptors')
+  const [low, high] = [400_000 / ((after3 - before1) / 1000), 400_000 / ((before3 - after1) / 1000)]
+  t.ok(reread.write_bytes_per_sec! >= low * 0.999 && reread.write_bytes_per_sec! <= high * 1.001,
+    `its bytes spread over the span since they were last read, none lost (${reread.write_bytes_per_sec} B/s, between ${low.toFixed(0)} and ${high.toFixed(0)})`)
+})
+
 t.test('the real /proc: this process\'s open descriptors', async (t) => {
   const collector = new ProcessCollector('/proc', -1)
   t.teardown(() => collector.close())
@@ -79,4 +122,29 @@ t.test('the real /proc: this process\'s open descriptors', async (t) => {
   const second = (await collector.collect(ctx)).find((p) => p.pid === process.pid)!
   t.type(second.read_bytes_per_sec, 'number', 'own process: a read rate')
   t.ok(second.write_bytes_per_sec! >= 0, 'and a write rate')
+})
+
+t.test('the real /proc: a sleeping process is not read again until it runs, and then its CPU shows', async (t) => {
+  // One thread: whether it ran is told by its schedstat where the kernel keeps one, by its stat otherwise.
+  const child = spawn('sh', ['-c', 'read go; i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; read never'], { stdio: ['pipe', 'ignore', 'ignore'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  // Its full re-read kept out of the way (at least 6 s after it is first seen): the change alone must show it.
+  const collector = new ProcessCollector('/proc', -1, undefined, 600_000)
+  t.teardown(() => collector.close())
+  const ctx = { bootTime: 0, memTotalBytes: os.totalmem() }
+  const find = async () => (await collector.collect(ctx)).find((p) => p.pid === child.pid)!
+  await sleep(200)
+  await find()
+  const asleep = await find()
+  const again = await find()
+  t.equal(again, asleep, 'asleep: the same report, nothing read or parsed again')
+  t.equal(again.cpu_percent, 0, 'at 0 % CPU')
+  child.stdin!.write('go\n')
+  const t0 = performance.now()
+  let busy = 0
+  while (busy === 0 && performance.now() - t0 < 5_000) {
+    await sleep(300)
+    busy = (await find()).cpu_percent
+  }
+  t.ok(busy > 0, `once it runs, its CPU shows (${busy} %)`)
 })
