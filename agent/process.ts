@@ -130,7 +130,7 @@ const PROC_SUPER_MAGIC = 0x9fa0
  * listing of the directory, which the kernel allows for the agent's own user's processes unless it is
  * privileged, at ~20 µs a process. The count is undefined when it may not be had.
  */
-function openFdCounter(procRoot: string): (dir: string) => number | undefined {
+function openFdCounter(procRoot: string): { count: (dir: string) => number | undefined; everyProcess: boolean } {
   const listing = (dir: string) => {
     try {
       return readdirSync(`${dir}/fd`).length
@@ -139,17 +139,18 @@ function openFdCounter(procRoot: string): (dir: string) => number | undefined {
     }
   }
   try {
-    if (statfsSync(procRoot).type !== PROC_SUPER_MAGIC || statSync(`${procRoot}/self/fd`).size === 0) return listing
+    if (statfsSync(procRoot).type !== PROC_SUPER_MAGIC || statSync(`${procRoot}/self/fd`).size === 0) return { count: listing, everyProcess: false }
   } catch {
-    return listing
+    return { count: listing, everyProcess: false }
   }
-  return (dir) => {
+  const bySize = (dir: string) => {
     try {
       return statSync(`${dir}/fd`).size
     } catch {
       return undefined
     }
   }
+  return { count: bySize, everyProcess: true }
 }
 
 /** Each held process costs ~10-15 kB of kernel memory (seq_file buffers, five open files): beyond this many, files are opened per read. */
@@ -345,6 +346,8 @@ export class ProcessCollector {
   private files = new Map<number, PidFiles>()
   private readonly heldBudget = heldProcessBudget(readPseudoFileOr('/proc/self/limits', ''))
   private readonly countOpenFds: (dir: string) => number | undefined
+  /** Whether descriptors are counted for every process, or (listed) only where I/O counters are readable too. */
+  private readonly fdsOfEveryProcess: boolean
   private readonly statBuffer = Buffer.allocUnsafe(STAT_BYTES)
   private readonly schedBuffer = Buffer.allocUnsafe(SCHEDSTAT_BYTES)
   /** Whether schedstat counts runs here (a kernel without scheduler statistics shows zeros). */
@@ -363,7 +366,9 @@ export class ProcessCollector {
     private readonly reportCommandLine = commandLineReporter(DEFAULT_COMMAND_LINES),
     private readonly rereadMs = REREAD_MS,
   ) {
-    this.countOpenFds = openFdCounter(procRoot)
+    const fds = openFdCounter(procRoot)
+    this.countOpenFds = fds.count
+    this.fdsOfEveryProcess = fds.everyProcess
     this.schedstat = Number(readPseudoFileOr(`${procRoot}/self/schedstat`, '0').split(' ')[0]) > 0
   }
 
@@ -411,7 +416,8 @@ export class ProcessCollector {
     const u = this.unreadableIo
     if (u.said || u.count === 0) return undefined
     this.unreadableIo = { ...u, said: true }
-    return `per-process disk I/O and open files are unreadable for ${u.count} of ${u.of} processes: their read/write rates and open_fds are left out. `
+    const [fields, left] = this.fdsOfEveryProcess ? ['disk I/O', 'read/write rates'] : ['disk I/O and open files', 'read/write rates and open_fds']
+    return `per-process ${fields} unreadable for ${u.count} of ${u.of} processes: their ${left} are left out. `
       + 'Linux shows them only for the agent\'s own user\'s processes unless it has CAP_SYS_PTRACE (root outside a container has it; '
       + 'the systemd unit says how to grant it)'
   }
