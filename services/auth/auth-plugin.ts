@@ -4,7 +4,7 @@ import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Role } from '../store/database.ts'
 import { DomainError } from '../errors/domain-error.ts'
-import { liveSessions } from './sessions-repository.ts'
+import { sessionLookup } from './session-cache.ts'
 
 export interface AccessClaims { sub: string; org: string; role: Role; sid: string; typ: 'access' }
 export interface RefreshClaims { sid: string; typ: 'refresh'; nonce: string }
@@ -27,6 +27,8 @@ declare module 'fastify' {
 export const authPlugin = fp(async (app, opts: { secret: string }) => {
   // HS256 only: a token naming another algorithm ("none", RS256 with the secret as a public key) is refused.
   await app.register(fastifyJwt, { secret: opts.secret, sign: { algorithm: 'HS256' }, verify: { algorithms: ['HS256'] } })
+  const sessions = await sessionLookup(app.store)
+  app.addHook('onClose', () => sessions.close())
 
   app.decorate('authenticate', async (request: FastifyRequest) => {
     if (!request.headers.authorization?.startsWith('Bearer ')) {
@@ -35,7 +37,7 @@ export const authPlugin = fp(async (app, opts: { secret: string }) => {
     const claims = accessClaims(app, request)
     if (!claims) throw new DomainError('unauthenticated', 'Invalid or expired token')
     // A logged-out session stops working at once, whatever the token's expiry says.
-    const [live] = await liveSessions(app.store.db, [claims.sid], claims.sub)
+    const live = await sessions.live(claims.sid, claims.sub)
     if (!live) throw new DomainError('unauthenticated', 'Session has ended: log in again')
     request.principal = { userId: live.user_id, username: live.username, orgId: live.org_id, role: live.role, sessionId: claims.sid }
   })

@@ -70,13 +70,13 @@ export async function findProfile(db: Kysely<Database>, orgId: string, userId: s
 }
 
 /** A session still counts while it is neither revoked nor expired; its user's current organization and role. */
-export interface LiveSession { session_id: string; user_id: string; username: string; org_id: string; role: Role }
+export interface LiveSession { session_id: string; user_id: string; username: string; org_id: string; role: Role; expires_at: Date }
 
 /** The sessions among `sessionIds` that are still live (the one rule for the API and the live streams). */
 export async function liveSessions(db: Kysely<Database>, sessionIds: string[], userId?: string): Promise<LiveSession[]> {
   if (sessionIds.length === 0) return []
   let q = db.selectFrom('auth_sessions').innerJoin('users', 'users.id', 'auth_sessions.user_id')
-    .select(['auth_sessions.id as session_id', 'users.id as user_id', 'users.username', 'users.org_id', 'users.role'])
+    .select(['auth_sessions.id as session_id', 'users.id as user_id', 'users.username', 'users.org_id', 'users.role', 'auth_sessions.expires_at'])
     .where('auth_sessions.id', 'in', sessionIds).where('auth_sessions.revoked_at', 'is', null).where('auth_sessions.expires_at', '>', new Date())
   if (userId !== undefined) q = q.where('auth_sessions.user_id', '=', userId)
   return q.execute()
