@@ -13,7 +13,8 @@ export function fieldPath(pointer: string, prefix = ''): string {
 
 /** Field → messages; a missing property is named itself, not its parent. */
 export function validationDetails(issues: ValidationIssue[], prefix = ''): Record<string, string[]> {
-  const details: Record<string, string[]> = {}
+  // No prototype: a field named `valueOf` or `__proto__` is a field like any other (it was a 500).
+  const details: Record<string, string[]> = Object.create(null)
   for (const issue of issues) {
     const add = (pointer: string, message: string) => { (details[fieldPath(pointer, prefix)] ??= []).push(message) }
     const params = (issue.params ?? {}) as { missingProperty?: string; requiredProperties?: string[]; additionalProperty?: string }

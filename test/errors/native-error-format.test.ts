@@ -27,3 +27,10 @@ t.test('a domain error reads exactly as the ApiError it replaced', async (t) => 
     details: { '[2].metrics[3].value': ['is required'], '[2].time': ['must match format'] },
   })
 })
+
+t.test('a field named like an Object method is a field like any other (valueOf was a 500, found by the fuzzer)', async (t) => {
+  const issues = ['valueOf', 'constructor', '__proto__'].map((name) => ({ instancePath: '', keyword: 'additionalProperties', params: { additionalProperty: name }, message: 'x' }))
+  const body = toErrorBody(invalidInput(issues))
+  t.equal(body.message, 'Invalid request: valueOf is not allowed (and 2 more fields)')
+  t.same(Object.entries(body.details ?? {}), [['valueOf', ['is not allowed']], ['constructor', ['is not allowed']], ['__proto__', ['is not allowed']]])
+})
