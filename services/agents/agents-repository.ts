@@ -10,11 +10,15 @@ export const AGENT_COLUMNS = ['id', 'org_id', 'name', 'hostname', 'ip_address', 
   'status', 'created_at', 'updated_at', 'last_seen_at', 'last_metrics_at', 'number'] as const
 export type AgentRow = Pick<Selectable<AgentsTable>, (typeof AGENT_COLUMNS)[number]>
 
+/** The organization's agent that `:agent_id` in a path names: its uuid or its name. A query to select from or read inside another. */
+export function agentNamed(db: Kysely<Database>, orgId: string, idOrName: string) {
+  const q = db.selectFrom('agents').where('org_id', '=', orgId)
+  return isUuid(idOrName) ? q.where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)])) : q.where('name', '=', idOrName)
+}
+
 /** `:agent_id` in a path is the agent's uuid or its name. */
 export async function findAgent(db: Kysely<Database>, orgId: string, idOrName: string): Promise<AgentRow | undefined> {
-  let q = db.selectFrom('agents').select(AGENT_COLUMNS).where('org_id', '=', orgId)
-  q = isUuid(idOrName) ? q.where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)])) : q.where('name', '=', idOrName)
-  return q.executeTakeFirst()
+  return agentNamed(db, orgId, idOrName).select(AGENT_COLUMNS).executeTakeFirst()
 }
 
 /** An agent of the organization by uuid or name, or not_found (naming it as the caller did). */

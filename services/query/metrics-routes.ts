@@ -11,13 +11,14 @@ import { parseLimit, parseTimeRange } from './time-range.ts'
 import { ProcessRangeQuery, RangeQuery, agentFor } from './query-schemas.ts'
 import { AgentIdParam } from '../http/params.ts'
 import { readDiskRows, readMetricRows, readNetworkRows, readProcessRows, type ListingPage } from './range-reads.ts'
-import { readLatestMetrics, type LatestMetric } from './latest-reads.ts'
+import { readAgentLatest, type LatestMetric } from './latest-reads.ts'
+import { DomainError } from '../errors/domain-error.ts'
 
 const MAX_LIMIT = 10_000
 const MAX_PROCESS_LIMIT = 100
 
-const metricView = (agent: AgentRow, r: LatestMetric) => ({
-  time: r.time.toISOString(), agent_id: agent.name, metric_type: r.metric_type, metric_name: r.metric_name, value: r.value, tags: r.tags,
+const metricView = (agentName: string, r: LatestMetric) => ({
+  time: r.time.toISOString(), agent_id: agentName, metric_type: r.metric_type, metric_name: r.metric_name, value: r.value, tags: r.tags,
 })
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
@@ -56,9 +57,9 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request) => {
     const limit = parseLimit(request.query.limit, 100, MAX_LIMIT)
-    const agent = await agentFor(db, principalOf(request).orgId, request.params.agent_id)
-    const rows = await readLatestMetrics(db, { orgId: agent.org_id, agentId: agent.id, newestAt: agent.last_metrics_at, limit })
-    return { agent_id: agent.name, count: rows.length, metrics: rows.map((r) => metricView(agent, r)) }
+    const latest = await readAgentLatest(db, { orgId: principalOf(request).orgId, idOrName: request.params.agent_id, limit })
+    if (!latest) throw new DomainError('not_found', `Agent "${request.params.agent_id}" not found`)
+    return { agent_id: latest.agentName, count: latest.rows.length, metrics: latest.rows.map((r) => metricView(latest.agentName, r)) }
   })
 
   app.get('/api/v1/metrics/range/:agent_id', {
