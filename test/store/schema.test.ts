@@ -74,15 +74,15 @@ for (const backend of await allBackends()) {
       }
     })
 
-    t.test('policies: refresh for every aggregate, compression after 7 days (the minute aggregate after 8), configured retention', async (t) => {
+    t.test('policies: refresh for every aggregate, compression after 7 days (the minute and hourly process aggregates after 8), configured retention', async (t) => {
       const jobs = (proc: string) => before.jobs.filter((j) => j.proc_name === proc)
       t.same(jobs('policy_refresh_continuous_aggregate').map((j) => j.hypertable_name).sort(), [...AGGREGATES].sort())
       const compression = jobs('policy_compression')
-      t.same(compression.map((j) => j.hypertable_name).sort(), [...RAW, 'network_traffic', 'metrics_1m'].sort())
+      t.same(compression.map((j) => j.hypertable_name).sort(), [...RAW, 'network_traffic', 'metrics_1m', 'process_metrics_1h'].sort())
       for (const j of compression) {
-        // The minute aggregate's refresh window is 7 days: its compression starts after it. Traffic buckets
-        // are read for the current and the previous cycle all the time: compressed after 45 days.
-        const after = j.hypertable_name === 'metrics_1m' ? '8 days' : j.hypertable_name === 'network_traffic' ? '45 days' : '7 days'
+        // The minute and hourly process aggregates' refresh windows are 7 days: their compression starts after
+        // it. Traffic buckets are read for the current and the previous cycle all the time: compressed after 45 days.
+        const after = ['metrics_1m', 'process_metrics_1h'].includes(j.hypertable_name) ? '8 days' : j.hypertable_name === 'network_traffic' ? '45 days' : '7 days'
         t.match(JSON.stringify(j.config), new RegExp(`"compress_after":"${after}"`), `${j.hypertable_name} compresses after ${after}`)
       }
       const retention = Object.fromEntries(jobs('policy_retention').map((j) => [j.hypertable_name, (j.config as { drop_after: string }).drop_after]))
