@@ -82,7 +82,7 @@ for (const backend of await allBackends()) {
       for (const j of compression) {
         // The minute and hourly process aggregates' refresh windows are 7 days: their compression starts after
         // it. Traffic buckets are read for the current and the previous cycle all the time: compressed after 45 days.
-        const after = ['metrics_1m', 'process_metrics_1h'].includes(j.hypertable_name) ? '8 days' : j.hypertable_name === 'network_traffic' ? '45 days' : '7 days'
+        const after = ['metrics_1m', 'process_metrics_1h'].includes(j.hypertable_name ?? '') ? '8 days' : j.hypertable_name === 'network_traffic' ? '45 days' : '7 days'
         t.match(JSON.stringify(j.config), new RegExp(`"compress_after":"${after}"`), `${j.hypertable_name} compresses after ${after}`)
       }
       const retention = Object.fromEntries(jobs('policy_retention').map((j) => [j.hypertable_name, (j.config as { drop_after: string }).drop_after]))
