@@ -76,24 +76,26 @@ export async function seedFleet(store: Store, agents: number, orgId?: string) {
 /** `cpu.usage_percent` once a minute for every agent over [start, end), then aggregates and compression. */
 export async function loadMinuteData(store: Store, agents: Array<{ id: string; org_id: string }>, start: Date, end: Date) {
   const minutes = Math.floor((end.getTime() - start.getTime()) / 60_000)
+  // Full refreshes and compression of a fleet's month take minutes on a server: no statement deadline.
+  const db = store.maintenanceDb
   const tick = progress('loading one-minute data', agents.length)
   const [, loadMs] = await timed(async () => {
     for (const [i, a] of agents.entries()) {
       await sql`insert into metrics (time, org_id, agent_id, metric_type, metric_name, value, tags)
         select ${start}::timestamptz + g * interval '1 minute', ${a.org_id}::uuid, ${a.id}::uuid, 'cpu', 'usage_percent',
                50 + 40 * sin(g / 300.0) + random() * 5, '{}'::jsonb
-        from generate_series(0, ${minutes - 1}) g`.execute(store.db)
+        from generate_series(0, ${minutes - 1}) g`.execute(db)
       tick(i + 1)
     }
   })
   say(`  loaded ${fmt(agents.length * minutes)} rows in ${(loadMs / 1000).toFixed(1)} s`)
   for (const view of ['metrics_1m', 'metrics_1h', 'metrics_1d']) {
-    const [, ms] = await timed(() => sql`call refresh_continuous_aggregate(${view}::regclass, null, null)`.execute(store.db))
+    const [, ms] = await timed(() => sql`call refresh_continuous_aggregate(${view}::regclass, null, null)`.execute(db))
     say(`  refreshed ${view} in ${(ms / 1000).toFixed(1)} s`)
   }
   // Every compression policy once, as TimescaleDB's scheduler would: raw chunks after 7 days, the minute aggregate's after 8.
-  const { rows: jobs } = await sql<{ job_id: number }>`select job_id from timescaledb_information.jobs where proc_name = 'policy_compression' order by job_id`.execute(store.db)
-  const [, compressMs] = await timed(async () => { for (const j of jobs) await sql`call run_job(${j.job_id}::int)`.execute(store.db) })
+  const { rows: jobs } = await sql<{ job_id: number }>`select job_id from timescaledb_information.jobs where proc_name = 'policy_compression' order by job_id`.execute(db)
+  const [, compressMs] = await timed(async () => { for (const j of jobs) await sql`call run_job(${j.job_id}::int)`.execute(db) })
   say(`  ran the ${jobs.length} compression policies in ${(compressMs / 1000).toFixed(1)} s (raw chunks older than 7 days, minute aggregate older than 8)`)
-  await sql`analyze`.execute(store.db)
+  await sql`analyze`.execute(db)
 }

@@ -1,5 +1,6 @@
 // The outage drill (issue 15 part 3), server mode: the database becomes unreachable (a proxy between the API
-// and a real TimescaleDB server resets every connection and refuses new ones) while simulated agents write.
+// and a real TimescaleDB server resets every connection and refuses new ones, or, with `partition: 'silent'`,
+// drops every byte and closes nothing) while simulated agents write.
 // Meanwhile ingest, a read and /ready are probed every half second: the report holds every status, whether
 // each 503 carried Retry-After and the error format, and the slowest answer. Two alert rules watch the fleet:
 // one firing throughout (must neither resolve nor open again) and agent.offline (must not fire on the
@@ -28,6 +29,11 @@ export interface OutageDrillOptions {
   outageMs: number
   /** ALERT_ABSENCE_GRACE for the drill's API; the agents' backoff caps at half of it. */
   graceMs: number
+  /** `reset` (default): connections reset, new ones refused; `silent`: nothing answers and nothing closes. */
+  partition?: 'reset' | 'silent'
+  /** DATABASE_QUERY_TIMEOUT and DATABASE_CONNECT_TIMEOUT for the drill's API (the product's defaults unless set). */
+  queryTimeoutMs?: number
+  connectTimeoutMs?: number
   progress?: (line: string) => void
 }
 
@@ -73,7 +79,7 @@ export async function runOutageDrill(opts: OutageDrillOptions): Promise<OutageDr
     viaProxy.host = `127.0.0.1:${proxy.port}`
     viaProxy.pathname = `/${dbName}`
 
-    const store = await openStore({ backend: 'server', databaseUrl: viaProxy.toString(), poolSize: 6 })
+    const store = await openStore({ backend: 'server', databaseUrl: viaProxy.toString(), poolSize: 6, queryTimeoutMs: opts.queryTimeoutMs, connectTimeoutMs: opts.connectTimeoutMs })
     cleanups.unshift(() => store.close())
     await prepareStore(store, { retention: { raw: '30d', minute: '90d', hour: '90d', day: '365d' } })
     await bootstrapAdmin(store.db, BENCH_ADMIN.username, BENCH_ADMIN.password)
@@ -108,9 +114,10 @@ export async function runOutageDrill(opts: OutageDrillOptions): Promise<OutageDr
     fleet.start()
     for (let i = 0; i < 120 && (await events(alwaysFiring)).firing !== opts.agents; i++) await sleep(500)
     const firingBefore = await events(alwaysFiring)
-    say(`${opts.agents} agents writing every ${opts.intervalMs / 1000} s; the database goes away for ${opts.outageMs / 1000} s`)
+    const silent = opts.partition === 'silent'
+    say(`${opts.agents} agents writing every ${opts.intervalMs / 1000} s; the database goes ${silent ? 'silent' : 'away'} for ${opts.outageMs / 1000} s`)
 
-    await proxy.cut()
+    await (silent ? proxy.silence() : proxy.cut())
     const cutAt = Date.now()
     const statuses: Record<Probe, number[]> = { ready: [], ingest: [], agents: [] }
     const slowestMs: Record<Probe, number> = { ready: 0, ingest: 0, agents: 0 }

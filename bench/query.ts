@@ -53,7 +53,8 @@ try {
   await sql`insert into process_snapshots (time, org_id, agent_id, snapshot_id, batch_id, total_processes)
     select ${end}::timestamptz - m * interval '1 minute', ${agent.org_id}::uuid, ${agent.id}::uuid, m, gen_random_uuid(), 50
     from generate_series(0, 1439) m`.execute(store.db)
-  await sql`call refresh_continuous_aggregate('process_metrics_1h', null, null)`.execute(store.db)
+  // A full refresh may take longer than a request's statement deadline on a server.
+  await sql`call refresh_continuous_aggregate('process_metrics_1h', null, null)`.execute(store.maintenanceDb)
   say('  added the last hour of 40-series batches and 24 h of 50-process snapshots for bench-0')
   // The embedded job runner analyzes the chunks being written every 5 minutes; on a server autovacuum does.
   const analyzed = await new EmbeddedJobRunner(store.db).analyzeCurrentChunks()

@@ -15,6 +15,14 @@ export const ConfigSchema = Type.Object({
   HOST: Type.String({ default: '0.0.0.0' }),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  /**
+   * Server mode: a statement with no answer after this long fails as "database unavailable" (503) and its
+   * connection is closed: a database gone silent (no reset) would otherwise hold requests for minutes.
+   * Migrations and aggregate refreshes are exempt.
+   */
+  DATABASE_QUERY_TIMEOUT: Duration,
+  /** Server mode: waiting for a pooled connection or for a new one to open; then 503. */
+  DATABASE_CONNECT_TIMEOUT: Duration,
   HOSTPULSE_DATA_DIR: Type.String({ default: './data' }),
   ADMIN_USERNAME: Type.String({ minLength: 1, default: 'admin' }),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8 })),
@@ -98,6 +106,8 @@ const DEFAULT_DURATIONS = {
   HOSTPULSE_RETENTION_HOUR: '90d',
   HOSTPULSE_RETENTION_DAY: '365d',
   HOSTPULSE_JOB_CHECK_INTERVAL: '15s',
+  DATABASE_QUERY_TIMEOUT: '30s',
+  DATABASE_CONNECT_TIMEOUT: '10s',
   HOSTPULSE_LATE_DATA_REFRESH: '5s',
   HTTP_REQUEST_TIMEOUT: '120s',
   ALERT_ABSENCE_GRACE: '90s',
@@ -109,6 +119,9 @@ const DEFAULT_DURATIONS = {
 
 type RawConfig = Static<typeof ConfigSchema>
 
+/** The longest delay setTimeout keeps (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 export interface Config extends RawConfig {
   retention: { raw: string; minute: string; hour: string; day: string; logs: string }
   jwtExpiresInSeconds: number
@@ -116,6 +129,8 @@ export interface Config extends RawConfig {
   agentIntervalMs: number
   jobCheckIntervalMs: number
   lateDataRefreshMs: number
+  databaseQueryTimeoutMs: number
+  databaseConnectTimeoutMs: number
   /** An agent is online while its newest sample is at most this old (default: two agent intervals). */
   onlineWindowSeconds: number
   retentionDays: { raw: number; minute: number; hour: number; day: number }
@@ -157,6 +172,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (raw.NODE_ENV === 'production' && weak) {
     throw new ConfigError(`JWT_SECRET ${weak}; generate one with: openssl rand -base64 48`)
   }
+  for (const key of ['DATABASE_QUERY_TIMEOUT', 'DATABASE_CONNECT_TIMEOUT'] as const) {
+    // Node.js fires a longer timer at once.
+    const ms = parseDuration(raw[key])
+    if (ms <= 0 || ms > MAX_TIMER_MS) throw new ConfigError(`${key}=${raw[key]}: must be longer than 0 and at most 24d (it bounds how long a request waits on an unreachable database)`)
+  }
   const windowMs = parseDuration(raw.RATE_LIMIT_WINDOW)
   let scrubPatterns: RegExp[] = []
   try {
@@ -176,6 +196,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     agentIntervalMs: parseDuration(raw.HOSTPULSE_AGENT_INTERVAL),
     jobCheckIntervalMs: parseDuration(raw.HOSTPULSE_JOB_CHECK_INTERVAL),
     lateDataRefreshMs: parseDuration(raw.HOSTPULSE_LATE_DATA_REFRESH),
+    databaseQueryTimeoutMs: parseDuration(raw.DATABASE_QUERY_TIMEOUT),
+    databaseConnectTimeoutMs: parseDuration(raw.DATABASE_CONNECT_TIMEOUT),
     onlineWindowSeconds: (raw.HOSTPULSE_ONLINE_WINDOW ? parseDuration(raw.HOSTPULSE_ONLINE_WINDOW) : 2 * parseDuration(raw.HOSTPULSE_AGENT_INTERVAL)) / 1000,
     retentionDays: {
       raw: parseDuration(raw.HOSTPULSE_RETENTION_RAW) / 86_400_000, minute: parseDuration(raw.HOSTPULSE_RETENTION_MINUTE) / 86_400_000,

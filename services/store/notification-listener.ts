@@ -1,6 +1,7 @@
 // LISTEN on a TimescaleDB server: one dedicated connection (a pooled one would lose its LISTENs when the
 // pool hands it to someone else), opened only when something first listens, reconnected with backoff.
 import pg from 'pg'
+import { connectionConfig } from './server-connections.ts'
 
 export type NotificationHandler = (payload: string) => void
 
@@ -13,6 +14,8 @@ export function checkChannel(channel: string): void {
 
 export interface NotificationListenerOptions {
   connectionString: string
+  /** DATABASE_CONNECT_TIMEOUT; 10 s by default. */
+  connectTimeoutMs?: number
   /** First delay before reconnecting; doubled up to `maxRetryMs`. */
   retryMs?: number
   maxRetryMs?: number
@@ -93,7 +96,8 @@ export class NotificationListener {
   }
 
   private async open(): Promise<pg.Client> {
-    const client = new pg.Client({ connectionString: this.opts.connectionString, connectionTimeoutMillis: 10_000 })
+    // Keepalive: this connection only ever reads, so a server gone silent is noticed by TCP or never.
+    const client = new pg.Client(connectionConfig(this.opts.connectionString, this.opts.connectTimeoutMs))
     client.on('notification', (msg) => {
       for (const handler of this.handlers.get(msg.channel) ?? []) {
         try {

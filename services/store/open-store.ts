@@ -2,13 +2,13 @@
 // or by the embedded TimescaleDB in a worker thread (HOSTPULSE_DATA_DIR).
 import { resolve } from 'node:path'
 import pg from 'pg'
-import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely'
+import { Kysely, PostgresDialect, sql } from 'kysely'
 import type { Database } from './database.ts'
 import { PgliteWorker, PgliteWorkerDialect } from './embedded/worker-dialect.ts'
 import { pgTypeParser } from './type-parsers.ts'
 import { checkChannel, NotificationListener, type NotificationHandler } from './notification-listener.ts'
 import { LateDataRefresh, type LateDataOptions } from './late-data-refresh.ts'
-import { databaseUnavailable, isDatabaseUnavailable } from './database-unavailable.ts'
+import { connectionConfig, DEFAULT_QUERY_TIMEOUT_MS, endOnce, kyselyPool } from './server-connections.ts'
 
 export type StoreBackend = 'embedded' | 'server'
 
@@ -16,7 +16,14 @@ export type StoreBackend = 'embedded' | 'server'
 export interface ConnectionStats { max: number; open: number; idle: number; waiting: number }
 
 export interface Store {
+  /** On a server every statement has DATABASE_QUERY_TIMEOUT to answer, or fails as `unavailable`. */
   readonly db: Kysely<Database>
+  /**
+   * The same database for statements that may rightly run for minutes: migrations, aggregate refreshes,
+   * bulk rewrites. No deadline kills them; a server that vanished under them is noticed by TCP (keepalive or
+   * retransmission, about a quarter of an hour). On the embedded engine it is `db`.
+   */
+  readonly maintenanceDb: Kysely<Database>
   readonly backend: StoreBackend
   /** Where the data lives: the data directory, or the server URL without its password. */
   readonly location: string
@@ -38,13 +45,19 @@ export interface Store {
 
 export type StoreOptions = (
   | { backend: 'embedded'; dataDir: string }
-  | { backend: 'server'; databaseUrl: string; poolSize?: number }
+  | { backend: 'server'; databaseUrl: string; poolSize?: number; queryTimeoutMs?: number; connectTimeoutMs?: number }
 ) & { lateData?: LateDataOptions }
 
-export function storeOptionsFromConfig(cfg: { DATABASE_URL?: string; HOSTPULSE_DATA_DIR: string; DATABASE_POOL_SIZE?: number; lateDataRefreshMs?: number }): StoreOptions {
+export function storeOptionsFromConfig(cfg: {
+  DATABASE_URL?: string; HOSTPULSE_DATA_DIR: string; DATABASE_POOL_SIZE?: number; lateDataRefreshMs?: number
+  databaseQueryTimeoutMs?: number; databaseConnectTimeoutMs?: number
+}): StoreOptions {
   const lateData = { intervalMs: cfg.lateDataRefreshMs }
   return cfg.DATABASE_URL
-    ? { backend: 'server', databaseUrl: cfg.DATABASE_URL, poolSize: cfg.DATABASE_POOL_SIZE, lateData }
+    ? {
+        backend: 'server', databaseUrl: cfg.DATABASE_URL, poolSize: cfg.DATABASE_POOL_SIZE, lateData,
+        queryTimeoutMs: cfg.databaseQueryTimeoutMs, connectTimeoutMs: cfg.databaseConnectTimeoutMs,
+      }
     : { backend: 'embedded', dataDir: resolve(cfg.HOSTPULSE_DATA_DIR, 'pg'), lateData }
 }
 
@@ -64,8 +77,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     await worker.ready
     const db = new Kysely<Database>({ dialect: new PgliteWorkerDialect(worker) })
     const lateData = new LateDataRefresh(db, options.lateData)
+    // In process, no network to lose: nothing to put a deadline on.
     return {
-      db, backend: 'embedded', location: options.dataDir, lateData,
+      db, maintenanceDb: db, backend: 'embedded', location: options.dataDir, lateData,
       ping: async () => { await sql`select 1`.execute(db) },
       listen: async (channel, onPayload) => {
         checkChannel(channel)
@@ -77,24 +91,22 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     }
   }
   const types = { getTypeParser: pgTypeParser(pg.types.getTypeParser as never) }
-  const pool = new pg.Pool({
-    connectionString: options.databaseUrl, max: options.poolSize ?? 10, types: types as never,
-    connectionTimeoutMillis: 10_000,
-    // A server that vanished without closing its connections (a cut network) is noticed by the OS.
-    keepAlive: true,
-  })
+  const pool = new pg.Pool({ ...connectionConfig(options.databaseUrl, options.connectTimeoutMs), max: options.poolSize ?? 10, types: types as never })
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', () => {})
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: reportingUnavailable(pool) }) })
+  const end = endOnce(pool)
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: kyselyPool(pool, options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS, end) }) })
+  const maintenanceDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: kyselyPool(pool, undefined, end) }) })
   const location = redactUrl(options.databaseUrl)
   let listener: NotificationListener | undefined
-  const lateData = new LateDataRefresh(db, options.lateData)
+  // A refresh of late buckets after a fleet's replay may rightly take minutes.
+  const lateData = new LateDataRefresh(maintenanceDb, options.lateData)
   const store: Store = {
-    db, backend: 'server', location, lateData,
+    db, maintenanceDb, backend: 'server', location, lateData,
     connections: () => ({ max: options.poolSize ?? 10, open: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     ping: async () => { await sql`select 1`.execute(db) },
     listen: (channel, onPayload, onReconnect) => {
-      listener ??= new NotificationListener({ connectionString: options.databaseUrl })
+      listener ??= new NotificationListener({ connectionString: options.databaseUrl, connectTimeoutMs: options.connectTimeoutMs })
       return listener.listen(channel, onPayload, onReconnect).catch((err: Error) => {
         throw new Error(`cannot LISTEN on ${location}: ${err.message}`, { cause: err })
       })
@@ -102,41 +114,15 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     close: async () => {
       await lateData.close()
       await listener?.close()
+      await maintenanceDb.destroy()
       await db.destroy()
     },
   }
   await store.ping().catch((err: Error) => {
-    void pool.end()
+    void end()
     throw new Error(`cannot reach the database at ${store.location}: ${err.message}. Check DATABASE_URL and that TimescaleDB is running.`, { cause: err })
   })
   // Same as the embedded open: the extension must be loaded before anything reads hypertables.
   await sql`create extension if not exists timescaledb`.execute(db)
   return store
-}
-
-const asUnavailable = (err: unknown): never => { throw isDatabaseUnavailable(err) ? databaseUnavailable(err) : err }
-
-/**
- * The pool as Kysely sees it, with a lost or refused connection turned into the `unavailable` domain error
- * (503 and Retry-After on every face) where it happens, so nothing else mistakes it for a failed statement.
- */
-function reportingUnavailable(pool: pg.Pool): PostgresPool {
-  return {
-    connect: async () => {
-      const client = await pool.connect().catch(asUnavailable)
-      // A connection lost between two statements (inside a transaction) is reported by the next query; with
-      // no listener while checked out, its 'error' event would end the process. A broken client is then
-      // released with its error, so the pool discards it.
-      let broken: Error | undefined
-      const onError = (err: Error) => { broken = err }
-      client.on('error', onError)
-      const query = ((...args: [string, ReadonlyArray<unknown>]) => {
-        const result = (client.query as (...a: unknown[]) => unknown)(...args)
-        // A cursor (Kysely's streaming) is returned as is: its reads fail on their own.
-        return result instanceof Promise ? result.catch(asUnavailable) : result
-      }) as PostgresPoolClient['query']
-      return { query, release: () => { client.off('error', onError); client.release(broken) } }
-    },
-    end: () => pool.end(),
-  }
 }

@@ -8,7 +8,8 @@ export interface PrepareOptions { retention: RetentionConfig; grafanaPassword?: 
 
 export async function prepareStore(store: Store, opts: PrepareOptions): Promise<MigrationReport> {
   const log = opts.log ?? (() => {})
-  const report = await migrateToLatest(store.db, log)
+  // A migration may rewrite every chunk: no statement deadline (Store.maintenanceDb).
+  const report = await migrateToLatest(store.maintenanceDb, log)
   await applyRetentionPolicies(store.db, opts.retention, log)
   if (opts.grafanaPassword && store.backend === 'server') {
     // ALTER ROLE takes no bind parameters: format() quotes the password as a literal.

@@ -9,7 +9,8 @@ try {
   const store = await openStore(storeOptionsFromConfig(cfg))
   const say = (msg: string) => process.stdout.write(`${msg}\n`)
   say(`scrubbing stored command lines in ${store.location}${cfg.scrubPatterns.length > 0 ? ` (with HOSTPULSE_SCRUB_PATTERN ${cfg.HOSTPULSE_SCRUB_PATTERN})` : ''} …`)
-  const report = await scrubStoredCommandLines(store.db, cfg.scrubPatterns, say)
+  // It rewrites every stored process row: no statement deadline (Store.maintenanceDb).
+  const report = await scrubStoredCommandLines(store.maintenanceDb, cfg.scrubPatterns, say)
   say(`done: ${report.changed} of ${report.distinct} distinct command lines held credentials; ${report.rows} rows rewritten`)
   await store.close()
 } catch (err) {

@@ -44,6 +44,17 @@ t.test('report settings: defaults and validation', async (t) => {
   t.throws(() => loadConfig({ REPORT_TIMEOUT: 'two minutes' }), /REPORT_TIMEOUT/)
 })
 
+t.test('database deadlines: defaults and validation', async (t) => {
+  const c = loadConfig({})
+  t.equal(c.databaseQueryTimeoutMs, 30_000, 'a statement has 30 s to answer')
+  t.equal(c.databaseConnectTimeoutMs, 10_000, 'a connection 10 s to be had')
+  const d = loadConfig({ DATABASE_QUERY_TIMEOUT: '500ms', DATABASE_CONNECT_TIMEOUT: '2s' })
+  t.same([d.databaseQueryTimeoutMs, d.databaseConnectTimeoutMs], [500, 2000])
+  t.throws(() => loadConfig({ DATABASE_QUERY_TIMEOUT: '0s' }), /DATABASE_QUERY_TIMEOUT=0s: must be longer than 0/)
+  t.throws(() => loadConfig({ DATABASE_CONNECT_TIMEOUT: '30d' }), /DATABASE_CONNECT_TIMEOUT=30d: .*at most 24d/, 'longer than a Node.js timer holds')
+  t.throws(() => loadConfig({ DATABASE_QUERY_TIMEOUT: 'soon' }), /DATABASE_QUERY_TIMEOUT/)
+})
+
 t.test('login throttle: per user and per address, sliding window, success clears the user', async (t) => {
   let now = 1_000_000
   const th = new LoginThrottle({ windowMs: 60_000, maxFailuresPerUser: 3, maxFailuresPerIp: 5 }, () => now)

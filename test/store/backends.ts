@@ -31,11 +31,28 @@ export async function embeddedBackend(): Promise<Backend> {
   }
 }
 
+/** A simple-query protocol message: 'Q', its length, the statement and a NUL. */
+function simpleQuery(statement: string): Uint8Array {
+  const text = Buffer.from(`${statement}\0`)
+  const head = Buffer.alloc(5)
+  head.write('Q')
+  head.writeInt32BE(4 + text.length, 1)
+  return Buffer.concat([head, text])
+}
+
 /** `pg` against PGlite over the Postgres wire protocol (one connection: the bridge locks per client). */
 export async function bridgedServerBackend(): Promise<Backend> {
   const dir = await mkdtemp(join(tmpdir(), 'hostpulse-bridge-'))
   const db = await PGlite.create({ dataDir: join(dir, 'pg'), extensions: { timescaledb } })
   await db.exec("LOAD 'timescaledb'")
+  // A server ends a lost connection's session, rolling back its open transaction; the bridge keeps PGlite's
+  // one session as it was, so the next connection would go on inside that transaction. The bridge takes
+  // this lock for each connection: each starts with a rollback (a warning only, when there is none).
+  const runExclusive = db.runExclusive.bind(db)
+  db.runExclusive = <T>(fn: () => Promise<T>) => runExclusive(async () => {
+    await db.execProtocolRaw(simpleQuery('rollback'))
+    return fn()
+  })
   const server = new PGLiteSocketServer({ db: db as never, port: 0, host: '127.0.0.1' })
   await server.start()
   const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port
