@@ -21,18 +21,23 @@ import { makeBatch, rowCounts, startClient } from '../test-client.ts'
 import { silentLog } from '../alerting/evaluation-helpers.ts'
 import { bridgedServerBackend, RETENTION } from './backends.ts'
 
-t.test('a lost or refused database connection is "unavailable", never a crash', async (t) => {
+/** A wire bridge in front of the embedded engine, a proxy the test cuts or silences in front of it, and the proxy's URL. */
+async function proxiedBridge(t: Test): Promise<{ proxy: TcpProxy; url: URL }> {
   const bridge = await bridgedServerBackend()
   t.teardown(() => bridge.dispose())
-  // The bridge's own URL, and a proxy in front of it.
   const probe = await bridge.open()
-  const bridgeUrl = new URL((probe as unknown as { location: string }).location)
+  const bridgeUrl = new URL(probe.location)
   await probe.close()
   const proxy = new TcpProxy('127.0.0.1', Number(bridgeUrl.port))
   await proxy.start()
   t.teardown(() => proxy.close())
   const url = new URL(bridgeUrl)
   url.port = String(proxy.port)
+  return { proxy, url }
+}
+
+t.test('a lost or refused database connection is "unavailable", never a crash', async (t) => {
+  const { proxy, url } = await proxiedBridge(t)
   const store = await openStore({ backend: 'server', databaseUrl: url.toString(), poolSize: 1 })
   t.teardown(() => store.close().catch(() => {}))
   t.same((await sql<{ n: number }>`select 1::int as n`.execute(store.db)).rows, [{ n: 1 }], 'reachable through the proxy')
@@ -97,16 +102,7 @@ function assertUnavailable(t: Test, r: Timed, what: string, boundMs: number): vo
 }
 
 t.test('a database gone silent (no reset) answers 503 within the deadline, stores nothing half and recovers', { timeout: 90_000 }, async (t) => {
-  const bridge = await bridgedServerBackend()
-  t.teardown(() => bridge.dispose())
-  const probe = await bridge.open()
-  const bridgeUrl = new URL(probe.location)
-  await probe.close()
-  const proxy = new TcpProxy('127.0.0.1', Number(bridgeUrl.port))
-  await proxy.start()
-  t.teardown(() => proxy.close())
-  const url = new URL(bridgeUrl)
-  url.port = String(proxy.port)
+  const { proxy, url } = await proxiedBridge(t)
   // The bridge serves one connection at a time: a pool of one.
   const cfg = loadConfig({ DATABASE_URL: url.toString(), DATABASE_POOL_SIZE: '1', DATABASE_QUERY_TIMEOUT: `${DEADLINE_MS}ms`, DATABASE_CONNECT_TIMEOUT: `${CONNECT_MS}ms` })
   const store = await openStore(storeOptionsFromConfig(cfg))
