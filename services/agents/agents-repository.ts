@@ -21,10 +21,15 @@ export async function findAgent(db: Kysely<Database>, orgId: string, idOrName: s
   return agentNamed(db, orgId, idOrName).select(AGENT_COLUMNS).executeTakeFirst()
 }
 
+/** The not_found error for an agent named as the caller did. */
+export function agentNotFound(idOrName: string): DomainError {
+  return new DomainError('not_found', `Agent "${idOrName}" not found`)
+}
+
 /** An agent of the organization by uuid or name, or not_found (naming it as the caller did). */
 export async function getAgent(db: Kysely<Database>, orgId: string, idOrName: string): Promise<AgentRow> {
   const agent = await findAgent(db, orgId, idOrName)
-  if (!agent) throw new DomainError('not_found', `Agent "${idOrName}" not found`)
+  if (!agent) throw agentNotFound(idOrName)
   return agent
 }
 

@@ -47,6 +47,7 @@ class RememberingLookup implements SessionLookup {
   async live(sessionId: string, userId: string): Promise<LiveSession | undefined> {
     const known = this.sessions.get(sessionId)
     if (known && known.expires_at.getTime() > Date.now()) return known.user_id === userId ? known : undefined
+    if (known) this.sessions.delete(sessionId)
     const generation = this.generation
     const [session] = await liveSessions(this.db, [sessionId])
     if (session && generation === this.generation) {

@@ -16,7 +16,7 @@ const LATEST_WINDOW = '15 minutes'
  */
 export async function readAgentLatest(db: Kysely<Database>, req: { orgId: string; idOrName: string; limit: number }): Promise<{ agentName: string; rows: LatestMetric[] } | undefined> {
   const agent = agentNamed(db, req.orgId, req.idOrName).select(['id', 'org_id', 'name', 'last_metrics_at']).limit(1)
-  const { rows } = await sql<LatestMetric & { agent_name: string; found: true }>`
+  const { rows } = await sql<LatestMetric & { agent_name: string }>`
     with a as (${agent})
     select a.name as agent_name, l.time, l.metric_type, l.metric_name, l.value, l.tags
     from a left join lateral (

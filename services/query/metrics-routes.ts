@@ -6,13 +6,12 @@ import { DiskOut, LatestOut, NetworkOut, ProcessListOut, RangeOut } from './quer
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { principalOf } from '../auth/auth-plugin.ts'
-import type { AgentRow } from '../agents/agents-repository.ts'
+import { agentNotFound } from '../agents/agents-repository.ts'
 import { parseLimit, parseTimeRange } from './time-range.ts'
 import { ProcessRangeQuery, RangeQuery, agentFor } from './query-schemas.ts'
 import { AgentIdParam } from '../http/params.ts'
 import { readDiskRows, readMetricRows, readNetworkRows, readProcessRows, type ListingPage } from './range-reads.ts'
 import { readAgentLatest, type LatestMetric } from './latest-reads.ts'
-import { DomainError } from '../errors/domain-error.ts'
 
 const MAX_LIMIT = 10_000
 const MAX_PROCESS_LIMIT = 100
@@ -58,7 +57,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const limit = parseLimit(request.query.limit, 100, MAX_LIMIT)
     const latest = await readAgentLatest(db, { orgId: principalOf(request).orgId, idOrName: request.params.agent_id, limit })
-    if (!latest) throw new DomainError('not_found', `Agent "${request.params.agent_id}" not found`)
+    if (!latest) throw agentNotFound(request.params.agent_id)
     return { agent_id: latest.agentName, count: latest.rows.length, metrics: latest.rows.map((r) => metricView(latest.agentName, r)) }
   })
 

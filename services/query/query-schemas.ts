@@ -1,10 +1,7 @@
 // Schemas and lookups every query route shares: the start/end/limit query and the agent lookup (the
 // `:agent_id` param is http/params.ts's AgentIdParam).
 import { Type } from 'typebox'
-import type { Kysely } from 'kysely'
-import type { Database } from '../store/database.ts'
-import { DomainError } from '../errors/domain-error.ts'
-import { findAgent, type AgentRow } from '../agents/agents-repository.ts'
+import { getAgent } from '../agents/agents-repository.ts'
 
 export const RangeQuery = Type.Object({
   start: Type.Optional(Type.String({ maxLength: 64, description: 'RFC3339, default end − 24 h' })),
@@ -19,8 +16,4 @@ export const ProcessRangeQuery = Type.Omit(RangeQuery, ['cursor'])
 export const Rfc3339Out = Type.String({ format: 'date-time' })
 
 /** The agent named by `:agent_id` (uuid or name) in the caller's organization, or 404. */
-export async function agentFor(db: Kysely<Database>, orgId: string, idOrName: string): Promise<AgentRow> {
-  const agent = await findAgent(db, orgId, idOrName)
-  if (!agent) throw new DomainError('not_found', `Agent "${idOrName}" not found`)
-  return agent
-}
+export const agentFor = getAgent
