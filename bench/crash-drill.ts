@@ -35,6 +35,8 @@ export interface CrashDrillReport {
   drained: boolean
   cleanExitCode: number | null
   setAside: number
+  /** Batches still in the agents' buffers at the end (each would be replayed by a restarted agent; a drill expects none). */
+  leftBuffered: number
   account: FleetAccount
 }
 
@@ -80,7 +82,7 @@ export async function runCrashDrill(opts: CrashDrillOptions): Promise<CrashDrill
       const account = await accountFleet(store.db, fleet.agents)
       return {
         killedExitCode, generatedBeforeKill, bufferingWhileDown, restartMs: listening - spawned, catchUpMs, drained,
-        cleanExitCode, setAside: await fleet.setAside(), account,
+        cleanExitCode, setAside: await fleet.setAside(), leftBuffered: await fleet.buffered(), account,
       }
     } finally {
       await store.close()

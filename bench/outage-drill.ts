@@ -56,6 +56,8 @@ export interface OutageDrillReport {
   caughtUpAfterMs: number
   drained: boolean
   setAside: number
+  /** Batches still in the agents' buffers at the end (each would be replayed by a restarted agent; a drill expects none). */
+  leftBuffered: number
   account: FleetAccount
 }
 
@@ -155,12 +157,14 @@ export async function runOutageDrill(opts: OutageDrillOptions): Promise<OutageDr
     const caughtUpAfterMs = performance.now() - restoredAt
     await sleep(opts.graceMs + 3000)
     fleet.stopCollecting()
+    // What was collected during the grace period (a send may still be in flight) is delivered before stopping.
+    await fleet.drain(60_000)
     await fleet.stop()
     const offlineEvents = (await sql<{ started_at: Date }>`select started_at from alert_events where rule_id = ${offline}`.execute(store.db)).rows
       .map((e) => `fired ${((e.started_at.getTime() - restoredAtMs) / 1000).toFixed(1)} s after the return`)
     return {
       statuses, slowestMs, faults, maxBuffering: fleet.maxBuffering, firingBefore, firingAtReturn, firingAfter: await events(alwaysFiring), offlineEvents,
-      readyAfterMs, caughtUpAfterMs, drained, setAside: await fleet.setAside(), account: await accountFleet(store.db, fleet.agents),
+      readyAfterMs, caughtUpAfterMs, drained, setAside: await fleet.setAside(), leftBuffered: await fleet.buffered(), account: await accountFleet(store.db, fleet.agents),
     }
   } finally {
     for (const cleanup of cleanups) await cleanup().catch(() => {})

@@ -89,14 +89,25 @@ export class SimulatedFleet {
     this.timers.clear()
   }
 
-  /** Replays every buffer until all are empty or `timeoutMs` passed; true when all are empty. */
+  /**
+   * Waits for every agent's queued work (a send still in flight, submits waiting behind it) and replays
+   * every buffer, until all are empty or `timeoutMs` passed; true when all are empty. An empty buffer alone
+   * is not enough: a submit still waiting on a slow server would be put on disk by stop(), not sent.
+   */
   async drain(timeoutMs: number): Promise<boolean> {
     const until = Date.now() + timeoutMs
-    while (this.buffering > 0 && Date.now() < until) {
+    for (;;) {
+      // A delivery's drain runs after the work already queued, so awaiting it awaits that work too.
       await Promise.all(this.agents.map((a) => a.delivery.drain()))
-      if (this.buffering > 0) await new Promise((resolve) => setTimeout(resolve, 500))
+      if (this.buffering === 0 || Date.now() >= until) break
+      await new Promise((resolve) => setTimeout(resolve, 500))
     }
     return this.buffering === 0
+  }
+
+  /** Batches still in the agents' disk buffers (after stop(): what a restarted agent would replay). */
+  async buffered(): Promise<number> {
+    return (await Promise.all(this.agents.map((a) => a.buffer.batchCount()))).reduce((n, c) => n + c, 0)
   }
 
   async stop(): Promise<void> {

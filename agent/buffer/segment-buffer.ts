@@ -84,6 +84,13 @@ export class SegmentBuffer {
   get bytes(): number { return this.segments.reduce((n, s) => n + s.bytes, 0) }
   get segmentCount(): number { return this.segments.length }
 
+  /** Batches on disk now (segments left from an earlier run are counted by reading them). */
+  async batchCount(): Promise<number> {
+    let n = 0
+    for (const seg of this.segments) n += seg.batches ?? (await this.countLines(seg.name))
+    return n
+  }
+
   /**
    * Appends one batch durably (fsync) before returning. When the disk is full, the oldest segments are
    * dropped to make room (counted and logged as any drop); when even an empty buffer has no room, this

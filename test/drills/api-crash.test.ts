@@ -13,6 +13,7 @@ t.test('the API SIGKILLed under load and restarted: every batch stored once', as
   t.ok(report.drained, 'every agent emptied its buffer after the restart')
   t.equal(report.cleanExitCode, 0, 'the restarted API stops cleanly')
   t.equal(report.setAside, 0, 'no batch was refused')
+  t.equal(report.leftBuffered, 0, 'nothing left in the agents\' buffers at the end')
   const { account } = report
   t.equal(account.lost, 0, `no batch lost (${account.stored} of ${account.generated} stored)`)
   t.equal(account.duplicatedRows, 0, `no row stored twice (${account.metricRows} metric rows for ${account.stored} batches)`)

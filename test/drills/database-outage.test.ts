@@ -41,6 +41,7 @@ for (const partition of ['reset', 'silent'] as const) {
     t.same(r.firingAfter, { firing: AGENTS }, 'after the outage: the same alerts fire, none resolved and none opened twice')
     t.same(r.offlineEvents, [], 'agent.offline never fired: absence is judged only after the agents replayed')
     t.equal(r.setAside, 0, 'no batch refused')
+    t.equal(r.leftBuffered, 0, 'nothing left in the agents\' buffers at the end')
     t.equal(r.account.lost, 0, `no batch lost (${r.account.stored} of ${r.account.generated} stored)`)
     t.equal(r.account.duplicatedRows, 0, `no row stored twice (${r.account.metricRows} metric rows)`)
   })
