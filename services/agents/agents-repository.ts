@@ -4,6 +4,7 @@ import type { AgentStatus, AgentsTable, Database } from '../store/database.ts'
 import { DomainError } from '../errors/domain-error.ts'
 import { newApiKey, sha256 } from '../auth/secrets.ts'
 import { isUuid } from '../store/uuid.ts'
+import { agentKeyCacheOf, forgetAgentKeys } from './agent-key-cache.ts'
 
 
 export const AGENT_COLUMNS = ['id', 'org_id', 'name', 'hostname', 'ip_address', 'os', 'os_version', 'agent_version', 'labels',
@@ -74,14 +75,16 @@ export async function agentCounts(db: Kysely<Database>, orgId: string, onlineWin
 }
 
 /**
- * The agent a key belongs to. Lookups that arrive while one is being read are read together in the next
- * query (one statement for a fleet's burst of uploads instead of one each); nothing is cached, so a rotated,
- * revoked or deactivated key is refused from the next lookup on, on every instance.
+ * The agent a key belongs to. While the API runs, keys are remembered until a change could concern them
+ * (agent-key-cache.ts: a rotated, revoked or deactivated key is refused from the next upload on). Lookups
+ * that arrive while one is being read are read together in the next query (one statement for a fleet's
+ * burst of uploads instead of one each).
  */
 export function findAgentByApiKey(db: Kysely<Database>, apiKey: string): Promise<AgentRow | undefined> {
   let batcher = keyLookups.get(db)
   if (!batcher) keyLookups.set(db, batcher = keyLookupBatcher(db))
-  return batcher(sha256(apiKey))
+  const cache = agentKeyCacheOf(db)
+  return cache ? cache.find(sha256(apiKey), batcher) : batcher(sha256(apiKey))
 }
 
 const keyLookups = new WeakMap<Kysely<Database>, (hash: string) => Promise<AgentRow | undefined>>()
@@ -142,9 +145,11 @@ export interface AgentChanges extends Partial<NewAgentFields> { status?: AgentSt
 export async function updateAgent(db: Kysely<Database>, orgId: string, agentId: string, changes: AgentChanges): Promise<AgentRow> {
   const { labels, ...fields } = changes
   try {
-    return await db.updateTable('agents')
+    const agent = await db.updateTable('agents')
       .set({ ...fields, ...(labels ? { labels: JSON.stringify(labels) } : {}), updated_at: new Date() })
       .where('id', '=', agentId).where('org_id', '=', orgId).returning(AGENT_COLUMNS).executeTakeFirstOrThrow()
+    forgetAgentKeys(db)
+    return agent
   } catch (err) {
     if ((err as { code?: string }).code === '23505') throw new DomainError('conflict', `An agent named "${fields.name}" already exists`, { details: { name: ['already exists'] } })
     throw err
@@ -157,12 +162,14 @@ export async function rotateAgentKey(db: Kysely<Database>, agentId: string, orgI
   let q = db.updateTable('agents').set({ api_key_hash: sha256(apiKey), updated_at: new Date() }).where('id', '=', agentId)
   if (orgId !== undefined) q = q.where('org_id', '=', orgId)
   await q.execute()
+  forgetAgentKeys(db)
   return apiKey
 }
 
 /** Removes an agent's key: it sends nothing more until a new one is made. */
 export async function revokeAgentKey(db: Kysely<Database>, orgId: string, agentId: string): Promise<void> {
   await db.updateTable('agents').set({ api_key_hash: null, updated_at: new Date() }).where('id', '=', agentId).where('org_id', '=', orgId).execute()
+  forgetAgentKeys(db)
 }
 
 /** An agent's collection settings as the server holds them ({} when the agent's own flags rule). */

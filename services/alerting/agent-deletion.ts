@@ -6,6 +6,7 @@ import { DomainError } from '../errors/domain-error.ts'
 import { retireAgentAlerts } from './rules-repository.ts'
 import { writeAudit, type AuditEntry } from '../audit/audit-log.ts'
 import { getAgent, type AgentRow } from '../agents/agents-repository.ts'
+import { forgetAgentKeys } from '../agents/agent-key-cache.ts'
 
 /** Tables that hold an agent's samples: deleting the agent deletes them too. */
 const AGENT_DATA_TABLES = ['metrics', 'metrics_latest', 'disk_metrics', 'network_metrics', 'network_traffic', 'network_traffic_daily', 'process_metrics', 'process_snapshots', 'user_sessions',
@@ -28,5 +29,6 @@ export async function deleteAgent(db: Kysely<Database>, orgId: string, idOrName:
     if (gone.numDeletedRows === 0n) throw new DomainError('not_found', `Agent "${idOrName}" not found`)
     await writeAudit(trx, { orgId, action: 'agent.delete', actor: by.actor, target: { type: 'agent', id: agent.id }, ip: by.ip, details: { name: agent.name } })
   })
+  forgetAgentKeys(db)
   return agent
 }

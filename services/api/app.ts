@@ -55,6 +55,11 @@ export interface AppOptions {
   trustProxy?: boolean
   /** An agent is online while its newest sample is at most this old; default 20 s (two 10 s intervals). */
   onlineWindowSeconds?: number
+  /**
+   * Remember agent keys between uploads (services/agents/agent-key-cache.ts); on by default. On a server it
+   * holds one LISTEN connection beside the pool.
+   */
+  rememberAgentKeys?: boolean
   /** Retention per level, so range reads never ask a level for data it has dropped. */
   retentionDays?: RetentionDays
   /** GET /metrics access: admins by default; `public` (METRICS_PUBLIC=true) or a static scraper `token`. */
@@ -106,7 +111,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(usersRoutes, { loginThrottle })
   await app.register(organizationsRoutes)
   await app.register(auditRoutes)
-  await app.register(agentsPlugin, { onlineWindowSeconds: opts.onlineWindowSeconds ?? 20 })
+  await app.register(agentsPlugin, { onlineWindowSeconds: opts.onlineWindowSeconds ?? 20, rememberAgentKeys: opts.rememberAgentKeys ?? true })
   await app.register(queryPlugin, { retentionDays: opts.retentionDays ?? DEFAULT_RETENTION_DAYS })
   await app.register(trafficPlugin)
   await app.register(logsPlugin)

@@ -30,6 +30,7 @@ export class NotificationListener {
   private connecting?: Promise<pg.Client>
   private readonly handlers = new Map<string, Set<NotificationHandler>>()
   private readonly reconnectHandlers = new Set<() => void>()
+  private readonly lostHandlers = new Set<() => void>()
   private retryTimer?: NodeJS.Timeout
   private retryMs: number
   private closed = false
@@ -42,8 +43,11 @@ export class NotificationListener {
   /** Whether the dedicated connection is open now (tests and /ready may ask). */
   get connected(): boolean { return this.client !== undefined }
 
-  /** `onReconnect`: told when the lost connection is back, so notifications on `channel` may have been missed. */
-  async listen(channel: string, handler: NotificationHandler, onReconnect?: () => void): Promise<() => Promise<void>> {
+  /**
+   * `onReconnect`: told when the lost connection is back, so notifications on `channel` may have been missed.
+   * `onLost`: told when the connection is lost (from then on, until `onReconnect`, nothing arrives).
+   */
+  async listen(channel: string, handler: NotificationHandler, onReconnect?: () => void, onLost?: () => void): Promise<() => Promise<void>> {
     checkChannel(channel)
     if (this.closed) throw new Error('the notification listener is closed')
     let set = this.handlers.get(channel)
@@ -54,6 +58,7 @@ export class NotificationListener {
     }
     set.add(handler)
     if (onReconnect) this.reconnectHandlers.add(onReconnect)
+    if (onLost) this.lostHandlers.add(onLost)
     if (first) {
       try {
         const client = await this.connect()
@@ -64,6 +69,7 @@ export class NotificationListener {
         // losses are retried in the background.
         if (!this.everConnected) {
           if (onReconnect) this.reconnectHandlers.delete(onReconnect)
+          if (onLost) this.lostHandlers.delete(onLost)
           set.delete(handler)
           if (set.size === 0) this.handlers.delete(channel)
           throw err
@@ -72,6 +78,7 @@ export class NotificationListener {
     }
     return async () => {
       if (onReconnect) this.reconnectHandlers.delete(onReconnect)
+      if (onLost) this.lostHandlers.delete(onLost)
       const current = this.handlers.get(channel)
       if (!current?.delete(handler) || current.size > 0) return
       this.handlers.delete(channel)
@@ -84,6 +91,7 @@ export class NotificationListener {
     clearTimeout(this.retryTimer)
     this.handlers.clear()
     this.reconnectHandlers.clear()
+    this.lostHandlers.clear()
     const client = this.client ?? await this.connecting?.catch(() => undefined)
     this.client = undefined
     await client?.end().catch(() => undefined)
@@ -136,7 +144,14 @@ export class NotificationListener {
   }
 
   private lost(client: pg.Client): void {
-    if (this.client === client) this.client = undefined
+    if (this.client === client) {
+      this.client = undefined
+      for (const handler of this.lostHandlers) {
+        try {
+          handler()
+        } catch { /* one handler's failure must not starve the others */ }
+      }
+    }
     if (!this.closed) this.scheduleReconnect()
   }
 

@@ -32,10 +32,10 @@ export interface Store {
    * LISTEN on a channel: `onPayload` gets the payload of every NOTIFY on it, from any process using this
    * database, once the notifying transaction committed. Returns the unlisten function. On a server this
    * opens one dedicated connection at the first call (never before: see PLATFORM.md on the wire bridge).
-   * `onReconnect` is told when that connection was lost and is back: NOTIFYs sent meanwhile were missed.
-   * The embedded engine runs in process and never loses them.
+   * `onReconnect` is told when that connection was lost and is back: NOTIFYs sent meanwhile were missed;
+   * `onLost` when it is lost. The embedded engine runs in process and never loses them.
    */
-  listen(channel: string, onPayload: NotificationHandler, onReconnect?: () => void): Promise<() => Promise<void>>
+  listen(channel: string, onPayload: NotificationHandler, onReconnect?: () => void, onLost?: () => void): Promise<() => Promise<void>>
   /** For /metrics: the pool on a server; the one session of the embedded engine. */
   connections(): ConnectionStats
   /** Ingest tells it what it wrote; rows older than an aggregate's watermark get their buckets refreshed. */
@@ -105,9 +105,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     db, maintenanceDb, backend: 'server', location, lateData,
     connections: () => ({ max: options.poolSize ?? 10, open: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     ping: async () => { await sql`select 1`.execute(db) },
-    listen: (channel, onPayload, onReconnect) => {
+    listen: (channel, onPayload, onReconnect, onLost) => {
       listener ??= new NotificationListener({ connectionString: options.databaseUrl, connectTimeoutMs: options.connectTimeoutMs })
-      return listener.listen(channel, onPayload, onReconnect).catch((err: Error) => {
+      return listener.listen(channel, onPayload, onReconnect, onLost).catch((err: Error) => {
         throw new Error(`cannot LISTEN on ${location}: ${err.message}`, { cause: err })
       })
     },

@@ -85,7 +85,8 @@ t.test('NotificationListener against a real PostgreSQL', { skip }, async (t) => 
   const stop = await listener.listen('hostpulse_ingest', (p) => got.push(p), () => { ingestReconnects++ })
   const other: string[] = []
   let alertReconnects = 0
-  await listener.listen('hostpulse_alerts', (p) => other.push(p), () => { alertReconnects++ })
+  const losses: number[] = []
+  await listener.listen('hostpulse_alerts', (p) => other.push(p), () => { alertReconnects++ }, () => { losses.push(reconnects) })
   t.equal((await listenerBackends()).length, 1, 'one dedicated connection for every channel')
 
   await admin.query("select pg_notify('hostpulse_ingest', 'first')")
@@ -104,6 +105,7 @@ t.test('NotificationListener against a real PostgreSQL', { skip }, async (t) => 
   await until(() => reconnects === 1, 10_000, 'reconnected')
   t.ok(errors.length >= 1, `the loss was reported (${errors[0]?.message})`)
   t.same([ingestReconnects, alertReconnects], [1, 1], 'each listen\'s onReconnect is told once: its notifications may have been missed')
+  t.same(losses, [0], 'onLost was told once, before the reconnect')
   await admin.query("select pg_notify('hostpulse_ingest', 'after reconnect')")
   await admin.query("select pg_notify('hostpulse_alerts', 'alert after reconnect')")
   await until(() => got.includes('after reconnect') && other.includes('alert after reconnect'), 5000, 'notifications after the reconnect')
