@@ -44,6 +44,13 @@ function parseNotification(payload: string): IngestNotification | undefined {
 
 interface Relay { store: Store; stop: () => Promise<void>; onError: (err: Error) => void }
 
+/**
+ * The buses relaying through each embedded store. No other process can open an embedded database, so only
+ * these can hear its NOTIFYs: with one alone (an API as `npm start` runs it), an ingest's NOTIFY would cost a
+ * statement on the engine's one session and reach nobody, and is not sent.
+ */
+const embeddedRelays = new WeakMap<Store, Set<IngestBus>>()
+
 /** In-process delivery, optionally relayed through the database to and from other instances. */
 export class IngestBus implements IngestFeed {
   private readonly emitter = new EventEmitter()
@@ -57,6 +64,7 @@ export class IngestBus implements IngestFeed {
     this.emitter.emit('ingest', event)
     const relay = this.relay
     if (!relay) return
+    if (relay.store.backend === 'embedded' && (embeddedRelays.get(relay.store)?.size ?? 0) < 2) return
     const payload: IngestNotification = { org_id: event.orgId, agent_id: event.agentId, agent_name: event.agentName, time: event.time, src: this.instanceId }
     this.outbox.push(JSON.stringify(payload))
     if (this.outbox.length > 1) return
@@ -87,11 +95,17 @@ export class IngestBus implements IngestFeed {
       this.emitter.emit('ingest', { orgId: n.org_id, agentId: n.agent_id, agentName: n.agent_name, time: n.time } satisfies IngestEvent)
     })
     this.relay = { store, stop, onError }
+    if (store.backend === 'embedded') {
+      let buses = embeddedRelays.get(store)
+      if (!buses) embeddedRelays.set(store, buses = new Set())
+      buses.add(this)
+    }
   }
 
   async stopRelay(): Promise<void> {
     const relay = this.relay
     this.relay = undefined
+    if (relay) embeddedRelays.get(relay.store)?.delete(this)
     await relay?.stop().catch(() => undefined)
   }
 }
