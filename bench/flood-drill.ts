@@ -208,7 +208,7 @@ export class FloodDrill {
 
   /**
    * Runs `flood` while the victim does its requests (for `minMs` at least, so a short flood still has a
-   * sample); RSS sampled throughout and `settleMs` after.
+   * sample, and on until it made VICTIM_MIN_REQUESTS); RSS sampled throughout and `settleMs` after.
    */
   async measure<T>(name: string, flood: () => Promise<T>, opts: { settleMs: number; minMs: number }): Promise<Measured<T>> {
     const before = this.rssMiB()
@@ -222,6 +222,10 @@ export class FloodDrill {
         throw err
       })
       await minimum
+      // On until the victim has its samples (up to four times the minimum): a slower or busier machine gives
+      // it fewer per second, and a p99 of a few dozen requests is only their maximum.
+      const until = performance.now() + 3 * opts.minMs
+      while (this.victim.requests < VICTIM_MIN_REQUESTS && performance.now() < until) await sleep(100)
       const samples = await this.victim.stop()
       await sleep(opts.settleMs)
       const after = this.rssMiB()
