@@ -25,6 +25,15 @@ export interface NotificationListenerOptions {
   onReconnect?: () => void
 }
 
+/** Calls each of `handlers`; one handler's failure must not starve the others. */
+function tellEach(handlers: Iterable<() => void>): void {
+  for (const handler of handlers) {
+    try {
+      handler()
+    } catch { /* see above */ }
+  }
+}
+
 export class NotificationListener {
   private client?: pg.Client
   private connecting?: Promise<pg.Client>
@@ -134,11 +143,7 @@ export class NotificationListener {
     this.retryMs = this.opts.retryMs ?? 250
     if (reconnected) {
       this.opts.onReconnect?.()
-      for (const handler of this.reconnectHandlers) {
-        try {
-          handler()
-        } catch { /* one handler's failure must not starve the others */ }
-      }
+      tellEach(this.reconnectHandlers)
     }
     return client
   }
@@ -146,11 +151,7 @@ export class NotificationListener {
   private lost(client: pg.Client): void {
     if (this.client === client) {
       this.client = undefined
-      for (const handler of this.lostHandlers) {
-        try {
-          handler()
-        } catch { /* one handler's failure must not starve the others */ }
-      }
+      tellEach(this.lostHandlers)
     }
     if (!this.closed) this.scheduleReconnect()
   }
