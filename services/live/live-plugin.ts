@@ -245,10 +245,12 @@ export const livePlugin = fp(async (app, opts: LiveOptions) => {
   // A logout (or a deleted user, or a move to another organization) ends the user's live connections too.
   const checkSessions = async () => {
     if (connections.size === 0) return
-    const sessionIds = [...new Set([...connections].map((c) => c.principal.sessionId))]
-    const live = await liveSessions(db, sessionIds)
+    // Only the connections whose sessions were asked about: one that opened during the read was
+    // authenticated after it began, and its session is not in the answer.
+    const checked = [...connections]
+    const live = await liveSessions(db, [...new Set(checked.map((c) => c.principal.sessionId))])
     const orgOf = new Map(live.map((s) => [s.session_id, s.org_id]))
-    for (const c of connections) {
+    for (const c of checked) {
       if (orgOf.get(c.principal.sessionId) !== c.principal.orgId) c.close(SESSION_ENDED, 'session ended: log in again')
     }
   }

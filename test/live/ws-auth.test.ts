@@ -4,6 +4,7 @@
 // no token reaches a log line.
 import { Writable } from 'node:stream'
 import t from 'tap'
+import { sql } from 'kysely'
 import { ADMIN, JWT_SECRET, assertError, createOrgWithAdmin, jwtClaims, signJwt } from '../test-client.ts'
 import { connectWs, clientOn, listenApp, refusedUpgrade, startClient } from './live-helpers.ts'
 
@@ -85,6 +86,21 @@ t.test('logout closes the session\'s open streams', async (t) => {
   t.equal((await api.req('POST', '/api/v1/auth/logout', { token: session.token })).status, 204)
   t.equal(await stream.closed, 4401, 'closed with 4401 (session ended)')
   t.equal(keep.ws.readyState, keep.ws.OPEN, 'another session stays connected')
+})
+
+t.test('a stream opened while the session check reads the database stays open', async (t) => {
+  // The check (every 150 ms here) asks about the sessions of the connections open when it began. A stream
+  // whose session is remembered opens without a read, during a slow check: it is not that check's to close.
+  const session = await api.login(ADMIN.username, ADMIN.password)
+  t.equal((await api.req('GET', '/api/v1/agents', { token: session.token })).status, 200, 'the session is remembered')
+  const keep = await connectWs(t, `${api.wsUrl}/ws/live?token=${api.adminToken}`)
+  await keep.waitFor((m) => m.type === 'snapshot')
+  const slow = sql`select pg_sleep(1.5)`.execute(api.store.db)
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  const stream = await connectWs(t, `${api.wsUrl}/ws/live?token=${session.token}`)
+  await slow
+  t.equal((await stream.waitFor((m) => m.type === 'snapshot')).type, 'snapshot', 'its snapshot arrives')
+  t.equal(stream.ws.readyState, stream.ws.OPEN, 'and it is still open')
 })
 
 t.test('no token in any log line', async (t) => {
