@@ -41,10 +41,12 @@ export class AgentKeyCache {
     if (known && performance.now() - known.readAt < this.maxAgeMs) return known.agent
     if (known) this.keys.delete(hash)
     const generation = this.generation
+    // The row's age counts from before the read: it may be that old when the answer arrives.
+    const readAt = performance.now()
     const agent = await read(hash)
     if (agent && this.listening && generation === this.generation) {
       if (this.keys.size >= MAX_KEYS) this.keys.delete(this.keys.keys().next().value!)
-      this.keys.set(hash, { agent, readAt: performance.now() })
+      this.keys.set(hash, { agent, readAt })
     }
     return agent
   }

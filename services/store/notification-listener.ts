@@ -68,22 +68,25 @@ export class NotificationListener {
     set.add(handler)
     if (onReconnect) this.reconnectHandlers.add(onReconnect)
     if (onLost) this.lostHandlers.add(onLost)
-    if (first) {
-      try {
-        const client = await this.connect()
-        // connect() already LISTENs to every channel known when it connected; this one may be newer.
-        await client.query(`LISTEN ${channel}`)
-      } catch (err) {
-        // The first connection failing is the caller's problem (a start with a wrong URL stops); later
-        // losses are retried in the background.
-        if (!this.everConnected) {
-          if (onReconnect) this.reconnectHandlers.delete(onReconnect)
-          if (onLost) this.lostHandlers.delete(onLost)
-          set.delete(handler)
-          if (set.size === 0) this.handlers.delete(channel)
-          throw err
-        }
+    try {
+      const client = await this.connect()
+      // connect() already LISTENs to every channel known when it connected; this one may be newer.
+      if (first) await client.query(`LISTEN ${channel}`)
+    } catch (err) {
+      // The first connection failing is the caller's problem (a start with a wrong URL stops); later
+      // losses are retried in the background.
+      if (!this.everConnected) {
+        if (onReconnect) this.reconnectHandlers.delete(onReconnect)
+        if (onLost) this.lostHandlers.delete(onLost)
+        set.delete(handler)
+        if (set.size === 0) this.handlers.delete(channel)
+        throw err
       }
+    }
+    if (!this.client) {
+      // Subscribed while the connection is down: nothing arrives until it is back, and `onReconnect` says so.
+      if (onLost) tellEach([onLost])
+      this.scheduleReconnect()
     }
     return async () => {
       if (onReconnect) this.reconnectHandlers.delete(onReconnect)

@@ -126,6 +126,32 @@ t.test('NotificationListener against a real PostgreSQL', { skip }, async (t) => 
   await listener.close()
   await until(async () => (await listenerBackends()).length === 0, 5000, 'connection closed')
   t.pass('close ends the dedicated connection')
+
+  // Subscribing while the connection is down (lost when nothing listened, so no reconnect was due): the new
+  // listener is told at once that nothing arrives, and the connection comes back on its own.
+  // A database of its own: PostgreSQL cannot refuse connections to the one the admin client is in.
+  await admin.query('create database hostpulse_late')
+  const late = new NotificationListener({ connectionString: url.replace(/\/postgres$/, '/hostpulse_late'), retryMs: 50, maxRetryMs: 200 })
+  t.teardown(() => late.close())
+  const stopFirst = await late.listen('hostpulse_first', () => {})
+  await stopFirst()
+  await admin.query('alter database hostpulse_late allow_connections false')
+  t.teardown(() => admin.query('alter database hostpulse_late allow_connections true').catch(() => undefined))
+  await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where pid <> pg_backend_pid() and backend_type = \'client backend\'')
+  await until(() => !late.connected, 5000, 'the connection lost')
+  const heard: string[] = []
+  let lateLosses = 0
+  let lateReconnects = 0
+  await late.listen('hostpulse_late', (p) => heard.push(p), () => { lateReconnects++ }, () => { lateLosses++ })
+  t.equal(lateLosses, 1, 'a listen while the connection is down is told at once that nothing arrives')
+  await admin.query('alter database hostpulse_late allow_connections true')
+  await until(() => lateReconnects === 1, 10_000, 'reconnected without another listen')
+  const notifier = new pg.Client({ connectionString: url.replace(/\/postgres$/, '/hostpulse_late') })
+  await notifier.connect()
+  await notifier.query("select pg_notify('hostpulse_late', 'heard')")
+  await notifier.end()
+  await until(() => heard.includes('heard'), 5000, 'the late channel')
+  t.pass('the channel subscribed while down works once the connection is back')
 })
 
 t.test('a first listen against an unreachable server fails with the cause', async (t) => {
