@@ -8,7 +8,7 @@ import { PgliteWorker, PgliteWorkerDialect } from './embedded/worker-dialect.ts'
 import { pgTypeParser } from './type-parsers.ts'
 import { checkChannel, NotificationListener, type NotificationHandler } from './notification-listener.ts'
 import { LateDataRefresh, type LateDataOptions } from './late-data-refresh.ts'
-import { connectionConfig, DEFAULT_QUERY_TIMEOUT_MS, endOnce, kyselyPool } from './server-connections.ts'
+import { cancelWhenClientGone, connectionConfig, DEFAULT_QUERY_TIMEOUT_MS, endOnce, kyselyPool } from './server-connections.ts'
 
 export type StoreBackend = 'embedded' | 'server'
 
@@ -94,6 +94,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   const pool = new pg.Pool({ ...connectionConfig(options.databaseUrl, options.connectTimeoutMs), max: options.poolSize ?? 10, types: types as never })
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', () => {})
+  cancelWhenClientGone(pool)
   const end = endOnce(pool)
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: kyselyPool(pool, options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS, end) }) })
   const maintenanceDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: kyselyPool(pool, undefined, end) }) })

@@ -21,6 +21,24 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
  */
 export const KEEPALIVE_IDLE_MS = 10_000
 
+/**
+ * How often the server checks, during a statement, that its client is still there. A statement whose client
+ * gave up (the deadline above closes the connection) is then cancelled within this time, instead of running
+ * on for as long as it would have: a slow read repeated by retrying clients must not pile up on the server.
+ */
+export const CLIENT_GONE_CHECK_MS = 2_000
+
+/**
+ * Each new pooled connection asks the server to watch for its client going away (PostgreSQL 14 and later, on
+ * Linux; where the server cannot, the setting is refused and the connection is used as it is).
+ */
+export function cancelWhenClientGone(pool: pg.Pool): void {
+  pool.on('connect', (client) => {
+    // Queued ahead of the first statement the pool hands this connection to.
+    client.query(`set client_connection_check_interval = ${CLIENT_GONE_CHECK_MS}`).catch(() => {})
+  })
+}
+
 /** What every connection to the server is opened with, pooled or not. */
 export function connectionConfig(connectionString: string, connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS): pg.ClientConfig {
   return { connectionString, connectionTimeoutMillis: connectTimeoutMs, keepAlive: true, keepAliveInitialDelayMillis: KEEPALIVE_IDLE_MS }
