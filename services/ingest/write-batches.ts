@@ -52,17 +52,31 @@ interface Column<R> {
 type TableSpec<R> = Array<Column<R>>
 
 /**
+ * In the one-statement write, which of the rows are kept: those whose batch the statement claimed (the CTE
+ * `claimed`), or, for process rows, those whose batch's snapshot it inserted (the CTE `snapshots`, which
+ * also gives their snapshot_id).
+ */
+type ClaimFilter = 'claimed' | 'snapshots'
+
+/**
  * `insert into <table> (time, org_id, agent_id, <columns>) select … from unnest(<one array per column>)`.
  * Identifiers come from the specs below, never from input; every value is a parameter.
  */
-function insertRows<R extends { time: string; agent: IngestingAgent }>(table: string, spec: TableSpec<R>, rows: R[]): RawBuilder<unknown> {
+function insertRows<R extends { time: string; agent: IngestingAgent; batch: string }>(table: string, spec: TableSpec<R>, rows: R[],
+  filter?: ClaimFilter): RawBuilder<unknown> {
   const columns: TableSpec<R> = [
     { name: 'time', type: 'timestamptz', value: (r) => r.time, millis: true },
     { name: 'org_id', type: 'uuid', value: (r) => r.agent.org_id },
     { name: 'agent_id', type: 'uuid', value: (r) => r.agent.id },
     ...spec,
   ]
-  const arrays = columns.map((c) => {
+  // With the snapshots filter, snapshot_id comes from the join rather than from an array.
+  const fromJoin = (c: Column<R>) => filter === 'snapshots' && c.name === 'snapshot_id'
+  const carried: TableSpec<R> = [
+    ...columns.filter((c) => !fromJoin(c)),
+    ...filter ? [{ name: '_batch', type: 'uuid', value: (r: R) => r.batch } as Column<R>] : [],
+  ]
+  const arrays = carried.map((c) => {
     const values = new Array(rows.length)
     for (let i = 0; i < rows.length; i++) values[i] = c.value(rows[i]) ?? null
     // jsonb travels as text and is cast per element: pg would send a JS array of objects as one JSON value.
@@ -70,24 +84,29 @@ function insertRows<R extends { time: string; agent: IngestingAgent }>(table: st
   })
   const names = columns.map((c) => sql.raw(`"${c.name}"`))
   const selected = columns.map((c) => {
+    if (fromJoin(c)) return sql.raw('s.snapshot_id')
     const ref = sql.raw(`u."${c.name}"`)
     if (c.type === 'jsonb') return sql`${ref}::jsonb`
     return c.millis ? sql`date_trunc('milliseconds', ${ref})` : ref
   })
+  const source = sql`unnest(${sql.join(arrays)}) as u(${sql.join(carried.map((c) => sql.raw(`"${c.name}"`)))})`
+  const kept = filter === 'claimed' ? sql`${source} where exists (select 1 from claimed c where c.agent_id = u.agent_id and c.batch_id = u._batch)`
+    : filter === 'snapshots' ? sql`${source} join snapshots s on s.agent_id = u.agent_id and s.batch_id = u._batch`
+    : source
   return sql`insert into ${sql.raw(table)} (${sql.join(names)})
     select ${sql.join(selected)}
-    from unnest(${sql.join(arrays)}) as u(${sql.join(names)})`
+    from ${kept}`
 }
 
 // Items inherit their batch's time unless they carry their own, and their request's agent.
-interface Timed<T> { time: string; item: T; agent: IngestingAgent; request: number }
+interface Timed<T> { time: string; item: T; agent: IngestingAgent; request: number; batch: string }
 type ItemKey = 'metrics' | 'disks' | 'networks' | 'processes' | 'sessions' | 'containers' | 'logs'
 type Item<K extends ItemKey> = Timed<NonNullable<IngestBatch[K]>[number]>
 function flatten<K extends ItemKey>(requests: PendingRequest[], key: K): Item<K>[] {
   const out: Item<K>[] = []
   for (const r of requests) {
     for (const b of r.todo) {
-      for (const item of b[key] ?? []) out.push({ time: ('time' in item ? item.time : undefined) ?? b.time, item, agent: r.agent, request: r.index })
+      for (const item of b[key] ?? []) out.push({ time: ('time' in item ? item.time : undefined) ?? b.time, item, agent: r.agent, request: r.index, batch: b.batch_id })
     }
   }
   return out
@@ -257,15 +276,19 @@ async function insertMetrics(trx: Transaction<Database>, requests: PendingReques
     ? await replaceStoredPoints(trx, flat, (r) => requests[r.request].options.lastWriteWins === true, newestStored)
     : flat
   count(requests, 'metrics', 'metrics', rows)
-  // One statement: the rows go into the hypertable, and each series' newest into metrics_latest (a replayed
-  // older batch never overwrites a newer value).
+  // One statement: the rows go into the hypertable, and each series' newest into metrics_latest.
   await sql`with inserted as (${insertRows('metrics', METRIC_COLUMNS, rows)}
       returning time, org_id, agent_id, metric_type, metric_name, value, tags)
-    insert into metrics_latest (org_id, agent_id, metric_type, metric_name, tags, time, value)
+    ${upsertLatest('inserted')}`.execute(trx)
+}
+
+/** Each series' newest of the metric rows a CTE (`source`) inserted into metrics_latest; an older one never overwrites a newer value. */
+function upsertLatest(source: string): RawBuilder<unknown> {
+  return sql`insert into metrics_latest (org_id, agent_id, metric_type, metric_name, tags, time, value)
     select distinct on (agent_id, metric_type, metric_name, tags) org_id, agent_id, metric_type, metric_name, tags, time, value
-    from inserted order by agent_id, metric_type, metric_name, tags, time desc
+    from ${sql.table(source)} order by agent_id, metric_type, metric_name, tags, time desc
     on conflict (agent_id, metric_type, metric_name, tags)
-      do update set time = excluded.time, value = excluded.value where excluded.time >= metrics_latest.time`.execute(trx)
+      do update set time = excluded.time, value = excluded.value where excluded.time >= metrics_latest.time`
 }
 
 /** Disks, networks, sessions, containers and logs: rows as they come, one statement each. */
@@ -303,12 +326,6 @@ async function registerContainers(trx: Transaction<Database>, requests: PendingR
   if (seen.size === 0) return
   const list = [...seen.values()]
   // Times truncated like the samples' own, so that a container's last_seen is the time of its newest sample.
-  // `excluded` names the incoming row in both statements, so the one SET list serves both.
-  const set = sql`name = case when excluded.last_seen >= containers.last_seen then excluded.name else containers.name end,
-      image = case when excluded.last_seen >= containers.last_seen then coalesce(excluded.image, containers.image) else containers.image end,
-      state = case when excluded.last_seen >= containers.last_seen then coalesce(excluded.state, containers.state) else containers.state end,
-      first_seen = least(containers.first_seen, excluded.first_seen),
-      last_seen = greatest(containers.last_seen, excluded.last_seen)`
   await sql`with incoming as (
       select u.org_id, u.agent_id, u.container_id, u.name, u.image, u.state,
              date_trunc('milliseconds', u.first_seen) as first_seen, date_trunc('milliseconds', u.last_seen) as last_seen
@@ -317,16 +334,59 @@ async function registerContainers(trx: Transaction<Database>, requests: PendingR
         ${list.map((c) => c.image ?? null)}::text[], ${list.map((c) => c.state ?? null)}::text[],
         ${list.map((c) => c.first.time)}::timestamptz[], ${list.map((c) => c.last.time)}::timestamptz[])
         as u(org_id, agent_id, container_id, name, image, state, first_seen, last_seen)),
-    updated as (
-      update containers set ${set}
-      from incoming as excluded
-      where containers.agent_id = excluded.agent_id and containers.container_id = excluded.container_id)
-    insert into containers (org_id, agent_id, container_id, name, image, state, first_seen, last_seen)
+    ${mergeContainers('incoming', 'containers_updated')}
+    ${insertNewContainers('incoming')}`.execute(trx)
+}
+
+/**
+ * `excluded` names the incoming row in both the update and the insert's conflict, so one SET list serves both:
+ * the newest sample's name, image and state, the earliest first and the latest last sighting.
+ */
+const CONTAINER_SET = sql`name = case when excluded.last_seen >= containers.last_seen then excluded.name else containers.name end,
+      image = case when excluded.last_seen >= containers.last_seen then coalesce(excluded.image, containers.image) else containers.image end,
+      state = case when excluded.last_seen >= containers.last_seen then coalesce(excluded.state, containers.state) else containers.state end,
+      first_seen = least(containers.first_seen, excluded.first_seen),
+      last_seen = greatest(containers.last_seen, excluded.last_seen)`
+
+/** The CTE `name` updating the registered containers among those of the CTE `incoming`. */
+function mergeContainers(incoming: string, name: string): RawBuilder<unknown> {
+  return sql`${sql.raw(name)} as (
+      update containers set ${CONTAINER_SET}
+      from ${sql.table(incoming)} as excluded
+      where containers.agent_id = excluded.agent_id and containers.container_id = excluded.container_id)`
+}
+
+/** Inserts the containers of the CTE `incoming` not registered yet (one registered meanwhile is merged). */
+function insertNewContainers(incoming: string): RawBuilder<unknown> {
+  return sql`insert into containers (org_id, agent_id, container_id, name, image, state, first_seen, last_seen)
     select i.org_id, i.agent_id, i.container_id, i.name, i.image, i.state, i.first_seen, i.last_seen
-    from incoming i
+    from ${sql.table(incoming)} i
     where not exists (select 1 from containers c where c.agent_id = i.agent_id and c.container_id = i.container_id)
     order by i.first_seen, i.container_id
-    on conflict (agent_id, container_id) do update set ${set}`.execute(trx)
+    on conflict (agent_id, container_id) do update set ${CONTAINER_SET}`
+}
+
+/**
+ * The one-statement write's containers registry: as registerContainers, from the container rows of the
+ * batches the statement claimed, summed up per container in SQL (the claim is only known there).
+ */
+function registerClaimedContainers(rows: Item<'containers'>[]): RawBuilder<unknown> {
+  return sql`container_samples as (
+      select u.org_id, u.agent_id, u.container_id, u.name, u.image, u.state, u.time, u.n
+      from unnest(${rows.map((r) => r.agent.org_id)}::uuid[], ${rows.map((r) => r.agent.id)}::uuid[], ${rows.map((r) => r.item.id)}::text[],
+        ${rows.map((r) => r.item.name)}::text[], ${rows.map((r) => r.item.image ?? null)}::text[], ${rows.map((r) => r.item.state ?? null)}::text[],
+        ${rows.map((r) => r.time)}::timestamptz[], ${rows.map((r) => r.batch)}::uuid[])
+        with ordinality as u(org_id, agent_id, container_id, name, image, state, time, batch, n)
+      where exists (select 1 from claimed c where c.agent_id = u.agent_id and c.batch_id = u.batch)),
+    container_incoming as (
+      select org_id, agent_id, container_id,
+        (array_agg(name order by time desc, n desc))[1] as name,
+        (array_agg(image order by time desc, n desc) filter (where image is not null))[1] as image,
+        (array_agg(state order by time desc, n desc) filter (where state is not null))[1] as state,
+        date_trunc('milliseconds', min(time)) as first_seen, date_trunc('milliseconds', max(time)) as last_seen
+      from container_samples group by org_id, agent_id, container_id),
+    ${mergeContainers('container_incoming', 'container_updated')},
+    container_registered as (${insertNewContainers('container_incoming')})`
 }
 
 /** Stores each batch's process list as one snapshot; each request learns the snapshot id of its batches. */
@@ -345,7 +405,7 @@ async function insertProcesses(trx: Transaction<Database>, requests: PendingRequ
   const rows: ProcessRow[] = withProcesses.flatMap(({ r, b }) => {
     const snapshot = snapshotOf.get(`${r.agent.id}\u0000${b.batch_id}`)
     if (snapshot !== undefined) r.snapshots.set(b.batch_id, snapshot)
-    return b.processes!.map((item) => ({ time: item.time ?? b.time, snapshot, item, agent: r.agent, request: r.index }))
+    return b.processes!.map((item) => ({ time: item.time ?? b.time, snapshot, item, agent: r.agent, request: r.index, batch: b.batch_id }))
   })
   count(requests, 'process_metrics', 'processes', rows)
   await insertRows('process_metrics', PROCESS_COLUMNS, rows).execute(trx)
@@ -384,75 +444,169 @@ export async function writeBatches(db: Kysely<Database>, agent: IngestingAgent, 
 }
 
 /**
- * Several requests in one transaction, all or nothing (the caller retries them one by one should the group
- * fail), one statement per table; answers what each request stored, in the order given. A batch id already
- * stored for its agent, or sent by an earlier request of the group, is acknowledged and stores nothing twice.
+ * Several requests written together, all or nothing (the caller retries them one by one should the group
+ * fail); answers what each request stored, in the order given. A batch id already stored for its agent, or
+ * sent by an earlier request of the group, is acknowledged and stores nothing twice.
+ * - Usually in one statement: the claim of the batch ids, the agents' update and every table's rows as
+ *   data-modifying CTEs, each table's rows kept only where their batch was claimed. One statement is its own
+ *   transaction: no BEGIN and COMMIT, one round trip to a server and one call into the embedded engine.
+ * - When a request asks for last write wins, in a transaction of several statements: which stored rows it
+ *   replaces depends on what the claim read.
  */
 export async function writeBatchGroup(db: Kysely<Database>, group: WriteRequest[]): Promise<StoredBatches[]> {
-  return db.transaction().execute(async (trx) => {
-    const claimedBefore = new Set<string>()
-    const requests: PendingRequest[] = group.map((g, index) => {
-      // Batch ids are compared in one spelling (uuids arrive in either case).
-      const unique = [...new Map(g.batches.map((b) => [b.batch_id.toLowerCase(), { ...b, batch_id: b.batch_id.toLowerCase() }])).values()]
-        .filter((b) => {
-          const key = `${g.agent.id}\u0000${b.batch_id}`
-          if (claimedBefore.has(key)) return false
-          claimedBefore.add(key)
-          return true
-        })
-      return {
-        index, agent: g.agent, batches: g.batches, options: g.options ?? {}, todo: unique, written: new WrittenSpans(), snapshots: new Map(),
-        rows: { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 0, containers: 0, logs: 0 },
-      }
-    })
-    const candidates = requests.flatMap((r) => r.todo.map((b) => ({ r, b })))
-    const agentIds = [...new Set(requests.map((r) => r.agent.id))].sort()
-    // The group's agents are locked first, in one order (a concurrent group touching the same agents waits
-    // here, never in a cycle); their newest stored sample comes with the lock (last write wins needs it).
-    // Then the batch ids are claimed: one already stored is acknowledged again and stores nothing twice.
-    const touch = agentTouches(requests)
-    const claimed = await sql<{ agent_id: string; batch_id: string | null; newest: Date | null }>`
-      with locked as materialized (select id, last_metrics_at from agents where id = any(${agentIds}::uuid[]) order by id for update),
-      claimed as (
-        insert into ingest_batches (batch_id, org_id, agent_id, batch_time, row_count)
-        select b, o, a, date_trunc('milliseconds', t), n
-        from unnest(${candidates.map(({ b }) => b.batch_id)}::uuid[], ${candidates.map(({ r }) => r.agent.org_id)}::uuid[],
-          ${candidates.map(({ r }) => r.agent.id)}::uuid[], ${candidates.map(({ b }) => b.time)}::timestamptz[],
-          ${candidates.map(({ b }) => rowCount(b))}::int4[]) as u(b, o, a, t, n)
-        where (select count(*) from locked) >= 0
-        on conflict (agent_id, batch_id) do nothing
-        returning agent_id, batch_id),
-      newest as (
-        select u.a as agent_id, max(u.latest) as latest
-        from claimed c join unnest(${candidates.map(({ r }) => r.agent.id)}::uuid[], ${candidates.map(({ b }) => b.batch_id)}::uuid[],
-          ${candidates.map(({ b }) => new Date(latestMetricTime([b])).toISOString())}::timestamptz[]) as u(a, b, latest)
-          on u.a = c.agent_id and u.b = c.batch_id
-        group by u.a),
-      touched as (${touchAgents(touch)})
-      select agent_id, batch_id, null::timestamptz as newest from claimed
-      union all select id, null, last_metrics_at from locked
-      union all select null, null, null from touched where false`.execute(trx)
-    const newestStored = new Map<string, number>()
-    const fresh = new Set<string>()
-    for (const row of claimed.rows) {
-      if (row.agent_id === null) continue
-      if (row.batch_id === null) newestStored.set(row.agent_id, row.newest ? row.newest.getTime() : Infinity)
-      else fresh.add(`${row.agent_id}\u0000${row.batch_id}`)
+  const requests = pendingRequests(group)
+  if (requests.some((r) => r.options.lastWriteWins)) return db.transaction().execute((trx) => writeInTransaction(trx, requests))
+  return writeInOneStatement(db, requests)
+}
+
+/** The group's requests, each batch id kept once (its first sending) in one spelling. */
+function pendingRequests(group: WriteRequest[]): PendingRequest[] {
+  const claimedBefore = new Set<string>()
+  return group.map((g, index) => {
+    // Batch ids are compared in one spelling (uuids arrive in either case).
+    const unique = [...new Map(g.batches.map((b) => [b.batch_id.toLowerCase(), { ...b, batch_id: b.batch_id.toLowerCase() }])).values()]
+      .filter((b) => {
+        const key = `${g.agent.id}\u0000${b.batch_id}`
+        if (claimedBefore.has(key)) return false
+        claimedBefore.add(key)
+        return true
+      })
+    return {
+      index, agent: g.agent, batches: g.batches, options: g.options ?? {}, todo: unique, written: new WrittenSpans(), snapshots: new Map(),
+      rows: { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 0, containers: 0, logs: 0 },
     }
-    for (const r of requests) r.todo = r.todo.filter((b) => fresh.has(`${r.agent.id}\u0000${b.batch_id}`))
-    await insertProcesses(trx, requests)
-    await registerContainers(trx, requests)
-    await insertMetrics(trx, requests, newestStored)
-    await insertPlain(trx, requests, 'disks', 'disk_metrics', DISK_COLUMNS)
-    await insertPlain(trx, requests, 'networks', 'network_metrics', NETWORK_COLUMNS)
-    await insertPlain(trx, requests, 'sessions', 'user_sessions', SESSION_COLUMNS)
-    await insertPlain(trx, requests, 'containers', 'container_metrics', CONTAINER_COLUMNS)
-    await insertPlain(trx, requests, 'logs', 'logs', LOG_COLUMNS)
-    return requests.map((r) => ({
-      accepted_batches: r.todo.length, duplicate_batches: r.batches.length - r.todo.length, rows: r.rows,
-      batch_ids: r.todo.map((b) => b.batch_id), snapshots: r.snapshots, written: r.written.list(),
-    }))
   })
+}
+
+/**
+ * The claim, as CTEs `locked`, `claimed`, `newest` and `touched`. The group's agents are locked first, in one
+ * order (a concurrent group touching the same agents waits here, never in a cycle), with their newest stored
+ * sample (last write wins needs it). Then the batch ids are claimed: one already stored is acknowledged
+ * again and stores nothing twice. The agents are marked seen, their newest sample and inventory updated.
+ */
+function claimBatches(requests: PendingRequest[]): RawBuilder<unknown> {
+  const candidates = requests.flatMap((r) => r.todo.map((b) => ({ r, b })))
+  const agentIds = [...new Set(requests.map((r) => r.agent.id))].sort()
+  return sql`locked as materialized (select id, last_metrics_at from agents where id = any(${agentIds}::uuid[]) order by id for update),
+    claimed as (
+      insert into ingest_batches (batch_id, org_id, agent_id, batch_time, row_count)
+      select b, o, a, date_trunc('milliseconds', t), n
+      from unnest(${candidates.map(({ b }) => b.batch_id)}::uuid[], ${candidates.map(({ r }) => r.agent.org_id)}::uuid[],
+        ${candidates.map(({ r }) => r.agent.id)}::uuid[], ${candidates.map(({ b }) => b.time)}::timestamptz[],
+        ${candidates.map(({ b }) => rowCount(b))}::int4[]) as u(b, o, a, t, n)
+      where (select count(*) from locked) >= 0
+      on conflict (agent_id, batch_id) do nothing
+      returning agent_id, batch_id),
+    newest as (
+      select u.a as agent_id, max(u.latest) as latest
+      from claimed c join unnest(${candidates.map(({ r }) => r.agent.id)}::uuid[], ${candidates.map(({ b }) => b.batch_id)}::uuid[],
+        ${candidates.map(({ b }) => new Date(latestMetricTime([b])).toISOString())}::timestamptz[]) as u(a, b, latest)
+        on u.a = c.agent_id and u.b = c.batch_id
+      group by u.a),
+    touched as (${touchAgents(agentTouches(requests))})`
+}
+
+/** Keeps each request's batches the claim took (`fresh`: agent and batch id). */
+function keepFresh(requests: PendingRequest[], fresh: Set<string>): void {
+  for (const r of requests) r.todo = r.todo.filter((b) => fresh.has(`${r.agent.id}\u0000${b.batch_id}`))
+}
+
+function answers(requests: PendingRequest[]): StoredBatches[] {
+  return requests.map((r) => ({
+    accepted_batches: r.todo.length, duplicate_batches: r.batches.length - r.todo.length, rows: r.rows,
+    batch_ids: r.todo.map((b) => b.batch_id), snapshots: r.snapshots, written: r.written.list(),
+  }))
+}
+
+async function writeInTransaction(trx: Transaction<Database>, requests: PendingRequest[]): Promise<StoredBatches[]> {
+  const claimed = await sql<{ agent_id: string; batch_id: string | null; newest: Date | null }>`
+    with ${claimBatches(requests)}
+    select agent_id, batch_id, null::timestamptz as newest from claimed
+    union all select id, null, last_metrics_at from locked`.execute(trx)
+  const newestStored = new Map<string, number>()
+  const fresh = new Set<string>()
+  for (const row of claimed.rows) {
+    if (row.agent_id === null) continue
+    if (row.batch_id === null) newestStored.set(row.agent_id, row.newest ? row.newest.getTime() : Infinity)
+    else fresh.add(`${row.agent_id}\u0000${row.batch_id}`)
+  }
+  keepFresh(requests, fresh)
+  await insertProcesses(trx, requests)
+  await registerContainers(trx, requests)
+  await insertMetrics(trx, requests, newestStored)
+  await insertPlain(trx, requests, 'disks', 'disk_metrics', DISK_COLUMNS)
+  await insertPlain(trx, requests, 'networks', 'network_metrics', NETWORK_COLUMNS)
+  await insertPlain(trx, requests, 'sessions', 'user_sessions', SESSION_COLUMNS)
+  await insertPlain(trx, requests, 'containers', 'container_metrics', CONTAINER_COLUMNS)
+  await insertPlain(trx, requests, 'logs', 'logs', LOG_COLUMNS)
+  return answers(requests)
+}
+
+/**
+ * The whole group in one statement (see writeBatchGroup). Every candidate row is sent; the statement keeps
+ * those of the batches it claimed, and answers which it claimed and the snapshot id of each claimed process
+ * list. What each request stored is then counted from its claimed batches.
+ */
+async function writeInOneStatement(db: Kysely<Database>, requests: PendingRequest[]): Promise<StoredBatches[]> {
+  const ctes: RawBuilder<unknown>[] = [claimBatches(requests)]
+  const withProcesses = requests.flatMap((r) => r.todo.filter((b) => (b.processes?.length ?? 0) > 0).map((b) => ({ r, b })))
+  if (withProcesses.length > 0) {
+    ctes.push(sql`snapshots as (
+      insert into process_snapshots (time, org_id, agent_id, batch_id, total_processes)
+      select date_trunc('milliseconds', t), o, a, b, n
+      from unnest(${withProcesses.map(({ b }) => b.time)}::timestamptz[], ${withProcesses.map(({ r }) => r.agent.org_id)}::uuid[],
+        ${withProcesses.map(({ r }) => r.agent.id)}::uuid[], ${withProcesses.map(({ b }) => b.batch_id)}::uuid[],
+        ${withProcesses.map(({ b }) => b.processes!.length)}::int4[]) as u(t, o, a, b, n)
+      where exists (select 1 from claimed c where c.agent_id = u.a and c.batch_id = u.b)
+      returning agent_id, batch_id, snapshot_id)`)
+    const rows: ProcessRow[] = withProcesses.flatMap(({ r, b }) =>
+      b.processes!.map((item) => ({ time: item.time ?? b.time, snapshot: undefined, item, agent: r.agent, request: r.index, batch: b.batch_id })))
+    ctes.push(sql`process_rows as (${insertRows('process_metrics', PROCESS_COLUMNS, rows, 'snapshots')})`)
+  }
+  const containers = flatten(requests, 'containers')
+  if (containers.length > 0) ctes.push(registerClaimedContainers(containers))
+  const metrics = flatten(requests, 'metrics')
+  if (metrics.length > 0) {
+    ctes.push(sql`metric_rows as (${insertRows('metrics', METRIC_COLUMNS, metrics, 'claimed')}
+        returning time, org_id, agent_id, metric_type, metric_name, value, tags),
+      latest as (${upsertLatest('metric_rows')})`)
+  }
+  const plain = (key: 'disks' | 'networks' | 'sessions' | 'containers' | 'logs', table: string, spec: TableSpec<any>) => {
+    const rows = flatten(requests, key)
+    if (rows.length > 0) ctes.push(sql`${sql.raw(`${table}_rows`)} as (${insertRows(table, spec, rows, 'claimed')})`)
+  }
+  plain('disks', 'disk_metrics', DISK_COLUMNS)
+  plain('networks', 'network_metrics', NETWORK_COLUMNS)
+  plain('sessions', 'user_sessions', SESSION_COLUMNS)
+  plain('containers', 'container_metrics', CONTAINER_COLUMNS)
+  plain('logs', 'logs', LOG_COLUMNS)
+  const answer = await sql<{ agent_id: string; batch_id: string; snapshot_id: number | null }>`
+    with ${sql.join(ctes)}
+    select agent_id, batch_id, null::int8 as snapshot_id from claimed
+    ${withProcesses.length > 0 ? sql`union all select agent_id, batch_id, snapshot_id from snapshots` : sql``}`.execute(db)
+  const fresh = new Set<string>()
+  const snapshotOf = new Map<string, number>()
+  for (const row of answer.rows) {
+    const key = `${row.agent_id}\u0000${row.batch_id}`
+    if (row.snapshot_id === null) fresh.add(key)
+    else snapshotOf.set(key, row.snapshot_id)
+  }
+  keepFresh(requests, fresh)
+  for (const r of requests) {
+    for (const b of r.todo) {
+      const snapshot = snapshotOf.get(`${r.agent.id}\u0000${b.batch_id}`)
+      if (snapshot !== undefined) r.snapshots.set(b.batch_id, snapshot)
+    }
+  }
+  count(requests, 'process_metrics', 'processes', requests.flatMap((r) => r.todo.flatMap((b) =>
+    (b.processes ?? []).map((item) => ({ time: item.time ?? b.time, request: r.index })))))
+  count(requests, 'metrics', 'metrics', flatten(requests, 'metrics'))
+  count(requests, 'disk_metrics', 'disks', flatten(requests, 'disks'))
+  count(requests, 'network_metrics', 'networks', flatten(requests, 'networks'))
+  count(requests, 'user_sessions', 'sessions', flatten(requests, 'sessions'))
+  count(requests, 'container_metrics', 'containers', flatten(requests, 'containers'))
+  count(requests, 'logs', 'logs', flatten(requests, 'logs'))
+  return answers(requests)
 }
 
 /** Each agent of the group, and the host inventory of its last request that sent one. */

@@ -11,7 +11,7 @@ import type { IngestBatch } from '../../contract/ingest-batch.ts'
 import { groupCommitter } from '../../services/ingest/group-commit.ts'
 import { writeBatchGroup } from '../../services/ingest/write-batches.ts'
 import type { Store } from '../../services/store/open-store.ts'
-import { metric, proc } from '../test-client.ts'
+import { disk, metric, network, proc } from '../test-client.ts'
 import { onEachBackend, seedAgent } from '../store/backends.ts'
 
 const at = (ms: number) => new Date(ms).toISOString()
@@ -51,6 +51,45 @@ async function groupCommit(t: Test, store: Store): Promise<void> {
     t.same(Object.fromEntries(latest.map((r) => [r.agent_id, r.value])), { [a.id]: 3, [b.id]: 11 }, 'each series\' newest value')
     const containers = await store.db.selectFrom('containers').select(['agent_id', 'container_id']).where('agent_id', 'in', [a.id, b.id]).execute()
     t.same(containers.map((c) => [c.agent_id, c.container_id]), [[b.id, 'c1']], 'the container registered for its agent')
+  })
+
+  await t.test('a stored batch sent again in a group stores nothing of any kind; a fresh one beside it stores everything', async (t) => {
+    const c = await seedAgent(store, 'group-c')
+    const everything = (ms: number, containerName: string, extra: Partial<IngestBatch> = {}): IngestBatch => batch(ms, 1, {
+      disks: [disk('/')], networks: [network('eth0')], processes: [proc(1, 'init'), proc(2, 'sshd')],
+      sessions: [{ user: 'ops', terminal: 'pts/0', login_time: at(ms - 60_000) }],
+      containers: [{ id: 'c9', name: containerName, image: 'nginx:1', state: 'running', cpu_percent: 1 }],
+      logs: [{ source: 'syslog', level: 'info', message: 'hello' }], ...extra,
+    })
+    const stored = everything(base, 'web')
+    await writeBatchGroup(store.db, [{ agent: c, batches: [stored] }])
+    // The same batch again, its values changed and dated after the fresh one: were any of it taken, the counts
+    // below would double and the container registry would name it "replayed".
+    const results = await writeBatchGroup(store.db, [
+      { agent: c, batches: [{ ...everything(base + 5000, 'replayed'), batch_id: stored.batch_id }] },
+      { agent: c, batches: [everything(base + 1000, 'web-2')] },
+      // An older sighting arriving after the newer one: the registry keeps the newest name, the earliest time.
+      { agent: c, batches: [everything(base + 500, 'web-old')] },
+    ])
+    t.same(results.map((r) => [r.accepted_batches, r.duplicate_batches]), [[0, 1], [1, 0], [1, 0]])
+    t.same(results[0].rows, { metrics: 0, disks: 0, networks: 0, processes: 0, sessions: 0, containers: 0, logs: 0 }, 'the replay stored no row')
+    t.same(results[0].snapshots.size, 0, 'nor a process snapshot')
+    t.same(results[1].rows, { metrics: 1, disks: 1, networks: 1, processes: 2, sessions: 1, containers: 1, logs: 1 }, 'the fresh batch stored each kind')
+    t.equal(results[1].snapshots.size, 1)
+    const counts: Record<string, number> = {}
+    for (const table of ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions', 'container_metrics', 'logs']) {
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)} where agent_id = ${c.id}::uuid`.execute(store.db)
+      counts[table] = rows[0].n
+    }
+    t.same(counts, { metrics: 3, disk_metrics: 3, network_metrics: 3, process_metrics: 6, process_snapshots: 3, user_sessions: 3, container_metrics: 3, logs: 3 },
+      'each table holds the first batch and the fresh ones, nothing of the replay')
+    const snapshotIds = await sql<{ n: number }>`select count(distinct snapshot_id)::int as n from process_metrics where agent_id = ${c.id}::uuid`.execute(store.db)
+    t.equal(snapshotIds.rows[0].n, 3, 'each stored process list under its own snapshot')
+    const registry = await store.db.selectFrom('containers').select(['name', 'first_seen', 'last_seen']).where('agent_id', '=', c.id).execute()
+    t.same(registry.map((r) => [r.name, r.first_seen.toISOString(), r.last_seen.toISOString()]), [['web-2', at(base), at(base + 1000)]],
+      'the registry names the container as its newest fresh sample does, not as the replay does')
+    const latest = await store.db.selectFrom('agents').select('last_metrics_at').where('id', '=', c.id).executeTakeFirstOrThrow()
+    t.equal(latest.last_metrics_at?.toISOString(), at(base + 1000), 'the agent\'s newest sample is the fresh batch\'s')
   })
 
   await t.test('last write wins across the requests of a group, only for the requests that ask for it', async (t) => {
