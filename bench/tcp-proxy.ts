@@ -17,8 +17,11 @@ export class TcpProxy {
   private server?: Server
   private readonly links = new Set<Link>()
   private silent = false
-  /** An armed silence: it begins with the first chunk from the API that `match` accepts (dropped too). */
-  private armed?: { match: (chunk: Buffer) => boolean; begun: () => void }
+  /**
+   * An armed silence: it begins with the first chunk from the API that `match` accepts, which is dropped too
+   * unless `deliver` (then the database gets it, and its answer is what the silence drops).
+   */
+  private armed?: { match: (chunk: Buffer) => boolean; deliver: boolean; begun: () => void }
   port = 0
 
   constructor(private readonly targetHost: string, private readonly targetPort: number) {}
@@ -42,14 +45,15 @@ export class TcpProxy {
 
   /**
    * Drops every byte from now on, or, with `from`, from the first chunk the API sends that it accepts
-   * (a statement caught in flight). Resolves once the silence has begun.
+   * (a statement caught in flight), or with `deliver` just after it (a statement done, its answer lost).
+   * Resolves once the silence has begun.
    */
-  silence(from?: (chunk: Buffer) => boolean): Promise<void> {
+  silence(from?: (chunk: Buffer) => boolean, { deliver = false } = {}): Promise<void> {
     if (!from) {
       this.silent = true
       return Promise.resolve()
     }
-    return new Promise((begun) => { this.armed = { match: from, begun } })
+    return new Promise((begun) => { this.armed = { match: from, deliver, begun } })
   }
 
   /**
@@ -87,9 +91,13 @@ export class TcpProxy {
     }
     from.on('data', (chunk: Buffer) => {
       if (side === 'api' && this.armed?.match(chunk)) {
-        this.silent = true
-        this.armed.begun()
+        const { deliver, begun } = this.armed
         this.armed = undefined
+        if (deliver) link.database?.write(chunk)
+        this.silent = true
+        link.broken = deliver
+        begun()
+        if (deliver) return
       }
       const to = other()
       if (dropped() || !to) return

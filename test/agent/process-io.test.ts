@@ -2,12 +2,34 @@
 // from /proc/[pid]/io deltas, a reused pid (a new process) counted from zero, a process whose io may not be
 // read left without the fields and said once; and from the real /proc, this process's open descriptors.
 import t from 'tap'
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { spawn } from 'node:child_process'
 import { ProcessCollector, parsePidIo } from '../../agent/process.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** The CPU time a process has had so far, by its schedstat where the kernel keeps one, by its stat otherwise; and its state. */
+function runState(pid: number): { state: string; ran: string } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  let ran = `${fields[11]} ${fields[12]}` // utime stime
+  try { ran = readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0] } catch { /* no schedstat: the ticks do */ }
+  return { state: fields[0], ran }
+}
+
+/** Resolves once `pid` sleeps and has not run for 200 ms; throws after 20 s. */
+async function waitUntilBlocked(pid: number): Promise<void> {
+  const deadline = performance.now() + 20_000
+  let last = runState(pid)
+  for (;;) {
+    await sleep(200)
+    const now = runState(pid)
+    if (now.state === 'S' && last.state === 'S' && now.ran === last.ran) return
+    if (performance.now() > deadline) throw new Error(`pid ${pid} still runs after 20 s (${now.state}, ${now.ran})`)
+    last = now
+  }
+}
 
 /**
  * One process in the fake /proc: stat (start ticks tell a reused pid; `ticks` its CPU, so a process that ran
@@ -133,7 +155,9 @@ t.test('the real /proc: a sleeping process is not read again until it runs, and 
   t.teardown(() => collector.close())
   const ctx = { bootTime: 0, memTotalBytes: os.totalmem() }
   const find = async () => (await collector.collect(ctx)).find((p) => p.pid === child.pid)!
-  await sleep(200)
+  // Waited for, not slept on (a busy machine starts a shell slowly): the kernel has it asleep (S) and its run
+  // time stands still, so it sits in `read go`.
+  await waitUntilBlocked(child.pid!)
   await find()
   const asleep = await find()
   const again = await find()

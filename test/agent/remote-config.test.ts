@@ -50,7 +50,10 @@ t.test('interval, families and process limit from the server apply without a res
   config = { interval_seconds: 0.01, collect: { gpu: true }, max_processes: -1 }
   await waitFor(() => lines.some(l => l.startsWith('warn server configuration: ignored')), 'the bad values to be reported')
   t.match(lines.join('\n'), /interval_seconds 0\.01 is outside 1\.\.3600; collect\.gpu is not a metric family .*; max_processes -1 is not a whole number >= 0/)
-  await new Promise(r => setTimeout(r, 400))
+  // Refreshes run one after another: once two more requests came, at least one more refresh of the same bad
+  // values was answered and handled.
+  const asked = server.otherRequests.length
+  await waitFor(() => server.otherRequests.length >= asked + 2, 'more refreshes of the same configuration', 10_000)
   t.equal(lines.filter(l => l.startsWith('warn server configuration')).length, 1, 'said once, not at every refresh')
   t.equal(agent.settings.intervalMs, 3_600_000, 'a rejected value falls back to the local setting, never half-applied')
 })
@@ -59,8 +62,11 @@ t.test('a server without the config endpoint (404): local settings, nothing logg
   const { server, received, lines, start } = await setup(t, { dataDir: await tempDir(t) })
   const agent = await start()
   await agent.collectNow()
-  await new Promise(r => setTimeout(r, 400)) // a couple of refreshes
-  t.ok(server.otherRequests.filter(r => r.url === CONFIG).length >= 2, 'asked at start and again later')
+  // A couple of refreshes, waited for: refreshes run one after another, so by the third request the second
+  // one's 404 has been handled (and would have logged, were it going to).
+  const configRequests = () => server.otherRequests.filter(r => r.url === CONFIG).length
+  await waitFor(() => configRequests() >= 3, 'two refreshes after the start', 10_000)
+  t.ok(configRequests() >= 2, 'asked at start and again later')
   t.same(agent.settings, defaultSettings(3_600_000))
   t.ok(received[0].processes && received[0].containers && received[0].sessions, 'everything collected')
   // Besides the start line, only the host's own one-time note may appear: processes whose disk I/O this

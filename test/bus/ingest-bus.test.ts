@@ -5,6 +5,7 @@
 import t from 'tap'
 import { IngestBus, INGEST_CHANNEL, type IngestEvent } from '../../services/bus/ingest-bus.ts'
 import { openTestStore } from '../test-client.ts'
+import { waitFor } from '../wait-for.ts'
 
 const event = (agentId: string): IngestEvent => ({ orgId: 'o1', agentId, agentName: `host-${agentId}`, time: new Date().toISOString() })
 /** NOTIFYs are handed over within the engine's next turn; 200 ms is ample to see that none came. */
@@ -30,6 +31,9 @@ t.test('NOTIFY only when another bus on the embedded store can hear it', async (
   b.subscribe((e) => heardByB.push(e.agentId))
   await b.relayThrough(store, (err) => t.fail(err.message))
   a.publish(event('two'))
+  // The arrival is waited for (a loaded machine may take longer than any fixed sleep); a NOTIFY that never
+  // comes still fails here. Then the settle gives a second, duplicate NOTIFY the time to show up.
+  await waitFor('the NOTIFY to reach the other bus', () => raw.length >= 1 && heardByB.length >= 1)
   await settle()
   t.equal(raw.length, 1, 'one NOTIFY once a second bus relays')
   t.same(heardByB, ['two'], 'the other bus heard it through the database')
