@@ -80,7 +80,7 @@ t.test('an ingest sends the agent\'s summary; another organization\'s ingest is 
 
   const from = client.messages.length
   client.ws.send('hello')
-  const refused = await client.waitFor((m) => m.type === 'error', 3000, from)
+  const refused = await client.waitFor((m) => m.type === 'error', undefined, from)
   t.match(refused.message, /takes no messages/, 'a client message is refused, the connection kept')
 })
 
@@ -89,10 +89,10 @@ t.test('online → offline is sent without an ingest when the agent falls silent
   await client.waitFor((m) => m.type === 'snapshot')
   const from = client.messages.length
   await api.ingestOk(a.api_key, fullBatch())
-  const online = await client.waitFor((m) => m.type === 'agent' && m.agent.agent_id === a.id, 3000, from)
+  const online = await client.waitFor((m) => m.type === 'agent' && m.agent.agent_id === a.id, undefined, from)
   t.equal(online.agent.status, 'online')
   const started = Date.now()
-  const offline = await client.waitFor((m) => m.type === 'agent' && m.agent.agent_id === a.id && m.agent.status === 'offline', ONLINE_WINDOW_S * 1000 + 3000, from)
+  const offline = await client.waitFor((m) => m.type === 'agent' && m.agent.agent_id === a.id && m.agent.status === 'offline', ONLINE_WINDOW_S * 1000 + 15_000, from)
   t.ok(offline, `offline sent ${Date.now() - started} ms after the last ingest (window ${ONLINE_WINDOW_S} s)`)
   t.equal(offline.agent.cpu, 39.37, 'with its last known values')
 })

@@ -19,16 +19,27 @@ const bigBatch = (i: number) => makeBatch({
   disks: [], networks: [], processes: [],
 })
 
-/** Ingests batches 1 … n through `client` and returns the highest of the live streams' stats after each. */
-async function ingestWatching(client: typeof api, key: string, n: number, batchOf: (i: number) => ReturnType<typeof makeBatch>) {
+/**
+ * Ingests batches 1 … n through `client` and returns the highest of the live streams' stats after each.
+ * `delivered(i)`, if given, is awaited after ingest i (and the stats are taken again after it).
+ */
+async function ingestWatching(client: typeof api, key: string, n: number, batchOf: (i: number) => ReturnType<typeof makeBatch>,
+  delivered?: (i: number) => Promise<unknown>) {
   const peak = { queuedBytes: 0, bufferedBytes: 0, heldBytes: 0, queuedAndBuffered: 0 }
-  for (let i = 1; i <= n; i++) {
-    await client.ingestOk(key, batchOf(i))
+  const watch = () => {
     const s = client.app.live.stats()
     peak.queuedBytes = Math.max(peak.queuedBytes, s.queuedBytes)
     peak.bufferedBytes = Math.max(peak.bufferedBytes, s.bufferedBytes)
     peak.heldBytes = Math.max(peak.heldBytes, s.heldBytes)
     peak.queuedAndBuffered = Math.max(peak.queuedAndBuffered, s.queuedBytes + s.bufferedBytes)
+  }
+  for (let i = 1; i <= n; i++) {
+    await client.ingestOk(key, batchOf(i))
+    watch()
+    if (delivered) {
+      await delivered(i)
+      watch()
+    }
   }
   return peak
 }
@@ -43,16 +54,27 @@ t.test('a client that never reads keeps the server\'s queue bounded and is told 
   sleeperSocket.pause()
 
   const INGESTS = 60
-  const { queuedBytes: peakQueued, bufferedBytes: peakBuffered } = await ingestWatching(api, agent.api_key, INGESTS, bigBatch)
+  const SERIES = 1000
+  const lastSeries = `cpu.usage_percent{core=${padding}-${SERIES - 1}}`
+  // Ingests that arrive while a read is under way are answered by one read (newest value per series), so how
+  // many messages 60 back-to-back ingests make depends on how the reads and ingests interleave. Each next
+  // ingest waits until the reading client has the last one's values: one read per ingest, whatever the
+  // machine's speed, and the sleeper is sent exactly as much (its queue bound, not the timing, decides what
+  // the server holds for it).
+  const readerGot = (i: number) => reader.waitFor((m) => m.type === 'metrics' && m.data[lastSeries]?.value === i)
+  const { queuedBytes: peakQueued, bufferedBytes: peakBuffered } = await ingestWatching(api, agent.api_key, INGESTS, bigBatch, readerGot)
   let largestMessage = 0
-  await until(() => reader.messages.filter((m) => m.type === 'metrics' && m.data[`cpu.usage_percent{core=${padding}-999}`]?.value === INGESTS).length > 0,
-    15_000, 'the reading client got the last ingest')
+  // The rest of the last read's messages (sent together with the one awaited).
+  const produced = 1 + INGESTS * SERIES / 100
+  await until(() => reader.messages.filter((m) => m.type === 'metrics').length >= produced, 15_000, 'the reading client got every message of the last read')
   const readerBytes = reader.messages.reduce((n, m) => n + JSON.stringify(m).length, 0)
   for (const m of reader.messages) largestMessage = Math.max(largestMessage, JSON.stringify(m).length)
   t.equal(reader.messages.filter((m) => m.type === 'dropped').length, 0, 'the reading client lost nothing')
-  // Ingests that arrive while a read is under way are answered by one read (newest value per series).
-  const produced = reader.messages.filter((m) => m.type === 'metrics').length
-  t.ok(produced >= 1 + 10 * INGESTS / 2, `it got every message (${produced}: the snapshot, then 10 per read of ${INGESTS} ingests)`)
+  t.equal(reader.messages.filter((m) => m.type === 'metrics').length, produced,
+    `it got every message (the snapshot, then ${SERIES / 100} of 100 values per ingest of ${SERIES} series: ${produced})`)
+  const values = new Map<number, number>()
+  for (const m of reader.messages.slice(1)) for (const v of Object.values(m.data ?? {}) as Array<{ value: number }>) values.set(v.value, (values.get(v.value) ?? 0) + 1)
+  t.ok([...Array(INGESTS).keys()].every((k) => values.get(k + 1) === SERIES), `each ingest's ${SERIES} values exactly once`)
 
   const s = api.app.live.stats()
   t.comment(`sent to each client: ${(readerBytes / 1048576).toFixed(1)} MiB; server held for the sleeper at most ${(peakQueued / 1024).toFixed(0)} KiB queued + ${(peakBuffered / 1024).toFixed(0)} KiB in its socket`)
