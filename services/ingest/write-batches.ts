@@ -291,14 +291,23 @@ function upsertLatest(source: string): RawBuilder<unknown> {
       do update set time = excluded.time, value = excluded.value where excluded.time >= metrics_latest.time`
 }
 
-/** Disks, networks, sessions, containers and logs: rows as they come, one statement each. */
-async function insertPlain<K extends 'disks' | 'networks' | 'sessions' | 'containers' | 'logs'>(
-  trx: Transaction<Database>, requests: PendingRequest[], key: K, table: string, spec: TableSpec<Item<K>>,
-): Promise<void> {
-  const rows = flatten(requests, key)
-  if (rows.length === 0) return
-  count(requests, table, key, rows)
-  await insertRows(table, spec, rows).execute(trx)
+type PlainKey = 'disks' | 'networks' | 'sessions' | 'containers' | 'logs'
+/** Disks, networks, sessions, containers and logs: rows as they come, one statement each; stated once for both write paths. */
+const PLAIN_TABLES: Array<{ key: PlainKey; table: string; spec: TableSpec<any> }> = [
+  { key: 'disks', table: 'disk_metrics', spec: DISK_COLUMNS },
+  { key: 'networks', table: 'network_metrics', spec: NETWORK_COLUMNS },
+  { key: 'sessions', table: 'user_sessions', spec: SESSION_COLUMNS },
+  { key: 'containers', table: 'container_metrics', spec: CONTAINER_COLUMNS },
+  { key: 'logs', table: 'logs', spec: LOG_COLUMNS },
+]
+
+async function insertPlain(trx: Transaction<Database>, requests: PendingRequest[]): Promise<void> {
+  for (const { key, table, spec } of PLAIN_TABLES) {
+    const rows = flatten(requests, key)
+    if (rows.length === 0) continue
+    count(requests, table, key, rows)
+    await insertRows(table, spec, rows).execute(trx)
+  }
 }
 
 /** Newest values of each container a group reports, with its first and last sample time. */
@@ -545,11 +554,7 @@ async function writeInTransaction(trx: Transaction<Database>, requests: PendingR
   await insertProcesses(trx, requests)
   await registerContainers(trx, requests)
   await insertMetrics(trx, requests, newestStored)
-  await insertPlain(trx, requests, 'disks', 'disk_metrics', DISK_COLUMNS)
-  await insertPlain(trx, requests, 'networks', 'network_metrics', NETWORK_COLUMNS)
-  await insertPlain(trx, requests, 'sessions', 'user_sessions', SESSION_COLUMNS)
-  await insertPlain(trx, requests, 'containers', 'container_metrics', CONTAINER_COLUMNS)
-  await insertPlain(trx, requests, 'logs', 'logs', LOG_COLUMNS)
+  await insertPlain(trx, requests)
   return answers(requests)
 }
 
@@ -582,15 +587,10 @@ async function writeInOneStatement(db: Kysely<Database>, requests: PendingReques
         returning time, org_id, agent_id, metric_type, metric_name, value, tags),
       latest as (${upsertLatest('metric_rows')})`)
   }
-  const plain = (key: 'disks' | 'networks' | 'sessions' | 'containers' | 'logs', table: string, spec: TableSpec<any>) => {
+  for (const { key, table, spec } of PLAIN_TABLES) {
     const rows = flatten(requests, key)
     if (rows.length > 0) ctes.push(sql`${sql.raw(`${table}_rows`)} as (${insertRows(table, spec, rows, 'claimed')})`)
   }
-  plain('disks', 'disk_metrics', DISK_COLUMNS)
-  plain('networks', 'network_metrics', NETWORK_COLUMNS)
-  plain('sessions', 'user_sessions', SESSION_COLUMNS)
-  plain('containers', 'container_metrics', CONTAINER_COLUMNS)
-  plain('logs', 'logs', LOG_COLUMNS)
   const answer = await sql<{ agent_id: string; batch_id: string; snapshot_id: number | null }>`
     with ${sql.join(ctes)}
     select agent_id, batch_id, null::int8 as snapshot_id from claimed
@@ -612,11 +612,7 @@ async function writeInOneStatement(db: Kysely<Database>, requests: PendingReques
   count(requests, 'process_metrics', 'processes', requests.flatMap((r) => r.todo.flatMap((b) =>
     (b.processes ?? []).map((item) => ({ time: item.time ?? b.time, request: r.index })))))
   count(requests, 'metrics', 'metrics', flatten(requests, 'metrics'))
-  count(requests, 'disk_metrics', 'disks', flatten(requests, 'disks'))
-  count(requests, 'network_metrics', 'networks', flatten(requests, 'networks'))
-  count(requests, 'user_sessions', 'sessions', flatten(requests, 'sessions'))
-  count(requests, 'container_metrics', 'containers', flatten(requests, 'containers'))
-  count(requests, 'logs', 'logs', flatten(requests, 'logs'))
+  for (const { key, table } of PLAIN_TABLES) count(requests, table, key, flatten(requests, key))
   return answers(requests)
 }
 
