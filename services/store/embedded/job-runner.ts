@@ -58,14 +58,17 @@ export class EmbeddedJobRunner {
     return runs
   }
 
-  /** Statistics for the uncompressed chunks whose time range is still open: the ones rows are arriving in. */
+  /**
+   * Statistics for the uncompressed chunks rows are arriving in: those whose time range is still open, and
+   * those closed within the hour (just after midnight, yesterday's chunk took writes minutes ago).
+   */
   async analyzeCurrentChunks(now = Date.now()): Promise<JobRun> {
     const started = performance.now()
     const run: JobRun = { job_id: 0, proc_name: 'analyze current chunks', relation: null, ms: 0 }
     try {
       const { rows } = await sql<{ chunk: string }>`
         select format('%I.%I', chunk_schema, chunk_name) as chunk from timescaledb_information.chunks
-        where not is_compressed and range_end > now()`.execute(this.db)
+        where not is_compressed and range_end > now() - interval '1 hour'`.execute(this.db)
       for (const { chunk } of rows) await sql`analyze ${sql.raw(chunk)}`.execute(this.db)
       run.relation = `${rows.length} chunks`
     } catch (err) {
