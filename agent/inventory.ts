@@ -155,19 +155,35 @@ function dropUndefined<T extends object>(o: T): T {
 const OS_RELEASE = '/etc/os-release'
 
 /**
- * The inventory every batch carries: identity re-read each time, details kept until /etc/os-release
- * changes (a distribution upgrade), so a steady-state batch starts no helper process.
+ * How long a read inventory is carried by the batches that follow before it is read again: the identity
+ * (addresses, link speeds, hostname) costs a netlink dump and a file per interface, a fifth of the
+ * collectors' time besides processes at one collection a second, and changes far more rarely than that.
+ */
+export const INVENTORY_REREAD_MS = 30_000
+
+/**
+ * The inventory every batch carries: identity re-read at most every INVENTORY_REREAD_MS, details kept until
+ * /etc/os-release changes (a distribution upgrade), so a steady-state batch starts no helper process.
  */
 export class InventoryTracker {
   private details: { osReleaseMtime: number; value: Promise<HostDetails> } | undefined
   private last: string | undefined
+  private read: { at: number; inventory: Inventory } | undefined
   private readonly readDetails: HostDetailsSource
 
   constructor(private readonly log: AgentLog = () => {}, private readonly opts: InventoryOptions = {}) {
     this.readDetails = opts.details ?? collectHostDetails
   }
 
-  async current(): Promise<Inventory> {
+  /** The inventory as last read when that was less than INVENTORY_REREAD_MS before `now`; read afresh otherwise. */
+  async current(now = performance.now()): Promise<Inventory> {
+    if (this.read && now - this.read.at < INVENTORY_REREAD_MS) return this.read.inventory
+    const inventory = await this.readNow()
+    this.read = { at: now, inventory }
+    return inventory
+  }
+
+  private async readNow(): Promise<Inventory> {
     let mtime = 0
     try { mtime = statSync(OS_RELEASE).mtimeMs } catch { /* no os-release: 0, as before it appears */ }
     if (!this.details || this.details.osReleaseMtime !== mtime) {

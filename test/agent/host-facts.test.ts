@@ -7,7 +7,7 @@ import { Value } from 'typebox/value'
 import { HostInfo, IngestBatch } from '../../contract/ingest-batch.ts'
 import { BatchCollector } from '../../agent/collect-batch.ts'
 import { parseCliOptions, USAGE } from '../../agent/cli-options.ts'
-import { collectHostDetails, collectHostIdentity, instanceTypeFromDmi, type HostDetails } from '../../agent/inventory.ts'
+import { collectHostDetails, collectHostIdentity, instanceTypeFromDmi, INVENTORY_REREAD_MS, InventoryTracker, type HostDetails } from '../../agent/inventory.ts'
 import { linkSpeedBitsPerSec, readLinkSpeeds } from '../../agent/network.ts'
 
 const NOTHING = { cpu: false, memory: false, disk: false, network: false, processes: false, sessions: false, containers: false } as never
@@ -45,15 +45,25 @@ t.test('link speeds from a sys tree: an up link counts, -1, unreadable and missi
   t.same(identity.link_speed_bits_per_sec, { eth0: 1e9 }, 'part of the per-batch identity, read under the sys root given')
 })
 
-t.test('a renegotiated link shows in the next batch and in the log', async t => {
+t.test('a renegotiated link shows within 30 s, and in the log; the batches between carry the inventory read', async t => {
   const sys = t.testdir(sysTree())
   const lines: string[] = []
-  const details = async (): Promise<HostDetails> => ({ agent_version: 'test', arch: 'x64', cpu_model: 'test', cpu_cores: 1 })
+  let detailReads = 0
+  const details = async (): Promise<HostDetails> => { detailReads++; return { agent_version: 'test', arch: 'x64', cpu_model: 'test', cpu_cores: 1 } }
   const collector = new BatchCollector((_, msg) => lines.push(msg), { paths: { proc: '/proc', sys, rootfs: '/' }, hostDetails: details })
-  t.same((await collector.collect({ collect: NOTHING })).host?.link_speed_bits_per_sec, { eth0: 1e9 })
+  t.same((await collector.collect({ collect: NOTHING })).host?.link_speed_bits_per_sec, { eth0: 1e9 }, 'a batch carries the inventory')
+
+  const tracker = new InventoryTracker((_, msg) => lines.push(msg), { details, sysRoot: sys })
+  const first = await tracker.current(1_000)
+  t.same(first.link_speed_bits_per_sec, { eth0: 1e9 })
   writeFileSync(join(sys, 'class', 'net', 'eth0', 'speed'), '100\n')
-  t.same((await collector.collect({ collect: NOTHING })).host?.link_speed_bits_per_sec, { eth0: 1e8 })
+  t.equal(await tracker.current(1_000 + INVENTORY_REREAD_MS - 1), first, 'within 30 s: the inventory as read, not read again')
+  t.notMatch(lines.join('\n'), /host inventory changed/)
+  const later = await tracker.current(1_000 + INVENTORY_REREAD_MS)
+  t.same(later.link_speed_bits_per_sec, { eth0: 1e8 }, '30 s on: read again, with the new speed')
   t.match(lines.join('\n'), /host inventory changed: link_speed_bits_per_sec \{"eth0":1000000000\} → \{"eth0":100000000\}/)
+  t.equal(INVENTORY_REREAD_MS, 30_000)
+  t.equal(detailReads, 2, 'the OS details were read once by each, not again on a re-read (os-release unchanged)')
 })
 
 t.test('--region and --instance-type, or HOSTPULSE_REGION and HOSTPULSE_INSTANCE_TYPE', async t => {
