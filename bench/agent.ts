@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { AGENT_NODE_FLAGS } from '../agent/v8-flags.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BUNDLE = join(ROOT, 'agent', 'dist', 'hostpulse-agent.js')
@@ -101,7 +102,7 @@ process.send('ready')
 interface LoopResult { cpuMsPerCollection: number; childrenPerCollection: number; machineForks: number; processes: number; bytes: number }
 
 async function startLoop(file: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [file], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, file], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   await new Promise<void>((resolve, reject) => {
     child.once('message', m => (m === 'ready' ? resolve() : reject(new Error(String(m)))))
     child.once('exit', code => reject(new Error(`collector loop exited with ${code}`)))
@@ -196,7 +197,7 @@ interface RssRun { samples: Array<[minute: number, mb: number]>; cpuPercent: num
 async function runAgent(minutes: number): Promise<RssRun> {
   const stand = await standInServer()
   const dataDir = mkdtempSync(join(tmpdir(), 'hostpulse-bench-agent-'))
-  const agent = spawn(process.execPath, [join(ROOT, 'agent', 'bin.js'), '--server', `http://127.0.0.1:${stand.port}`, '--api-key', 'bench',
+  const agent = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(ROOT, 'agent', 'bin.js'), '--server', `http://127.0.0.1:${stand.port}`, '--api-key', 'bench',
     '--interval', '10s', '--data-dir', dataDir, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] })
   const pid = agent.pid!
   const began = Date.now()

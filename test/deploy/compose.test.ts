@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { listenApp, openTestStore, request } from '../test-client.ts'
+import { AGENT_NODE_FLAGS } from '../../agent/v8-flags.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8')
@@ -111,11 +112,32 @@ t.test('the agent image runs the bundle built by npm run build:agent', async (t)
   t.match(text, /RUN npm run build:agent/, 'the build stage bundles the agent')
   t.equal(pkg.scripts['build:agent'], 'node agent/build.js', 'build:agent runs the bundler script')
   t.equal(pkg.scripts.prepare, 'node agent/build.js', 'and npm install does too (prepare), so every start runs the bundle')
-  t.equal(pkg.scripts.agent, 'node agent/bin.js', 'npm run agent starts the launcher, which runs the bundle')
+  t.equal(pkg.scripts.agent, `node ${AGENT_NODE_FLAGS.join(' ')} agent/bin.js`, 'npm run agent starts the launcher, which runs the bundle')
   t.match(read('agent/build.js'), /join\(root, 'agent', 'dist', 'hostpulse-agent\.js'\)/, 'the bundle is where the image copies it from')
   t.match(text, /npm ci [^\n]*--ignore-scripts/, 'npm ci before the sources are copied skips prepare (it runs once they are)')
   t.match(text, /COPY --from=build \/src\/agent\/dist\/hostpulse-agent\.js/, 'the runtime stage copies the bundle')
-  t.match(text, /CMD \["node", "agent\/bin\.js"\]/, 'and runs the launcher')
+  t.match(text, /CMD \["node", "--max-semi-space-size=2", "agent\/bin\.js"\]/, 'and runs the launcher')
+})
+
+t.test('every launcher we ship starts node with the agent\'s start-up flags (V8 takes them only at start)', async (t) => {
+  t.same(AGENT_NODE_FLAGS, ['--max-semi-space-size=2'])
+  const flags = AGENT_NODE_FLAGS.join(' ')
+  t.equal(JSON.parse(read('package.json')).scripts.agent, `node ${flags} agent/bin.js`, 'npm run agent')
+  t.match(read('agent/hostpulse-agent.service'), new RegExp(`^ExecStart=/usr/bin/node ${flags} /opt/hostpulse-agent/bin\\.js$`, 'm'), 'the systemd unit')
+  t.match(read('agent/Dockerfile'), new RegExp(`^CMD \\["node", ${AGENT_NODE_FLAGS.map((f) => `"${f}"`).join(', ')}, "agent/bin\\.js"\\]$`, 'm'), 'the image')
+
+  // And the flag does what it is there for: V8 heeds it given at start, not when set later.
+  const newSpace = (args: string[]) => {
+    const res = spawnSync(process.execPath, [...args, '-e', `
+      const v8 = require('node:v8'); ${args.length === 0 ? `v8.setFlagsFromString('${flags}');` : ''}
+      const keep = []; for (let i = 0; i < 400; i++) { const a = Array.from({ length: 2000 }, (_, j) => ({ j })); if (i % 40 === 0) keep.push(a) }
+      console.log(v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size)`], { encoding: 'utf8' })
+    return Number(res.stdout.trim())
+  }
+  const atStart = newSpace(AGENT_NODE_FLAGS)
+  const later = newSpace([])
+  t.ok(atStart <= 4 * 1024 * 1024, `given at start: the young generation holds ${(atStart / 1048576).toFixed(1)} MiB`)
+  t.ok(later > atStart, `set after start it does nothing: ${(later / 1048576).toFixed(1)} MiB`)
 })
 
 t.test('the health checks ask for routes the API answers', async (t) => {
