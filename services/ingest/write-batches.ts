@@ -472,10 +472,11 @@ export async function writeBatchGroup(db: Kysely<Database>, group: WriteRequest[
 }
 
 /**
- * Groups of more batches take the transaction. One request of 150 one-metric batches in one statement stopped
- * PGlite with a WebAssembly trap when sent over the wire bridge the tests use (100 passed; the embedded engine
- * and a TimescaleDB server took 200). Until that is understood, the one statement stays within what was seen
- * to work everywhere; agents send one batch per request, so groups this large are rare (a replay, a big fleet).
+ * Groups of more batches take the transaction. The limit came from a WebAssembly trap seen with 150 batches in
+ * one statement over the wire bridge the tests use: the cause was the bridge (it passed a protocol message of
+ * over 64 KiB to PGlite in two pieces; test/store/backends.ts now joins them), not the statement. The limit
+ * stays until a larger one is measured to be no slower; agents send one batch per request, so groups this
+ * large are rare (a replay, a big fleet).
  */
 const ONE_STATEMENT_MAX_BATCHES = 64
 

