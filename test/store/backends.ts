@@ -40,7 +40,6 @@ function simpleQuery(statement: string): Uint8Array {
   return Buffer.concat([head, text])
 }
 
-/** `pg` against PGlite over the Postgres wire protocol (one connection: the bridge locks per client). */
 /**
  * pglite-socket 0.0.19 hands each TCP chunk to PGlite as if it held whole protocol messages: a message over
  * 64 KiB arrives in two chunks, and the second, starting mid-message, traps the engine (`RuntimeError:
@@ -77,6 +76,7 @@ function passWholeMessages(): void {
   }
 }
 
+/** `pg` against PGlite over the Postgres wire protocol (one connection: the bridge locks per client). */
 export async function bridgedServerBackend(): Promise<Backend> {
   passWholeMessages()
   const dir = await mkdtemp(join(tmpdir(), 'hostpulse-bridge-'))
