@@ -5,7 +5,11 @@
 // into an ordinary table, commit), when --reference-url names a PostgreSQL database.
 //   --backend embedded|server (server needs --database-url), --seconds N (per phase, default 20),
 //   --connections N (default 8), --samples N (metrics per batch, default 50), --rounds N (default 2),
-//   --reference-url postgres://… (a database the bench may create a table in; dropped at the end).
+//   --reference-url postgres://… (a database the bench may create a table in; dropped at the end),
+//   --times live|replay: live (default) stamps batches from the moment the phase starts, 10 ms apart per
+//   connection, as agents reporting now do; replay stamps them a second apart over the last 100 minutes, as
+//   agents replaying a buffer after an outage do (rows behind the aggregates' watermarks: each late-data pass
+//   then refreshes the buckets they touched, on the store's one session when embedded).
 // The clients run in a child process; every body is built before the clock starts.
 import { fork } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
@@ -30,8 +34,10 @@ const ROUNDS = num('rounds', 2)
 const BACKEND = (argOf('backend') ?? 'embedded') as 'embedded' | 'server'
 const DATABASE_URL = argOf('database-url') ?? process.env.DATABASE_URL
 const REFERENCE_URL = argOf('reference-url')
+const TIMES = (argOf('times') ?? 'live') as 'live' | 'replay'
+if (TIMES !== 'live' && TIMES !== 'replay') throw new Error(`--times is live or replay, not ${String(TIMES)}`)
 
-interface Job { url: string; keys: string[]; seconds: number; headers: Record<string, string> }
+interface Job { url: string; keys: string[]; seconds: number; headers: Record<string, string>; times: 'live' | 'replay' }
 interface Done { posts: number; seconds: number; statuses: Record<number, number>; latencies: number[] }
 
 /** A batch as the agent sends it: 50 scalar metrics (cpu per core, memory, load …) at one instant. */
@@ -49,9 +55,11 @@ function runClients(): void {
     const statuses: Record<number, number> = {}
     const latencies: number[] = []
     const perConnection = Math.ceil(job.seconds * 400)
-    // Built before the clock starts: one second apart per connection, in the recent past.
-    const start = Date.now() - perConnection * 1000 - 60_000
-    const bodies = job.keys.map((_, c) => Array.from({ length: perConnection }, (_, i) => body(c * 1000 + i, start + i * 1000)))
+    // Built before the clock starts. Live: from now on, 10 ms apart per connection (a minute for all of them,
+    // so a fast connection's stamps stay well inside the 5 minutes ingest allows ahead of its clock).
+    // Replay: a second apart, ending a minute ago.
+    const [start, step] = job.times === 'live' ? [Date.now(), 10] : [Date.now() - perConnection * 1000 - 60_000, 1000]
+    const bodies = job.keys.map((_, c) => Array.from({ length: perConnection }, (_, i) => body(c * 1000 + i, start + i * step)))
     const deadline = performance.now() + job.seconds * 1000
     const started = performance.now()
     let posts = 0
@@ -114,7 +122,7 @@ async function runServer(): Promise<void> {
   const child = fork(fileURLToPath(import.meta.url), ['--clients', ...process.argv.slice(2)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const send = (job: Job) => new Promise<Done>((resolve) => { child.once('message', (m: Done) => resolve(m)); child.send(job) })
   try {
-    say(`hostpulse bench ingest — ${CONNECTIONS} connections, one ${SAMPLES}-metric batch per POST, ${SECONDS} s per phase, ${ROUNDS} rounds; ${BACKEND} backend${REFERENCE_URL ? ', plain PostgreSQL beside it' : ''}; clients in a child process`)
+    say(`hostpulse bench ingest — ${CONNECTIONS} connections, one ${SAMPLES}-metric batch per POST, ${SECONDS} s per phase, ${ROUNDS} rounds, ${TIMES === 'live' ? 'stamped now (live agents)' : 'stamped over the last 100 minutes (replay)'}; ${BACKEND} backend${REFERENCE_URL ? ', plain PostgreSQL beside it' : ''}; clients in a child process`)
     const { store, base, close } = await startBenchApi(dir, { backend: BACKEND, databaseUrl: DATABASE_URL })
     const token = await benchLogin(base)
     const keys: string[] = []
@@ -131,7 +139,7 @@ async function runServer(): Promise<void> {
         say(`  round ${round + 1}/${ROUNDS}: ${who}…`)
         const url = who === 'hostpulse' ? `${base}/api/v1/ingest` : `http://127.0.0.1:${reference!.port}/ingest`
         const cpu0 = process.cpuUsage()
-        const done = await send({ url, keys, seconds: SECONDS, headers: {} })
+        const done = await send({ url, keys, seconds: SECONDS, headers: {}, times: TIMES })
         const cpu = process.cpuUsage(cpu0)
         const ok = done.statuses[202] ?? 0
         if (ok !== done.posts) throw new Error(`${who}: expected every POST accepted, got statuses ${JSON.stringify(done.statuses)}`)

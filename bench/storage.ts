@@ -4,12 +4,16 @@
 // Series move like a host's: percentages with two decimals that wander, byte gauges that drift in whole
 // pages, counters that only grow, load averages, rates, constants, and eight per-core CPU series told apart
 // by a tag (as the agent sends cpu.usage_percent{core}). Then the same data ordered by tags within each
-// segment (the per-core series no longer interleave) is measured for comparison.
-import { mkdtempSync, rmSync, readdirSync, statSync } from 'node:fs'
+// segment (the per-core series no longer interleave) is measured for comparison. Where Prometheus's promtool
+// is installed (Debian's `prometheus`, 2.42), the same samples are written to Prometheus TSDB blocks
+// (`promtool tsdb create-blocks-from openmetrics`) and measured beside ours.
+import { spawnSync } from 'node:child_process'
+import { createWriteStream, existsSync, mkdtempSync, rmSync, readdirSync, statSync } from 'node:fs'
+import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sql } from 'kysely'
-import { openStore } from '../services/store/open-store.ts'
+import { openStore, type Store } from '../services/store/open-store.ts'
 import { prepareStore } from '../services/store/prepare-store.ts'
 import { fmt, progress, say, seedFleet, timed } from './fleet-data.ts'
 
@@ -37,6 +41,59 @@ const KINDS: Array<{ type: string; series: number; value: string; tags?: string 
   { type: 'host', series: 6, value: `(k * 1024 + 8)` },
 ]
 const SERIES = KINDS.reduce((n, k) => n + k.series, 0)
+
+const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find(existsSync)
+
+/**
+ * The same samples in Prometheus's TSDB: exported as OpenMetrics (one series after another, seconds with
+ * millisecond precision as the rows hold), turned into blocks by promtool, measured as its chunk files
+ * (the samples) and its indexes. promtool 2.42 writes 2-hour blocks; Prometheus compacts them later into
+ * larger ones, which merges indexes but keeps the chunks as they are.
+ */
+async function prometheusBytes(store: Store, dir: string, samples: number): Promise<{ chunks: number; index: number } | undefined> {
+  if (!PROMTOOL) {
+    say('Prometheus: promtool is not installed (apt-get install prometheus), so its figure is not measured here')
+    return undefined
+  }
+  const file = join(dir, 'samples.om.txt')
+  const out = createWriteStream(file)
+  const series = (await sql<{ agent_id: string; metric_type: string; metric_name: string; tags: Record<string, string> }>`
+    select distinct agent_id, metric_type, metric_name, tags from metrics order by 1, 2, 3`.execute(store.db)).rows
+  const tick = progress('series exported', series.length)
+  let written = 0
+  // Grouped by metric name (OpenMetrics wants a metric family's lines together), then by series, in time order.
+  series.sort((a, b) => `${a.metric_type}_${a.metric_name}`.localeCompare(`${b.metric_type}_${b.metric_name}`))
+  for (const [i, s] of series.entries()) {
+    const { rows } = await sql<{ line: string }>`
+      select string_agg(to_char(extract(epoch from time), 'FM9999999999990.000') || ' ' || value::text, E'\n' order by time) as line
+      from metrics where agent_id = ${s.agent_id} and metric_type = ${s.metric_type} and metric_name = ${s.metric_name} and tags = ${JSON.stringify(s.tags)}::jsonb`.execute(store.db)
+    const labels = [`agent="${s.agent_id}"`, ...Object.entries(s.tags).map(([k, v]) => `${k}="${v}"`)].join(',')
+    const prefix = `${s.metric_type}_${s.metric_name}{${labels}} `
+    const lines = rows[0].line.split('\n')
+    written += lines.length
+    if (!out.write(lines.map(l => prefix + l).join('\n') + '\n')) await once(out, 'drain')
+    tick(i + 1)
+  }
+  out.end('# EOF\n')
+  await once(out, 'finish')
+  if (written !== samples) throw new Error(`exported ${written} samples for Prometheus, expected ${samples}`)
+  const blocks = join(dir, 'prometheus')
+  const started = performance.now()
+  const r = spawnSync(PROMTOOL, ['tsdb', 'create-blocks-from', 'openmetrics', '--quiet', file, blocks], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`promtool failed: ${r.stderr || r.stdout}`)
+  let chunks = 0
+  let index = 0
+  const ulids = readdirSync(blocks).filter(b => statSync(join(blocks, b)).isDirectory())
+  for (const b of ulids) {
+    chunks += dirBytes(join(blocks, b, 'chunks'))
+    index += statSync(join(blocks, b, 'index')).size
+  }
+  say(`Prometheus (promtool ${spawnSync(PROMTOOL, ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0].replace(/^promtool, version /, '')}): `
+    + `${fmt(written)} samples in ${ulids.length} blocks in ${((performance.now() - started) / 1000).toFixed(1)} s; chunks ${fmt(chunks)} bytes `
+    + `(${(chunks / samples).toFixed(2)} per sample), indexes ${fmt(index)} bytes (${(index / samples).toFixed(2)} per sample)`)
+  rmSync(file, { force: true })
+  return { chunks: chunks / samples, index: index / samples }
+}
 
 function dirBytes(dir: string): number {
   let total = 0
@@ -116,11 +173,28 @@ async function main(): Promise<void> {
     await sql`checkpoint`.execute(store.db)
     say(`  the data directory grew by ${fmt(dirBytes(pgDir) - before)} bytes (${((dirBytes(pgDir) - before) / rows).toFixed(2)} per sample, WAL and free space included)`)
 
+    const prometheus = await prometheusBytes(store, dir, rows)
+
     await sql`select decompress_chunk(c) from show_chunks('metrics') c`.execute(store.db)
     await sql`alter table metrics set (timescaledb.compress_orderby = 'tags, time DESC')`.execute(store.db)
     const byTags = await measure('the same, ordered by tags then time (per-core series kept apart)')
+    // What values kept as integers would take: every series here is whole or has two decimals, so hundredths
+    // as bigint hold them exactly, and TimescaleDB compresses integers by delta of delta instead of XOR.
+    await sql`create table metrics_centi (like metrics)`.execute(store.db)
+    await sql`alter table metrics_centi alter column value type bigint using round(value * 100)::bigint`.execute(store.db)
+    await sql`select create_hypertable('metrics_centi', 'time', chunk_time_interval => interval '1 day')`.execute(store.db)
+    await sql`insert into metrics_centi (time, org_id, agent_id, metric_type, metric_name, value, tags) select time, org_id, agent_id, metric_type, metric_name, round(value * 100)::bigint, tags from metrics`.execute(store.db)
+    await sql`alter table metrics_centi set (timescaledb.compress, timescaledb.compress_segmentby = 'org_id, agent_id, metric_type, metric_name',
+      timescaledb.compress_orderby = 'tags, time DESC')`.execute(store.db)
+    await sql`select compress_chunk(c) from show_chunks('metrics_centi') c`.execute(store.db)
+    const centi = Number((await sql<{ after: string }>`
+      select sum(after_compression_total_bytes) as after from hypertable_compression_stats('metrics_centi')`.execute(store.db)).rows[0].after) / rows
+    say(`values as hundredths in bigint, ordered by tags then time: ${centi.toFixed(2)} bytes per sample`)
+
     say('')
-    say(`bytes per scalar sample: ${current.toFixed(2)} (schema), ${byTags.toFixed(2)} (ordered by tags); target ≤ ${TARGET_BYTES}; Prometheus ${PROMETHEUS_PUBLISHED} (published)`)
+    say(`bytes per scalar sample: ${current.toFixed(2)} (schema), ${byTags.toFixed(2)} (ordered by tags), ${centi.toFixed(2)} (hundredths as integers); target ≤ ${TARGET_BYTES}; Prometheus ${PROMETHEUS_PUBLISHED} (published)`
+      + (prometheus ? `, ${(prometheus.chunks + prometheus.index).toFixed(2)} on the same samples (chunks and indexes of 2-hour blocks; `
+        + `ratio ${(current / (prometheus.chunks + prometheus.index)).toFixed(2)}×)` : ''))
   } finally {
     await store.close()
     rmSync(dir, { recursive: true, force: true })
