@@ -65,7 +65,7 @@ async function prometheusBytes(store: Store, dir: string, samples: number): Prom
   series.sort((a, b) => `${a.metric_type}_${a.metric_name}`.localeCompare(`${b.metric_type}_${b.metric_name}`))
   for (const [i, s] of series.entries()) {
     const { rows } = await sql<{ line: string }>`
-      select string_agg(to_char(extract(epoch from time), 'FM9999999999990.000') || ' ' || value::text, E'\n' order by time) as line
+      select string_agg(value::text || ' ' || to_char(extract(epoch from time), 'FM9999999999990.000'), E'\n' order by time) as line
       from metrics where agent_id = ${s.agent_id} and metric_type = ${s.metric_type} and metric_name = ${s.metric_name} and tags = ${JSON.stringify(s.tags)}::jsonb`.execute(store.db)
     const labels = [`agent="${s.agent_id}"`, ...Object.entries(s.tags).map(([k, v]) => `${k}="${v}"`)].join(',')
     const prefix = `${s.metric_type}_${s.metric_name}{${labels}} `
@@ -80,7 +80,7 @@ async function prometheusBytes(store: Store, dir: string, samples: number): Prom
   const blocks = join(dir, 'prometheus')
   const started = performance.now()
   const r = spawnSync(PROMTOOL, ['tsdb', 'create-blocks-from', 'openmetrics', '--quiet', file, blocks], { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error(`promtool failed: ${r.stderr || r.stdout}`)
+  if (r.status !== 0) throw new Error(`promtool failed on ${file}: ${r.stderr || r.stdout}`)
   let chunks = 0
   let index = 0
   const ulids = readdirSync(blocks).filter(b => statSync(join(blocks, b)).isDirectory())
