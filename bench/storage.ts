@@ -154,13 +154,17 @@ async function main(): Promise<void> {
 
     const measure = async (label: string) => {
       const [, ms] = await timed(() => sql`select compress_chunk(c, if_not_compressed => true) from show_chunks('metrics') c`.execute(store.db))
-      const s = (await sql<{ before: string; after: string }>`
-        select sum(before_compression_total_bytes) as before, sum(after_compression_total_bytes) as after
+      const s = (await sql<{ before: string; after: string; heap: string; index: string; toast: string }>`
+        select sum(before_compression_total_bytes) as before, sum(after_compression_total_bytes) as after,
+               sum(after_compression_table_bytes) as heap, sum(after_compression_index_bytes) as index,
+               sum(after_compression_toast_bytes) as toast
         from hypertable_compression_stats('metrics')`.execute(store.db)).rows[0]
       const beforeBytes = Number(s.before)
       const afterBytes = Number(s.after)
       const perSample = afterBytes / rows
       await breakdown()
+      say(`    compressed chunks per sample: rows ${(Number(s.heap) / rows).toFixed(2)}, TOAST ${(Number(s.toast) / rows).toFixed(2)}, `
+        + `indexes ${(Number(s.index) / rows).toFixed(2)} bytes`)
       say(`${label}: compressed in ${(ms / 1000).toFixed(1)} s; ${fmt(beforeBytes)} → ${fmt(afterBytes)} bytes `
         + `(${(beforeBytes / afterBytes).toFixed(1)}×): ${perSample.toFixed(2)} bytes per sample `
         + `(target ≤ ${TARGET_BYTES}: ${(perSample / TARGET_BYTES).toFixed(2)}× of it; Prometheus publishes ${PROMETHEUS_PUBLISHED})`)
