@@ -15,6 +15,7 @@ import { dashboardsRoutes } from '../dashboards/dashboards-routes.ts'
 import { DEFAULT_RETENTION_DAYS, type RetentionDays } from '../query/resolution-for-range.ts'
 import { openapiPlugin } from '../http/openapi-plugin.ts'
 import { healthRoutes } from '../health/health-routes.ts'
+import { lingeringClose } from '../http/lingering-close.ts'
 import { MAX_PARAM_LENGTH, clientErrorHandler, errorHandler, frameworkErrorHandler, notFoundHandler } from '../http/errors.ts'
 import { rejectNulCharacters } from '../http/reject-nul-characters.ts'
 import { securityPlugin } from '../security/security-plugin.ts'
@@ -94,6 +95,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
   app.addHook('preValidation', rejectNulCharacters)
+  lingeringClose(app)
 
   await app.register(routeInventoryPlugin)
   await app.register(openapiPlugin, { version: API_VERSION })
