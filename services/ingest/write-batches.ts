@@ -4,6 +4,7 @@
 // Each request's rows carry its agent; what each request stored is answered per request.
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely'
 import type { Database } from '../store/database.ts'
+import { binaryArray } from '../store/binary-arrays.ts'
 import type { HostInfo, IngestAccepted, IngestBatch } from '../../contract/ingest-batch.ts'
 
 export interface IngestingAgent { id: string; org_id: string }
@@ -80,7 +81,12 @@ function insertRows<R extends { time: string; agent: IngestingAgent; batch: stri
     const values = new Array(rows.length)
     for (let i = 0; i < rows.length; i++) values[i] = c.value(rows[i]) ?? null
     // jsonb travels as text and is cast per element: pg would send a JS array of objects as one JSON value.
-    return c.type === 'jsonb' ? sql`${values.map((v) => v === null ? null : JSON.stringify(v))}::text[]` : sql`${values}::${sql.raw(c.type)}[]`
+    if (c.type === 'jsonb') {
+      const texts = values.map((v) => v === null ? null : JSON.stringify(v))
+      return sql`${binaryArray('text', texts) ?? texts}::text[]`
+    }
+    // In binary when every value encodes exactly: the engine then parses no element (binary-arrays.ts).
+    return sql`${binaryArray(c.type, values) ?? values}::${sql.raw(c.type)}[]`
   })
   const names = columns.map((c) => sql.raw(`"${c.name}"`))
   const selected = columns.map((c) => {

@@ -31,9 +31,22 @@ async function open({ dataDir }: WorkerOpen): Promise<PGlite> {
 /** Channels this session LISTENs to, with PGlite's unlisten for each. */
 const listening = new Map<string, () => Promise<void>>()
 
+/**
+ * Serializers that hand a parameter already in binary (binary-arrays.ts) to the bind untouched, which then
+ * sends it with the binary format code; any other value gets PGlite's own serializer for its type.
+ */
+function binaryPassThrough(db: PGlite): Record<number | string, (value: unknown) => unknown> {
+  const own = db.serializers as Record<number | string, ((value: unknown) => string) | undefined>
+  return new Proxy({}, {
+    get: (_target, oid: string) => (value: unknown) => (ArrayBuffer.isView(value) ? value : own[oid]?.(value) ?? String(value)),
+  })
+}
+
 async function handle(db: PGlite, req: WorkerRequest): Promise<WorkerRows> {
   if (req.kind === 'query') {
-    const res = await db.query(req.sql, req.params as unknown[])
+    const params = req.params as unknown[]
+    const binary = params.some((p) => ArrayBuffer.isView(p))
+    const res = await db.query(req.sql, params, binary ? { serializers: binaryPassThrough(db) as never } : undefined)
     return { rows: res.rows as Record<string, unknown>[], affectedRows: res.affectedRows }
   }
   if (req.kind === 'exec') {
