@@ -78,7 +78,8 @@ t.test('what the encoder declines goes as text', async (t) => {
     ['bool', ['true']],
     ['float8', []],
   ]
-  for (const [type, values] of declined) t.equal(binaryArray(type, [1, ...values].slice(1)), undefined, `${type} ${String(values[0])}`)
+    // Named through JSON so the NUL case puts no NUL byte in the TAP output (CI greps it as text).
+  for (const [type, values] of declined) t.equal(binaryArray(type, values), undefined, `${type} ${JSON.stringify(values[0], (_k, v) => typeof v === 'bigint' ? `${v}n` : v)}`)
   t.equal(timestampMicros('2026-12-05T10:00:00.5+05:30'), BigInt(Date.parse('2026-12-05T04:30:00.5Z')) * 1000n)
   t.equal(timestampMicros('1969-12-31T23:59:59.999999Z'), -1n)
 })
