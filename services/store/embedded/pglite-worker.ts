@@ -31,15 +31,22 @@ async function open({ dataDir }: WorkerOpen): Promise<PGlite> {
 /** Channels this session LISTENs to, with PGlite's unlisten for each. */
 const listening = new Map<string, () => Promise<void>>()
 
+/** The pass-through serializers of each engine, made once. */
+const passThroughs = new WeakMap<PGlite, Record<number | string, (value: unknown) => unknown>>()
 /**
  * Serializers that hand a parameter already in binary (binary-arrays.ts) to the bind untouched, which then
  * sends it with the binary format code; any other value gets PGlite's own serializer for its type.
  */
 function binaryPassThrough(db: PGlite): Record<number | string, (value: unknown) => unknown> {
-  const own = db.serializers as Record<number | string, ((value: unknown) => string) | undefined>
-  return new Proxy({}, {
-    get: (_target, oid: string) => (value: unknown) => (ArrayBuffer.isView(value) ? value : own[oid]?.(value) ?? String(value)),
-  })
+  let serializers = passThroughs.get(db)
+  if (!serializers) {
+    const own = db.serializers as Record<number | string, ((value: unknown) => string) | undefined>
+    serializers = new Proxy({}, {
+      get: (_target, oid: string) => (value: unknown) => (ArrayBuffer.isView(value) ? value : own[oid]?.(value) ?? String(value)),
+    })
+    passThroughs.set(db, serializers)
+  }
+  return serializers
 }
 
 async function handle(db: PGlite, req: WorkerRequest): Promise<WorkerRows> {
