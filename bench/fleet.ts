@@ -107,6 +107,10 @@ async function runFleet(): Promise<void> {
       await reads.done
       say(`beside it: ${fmt(reads.times.length)} dashboard reads, p50 ${percentile(reads.times, 0.5).toFixed(0)} ms, p99 ${percentile(reads.times, 0.99).toFixed(0)} ms, ${reads.failed} failed; `
         + `${reads.rules} alert rules evaluated ${fmt(await reads.evaluations())} times`)
+      say(`the API's time, by what it served (its own histograms; requests overlap, so the totals can exceed the run):`)
+      for (const [what, t] of (await reads.timeSpent()).slice(0, 10)) {
+        say(`  ${what.padEnd(44)} ${fmt(t.count).padStart(7)} × mean ${(t.seconds / t.count * 1000).toFixed(1).padStart(7)} ms = ${t.seconds.toFixed(1).padStart(6)} s`)
+      }
     }
     if (lost !== 0 || account.duplicatedRows !== 0) process.exitCode = 1
   } finally {
@@ -165,7 +169,20 @@ async function startLoad(base: string, token: string, fleet: SimulatedFleet, end
     const text = await (await fetch(`${base}/metrics`, { headers })).text()
     return Number(/^hostpulse_alert_rules_evaluated_total (\d+)/m.exec(text)?.[1] ?? NaN)
   }
-  return { times, get failed() { return failed }, rules: ids.length, done, evaluations }
+  /** Where the API's time went, from its own histograms: each route's and the evaluation cycles' count, total and mean. */
+  const timeSpent = async () => {
+    const text = await (await fetch(`${base}/metrics`, { headers })).text()
+    const totals = new Map<string, { count: number; seconds: number }>()
+    for (const m of text.matchAll(/^hostpulse_(http_request_duration|alert_evaluation)_seconds_(sum|count)(?:\{([^}]*)\})? ([\d.e+-]+)$/gm)) {
+      const route = m[1] === 'alert_evaluation' ? 'alert evaluation cycles' : `${/method="(\w+)"/.exec(m[3] ?? '')?.[1]} ${/route="([^"]*)"/.exec(m[3] ?? '')?.[1]}`
+      const t = totals.get(route) ?? { count: 0, seconds: 0 }
+      if (m[2] === 'sum') t.seconds += Number(m[4])
+      else t.count += Number(m[4])
+      totals.set(route, t)
+    }
+    return [...totals].filter(([, t]) => t.count > 0).sort((a, b) => b[1].seconds - a[1].seconds)
+  }
+  return { times, get failed() { return failed }, rules: ids.length, done, evaluations, timeSpent }
 }
 
 if (process.argv[2] === '--api') await runApi()

@@ -77,6 +77,8 @@ export async function observeRule(db: Kysely<Database>, rule: Rule, now: Date, r
              extract(epoch from (${now}::timestamptz - s.last_metrics_at))::float8 as value
       from sel s`, {})
     case 'process_absent': {
+      // Whether a matching process was seen in the window (value 1) or not (0): the first match ends the read
+      // (counting every match read every snapshot of every agent: 139 ms a cycle at 500 agents, 46 now).
       const tags = rule.tags
       const match = sql.join([
         sql`p.org_id = ${rule.org_id}::uuid`, sql`p.agent_id = s.id`, sql`p.time > ${from}::timestamptz`, sql`p.time <= ${now}::timestamptz`,
@@ -88,7 +90,7 @@ export async function observeRule(db: Kysely<Database>, rule: Rule, now: Date, r
         from sel s
         cross join lateral (select exists (select 1 from process_snapshots ps where ps.org_id = ${rule.org_id}::uuid and ps.agent_id = s.id
           and ps.time > ${from}::timestamptz and ps.time <= ${now}::timestamptz) as judged) j
-        cross join lateral (select count(*) as n from process_metrics p where ${match}) m`, tags)
+        cross join lateral (select count(*) as n from (select 1 from process_metrics p where ${match} limit 1) found) m`, tags)
     }
     case 'traffic_quota': return trafficQuotaObservations(db, rule, now)
     case 'no_data': {
@@ -205,9 +207,13 @@ async function thresholdObservations(db: Kysely<Database>, rule: Rule, from: Dat
   // Shaped so no plan can go quadratic even without table statistics (the embedded engine never runs
   // ANALYZE): both CTEs are computed once, agents are matched by an array, and agents and values come back
   // as separate rows of one result (no join for the planner to turn into a nested loop over aggregates).
-  // A rule over every agent needs no per-row agent check (the organization filter is the selection).
+  // A rule over every agent needs no per-row agent check (the organization filter is the selection), and
+  // over a short window reads fastest by the time index (every series' rows in the window, this one's kept).
+  // Over a longer one, the agents' array lets the series index (agent, type, name, time) read only this
+  // series, one probe per agent: measured on 500 agents × 60 series every 10 s, a 1-minute average 18 ms by
+  // time against 26 by series, a 5-minute one 116 ms by time against 35 by series.
   const narrowed = rule.agents.length > 0 || Object.keys(rule.labels).length > 0
-  const agentFilter = narrowed ? sql`and r.agent_id = any(array(select id from sel))` : sql``
+  const agentFilter = narrowed || rule.window_seconds > 120 ? sql`and r.agent_id = any(array(select id from sel))` : sql``
   const vals = rule.aggregation === 'rate'
     ? counterRateValues(rule, src, source, raw, from, now, agentFilter)
     : sql`select r.agent_id, ${src.seriesColumn(r)} as series, ${value} as value
