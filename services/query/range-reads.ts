@@ -49,9 +49,6 @@ function decodeCursor(text: string): Cursor {
 /** A tie-break column of a listing; `cursorValue` turns its JSON value into the cursor's (jsonb travels as its text). */
 interface ListingKey { column: string; cursorValue?: (v: unknown) => string | number }
 
-/** What every listed row's JSON starts with; inside a JSON string a quote is escaped, so it marks row starts only. */
-const ROW_START = '{"time":"'
-
 /** Between a column's values: a control character, which JSON text never holds unescaped. */
 const SEPARATOR = '\x1f'
 
@@ -68,27 +65,37 @@ function columnValues(column: string, isText: boolean, order: RawBuilder<unknown
 /** A number PostgreSQL writes that JSON has no number for, as to_json writes it: a string. */
 const NOT_JSON_NUMBERS: Record<string, string> = { NaN: '"NaN"', Infinity: '"Infinity"', '-Infinity': '"-Infinity"' }
 
-/**
- * The page's rows as JSON objects' text, comma-separated: `time` (from milliseconds since the epoch, as
- * toISOString writes it), the agent's name, then `columns`, in that order. Built in Node from one string per
- * column: the engine formats no row (in WebAssembly that was 6 of a 1,000-row page's 8.5 ms).
- */
-function rowsJson(n: number, times: string, values: string[], columns: readonly string[], textColumns: ReadonlySet<string>, agentName: string): string {
-  if (n === 0) return ''
-  const ms = times.split(',')
-  const cols = columns.filter((c) => c !== 'time').map((c, i) => {
-    const list = values[i].split(SEPARATOR)
-    if (list.length !== n || ms.length !== n) throw new Error(`listing column ${c}: ${list.length} values for ${n} rows`)
+/** A page as the database hands it over: each row's milliseconds since the epoch, and each column's values as JSON texts. */
+interface PageColumns { ms: string[]; columns: Map<string, string[]> }
+
+function splitColumns(n: number, times: string, values: string[], valueColumns: readonly string[], textColumns: ReadonlySet<string>): PageColumns {
+  const ms = n === 0 ? [] : times.split(',')
+  const columns = new Map<string, string[]>()
+  for (const [i, c] of valueColumns.entries()) {
+    const list = n === 0 ? [] : values[i].split(SEPARATOR)
+    if (list.length !== n || ms.length !== n) throw new Error(`listing column ${c}: ${list.length} values and ${ms.length} times for ${n} rows`)
     if (!textColumns.has(c)) for (let j = 0; j < n; j++) list[j] = NOT_JSON_NUMBERS[list[j]] ?? list[j]
-    return { key: `,${JSON.stringify(c)}:`, list }
-  })
+    columns.set(c, list)
+  }
+  return { ms, columns }
+}
+
+const isoOf = (ms: string) => new Date(Number(ms)).toISOString()
+
+/**
+ * The page's first `count` rows as JSON objects' text, comma-separated: `time` (as toISOString writes it),
+ * the agent's name, then the columns, in the listing's order. The engine formats no row (in WebAssembly that
+ * was 6 of a 1,000-row page's 8.5 ms); each instant is formatted once.
+ */
+function rowsJson(page: PageColumns, count: number, agentName: string): string {
+  const cols = [...page.columns].map(([c, list]) => ({ key: `,${JSON.stringify(c)}:`, list }))
   const agent = `","agent_id":${JSON.stringify(agentName)}`
-  const out = new Array<string>(n)
+  const out = new Array<string>(count)
   let lastMs = ''
   let head = ''
-  for (let j = 0; j < n; j++) {
-    // Rows of one instant are adjacent: each instant is formatted once.
-    if (ms[j] !== lastMs) { lastMs = ms[j]; head = ROW_START + new Date(Number(lastMs)).toISOString() + agent }
+  for (let j = 0; j < count; j++) {
+    // Rows of one instant are adjacent.
+    if (page.ms[j] !== lastMs) { lastMs = page.ms[j]; head = `{"time":"${isoOf(lastMs)}${agent}` }
     let row = head
     for (const c of cols) row += c.key + c.list[j]
     out[j] = row + '}'
@@ -100,8 +107,8 @@ function rowsJson(n: number, times: string, values: string[], columns: readonly 
  * One page of a listing ordered newest first, then by `keys` ascending (a total order), at most `limit`
  * rows. `next_cursor` continues exactly where the page stopped. `next_end` (seed 001's pagination) is
  * given when the page ends on a whole instant, so `end=<next_end>` neither repeats nor skips a row; a
- * full page is cut back to whole instants for that, unless one instant alone fills it. The rows' JSON is
- * built from one string per column; the cut and the cursor are taken from its text.
+ * full page is cut back to whole instants for that, unless one instant alone fills it. The database hands
+ * over one string per column; the rows' JSON, the cut and the cursor are made from them in Node.
  */
 async function page(db: Kysely<Database>, query: Listing, columns: readonly string[], textColumns: ReadonlySet<string>, keys: ListingKey[], req: ListingRequest & { agentName: string }): Promise<ListingPage> {
   let q = query.where('time', '>=', req.start).where('time', '<', req.end)
@@ -114,23 +121,22 @@ async function page(db: Kysely<Database>, query: Listing, columns: readonly stri
   for (const k of keys) q = q.orderBy(sql.ref(k.column))
   const order = sql.join([sql`time desc`, ...keys.map((k) => sql`${sql.ref(k.column)} asc`)])
   const valueColumns = columns.filter((c) => c !== 'time')
-  const { rows: [r] } = await sql<{ n: number; oldest: Date | null; newest: Date | null; times: string } & Record<string, string>>`
-    select count(*)::int as n, min(time) as oldest, max(time) as newest,
+  const { rows: [r] } = await sql<{ n: number; times: string } & Record<string, string>>`
+    select count(*)::int as n,
            coalesce(string_agg(floor(extract(epoch from time) * 1000)::int8::text, ',' order by ${order}), '') as times,
            ${sql.join(valueColumns.map((c, i) => sql`${columnValues(c, textColumns.has(c), order)} as ${sql.ref(`c${i}`)}`))}
     from (${q.limit(req.limit)}) as page`.execute(db)
-  const all = rowsJson(r.n, r.times, valueColumns.map((_, i) => r[`c${i}`]), columns, textColumns, req.agentName)
-  if (r.n < req.limit || !r.oldest || !r.newest) return { count: r.n, json: all }
+  const rows = splitColumns(r.n, r.times, valueColumns.map((_, i) => r[`c${i}`]), valueColumns, textColumns)
+  if (r.n < req.limit || r.n === 0) return { count: r.n, json: rowsJson(rows, r.n, req.agentName) }
   // Rows come newest first: the oldest instant's rows are the tail, and are left for the next page.
-  const cut = r.oldest.getTime() === r.newest.getTime() ? -1 : all.indexOf(`,${ROW_START}${r.oldest.toISOString()}"`)
-  const whole = cut > 0
-  const json = whole ? all.slice(0, cut) : all
-  const count = whole ? json.split(ROW_START).length - 1 : r.n
-  const last = JSON.parse(json.slice(json.lastIndexOf(ROW_START))) as Record<string, unknown>
+  const oldest = rows.ms[r.n - 1]
+  const whole = rows.ms[0] !== oldest
+  const count = whole ? rows.ms.indexOf(oldest) : r.n
+  const lastTime = isoOf(rows.ms[count - 1])
   return {
-    count, json,
-    next_cursor: encodeCursor({ t: last.time as string, k: keys.map((k) => (k.cursorValue ?? ((v) => v as string | number))(last[k.column])) }),
-    ...(whole ? { next_end: last.time as string } : {}),
+    count, json: rowsJson(rows, count, req.agentName),
+    next_cursor: encodeCursor({ t: lastTime, k: keys.map((k) => (k.cursorValue ?? ((v) => v as string | number))(JSON.parse(rows.columns.get(k.column)![count - 1]))) }),
+    ...(whole ? { next_end: lastTime } : {}),
   }
 }
 

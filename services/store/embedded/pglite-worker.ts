@@ -31,29 +31,25 @@ async function open({ dataDir }: WorkerOpen): Promise<PGlite> {
 /** Channels this session LISTENs to, with PGlite's unlisten for each. */
 const listening = new Map<string, () => Promise<void>>()
 
-/** The pass-through serializers of each engine, made once. */
-const passThroughs = new WeakMap<PGlite, Record<number | string, (value: unknown) => unknown>>()
+/** PGlite's serializers for each parameter type. */
+type Serializers = Record<number | string, (value: unknown) => unknown>
+
 /**
  * Serializers that hand a parameter already in binary (binary-arrays.ts) to the bind untouched, which then
  * sends it with the binary format code; any other value gets PGlite's own serializer for its type.
  */
-function binaryPassThrough(db: PGlite): Record<number | string, (value: unknown) => unknown> {
-  let serializers = passThroughs.get(db)
-  if (!serializers) {
-    const own = db.serializers as Record<number | string, ((value: unknown) => string) | undefined>
-    serializers = new Proxy({}, {
-      get: (_target, oid: string) => (value: unknown) => (ArrayBuffer.isView(value) ? value : own[oid]?.(value) ?? String(value)),
-    })
-    passThroughs.set(db, serializers)
-  }
-  return serializers
+function binaryPassThrough(db: PGlite): Serializers {
+  const own = db.serializers as Record<number | string, ((value: unknown) => string) | undefined>
+  return new Proxy({}, {
+    get: (_target, oid: string) => (value: unknown) => (ArrayBuffer.isView(value) ? value : own[oid]?.(value) ?? String(value)),
+  })
 }
 
-async function handle(db: PGlite, req: WorkerRequest): Promise<WorkerRows> {
+async function handle(db: PGlite, passThrough: Serializers, req: WorkerRequest): Promise<WorkerRows> {
   if (req.kind === 'query') {
     const params = req.params as unknown[]
     const binary = params.some((p) => ArrayBuffer.isView(p))
-    const res = await db.query(req.sql, params, binary ? { serializers: binaryPassThrough(db) as never } : undefined)
+    const res = await db.query(req.sql, params, binary ? { serializers: passThrough as never } : undefined)
     return { rows: res.rows as Record<string, unknown>[], affectedRows: res.affectedRows }
   }
   if (req.kind === 'exec') {
@@ -83,8 +79,9 @@ async function handle(db: PGlite, req: WorkerRequest): Promise<WorkerRows> {
 
 try {
   const db = await open(workerData as WorkerOpen)
+  const passThrough = binaryPassThrough(db)
   port.on('message', (req: WorkerRequest) => {
-    handle(db, req).then(
+    handle(db, passThrough, req).then(
       (result) => port.postMessage({ id: req.id, ok: true, result } satisfies WorkerResponse),
       (err) => port.postMessage({ id: req.id, ok: false, error: toWorkerError(err) } satisfies WorkerResponse),
     )
