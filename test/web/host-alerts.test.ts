@@ -23,9 +23,15 @@ t.test('alert markers on the fleet and the host page in Chromium', { timeout: 15
 
   const { page, pageErrors } = await openBrowser(t, { width: 1280, height: 900 })
   const marker = (agent: string) => page.locator(`#fleet-table tr[data-agent="${agent}"] .alert-marker`)
-  // Each item's severity and its text content (what it says, whatever the layout's state; how the badge looks
-  // is checked on its computed style).
-  const strip = () => page.locator('#host-alerts li[data-event]').evaluateAll((items) => items.map((li) => (li as HTMLElement).dataset.severity + ' ' + (li.textContent ?? '').replace(/\s+/g, ' ').trim()))
+  // Each item's severity and its text content, found and read in one call inside the page: the strip is
+  // rebuilt on every live-feed message, and an item found in one call may be detached by the next (a detached
+  // element has no computed style, and its innerText is its raw text).
+  const strip = () => page.evaluate(() => [...document.querySelectorAll<HTMLElement>('#host-alerts li[data-event]')]
+    .map((li) => li.dataset.severity + ' ' + (li.textContent ?? '').replace(/\s+/g, ' ').trim()))
+  const badgeCase = () => page.evaluate(() => {
+    const badge = document.querySelector('#host-alerts li[data-event] .severity')
+    return badge ? getComputedStyle(badge).textTransform : 'no badge'
+  })
 
   await t.test('the fleet row shows the worst severity and the count, linking to the worst alert', async (t) => {
     await page.goto(`${api.url}/#/`)
@@ -47,7 +53,7 @@ t.test('alert markers on the fleet and the host page in Chromium', { timeout: 15
     await page.locator('#host-alerts').waitFor({ state: 'visible', timeout: 10_000 })
     const items = await strip()
     t.match(items[0], /^critical critical CPU high CPU high on web-01 · firing for \d+ min$/, `the critical one first: ${items[0]}`)
-    t.equal(await page.locator('#host-alerts li[data-event] .severity').first().evaluate((el) => getComputedStyle(el).textTransform), 'uppercase', 'its severity is a capitalized badge')
+    t.equal(await badgeCase(), 'uppercase', 'its severity is a capitalized badge')
     // How long it fires, against the database's own start time (a slow runner may cross a minute between the two).
     const { rows: [event] } = await sql<{ started_at: Date }>`select started_at from alert_events where id = ${critical}`.execute(api.store.db)
     const firingMinutes = (Date.now() - event.started_at.getTime()) / 60_000
