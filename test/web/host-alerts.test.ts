@@ -24,7 +24,7 @@ t.test('alert markers on the fleet and the host page in Chromium', { timeout: 15
   const { page, pageErrors } = await openBrowser(t, { width: 1280, height: 900 })
   const marker = (agent: string) => page.locator(`#fleet-table tr[data-agent="${agent}"] .alert-marker`)
   // Each item's severity and its text content, found and read in one call inside the page: the strip is
-  // rebuilt on every live-feed message, and an item found in one call may be detached by the next (a detached
+  // rebuilt when a live-feed message changes it, and an item found in one call may be detached by the next (a detached
   // element has no computed style, and its innerText is its raw text).
   const strip = () => page.evaluate(() => [...document.querySelectorAll<HTMLElement>('#host-alerts li[data-event]')]
     .map((li) => li.dataset.severity + ' ' + (li.textContent ?? '').replace(/\s+/g, ' ').trim()))
@@ -61,6 +61,30 @@ t.test('alert markers on the fleet and the host page in Chromium', { timeout: 15
     t.ok(shown >= 3 && shown <= firingMinutes, `with how long it fires: ${shown} min shown, started ${firingMinutes.toFixed(2)} min ago`)
     t.match(items[1], /^warning warning Disk filling/)
     t.equal(await page.locator(`#host-alerts a[href="#/alerts?event=${critical}"]`).count(), 1, 'each links to its alert')
+
+    // A live-feed message that changes nothing in the strip leaves it alone: a keyboard user's focus stays on its link.
+    const elsewhere = await fire(db, 'Load high', 'warning', 1)
+    t.equal(await page.evaluate(async (eventId) => {
+      const link = document.querySelector<HTMLAnchorElement>('#host-alerts a[href^="#/alerts?event="]')
+      if (!link) return 'no link in the strip'
+      link.focus()
+      const app = document.querySelector<HTMLScriptElement>('script[type="module"]')!.src
+      const feed = await import(app.replace(/app\.js$/, 'live-feed.js'))
+      const w = window as unknown as { heard: Promise<string> }
+      w.heard = new Promise((resolve) => {
+        const stop = feed.subscribe((kind: string, payload: { event_id?: string }) => {
+          if (kind !== 'alert' || payload?.event_id !== eventId) return
+          stop()
+          resolve(document.activeElement === link && link.isConnected ? 'focus kept' : `focus on ${document.activeElement?.tagName ?? 'nothing'}`)
+        })
+      })
+      return document.activeElement === link ? 'listening' : 'the link took no focus'
+    }, elsewhere), 'listening')
+    const otherResolved = await api.req('POST', `/api/v1/alerts/events/${elsewhere}/resolve`, { token: api.adminToken, body: {} })
+    t.equal(otherResolved.status, 200, otherResolved.text)
+    const heard = page.evaluate(() => Promise.race([(window as unknown as { heard: Promise<string> }).heard,
+      new Promise<string>((resolve) => setTimeout(() => resolve('the resolve was not heard in 10 s'), 10_000))]))
+    t.equal(await heard, 'focus kept', 'an alert of another host does not rebuild the strip')
 
     const resolved = await api.req('POST', `/api/v1/alerts/events/${critical}/resolve`, { token: api.adminToken, body: {} })
     t.equal(resolved.status, 200, resolved.text)

@@ -42,9 +42,14 @@ export function alertMarker(agent) {
 export function mountHostAlerts(container, agent) {
   let fromApi = []
   let destroyed = false
+  let shown = null
   const render = () => {
     if (destroyed) return
     const firing = firingFor(agent, fromApi)
+    // Rebuild only when what the strip says changed: a rebuild would take a keyboard user's focus off a link.
+    const says = JSON.stringify(firing.map((e) => [e.event_id ?? e.id, e.severity, e.rule_name, e.summary, formatAgo(e.started_at)]))
+    if (says === shown) return
+    shown = says
     container.hidden = firing.length === 0
     replaceChildren(container, firing.length === 0 ? [] : [
       h('h2', { class: 'visually-hidden' }, 'Firing alerts'),
