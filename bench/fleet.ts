@@ -31,7 +31,7 @@ const DATABASE_URL = argOf('database-url') ?? process.env.DATABASE_URL
 const WITH_LOAD = process.argv.includes('--with-load')
 const READERS = Number(argOf('readers') ?? 4)
 
-type ServerMessage = { kind: 'listening'; port: number } | { kind: 'rss'; bytes: number } | { kind: 'counted'; account: FleetAccount; processes: number }
+type ServerMessage = { kind: 'listening'; port: number } | { kind: 'rss'; bytes: number; heap: number; external: number } | { kind: 'counted'; account: FleetAccount; processes: number }
 type ServerRequest = { kind: 'rss' } | { kind: 'count'; agents: GeneratedBy } | { kind: 'close' }
 
 /** The API process: a real server on loopback, its RSS on request, the stored counts at the end. */
@@ -41,7 +41,11 @@ async function runApi(): Promise<void> {
   const { store, base, close } = await startBenchApi(dir, { backend: BACKEND, databaseUrl: DATABASE_URL, alerting: { evaluate: WITH_LOAD } })
   process.send!({ kind: 'listening', port: Number(new URL(base).port) } satisfies ServerMessage)
   process.on('message', async (m: ServerRequest) => {
-    if (m.kind === 'rss') process.send!({ kind: 'rss', bytes: process.memoryUsage().rss } satisfies ServerMessage)
+    if (m.kind === 'rss') {
+      // The JS heap and what lives outside it (buffers; the embedded engine's WebAssembly memory is in neither), to tell a leak from growth.
+      const { rss, heapUsed, external } = process.memoryUsage()
+      process.send!({ kind: 'rss', bytes: rss, heap: heapUsed, external } satisfies ServerMessage)
+    }
     if (m.kind === 'count') {
       const account = await accountFleet(store.db, m.agents)
       const processes = await sql<{ n: string }>`select count(*) as n from process_metrics where agent_id = any(${m.agents.map((a) => a.id)}::uuid[])`.execute(store.db)
@@ -81,13 +85,13 @@ async function runFleet(): Promise<void> {
     let shown = 0
     while (Date.now() < end) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, Math.max(0, end - Date.now()))))
-      const { bytes } = await ask({ kind: 'rss' }, 'rss')
+      const { bytes, heap, external } = await ask({ kind: 'rss' }, 'rss')
       const minute = (Date.now() - started) / 60_000
       if (rssAt2 === undefined && minute >= 2) rssAt2 = bytes
       const recent = latencies.slice(shown)
       shown = latencies.length
       say(`  ${minute.toFixed(1)} min: ${fmt(fleet.generated)} batches, last 10 s p50 ${percentile(recent, 0.5).toFixed(0)} ms p99 ${percentile(recent, 0.99).toFixed(0)} ms, `
-        + `${fleet.buffering} agents buffering, API RSS ${(bytes / 2 ** 20).toFixed(0)} MiB${reads ? `, ${fmt(reads.times.length)} reads so far` : ''}`)
+        + `${fleet.buffering} agents buffering, API RSS ${(bytes / 2 ** 20).toFixed(0)} MiB (JS heap ${(heap / 2 ** 20).toFixed(0)}, external ${(external / 2 ** 20).toFixed(0)})${reads ? `, ${fmt(reads.times.length)} reads so far` : ''}`)
     }
     fleet.stopCollecting()
     say('  collection stopped; delivering what is still buffered…')

@@ -23,6 +23,12 @@ export interface EvaluationLoopOptions {
    * default 2 s. A fleet sends data all the time: without it, every rule would be evaluated back to back.
    */
   dataTriggerGapMs?: number
+  /**
+   * The share of time data-triggered evaluation may take: when cycles get long (a large fleet on the embedded
+   * engine's one session), the data trigger's gap widens to cycle × (1 − share) / share, never past a rule's
+   * interval; default 0.1. Scheduled evaluation (each rule's interval) is not affected.
+   */
+  dataTriggerShare?: number
   retentionDays?: RetentionDays
   /** Rules evaluated at the same time, each in its own transaction; default 1. */
   concurrency?: number
@@ -53,6 +59,7 @@ export interface EvaluationMetrics {
   cycleSeconds: Histogram
   rulesEvaluated: Counter
   errors: Counter
+  dataTriggerGap: Gauge
 }
 
 /** The loop's Prometheus metrics on the app's registry (firing alerts are counted when scraped). */
@@ -71,6 +78,10 @@ export function registerEvaluationMetrics(registry: Registry, db: Kysely<Databas
     }),
     rulesEvaluated: new Counter({ name: 'hostpulse_alert_rules_evaluated_total', help: 'Rule evaluations completed', registers: [registry] }),
     errors: new Counter({ name: 'hostpulse_alert_evaluation_errors_total', help: 'Rule evaluations that failed (see the rule\'s last_evaluation_error)', registers: [registry] }),
+    dataTriggerGap: new Gauge({
+      name: 'hostpulse_alert_data_trigger_gap_seconds', registers: [registry],
+      help: 'How soon after its last evaluation new data makes a rule due again (widens when cycles are long; never past the rule\'s interval)',
+    }),
   }
 }
 
@@ -93,6 +104,8 @@ export class EvaluationLoop {
   /** The database could not be reached in the last cycle: nothing is judged on what it did not say. */
   private databaseDown = false
   private lostThisCycle = false
+  /** Recent cycles' length (ms, a moving average over cycles that had due rules): widens the data trigger's gap. */
+  private cycleMs = 0
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -166,7 +179,7 @@ export class EvaluationLoop {
     const started = performance.now()
     this.lostThisCycle = false
     const fresh = new Map(this.freshData)
-    const gapSeconds = (this.opts.dataTriggerGapMs ?? 2000) / 1000
+    const gapSeconds = this.dataTriggerGapMs() / 1000
     const now = this.clock()
     const orgs = [...fresh.keys()]
     const times = orgs.map((o) => fresh.get(o)!)
@@ -190,8 +203,22 @@ export class EvaluationLoop {
     const workers = Math.max(1, Math.min(this.opts.concurrency ?? 1, due.length))
     await Promise.all(Array.from({ length: workers }, worker))
     result.ms = performance.now() - started
-    if (due.length > 0) this.metrics?.cycleSeconds.observe(result.ms / 1000)
+    if (due.length > 0) {
+      this.metrics?.cycleSeconds.observe(result.ms / 1000)
+      // From 0, so one slow cycle (a cold start) widens the gap by a fifth of its length only.
+      this.cycleMs = 0.8 * this.cycleMs + 0.2 * result.ms
+      this.metrics?.dataTriggerGap.set(this.dataTriggerGapMs() / 1000)
+    }
     return result
+  }
+
+  /**
+   * How long after a rule's last evaluation new data makes it due again: the configured gap, widened so that
+   * data-triggered cycles take at most their share of the time (cycles of 400 ms at a share of 0.1: 3.6 s).
+   */
+  dataTriggerGapMs(): number {
+    const share = Math.min(1, Math.max(0.01, this.opts.dataTriggerShare ?? 0.1))
+    return Math.max(this.opts.dataTriggerGapMs ?? 2000, Math.round(this.cycleMs * (1 - share) / share))
   }
 
   /** One due rule; its outcome (or failure) is added to `result`. One failing rule never stops the others. */

@@ -96,6 +96,56 @@ t.test('concurrency: due rules are shared by that many workers, each evaluated o
   t.equal(a.evaluated + a.errors + b.evaluated + b.errors, 7, `${a.evaluated + a.errors} + ${b.evaluated + b.errors} evaluations: seven in all`)
 })
 
+/** `db` whose transactions each take at least `ms` longer: evaluation cycles as long as a large fleet's. */
+function slowTransactions(db: Kysely<Database>, ms: number) {
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === 'transaction') {
+        return () => {
+          const builder = target.transaction()
+          return {
+            execute: async <T>(fn: (trx: Transaction<Database>) => Promise<T>) => {
+              await new Promise((resolve) => setTimeout(resolve, ms))
+              return builder.execute(fn)
+            },
+          }
+        }
+      }
+      const value = Reflect.get(target, prop, target)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+}
+
+t.test('long evaluation cycles widen the data trigger gap, never past a rule\'s interval', async (t) => {
+  const api = await startClient(t)
+  const db = api.store.db
+  const agent = await api.createAgent('slow-agent')
+  t.equal((await api.ingest(agent.api_key, cpu(95))).status, 202)
+  const rule = await api.post('/api/v1/alerts', { name: 'Slow', metric: 'cpu.usage_percent', window: '5m', threshold: 50, interval: '1m', agents: ['slow-agent'] }, { token: api.adminToken })
+  t.equal(rule.status, 201)
+  const slow = slowTransactions(db, 400)
+  // share 0.02: data-triggered cycles may take 2 % of the time; one 400 ms cycle (a fifth of it in the moving
+  // average) then keeps new data away for about 4 s.
+  for (const [share, dueAfter3s] of [[0.02, false], [undefined, true]] as const) {
+    let now = Date.now() + 1_000
+    const clock = () => new Date(now)
+    await db.updateTable('alert_rules').set({ last_evaluated_at: null }).where('id', '=', rule.body.id).execute()
+    // Not started, and the data's debounced tick an hour away: cycles run only here.
+    const loop = new EvaluationLoop(slow, silentLog, undefined, { clock, dataTriggerShare: share, ingestDebounceMs: 3_600_000 })
+    t.teardown(() => loop.stop())
+    t.match(await loop.runCycle(), { evaluated: 1 }, 'evaluated once, by schedule')
+    const gap = loop.dataTriggerGapMs()
+    if (share === undefined) t.equal(gap, DATA_TRIGGER_GAP_MS, `default share 0.1: one 400 ms cycle leaves the ${DATA_TRIGGER_GAP_MS} ms gap`)
+    else t.ok(gap > 3_000, `share ${share}: the gap widened to ${gap} ms after a cycle of 400+ ms`)
+    now += 3_000
+    loop.dataArrived(api.orgId)
+    t.match(await loop.runCycle(), { evaluated: dueAfter3s ? 1 : 0 }, `data 3 s after the evaluation ${dueAfter3s ? 'makes the rule due' : 'does not make it due yet'}`)
+    now += 60_000
+    t.match(await loop.runCycle(), { evaluated: 1 }, 'its 1-minute interval still brings it round')
+  }
+})
+
 t.test('the evaluation loop in running apps', async (t) => {
   const api = await startClient(t)
   const db = api.store.db
