@@ -109,8 +109,9 @@ async function runFleet(): Promise<void> {
       + `${fmt(account.generated / (MINUTES * 60))} POST/s; API RSS ${rssAt2 ? `${(rssAt2 / 2 ** 20).toFixed(0)} MiB at minute 2, ` : ''}${(rssEnd / 2 ** 20).toFixed(0)} MiB at the end`)
     if (reads) {
       await reads.done
+      const evaluated = await reads.evaluations()
       say(`beside it: ${fmt(reads.times.length)} dashboard reads, p50 ${percentile(reads.times, 0.5).toFixed(0)} ms, p99 ${percentile(reads.times, 0.99).toFixed(0)} ms, ${reads.failed} failed; `
-        + `${reads.rules} alert rules evaluated ${fmt(await reads.evaluations())} times`)
+        + `${reads.rules} alert rules evaluated ${fmt(evaluated.count)} times (new data re-evaluates a rule after ${evaluated.gapSeconds.toFixed(1)} s at the end)`)
       say(`the API's time, by what it served (its own histograms; requests overlap, so the totals can exceed the run):`)
       for (const [what, t] of (await reads.timeSpent()).slice(0, 10)) {
         say(`  ${what.padEnd(44)} ${fmt(t.count).padStart(7)} × mean ${(t.seconds / t.count * 1000).toFixed(1).padStart(7)} ms = ${t.seconds.toFixed(1).padStart(6)} s`)
@@ -171,7 +172,10 @@ async function startLoad(base: string, token: string, fleet: SimulatedFleet, end
   /** Rule evaluations the API completed, from its own Prometheus counter. */
   const evaluations = async () => {
     const text = await (await fetch(`${base}/metrics`, { headers })).text()
-    return Number(/^hostpulse_alert_rules_evaluated_total (\d+)/m.exec(text)?.[1] ?? NaN)
+    return {
+      count: Number(/^hostpulse_alert_rules_evaluated_total (\d+)/m.exec(text)?.[1] ?? NaN),
+      gapSeconds: Number(/^hostpulse_alert_data_trigger_gap_seconds ([\d.e+-]+)/m.exec(text)?.[1] ?? NaN),
+    }
   }
   /** Where the API's time went, from its own histograms: each route's and the evaluation cycles' count, total and mean. */
   const timeSpent = async () => {

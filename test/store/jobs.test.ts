@@ -78,5 +78,19 @@ for (const makeBackend of [embeddedBackend, bridgedServerBackend]) {
     const analyzed = fiveLater.find((r) => r.proc_name === 'analyze current chunks')
     t.ok(analyzed && !analyzed.error, `the current chunks were analyzed (${analyzed?.relation})`)
     t.ok(await currentChunkRows() >= 200, 'the current metrics chunk\'s statistics count the new rows')
+
+    // Between those passes, a chunk being written that grew by a tenth is analyzed at the next check.
+    const grownAt = now + 6 * 60_000
+    await writeBatches(store.db, agent, Array.from({ length: 30 }, (_, i) => ({
+      batch_id: crypto.randomUUID(), time: new Date(now - 100 - i * 100).toISOString(),
+      metrics: Array.from({ length: 100 }, (_, m) => ({ metric_type: 'cpu', metric_name: `grown_${m}`, value: m, tags: {} })),
+    })))
+    t.ok(await currentChunkRows() < 3_200, 'the planner has not seen the 3,000 new rows yet')
+    const grown = (await runner.runDueJobs(grownAt)).filter((r) => r.proc_name === 'analyze grown chunks')
+    t.equal(grown.length, 1, 'a check one minute after the five-minute pass analyzes the chunk that grew')
+    t.notOk(grown[0]?.error, grown[0]?.error ?? 'without error')
+    t.ok(await currentChunkRows() >= 3_200, `its statistics count the new rows (${grown[0]?.relation})`)
+    const again = await runner.runDueJobs(grownAt + 15_000)
+    t.notOk(again.some((r) => r.proc_name === 'analyze grown chunks'), 'a chunk that did not grow since is not analyzed again')
   })
 }

@@ -19,6 +19,15 @@ export const ANALYZE_INTERVAL_MS = 30 * 60_000
  * analyzed more often. The embedded engine keeps no per-table change counts to decide it by.
  */
 export const CURRENT_CHUNKS_ANALYZE_INTERVAL_MS = 5 * 60_000
+/**
+ * Between those passes, at every check, a chunk being written is analyzed as soon as it has grown by this
+ * share of its size at its last analysis (or was never analyzed) and by at least GROWN_CHUNK_MIN_PAGES pages:
+ * autovacuum's rule (50 rows + 10 % of the table's rows changed), told by the chunk's size, since the embedded
+ * engine counts no changes. A new day's chunk is thus analyzed within a check of its first writes, not up to
+ * 5 minutes later (an hour's range read of 18,000 rows measured 24 ms before, 4.6 ms after).
+ */
+export const GROWN_CHUNK_SHARE = 0.1
+export const GROWN_CHUNK_MIN_PAGES = 8
 
 /**
  * Tables rewritten row by row all day, whose dead row versions only VACUUM hands back to inserts (the space
@@ -82,8 +91,40 @@ export class EmbeddedJobRunner {
       this.lastCurrentChunksAnalyze = now
     } else if (this.lastCurrentChunksAnalyze === undefined || now - this.lastCurrentChunksAnalyze >= CURRENT_CHUNKS_ANALYZE_INTERVAL_MS) {
       runs.push(await this.analyzeCurrentChunks(now))
+    } else {
+      const grown = await this.analyzeGrownChunks()
+      if (grown) runs.push(grown)
     }
     return runs
+  }
+
+  /**
+   * Analyzes the chunks being written that grew by GROWN_CHUNK_SHARE since their last analysis (or were never
+   * analyzed); undefined when none did.
+   */
+  async analyzeGrownChunks(): Promise<JobRun | undefined> {
+    const started = performance.now()
+    const run: JobRun = { job_id: 0, proc_name: 'analyze grown chunks', relation: null, ms: 0 }
+    let chunks: string[] = []
+    try {
+      // relpages is the size ANALYZE (or VACUUM) last saw; reltuples < 0: never analyzed.
+      const { rows } = await sql<{ chunk: string }>`
+        select format('%I.%I', c.chunk_schema, c.chunk_name) as chunk
+        from timescaledb_information.chunks c
+        join pg_class r on r.oid = format('%I.%I', c.chunk_schema, c.chunk_name)::regclass
+        cross join lateral (select pg_relation_size(r.oid) / current_setting('block_size')::int8 as pages) size
+        where not c.is_compressed and c.range_end > now() - interval '1 hour' and size.pages >= ${GROWN_CHUNK_MIN_PAGES}
+          and (r.reltuples < 0 or size.pages >= r.relpages * ${1 + GROWN_CHUNK_SHARE}::float8 + ${GROWN_CHUNK_MIN_PAGES})`.execute(this.db)
+      chunks = rows.map((r) => r.chunk)
+      for (const chunk of chunks) await sql`analyze ${sql.raw(chunk)}`.execute(this.db)
+      run.relation = chunks.join(', ')
+    } catch (err) {
+      run.error = err instanceof Error ? err.message : String(err)
+    }
+    if (chunks.length === 0 && !run.error) return undefined
+    run.ms = Math.round(performance.now() - started)
+    this.log(run.error ? `analyze of grown chunks failed after ${run.ms} ms: ${run.error}` : `analyzed ${chunks.length} chunk${chunks.length === 1 ? '' : 's'} that grew (${run.relation}) in ${run.ms} ms`, run)
+    return run
   }
 
   /**

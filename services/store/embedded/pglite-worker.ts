@@ -25,6 +25,10 @@ async function open({ dataDir }: WorkerOpen): Promise<PGlite> {
   // Without this, a re-opened data dir silently skips compressed chunks (PLATFORM.md).
   await db.exec("LOAD 'timescaledb'")
   await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb')
+  // PGlite starts its session at client_min_messages = debug3, so every statement sent its own text back as a
+  // DEBUG notice ("parse <unnamed>: …") for PGlite to decode, and at log_min_messages = debug1. PostgreSQL's
+  // defaults, as on a server: a 20 KB statement 0.87 → 0.53 ms, `select 1` 0.22 → 0.18 ms (measured here).
+  await db.exec('SET client_min_messages = notice; SET log_min_messages = warning')
   return db
 }
 
