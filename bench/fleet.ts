@@ -17,7 +17,7 @@ import { sql } from 'kysely'
 import { fmt, percentile, say } from './fleet-data.ts'
 import { SCALARS } from './simulated-host.ts'
 import { SimulatedFleet, accountFleet, type FleetAccount, type GeneratedBy } from './simulated-fleet.ts'
-import { benchLogin, startBenchApi } from './bench-api.ts'
+import { benchLogin, jobSummary, startBenchApi } from './bench-api.ts'
 
 const argOf = (name: string) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -31,14 +31,14 @@ const DATABASE_URL = argOf('database-url') ?? process.env.DATABASE_URL
 const WITH_LOAD = process.argv.includes('--with-load')
 const READERS = Number(argOf('readers') ?? 4)
 
-type ServerMessage = { kind: 'listening'; port: number } | { kind: 'rss'; bytes: number; heap: number; external: number } | { kind: 'counted'; account: FleetAccount; processes: number }
+type ServerMessage = { kind: 'listening'; port: number } | { kind: 'rss'; bytes: number; heap: number; external: number } | { kind: 'counted'; account: FleetAccount; processes: number; jobs: string }
 type ServerRequest = { kind: 'rss' } | { kind: 'count'; agents: GeneratedBy } | { kind: 'close' }
 
 /** The API process: a real server on loopback, its RSS on request, the stored counts at the end. */
 async function runApi(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'hostpulse-bench-fleet-'))
   // Ingest's own per-key limit stays out of the way too; one batch per 10 s is far below it anyway.
-  const { store, base, close } = await startBenchApi(dir, { backend: BACKEND, databaseUrl: DATABASE_URL, alerting: { evaluate: WITH_LOAD } })
+  const { store, base, close, jobRuns } = await startBenchApi(dir, { backend: BACKEND, databaseUrl: DATABASE_URL, alerting: { evaluate: WITH_LOAD } })
   process.send!({ kind: 'listening', port: Number(new URL(base).port) } satisfies ServerMessage)
   process.on('message', async (m: ServerRequest) => {
     if (m.kind === 'rss') {
@@ -49,7 +49,7 @@ async function runApi(): Promise<void> {
     if (m.kind === 'count') {
       const account = await accountFleet(store.db, m.agents)
       const processes = await sql<{ n: string }>`select count(*) as n from process_metrics where agent_id = any(${m.agents.map((a) => a.id)}::uuid[])`.execute(store.db)
-      process.send!({ kind: 'counted', account, processes: Number(processes.rows[0].n) } satisfies ServerMessage)
+      process.send!({ kind: 'counted', account, processes: Number(processes.rows[0].n), jobs: jobSummary(jobRuns) } satisfies ServerMessage)
     }
     if (m.kind === 'close') {
       await close()
@@ -98,7 +98,7 @@ async function runFleet(): Promise<void> {
     await fleet.drain(60_000)
     await fleet.stop()
     const { bytes: rssEnd } = await ask({ kind: 'rss' }, 'rss')
-    const { account, processes } = await ask({ kind: 'count', agents: fleet.agents.map((a) => ({ id: a.id, generated: a.generated })) }, 'counted')
+    const { account, processes, jobs } = await ask({ kind: 'count', agents: fleet.agents.map((a) => ({ id: a.id, generated: a.generated })) }, 'counted')
     const setAside = await fleet.setAside()
     const lost = account.lost - setAside
     say('')
@@ -107,6 +107,7 @@ async function runFleet(): Promise<void> {
       + `${fmt(processes)} process rows`)
     say(`delivery latency (submit → acknowledged, buffer empty) p50 ${percentile(latencies, 0.5).toFixed(0)} ms, p99 ${percentile(latencies, 0.99).toFixed(0)} ms; `
       + `${fmt(account.generated / (MINUTES * 60))} POST/s; API RSS ${rssAt2 ? `${(rssAt2 / 2 ** 20).toFixed(0)} MiB at minute 2, ` : ''}${(rssEnd / 2 ** 20).toFixed(0)} MiB at the end`)
+    if (BACKEND === 'embedded') say(`the embedded job runner (as npm start runs it, every 15 s): ${jobs}`)
     if (reads) {
       await reads.done
       const evaluated = await reads.evaluations()

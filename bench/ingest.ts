@@ -20,7 +20,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { fmt, percentile, say } from './fleet-data.ts'
-import { benchAgent, benchLogin, startBenchApi } from './bench-api.ts'
+import { benchAgent, benchLogin, jobSummary, startBenchApi } from './bench-api.ts'
 
 const argOf = (name: string) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -123,7 +123,7 @@ async function runServer(): Promise<void> {
   const send = (job: Job) => new Promise<Done>((resolve) => { child.once('message', (m: Done) => resolve(m)); child.send(job) })
   try {
     say(`hostpulse bench ingest — ${CONNECTIONS} connections, one ${SAMPLES}-metric batch per POST, ${SECONDS} s per phase, ${ROUNDS} rounds, ${TIMES === 'live' ? 'stamped now (live agents)' : 'stamped over the last 100 minutes (replay)'}; ${BACKEND} backend${REFERENCE_URL ? ', plain PostgreSQL beside it' : ''}; clients in a child process`)
-    const { store, base, close } = await startBenchApi(dir, { backend: BACKEND, databaseUrl: DATABASE_URL })
+    const { store, base, close, jobRuns } = await startBenchApi(dir, { backend: BACKEND, databaseUrl: DATABASE_URL })
     const token = await benchLogin(base)
     const keys: string[] = []
     const agentIds: string[] = []
@@ -163,7 +163,7 @@ async function runServer(): Promise<void> {
       say(`plain PostgreSQL    ${fmt(ref).padStart(6)} POST/s   p99 ${p99(results.postgres).toFixed(1)} ms   ratio hostpulse / PostgreSQL ${(hp / ref).toFixed(2)} `
         + `(per round ${results.hostpulse.map((h, i) => ((h.posts / h.seconds) / (results.postgres[i].posts / results.postgres[i].seconds)).toFixed(2)).join(', ')})`)
     }
-    say(`(${fmt(stored)} rows stored and counted; Node ${process.version})`)
+    say(`(${fmt(stored)} rows stored and counted; Node ${process.version}${BACKEND === 'embedded' ? `; the embedded job runner, as npm start runs it: ${jobSummary(jobRuns)}` : ''})`)
     await reference?.close()
     await close()
   } finally {

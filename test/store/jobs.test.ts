@@ -79,7 +79,7 @@ for (const makeBackend of [embeddedBackend, bridgedServerBackend]) {
     t.ok(analyzed && !analyzed.error, `the current chunks were analyzed (${analyzed?.relation})`)
     t.ok(await currentChunkRows() >= 200, 'the current metrics chunk\'s statistics count the new rows')
 
-    // Between those passes, a chunk being written that grew by a tenth is analyzed at the next check.
+    // Between those passes, a chunk being written that grew by half is analyzed at the next check (with a smaller sample).
     const grownAt = now + 6 * 60_000
     await writeBatches(store.db, agent, Array.from({ length: 30 }, (_, i) => ({
       batch_id: crypto.randomUUID(), time: new Date(now - 100 - i * 100).toISOString(),
