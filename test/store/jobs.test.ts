@@ -92,5 +92,20 @@ for (const makeBackend of [embeddedBackend, bridgedServerBackend]) {
     t.ok(await currentChunkRows() >= 3_200, `its statistics count the new rows (${grown[0]?.relation})`)
     const again = await runner.runDueJobs(grownAt + 15_000)
     t.notOk(again.some((r) => r.proc_name === 'analyze grown chunks'), 'a chunk that did not grow since is not analyzed again')
+
+    // Checkpoints, which nothing else makes on the embedded engine: once the WAL since the last one reaches the limit.
+    const redo = async () => (await sql<{ redo: string }>`select (pg_control_checkpoint()).redo_lsn::text as redo`.execute(store.db)).rows[0].redo
+    const checkpointing = new EmbeddedJobRunner(store.db, undefined, { checkpointWalBytes: 256 * 1024 })
+    await checkpointing.checkpointIfDue(now)
+    const redoBefore = await redo()
+    t.equal(await checkpointing.checkpointIfDue(now + 1000), undefined, 'no checkpoint while the WAL since the last is under the limit')
+    await writeBatches(store.db, agent, Array.from({ length: 20 }, (_, i) => ({
+      batch_id: crypto.randomUUID(), time: new Date(now - 5000 - i * 100).toISOString(),
+      metrics: Array.from({ length: 100 }, (_, m) => ({ metric_type: 'memory', metric_name: `wal_${m}`, value: m, tags: {} })),
+    })))
+    const made = await checkpointing.checkpointIfDue(now + 2000)
+    t.ok(made && !made.error, `a checkpoint once the WAL passed 256 kB (${made?.relation ?? made?.error})`)
+    t.not(await redo(), redoBefore, 'the redo point moved')
+    t.equal(await checkpointing.checkpointIfDue(now + 3000), undefined, 'and none right after it')
   })
 }
