@@ -31,7 +31,10 @@ export const CURRENT_CHUNKS_ANALYZE_INTERVAL_MS = 5 * 60_000
  */
 export const GROWN_CHUNK_SHARE = 0.5
 export const GROWN_CHUNK_MIN_PAGES = 8
-/** default_statistics_target for those analyses: a 3,000-row sample instead of 30,000; the 5-minute pass takes the full one. */
+/**
+ * default_statistics_target for those analyses and the 5-minute pass: a 3,000-row sample instead of 30,000, about
+ * a tenth of the time (a 386 MB process chunk: 457–702 → 48 ms); the half-hourly pass takes the full one.
+ */
 export const GROWN_CHUNK_STATISTICS_TARGET = 10
 
 /**
@@ -194,7 +197,8 @@ export class EmbeddedJobRunner {
       const { rows } = await sql<{ chunk: string }>`
         select format('%I.%I', chunk_schema, chunk_name) as chunk from timescaledb_information.chunks
         where not is_compressed and range_end > now() - interval '1 hour'`.execute(this.db)
-      for (const { chunk } of rows) await sql`analyze ${sql.raw(chunk)}`.execute(this.db)
+      // The smaller sample, as for grown chunks: the half-hourly pass takes the full one.
+      for (const { chunk } of rows) await sql.raw(`begin; set local default_statistics_target = ${GROWN_CHUNK_STATISTICS_TARGET}; analyze ${chunk}; commit`).execute(this.db)
       run.relation = `${rows.length} chunks`
     } catch (err) {
       run.error = err instanceof Error ? err.message : String(err)
@@ -236,12 +240,21 @@ export class EmbeddedJobRunner {
     return run
   }
 
-  /** What autovacuum would do on a server: refresh the planner's statistics (a sample per table, seconds at most). */
+  /**
+   * What autovacuum would do on a server: refresh the planner's statistics (a sample per table), one statement
+   * per table so that ingest waiting for the one session gets it between them (one ANALYZE of everything held
+   * it for seconds with a fleet's chunks).
+   */
   private async analyze(now: number): Promise<JobRun> {
     const started = performance.now()
     const run: JobRun = { job_id: 0, proc_name: 'analyze', relation: null, ms: 0 }
     try {
-      await sql`analyze`.execute(this.db)
+      const { rows } = await sql<{ table: string }>`
+        select c.oid::regclass::text as table from pg_class c
+        where c.relkind in ('r', 'm', 'p') and c.relpersistence <> 't' and c.relnamespace <> 'pg_toast'::regnamespace
+        order by c.oid`.execute(this.db)
+      for (const { table } of rows) await sql`analyze ${sql.raw(table)}`.execute(this.db)
+      run.relation = `${rows.length} tables`
     } catch (err) {
       run.error = err instanceof Error ? err.message : String(err)
     }
