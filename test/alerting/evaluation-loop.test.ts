@@ -35,26 +35,29 @@ t.test('evaluateRule: of two evaluations of one rule at once, exactly one runs',
   t.same(outcomes.map((o) => o.evaluated).sort(), [false, false, true])
 })
 
-/** `db` whose transactions are counted while they run (started, not yet committed or rolled back). */
-function countingTransactions(db: Kysely<Database>) {
-  const seen = { inFlight: 0, max: 0, total: 0 }
-  const counted = new Proxy(db, {
+/** `db` whose every transaction runs inside `around` (which calls `run` to run it). */
+function aroundTransactions(db: Kysely<Database>, around: <T>(run: () => Promise<T>) => Promise<T>) {
+  return new Proxy(db, {
     get(target, prop) {
       if (prop === 'transaction') {
         return () => {
           const builder = target.transaction()
-          return {
-            execute: async <T>(fn: (trx: Transaction<Database>) => Promise<T>) => {
-              seen.total++
-              seen.max = Math.max(seen.max, ++seen.inFlight)
-              try { return await builder.execute(fn) } finally { seen.inFlight-- }
-            },
-          }
+          return { execute: <T>(fn: (trx: Transaction<Database>) => Promise<T>) => around(() => builder.execute(fn)) }
         }
       }
       const value = Reflect.get(target, prop, target)
       return typeof value === 'function' ? value.bind(target) : value
     },
+  })
+}
+
+/** `db` whose transactions are counted while they run (started, not yet committed or rolled back). */
+function countingTransactions(db: Kysely<Database>) {
+  const seen = { inFlight: 0, max: 0, total: 0 }
+  const counted = aroundTransactions(db, async (run) => {
+    seen.total++
+    seen.max = Math.max(seen.max, ++seen.inFlight)
+    try { return await run() } finally { seen.inFlight-- }
   })
   return { db: counted, seen }
 }
@@ -97,25 +100,8 @@ t.test('concurrency: due rules are shared by that many workers, each evaluated o
 })
 
 /** `db` whose transactions each take at least `ms` longer: evaluation cycles as long as a large fleet's. */
-function slowTransactions(db: Kysely<Database>, ms: number) {
-  return new Proxy(db, {
-    get(target, prop) {
-      if (prop === 'transaction') {
-        return () => {
-          const builder = target.transaction()
-          return {
-            execute: async <T>(fn: (trx: Transaction<Database>) => Promise<T>) => {
-              await new Promise((resolve) => setTimeout(resolve, ms))
-              return builder.execute(fn)
-            },
-          }
-        }
-      }
-      const value = Reflect.get(target, prop, target)
-      return typeof value === 'function' ? value.bind(target) : value
-    },
-  })
-}
+const slowTransactions = (db: Kysely<Database>, ms: number) =>
+  aroundTransactions(db, async (run) => { await new Promise((resolve) => setTimeout(resolve, ms)); return run() })
 
 t.test('long evaluation cycles widen the data trigger gap, never past a rule\'s interval', async (t) => {
   const api = await startClient(t)

@@ -2,7 +2,7 @@
 // chunks dropped and aggregates refreshed, exactly as TimescaleDB's scheduler would leave them.
 import t from 'tap'
 import { sql } from 'kysely'
-import { EmbeddedJobRunner } from '../../services/store/embedded/job-runner.ts'
+import { EmbeddedJobRunner, analyzeWithSmallSample } from '../../services/store/embedded/job-runner.ts'
 import { writeBatches } from '../../services/ingest/write-batches.ts'
 import { bridgedServerBackend, embeddedBackend, openPrepared, seedAgent } from './backends.ts'
 
@@ -92,6 +92,10 @@ for (const makeBackend of [embeddedBackend, bridgedServerBackend]) {
     t.ok(await currentChunkRows() >= 3_200, `its statistics count the new rows (${grown[0]?.relation})`)
     const again = await runner.runDueJobs(grownAt + 15_000)
     t.notOk(again.some((r) => r.proc_name === 'analyze grown chunks'), 'a chunk that did not grow since is not analyzed again')
+    // A failed analysis (a chunk dropped meanwhile) leaves the session as it was: no transaction left aborted.
+    await t.rejects(analyzeWithSmallSample(store.db, 'no_such_chunk'), /no_such_chunk/)
+    t.same((await sql<{ one: number }>`select 1 as one`.execute(store.db)).rows, [{ one: 1 }], 'the session still answers after a failed analysis')
+    t.equal((await sql<{ t: string }>`select current_setting('default_statistics_target') as t`.execute(store.db)).rows[0].t, '100', 'and the smaller sample did not outlive it')
 
     // Checkpoints, which nothing else makes on the embedded engine: once the WAL since the last one reaches the limit.
     const redo = async () => (await sql<{ redo: string }>`select (pg_control_checkpoint()).redo_lsn::text as redo`.execute(store.db)).rows[0].redo

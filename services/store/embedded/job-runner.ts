@@ -73,6 +73,16 @@ export const CHECKPOINT_INTERVAL_MS = 5 * 60_000
 /** Time-based checkpoints are skipped when less WAL than this was written since the last one. */
 export const CHECKPOINT_MIN_WAL_BYTES = 16 * 2 ** 20
 
+/**
+ * ANALYZE of `table` (a quoted name) with GROWN_CHUNK_STATISTICS_TARGET. Parameterless, so one simple query,
+ * which PostgreSQL runs as an implicit transaction: SET LOCAL holds for this analysis only, and a failure rolls
+ * it all back. (An explicit BEGIN … COMMIT would leave the embedded engine's one session in an aborted
+ * transaction when the ANALYZE fails, and every later statement would fail with it.)
+ */
+export async function analyzeWithSmallSample(db: Kysely<Database>, table: string): Promise<void> {
+  await sql.raw(`set local default_statistics_target = ${GROWN_CHUNK_STATISTICS_TARGET}; analyze ${table}`).execute(db)
+}
+
 export interface JobRunnerOptions {
   /** WAL bytes since the last checkpoint that make one due; default half of the engine's max_wal_size. */
   checkpointWalBytes?: number
@@ -174,8 +184,7 @@ export class EmbeddedJobRunner {
         where not c.is_compressed and c.range_end > now() - interval '1 hour' and size.pages >= ${GROWN_CHUNK_MIN_PAGES}
           and (r.reltuples < 0 or size.pages >= r.relpages * ${1 + GROWN_CHUNK_SHARE}::float8 + ${GROWN_CHUNK_MIN_PAGES})`.execute(this.db)
       chunks = rows.map((r) => r.chunk)
-      // Parameterless, so one simple query: the smaller sample holds for this analysis only.
-      for (const chunk of chunks) await sql.raw(`begin; set local default_statistics_target = ${GROWN_CHUNK_STATISTICS_TARGET}; analyze ${chunk}; commit`).execute(this.db)
+      for (const chunk of chunks) await analyzeWithSmallSample(this.db, chunk)
       run.relation = chunks.join(', ')
     } catch (err) {
       run.error = err instanceof Error ? err.message : String(err)
@@ -198,7 +207,7 @@ export class EmbeddedJobRunner {
         select format('%I.%I', chunk_schema, chunk_name) as chunk from timescaledb_information.chunks
         where not is_compressed and range_end > now() - interval '1 hour'`.execute(this.db)
       // The smaller sample, as for grown chunks: the half-hourly pass takes the full one.
-      for (const { chunk } of rows) await sql.raw(`begin; set local default_statistics_target = ${GROWN_CHUNK_STATISTICS_TARGET}; analyze ${chunk}; commit`).execute(this.db)
+      for (const { chunk } of rows) await analyzeWithSmallSample(this.db, chunk)
       run.relation = `${rows.length} chunks`
     } catch (err) {
       run.error = err instanceof Error ? err.message : String(err)
