@@ -95,7 +95,6 @@ export class EmbeddedJobRunner {
   private lastVacuum: number | undefined
   private timer?: NodeJS.Timeout
   private current: Promise<unknown> = Promise.resolve()
-
   private lastCheckpoint: number | undefined
 
   constructor(
@@ -175,15 +174,7 @@ export class EmbeddedJobRunner {
     const run: JobRun = { job_id: 0, proc_name: 'analyze grown chunks', relation: null, ms: 0 }
     let chunks: string[] = []
     try {
-      // relpages is the size ANALYZE (or VACUUM) last saw; reltuples < 0: never analyzed.
-      const { rows } = await sql<{ chunk: string }>`
-        select format('%I.%I', c.chunk_schema, c.chunk_name) as chunk
-        from timescaledb_information.chunks c
-        join pg_class r on r.oid = format('%I.%I', c.chunk_schema, c.chunk_name)::regclass
-        cross join lateral (select pg_relation_size(r.oid) / current_setting('block_size')::int8 as pages) size
-        where not c.is_compressed and c.range_end > now() - interval '1 hour' and size.pages >= ${GROWN_CHUNK_MIN_PAGES}
-          and (r.reltuples < 0 or size.pages >= r.relpages * ${1 + GROWN_CHUNK_SHARE}::float8 + ${GROWN_CHUNK_MIN_PAGES})`.execute(this.db)
-      chunks = rows.map((r) => r.chunk)
+      chunks = await this.currentChunks({ grownOnly: true })
       for (const chunk of chunks) await analyzeWithSmallSample(this.db, chunk)
       run.relation = chunks.join(', ')
     } catch (err) {
@@ -196,6 +187,23 @@ export class EmbeddedJobRunner {
   }
 
   /**
+   * The uncompressed chunks rows are arriving in (range still open, or closed within the hour), as quoted names;
+   * `grownOnly`: those at least GROWN_CHUNK_MIN_PAGES big that grew by GROWN_CHUNK_SHARE since their last
+   * analysis (relpages is the size ANALYZE or VACUUM last saw) or were never analyzed (reltuples < 0).
+   */
+  private async currentChunks({ grownOnly }: { grownOnly: boolean }): Promise<string[]> {
+    const { rows } = await sql<{ chunk: string }>`
+      select c.oid::regclass::text as chunk
+      from timescaledb_information.chunks ch
+      join pg_class c on c.oid = format('%I.%I', ch.chunk_schema, ch.chunk_name)::regclass
+      cross join lateral (select pg_relation_size(c.oid) / current_setting('block_size')::int8 as pages) size
+      where not ch.is_compressed and ch.range_end > now() - interval '1 hour'
+        ${grownOnly ? sql`and size.pages >= ${GROWN_CHUNK_MIN_PAGES}
+          and (c.reltuples < 0 or size.pages >= c.relpages * ${1 + GROWN_CHUNK_SHARE}::float8 + ${GROWN_CHUNK_MIN_PAGES})` : sql``}`.execute(this.db)
+    return rows.map((r) => r.chunk)
+  }
+
+  /**
    * Statistics for the uncompressed chunks rows are arriving in: those whose time range is still open, and
    * those closed within the hour (just after midnight, yesterday's chunk took writes minutes ago).
    */
@@ -203,12 +211,10 @@ export class EmbeddedJobRunner {
     const started = performance.now()
     const run: JobRun = { job_id: 0, proc_name: 'analyze current chunks', relation: null, ms: 0 }
     try {
-      const { rows } = await sql<{ chunk: string }>`
-        select format('%I.%I', chunk_schema, chunk_name) as chunk from timescaledb_information.chunks
-        where not is_compressed and range_end > now() - interval '1 hour'`.execute(this.db)
+      const chunks = await this.currentChunks({ grownOnly: false })
       // The smaller sample, as for grown chunks: the half-hourly pass takes the full one.
-      for (const { chunk } of rows) await analyzeWithSmallSample(this.db, chunk)
-      run.relation = `${rows.length} chunks`
+      for (const chunk of chunks) await analyzeWithSmallSample(this.db, chunk)
+      run.relation = `${chunks.length} chunks`
     } catch (err) {
       run.error = err instanceof Error ? err.message : String(err)
     }
