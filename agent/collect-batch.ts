@@ -81,7 +81,7 @@ export class BatchCollector {
     let processes: ProcessItem[] = []
     if (on.processes) {
       processes = await this.get('processes')
-        .collect({ bootTime: this.bootTime, memTotalBytes: memory?.totalBytes ?? os.totalmem() })
+        .collect({ bootTime: this.bootTime, memTotalBytes: memory?.totalBytes ?? os.totalmem(), forks: on.cpu ? this.state.cpu?.forks : undefined })
         .catch(err => this.failed('processes', err, []))
       const notice = this.state.processes?.takeAccessNotice()
       if (notice) this.log('info', notice)

@@ -14,6 +14,8 @@ export interface ProcStat {
   cores: CpuTimes[]
   /** Boot time, seconds since the epoch (`btime`). */
   bootTime: number
+  /** Processes and threads created since boot (`processes`), on the whole machine; undefined if the line is missing. */
+  forks: number | undefined
 }
 
 const STATES = ['user', 'nice', 'system', 'idle', 'iowait', 'irq', 'softirq', 'steal'] as const
@@ -22,6 +24,7 @@ export function parseProcStat(text: string): ProcStat {
   let total: CpuTimes | undefined
   const cores: CpuTimes[] = []
   let bootTime = 0
+  let forks: number | undefined
   for (const line of text.split('\n')) {
     if (line.startsWith('cpu')) {
       const [label, ...fields] = line.trim().split(/\s+/)
@@ -30,10 +33,12 @@ export function parseProcStat(text: string): ProcStat {
       else cores[Number(label.slice(3))] = times
     } else if (line.startsWith('btime ')) {
       bootTime = Number(line.slice(6))
+    } else if (line.startsWith('processes ')) {
+      forks = Number(line.slice(10))
     }
   }
   if (!total) throw new Error('no aggregate "cpu" line in /proc/stat')
-  return { total, cores: cores.filter(Boolean), bootTime }
+  return { total, cores: cores.filter(Boolean), bootTime, forks: Number.isSafeInteger(forks) ? forks : undefined }
 }
 
 export interface CpuPercents extends Record<(typeof STATES)[number], number> { usage_percent: number }
@@ -56,15 +61,18 @@ export function parseLoadavg(text: string): { load1: number; load5: number; load
 /** Keeps the previous /proc/stat counters so each call reports usage since the last call. */
 export class CpuCollector {
   private previous: ProcStat | undefined
+  private forksNow: number | undefined
 
   constructor(private readonly procRoot = '/proc') {}
 
   async collect(): Promise<MetricItem[]> {
+    this.forksNow = undefined
     const statText = readPseudoFile(`${this.procRoot}/stat`)
     const loadText = readPseudoFile(`${this.procRoot}/loadavg`)
     const stat = parseProcStat(statText)
     const previous = this.previous
     this.previous = stat
+    this.forksNow = stat.forks
 
     const load = parseLoadavg(loadText)
     const metrics: MetricItem[] = [
@@ -96,5 +104,13 @@ export class CpuCollector {
   /** Boot time from the last sample (seconds since the epoch); the process collector needs it. */
   get bootTime(): number | undefined {
     return this.previous?.bootTime
+  }
+
+  /**
+   * The machine's count of processes created since boot, as read by the last collection; undefined when that
+   * collection failed. The process collector lists /proc again only when it moved.
+   */
+  get forks(): number | undefined {
+    return this.forksNow
   }
 }

@@ -300,7 +300,15 @@ export function topProcesses(items: ProcessItem[], limit: number): ProcessItem[]
   return items.filter(p => keep.has(p))
 }
 
-export interface ProcessContext { bootTime: number; memTotalBytes: number }
+export interface ProcessContext {
+  bootTime: number; memTotalBytes: number
+  /**
+   * Processes and threads created on the machine since boot (/proc/stat's `processes`), read before this
+   * collection; undefined when not known. While it stands still no process can have appeared, so the pids of
+   * the last collection are read again without listing /proc (a listing costs as much as reading a hundred processes).
+   */
+  forks?: number
+}
 
 /** What the last collection saw of a process, and what it reported for it. */
 interface Seen {
@@ -344,6 +352,8 @@ export class ProcessCollector {
   private previous: { at: number; bootTime: number; seen: Map<number, Seen> } | undefined
   private readonly users = new UserNames()
   private files = new Map<number, PidFiles>()
+  /** The machine's fork count when /proc was last listed, and when. */
+  private listing: { forks: number; at: number } | undefined
   private readonly heldBudget = heldProcessBudget(readPseudoFileOr('/proc/self/limits', ''))
   private readonly countOpenFds: (dir: string) => number | undefined
   /** Whether descriptors are counted for every process, or (listed) only where I/O counters are readable too. */
@@ -373,8 +383,8 @@ export class ProcessCollector {
   }
 
   async collect(ctx: ProcessContext): Promise<ProcessItem[]> {
-    const names = readdirSync(this.procRoot)
     const at = performance.now()
+    const pids = this.pidsToRead(ctx.forks, at)
     const previous = this.previous
 
     const entries: Entry[] = []
@@ -385,11 +395,9 @@ export class ProcessCollector {
     let agentHasChildren = false
     const freshUids: number[] = []
     let read = 0
-    for (const name of names) {
-      if (!isPidName(name)) continue
+    for (const pid of pids) {
       if (read > 0 && read % PIDS_PER_TURN === 0) await yieldToEventLoop()
       read++
-      const pid = Number(name)
       const kept = this.files.get(pid)
       const entry = this.readPid(pid, previous?.seen.get(pid), kept, files, at)
       if (kept !== undefined && files.get(pid) === kept) carried++
@@ -420,6 +428,20 @@ export class ProcessCollector {
   }
 
   /**
+   * The pids to read: those of /proc's listing, or, when no process was created since the last listing (the
+   * machine's fork count is where it was then) and that listing is under `rereadMs` old, the pids the last
+   * collection read (those that exited since fail their read and drop out).
+   */
+  private pidsToRead(forks: number | undefined, at: number): Iterable<number> {
+    const last = this.listing
+    if (forks !== undefined && last !== undefined && last.forks === forks && at - last.at < this.rereadMs) return this.files.keys()
+    const pids: number[] = []
+    for (const name of readdirSync(this.procRoot)) if (isPidName(name)) pids.push(Number(name))
+    this.listing = forks === undefined ? undefined : { forks, at }
+    return pids
+  }
+
+  /**
    * Once, after the first collection where it happened: how many processes' disk I/O and open descriptors
    * the agent may not read, and how to let it (their figures are left out; everything else is sent).
    */
@@ -437,6 +459,7 @@ export class ProcessCollector {
   close(): void {
     for (const f of this.files.values()) f.close()
     this.files = new Map()
+    this.listing = undefined
   }
 
   /**

@@ -12,12 +12,14 @@ import { parseUtmp, UTMP_RECORD_SIZE } from '../../agent/sessions.ts'
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8')
 
-t.test('/proc/stat: aggregate, per-core lines and boot time', async t => {
+t.test('/proc/stat: aggregate, per-core lines, boot time and forks', async t => {
   const s = parseProcStat(fixture('proc-stat.txt'))
   t.same(s.total, { user: 7013, nice: 10, system: 3041, idle: 37670, iowait: 92, irq: 0, softirq: 68, steal: 2773 })
   t.equal(s.cores.length, 2)
   t.equal(s.cores[1].system, 1641)
   t.equal(s.bootTime, 1795000000)
+  t.equal(s.forks, 3050, 'processes created since boot')
+  t.equal(parseProcStat('cpu  1 2 3 4 5 6 7 8\n').forks, undefined, 'no "processes" line: not known, not 0')
   t.throws(() => parseProcStat('intr 1 2 3\n'), /no aggregate "cpu" line/)
 })
 

@@ -133,6 +133,40 @@ t.test('a process whose stat is unchanged is reported as before until its re-rea
     `its bytes spread over the span since they were last read, none lost (${reread.write_bytes_per_sec} B/s, between ${low.toFixed(0)} and ${high.toFixed(0)})`)
 })
 
+t.test('/proc is listed again only when the fork count moves or the listing ages: exited processes drop out in between', async (t) => {
+  const root = mkdtempSync(`${os.tmpdir()}/fake-proc-`)
+  t.teardown(() => rmSync(root, { recursive: true, force: true }))
+  writeProcess(root, 10, { name: 'sshd', start: 1000 })
+  writeProcess(root, 20, { name: 'cron', start: 2000 })
+  const REREAD_MS = 1500
+  const collector = new ProcessCollector(root, -1, undefined, REREAD_MS)
+  t.teardown(() => collector.close())
+  const pids = async (forks: number | undefined) =>
+    (await collector.collect({ bootTime: 1_700_000_000, memTotalBytes: 8 * 1024 ** 3, forks })).map((p) => p.pid).sort((a, b) => a - b)
+
+  const firstListing = performance.now()
+  t.same(await pids(500), [10, 20], 'the first collection lists /proc')
+  // cron exits; a directory appears that no fork made (only a fake /proc can do that): with the count where it
+  // was, the collector reads the pids it knew and does not list /proc.
+  // A held file of an exited process reads nothing (the kernel answers ESRCH); a deleted file here would still read.
+  writeFileSync(`${root}/20/stat`, '')
+  rmSync(`${root}/20`, { recursive: true })
+  writeProcess(root, 30, { name: 'nginx', start: 3000 })
+  t.same(await pids(500), [10], 'fork count unchanged: the exited process drops out, /proc is not listed')
+  t.ok(performance.now() - firstListing < REREAD_MS, 'inside the listing\'s age (else the check above proves nothing)')
+  t.same(await pids(501), [10, 30], 'the count moved: /proc is listed and the new process is found')
+  writeProcess(root, 40, { name: 'redis', start: 4000 })
+  t.same(await pids(undefined), [10, 30, 40], 'no fork count (CPU collection off or failed): /proc is listed')
+  writeProcess(root, 50, { name: 'dockerd', start: 5000 })
+  const countedListing = performance.now()
+  t.same(await pids(501), [10, 30, 40, 50], 'after a listing without a count, the next one lists too, though the count is the last one seen')
+  writeProcess(root, 60, { name: 'postfix', start: 6000 })
+  t.same(await pids(501), [10, 30, 40, 50], 'then, the count unchanged, not again')
+  t.ok(performance.now() - countedListing < REREAD_MS, 'inside the listing\'s age')
+  while (performance.now() - countedListing < REREAD_MS + 50) await sleep(50)
+  t.same(await pids(501), [10, 30, 40, 50, 60], 'the same count, but the listing is older than the re-read period: listed again')
+})
+
 t.test('the real /proc: this process\'s open descriptors', async (t) => {
   const collector = new ProcessCollector('/proc', -1)
   t.teardown(() => collector.close())
