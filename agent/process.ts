@@ -9,7 +9,8 @@
 // again at least every REREAD_MS. That is what lets a collection over 500 processes cost about what
 // node_exporter's scrape costs. What a sleeping process does in under a tick (a short write, a retitle) shows
 // within REREAD_MS, its bytes spread over the time since its counters were last read. A process whose stat
-// changed is read in full (status, command line, I/O); its descriptors are counted every REREAD_MS.
+// changed is read in full (status, command line, I/O); its descriptors are counted every REREAD_MS. /proc is
+// listed only when the machine's fork count moved since the last listing (or that is REREAD_MS old).
 import { closeSync, openSync, readdirSync, readSync, statfsSync, statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
