@@ -1,6 +1,8 @@
 // npm run bench:query — p50/p95 latency of the query API over HTTP on the embedded backend (or a TimescaleDB server:
 // DATABASE_URL=postgres://… npm run bench:query), with 30 days of one-minute data for 20 agents, against the targets.
-import { execFile } from 'node:child_process'
+// Then the process history reads (issue 17: the tree at an instant, starts and exits, blame) on a store of their
+// own, embedded (bench/process-history.ts, also `npm run bench:process-history`); `-- --no-process-history` skips them.
+import { execFile, spawnSync } from 'node:child_process'
 import { promisify } from 'node:util'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
@@ -151,4 +153,13 @@ try {
   await store.close()
 } finally {
   await rm(dir, { recursive: true, force: true })
+}
+
+if (!process.argv.includes('--no-process-history')) {
+  say('\nprocess history (bench/process-history.ts, a store of its own):')
+  const history = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./process-history.ts', import.meta.url))], { stdio: 'inherit' })
+  if (history.status !== 0) {
+    say(`bench:query: the process history part failed (${history.status ?? history.signal ?? history.error?.message})`)
+    process.exitCode = 1
+  }
 }
