@@ -78,11 +78,15 @@ try {
   // As a browser or Grafana asks: the client in a process of its own, so it does not share the server's event loop.
   const child = await promisify(execFile)(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./http-client.ts', import.meta.url)),
     JSON.stringify({ base, token, runs: RUNS, cases })], { encoding: 'utf8', maxBuffer: 1 << 24 })
-  const remote = JSON.parse(child.stdout) as Record<string, number[]>
-  say(`\n  ${RUNS} requests each (after 3 warm-up), p50 / p95 over HTTP from a client in another process:`)
+  const remote = JSON.parse(child.stdout) as { fresh: Record<string, number[]>; warm: Record<string, number[]> }
+  const verdict = (p95: number, target: number) => `target p95 ≤ ${target} ms → ${p95 <= target ? 'MET' : 'MISSED'}`
+  say(`\n  ${RUNS} requests each (after 3 warm-up), p50 / p95 over HTTP from a client in another process, as a long-lived client`
+    + ` (a browser tab, Grafana) asks: the cases run twice in that process and this is the second pass; the first, from the`
+    + ` process's start, is in brackets (its first case also carries the client's own warm-up):`)
   for (const c of cases) {
-    const p95 = percentile(remote[c.name], 0.95)
-    say(`  ${c.name.padEnd(26)} p50 ${percentile(remote[c.name], 0.5).toFixed(1).padStart(6)} ms  p95 ${p95.toFixed(1).padStart(6)} ms  (target p95 ≤ ${c.targetMs} ms → ${p95 <= c.targetMs ? 'MET' : 'MISSED'})`)
+    const p95 = percentile(remote.warm[c.name], 0.95)
+    const fresh = `[fresh process: p50 ${percentile(remote.fresh[c.name], 0.5).toFixed(1)} / p95 ${percentile(remote.fresh[c.name], 0.95).toFixed(1)} ms]`
+    say(`  ${c.name.padEnd(26)} p50 ${percentile(remote.warm[c.name], 0.5).toFixed(1).padStart(6)} ms  p95 ${p95.toFixed(1).padStart(6)} ms  (${verdict(p95, c.targetMs)})  ${fresh}`)
   }
   say(`\n  ${RUNS} requests each (after 3 warm-up), p50 / p95 over HTTP from a client in the server's own process (the earlier method; client and server share one event loop):`)
   const results: Record<string, { p50: number; p95: number }> = {}
@@ -92,7 +96,7 @@ try {
     const p95 = percentile(times, 0.95)
     results[c.name] = { p50, p95 }
     const size = (last as { count?: number; timestamps?: unknown[] }).count ?? (last as { timestamps?: unknown[] }).timestamps?.length
-    say(`  ${c.name.padEnd(26)} p50 ${p50.toFixed(1).padStart(6)} ms  p95 ${p95.toFixed(1).padStart(6)} ms  (target p95 ≤ ${c.targetMs} ms → ${p95 <= c.targetMs ? 'MET' : 'MISSED'})${size !== undefined ? `  [${size} rows/points]` : ''}`)
+    say(`  ${c.name.padEnd(26)} p50 ${p50.toFixed(1).padStart(6)} ms  p95 ${p95.toFixed(1).padStart(6)} ms  (${verdict(p95, c.targetMs)})${size !== undefined ? `  [${size} rows/points]` : ''}`)
   }
 
   // The 30-day series against the same query over raw rows, in-process (no HTTP on either side).
@@ -124,7 +128,7 @@ try {
         .where('org_id', '=', agent.org_id).where('agent_id', '=', agent.id).where('time', '>=', hour).where('time', '<', end)
         .orderBy('time', 'desc').orderBy('metric_type').orderBy('metric_name').orderBy('tags').limit(1000).execute()
         .then((rows) => JSON.stringify(rows.map((r) => ({ ...r, time: r.time.toISOString(), agent_id: agent.name })))),
-      after: () => readMetricRows(store.db, { orgId: agent.org_id, agentId: agent.id, agentName: agent.name, start: hour, end, limit: 1000 }),
+      after: () => readMetricRows(store.db, { orgId: agent.org_id, agent: agent.name, start: hour, end, limit: 1000 }),
       label: 'range 1 h: rows decoded, then JSON in Node',
     },
     stats: {
