@@ -10,7 +10,7 @@ import { agentNotFound } from '../agents/agents-repository.ts'
 import { parseLimit, parseTimeRange } from './time-range.ts'
 import { ProcessRangeQuery, RangeQuery, agentFor } from './query-schemas.ts'
 import { AgentIdParam } from '../http/params.ts'
-import { readDiskRows, readMetricRows, readNetworkRows, readProcessRows, type AgentListingRequest, type ListingPage } from './range-reads.ts'
+import { readDiskRows, readMetricRows, readNetworkRows, readProcessRows, type ListingPage } from './range-reads.ts'
 import { readAgentLatest, type LatestMetric } from './latest-reads.ts'
 
 const MAX_LIMIT = 10_000
@@ -26,30 +26,15 @@ const iso = (d: Date | null) => (d ? d.toISOString() : null)
  * A listing's answer around the rows' JSON the database built: the head, count, rows and where the next
  * page starts, in the response schema's order. Sent as text, so Fastify does not serialize it again.
  */
-function sendListing(reply: FastifyReply, range: { start: Date; end: Date }, page: ListingPage): FastifyReply {
-  const { agentName, count, json, ...next } = page
-  const head = { agent_id: agentName, start: range.start.toISOString(), end: range.end.toISOString(), count }
+function sendListing(reply: FastifyReply, head: Record<string, string>, page: ListingPage): FastifyReply {
+  const { count, json, ...next } = page
   const tail = JSON.stringify(next).slice(1, -1)
-  const text = `${JSON.stringify(head).slice(0, -1)},"metrics":[${json}]${tail ? `,${tail}` : ''}}`
+  const text = `${JSON.stringify({ ...head, count }).slice(0, -1)},"metrics":[${json}]${tail ? `,${tail}` : ''}}`
   return reply.type('application/json; charset=utf-8').send(text)
 }
 
 export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const db = app.store.db
-
-  /**
-   * A listing whose rows the database pages as JSON (range, disk, network): the agent is found in the page's
-   * own statement, so the request makes one trip to the store.
-   */
-  async function jsonListing(request: FastifyRequest, reply: FastifyReply, read: (db: typeof app.store.db, req: AgentListingRequest) => Promise<ListingPage | undefined>) {
-    const params = request.params as { agent_id: string }
-    const query = request.query as { start?: string; end?: string; limit?: string; cursor?: string }
-    const range = parseTimeRange(query)
-    const limit = parseLimit(query.limit, 1000, MAX_LIMIT)
-    const page = await read(db, { orgId: principalOf(request).orgId, agent: params.agent_id, start: range.start, end: range.end, limit, cursor: query.cursor })
-    if (!page) throw agentNotFound(params.agent_id)
-    return sendListing(reply, range, page)
-  }
 
   async function listing(request: FastifyRequest, defaultLimit: number, max: number) {
     const params = request.params as { agent_id: string }
@@ -79,7 +64,10 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/api/v1/metrics/range/:agent_id', {
     onRequest: app.authenticate,
     schema: { summary: 'Scalar metric rows in a time range', tags: ['metrics'], params: AgentIdParam, querystring: RangeQuery, response: { 200: RangeOut, ...ERRORS } },
-  }, async (request, reply) => jsonListing(request, reply, readMetricRows))
+  }, async (request, reply) => {
+    const { agent, head, read, cursor } = await listing(request, 1000, MAX_LIMIT)
+    return sendListing(reply, head, await readMetricRows(db, { ...read, cursor, agentName: agent.name }))
+  })
 
   // Disk and network listings differ only in their read and response schema.
   const wideListings = [
@@ -90,7 +78,10 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     app.get(w.url, {
       onRequest: app.authenticate,
       schema: { summary: w.summary, tags: ['metrics'], params: AgentIdParam, querystring: RangeQuery, response: { 200: w.response, ...ERRORS } },
-    }, async (request, reply) => jsonListing(request, reply, w.read))
+    }, async (request, reply) => {
+      const { agent, head, read, cursor } = await listing(request, 1000, MAX_LIMIT)
+      return sendListing(reply, head, await w.read(db, { ...read, cursor, agentName: agent.name }))
+    })
   }
 
   app.get('/api/v1/metrics/process/:agent_id', {

@@ -2,7 +2,6 @@
 // first, one page at a time. No request here: callers pass the organization, agent, range, limit and cursor.
 import { sql, type Kysely, type RawBuilder, type Selectable, type SelectQueryBuilder } from 'kysely'
 import { DomainError } from '../errors/domain-error.ts'
-import { agentNamed } from '../agents/agents-repository.ts'
 import type { Database, DiskMetricsTable, NetworkMetricsTable, ProcessMetricsTable } from '../store/database.ts'
 
 export const DISK_COLUMNS = ['time', 'device', 'mount_point', 'filesystem', 'total_bytes', 'used_bytes', 'available_bytes', 'usage_percent',
@@ -25,17 +24,11 @@ export type ProcessRow = Pick<Selectable<ProcessMetricsTable>, (typeof PROCESS_C
 export interface ListingRequest { orgId: string; agentId: string; start: Date; end: Date; limit: number; cursor?: string }
 
 /**
- * A listing of the organization's agent `agent` (its uuid or name, as a path names it), found in the page's own
- * statement: on the embedded engine each statement is a trip to the engine's thread.
- */
-export interface AgentListingRequest extends Omit<ListingRequest, 'agentId'> { agent: string }
-
-/**
  * A page of a listing as JSON built in the database (one string crosses from the engine instead of a
  * thousand decoded rows): `json` is the rows of the page, comma-separated, in the page's order.
  * next_end and next_cursor say where the next page starts (absent on the last page).
  */
-export interface ListingPage { agentName: string; count: number; json: string; next_cursor?: string; next_end?: string }
+export interface ListingPage { count: number; json: string; next_cursor?: string; next_end?: string }
 
 type Listing = SelectQueryBuilder<Database, any, any>
 
@@ -117,10 +110,8 @@ function rowsJson(page: PageColumns, count: number, agentName: string): string {
  * full page is cut back to whole instants for that, unless one instant alone fills it. The database hands
  * over one string per column; the rows' JSON, the cut and the cursor are made from them in Node.
  */
-async function page(db: Kysely<Database>, query: Listing, columns: readonly string[], textColumns: ReadonlySet<string>, keys: ListingKey[], req: AgentListingRequest): Promise<ListingPage | undefined> {
-  const agent = agentNamed(db, req.orgId, req.agent).select(['id', 'name']).limit(1)
-  let q = query.where('org_id', '=', req.orgId).where('agent_id', '=', sql<string>`(select id from a)`)
-    .where('time', '>=', req.start).where('time', '<', req.end)
+async function page(db: Kysely<Database>, query: Listing, columns: readonly string[], textColumns: ReadonlySet<string>, keys: ListingKey[], req: ListingRequest & { agentName: string }): Promise<ListingPage> {
+  let q = query.where('time', '>=', req.start).where('time', '<', req.end)
   if (req.cursor) {
     const c = decodeCursor(req.cursor)
     if (c.k.length !== keys.length) throw new DomainError('invalid', 'Invalid request: cursor belongs to another listing', { details: { cursor: ['is malformed'] } })
@@ -130,23 +121,20 @@ async function page(db: Kysely<Database>, query: Listing, columns: readonly stri
   for (const k of keys) q = q.orderBy(sql.ref(k.column))
   const order = sql.join([sql`time desc`, ...keys.map((k) => sql`${sql.ref(k.column)} asc`)])
   const valueColumns = columns.filter((c) => c !== 'time')
-  const { rows: [r] } = await sql<{ agent_name: string | null; n: number; times: string } & Record<string, string>>`
-    with a as (${agent})
-    select (select name from a) as agent_name, count(*)::int as n,
+  const { rows: [r] } = await sql<{ n: number; times: string } & Record<string, string>>`
+    select count(*)::int as n,
            coalesce(string_agg(floor(extract(epoch from time) * 1000)::int8::text, ',' order by ${order}), '') as times,
            ${sql.join(valueColumns.map((c, i) => sql`${columnValues(c, textColumns.has(c), order)} as ${sql.ref(`c${i}`)}`))}
     from (${q.limit(req.limit)}) as page`.execute(db)
-  if (r.agent_name === null) return undefined
-  const agentName = r.agent_name
   const rows = splitColumns(r.n, r.times, valueColumns.map((_, i) => r[`c${i}`]), valueColumns, textColumns)
-  if (r.n < req.limit || r.n === 0) return { agentName, count: r.n, json: rowsJson(rows, r.n, agentName) }
+  if (r.n < req.limit || r.n === 0) return { count: r.n, json: rowsJson(rows, r.n, req.agentName) }
   // Rows come newest first: the oldest instant's rows are the tail, and are left for the next page.
   const oldest = rows.ms[r.n - 1]
   const whole = rows.ms[0] !== oldest
   const count = whole ? rows.ms.indexOf(oldest) : r.n
   const lastTime = isoOf(rows.ms[count - 1])
   return {
-    agentName, count, json: rowsJson(rows, count, agentName),
+    count, json: rowsJson(rows, count, req.agentName),
     next_cursor: encodeCursor({ t: lastTime, k: keys.map((k) => (k.cursorValue ?? ((v) => v as string | number))(JSON.parse(rows.columns.get(k.column)![count - 1]))) }),
     ...(whole ? { next_end: lastTime } : {}),
   }
@@ -156,22 +144,25 @@ const METRIC_COLUMNS = ['time', 'metric_type', 'metric_name', 'value', 'tags'] a
 const METRIC_TEXT: ReadonlySet<string> = new Set(['metric_type', 'metric_name'])
 
 /** Scalar metric rows; the tie-break orders tags as jsonb and the cursor carries them as JSON, read back as jsonb. */
-export async function readMetricRows(db: Kysely<Database>, req: AgentListingRequest): Promise<ListingPage | undefined> {
-  const query = db.selectFrom('metrics').select(METRIC_COLUMNS).orderBy('time', 'desc')
+export async function readMetricRows(db: Kysely<Database>, req: ListingRequest & { agentName: string }): Promise<ListingPage> {
+  const query = db.selectFrom('metrics').select(METRIC_COLUMNS)
+    .where('org_id', '=', req.orgId).where('agent_id', '=', req.agentId).orderBy('time', 'desc')
   return page(db, query, METRIC_COLUMNS, METRIC_TEXT, [
     { column: 'metric_type' }, { column: 'metric_name' }, { column: 'tags', cursorValue: (v) => JSON.stringify(v) },
   ], req)
 }
 
 /** Filesystem rows, each instant ordered by mount point. */
-export async function readDiskRows(db: Kysely<Database>, req: AgentListingRequest): Promise<ListingPage | undefined> {
-  const query = db.selectFrom('disk_metrics').select(DISK_COLUMNS).orderBy('time', 'desc')
+export async function readDiskRows(db: Kysely<Database>, req: ListingRequest & { agentName: string }): Promise<ListingPage> {
+  const query = db.selectFrom('disk_metrics').select(DISK_COLUMNS)
+    .where('org_id', '=', req.orgId).where('agent_id', '=', req.agentId).orderBy('time', 'desc')
   return page(db, query, DISK_COLUMNS, DISK_TEXT, [{ column: 'mount_point' }], req)
 }
 
 /** Interface rows, each instant ordered by interface name. */
-export async function readNetworkRows(db: Kysely<Database>, req: AgentListingRequest): Promise<ListingPage | undefined> {
-  const query = db.selectFrom('network_metrics').select(NETWORK_COLUMNS).orderBy('time', 'desc')
+export async function readNetworkRows(db: Kysely<Database>, req: ListingRequest & { agentName: string }): Promise<ListingPage> {
+  const query = db.selectFrom('network_metrics').select(NETWORK_COLUMNS)
+    .where('org_id', '=', req.orgId).where('agent_id', '=', req.agentId).orderBy('time', 'desc')
   return page(db, query, NETWORK_COLUMNS, NETWORK_TEXT, [{ column: 'interface' }], req)
 }
 
