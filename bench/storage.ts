@@ -3,8 +3,8 @@
 //   npm run bench:storage        (AGENTS=10; 64 scalar series per agent, one sample every 10 s for a day)
 // Series move like a host's: percentages with two decimals that wander, byte gauges that drift in whole
 // pages, counters that only grow, load averages, rates, constants, and eight per-core CPU series told apart
-// by a tag (as the agent sends cpu.usage_percent{core}). Then the same data ordered by tags within each
-// segment (the per-core series no longer interleave) is measured for comparison. Where Prometheus's promtool
+// by a tag (as the agent sends cpu.usage_percent{core}). Then the same data segmented as before migration 030
+// (the per-core series interleaving in one segment) and with values as integer hundredths, for comparison. Where Prometheus's promtool
 // is installed (Debian's `prometheus`, 2.42), the same samples are written to Prometheus TSDB blocks
 // (`promtool tsdb create-blocks-from openmetrics`) and measured beside ours.
 import { spawnSync } from 'node:child_process'
@@ -173,30 +173,30 @@ async function main(): Promise<void> {
 
     say('')
     say(`uncompressed, in the hypertable: ${(Number((await sql<{ b: string }>`select hypertable_size('metrics') as b`.execute(store.db)).rows[0].b) / rows).toFixed(1)} bytes per sample`)
-    const current = await measure('segmented by org, agent, type and name; ordered by time (the schema today)')
+    const current = await measure('segmented by series (org, agent, type, name, tags); ordered by time (the schema today, migration 030)')
     await sql`checkpoint`.execute(store.db)
     say(`  the data directory grew by ${fmt(dirBytes(pgDir) - before)} bytes (${((dirBytes(pgDir) - before) / rows).toFixed(2)} per sample, WAL and free space included)`)
 
     const prometheus = await prometheusBytes(store, dir, rows)
 
     await sql`select decompress_chunk(c) from show_chunks('metrics') c`.execute(store.db)
-    await sql`alter table metrics set (timescaledb.compress_orderby = 'tags, time DESC')`.execute(store.db)
-    const byTags = await measure('the same, ordered by tags then time (per-core series kept apart)')
+    await sql`alter table metrics set (timescaledb.compress_segmentby = 'org_id, agent_id, metric_type, metric_name')`.execute(store.db)
+    const previous = await measure('segmented by org, agent, type and name; ordered by time (the schema before migration 030: per-core series interleave)')
     // What values kept as integers would take: every series here is whole or has two decimals, so hundredths
     // as bigint hold them exactly, and TimescaleDB compresses integers by delta of delta instead of XOR.
     await sql`create table metrics_centi (like metrics)`.execute(store.db)
     await sql`alter table metrics_centi alter column value type bigint using round(value * 100)::bigint`.execute(store.db)
     await sql`select create_hypertable('metrics_centi', 'time', chunk_time_interval => interval '1 day')`.execute(store.db)
     await sql`insert into metrics_centi (time, org_id, agent_id, metric_type, metric_name, value, tags) select time, org_id, agent_id, metric_type, metric_name, round(value * 100)::bigint, tags from metrics`.execute(store.db)
-    await sql`alter table metrics_centi set (timescaledb.compress, timescaledb.compress_segmentby = 'org_id, agent_id, metric_type, metric_name',
-      timescaledb.compress_orderby = 'tags, time DESC')`.execute(store.db)
+    await sql`alter table metrics_centi set (timescaledb.compress, timescaledb.compress_segmentby = 'org_id, agent_id, metric_type, metric_name, tags',
+      timescaledb.compress_orderby = 'time DESC')`.execute(store.db)
     await sql`select compress_chunk(c) from show_chunks('metrics_centi') c`.execute(store.db)
     const centi = Number((await sql<{ after: string }>`
       select sum(after_compression_total_bytes) as after from hypertable_compression_stats('metrics_centi')`.execute(store.db)).rows[0].after) / rows
-    say(`values as hundredths in bigint, ordered by tags then time: ${centi.toFixed(2)} bytes per sample`)
+    say(`values as hundredths in bigint, segmented by series: ${centi.toFixed(2)} bytes per sample`)
 
     say('')
-    say(`bytes per scalar sample: ${current.toFixed(2)} (schema), ${byTags.toFixed(2)} (ordered by tags), ${centi.toFixed(2)} (hundredths as integers); target ≤ ${TARGET_BYTES}; Prometheus ${PROMETHEUS_PUBLISHED} (published)`
+    say(`bytes per scalar sample: ${current.toFixed(2)} (schema), ${previous.toFixed(2)} (the schema before migration 030), ${centi.toFixed(2)} (hundredths as integers); target ≤ ${TARGET_BYTES}; Prometheus ${PROMETHEUS_PUBLISHED} (published)`
       + (prometheus ? `, ${(prometheus.chunks + prometheus.index).toFixed(2)} on the same samples (chunks and indexes of 2-hour blocks; `
         + `ratio ${(current / (prometheus.chunks + prometheus.index)).toFixed(2)}×)` : ''))
   } finally {

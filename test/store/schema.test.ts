@@ -57,7 +57,7 @@ for (const backend of await allBackends()) {
       const settings = (table: string) => before.compression.filter((c) => c.hypertable_name === table)
       const segmentby = (table: string) => settings(table).filter((c) => c.segmentby_column_index !== null)
         .sort((a, b) => a.segmentby_column_index! - b.segmentby_column_index!).map((c) => c.attname)
-      t.same(segmentby('metrics'), ['org_id', 'agent_id', 'metric_type', 'metric_name'])
+      t.same(segmentby('metrics'), ['org_id', 'agent_id', 'metric_type', 'metric_name', 'tags'], 'metrics: one series per segment (migration 030)')
       t.same(segmentby('disk_metrics'), ['org_id', 'agent_id', 'mount_point'])
       t.same(segmentby('network_metrics'), ['org_id', 'agent_id', 'interface'])
       // The minute aggregate too, by its materialized hypertable: one series per segment, newest bucket first.

@@ -1,0 +1,33 @@
+// Data migration: each compressed segment of `metrics` holds one series. The tags join the segment key, so
+// series told apart by a tag (a core, a device, a writer's labels) no longer interleave in one segment: the
+// timestamps compress as one regular sequence and the tags are stored once per segment instead of per row.
+// bench:storage measured 6.39 → 5.94 bytes a sample on the same day of data; reads keep the time order
+// inside each segment. The chunks compressed before are recompressed the new way, oldest first, with a line
+// on stderr for each (a day's chunk of 10 agents took about 10 s in the embedded engine).
+import { sql, type Kysely } from 'kysely'
+
+export const METRICS_SEGMENT_BY = 'org_id, agent_id, metric_type, metric_name, tags'
+
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await sql.raw(`ALTER TABLE metrics SET (timescaledb.compress_segmentby = '${METRICS_SEGMENT_BY}',
+    timescaledb.compress_orderby = 'time DESC')`).execute(db)
+  await recompressMetricsChunks(db, (msg) => process.stderr.write(`migration 030: ${msg}\n`))
+}
+
+/** Recompresses every compressed chunk of `metrics` whose segments are not one series yet; returns how many. */
+export async function recompressMetricsChunks(db: Kysely<unknown>, progress: (msg: string) => void): Promise<number> {
+  const { rows: chunks } = await sql<{ chunk: string; day: string }>`
+    select format('%I.%I', c.chunk_schema, c.chunk_name) as chunk, to_char(c.range_start at time zone 'UTC', 'YYYY-MM-DD HH24:MI') as day
+    from timescaledb_information.chunks c
+    join _timescaledb_catalog.compression_settings s on s.relid = format('%I.%I', c.chunk_schema, c.chunk_name)::regclass
+    where c.hypertable_schema = current_schema() and c.hypertable_name = 'metrics' and c.is_compressed
+      and not ('tags' = any(s.segmentby))
+    order by c.range_start`.execute(db)
+  if (chunks.length > 0) progress(`recompressing ${chunks.length} compressed metrics chunk(s), one segment per series`)
+  for (const [i, { chunk, day }] of chunks.entries()) {
+    const started = performance.now()
+    await sql`select compress_chunk(${chunk}::regclass, recompress => true)`.execute(db)
+    progress(`metrics chunk ${i + 1}/${chunks.length} (from ${day} UTC) recompressed in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  }
+  return chunks.length
+}
