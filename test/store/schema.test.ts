@@ -74,6 +74,19 @@ for (const backend of await allBackends()) {
       }
     })
 
+    t.test('the minute aggregate keeps the indexes its reads use, and no per-column ones (migration 031)', async (t) => {
+      const { rows } = await sql<{ cols: string }>`
+        select regexp_replace(i.indexdef, '^.*btree ', '') as cols
+        from timescaledb_information.continuous_aggregates ca
+        join pg_indexes i on i.schemaname = ca.materialization_hypertable_schema and i.tablename = ca.materialization_hypertable_name
+        where ca.view_name = 'metrics_1m' order by 1`.execute(store.db)
+      t.same(rows.map((r) => r.cols), [
+        '(agent_id, metric_type, metric_name, bucket DESC)',
+        '(bucket DESC)',
+        '(metric_type, metric_name, bucket DESC)',
+      ])
+    })
+
     t.test('policies: refresh for every aggregate, compression after 7 days (the minute and hourly process aggregates after 8), configured retention', async (t) => {
       const jobs = (proc: string) => before.jobs.filter((j) => j.proc_name === proc)
       t.same(jobs('policy_refresh_continuous_aggregate').map((j) => j.hypertable_name).sort(), [...AGGREGATES].sort())
