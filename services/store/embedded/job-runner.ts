@@ -62,6 +62,14 @@ export const HOT_TABLES = [
 export const HOT_TABLES_VACUUM_INTERVAL_MS = 5 * 60_000
 
 /**
+ * work_mem while an aggregate refreshes (the engine's default is 4 MB): the minute aggregate groups a minute of
+ * every series (30,000 groups at 500 agents), and with room for them in memory a refresh took 0.85 s instead
+ * of 1.03 (the mean of three each, alternating in one engine). A refresh holds the one session meanwhile, so
+ * ingest waits that much less. Reset after each refresh, so other statements keep the default.
+ */
+export const REFRESH_WORK_MEM = '64MB'
+
+/**
  * The embedded engine has no checkpointer either, and PostgreSQL alone (single-user mode) never starts a
  * checkpoint for WAL volume: WAL grew without bound (1.6 GB for 15,000 fleet batches, 110 kB each, with
  * max_wal_size at 1 GB), and so would the replay after a crash. The runner checkpoints as a server's
@@ -282,10 +290,15 @@ export class EmbeddedJobRunner {
   private async runJob(job: ScheduledJob, now: number): Promise<JobRun> {
     const started = performance.now()
     const run: JobRun = { job_id: job.job_id, proc_name: job.proc_name, relation: job.relation, ms: 0 }
+    const refresh = job.proc_name === 'policy_refresh_continuous_aggregate'
     try {
+      // Separate statements: a refresh cannot run inside a transaction block, as one multi-statement query is.
+      if (refresh) await sql.raw(`set work_mem = '${REFRESH_WORK_MEM}'`).execute(this.db)
       await sql`call run_job(${job.job_id}::int)`.execute(this.db)
     } catch (err) {
       run.error = err instanceof Error ? err.message : String(err)
+    } finally {
+      if (refresh) await sql`reset work_mem`.execute(this.db).catch(() => {})
     }
     // A failed job waits for its next slot too, as TimescaleDB's scheduler would retry it.
     this.lastRun.set(job.job_id, now)
