@@ -2,24 +2,15 @@
 // to 014 gets raw process rows holding credentials (some in compressed chunks), then migrates to the latest.
 import t from 'tap'
 import { sql } from 'kysely'
-import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { migrateToLatest, SQL_DIR } from '../../services/store/migrations.ts'
+import { migrateToLatest } from '../../services/store/migrations.ts'
 import type { Store } from '../../services/store/open-store.ts'
 import { SCRUB_CASES } from '../contract/command-line-cases.ts'
 import { allBackends } from './backends.ts'
+import { migrateUpTo } from './partial-migrations.ts'
 
 const DAY = 86_400_000
 const SCRUB_MIGRATION = '015_scrub_command_lines'
 const withSecrets = SCRUB_CASES.filter(([line, scrubbed]) => line !== scrubbed)
-
-/** The migrations before the scrub, alone in a folder. */
-async function migrationsBeforeScrub(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'hostpulse-migrations-'))
-  for (const file of await readdir(SQL_DIR)) if (file < SCRUB_MIGRATION && /^\d{3}_/.test(file)) await copyFile(join(SQL_DIR, file), join(dir, file))
-  return dir
-}
 
 async function storeRawProcesses(store: Store, ageDays: number[]): Promise<{ agentId: string }> {
   const org = await store.db.insertInto('organizations').values({ name: `org-${crypto.randomUUID().slice(0, 8)}` }).returning('id').executeTakeFirstOrThrow()
@@ -36,16 +27,11 @@ async function storeRawProcesses(store: Store, ageDays: number[]): Promise<{ age
 
 for (const backend of await allBackends()) {
   t.test(`${backend.name}: migration 015 scrubs stored command lines, compressed chunks included`, { skip: backend.skip }, async (t) => {
-    const partial = await migrationsBeforeScrub()
-    t.teardown(async () => { await rm(partial, { recursive: true, force: true }); await backend.dispose() })
+    t.teardown(() => backend.dispose())
     const store = await backend.open()
     t.teardown(() => store.close())
-    const { rows: [applied] } = await sql<{ n: number }>`select count(*)::int as n from pg_tables where tablename = 'hostpulse_migrations'`.execute(store.db)
-    if (applied.n > 0) {
-      const done = await sql<{ name: string }>`select name from hostpulse_migrations where name = ${SCRUB_MIGRATION}`.execute(store.db)
-      if (done.rows.length > 0) { t.comment(`skipped: ${SCRUB_MIGRATION} already ran on this database; the test needs a fresh one`); return }
-    }
-    await migrateToLatest(store.db, () => {}, partial)
+    const { skip } = await migrateUpTo(store, SCRUB_MIGRATION)
+    if (skip) { t.comment(`skipped: ${skip}`); return }
     const { agentId } = await storeRawProcesses(store, [10, 9, 0])
     const { rows: compressed } = await sql<{ c: string }>`select compress_chunk(c, if_not_compressed => true)::text as c
       from show_chunks('process_metrics', older_than => interval '7 days') c`.execute(store.db)

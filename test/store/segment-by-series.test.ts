@@ -3,24 +3,15 @@
 // per segment, and every row reads back exactly as before, through the raw table and a time-ordered read.
 import t from 'tap'
 import { sql } from 'kysely'
-import { mkdtemp, readdir, rm, symlink } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { migrateToLatest, SQL_DIR } from '../../services/store/migrations.ts'
+import { migrateToLatest } from '../../services/store/migrations.ts'
 import type { Store } from '../../services/store/open-store.ts'
 import { allBackends } from './backends.ts'
+import { migrateUpTo } from './partial-migrations.ts'
 
 const DAY = 86_400_000
 const MIGRATION = '030_segment_metrics_by_series'
 const CORES = 4
 const SAMPLES = 2_000 // per core and day, every 10 s from midnight
-
-/** The migrations before 030, linked in a folder of their own (a .ts one imports relative to its real path). */
-async function migrationsBefore(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'hostpulse-migrations-'))
-  for (const file of await readdir(SQL_DIR)) if (file < MIGRATION && /^\d{3}_/.test(file)) await symlink(join(SQL_DIR, file), join(dir, file))
-  return dir
-}
 
 interface Chunk { chunk: string; segmentby: string[]; compressed: boolean }
 
@@ -39,16 +30,11 @@ const read = async (store: Store, agentId: string): Promise<Row[]> => (await sql
 
 for (const backend of await allBackends()) {
   t.test(`${backend.name}: migration 030 recompresses metrics chunks with one series per segment, rows unchanged`, { skip: backend.skip }, async (t) => {
-    const partial = await migrationsBefore()
-    t.teardown(async () => { await rm(partial, { recursive: true, force: true }); await backend.dispose() })
+    t.teardown(() => backend.dispose())
     const store = await backend.open()
     t.teardown(() => store.close())
-    const { rows: [applied] } = await sql<{ n: number }>`select count(*)::int as n from pg_tables where tablename = 'hostpulse_migrations'`.execute(store.db)
-    if (applied.n > 0) {
-      const done = await sql<{ name: string }>`select name from hostpulse_migrations where name = ${MIGRATION}`.execute(store.db)
-      if (done.rows.length > 0) { t.comment(`skipped: ${MIGRATION} already ran on this database; the test needs a fresh one`); return }
-    }
-    await migrateToLatest(store.db, () => {}, partial)
+    const { skip } = await migrateUpTo(store, MIGRATION)
+    if (skip) { t.comment(`skipped: ${skip}`); return }
 
     const org = await store.db.insertInto('organizations').values({ name: `org-${crypto.randomUUID().slice(0, 8)}` }).returning('id').executeTakeFirstOrThrow()
     const agent = await store.db.insertInto('agents').values({ org_id: org.id, name: `seg-${crypto.randomUUID().slice(0, 8)}`, labels: '{}' })
