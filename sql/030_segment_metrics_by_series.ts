@@ -8,16 +8,10 @@
 // in the embedded engine; a day of 2 agents, 1.1 million rows, in 2.7–4.4 s).
 import { sql, type Kysely } from 'kysely'
 
-export const METRICS_SEGMENT_BY = 'org_id, agent_id, metric_type, metric_name, tags'
-
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await sql.raw(`ALTER TABLE metrics SET (timescaledb.compress_segmentby = '${METRICS_SEGMENT_BY}',
-    timescaledb.compress_orderby = 'time DESC')`).execute(db)
-  await recompressMetricsChunks(db, (msg) => process.stderr.write(`migration 030: ${msg}\n`))
-}
-
-/** Recompresses every compressed chunk of `metrics` whose segments are not one series yet; returns how many. */
-export async function recompressMetricsChunks(db: Kysely<unknown>, progress: (msg: string) => void): Promise<number> {
+  await sql`ALTER TABLE metrics SET (timescaledb.compress_segmentby = 'org_id, agent_id, metric_type, metric_name, tags',
+    timescaledb.compress_orderby = 'time DESC')`.execute(db)
+  const say = (msg: string) => process.stderr.write(`migration 030: ${msg}\n`)
   const { rows: chunks } = await sql<{ chunk: string; day: string }>`
     select format('%I.%I', c.chunk_schema, c.chunk_name) as chunk, to_char(c.range_start at time zone 'UTC', 'YYYY-MM-DD HH24:MI') as day
     from timescaledb_information.chunks c
@@ -25,11 +19,10 @@ export async function recompressMetricsChunks(db: Kysely<unknown>, progress: (ms
     where c.hypertable_schema = current_schema() and c.hypertable_name = 'metrics' and c.is_compressed
       and not ('tags' = any(s.segmentby))
     order by c.range_start`.execute(db)
-  if (chunks.length > 0) progress(`recompressing ${chunks.length} compressed metrics chunk(s), one segment per series`)
+  if (chunks.length > 0) say(`recompressing ${chunks.length} compressed metrics chunk(s), one segment per series`)
   for (const [i, { chunk, day }] of chunks.entries()) {
     const started = performance.now()
     await sql`select compress_chunk(${chunk}::regclass, recompress => true)`.execute(db)
-    progress(`metrics chunk ${i + 1}/${chunks.length} (from ${day} UTC) recompressed in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+    say(`metrics chunk ${i + 1}/${chunks.length} (from ${day} UTC) recompressed in ${((performance.now() - started) / 1000).toFixed(1)} s`)
   }
-  return chunks.length
 }

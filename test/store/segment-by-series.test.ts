@@ -5,7 +5,7 @@ import t from 'tap'
 import { sql } from 'kysely'
 import { migrateToLatest } from '../../services/store/migrations.ts'
 import type { Store } from '../../services/store/open-store.ts'
-import { allBackends } from './backends.ts'
+import { allBackends, seedAgent } from './backends.ts'
 import { migrateUpTo } from './partial-migrations.ts'
 
 const DAY = 86_400_000
@@ -36,14 +36,12 @@ for (const backend of await allBackends()) {
     const { skip } = await migrateUpTo(store, MIGRATION)
     if (skip) { t.comment(`skipped: ${skip}`); return }
 
-    const org = await store.db.insertInto('organizations').values({ name: `org-${crypto.randomUUID().slice(0, 8)}` }).returning('id').executeTakeFirstOrThrow()
-    const agent = await store.db.insertInto('agents').values({ org_id: org.id, name: `seg-${crypto.randomUUID().slice(0, 8)}`, labels: '{}' })
-      .returning('id').executeTakeFirstOrThrow()
+    const agent = await seedAgent(store, 'seg')
     const midnight = Math.floor(Date.now() / DAY) * DAY
     // Two days old enough to compress and today's, each core's values its own (core·1000 + sample).
     for (const days of [10, 9, 0]) {
       await sql`insert into metrics (time, org_id, agent_id, metric_type, metric_name, value, tags)
-        select to_timestamp(${(midnight - days * DAY) / 1000}::float8 + g * 10), ${org.id}, ${agent.id}, 'cpu', 'usage_percent',
+        select to_timestamp(${(midnight - days * DAY) / 1000}::float8 + g * 10), ${agent.org_id}, ${agent.id}, 'cpu', 'usage_percent',
                c * 1000 + g + 0.25, jsonb_build_object('core', c::text)
         from generate_series(0, ${SAMPLES - 1}) g, generate_series(0, ${CORES - 1}) c`.execute(store.db)
     }
