@@ -93,9 +93,10 @@ export async function loadMinuteData(store: Store, agents: Array<{ id: string; o
     const [, ms] = await timed(() => sql`call refresh_continuous_aggregate(${view}::regclass, null, null)`.execute(db))
     say(`  refreshed ${view} in ${(ms / 1000).toFixed(1)} s`)
   }
-  // Every compression policy once, as TimescaleDB's scheduler would: raw chunks after 7 days, the minute aggregate's after 8.
+  // Every compression policy once, as TimescaleDB's scheduler would: raw chunks after HOSTPULSE_COMPRESS_AFTER (a day
+  // by default), the minute aggregate's after 8 days.
   const { rows: jobs } = await sql<{ job_id: number }>`select job_id from timescaledb_information.jobs where proc_name = 'policy_compression' order by job_id`.execute(db)
   const [, compressMs] = await timed(async () => { for (const j of jobs) await sql`call run_job(${j.job_id}::int)`.execute(db) })
-  say(`  ran the ${jobs.length} compression policies in ${(compressMs / 1000).toFixed(1)} s (raw chunks older than 7 days, minute aggregate older than 8)`)
+  say(`  ran the ${jobs.length} compression policies in ${(compressMs / 1000).toFixed(1)} s (raw chunks past their policy's age, minute aggregate older than 8 days)`)
   await sql`analyze`.execute(db)
 }

@@ -25,8 +25,8 @@ const PROCESS_AGGREGATES = ['process_metrics_1h', 'process_lives_1h', 'process_s
 /**
  * One 150-process snapshot a minute over [start, end) for `agent`, written in-engine a day at a time: 120
  * daemons up the whole time (CPU and memory varying) and 30 job slots whose processes come and go, so
- * that a day holds a few thousand starts and exits. Then the hourly aggregates are refreshed and chunks older
- * than 7 days compressed, as the policies would have done.
+ * that a day holds a few thousand starts and exits. Then the hourly aggregates are refreshed and chunks compressed
+ * as the policies would have done (raw chunks after HOSTPULSE_COMPRESS_AFTER, the hourly aggregate after 8 days).
  */
 export async function loadProcessHistory(store: Store, agent: { id: string; org_id: string }, start: Date, end: Date): Promise<number> {
   const minutes = Math.floor((end.getTime() - start.getTime()) / 60_000)
@@ -60,14 +60,16 @@ export async function loadProcessHistory(store: Store, agent: { id: string; org_
   const rows = minutes * PROCESSES
   say(`  wrote ${fmt(rows)} process rows and ${fmt(minutes)} snapshots in ${(loadMs / 1000).toFixed(1)} s`)
   await refreshProcessAggregates(store)
-  // What each compression policy would have compressed by now: the raw tables after 7 days, the hourly
-  // process aggregate after 8 (sql/028).
+  // What each compression policy would have compressed by now: the raw tables after their policy's age (a day
+  // unless HOSTPULSE_COMPRESS_AFTER says otherwise), the hourly process aggregate after 8 days (sql/028).
+  const { rows: [raw] } = await sql<{ after: string }>`select config ->> 'compress_after' as after from timescaledb_information.jobs
+    where proc_name = 'policy_compression' and hypertable_name = 'process_metrics'`.execute(store.db)
   const [, compressMs] = await timed(async () => {
-    for (const [table, after] of [['process_metrics', '7 days'], ['process_snapshots', '7 days'], ['process_metrics_1h', '8 days']]) {
+    for (const [table, after] of [['process_metrics', raw.after], ['process_snapshots', raw.after], ['process_metrics_1h', '8 days']]) {
       await sql`select count(compress_chunk(c, if_not_compressed => true)) from show_chunks(${table}::regclass, older_than => ${after}::interval) c`.execute(store.db)
     }
   })
-  say(`  compressed the raw chunks older than 7 days and the hourly aggregate's older than 8 in ${(compressMs / 1000).toFixed(1)} s (as the compression policies would)`)
+  say(`  compressed the raw chunks older than ${raw.after} and the hourly aggregate's older than 8 days in ${(compressMs / 1000).toFixed(1)} s (as the compression policies would)`)
   return rows
 }
 

@@ -19,7 +19,7 @@ async function main(cfg: Config): Promise<void> {
   storeOptions.lateData = { ...storeOptions.lateData, log: (msg, failed) => { if (failed || cfg.LOG_LEVEL === 'debug') say(msg) } }
   say(storeOptions.backend === 'embedded' ? `opening embedded TimescaleDB in ${storeOptions.dataDir} …` : 'connecting to TimescaleDB …')
   const store: Store = await openStore(storeOptions)
-  const report = await prepareStore(store, { retention: cfg.retention, grafanaPassword: cfg.GRAFANA_DB_PASSWORD, log: say })
+  const report = await prepareStore(store, { retention: cfg.retention, compressAfter: cfg.HOSTPULSE_COMPRESS_AFTER, grafanaPassword: cfg.GRAFANA_DB_PASSWORD, log: say })
   say(`database ready (${store.backend}, ${report.applied.length} migration(s) applied, ${report.alreadyApplied} already applied)`)
 
   const admin = await bootstrapAdmin(store.db, cfg.ADMIN_USERNAME, cfg.ADMIN_PASSWORD)

@@ -37,6 +37,8 @@ export const ConfigSchema = Type.Object({
   HOSTPULSE_RETENTION_DAY: Duration,
   /** How long log lines are kept (default: as long as the raw metrics). */
   HOSTPULSE_RETENTION_LOGS: Type.Optional(Duration),
+  /** Raw rows are compressed once their chunk is this much older than its end (at least 1h, less than the raw retention). */
+  HOSTPULSE_COMPRESS_AFTER: Duration,
   HOSTPULSE_JOB_CHECK_INTERVAL: Duration,
   /** Least time between two refreshes of an aggregate for rows older than its watermark (0s: off, rows wait for the policies). */
   HOSTPULSE_LATE_DATA_REFRESH: Duration,
@@ -105,6 +107,7 @@ const DEFAULT_DURATIONS = {
   HOSTPULSE_RETENTION_MINUTE: '90d',
   HOSTPULSE_RETENTION_HOUR: '90d',
   HOSTPULSE_RETENTION_DAY: '365d',
+  HOSTPULSE_COMPRESS_AFTER: '1d',
   HOSTPULSE_JOB_CHECK_INTERVAL: '15s',
   DATABASE_QUERY_TIMEOUT: '30s',
   DATABASE_CONNECT_TIMEOUT: '10s',
@@ -176,6 +179,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     // Node.js fires a longer timer at once.
     const ms = parseDuration(raw[key])
     if (ms <= 0 || ms > MAX_TIMER_MS) throw new ConfigError(`${key}=${raw[key]}: must be longer than 0 and at most 24d (it bounds how long a request waits on an unreachable database)`)
+  }
+  const compressAfterMs = parseDuration(raw.HOSTPULSE_COMPRESS_AFTER)
+  if (compressAfterMs < 3_600_000 || compressAfterMs >= parseDuration(raw.HOSTPULSE_RETENTION_RAW)) {
+    throw new ConfigError(`HOSTPULSE_COMPRESS_AFTER=${raw.HOSTPULSE_COMPRESS_AFTER}: must be at least 1h and shorter than HOSTPULSE_RETENTION_RAW=${raw.HOSTPULSE_RETENTION_RAW} `
+      + '(raw rows are compressed this long after their day ends, and dropped at the retention)')
   }
   const windowMs = parseDuration(raw.RATE_LIMIT_WINDOW)
   let scrubPatterns: RegExp[] = []

@@ -8,7 +8,7 @@ try {
   const store = await openStore(storeOptionsFromConfig(cfg))
   const say = (msg: string) => process.stdout.write(`${msg}\n`)
   say(`migrating ${store.location} …`)
-  const report = await prepareStore(store, { retention: cfg.retention, grafanaPassword: cfg.GRAFANA_DB_PASSWORD, log: say })
+  const report = await prepareStore(store, { retention: cfg.retention, compressAfter: cfg.HOSTPULSE_COMPRESS_AFTER, grafanaPassword: cfg.GRAFANA_DB_PASSWORD, log: say })
   say(`done: ${report.applied.length} applied, ${report.alreadyApplied} already applied`)
   await store.close()
 } catch (err) {

@@ -6,11 +6,13 @@ import { durationToInterval } from '../time/duration.ts'
 
 export interface RetentionConfig { raw: string; minute: string; hour: string; day: string; logs?: string }
 
+/** The hypertables agents' rows land in (logs aside): they keep the raw retention tier. */
+export const RAW_HYPERTABLES = ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions', 'container_metrics']
+
 /** Which relation keeps which retention tier. */
 export function retentionPlan(cfg: RetentionConfig): Array<{ relation: string; keep: string }> {
-  const raw = ['metrics', 'disk_metrics', 'network_metrics', 'process_metrics', 'process_snapshots', 'user_sessions', 'container_metrics']
   return [
-    ...raw.map((relation) => ({ relation, keep: cfg.raw })),
+    ...RAW_HYPERTABLES.map((relation) => ({ relation, keep: cfg.raw })),
     { relation: 'logs', keep: cfg.logs ?? cfg.raw },
     { relation: 'metrics_1m', keep: cfg.minute },
     ...['metrics_1h', 'disk_metrics_1h', 'network_metrics_1h', 'process_metrics_1h', 'process_io_1h', 'process_lives_1h', 'process_snapshots_1h', 'container_metrics_1h'].map((relation) => ({ relation, keep: cfg.hour })),

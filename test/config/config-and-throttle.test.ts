@@ -71,3 +71,12 @@ t.test('login throttle: per user and per address, sliding window, success clears
   th.recordFailure('erin', '10.0.0.9')
   t.equal(th.retryAfterSeconds('erin', '10.0.0.8'), 0, 'a success clears the user')
 })
+
+t.test('compression age of raw rows: default, and refused when it would never or always apply', async (t) => {
+  t.equal(loadConfig({}).HOSTPULSE_COMPRESS_AFTER, '1d')
+  t.equal(loadConfig({ HOSTPULSE_COMPRESS_AFTER: '7d' }).HOSTPULSE_COMPRESS_AFTER, '7d', 'the migrations\' former week is still accepted')
+  t.throws(() => loadConfig({ HOSTPULSE_COMPRESS_AFTER: '30m' }), /HOSTPULSE_COMPRESS_AFTER=30m: must be at least 1h/)
+  t.throws(() => loadConfig({ HOSTPULSE_COMPRESS_AFTER: '30d' }), /shorter than HOSTPULSE_RETENTION_RAW=30d/, 'not after the raw rows are dropped')
+  t.equal(loadConfig({ HOSTPULSE_COMPRESS_AFTER: '30d', HOSTPULSE_RETENTION_RAW: '60d' }).HOSTPULSE_COMPRESS_AFTER, '30d')
+  t.throws(() => loadConfig({ HOSTPULSE_COMPRESS_AFTER: 'daily' }), /HOSTPULSE_COMPRESS_AFTER/)
+})

@@ -87,7 +87,7 @@ for (const backend of await allBackends()) {
       ])
     })
 
-    t.test('policies: refresh for every aggregate, compression after 7 days (the minute and hourly process aggregates after 8), configured retention', async (t) => {
+    t.test('policies: refresh for every aggregate, raw rows compressed after the configured age (1 day by default; the minute and hourly process aggregates after 8 days), configured retention', async (t) => {
       const jobs = (proc: string) => before.jobs.filter((j) => j.proc_name === proc)
       t.same(jobs('policy_refresh_continuous_aggregate').map((j) => j.hypertable_name).sort(), [...AGGREGATES].sort())
       const compression = jobs('policy_compression')
@@ -95,7 +95,8 @@ for (const backend of await allBackends()) {
       for (const j of compression) {
         // The minute and hourly process aggregates' refresh windows are 7 days: their compression starts after
         // it. Traffic buckets are read for the current and the previous cycle all the time: compressed after 45 days.
-        const after = ['metrics_1m', 'process_metrics_1h'].includes(j.hypertable_name ?? '') ? '8 days' : j.hypertable_name === 'network_traffic' ? '45 days' : '7 days'
+        // Raw rows: HOSTPULSE_COMPRESS_AFTER, applied at start (services/store/compression-policies.ts).
+        const after = ['metrics_1m', 'process_metrics_1h'].includes(j.hypertable_name ?? '') ? '8 days' : j.hypertable_name === 'network_traffic' ? '45 days' : '1 day'
         t.match(JSON.stringify(j.config), new RegExp(`"compress_after":"${after}"`), `${j.hypertable_name} compresses after ${after}`)
       }
       const retention = Object.fromEntries(jobs('policy_retention').map((j) => [j.hypertable_name, (j.config as { drop_after: string }).drop_after]))

@@ -5,11 +5,16 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '../database.ts'
 
-export interface ScheduledJob { job_id: number; proc_name: string; relation: string | null; interval_ms: number }
-export interface JobRun { job_id: number; proc_name: string; relation: string | null; ms: number; error?: string }
+export interface ScheduledJob { job_id: number; proc_name: string; relation: string | null; interval_ms: number; config: Record<string, unknown> | null }
+export interface JobRun {
+  job_id: number; proc_name: string; relation: string | null; ms: number; error?: string
+  /** A compression job's chunks still due after this run (it runs again at the next check until none are). */
+  chunks_left?: number
+}
 
-// Aggregates first (finest level first, by job id), then compression, then retention.
-const RUN_ORDER = ['policy_refresh_continuous_aggregate', 'policy_compression', 'policy_retention']
+// Aggregates first (finest level first, by job id), then retention, then compression: a chunk past its
+// retention is dropped, not compressed first (compression takes one chunk a run, the oldest first).
+const RUN_ORDER = ['policy_refresh_continuous_aggregate', 'policy_retention', 'policy_compression']
 const rank = (proc: string) => { const i = RUN_ORDER.indexOf(proc); return i === -1 ? RUN_ORDER.length : i }
 
 /** No autovacuum runs in the embedded engine: without statistics the planner guesses badly (seen: 139 s for a 100 ms query). */
@@ -70,6 +75,15 @@ export const HOT_TABLES_VACUUM_INTERVAL_MS = 5 * 60_000
 export const REFRESH_WORK_MEM = '64MB'
 
 /**
+ * Chunks a compression job compresses per run. Compressing holds the engine's one session for the whole run
+ * (a chunk per table a day normally, each about 5 s per host of data: `npm run bench:agent-day`); a backlog
+ * (the first start with a shorter HOSTPULSE_COMPRESS_AFTER, or days without the API) would otherwise hold it
+ * for every chunk at once. So a run takes one chunk, and a job with chunks left runs again at the next check,
+ * ingest and reads getting the session in between. On a server, compression runs in background workers.
+ */
+export const COMPRESSION_CHUNKS_PER_RUN = 1
+
+/**
  * The embedded engine has no checkpointer either, and PostgreSQL alone (single-user mode) never starts a
  * checkpoint for WAL volume: WAL grew without bound (1.6 GB for 15,000 fleet batches, 110 kB each, with
  * max_wal_size at 1 GB), and so would the replay after a crash. The runner checkpoints as a server's
@@ -115,7 +129,8 @@ export class EmbeddedJobRunner {
     const { rows } = await sql<ScheduledJob>`
       select j.job_id, j.proc_name,
              j.hypertable_name as relation,
-             (extract(epoch from j.schedule_interval) * 1000)::float8 as interval_ms
+             (extract(epoch from j.schedule_interval) * 1000)::float8 as interval_ms,
+             j.config
       from timescaledb_information.jobs j
       where j.scheduled and j.job_id >= 1000`.execute(this.db)
     return rows.sort((a, b) => rank(a.proc_name) - rank(b.proc_name) || a.job_id - b.job_id)
@@ -291,22 +306,44 @@ export class EmbeddedJobRunner {
     const started = performance.now()
     const run: JobRun = { job_id: job.job_id, proc_name: job.proc_name, relation: job.relation, ms: 0 }
     const refresh = job.proc_name === 'policy_refresh_continuous_aggregate'
+    const compression = job.proc_name === 'policy_compression'
     try {
+      if (compression && Number(job.config?.maxchunks_to_compress) !== COMPRESSION_CHUNKS_PER_RUN) {
+        await sql`select alter_job(${job.job_id}::int, config => ${JSON.stringify({ ...job.config, maxchunks_to_compress: COMPRESSION_CHUNKS_PER_RUN })}::jsonb)`.execute(this.db)
+      }
       // Separate statements: a refresh cannot run inside a transaction block, as one multi-statement query is.
       if (refresh) await sql.raw(`set work_mem = '${REFRESH_WORK_MEM}'`).execute(this.db)
       await sql`call run_job(${job.job_id}::int)`.execute(this.db)
+      if (compression) run.chunks_left = await this.chunksLeftToCompress(job)
     } catch (err) {
       run.error = err instanceof Error ? err.message : String(err)
     } finally {
       if (refresh) await sql`reset work_mem`.execute(this.db).catch(() => {})
     }
-    // A failed job waits for its next slot too, as TimescaleDB's scheduler would retry it.
-    this.lastRun.set(job.job_id, now)
+    // A failed job waits for its next slot too, as TimescaleDB's scheduler would retry it; a compression job
+    // with chunks left comes back at the next check.
+    if (!run.chunks_left) this.lastRun.set(job.job_id, now)
     run.ms = Math.round(performance.now() - started)
     this.log(run.error
       ? `job ${job.job_id} ${job.proc_name} on ${job.relation} failed after ${run.ms} ms: ${run.error}`
-      : `job ${job.job_id} ${job.proc_name} on ${job.relation} done in ${run.ms} ms`, run)
+      : `job ${job.job_id} ${job.proc_name} on ${job.relation} done in ${run.ms} ms${run.chunks_left ? ` (${run.chunks_left} more chunk${run.chunks_left === 1 ? '' : 's'} to compress: again at the next check)` : ''}`, run)
     return run
+  }
+
+  /**
+   * Chunks of a compression job's hypertable past its compress_after that the policy would still take: not
+   * compressed, or partially (rows written into them since, which it recompresses). Chunk status bits: 1
+   * compressed, 8 partial.
+   */
+  private async chunksLeftToCompress(job: ScheduledJob): Promise<number> {
+    const { rows: [left] } = await sql<{ n: number }>`
+      select count(*)::int as n
+      from timescaledb_information.jobs j
+      join timescaledb_information.chunks ch on ch.hypertable_schema = j.hypertable_schema and ch.hypertable_name = j.hypertable_name
+      join _timescaledb_catalog.chunk c on c.schema_name = ch.chunk_schema and c.table_name = ch.chunk_name
+      where j.job_id = ${job.job_id}::int and (c.status & 1 = 0 or c.status & 8 <> 0)
+        and ch.range_end < now() - (j.config ->> 'compress_after')::interval`.execute(this.db)
+    return left.n
   }
 
   start(checkIntervalMs: number): void {

@@ -1,0 +1,149 @@
+// What a day of one host costs the store: the rows each hypertable gets, the disk they take before and after
+// compression, and how long compressing them takes (in the embedded engine, the time its one session is held:
+// ingest, reads and alert evaluation wait meanwhile). Sizing for README's "two ways to run".
+//   npm run bench:agent-day                 (AGENTS=1; a day of 8,640 batches per agent at 10 s)
+// Each agent is the fleet simulator's host (60 metrics, 4 filesystems, 3 interfaces, 150 processes, containers
+// on a third of the hosts, a session now and then), written through ingest's group write, yesterday from
+// midnight to midnight UTC. Then the continuous aggregates are refreshed over that day, and every chunk holding
+// it is compressed, one chunk at a time as the compression policy does, timed.
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { sql } from 'kysely'
+import { loadConfig } from '../services/config/config.ts'
+import { openStore } from '../services/store/open-store.ts'
+import { prepareStore } from '../services/store/prepare-store.ts'
+import { writeBatchGroup } from '../services/ingest/write-batches.ts'
+import { fmt, progress, say, seedFleet, timed } from './fleet-data.ts'
+import { SimulatedHost } from './simulated-host.ts'
+
+const AGENTS = Number(process.env.AGENTS ?? 1)
+const INTERVAL_MS = 10_000
+const BATCHES = 86_400_000 / INTERVAL_MS
+/** Batches per group write: about what a busy API groups (group commit), all from one agent here. */
+const GROUP = 12
+const MiB = 2 ** 20
+
+function dirBytes(dir: string): number {
+  let total = 0
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, e.name)
+    total += e.isDirectory() ? dirBytes(path) : statSync(path).size
+  }
+  return total
+}
+
+/**
+ * One hypertable's day: rows, bytes before and after compression, the time compression took, its chunk interval
+ * and the ages at which its policies compress and drop a chunk (days; Infinity when it has no such policy).
+ */
+interface TableDay { table: string; rows: number; before: number; after: number; compressMs: number; chunkDays: number; compressDays: number; dropDays: number }
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'hostpulse-bench-agent-day-'))
+  const pgDir = join(dir, 'pg')
+  const store = await openStore({ backend: 'embedded', dataDir: pgDir })
+  const db = store.db
+  try {
+    // The retention a default installation applies (HOSTPULSE_RETENTION_* unset).
+    await prepareStore(store, { retention: loadConfig({}).retention })
+    const agents = await seedFleet(store, AGENTS)
+    const day = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 86_400_000
+    say(`writing ${AGENTS} agent${AGENTS === 1 ? '' : 's'} × ${fmt(BATCHES)} batches (a day at 10 s, ${new Date(day).toISOString().slice(0, 10)}) through ingest's group write, ${GROUP} batches a group …`)
+    const hosts = agents.map((_, i) => new SimulatedHost(i, INTERVAL_MS))
+    const tick = progress('batches', BATCHES)
+    const [, writeMs] = await timed(async () => {
+      for (let b = 0; b < BATCHES; b += GROUP) {
+        const n = Math.min(GROUP, BATCHES - b)
+        await writeBatchGroup(db, agents.map((a, i) => ({
+          agent: a, batches: Array.from({ length: n }, (_, k) => hosts[i].batch(day + (b + k) * INTERVAL_MS)),
+        })))
+        tick(b + n)
+      }
+    })
+    say(`  written in ${(writeMs / 1000).toFixed(0)} s`)
+
+    const caggs = (await sql<{ view: string }>`
+      select format('%I.%I', view_schema, view_name) as view from timescaledb_information.continuous_aggregates
+      order by (select mat_hypertable_id from _timescaledb_catalog.continuous_agg where user_view_name = view_name)`.execute(db)).rows
+    const [, refreshMs] = await timed(async () => {
+      for (const { view } of caggs) {
+        await sql`call refresh_continuous_aggregate(${view}::regclass, ${new Date(day - 86_400_000)}::timestamptz, ${new Date(day + 2 * 86_400_000)}::timestamptz)`.execute(db)
+      }
+    })
+    say(`  ${caggs.length} continuous aggregates refreshed over the day in ${(refreshMs / 1000).toFixed(1)} s`)
+    await sql`checkpoint`.execute(db)
+    const dirBefore = dirBytes(pgDir)
+
+    // Every hypertable with compression and rows, aggregates' materializations named by their view, each with its
+    // chunk interval and its policies' ages (compress after, drop after), in days.
+    const tables = (await sql<{ table: string; name: string; chunk_days: number; compress_days: number | null; drop_days: number | null }>`
+      select format('%I.%I', h.schema_name, h.table_name) as table, coalesce(ca.user_view_name, h.table_name) as name,
+        (select extract(epoch from d.time_interval) / 86400 from timescaledb_information.dimensions d
+          where d.hypertable_schema = h.schema_name and d.hypertable_name = h.table_name limit 1)::float8 as chunk_days,
+        (select extract(epoch from (j.config->>'compress_after')::interval) / 86400 from timescaledb_information.jobs j
+          where j.proc_name = 'policy_compression' and j.hypertable_name in (h.table_name, ca.user_view_name) limit 1)::float8 as compress_days,
+        (select extract(epoch from (j.config->>'drop_after')::interval) / 86400 from timescaledb_information.jobs j
+          where j.proc_name = 'policy_retention' and j.hypertable_name in (h.table_name, ca.user_view_name) limit 1)::float8 as drop_days
+      from _timescaledb_catalog.hypertable h
+      left join _timescaledb_catalog.continuous_agg ca on ca.mat_hypertable_id = h.id
+      where h.compression_state = 1 order by h.id`.execute(db)).rows
+    const days: TableDay[] = []
+    for (const t of tables) {
+      const list = (await sql<{ chunk: string }>`select c::text as chunk from show_chunks(${t.table}::regclass) c`.execute(db)).rows
+      const rows = Number((await sql<{ n: string }>`select count(*) as n from ${sql.raw(t.table)}`.execute(db)).rows[0].n)
+      if (rows === 0) continue
+      const before = Number((await sql<{ b: string }>`select hypertable_size(${t.table}::regclass) as b`.execute(db)).rows[0].b)
+      let compressMs = 0
+      for (const { chunk } of list) {
+        const [, ms] = await timed(() => sql`select compress_chunk(${chunk}::regclass, if_not_compressed => true)`.execute(db))
+        compressMs += ms
+      }
+      const after = Number((await sql<{ b: string }>`select hypertable_size(${t.table}::regclass) as b`.execute(db)).rows[0].b)
+      days.push({ table: t.name, rows, before, after, compressMs, chunkDays: t.chunk_days, compressDays: t.compress_days ?? Infinity, dropDays: t.drop_days ?? Infinity })
+      say(`  ${t.name}: ${fmt(rows)} rows, ${(before / MiB).toFixed(1)} → ${(after / MiB).toFixed(1)} MiB, compressed in ${(compressMs / 1000).toFixed(2)} s`)
+    }
+    await sql`checkpoint`.execute(db)
+    const dirAfter = dirBytes(pgDir)
+
+    say('')
+    say(`per agent and day (${AGENTS} agent${AGENTS === 1 ? '' : 's'} measured):`)
+    say(`  ${'table'.padEnd(26)} ${'rows'.padStart(10)} ${'uncompressed'.padStart(13)} ${'compressed'.padStart(11)} ${'ratio'.padStart(6)} ${'compression holds'.padStart(18)}`)
+    for (const d of days) {
+      say(`  ${d.table.padEnd(26)} ${fmt(d.rows / AGENTS).padStart(10)} ${`${(d.before / AGENTS / MiB).toFixed(1)} MiB`.padStart(13)} `
+        + `${`${(d.after / AGENTS / MiB).toFixed(2)} MiB`.padStart(11)} ${`${(d.before / d.after).toFixed(0)}×`.padStart(6)} ${`${(d.compressMs / AGENTS / 1000).toFixed(2)} s`.padStart(18)}`)
+    }
+    const sum = (f: (d: TableDay) => number) => days.reduce((n, d) => n + f(d), 0) / AGENTS
+    const before = sum((d) => d.before)
+    const after = sum((d) => d.after)
+    const holdS = sum((d) => d.compressMs) / 1000
+    say(`  ${'all'.padEnd(26)} ${fmt(sum((d) => d.rows)).padStart(10)} ${`${(before / MiB).toFixed(1)} MiB`.padStart(13)} `
+      + `${`${(after / MiB).toFixed(2)} MiB`.padStart(11)} ${`${(before / after).toFixed(0)}×`.padStart(6)} ${`${holdS.toFixed(2)} s`.padStart(18)}`)
+    say(`  the data directory: ${(dirBefore / MiB).toFixed(0)} MiB before compressing, ${(dirAfter / MiB).toFixed(0)} MiB after (WAL, catalogs and free space included)`)
+    // Steady state, each table by its own policies: its newest days uncompressed until compress_after, then
+    // compressed until its retention drops them.
+    const steadyOf = (d: TableDay) => (Math.min(d.compressDays, d.dropDays) * d.before + Math.max(0, d.dropDays - d.compressDays) * d.after) / AGENTS
+    const steady = days.reduce((n, d) => n + steadyOf(d), 0)
+    const uncompressed = days.reduce((n, d) => n + Math.min(d.compressDays, d.dropDays) * d.before / AGENTS, 0)
+    say('')
+    say(`per agent, steady state (each table's newest days uncompressed until its compression policy, then compressed until its retention): `
+      + `${(steady / MiB).toFixed(0)} MiB, ${(100 * uncompressed / steady).toFixed(0)} % of it the uncompressed days`)
+    for (const d of [...days].sort((a, b) => steadyOf(b) - steadyOf(a)).slice(0, 4)) {
+      say(`  ${d.table}: ${(steadyOf(d) / MiB).toFixed(0)} MiB (uncompressed ${d.compressDays} days, kept ${d.dropDays} days)`)
+    }
+    // A chunk holds chunk_days of data: when the policy compresses it, the hold is that many days' worth.
+    const longest = days.reduce((a, b) => (b.compressMs * b.chunkDays > a.compressMs * a.chunkDays ? b : a))
+    const longestS = longest.compressMs * longest.chunkDays / AGENTS / 1000
+    say(`compression, in the embedded engine one chunk at a time, each holding its one session: ${holdS.toFixed(1)} s per agent a day; `
+      + `the longest single chunk is ${longest.table}'s (${longest.chunkDays} day${longest.chunkDays === 1 ? '' : 's'} of data): ${longestS.toFixed(1)} s per agent`)
+    for (const n of [1, 10, 50, 250]) {
+      say(`  ${String(n).padStart(3)} agents: ${(n * holdS / 60).toFixed(1)} min of compression a day, the longest chunk ${(n * longestS / 60).toFixed(1)} min; `
+        + `about ${(n * steady / 2 ** 30).toFixed(1)} GiB on disk`)
+    }
+  } finally {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+main().catch((err) => { console.error(err); process.exit(1) })
