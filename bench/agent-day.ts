@@ -14,6 +14,7 @@ import { loadConfig } from '../services/config/config.ts'
 import { openStore } from '../services/store/open-store.ts'
 import { prepareStore } from '../services/store/prepare-store.ts'
 import { writeBatchGroup } from '../services/ingest/write-batches.ts'
+import { COMPRESSED_AFTER_CONFIG } from '../services/store/compression-policies.ts'
 import { fmt, progress, say, seedFleet, timed } from './fleet-data.ts'
 import { SimulatedHost } from './simulated-host.ts'
 
@@ -23,6 +24,8 @@ const BATCHES = 86_400_000 / INTERVAL_MS
 /** Batches per group write: about what a busy API groups (group commit), all from one agent here. */
 const GROUP = 12
 const MiB = 2 ** 20
+/** What sql/003, 006 and 016 set for the raw tables, before the age became configuration. */
+const FORMER_RAW_COMPRESS_AFTER_DAYS = 7
 
 function dirBytes(dir: string): number {
   let total = 0
@@ -120,17 +123,29 @@ async function main(): Promise<void> {
     say(`  ${'all'.padEnd(26)} ${fmt(sum((d) => d.rows)).padStart(10)} ${`${(before / MiB).toFixed(1)} MiB`.padStart(13)} `
       + `${`${(after / MiB).toFixed(2)} MiB`.padStart(11)} ${`${(before / after).toFixed(0)}×`.padStart(6)} ${`${holdS.toFixed(2)} s`.padStart(18)}`)
     say(`  the data directory: ${(dirBefore / MiB).toFixed(0)} MiB before compressing, ${(dirAfter / MiB).toFixed(0)} MiB after (WAL, catalogs and free space included)`)
-    // Steady state, each table by its own policies: its newest days uncompressed until compress_after, then
-    // compressed until its retention drops them.
-    const steadyOf = (d: TableDay) => (Math.min(d.compressDays, d.dropDays) * d.before + Math.max(0, d.dropDays - d.compressDays) * d.after) / AGENTS
-    const steady = days.reduce((n, d) => n + steadyOf(d), 0)
-    const uncompressed = days.reduce((n, d) => n + Math.min(d.compressDays, d.dropDays) * d.before / AGENTS, 0)
+    // Steady state, each table by its own policies. A chunk is compressed once its end is compress_after old, so
+    // besides those days the chunk being written stays uncompressed too: half a chunk's days on average. The
+    // rest, up to the retention, is compressed.
+    // `rawAfter`: the raw tables' compress_after in days instead of their policy's (for the comparison below).
+    const rowDays = (d: TableDay, rawAfter?: number) => {
+      const after = rawAfter !== undefined && COMPRESSED_AFTER_CONFIG.includes(d.table) ? rawAfter : d.compressDays
+      return Math.min(after + d.chunkDays / 2, d.dropDays)
+    }
+    const steadyOf = (d: TableDay, rawAfter?: number) =>
+      (rowDays(d, rawAfter) * d.before + Math.max(0, d.dropDays - rowDays(d, rawAfter)) * d.after) / AGENTS
+    const steadyAt = (rawAfter?: number) => days.reduce((n, d) => n + steadyOf(d, rawAfter), 0)
+    const steady = steadyAt()
+    const uncompressed = days.reduce((n, d) => n + rowDays(d) * d.before / AGENTS, 0)
     say('')
-    say(`per agent, steady state (each table's newest days uncompressed until its compression policy, then compressed until its retention): `
+    say(`per agent, steady state (each table's newest days uncompressed until its compression policy takes its chunk, then compressed until its retention): `
       + `${(steady / MiB).toFixed(0)} MiB, ${(100 * uncompressed / steady).toFixed(0)} % of it the uncompressed days`)
     for (const d of [...days].sort((a, b) => steadyOf(b) - steadyOf(a)).slice(0, 4)) {
-      say(`  ${d.table}: ${(steadyOf(d) / MiB).toFixed(0)} MiB (uncompressed ${d.compressDays} days, kept ${d.dropDays} days)`)
+      say(`  ${d.table}: ${(steadyOf(d) / MiB).toFixed(0)} MiB (${rowDays(d)} days uncompressed on average: compressed ${d.compressDays} `
+        + `day${d.compressDays === 1 ? '' : 's'} after its ${d.chunkDays}-day chunk ends; kept ${d.dropDays} days)`)
     }
+    const former = steadyAt(FORMER_RAW_COMPRESS_AFTER_DAYS)
+    say(`  with raw rows compressed after ${FORMER_RAW_COMPRESS_AFTER_DAYS} days (the migrations' setting before HOSTPULSE_COMPRESS_AFTER): `
+      + `${(former / MiB).toFixed(0)} MiB (${(former / steady).toFixed(2)}× this)`)
     // A chunk holds chunk_days of data: when the policy compresses it, the hold is that many days' worth.
     const longest = days.reduce((a, b) => (b.compressMs * b.chunkDays > a.compressMs * a.chunkDays ? b : a))
     const longestS = longest.compressMs * longest.chunkDays / AGENTS / 1000
