@@ -6,7 +6,7 @@
 // on a third of the hosts, a session now and then), written through ingest's group write, yesterday from
 // midnight to midnight UTC. Then the continuous aggregates are refreshed over that day, and every chunk holding
 // it is compressed, one chunk at a time as the compression policy does, timed.
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sql } from 'kysely'
@@ -15,7 +15,7 @@ import { openStore } from '../services/store/open-store.ts'
 import { prepareStore } from '../services/store/prepare-store.ts'
 import { writeBatchGroup } from '../services/ingest/write-batches.ts'
 import { COMPRESSED_AFTER_CONFIG } from '../services/store/compression-policies.ts'
-import { fmt, progress, say, seedFleet, timed } from './fleet-data.ts'
+import { dirBytes, fmt, progress, say, seedFleet, timed } from './fleet-data.ts'
 import { SimulatedHost } from './simulated-host.ts'
 
 const AGENTS = Number(process.env.AGENTS ?? 1)
@@ -26,15 +26,6 @@ const GROUP = 12
 const MiB = 2 ** 20
 /** What sql/003, 006 and 016 set for the raw tables, before the age became configuration. */
 const FORMER_RAW_COMPRESS_AFTER_DAYS = 7
-
-function dirBytes(dir: string): number {
-  let total = 0
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, e.name)
-    total += e.isDirectory() ? dirBytes(path) : statSync(path).size
-  }
-  return total
-}
 
 /**
  * One hypertable's day: rows, bytes before and after compression, the time compression took, its chunk interval

@@ -1,5 +1,7 @@
 // Bench data shared by the store and query benchmarks: a fleet of agents with one sample a minute for
 // N days, loaded in-engine with generate_series, then aggregated and compressed as the policies would.
+import { readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { sql } from 'kysely'
 import type { FastifyInstance } from 'fastify'
 import type { Store } from '../services/store/open-store.ts'
@@ -7,6 +9,16 @@ import { buildApp } from '../services/api/app.ts'
 
 export const say = (msg: string) => process.stdout.write(`${msg}\n`)
 export const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
+
+/** Bytes of every file under `dir`. */
+export function dirBytes(dir: string): number {
+  let total = 0
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, e.name)
+    total += e.isDirectory() ? dirBytes(path) : statSync(path).size
+  }
+  return total
+}
 
 export async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const t0 = performance.now()

@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { sql } from 'kysely'
 import { openStore, type Store } from '../services/store/open-store.ts'
 import { prepareStore } from '../services/store/prepare-store.ts'
-import { fmt, progress, say, seedFleet, timed } from './fleet-data.ts'
+import { dirBytes, fmt, progress, say, seedFleet, timed } from './fleet-data.ts'
 
 const AGENTS = Number(process.env.AGENTS ?? 10)
 const SAMPLES = 8640 // a day at 10 s
@@ -93,15 +93,6 @@ async function prometheusBytes(store: Store, dir: string, samples: number): Prom
     + `(${(chunks / samples).toFixed(2)} per sample), indexes ${fmt(index)} bytes (${(index / samples).toFixed(2)} per sample)`)
   rmSync(file, { force: true })
   return { chunks: chunks / samples, index: index / samples }
-}
-
-function dirBytes(dir: string): number {
-  let total = 0
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, e.name)
-    total += e.isDirectory() ? dirBytes(path) : statSync(path).size
-  }
-  return total
 }
 
 async function main(): Promise<void> {

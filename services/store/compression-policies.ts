@@ -9,7 +9,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database } from './database.ts'
 import { durationToInterval } from '../time/duration.ts'
-import { RAW_HYPERTABLES } from './retention-policies.ts'
+import { policyAge, RAW_HYPERTABLES } from './retention-policies.ts'
 
 export const DEFAULT_COMPRESS_AFTER = '1d'
 
@@ -22,13 +22,9 @@ export async function applyCompressionPolicies(db: Kysely<Database>, compressAft
   const interval = durationToInterval(compressAfter)
   let changed = 0
   for (const relation of COMPRESSED_AFTER_CONFIG) {
-    const { rows } = await sql<{ same: boolean }>`
-      select (j.config ->> 'compress_after')::interval = ${interval}::interval as same
-      from timescaledb_information.jobs j
-      where j.proc_name = 'policy_compression'
-        and j.hypertable_schema = current_schema() and j.hypertable_name = ${relation}`.execute(db)
-    if (rows[0]?.same) continue
-    if (rows.length > 0) await sql`select remove_compression_policy(${relation}::regclass, if_exists => true)`.execute(db)
+    const stands = await policyAge(db, 'policy_compression', relation, 'compress_after', interval)
+    if (stands === 'same') continue
+    if (stands === 'other') await sql`select remove_compression_policy(${relation}::regclass, if_exists => true)`.execute(db)
     await sql`select add_compression_policy(${relation}::regclass, compress_after => ${interval}::interval)`.execute(db)
     changed++
   }

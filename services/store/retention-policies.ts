@@ -23,17 +23,27 @@ export function retentionPlan(cfg: RetentionConfig): Array<{ relation: string; k
   ]
 }
 
+/**
+ * How `relation`'s policy job `proc` stands against an age: 'same' when its config's `key` is `interval`,
+ * 'other' when it differs, 'none' when the relation has no such policy.
+ */
+export async function policyAge(db: Kysely<Database>, proc: 'policy_retention' | 'policy_compression', relation: string,
+  key: 'drop_after' | 'compress_after', interval: string): Promise<'same' | 'other' | 'none'> {
+  const { rows } = await sql<{ same: boolean }>`
+    select (j.config ->> ${key}::text)::interval = ${interval}::interval as same
+    from timescaledb_information.jobs j
+    where j.proc_name = ${proc}
+      and j.hypertable_schema = current_schema() and j.hypertable_name = ${relation}`.execute(db)
+  return rows.length === 0 ? 'none' : rows[0].same ? 'same' : 'other'
+}
+
 export async function applyRetentionPolicies(db: Kysely<Database>, cfg: RetentionConfig, log: (msg: string) => void = () => {}): Promise<number> {
   let changed = 0
   for (const { relation, keep } of retentionPlan(cfg)) {
     const interval = durationToInterval(keep)
-    const { rows } = await sql<{ same: boolean }>`
-      select (j.config ->> 'drop_after')::interval = ${interval}::interval as same
-      from timescaledb_information.jobs j
-      where j.proc_name = 'policy_retention'
-        and j.hypertable_schema = current_schema() and j.hypertable_name = ${relation}`.execute(db)
-    if (rows[0]?.same) continue
-    if (rows.length > 0) await sql`select remove_retention_policy(${relation}::regclass, if_exists => true)`.execute(db)
+    const stands = await policyAge(db, 'policy_retention', relation, 'drop_after', interval)
+    if (stands === 'same') continue
+    if (stands === 'other') await sql`select remove_retention_policy(${relation}::regclass, if_exists => true)`.execute(db)
     await sql`select add_retention_policy(${relation}::regclass, drop_after => ${interval}::interval)`.execute(db)
     log(`retention ${relation}: keep ${keep}`)
     changed++
