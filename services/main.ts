@@ -4,7 +4,7 @@ import { resolve } from 'node:path'
 import { loadConfig, ConfigError, type Config } from './config/config.ts'
 import { openStore, storeOptionsFromConfig, type Store } from './store/open-store.ts'
 import { prepareStore } from './store/prepare-store.ts'
-import { EmbeddedJobRunner } from './store/embedded/job-runner.ts'
+import { EmbeddedJobRunner, isNotable } from './store/embedded/job-runner.ts'
 import { bootstrapAdmin } from './auth/bootstrap-admin.ts'
 import { resolveJwtSecret } from './auth/jwt-secret.ts'
 import { buildApp } from './api/app.ts'
@@ -28,7 +28,9 @@ async function main(cfg: Config): Promise<void> {
     const loaded = await loadRulesFile(store.db, rulesFile, admin.orgId, rulesFileConsoleLog(say))
     say(`alert rules from ${rulesFile}: ${loaded.created} created, ${loaded.updated} updated, ${loaded.removed} removed`)
   }
-  const jobs = store.backend === 'embedded' ? new EmbeddedJobRunner(store.db, (msg, run) => { if (run?.error || cfg.LOG_LEVEL === 'debug') say(msg) }) : undefined
+  const jobs = store.backend === 'embedded'
+    ? new EmbeddedJobRunner(store.db, (msg, run) => { if ((run && isNotable(run)) || cfg.LOG_LEVEL === 'debug') say(msg) })
+    : undefined
   jobs?.start(cfg.jobCheckIntervalMs)
 
   const app = await buildApp({

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { sql } from 'kysely'
 import { applyCompressionPolicies, COMPRESSED_AFTER_CONFIG } from '../../services/store/compression-policies.ts'
-import { COMPRESSION_CHUNKS_PER_RUN, EmbeddedJobRunner } from '../../services/store/embedded/job-runner.ts'
+import { COMPRESSION_CHUNKS_PER_RUN, EmbeddedJobRunner, isNotable } from '../../services/store/embedded/job-runner.ts'
 import { writeBatches } from '../../services/ingest/write-batches.ts'
 import type { Store } from '../../services/store/open-store.ts'
 import { embeddedBackend, onEachBackend, openPrepared, seedAgent } from './backends.ts'
@@ -78,6 +78,9 @@ t.test('embedded job runner: a backlog of chunks is compressed one chunk a run, 
   t.same(third.map((r) => r.chunks_left), [0], 'the check after: none left')
   t.equal(await compressed(), 3, 'all three chunks are compressed')
   t.same(metricsCompression(await runner.runDueJobs(now + 45_000)), [], 'then the job waits for its schedule')
+  t.ok(isNotable(first[0]) && isNotable(second[0]), 'runs with chunks left are printed at the default log level (a backlog\'s progress)')
+  t.equal(isNotable({ ...third[0], ms: 20 }), false, 'a quick one with none left is not')
+  t.equal(isNotable({ ...third[0], ms: 1500 }), true, 'one that held the session a second and more is')
 
   const { rows } = await sql<{ value: number }>`select value from metrics where agent_id = ${agent.id} order by time`.execute(store.db)
   t.same(rows.map((r) => r.value), [4, 3, 2, 1], 'every row still reads, compressed or not')

@@ -105,6 +105,14 @@ export async function analyzeWithSmallSample(db: Kysely<Database>, table: string
   await sql.raw(`set local default_statistics_target = ${GROWN_CHUNK_STATISTICS_TARGET}; analyze ${table}`).execute(db)
 }
 
+/**
+ * A run worth a line at the default log level: a failure, or a compression that held the session for a second
+ * or more or has chunks left (a backlog's progress, as on the first start with a shorter HOSTPULSE_COMPRESS_AFTER).
+ */
+export function isNotable(run: JobRun): boolean {
+  return Boolean(run.error) || (run.proc_name === 'policy_compression' && (Boolean(run.chunks_left) || run.ms >= 1000))
+}
+
 export interface JobRunnerOptions {
   /** WAL bytes since the last checkpoint that make one due; default half of the engine's max_wal_size. */
   checkpointWalBytes?: number
