@@ -1,5 +1,5 @@
 // When raw rows are compressed comes from configuration (HOSTPULSE_COMPRESS_AFTER), applied at start as the
-// retention periods are: a policy whose compress_after differs is replaced, an equal one left alone.
+// retention periods are: a policy whose compress_after differs is changed in place, an equal one left alone.
 //
 // Uncompressed, a host's day takes about 440 MiB (process rows 277, metrics 117: `npm run bench:agent-day`),
 // compressed about 33 MiB. The migrations compress after 7 days, so the uncompressed week was three quarters of a
@@ -24,8 +24,14 @@ export async function applyCompressionPolicies(db: Kysely<Database>, compressAft
   for (const relation of COMPRESSED_AFTER_CONFIG) {
     const stands = await policyAge(db, 'policy_compression', relation, 'compress_after', interval)
     if (stands === 'same') continue
-    if (stands === 'other') await sql`select remove_compression_policy(${relation}::regclass, if_exists => true)`.execute(db)
-    await sql`select add_compression_policy(${relation}::regclass, compress_after => ${interval}::interval)`.execute(db)
+    if (stands === 'none') {
+      await sql`select add_compression_policy(${relation}::regclass, compress_after => ${interval}::interval)`.execute(db)
+    } else {
+      // The same job, its age changed: its id, schedule and history stay (alter_job checks the new config).
+      await sql`select alter_job(j.job_id, config => jsonb_set(j.config, '{compress_after}', to_jsonb(${interval}::interval::text)))
+        from timescaledb_information.jobs j
+        where j.proc_name = 'policy_compression' and j.hypertable_schema = current_schema() and j.hypertable_name = ${relation}`.execute(db)
+    }
     changed++
   }
   if (changed > 0) log(`compression: raw rows are compressed after ${compressAfter} (${changed} polic${changed === 1 ? 'y' : 'ies'} set)`)

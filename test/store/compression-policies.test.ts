@@ -28,8 +28,13 @@ await onEachBackend(t, async (t, store) => {
   t.equal(days.metrics_1m, 8, 'the minute aggregate keeps its own (its refresh window is 7 days)')
   t.equal(days.network_traffic, 45, 'traffic buckets keep theirs')
 
+  const jobIds = async () => (await sql<{ job_id: number }>`select job_id from timescaledb_information.jobs
+    where proc_name = 'policy_compression' order by job_id`.execute(store.db)).rows.map((r) => r.job_id)
+  const idsBefore = await jobIds()
   const log: string[] = []
-  t.equal(await applyCompressionPolicies(store.db, '2d', (m) => log.push(m)), COMPRESSED_AFTER_CONFIG.length, 'a new age replaces every raw policy')
+  t.teardown(() => applyCompressionPolicies(store.db)) // a shared TEST_DATABASE_URL keeps the default however this ends
+  t.equal(await applyCompressionPolicies(store.db, '2d', (m) => log.push(m)), COMPRESSED_AFTER_CONFIG.length, 'a new age changes every raw policy')
+  t.same(await jobIds(), idsBefore, 'in place: the same jobs, ids kept')
   t.match(log, [/raw rows are compressed after 2d \(8 policies set\)/])
   const changed = await compressAfterDays(store)
   for (const relation of COMPRESSED_AFTER_CONFIG) t.equal(changed[relation], 2, `${relation}: now after 2 days`)
@@ -38,7 +43,7 @@ await onEachBackend(t, async (t, store) => {
   t.equal(await applyCompressionPolicies(store.db), COMPRESSED_AFTER_CONFIG.length, 'and the default comes back')
 })
 
-t.test('embedded job runner: a backlog of chunks is compressed one chunk a run, ingest served between', async (t) => {
+t.test('embedded job runner: a backlog of chunks is compressed one chunk a run, a check apart', async (t) => {
   const backend = await embeddedBackend()
   t.teardown(() => backend.dispose())
   const store = await openPrepared(backend)
@@ -64,14 +69,11 @@ t.test('embedded job runner: a backlog of chunks is compressed one chunk a run, 
   t.notOk(first[0].error, first[0].error ?? 'without error')
   t.equal(first[0].chunks_left, 2, 'two chunks are left after it')
   t.equal(await compressed(), COMPRESSION_CHUNKS_PER_RUN, 'it compressed one chunk')
-  const { rows: [job] } = await sql<{ config: { maxchunks_to_compress?: number } }>`select config from timescaledb_information.jobs
-    where proc_name = 'policy_compression' and hypertable_name = 'metrics'`.execute(store.db)
-  t.equal(job.config.maxchunks_to_compress, COMPRESSION_CHUNKS_PER_RUN, 'the job is set to one chunk a run')
 
   // The next checks (15 s apart, long before its 12-hour schedule) run it again until nothing is left.
   const second = metricsCompression(await runner.runDueJobs(now + 15_000))
   t.same(second.map((r) => r.chunks_left), [1], 'the next check runs it again: one left')
-  // Ingest gets the session between runs: a batch written now is stored before the next run.
+  // A batch written between the checks is stored, and reads back with the rest below.
   await writeBatches(store.db, agent, [{ batch_id: crypto.randomUUID(), time: new Date(now).toISOString(),
     metrics: [{ metric_type: 'cpu', metric_name: 'usage_percent', value: 1, tags: {} }] }])
   const third = metricsCompression(await runner.runDueJobs(now + 30_000))
@@ -102,4 +104,35 @@ t.test('embedded job runner: a backlog of chunks is compressed one chunk a run, 
   t.equal(await partial(), 0, 'none is partly compressed now')
   const { rows: after } = await sql<{ value: number }>`select value from metrics where agent_id = ${agent.id} order by time`.execute(store.db)
   t.same(after.map((r) => r.value), [4, 4.5, 3, 3.5, 2, 1], 'and every row reads once')
+})
+
+t.test('embedded job runner: the minute aggregate\'s backlog too (its job names the aggregate, not its hypertable)', async (t) => {
+  const backend = await embeddedBackend()
+  t.teardown(() => backend.dispose())
+  const store = await openPrepared(backend)
+  t.teardown(() => store.close())
+  const agent = await seedAgent(store)
+  const now = Date.now()
+  // Past the aggregate's 8 days by more than its 10-day chunk, and 10 days apart: two due chunks.
+  for (const age of [19, 29]) {
+    await writeBatches(store.db, agent, [{
+      batch_id: crypto.randomUUID(), time: new Date(now - age * DAY).toISOString(),
+      metrics: [{ metric_type: 'cpu', metric_name: 'usage_percent', value: age, tags: {} }],
+    }])
+  }
+  await sql`call refresh_continuous_aggregate('metrics_1m', null, null)`.execute(store.db)
+  const minuteChunks = async () => (await sql<{ compressed: boolean }>`
+    select ch.is_compressed as compressed from timescaledb_information.chunks ch
+    join timescaledb_information.continuous_aggregates ca on ca.materialization_hypertable_schema = ch.hypertable_schema
+      and ca.materialization_hypertable_name = ch.hypertable_name
+    where ca.view_name = 'metrics_1m'`.execute(store.db)).rows
+  t.same((await minuteChunks()).map((c) => c.compressed), [false, false], 'two uncompressed chunks of the minute aggregate')
+  const runner = new EmbeddedJobRunner(store.db)
+  const minute = (runs: Awaited<ReturnType<EmbeddedJobRunner['runDueJobs']>>) =>
+    runs.filter((r) => r.proc_name === 'policy_compression' && r.relation === 'metrics_1m').map((r) => r.error ?? r.chunks_left)
+  t.same(minute(await runner.runDueJobs(now)), [1], 'the first run compresses one: one left')
+  t.same(minute(await runner.runDueJobs(now + 15_000)), [0], 'the next check the other')
+  t.same((await minuteChunks()).map((c) => c.compressed), [true, true], 'both are compressed')
+  const { rows } = await sql<{ max: number }>`select max from metrics_1m where agent_id = ${agent.id} order by bucket`.execute(store.db)
+  t.same(rows.map((r) => r.max), [29, 19], 'and read back')
 })

@@ -5,15 +5,15 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '../database.ts'
 
-export interface ScheduledJob { job_id: number; proc_name: string; relation: string | null; interval_ms: number; config: Record<string, unknown> | null }
+export interface ScheduledJob { job_id: number; proc_name: string; relation: string | null; interval_ms: number }
 export interface JobRun {
   job_id: number; proc_name: string; relation: string | null; ms: number; error?: string
-  /** A compression job's chunks still due after this run (it runs again at the next check until none are). */
+  /** A compression job's chunks still due after this run (see COMPRESSION_CHUNKS_PER_RUN for when it comes back). */
   chunks_left?: number
 }
 
 // Aggregates first (finest level first, by job id), then retention, then compression: a chunk past its
-// retention is dropped, not compressed first (compression takes one chunk a run, the oldest first).
+// retention is dropped, not compressed first.
 const RUN_ORDER = ['policy_refresh_continuous_aggregate', 'policy_retention', 'policy_compression']
 const rank = (proc: string) => { const i = RUN_ORDER.indexOf(proc); return i === -1 ? RUN_ORDER.length : i }
 
@@ -75,11 +75,15 @@ export const HOT_TABLES_VACUUM_INTERVAL_MS = 5 * 60_000
 export const REFRESH_WORK_MEM = '64MB'
 
 /**
- * Chunks a compression job compresses per run. Compressing holds the engine's one session for the whole run
- * (a chunk per table a day normally, each about 5 s per host of data: `npm run bench:agent-day`); a backlog
- * (the first start with a shorter HOSTPULSE_COMPRESS_AFTER, or days without the API) would otherwise hold it
- * for every chunk at once. So a run takes one chunk, and a job with chunks left runs again at the next check,
- * ingest and reads getting the session in between. On a server, compression runs in background workers.
+ * Chunks a compression job compresses per run. Compressing holds the engine's one session for the whole
+ * statement (a chunk per table a day normally, about 5 s per host of data: `npm run bench:agent-day`), and the
+ * policy's own run takes every due chunk in one call: a backlog (the first start with a shorter
+ * HOSTPULSE_COMPRESS_AFTER, or days without the API) would hold it for all of them. So the runner carries out
+ * compression jobs itself, a chunk a run: the oldest chunk never compressed first, else the oldest partly
+ * compressed one (rows written into it since, which compress_chunk recompresses). A job runs again at the next
+ * check while the chunks it left are fewer than it found, ingest and reads getting the session in between; a
+ * chunk rewritten as fast as it is recompressed waits for the job's schedule. On a server, TimescaleDB's
+ * background workers run the policies.
  */
 export const COMPRESSION_CHUNKS_PER_RUN = 1
 
@@ -137,8 +141,7 @@ export class EmbeddedJobRunner {
     const { rows } = await sql<ScheduledJob>`
       select j.job_id, j.proc_name,
              j.hypertable_name as relation,
-             (extract(epoch from j.schedule_interval) * 1000)::float8 as interval_ms,
-             j.config
+             (extract(epoch from j.schedule_interval) * 1000)::float8 as interval_ms
       from timescaledb_information.jobs j
       where j.scheduled and j.job_id >= 1000`.execute(this.db)
     return rows.sort((a, b) => rank(a.proc_name) - rank(b.proc_name) || a.job_id - b.job_id)
@@ -314,44 +317,53 @@ export class EmbeddedJobRunner {
     const started = performance.now()
     const run: JobRun = { job_id: job.job_id, proc_name: job.proc_name, relation: job.relation, ms: 0 }
     const refresh = job.proc_name === 'policy_refresh_continuous_aggregate'
-    const compression = job.proc_name === 'policy_compression'
+    let backlog = false
     try {
-      if (compression && Number(job.config?.maxchunks_to_compress) !== COMPRESSION_CHUNKS_PER_RUN) {
-        await sql`select alter_job(${job.job_id}::int, config => ${JSON.stringify({ ...job.config, maxchunks_to_compress: COMPRESSION_CHUNKS_PER_RUN })}::jsonb)`.execute(this.db)
+      if (job.proc_name === 'policy_compression') {
+        const due = await this.chunksToCompress(job)
+        for (const chunk of due.slice(0, COMPRESSION_CHUNKS_PER_RUN)) {
+          await sql`select compress_chunk(${chunk}::regclass, if_not_compressed => true)`.execute(this.db)
+        }
+        run.chunks_left = (await this.chunksToCompress(job)).length
+        backlog = run.chunks_left > 0 && run.chunks_left < due.length
+      } else {
+        // Separate statements: a refresh cannot run inside a transaction block, as one multi-statement query is.
+        if (refresh) await sql.raw(`set work_mem = '${REFRESH_WORK_MEM}'`).execute(this.db)
+        await sql`call run_job(${job.job_id}::int)`.execute(this.db)
       }
-      // Separate statements: a refresh cannot run inside a transaction block, as one multi-statement query is.
-      if (refresh) await sql.raw(`set work_mem = '${REFRESH_WORK_MEM}'`).execute(this.db)
-      await sql`call run_job(${job.job_id}::int)`.execute(this.db)
-      if (compression) run.chunks_left = await this.chunksLeftToCompress(job)
     } catch (err) {
       run.error = err instanceof Error ? err.message : String(err)
     } finally {
       if (refresh) await sql`reset work_mem`.execute(this.db).catch(() => {})
     }
     // A failed job waits for its next slot too, as TimescaleDB's scheduler would retry it; a compression job
-    // with chunks left comes back at the next check.
-    if (!run.chunks_left) this.lastRun.set(job.job_id, now)
+    // working through a backlog comes back at the next check.
+    if (!backlog) this.lastRun.set(job.job_id, now)
     run.ms = Math.round(performance.now() - started)
+    const left = run.chunks_left ? ` (${run.chunks_left} more chunk${run.chunks_left === 1 ? '' : 's'} to compress: ${backlog ? 'again at the next check' : 'at its next run'})` : ''
     this.log(run.error
       ? `job ${job.job_id} ${job.proc_name} on ${job.relation} failed after ${run.ms} ms: ${run.error}`
-      : `job ${job.job_id} ${job.proc_name} on ${job.relation} done in ${run.ms} ms${run.chunks_left ? ` (${run.chunks_left} more chunk${run.chunks_left === 1 ? '' : 's'} to compress: again at the next check)` : ''}`, run)
+      : `job ${job.job_id} ${job.proc_name} on ${job.relation} done in ${run.ms} ms${left}`, run)
     return run
   }
 
   /**
-   * Chunks of a compression job's hypertable past its compress_after that the policy would still take: not
-   * compressed, or partially (rows written into them since, which it recompresses). Chunk status bits: 1
-   * compressed, 8 partial.
+   * The chunks a compression job would compress now, as quoted names, in the order the runner takes them: those
+   * never compressed, oldest first, then those partly compressed, oldest first. A chunk is due once its end is
+   * compress_after old (show_chunks' older_than, as the policy asks). Chunk status bits: 1 compressed, 4 frozen,
+   * 8 partly compressed. The job names its hypertable, or its continuous aggregate.
    */
-  private async chunksLeftToCompress(job: ScheduledJob): Promise<number> {
-    const { rows: [left] } = await sql<{ n: number }>`
-      select count(*)::int as n
+  private async chunksToCompress(job: ScheduledJob): Promise<string[]> {
+    const { rows } = await sql<{ chunk: string }>`
+      select sc.chunk::text as chunk
       from timescaledb_information.jobs j
-      join timescaledb_information.chunks ch on ch.hypertable_schema = j.hypertable_schema and ch.hypertable_name = j.hypertable_name
-      join _timescaledb_catalog.chunk c on c.schema_name = ch.chunk_schema and c.table_name = ch.chunk_name
-      where j.job_id = ${job.job_id}::int and (c.status & 1 = 0 or c.status & 8 <> 0)
-        and ch.range_end < now() - (j.config ->> 'compress_after')::interval`.execute(this.db)
-    return left.n
+      cross join lateral show_chunks(format('%I.%I', j.hypertable_schema, j.hypertable_name)::regclass,
+        older_than => (j.config ->> 'compress_after')::interval) as sc(chunk)
+      join _timescaledb_catalog.chunk c on format('%I.%I', c.schema_name, c.table_name)::regclass = sc.chunk
+      join timescaledb_information.chunks ch on ch.chunk_schema = c.schema_name and ch.chunk_name = c.table_name
+      where j.job_id = ${job.job_id}::int and not c.dropped and c.status & 4 = 0 and (c.status & 1 = 0 or c.status & 8 <> 0)
+      order by c.status & 1, ch.range_start`.execute(this.db)
+    return rows.map((r) => r.chunk)
   }
 
   start(checkIntervalMs: number): void {
