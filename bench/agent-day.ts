@@ -69,10 +69,12 @@ async function main(): Promise<void> {
     await sql`checkpoint`.execute(db)
     const dirBefore = dirBytes(pgDir)
 
-    // Every hypertable with compression and rows, aggregates' materializations named by their view, each with its
-    // chunk interval and its policies' ages (compress after, drop after), in days.
-    const tables = (await sql<{ table: string; name: string; chunk_days: number; compress_days: number | null; drop_days: number | null }>`
+    // Every hypertable with rows (the internal ones holding compressed chunks aside), aggregates' materializations
+    // named by their view, each with its chunk interval and its policies' ages (compress after, drop after), in
+    // days. Those without compression (the hourly and daily aggregates) are counted as they are.
+    const tables = (await sql<{ table: string; name: string; compressible: boolean; chunk_days: number; compress_days: number | null; drop_days: number | null }>`
       select format('%I.%I', h.schema_name, h.table_name) as table, coalesce(ca.user_view_name, h.table_name) as name,
+        h.compression_state = 1 as compressible,
         (select extract(epoch from d.time_interval) / 86400 from timescaledb_information.dimensions d
           where d.hypertable_schema = h.schema_name and d.hypertable_name = h.table_name limit 1)::float8 as chunk_days,
         (select extract(epoch from (j.config->>'compress_after')::interval) / 86400 from timescaledb_information.jobs j
@@ -81,7 +83,7 @@ async function main(): Promise<void> {
           where j.proc_name = 'policy_retention' and j.hypertable_name in (h.table_name, ca.user_view_name) limit 1)::float8 as drop_days
       from _timescaledb_catalog.hypertable h
       left join _timescaledb_catalog.continuous_agg ca on ca.mat_hypertable_id = h.id
-      where h.compression_state = 1 order by h.id`.execute(db)).rows
+      where h.compression_state <> 2 order by h.id`.execute(db)).rows
     const days: TableDay[] = []
     for (const t of tables) {
       const list = (await sql<{ chunk: string }>`select c::text as chunk from show_chunks(${t.table}::regclass) c`.execute(db)).rows
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
       if (rows === 0) continue
       const before = Number((await sql<{ b: string }>`select hypertable_size(${t.table}::regclass) as b`.execute(db)).rows[0].b)
       let compressMs = 0
-      for (const { chunk } of list) {
+      for (const { chunk } of t.compressible ? list : []) {
         const [, ms] = await timed(() => sql`select compress_chunk(${chunk}::regclass, if_not_compressed => true)`.execute(db))
         compressMs += ms
       }

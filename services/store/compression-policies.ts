@@ -3,8 +3,9 @@
 //
 // Uncompressed, a host's day takes about 440 MiB (process rows 277, metrics 117: `npm run bench:agent-day`),
 // compressed about 33 MiB. The migrations compress after 7 days, so the uncompressed week was three quarters of a
-// store's disk; the default here is a day, which keeps the last 24 hours (and up to 24 more) in row form, where
-// the live views, the host pages and the process tree read. Older raw rows read from compressed chunks.
+// store's disk. The default here is a day: the current day's chunk and the one before stay in row form (up to
+// about 2.5 days, as the policy runs every 12 hours), where the live views, the host pages and the process tree
+// read; older raw rows read from compressed chunks. Process snapshots and sessions have week-long chunks.
 // The aggregates keep their own policies (sql/021, 028): their refresh windows must stay uncompressed.
 import { sql, type Kysely } from 'kysely'
 import type { Database } from './database.ts'
