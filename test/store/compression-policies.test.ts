@@ -1,6 +1,6 @@
 // When raw rows are compressed (HOSTPULSE_COMPRESS_AFTER, applied at start), and how the embedded job runner
 // works through a backlog of chunks: one chunk a run, the job coming back at the next check until none is left.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { sql } from 'kysely'
 import { applyCompressionPolicies, COMPRESSED_AFTER_CONFIG } from '../../services/store/compression-policies.ts'
 import { COMPRESSION_CHUNKS_PER_RUN, EmbeddedJobRunner, isNotable } from '../../services/store/embedded/job-runner.ts'
@@ -20,6 +20,23 @@ async function compressAfterDays(store: Store): Promise<Record<string, number>> 
       on ca.materialization_hypertable_schema = j.hypertable_schema and ca.materialization_hypertable_name = j.hypertable_name
     where j.proc_name = 'policy_compression'`.execute(store.db)
   return Object.fromEntries(rows.map((r) => [r.relation, r.days]))
+}
+
+/** An embedded store, an agent, and one cpu.usage_percent row of that agent `age` days back for each age given. */
+async function storeWithRowsAt(t: Test, ages: number[]): Promise<{ store: Store; agent: { id: string; org_id: string }; now: number }> {
+  const backend = await embeddedBackend()
+  t.teardown(() => backend.dispose())
+  const store = await openPrepared(backend)
+  t.teardown(() => store.close())
+  const agent = await seedAgent(store)
+  const now = Date.now()
+  for (const age of ages) {
+    await writeBatches(store.db, agent, [{
+      batch_id: crypto.randomUUID(), time: new Date(now - age * DAY).toISOString(),
+      metrics: [{ metric_type: 'cpu', metric_name: 'usage_percent', value: age, tags: {} }],
+    }])
+  }
+  return { store, agent, now }
 }
 
 await onEachBackend(t, async (t, store) => {
@@ -44,19 +61,8 @@ await onEachBackend(t, async (t, store) => {
 })
 
 t.test('embedded job runner: a backlog of chunks is compressed one chunk a run, a check apart', async (t) => {
-  const backend = await embeddedBackend()
-  t.teardown(() => backend.dispose())
-  const store = await openPrepared(backend)
-  t.teardown(() => store.close())
-  const agent = await seedAgent(store)
-  const now = Date.now()
   // Three daily chunks past a day's age: the backlog a store kept a week uncompressed has on its first start.
-  for (const age of [2, 3, 4]) {
-    await writeBatches(store.db, agent, [{
-      batch_id: crypto.randomUUID(), time: new Date(now - age * DAY).toISOString(),
-      metrics: [{ metric_type: 'cpu', metric_name: 'usage_percent', value: age, tags: {} }],
-    }])
-  }
+  const { store, agent, now } = await storeWithRowsAt(t, [2, 3, 4])
   const compressed = async () => (await sql<{ n: number }>`select count(*)::int as n from timescaledb_information.chunks
     where hypertable_name = 'metrics' and is_compressed`.execute(store.db)).rows[0].n
   t.equal(await compressed(), 0, 'nothing compressed before the runner')
@@ -107,19 +113,8 @@ t.test('embedded job runner: a backlog of chunks is compressed one chunk a run, 
 })
 
 t.test('embedded job runner: the minute aggregate\'s backlog too (its job names the aggregate, not its hypertable)', async (t) => {
-  const backend = await embeddedBackend()
-  t.teardown(() => backend.dispose())
-  const store = await openPrepared(backend)
-  t.teardown(() => store.close())
-  const agent = await seedAgent(store)
-  const now = Date.now()
   // Past the aggregate's 8 days by more than its 10-day chunk, and 10 days apart: two due chunks.
-  for (const age of [19, 29]) {
-    await writeBatches(store.db, agent, [{
-      batch_id: crypto.randomUUID(), time: new Date(now - age * DAY).toISOString(),
-      metrics: [{ metric_type: 'cpu', metric_name: 'usage_percent', value: age, tags: {} }],
-    }])
-  }
+  const { store, agent, now } = await storeWithRowsAt(t, [19, 29])
   await sql`call refresh_continuous_aggregate('metrics_1m', null, null)`.execute(store.db)
   const minuteChunks = async () => (await sql<{ compressed: boolean }>`
     select ch.is_compressed as compressed from timescaledb_information.chunks ch
