@@ -7,6 +7,7 @@
 // its buckets recomputed in the same pass (the store's function clamps the span to what is materialized).
 import { sql, type Kysely } from 'kysely'
 import type { Database } from './database.ts'
+import { withRefreshPlanner } from './aggregate-refresh.ts'
 
 /** What ingest tells the store after its transaction committed: rows of `hypertable` with times in [min, max]. */
 export interface WrittenRowsSink {
@@ -276,7 +277,8 @@ export class LateDataRefresh implements WrittenRowsSink {
     try {
       // Outside any transaction, as TimescaleDB requires; on the embedded engine the one session serializes it
       // with the job runner's policy runs and with ingest.
-      await sql`call refresh_continuous_aggregate(${level.view}::regclass, ${iso(window.start)}::timestamptz, ${iso(window.end)}::timestamptz)`.execute(this.db)
+      await withRefreshPlanner(this.db, (conn) =>
+        sql`call refresh_continuous_aggregate(${level.view}::regclass, ${iso(window.start)}::timestamptz, ${iso(window.end)}::timestamptz)`.execute(conn))
     } catch (err) {
       this.failureCount++
       this.log(`late rows: refreshing ${what} failed after ${Math.round(performance.now() - started)} ms: ${errorText(err)}`, true)

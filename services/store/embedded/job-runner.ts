@@ -4,6 +4,7 @@
 // checkpointer do it.
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '../database.ts'
+import { withRefreshPlanner } from '../aggregate-refresh.ts'
 
 export interface ScheduledJob { job_id: number; proc_name: string; relation: string | null; interval_ms: number }
 export interface JobRun {
@@ -65,14 +66,6 @@ export const HOT_TABLES = [
  * space deletes free waits that long to be reused.
  */
 export const HOT_TABLES_VACUUM_INTERVAL_MS = 5 * 60_000
-
-/**
- * work_mem while an aggregate refreshes (the engine's default is 4 MB): the minute aggregate groups a minute of
- * every series (30,000 groups at 500 agents), and with room for them in memory a refresh took 0.85 s instead
- * of 1.03 (the mean of three each, alternating in one engine). A refresh holds the one session meanwhile, so
- * ingest waits that much less. Reset after each refresh, so other statements keep the default.
- */
-export const REFRESH_WORK_MEM = '64MB'
 
 /**
  * Chunks a compression job compresses per run. Compressing holds the engine's one session for the whole
@@ -327,14 +320,11 @@ export class EmbeddedJobRunner {
         run.chunks_left = (await this.chunksToCompress(job)).length
         backlog = run.chunks_left > 0 && run.chunks_left < due.length
       } else {
-        // Separate statements: a refresh cannot run inside a transaction block, as one multi-statement query is.
-        if (refresh) await sql.raw(`set work_mem = '${REFRESH_WORK_MEM}'`).execute(this.db)
-        await sql`call run_job(${job.job_id}::int)`.execute(this.db)
+        const runJob = (db: Kysely<Database>) => sql`call run_job(${job.job_id}::int)`.execute(db)
+        await (refresh ? withRefreshPlanner(this.db, runJob) : runJob(this.db))
       }
     } catch (err) {
       run.error = err instanceof Error ? err.message : String(err)
-    } finally {
-      if (refresh) await sql`reset work_mem`.execute(this.db).catch(() => {})
     }
     // A failed job waits for its next slot too, as TimescaleDB's scheduler would retry it; a compression job
     // working through a backlog comes back at the next check.
