@@ -2,20 +2,25 @@
 // compression, and how long compressing them takes (in the embedded engine, the time its one session is held:
 // ingest, reads and alert evaluation wait meanwhile). Sizing for README's "two ways to run".
 //   npm run bench:agent-day                 (AGENTS=1; a day of 8,640 batches per agent at 10 s)
+//   npm run bench:agent-day -- --compare-planner   (also each aggregate's windows refreshed again, default plan against hash plan)
 // Each agent is the fleet simulator's host (60 metrics, 4 filesystems, 3 interfaces, 150 processes, containers
 // on a third of the hosts, a session now and then), written through ingest's group write, yesterday from
-// midnight to midnight UTC. Then the continuous aggregates are refreshed over that day, and every chunk holding
-// it is compressed, one chunk at a time as the compression policy does, timed.
+// midnight to midnight UTC. Then the continuous aggregates are refreshed over that day bucket by bucket, as their
+// policies do through a day, and every chunk holding it is compressed, one chunk at a time as the compression
+// policy does, each timed.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { sql } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import { loadConfig } from '../services/config/config.ts'
 import { openStore } from '../services/store/open-store.ts'
 import { prepareStore } from '../services/store/prepare-store.ts'
 import { writeBatchGroup } from '../services/ingest/write-batches.ts'
 import { COMPRESSED_AFTER_CONFIG } from '../services/store/compression-policies.ts'
-import { dirBytes, fmt, progress, say, seedFleet, timed } from './fleet-data.ts'
+import { withRefreshPlanner } from '../services/store/aggregate-refresh.ts'
+import { aggregateLevels } from '../services/store/late-data-refresh.ts'
+import type { Database } from '../services/store/database.ts'
+import { dirBytes, fmt, percentile, progress, say, seedFleet, timed } from './fleet-data.ts'
 import { SimulatedHost } from './simulated-host.ts'
 
 const AGENTS = Number(process.env.AGENTS ?? 1)
@@ -32,6 +37,58 @@ const FORMER_RAW_COMPRESS_AFTER_DAYS = 7
  * and the ages at which its policies compress and drop a chunk (days; Infinity when it has no such policy).
  */
 interface TableDay { table: string; rows: number; before: number; after: number; compressMs: number; chunkDays: number; compressDays: number; dropDays: number }
+
+const MINUTE_MS = 60_000
+const HOUR_MS = 3_600_000
+const DAY_MS = 86_400_000
+/** `--compare-planner`: refresh each hourly window and every 15th minute again, with the default plan and the hash plan. */
+const COMPARE_PLANNER = process.argv.includes('--compare-planner')
+
+interface AggregateRefreshes { view: string; bucketMs: number; ms: number[] }
+
+/** Each continuous aggregate with its bucket, finest first (hierarchical ones after their source). */
+async function aggregates(db: Kysely<Database>): Promise<Array<{ view: string; bucketMs: number }>> {
+  return (await aggregateLevels(db)).sort((x, y) => x.bucketMs - y.bucketMs || x.depth - y.depth)
+    .map((l) => ({ view: l.name, bucketMs: l.bucketMs }))
+}
+
+/**
+ * The day refreshed bucket by bucket in time order, as the refresh policies do through a day (each bucket once
+ * it is complete, through withRefreshPlanner as the embedded job runner runs them), each refresh timed.
+ */
+async function refreshAsThePoliciesDo(db: Kysely<Database>, day: number): Promise<AggregateRefreshes[]> {
+  const out = (await aggregates(db)).map((a) => ({ ...a, ms: [] as number[] }))
+  const tick = progress('minutes refreshed', DAY_MS / MINUTE_MS)
+  for (let end = day + MINUTE_MS; end <= day + DAY_MS; end += MINUTE_MS) {
+    for (const a of out) {
+      if ((end - day) % a.bucketMs !== 0) continue
+      const [, ms] = await timed(() => withRefreshPlanner(db, (conn) =>
+        sql`call refresh_continuous_aggregate(${a.view}::regclass, ${new Date(end - a.bucketMs)}::timestamptz, ${new Date(end)}::timestamptz)`.execute(conn)))
+      a.ms.push(ms)
+    }
+    tick((end - day) / MINUTE_MS)
+  }
+  return out
+}
+
+/** The same windows refreshed again with `force`, alternating the default plan and withRefreshPlanner's. */
+async function comparePlanners(db: Kysely<Database>, day: number): Promise<Array<{ view: string; defaultMs: number[]; hashMs: number[] }>> {
+  const out: Array<{ view: string; defaultMs: number[]; hashMs: number[] }> = []
+  for (const a of await aggregates(db)) {
+    if (a.bucketMs >= DAY_MS) continue
+    const step = a.bucketMs === MINUTE_MS ? 15 * MINUTE_MS : a.bucketMs
+    const c = { view: a.view, defaultMs: [] as number[], hashMs: [] as number[] }
+    for (let start = day; start < day + DAY_MS; start += step) {
+      const refresh = (conn: Kysely<Database>) => sql`call refresh_continuous_aggregate(${a.view}::regclass,
+        ${new Date(start)}::timestamptz, ${new Date(start + a.bucketMs)}::timestamptz, force => true)`.execute(conn)
+      c.defaultMs.push((await timed(() => refresh(db)))[1])
+      c.hashMs.push((await timed(() => withRefreshPlanner(db, refresh)))[1])
+    }
+    say(`  compared ${a.view}: ${c.defaultMs.length} windows`)
+    out.push(c)
+  }
+  return out
+}
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'hostpulse-bench-agent-day-'))
@@ -57,15 +114,8 @@ async function main(): Promise<void> {
     })
     say(`  written in ${(writeMs / 1000).toFixed(0)} s`)
 
-    const caggs = (await sql<{ view: string }>`
-      select format('%I.%I', view_schema, view_name) as view from timescaledb_information.continuous_aggregates
-      order by (select mat_hypertable_id from _timescaledb_catalog.continuous_agg where user_view_name = view_name)`.execute(db)).rows
-    const [, refreshMs] = await timed(async () => {
-      for (const { view } of caggs) {
-        await sql`call refresh_continuous_aggregate(${view}::regclass, ${new Date(day - 86_400_000)}::timestamptz, ${new Date(day + 2 * 86_400_000)}::timestamptz)`.execute(db)
-      }
-    })
-    say(`  ${caggs.length} continuous aggregates refreshed over the day in ${(refreshMs / 1000).toFixed(1)} s`)
+    const refreshes = await refreshAsThePoliciesDo(db, day)
+    const comparison = COMPARE_PLANNER ? await comparePlanners(db, day) : undefined
     await sql`checkpoint`.execute(db)
     const dirBefore = dirBytes(pgDir)
 
@@ -142,6 +192,32 @@ async function main(): Promise<void> {
     // A chunk holds chunk_days of data: when the policy compresses it, the hold is that many days' worth.
     const longest = days.reduce((a, b) => (b.compressMs * b.chunkDays > a.compressMs * a.chunkDays ? b : a))
     const longestS = longest.compressMs * longest.chunkDays / AGENTS / 1000
+    say('')
+    say(`aggregate refreshes as their policies run them, each holding the embedded engine's session (per agent${AGENTS === 1 ? '' : `, ${AGENTS} agents measured`}):`)
+    say(`  ${'aggregate'.padEnd(24)} ${'refreshes'.padStart(9)} ${'median'.padStart(9)} ${'longest'.padStart(9)} ${'a day'.padStart(8)}`)
+    for (const r of refreshes) {
+      say(`  ${r.view.padEnd(24)} ${fmt(r.ms.length).padStart(9)} ${`${(percentile(r.ms, 0.5) / AGENTS).toFixed(1)} ms`.padStart(9)} `
+        + `${`${(Math.max(...r.ms) / AGENTS).toFixed(0)} ms`.padStart(9)} ${`${(r.ms.reduce((a, b) => a + b, 0) / AGENTS / 1000).toFixed(1)} s`.padStart(8)}`)
+    }
+    const hourly = refreshes.filter((r) => r.bucketMs === HOUR_MS)
+    const hourS = hourly.reduce((n, r) => n + percentile(r.ms, 0.5), 0) / AGENTS / 1000
+    const longestHourly = hourly.reduce((a, b) => (percentile(b.ms, 0.5) > percentile(a.ms, 0.5) ? b : a))
+    const longestHourlyS = percentile(longestHourly.ms, 0.5) / AGENTS / 1000
+    const minute = refreshes.find((r) => r.view === 'metrics_1m')
+    const minuteS = minute ? percentile(minute.ms, 0.5) / AGENTS / 1000 : 0
+    say(`  once an hour the hourly aggregates take ${hourS.toFixed(2)} s per agent, the longest (${longestHourly.view}) ${longestHourlyS.toFixed(2)} s; the minute aggregate ${(minuteS * 1000).toFixed(1)} ms per agent every minute`)
+    say(`  scaled linearly from ${AGENTS} agent${AGENTS === 1 ? '' : 's'} (each refresh's fixed cost is counted per agent too: an upper bound, loosest for the small aggregates):`)
+    for (const n of [1, 10, 50, 250]) {
+      say(`  ${String(n).padStart(3)} agents: the hourly aggregates ${(n * hourS).toFixed(1)} s an hour, the longest ${(n * longestHourlyS).toFixed(1)} s; the minute aggregate ${(n * minuteS).toFixed(2)} s a minute`)
+    }
+    if (comparison) {
+      say(`  (the aggregates' sizes above include the dead rows of these second refreshes: take sizes from a run without --compare-planner)`)
+      say(`  the same windows refreshed again (force), alternating TimescaleDB's default plan and the hash plan (withRefreshPlanner), medians per agent:`)
+      for (const c of comparison) {
+        say(`    ${c.view.padEnd(22)} ${String(c.defaultMs.length).padStart(3)} windows: default ${(percentile(c.defaultMs, 0.5) / AGENTS).toFixed(1)} ms, `
+          + `hash ${(percentile(c.hashMs, 0.5) / AGENTS).toFixed(1)} ms (${(percentile(c.hashMs, 0.5) / percentile(c.defaultMs, 0.5)).toFixed(2)}×)`)
+      }
+    }
     say(`compression, in the embedded engine one chunk at a time, each holding its one session: ${holdS.toFixed(1)} s per agent a day; `
       + `the longest single chunk is ${longest.table}'s (${longest.chunkDays} day${longest.chunkDays === 1 ? '' : 's'} of data): ${longestS.toFixed(1)} s per agent`)
     for (const n of [1, 10, 50, 250]) {

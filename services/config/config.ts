@@ -183,7 +183,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const compressAfterMs = parseDuration(raw.HOSTPULSE_COMPRESS_AFTER)
   if (compressAfterMs < 3_600_000 || compressAfterMs >= parseDuration(raw.HOSTPULSE_RETENTION_RAW)) {
     throw new ConfigError(`HOSTPULSE_COMPRESS_AFTER=${raw.HOSTPULSE_COMPRESS_AFTER}: must be at least 1h and shorter than HOSTPULSE_RETENTION_RAW=${raw.HOSTPULSE_RETENTION_RAW} `
-      + '(raw rows are compressed this long after their day ends, and dropped at the retention)')
+      + '(raw rows are compressed this long after the chunk holding them ends, and dropped at the retention)')
   }
   const windowMs = parseDuration(raw.RATE_LIMIT_WINDOW)
   let scrubPatterns: RegExp[] = []

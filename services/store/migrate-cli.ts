@@ -1,4 +1,4 @@
-// `npm run migrate`: applies pending migrations and the configured retention, then exits.
+// `npm run migrate`: applies pending migrations, the configured retention and compression age, then exits.
 import { loadConfig } from '../config/config.ts'
 import { openStore, storeOptionsFromConfig } from './open-store.ts'
 import { prepareStore } from './prepare-store.ts'
