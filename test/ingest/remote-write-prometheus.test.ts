@@ -161,7 +161,9 @@ ${queue}
   await waitFor('Prometheus to be ready', async () => (await fetch(`${promUrl}/-/ready`).catch(() => undefined))?.ok, 30_000, 200).catch(failed('start'))
 
   const cpu = `cpu="0",mode="idle",job="node",instance="127.0.0.1:${exporterPort}"`
-  const storedCpu = async () => (await sql<{ n: number }>`select count(*)::int as n from metrics where agent_id = ${bearerAgent.id}::uuid
+  // Seconds, not rows: a scrape late by a few milliseconds (x.999, then x+1.011 and x+1.999) puts two samples in
+  // one second, and the comparison below is one point per second.
+  const storedCpu = async () => (await sql<{ n: number }>`select count(distinct date_trunc('second', time))::int as n from metrics where agent_id = ${bearerAgent.id}::uuid
     and metric_type = 'prom' and metric_name = 'node_cpu_seconds_total' and tags @> ${JSON.stringify({ cpu: '0', mode: 'idle' })}::jsonb`.execute(api.store.db)).rows[0].n
   await waitFor('samples, retries, a refused sample and a staleness marker to reach hostpulse', async () => {
     const lost = relayed.findIndex((r) => r.told === 503)
