@@ -6,6 +6,7 @@ import type { RateLimitBudgets } from '../security/rate-limits.ts'
 import type { LoginThrottleLimits } from '../auth/login-throttle.ts'
 import { weakJwtSecretReason } from '../auth/jwt-secret.ts'
 import { parseScrubPattern } from '../../contract/command-line-secrets.ts'
+import { DEFAULT_COMPRESS_AFTER } from '../store/compression-policies.ts'
 
 const Duration = Type.String({ pattern: '^\\d+(ms|s|m|h|d|w)$' })
 
@@ -107,7 +108,7 @@ const DEFAULT_DURATIONS = {
   HOSTPULSE_RETENTION_MINUTE: '90d',
   HOSTPULSE_RETENTION_HOUR: '90d',
   HOSTPULSE_RETENTION_DAY: '365d',
-  HOSTPULSE_COMPRESS_AFTER: '1d',
+  HOSTPULSE_COMPRESS_AFTER: DEFAULT_COMPRESS_AFTER,
   HOSTPULSE_JOB_CHECK_INTERVAL: '15s',
   DATABASE_QUERY_TIMEOUT: '30s',
   DATABASE_CONNECT_TIMEOUT: '10s',

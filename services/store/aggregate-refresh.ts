@@ -19,19 +19,32 @@ export const REFRESH_WORK_MEM = '64MB'
 
 /**
  * Runs `refresh` (a `call refresh_continuous_aggregate` or a policy's `run_job`) on one connection with the
- * planner settings above, and puts that connection's settings back afterwards, whatever happened. A refresh
- * cannot run inside a transaction block, so these are separate statements, not a `SET LOCAL`.
+ * planner settings above, and puts that connection's own values back afterwards, whatever happened. A refresh
+ * cannot run inside a transaction block, so these are separate statements, not a `SET LOCAL`: one reads the
+ * values and sets the refresh's (work_mem is only ever raised, never lowered below what the session had), one
+ * restores them. The settings live for the session in between: on a server, `DATABASE_URL` must not go through a
+ * pooler in transaction mode (README, "Production: a TimescaleDB server").
  */
 export async function withRefreshPlanner<T>(db: Kysely<Database>, refresh: (conn: Kysely<Database>) => Promise<T>): Promise<T> {
   // A transaction is one connection already, and TimescaleDB refuses a refresh inside one: let it say so.
   if (db.isTransaction) return refresh(db)
   return db.connection().execute(async (conn) => {
-    await sql`select set_config('work_mem', ${REFRESH_WORK_MEM}, false), set_config('enable_sort', 'off', false)`.execute(conn)
+    // The CTE is evaluated before the outer select list, so the values read are the ones before the change.
+    const { rows: [prior] } = await sql<{ work_mem: string; enable_sort: string }>`
+      with prior as materialized (select current_setting('work_mem') as work_mem, current_setting('enable_sort') as enable_sort)
+      select work_mem, enable_sort,
+             set_config('work_mem', case when pg_size_bytes(work_mem) >= pg_size_bytes(${REFRESH_WORK_MEM}) then work_mem else ${REFRESH_WORK_MEM} end, false),
+             set_config('enable_sort', 'off', false)
+      from prior`.execute(conn)
+    const restore = () => sql`select set_config('work_mem', ${prior.work_mem}, false), set_config('enable_sort', ${prior.enable_sort}, false)`.execute(conn)
+    let result: T
     try {
-      return await refresh(conn)
-    } finally {
-      await sql`reset work_mem`.execute(conn).catch(() => {})
-      await sql`reset enable_sort`.execute(conn).catch(() => {})
+      result = await refresh(conn)
+    } catch (err) {
+      await restore().catch(() => {}) // the refresh's own error is the one to report
+      throw err
     }
+    await restore()
+    return result
   })
 }

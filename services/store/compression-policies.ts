@@ -10,7 +10,8 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database } from './database.ts'
 import { durationToInterval } from '../time/duration.ts'
-import { policyAge, RAW_HYPERTABLES } from './retention-policies.ts'
+import { RAW_HYPERTABLES } from './retention-policies.ts'
+import { policyAge } from './policy-age.ts'
 
 export const DEFAULT_COMPRESS_AFTER = '1d'
 

@@ -3,6 +3,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database } from './database.ts'
 import { durationToInterval } from '../time/duration.ts'
+import { policyAge } from './policy-age.ts'
 
 export interface RetentionConfig { raw: string; minute: string; hour: string; day: string; logs?: string }
 
@@ -21,20 +22,6 @@ export function retentionPlan(cfg: RetentionConfig): Array<{ relation: string; k
     { relation: 'network_traffic', keep: cfg.day },
     { relation: 'network_traffic_daily', keep: cfg.day },
   ]
-}
-
-/**
- * How `relation`'s policy job `proc` stands against an age: 'same' when its config's `key` is `interval`,
- * 'other' when it differs, 'none' when the relation has no such policy.
- */
-export async function policyAge(db: Kysely<Database>, proc: 'policy_retention' | 'policy_compression', relation: string,
-  key: 'drop_after' | 'compress_after', interval: string): Promise<'same' | 'other' | 'none'> {
-  const { rows } = await sql<{ same: boolean }>`
-    select (j.config ->> ${key}::text)::interval = ${interval}::interval as same
-    from timescaledb_information.jobs j
-    where j.proc_name = ${proc}
-      and j.hypertable_schema = current_schema() and j.hypertable_name = ${relation}`.execute(db)
-  return rows.length === 0 ? 'none' : rows[0].same ? 'same' : 'other'
 }
 
 export async function applyRetentionPolicies(db: Kysely<Database>, cfg: RetentionConfig, log: (msg: string) => void = () => {}): Promise<number> {

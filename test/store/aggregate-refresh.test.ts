@@ -24,6 +24,16 @@ await onEachBackend(t, async (t, store) => {
   t.equal(after.pid, inside.pid, 'the same connection again')
   t.same(after, { ...defaults, pid: inside.pid }, 'and its settings are back to what they were')
 
+  // What the session had set is what comes back, not the default, and a larger work_mem is not lowered.
+  for (const [own, during] of [['128MB', '128MB'], ['8MB', REFRESH_WORK_MEM]] as const) {
+    const { rows: [set] } = await sql<{ pid: number }>`select set_config('work_mem', ${own}, false), pg_backend_pid() as pid`.execute(store.db)
+    const held = await withRefreshPlanner(store.db, (conn) => session(conn))
+    t.same({ pid: held.pid, work_mem: held.work_mem, enable_sort: held.enable_sort }, { pid: set.pid, work_mem: during, enable_sort: 'off' }, `a session at ${own}: the refresh runs at ${during}`)
+    t.same(await session(store.db), { pid: set.pid, work_mem: own, enable_sort: 'on' }, `and the session is back at ${own}`)
+  }
+  await sql`reset work_mem`.execute(store.db)
+  t.same(await session(store.db), { ...defaults, pid: inside.pid }, 'reset to the defaults for what follows')
+
   // A window narrower than one bucket is refused by TimescaleDB.
   const hour = Math.floor(Date.now() / HOUR) * HOUR - 3 * HOUR
   await t.rejects(withRefreshPlanner(store.db, (conn) =>
