@@ -17,7 +17,7 @@ import { openapiPlugin } from '../http/openapi-plugin.ts'
 import { healthRoutes } from '../health/health-routes.ts'
 import { lingeringClose } from '../http/lingering-close.ts'
 import { MAX_PARAM_LENGTH, clientErrorHandler, errorHandler, frameworkErrorHandler, notFoundHandler } from '../http/errors.ts'
-import { rejectNulCharacters } from '../http/reject-nul-characters.ts'
+import { rejectUnstorableText } from '../security/reject-unstorable-input.ts'
 import { securityPlugin } from '../security/security-plugin.ts'
 import { routeInventoryPlugin } from '../security/route-inventory-plugin.ts'
 import { DEFAULT_RATE_LIMITS, rateLimitPlugin, type RateLimitBudgets } from '../security/rate-limits.ts'
@@ -94,7 +94,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
-  app.addHook('preValidation', rejectNulCharacters)
+  app.addHook('preValidation', rejectUnstorableText)
   lingeringClose(app)
 
   await app.register(routeInventoryPlugin)

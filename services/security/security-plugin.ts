@@ -3,12 +3,11 @@
 import fp from 'fastify-plugin'
 import fastifyHelmet from '@fastify/helmet'
 import fastifyCors from '@fastify/cors'
-import { rejectLoneSurrogates, rejectNonFiniteNumbers } from './reject-unstorable-input.ts'
+import { rejectNonFiniteNumbers } from './reject-unstorable-input.ts'
 
 export interface SecurityOptions { corsOrigins: string[] }
 
 export const securityPlugin = fp(async (app, opts: SecurityOptions) => {
-  app.addHook('preValidation', rejectLoneSurrogates)
   app.addHook('preHandler', rejectNonFiniteNumbers)
 
   await app.register(fastifyHelmet, {

@@ -22,7 +22,27 @@ t.test('hardening', async (t) => {
     t.same(Object.keys(res2.body.details), ['processes[0].cmdline'])
     const res3 = await api.get(`/api/v1/metrics/latest/${encodeURIComponent('x\u0000y')}`)
     assertError(t, res3, 400, 'VALIDATION_ERROR')
+    // In a key too; and a NUL anywhere is named before a lone surrogate met earlier in the request.
+    const res4 = await api.ingest(a.api_key, makeBatch({ metrics: [metric('cpu', 'usage_percent', 1, { tags: { 'co\u0000re': 'a' } })] }))
+    assertError(t, res4, 400, 'VALIDATION_ERROR')
+    t.same(res4.body.details, { 'metrics[0].tags.co\u0000re': ['must not contain NUL (\\u0000) characters'] })
+    const res5 = await api.ingest(a.api_key, makeBatch({ metrics: [metric('cpu', 'usage_percent', 1, { tags: { core: '\ud800' } }), metric('cpu', 'x', 1, { tags: { core: '\u0000' } })] }))
+    t.same(res5.body.details, { 'metrics[1].tags.core': ['must not contain NUL (\\u0000) characters'] })
     t.same(await rowCounts(api.store), before)
+  })
+
+  t.test('a lone surrogate is a 400 naming the field, a key shown with it replaced', async (t) => {
+    const before = await rowCounts(api.store)
+    const res = await api.ingest(a.api_key, makeBatch({ metrics: [metric('cpu', 'usage_percent', 1), metric('cpu', 'usage_percent', 2, { tags: { core: 'a\udc00' } })] }))
+    assertError(t, res, 400, 'VALIDATION_ERROR')
+    t.same(res.body.details, { 'metrics[1].tags.core': ['contains an unpaired UTF-16 surrogate (not valid Unicode text)'] })
+    const res2 = await api.ingest(a.api_key, makeBatch({ metrics: [metric('cpu', 'usage_percent', 1, { tags: { 'x\ud800y': '1' } })] }))
+    t.same(res2.body.details, { 'metrics[0].tags.x?y': ['contains an unpaired UTF-16 surrogate (not valid Unicode text)'] })
+    const c = await api.createAgent('hard-c') // hard-a's and hard-b's rows are counted below
+    const pair = await api.ingest(c.api_key, makeBatch({ metrics: [metric('cpu', 'usage_percent', 3, { tags: { core: '\ud83d\ude00' } })] }))
+    t.equal(pair.status, 202, 'a surrogate pair is text like any other')
+    const after = await rowCounts(api.store)
+    t.equal(after.metrics, before.metrics + 1, 'only the good batch stored')
   })
 
   t.test('the same batch id from two agents is stored for each', async (t) => {
