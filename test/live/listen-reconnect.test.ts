@@ -33,17 +33,17 @@ t.test('after a reconnect of the LISTEN connection fleet clients get a fresh sna
   }).returning('id').executeTakeFirstOrThrow()
   const seen = client.messages.length
   for (const hook of reconnectHooks) hook()
-  const fresh = await client.waitFor((m) => m.type === 'snapshot', 5000, seen)
+  const fresh = await client.waitFor((m) => m.type === 'snapshot', 15_000, seen)
   t.same(fresh.alerts.map((a: any) => a.event_id), [missed.id], 'the fresh snapshot holds the alert whose NOTIFY was missed')
   t.same(fresh.agents.map((a: any) => a.name), ['resync-host'], 'and the agents')
-  await until(() => api.app.live.stats().clients.live === 1, 5000, 'one fleet client')
+  await until(() => api.app.live.stats().clients.live === 1, 15_000, 'one fleet client')
   t.pass('the client stays subscribed')
 })
 
 t.test('after a reconnect /ws/metrics clients get the values other instances stored meanwhile', async (t) => {
   const client = await connectWs(t, `${api.wsUrl}/ws/metrics/${agent.id}`, { protocols: ['hostpulse', api.adminToken] })
   await client.waitFor((m) => m.type === 'metrics')
-  await until(() => api.app.live.stats().clients.metrics === 1, 5000, 'one metrics client')
+  await until(() => api.app.live.stats().clients.metrics === 1, 15_000, 'one metrics client')
 
   // Stored by another instance while the connection was down: its NOTIFY is lost, only the rows are there.
   const time = new Date()
@@ -55,7 +55,7 @@ t.test('after a reconnect /ws/metrics clients get the values other instances sto
   t.equal(client.messages.length, seen, 'nothing arrives by itself (no NOTIFY was heard)')
 
   for (const hook of reconnectHooks) hook()
-  const update = await client.waitFor((m) => m.type === 'metrics' && m.data?.['cpu.usage_percent'], 5000, seen)
+  const update = await client.waitFor((m) => m.type === 'metrics' && m.data?.['cpu.usage_percent'], 15_000, seen)
   t.same(update.data['cpu.usage_percent'], { value: 42.5, timestamp: time.toISOString() }, 'the missed value arrives after the reconnect')
 
   const after = client.messages.length

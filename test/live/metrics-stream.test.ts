@@ -141,14 +141,14 @@ t.test('more than 100 values: messages of at most 100, on push and in the snapsh
   const metrics = Array.from({ length: 250 }, (_, i) => metric('cpu', 'usage_percent', i, { tags: { core: String(i) } }))
   await api.ingestOk(agent.api_key, makeBatch({ time, metrics, disks: [], networks: [], processes: [] }))
   const total = () => client.messages.slice(from).reduce((n, m) => n + keysOf(m).length, 0)
-  await until(() => total() >= 250, 5000, '250 values received')
+  await until(() => total() >= 250, 15_000, '250 values received')
   const sizes = client.messages.slice(from).map((m) => keysOf(m).length)
   t.same(sizes, [100, 100, 50], 'split in messages of 100')
   const received = new Set(client.messages.slice(from).flatMap(keysOf))
   t.equal(received.size, 250, 'every value exactly once')
 
   const second = await connectWs(t, streamUrl('many-01'))
-  await until(() => second.messages.reduce((n, m) => n + keysOf(m).length, 0) >= 250, 5000, 'snapshot of 250 values')
+  await until(() => second.messages.reduce((n, m) => n + keysOf(m).length, 0) >= 250, 15_000, 'snapshot of 250 values')
   t.same(second.messages.map((m) => keysOf(m).length), [100, 100, 50], 'the snapshot is split the same way')
 })
 

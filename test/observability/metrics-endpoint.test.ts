@@ -160,9 +160,10 @@ t.test('GET /metrics', async (t) => {
     const conn = (state: string) => db!.samples.find((s) => s.labels.state === state)?.value
     t.same([conn('max'), conn('open'), conn('idle'), conn('waiting')], [1, 1, 1, 0], 'max, open, idle, waiting of the embedded session')
     // While a long query holds the session, another caller waits for it: the gauge sees both.
-    const long = sql`select pg_sleep(1.5)`.execute(api.store.db)
+    // (Watched until the second caller waits, well inside the long query: a loaded machine may start it late.)
+    const long = sql`select pg_sleep(4)`.execute(api.store.db)
     const queued = sql`select 1`.execute(api.store.db)
-    await new Promise((r) => setTimeout(r, 300))
+    for (const until = Date.now() + 3000; Date.now() < until && api.store.connections().waiting !== 1;) await new Promise((r) => setTimeout(r, 20))
     t.same(api.store.connections(), { max: 1, open: 1, idle: 0, waiting: 1 }, 'busy, one waiting')
     await Promise.all([long, queued])
     t.same(api.store.connections(), { max: 1, open: 1, idle: 1, waiting: 0 }, 'idle again')

