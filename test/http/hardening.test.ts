@@ -27,6 +27,7 @@ t.test('hardening', async (t) => {
     assertError(t, res4, 400, 'VALIDATION_ERROR')
     t.same(res4.body.details, { 'metrics[0].tags.co\u0000re': ['must not contain NUL (\\u0000) characters'] })
     const res5 = await api.ingest(a.api_key, makeBatch({ metrics: [metric('cpu', 'usage_percent', 1, { tags: { core: '\ud800' } }), metric('cpu', 'x', 1, { tags: { core: '\u0000' } })] }))
+    assertError(t, res5, 400, 'VALIDATION_ERROR')
     t.same(res5.body.details, { 'metrics[1].tags.core': ['must not contain NUL (\\u0000) characters'] })
     t.same(await rowCounts(api.store), before)
   })

@@ -23,6 +23,9 @@ await onEachBackend(t, async (t, store) => {
   const after = await session(store.db)
   t.equal(after.pid, inside.pid, 'the same connection again')
   t.same(after, { ...defaults, pid: inside.pid }, 'and its settings are back to what they were')
+  const sources = async () => (await sql<{ name: string; source: string }>`
+    select name, source from pg_settings where name in ('work_mem', 'enable_sort') order by name`.execute(store.db)).rows
+  t.notOk((await sources()).some((r) => r.source === 'session'), 'reset, not set: the connection follows the server\'s configuration again')
 
   // What the session had set is what comes back, not the default, and a larger work_mem is not lowered.
   for (const [own, during] of [['128MB', '128MB'], ['8MB', REFRESH_WORK_MEM]] as const) {
