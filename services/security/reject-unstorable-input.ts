@@ -51,17 +51,22 @@ function badField(request: FastifyRequest, bad: (v: unknown) => boolean, badKey:
 
 const hasNul = (s: string) => s.includes('\u0000')
 const hasLoneSurrogate = (s: string) => LONE_SURROGATE.test(s)
+const isSuspect = (s: string) => hasNul(s) || hasLoneSurrogate(s)
+/** A value that is a string `test` finds something in. */
+const stringWith = (test: (s: string) => boolean) => (v: unknown) => typeof v === 'string' && test(v)
+const NUL_STRING = stringWith(hasNul)
+const LONE_SURROGATE_STRING = stringWith(hasLoneSurrogate)
+const SUSPECT_STRING = stringWith(isSuspect)
 
 /**
  * preValidation: strings and keys as they arrived. A NUL character anywhere in the request is named first,
  * then a lone surrogate. One walk tells whether there is either (nearly every request has neither).
  */
 export async function rejectUnstorableText(request: FastifyRequest): Promise<void> {
-  const suspect = (s: string) => hasNul(s) || hasLoneSurrogate(s)
-  if (badField(request, (v) => typeof v === 'string' && suspect(v), suspect) === undefined) return
-  const nul = badField(request, (v) => typeof v === 'string' && hasNul(v), hasNul)
+  if (badField(request, SUSPECT_STRING, isSuspect) === undefined) return
+  const nul = badField(request, NUL_STRING, hasNul)
   if (nul !== undefined) throw invalidField(nul, 'must not contain NUL (\\u0000) characters', `Invalid request: ${nul} contains a NUL character`)
-  const lone = badField(request, (v) => typeof v === 'string' && hasLoneSurrogate(v), hasLoneSurrogate, (k) => k.replace(LONE_SURROGATE, '?'))
+  const lone = badField(request, LONE_SURROGATE_STRING, hasLoneSurrogate, (k) => k.replace(LONE_SURROGATE, '?'))
   if (lone !== undefined) throw invalidField(lone, 'contains an unpaired UTF-16 surrogate (not valid Unicode text)')
 }
 

@@ -2,6 +2,7 @@
 // later), two instances on one database produce one event and one notification, a restart while firing
 // neither forgets the alert nor notifies it again, and the loop's Prometheus metrics are exported.
 import t from 'tap'
+import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../services/api/app.ts'
 import { ACCESS_TTL, GENEROUS_LIMITS, JWT_SECRET, REFRESH_TTL, makeBatch, metric, request, startClient, type TestClient } from '../test-client.ts'
 import { listenAppWith } from '../query/query-helpers.ts'
@@ -138,6 +139,11 @@ t.test('the evaluation loop in running apps', async (t) => {
   const channel = await addChannel(db, api.orgId, 'ops')
   const events = (ruleId: string) => db.selectFrom('alert_events').selectAll().where('rule_id', '=', ruleId).execute()
   const outbox = (ruleId: string) => db.selectFrom('alert_notifications').selectAll().where('rule_id', '=', ruleId).execute()
+  /** A sample of `app`'s own /metrics (NaN when it has none). */
+  const scraped = async (app: FastifyInstance, name: string) => {
+    const res = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${api.adminToken}` } })
+    return Number(new RegExp(`^${name} (\\S+)`, 'm').exec(res.body)?.[1] ?? NaN)
+  }
   const evaluatedAt = async (ruleId: string) => (await db.selectFrom('alert_rules').select('last_evaluated_at').where('id', '=', ruleId).executeTakeFirstOrThrow()).last_evaluated_at
 
   await t.test('new data is evaluated at once: a for 0s rule with a 1 h interval fires within a few seconds of the ingest', async (t) => {
@@ -149,10 +155,7 @@ t.test('the evaluation loop in running apps', async (t) => {
     const ruleId = rule.body.id
     const first = await waitFor('the first evaluation', () => evaluatedAt(ruleId))
     // The gap is 2 s unless slow cycles widened it (a loaded machine's first cycles): the bound takes the loop's own.
-    const gapMs = async () => {
-      const res = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${api.adminToken}` } })
-      return 1000 * Number(/^hostpulse_alert_data_trigger_gap_seconds (\S+)/m.exec(res.body)?.[1] ?? NaN)
-    }
+    const gapMs = async () => 1000 * await scraped(app, 'hostpulse_alert_data_trigger_gap_seconds')
     const gapBefore = await gapMs()
     t.equal((await api.ingest(agent.api_key, cpu(97))).status, 202)
     const sent = Date.now()
@@ -183,14 +186,7 @@ t.test('the evaluation loop in running apps', async (t) => {
     t.equal((await events(ruleId)).length, 1, 'one event, not one per instance')
     t.equal((await outbox(ruleId)).length, 1, 'one notification')
     // Exactly one evaluates each time the rule is due: together they evaluate about once a second, not twice.
-    const counted = async () => {
-      let sum = 0
-      for (const app of [a, b.app]) {
-        const res = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${api.adminToken}` } })
-        sum += Number(/^hostpulse_alert_rules_evaluated_total (\d+)/m.exec(res.body)?.[1] ?? NaN)
-      }
-      return sum
-    }
+    const counted = async () => await scraped(a, 'hostpulse_alert_rules_evaluated_total') + await scraped(b.app, 'hostpulse_alert_rules_evaluated_total')
     const n0 = await counted()
     const t0 = Date.now()
     await new Promise((resolve) => setTimeout(resolve, 4000)) // a fixed span to count evaluations in
@@ -205,10 +201,7 @@ t.test('the evaluation loop in running apps', async (t) => {
     // Counted by the restarted instance itself, from when it is alone: on a slow machine its first cycle can come
     // 2 s after the last one of the closed instances (so the rule's timestamp alone may move 2 s on one
     // evaluation), and it may have evaluated before the other instance finished closing.
-    const evaluatedByC = async () => {
-      const res = await c.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${api.adminToken}` } })
-      return Number(/^hostpulse_alert_rules_evaluated_total (\d+)/m.exec(res.body)?.[1] ?? 0)
-    }
+    const evaluatedByC = () => scraped(c, 'hostpulse_alert_rules_evaluated_total')
     await b.app.close()
     const before = await evaluatedAt(ruleId)
     const alone = await evaluatedByC()

@@ -5,6 +5,7 @@ import { sql } from 'kysely'
 import { ADMIN, GENEROUS_LIMITS, JWT_SECRET, ACCESS_TTL, REFRESH_TTL, assertError, openTestStore, startClient } from '../test-client.ts'
 import { buildApp, type AppOptions } from '../../services/api/app.ts'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
+import { waitFor } from '../wait-for.ts'
 
 interface Sample { name: string; labels: Record<string, string>; value: number }
 interface Family { name: string; type: string; help: string; samples: Sample[] }
@@ -163,7 +164,7 @@ t.test('GET /metrics', async (t) => {
     // (Watched until the second caller waits, well inside the long query: a loaded machine may start it late.)
     const long = sql`select pg_sleep(4)`.execute(api.store.db)
     const queued = sql`select 1`.execute(api.store.db)
-    for (const until = Date.now() + 3000; Date.now() < until && api.store.connections().waiting !== 1;) await new Promise((r) => setTimeout(r, 20))
+    await waitFor('a caller waiting for the session', () => api.store.connections().waiting === 1, 3000, 20).catch(() => {})
     t.same(api.store.connections(), { max: 1, open: 1, idle: 0, waiting: 1 }, 'busy, one waiting')
     await Promise.all([long, queued])
     t.same(api.store.connections(), { max: 1, open: 1, idle: 1, waiting: 0 }, 'idle again')
