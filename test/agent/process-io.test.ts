@@ -101,7 +101,7 @@ t.test('a process whose stat is unchanged is reported as before until its re-rea
   writeProcess(root, 10, { name: 'logger', start: 1000, ticks: 50, read: 0, write: 1_000_000, fds: 5 })
   writeProcess(root, 20, { name: 'worker', start: 2000, ticks: 70, read: 0, write: 0, fds: 3 })
   const ctx = { bootTime: 1_700_000_000, memTotalBytes: 8 * 1024 ** 3 }
-  const REREAD_MS = 1500
+  const REREAD_MS = 4000
   const collector = new ProcessCollector(root, -1, undefined, REREAD_MS)
   t.teardown(() => collector.close())
   const before1 = performance.now()
@@ -138,7 +138,7 @@ t.test('/proc is listed again only when the fork count moves or the listing ages
   t.teardown(() => rmSync(root, { recursive: true, force: true }))
   writeProcess(root, 10, { name: 'sshd', start: 1000 })
   writeProcess(root, 20, { name: 'cron', start: 2000 })
-  const REREAD_MS = 1500
+  const REREAD_MS = 4000
   const collector = new ProcessCollector(root, -1, undefined, REREAD_MS)
   t.teardown(() => collector.close())
   const pids = async (forks: number | undefined) =>
