@@ -2,6 +2,7 @@
 // first, one page at a time. No request here: callers pass the organization, agent, range, limit and cursor.
 import { sql, type Kysely, type RawBuilder, type Selectable, type SelectQueryBuilder } from 'kysely'
 import { DomainError } from '../errors/domain-error.ts'
+import { parseRfc3339 } from './time-range.ts'
 import type { Database, DiskMetricsTable, NetworkMetricsTable, ProcessMetricsTable } from '../store/database.ts'
 
 export const DISK_COLUMNS = ['time', 'device', 'mount_point', 'filesystem', 'total_bytes', 'used_bytes', 'available_bytes', 'usage_percent',
@@ -37,13 +38,24 @@ interface Cursor { t: string; k: Array<string | number> }
 
 export function encodeCursor(c: Cursor): string { return Buffer.from(JSON.stringify(c)).toString('base64url') }
 
-function decodeCursor(text: string): Cursor {
+/** The cursor a listing with these keys issued, or a 400: every value is checked as the database would read it. */
+function decodeCursor(text: string, keys: ListingKey[]): Cursor {
   try {
     const c = JSON.parse(Buffer.from(text, 'base64url').toString()) as Cursor
-    if (typeof c.t === 'string' && !Number.isNaN(Date.parse(c.t)) && Array.isArray(c.k) && c.k.length <= 4
-      && c.k.every((v) => typeof v === 'string' || typeof v === 'number')) return c
+    if (typeof c.t === 'string' && Array.isArray(c.k) && c.k.length === keys.length
+      && c.k.every((v, i) => keys[i].cursorValue ? isJsonObjectText(v) : (typeof v === 'string' && !v.includes('\u0000')) || Number.isFinite(v))) {
+      parseRfc3339('cursor', c.t)
+      return c
+    }
   } catch { /* answered below */ }
   throw new DomainError('invalid', 'Invalid request: cursor is not one this API issued (use next_cursor as given)', { details: { cursor: ['is malformed'] } })
+}
+
+/** A jsonb key's cursor value: the text of a JSON object PostgreSQL can store (no NUL). */
+function isJsonObjectText(v: unknown): boolean {
+  if (typeof v !== 'string' || v.includes('\\u0000')) return false
+  const parsed: unknown = JSON.parse(v)
+  return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
 }
 
 /** A tie-break column of a listing; `cursorValue` turns its JSON value into the cursor's (jsonb travels as its text). */
@@ -113,8 +125,7 @@ function rowsJson(page: PageColumns, count: number, agentName: string): string {
 async function page(db: Kysely<Database>, query: Listing, columns: readonly string[], textColumns: ReadonlySet<string>, keys: ListingKey[], req: ListingRequest & { agentName: string }): Promise<ListingPage> {
   let q = query.where('time', '>=', req.start).where('time', '<', req.end)
   if (req.cursor) {
-    const c = decodeCursor(req.cursor)
-    if (c.k.length !== keys.length) throw new DomainError('invalid', 'Invalid request: cursor belongs to another listing', { details: { cursor: ['is malformed'] } })
+    const c = decodeCursor(req.cursor, keys)
     const keyList = sql.join(keys.map((k) => sql.ref(k.column)))
     q = q.where(sql<boolean>`(time < ${c.t}::timestamptz or (time = ${c.t}::timestamptz and (${keyList}) > (${sql.join(c.k.map((v) => sql`${v}`))})))`)
   }

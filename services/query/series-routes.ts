@@ -5,7 +5,7 @@ import { CompareOut, SeriesOut, StatsOut } from './query-responses.ts'
 import { Type } from 'typebox'
 import { invalidField } from '../errors/domain-error.ts'
 import { principalOf } from '../auth/auth-plugin.ts'
-import { parseDuration } from '../time/duration.ts'
+import { DurationTooLongError, parseDuration } from '../time/duration.ts'
 import { agentFor } from './query-schemas.ts'
 import { AgentIdParam } from '../http/params.ts'
 import { parseTimeRange } from './time-range.ts'
@@ -46,7 +46,10 @@ function readOptions(q: Record<string, unknown>): ReadOptions {
   let stepSeconds: number | undefined
   if (q.step !== undefined && q.step !== 'auto') {
     const text = String(q.step)
-    try { stepSeconds = /^\d+$/.test(text) ? Number(text) : parseDuration(text) / 1000 } catch { throw invalidField('step', 'must be auto or a duration such as 30s, 5m, 1h') }
+    // Plain digits are seconds, held to the same limits as a duration.
+    try { stepSeconds = parseDuration(/^\d+$/.test(text) ? `${text}s` : text) / 1000 } catch (err) {
+      throw invalidField('step', err instanceof DurationTooLongError ? 'must be at most 100000 years' : 'must be auto or a duration such as 30s, 5m, 1h')
+    }
     if (stepSeconds < 1) throw invalidField('step', 'must be at least 1s')
     const points = bucketsTouched(start, end, stepSeconds)
     if (points > MAX_POINTS_CAP) {

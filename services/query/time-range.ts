@@ -4,6 +4,8 @@ import { DomainError } from '../errors/domain-error.ts'
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$/
 const DAY_MS = 86_400_000
+/** PostgreSQL's timestamps end with year 9999 as its text shows them: a later instant is refused as a 400, not by the database. */
+const LAST_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
 
 /** Every field within its calendar range: Date.parse would roll 30 February over to 1 March. */
 function isRealTime(m: RegExpExecArray): boolean {
@@ -19,6 +21,9 @@ export function parseRfc3339(field: string, text: string): Date {
   // Nothing is stored before 1970, and PostgreSQL refuses year 0: a clear 400 instead of its error.
   if (ms < 0) {
     throw new DomainError('invalid', `Invalid request: ${field} must be 1970-01-01T00:00:00Z or later (got "${text}")`, { details: { [field]: ['must be 1970 or later'] } })
+  }
+  if (ms > LAST_MS) {
+    throw new DomainError('invalid', `Invalid request: ${field} must be 9999-12-31T23:59:59Z or earlier (got "${text}")`, { details: { [field]: ['must be in year 9999 or earlier'] } })
   }
   if (Number.isNaN(ms)) {
     throw new DomainError('invalid', `Invalid request: ${field} must be an RFC3339 time such as 2024-01-30T15:30:00Z or 2024-01-30T10:30:00-05:00 (got "${text}")`,

@@ -110,6 +110,8 @@ t.test('metric listings', async (t) => {
       ['start=yesterday', 'start'], ['end=2024-01-30', 'end'], ['start=2024-01-30T25:00:00Z', 'start'], ['end=1706628600', 'end'],
       ['start=2024-13-01T00:00:00Z', 'start'], [`start=${enc(at(1))}&end=${enc(at(5))}`, 'start'], [`start=${enc(at(5))}&end=${enc(at(5))}`, 'start'],
       ['limit=0', 'limit'], ['limit=-5', 'limit'], ['limit=ten', 'limit'], ['limit=1.5', 'limit'],
+      // An offset carrying the instant into year 10000: PostgreSQL refused it (a 500).
+      [`end=${enc('9999-12-31T23:30:00-01:00')}`, 'end'],
     ]
     for (const path of ['range', 'disk', 'network', 'process']) {
       for (const [q, field] of cases) {
@@ -120,6 +122,28 @@ t.test('metric listings', async (t) => {
       }
     }
     for (const q of ['limit=0', 'limit=x']) assertError(t, await api.get(`/api/v1/metrics/latest/server-001?${q}`), 400, 'VALIDATION_ERROR', `latest?${q}`)
+  })
+
+  t.test('a cursor this API did not issue → 400 naming the cursor, whatever the database would have made of it', async (t) => {
+    const cursor = (c: unknown) => enc(Buffer.from(JSON.stringify(c)).toString('base64url'))
+    const cases: Array<[string, unknown]> = [
+      ['range', { t: '1', k: ['cpu', 'usage_percent', '{}'] }], // a time Date.parse takes and PostgreSQL does not
+      ['range', { t: '+275760-09-13T00:00:00.000Z', k: ['cpu', 'usage_percent', '{}'] }],
+      ['range', { t: at(1), k: ['cpu', 'usage_percent', 'not json'] }],
+      ['range', { t: at(1), k: ['cpu', 'usage_percent', '["an array"]'] }],
+      ['range', { t: at(1), k: ['cpu', 'usage_percent', '{"core":"\\u0000"}'] }],
+      ['range', { t: at(1), k: ['cpu', 'usage\u0000percent', '{}'] }],
+      ['range', { t: at(1), k: ['cpu', 'usage_percent'] }], // another listing's key count
+      ['disk', { t: at(1), k: ['/\u0000'] }],
+      ['network', { t: at(1), k: [{ not: 'a key' }] }],
+      ['network', { t: at(1) }],
+    ]
+    for (const [path, c] of cases) {
+      const res = await api.get(`/api/v1/metrics/${path}/server-001?cursor=${cursor(c)}`)
+      assertError(t, res, 400, 'VALIDATION_ERROR', `${path} cursor ${JSON.stringify(c)}`)
+      t.ok(res.body?.details?.cursor, `${path} cursor ${JSON.stringify(c)}: details name the cursor`)
+    }
+    t.equal((await api.get(`/api/v1/metrics/range/server-001?cursor=${cursor({ t: at(1), k: ['cpu', 'usage_percent', '{}'] })}`)).status, 200, 'a well-formed cursor is read')
   })
 
   t.test('a date that does not exist (30 February) is a malformed time, not 1 March', async (t) => {

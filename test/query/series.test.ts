@@ -131,6 +131,10 @@ t.test('series, stats and compare', async (t) => {
       [`metric=cpu.usage_percent&start=${enc(new Date(Date.now() - 2 * 24 * HOUR).toISOString())}&step=10s`, 'step'],
       [`metric=cpu.usage_percent&start=${enc(at(60))}&end=${enc(at(0))}`, 'start'],
       [`metric=cpu.usage_percent&start=notatime`, 'start'],
+      // Seconds as plain digits are held to a duration's limits (this many seconds was an interval PostgreSQL refused: a 500).
+      [`metric=cpu.usage_percent&${span}&step=9999999999999999`, 'step'],
+      // An offset that carries the instant into year 10000 (PostgreSQL refused it: a 500).
+      [`metric=cpu.usage_percent&end=${enc('9999-12-31T23:30:00-01:00')}`, 'end'],
     ]
     for (const [q, field] of cases) {
       const res = await series(q)
