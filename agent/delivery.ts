@@ -74,13 +74,16 @@ export class Delivery {
   private async deliver(batch: IngestBatch): Promise<void> {
     const { buffer } = this.opts
     if (this.stopping || !buffer.isEmpty || !maySend(this.state, Date.now())) {
-      await this.keep(batch)
-      if (!this.stopping) await this.replay()
-      return
+      if (await this.keep(batch)) {
+        if (!this.stopping) await this.replay()
+        return
+      }
+      // The buffer cannot take it (its filesystem read-only, say): a server that is up still gets it now.
+      if (this.stopping || !maySend(this.state, Date.now())) return this.lose(batch)
     }
     const outcome = await this.send(batch)
     if (outcome.kind === 'rejected') await this.setAside(batch, outcome.status, outcome.message)
-    if (outcome.kind === 'retry' || outcome.kind === 'unauthorized') await this.keep(batch)
+    if ((outcome.kind === 'retry' || outcome.kind === 'unauthorized') && !(await this.keep(batch))) this.lose(batch)
   }
 
   /** Sends the oldest segments while the server takes them; a segment is deleted only after that. */
@@ -90,7 +93,14 @@ export class Delivery {
       const segment = await buffer.oldest()
       if (!segment) return
       if (segment.batches.length > 0 && !(await this.sendChunk(segment.batches))) return
-      await buffer.remove(segment.name)
+      try {
+        await buffer.remove(segment.name)
+      } catch (err) {
+        // Delivered all the same: not sent again by this run, so new batches are not held up behind it.
+        this.opts.log('warn', `could not delete ${segment.name} after the server took its ${segment.batches.length} batch(es) ` +
+          `(${(err as Error).message}); a restart sends them again and the server keeps them once. Fix: check the disk holding ${buffer.dir}`)
+        continue
+      }
       this.opts.log('debug', `replayed ${segment.batches.length} buffered batch(es) from ${segment.name}`)
     }
   }
@@ -150,12 +160,21 @@ export class Delivery {
       (first ? '; further batches rejected for the same reason are logged at debug level' : ''))
   }
 
-  private async keep(batch: IngestBatch): Promise<void> {
+  /** True once the batch is on disk; false (and logged) when the buffer cannot take it. */
+  private async keep(batch: IngestBatch): Promise<boolean> {
     try {
       await this.opts.buffer.append(batch)
+      return true
     } catch (err) {
-      this.opts.log('error', `could not buffer batch ${batch.batch_id} in ${this.opts.buffer.dir} (${(err as Error).message}); it is lost. Fix: free disk space or check permissions`)
+      this.opts.log('error', `could not buffer batch ${batch.batch_id} in ${this.opts.buffer.dir} (${(err as Error).message}). Fix: free disk space or check permissions`)
+      return false
     }
+  }
+
+  /** A batch neither delivered nor buffered: counted, so the next batch reports it (agent.buffer_dropped_batches_total). */
+  private lose(batch: IngestBatch): void {
+    this.opts.buffer.countLost(1)
+    this.opts.log('error', `batch ${batch.batch_id} is lost (${this.opts.buffer.dropped} batch(es) dropped since start)`)
   }
 
   private transition(event: ConnectionEvent, why: string): void {

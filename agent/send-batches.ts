@@ -8,7 +8,11 @@ export type SendOutcome =
   | { kind: 'rejected'; status: number; message: string }
   /** 401/403: the key is bad; keep the data and wait for an operator. */
   | { kind: 'unauthorized'; status: number; message: string }
-  /** 5xx, 408, 429, timeouts, refused connections: try again later (not before `retryAfterMs` if the server said). */
+  /**
+   * 5xx, 408, 429, timeouts, refused connections, and answers about the address rather than the batch (a
+   * redirect, 404, 405: a wrong --server or a proxy in the way): try again later (not before `retryAfterMs`
+   * if the server said).
+   */
   | { kind: 'retry'; reason: string; retryAfterMs?: number }
 
 export interface SendTarget { serverUrl: string; apiKey: string; timeoutMs: number }
@@ -39,6 +43,11 @@ export async function sendBatches(target: SendTarget, body: IngestBatch | Ingest
     const header = res.headers['retry-after']
     const retryAfterMs = parseRetryAfter(Array.isArray(header) ? header[0] : header, Date.now())
     return { kind: 'retry', reason: `HTTP ${res.status} ${message}`.trim(), ...(retryAfterMs !== undefined && { retryAfterMs }) }
+  }
+  if (res.status < 400 || res.status === 404 || res.status === 405) {
+    const location = res.headers.location
+    return { kind: 'retry', reason: `HTTP ${res.status} from ${ingestUrl(target.serverUrl)}` +
+      (location ? `, redirected to ${Array.isArray(location) ? location[0] : location}` : '') + ': not hostpulse\'s ingest endpoint; check --server' }
   }
   return { kind: 'rejected', status: res.status, message }
 }

@@ -124,12 +124,14 @@ export class SegmentBuffer {
     let seg = this.active
     if (seg && (seg.batches === undefined || seg.batches >= MAX_BATCHES_PER_SEGMENT || seg.bytes + line.length > this.segmentMaxBytes)) seg = undefined
     const isNew = !seg
-    if (!seg) {
-      seg = { name: `${String(this.nextSeq++).padStart(12, '0')}.jsonl`, bytes: 0, batches: 0, newest: 0 }
+    if (!seg) seg = { name: `${String(this.nextSeq++).padStart(12, '0')}.jsonl`, bytes: 0, batches: 0, newest: 0 }
+    // A segment is counted only once its file exists: a file that cannot be made (no inodes left) leaves no
+    // empty segment behind for the disk-full loop to "drop" over and over.
+    const fh = await open(join(this.dir, seg.name), 'a')
+    if (isNew) {
       this.segments.push(seg)
       this.active = seg
     }
-    const fh = await open(join(this.dir, seg.name), 'a')
     let failure: unknown
     try {
       // A write may take only part of the line (a filling disk): the rest is written, or fails with the cause.
@@ -191,11 +193,20 @@ export class SegmentBuffer {
     }
   }
 
-  /** Deletes a segment once the server has answered 2xx (or rejected it for good). */
+  /**
+   * Deletes a segment once the server has answered 2xx (or rejected it for good). The segment leaves the
+   * buffer even when its file cannot be deleted (a filesystem gone read-only): the error is thrown for the
+   * caller to report, and a later run replays the file, whose batches the server takes once only.
+   */
   async remove(name: string): Promise<void> {
-    await unlink(join(this.dir, name)).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err })
     this.segments = this.segments.filter(s => s.name !== name)
     if (this.active?.name === name) this.active = undefined
+    await unlink(join(this.dir, name)).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err })
+  }
+
+  /** Counts batches lost outside the bounds (one that could not be written at all), for the next batch's report. */
+  countLost(count: number): void {
+    this.dropped += count
   }
 
   /**

@@ -125,6 +125,30 @@ t.test('5xx answers are retried later, not dropped', async t => {
   t.match(lines.join('\n'), /HTTP 503 database starting/)
 })
 
+t.test('an answer about the address, not the batch (a redirect, 404, 405), is an outage: batches are kept, not set aside', async t => {
+  const answers: Array<[number, Record<string, string>]> = [[301, { location: 'https://monitor.example/api/v1/ingest' }], [302, { location: '/login' }], [404, {}], [405, {}]]
+  for (const [status, headers] of answers) {
+    const dataDir = await tempDir(t)
+    const server = await new IngestServer(await IngestServer.freePort()).start()
+    t.teardown(() => server.stop())
+    let wrong = 2
+    server.respond = () => (wrong-- > 0 ? { status, headers, body: { message: 'somewhere else' } } : { status: 202 })
+    const { lines, log } = logRecorder()
+    const agent = await startAgent(agentOptions(server.url, dataDir, log))
+    t.teardown(() => agent.stop())
+    await agent.collectNow()
+    const [id] = await bufferedIds(join(dataDir, 'buffer'))
+    t.ok(id, `HTTP ${status}: the batch is on disk`)
+    await waitFor(() => server.accepted.length === 1, `HTTP ${status}: the retry to succeed`)
+    t.same(server.accepted, [id], `HTTP ${status}: delivered once the address answers`)
+    t.same(await new RejectedBatches(join(dataDir, 'rejected')).list(), [], `HTTP ${status}: nothing set aside`)
+    const why = lines.find((l) => l.includes(`HTTP ${status} from`)) ?? ''
+    t.match(why, /not hostpulse's ingest endpoint; check --server/, `HTTP ${status}: the log says what to fix`)
+    if ('location' in headers) t.match(why, `redirected to ${headers.location}`, `HTTP ${status}: and where it was sent`)
+    await agent.stop()
+  }
+})
+
 t.test('stop() during an outage keeps the batch on disk; the next agent with that data dir sends it', async t => {
   const dataDir = await tempDir(t)
   const port = await IngestServer.freePort()
