@@ -133,6 +133,8 @@ function parseWebhook(raw: WebhookInput, prev: WebhookConfig | undefined): Webho
       if (!HEADER_NAME.test(name)) throw bad(field, 'is not a valid header name')
       if (RESERVED_HEADERS.test(name)) throw bad(field, 'is set by hostpulse itself and cannot be configured')
       if (/[\r\n]/.test(value)) throw bad(field, 'must not contain line breaks')
+      // What Node's HTTP client can send (it throws on anything else, at every delivery).
+      if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) throw bad(field, 'must hold only tabs and printable ASCII or Latin-1 characters')
       if (value === MASK) {
         const kept = prev?.headers && Object.entries(prev.headers).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1]
         if (kept === undefined) throw bad(field, 'is a masked value but no such header is stored: send the value itself')

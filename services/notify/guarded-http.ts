@@ -32,10 +32,18 @@ export async function postOutbound(url: string, body: string, headers: Record<st
       if (err) reject(asDeliveryError(err, host))
       else resolve(answer!)
     }
-    const req = client.request(target, {
-      method: 'POST', agent: false, lookup: guardedLookup(guard),
-      headers: { 'user-agent': 'hostpulse-notify', ...headers, 'content-length': String(Buffer.byteLength(body)) },
-    }, (res) => {
+    let req: http.ClientRequest
+    try {
+      req = client.request(target, {
+        method: 'POST', agent: false, lookup: guardedLookup(guard),
+        headers: { 'user-agent': 'hostpulse-notify', ...headers, 'content-length': String(Buffer.byteLength(body)) },
+      }, onAnswer)
+    } catch (err) {
+      // Refused before anything was sent (a header Node cannot write): sending again cannot help.
+      settled = true
+      return reject(new DeliveryError(`cannot send: ${excerpt((err as Error).message ?? String(err))}`, { permanent: true, cause: err }))
+    }
+    function onAnswer(res: http.IncomingMessage): void {
       const chunks: Buffer[] = []
       let size = 0
       res.on('data', (chunk: Buffer) => {
@@ -47,7 +55,7 @@ export async function postOutbound(url: string, body: string, headers: Record<st
         text: Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES).toString('utf8'),
       }))
       res.on('error', (err) => finish(err))
-    })
+    }
     const deadline = setTimeout(() => req.destroy(new DeliveryError(`${host} did not answer within ${ctx.timeoutMs} ms`)), ctx.timeoutMs)
     const onAbort = () => req.destroy(new DeliveryError('interrupted: the server is shutting down'))
     if (ctx.signal?.aborted) onAbort()

@@ -2,6 +2,7 @@
 // operator's SMTP settings. A DeliveryError's message is shown to users and logged: it never holds a
 // secret (no URL path or query, no credential), only the host, the status and what the receiver said.
 import type { Resolver } from '../security/outbound-target.ts'
+import { redactUrls } from '../security/redact-urls.ts'
 
 export interface SendContext {
   /** ALERT_TARGETS_ALLOW_PRIVATE: targets on loopback/private addresses (and plain http) are allowed. */
@@ -27,8 +28,12 @@ export class DeliveryError extends Error {
   }
 }
 
-/** A short, printable excerpt of what a receiver answered. */
+/**
+ * A short, printable excerpt of what a receiver answered, with URLs, paths and tokens redacted: receivers
+ * echo the request's path ("Cannot POST /services/T0/B0/secret"), which is a webhook's secret, and these
+ * excerpts reach the API's answers and the log.
+ */
 export function excerpt(text: string, max = 200): string {
-  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim()
+  const flat = redactUrls(text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim())
   return flat.length > max ? `${flat.slice(0, max)}…` : flat
 }

@@ -148,6 +148,8 @@ t.test('notification channels', async (t) => {
       ['reserved header', { ...webhookBody, name: 'x14', config: { url: webhookBody.config.url, headers: { 'Content-Length': '1' } } }, 'config.headers.Content-Length'],
       ['bad header name', { ...webhookBody, name: 'x15', config: { url: webhookBody.config.url, headers: { 'Bad Header': '1' } } }, 'config.headers.Bad Header'],
       ['header value with a line break', { ...webhookBody, name: 'x16', config: { url: webhookBody.config.url, headers: { 'X-A': 'a\r\nX-B: b' } } }, 'config.headers.X-A'],
+      ['header value Node cannot send', { ...webhookBody, name: 'x17', config: { url: webhookBody.config.url, headers: { 'X-A': 'Bearer t\u20ackn' } } }, 'config.headers.X-A'],
+      ['header value with a control character', { ...webhookBody, name: 'x18', config: { url: webhookBody.config.url, headers: { 'X-A': 'a\u0007b' } } }, 'config.headers.X-A'],
       ['secret of the wrong type', { ...webhookBody, name: 'x17', config: { url: webhookBody.config.url, secret: 42 } }, 'config.secret'],
       ['a masked secret at create', { ...webhookBody, name: 'x18', config: { url: webhookBody.config.url, secret: '****' } }, 'config.secret'],
       ['enabled not a boolean', { ...slackBody, name: 'x19', enabled: 'yes' }, 'enabled'],

@@ -218,4 +218,21 @@ t.test('deadlines, redirects and failures', async (t) => {
   const pending = sendToChannel({ type: 'webhook', config: { url: `${rx.url}/hang` } }, grouped(), ctx({ signal: controller.signal, timeoutMs: 10_000 })).catch((e) => e)
   setTimeout(() => controller.abort(), 100)
   t.match((await pending).message, /shutting down/, 'a shutdown interrupts a send')
+
+  // A header Node cannot write (stored before the channel API refused such values): refused before anything
+  // is sent, for good, rather than retried as if the receiver were down.
+  const unsendable = await sendToChannel({ type: 'webhook', config: { url: `${rx.url}/hook`, headers: { 'X-Token': 'Bearer t\u20ackn' } } }, grouped(), ctx()).catch((e) => e)
+  t.ok(unsendable instanceof DeliveryError, `a delivery error (${unsendable?.message})`)
+  t.equal(unsendable.permanent, true, 'permanent')
+  t.match(unsendable.message, /^cannot send: /)
+  t.equal(rx.at('/hook').length, 0, 'nothing reached the receiver')
+
+  // A receiver echoing the request's path: the error carries no part of the webhook's secret path.
+  rx.script('/services/T0SECRET/B0SECRET/zzWebhookSecret12345', () => ({ status: 404, body: 'Cannot POST /services/T0SECRET/B0SECRET/zzWebhookSecret12345' }))
+  for (const type of ['webhook', 'slack', 'discord'] as const) {
+    const url = `${rx.url}/services/T0SECRET/B0SECRET/zzWebhookSecret12345`
+    const echoed = await sendToChannel(type === 'webhook' ? { type, config: { url } } : { type, config: { webhook_url: url } }, grouped(), ctx()).catch((e) => e)
+    t.match(echoed.message, /HTTP 404/, `${type}: the answer is reported (${echoed.message})`)
+    t.notMatch(echoed.message, /SECRET|zzWebhookSecret/, `${type}: without the path it echoed`)
+  }
 })
