@@ -23,8 +23,9 @@ export async function readSeries(db: Kysely<Database>, req: SeriesRequest, resol
   if (agg === 'rate') return readCounterRate(db, req, resolution)
   const raw = resolution.nativeSeconds === 0
   const timeCol = sql.ref(raw ? 'time' : 'bucket')
-  // An aggregate read at its own granularity needs no regrouping: its rows are the buckets.
-  const native = !raw && resolution.bucketSeconds === resolution.nativeSeconds
+  // An aggregate read at its own granularity needs no regrouping when one series is read: its rows are the
+  // buckets. Several series (tags held by more than one) are merged per bucket at every level.
+  const native = !raw && resolution.bucketSeconds === resolution.nativeSeconds && req.target.oneSeries
   const bucket = native ? timeCol : sql`time_bucket(make_interval(secs => ${resolution.bucketSeconds}), ${timeCol})`
   const value = req.target.value(agg, raw ? 'raw' : native ? 'native' : 'rollup')
   return toSeries((await sql<{ t: Date; v: number | null }>`
@@ -56,7 +57,9 @@ const RATE_LOOKBACK_MIN_SECONDS = 300
  * previous point's value), the point's own value. A bucket's rate is the sum of its points' increases
  * divided by the seconds from the last point before the bucket to its own last point; a bucket after a
  * gap therefore gets the average rate across the gap. The first bucket starts from the last point within
- * one bucket (at least 5 minutes) before the window; a bucket with no earlier point has no value.
+ * one bucket (at least 5 minutes) before the window; a bucket with no earlier point has no value. Tags that
+ * select several counters give the sum of their rates, as Prometheus's sum(rate(…)): each series' points
+ * are taken against its own.
  */
 export async function readCounterRate(db: Kysely<Database>, req: SeriesRequest, resolution: Resolution): Promise<Series> {
   if (req.target.family !== 'metrics') {
@@ -68,8 +71,8 @@ export async function readCounterRate(db: Kysely<Database>, req: SeriesRequest, 
   const lookback = Math.max(resolution.bucketSeconds, resolution.nativeSeconds, RATE_LOOKBACK_MIN_SECONDS)
   const first = sql`time_bucket(${step}, ${req.start}::timestamptz)`
   const points = raw
-    ? sql`select time as t, value as v, value as lo from metrics`
-    : sql`select bucket as t, last as v, min as lo from ${sql.table(resolution.source)}`
+    ? sql`select tags as s, time as t, value as v, value as lo from metrics`
+    : sql`select tags as s, bucket as t, last as v, min as lo from ${sql.table(resolution.source)}`
   const timeCol = sql.ref(raw ? 'time' : 'bucket')
   return toSeries((await sql<{ t: Date; v: number | null }>`
     with pts as (
@@ -77,11 +80,13 @@ export async function readCounterRate(db: Kysely<Database>, req: SeriesRequest, 
       where org_id = ${req.orgId} and agent_id = ${req.agentId} and ${req.target.filter()}
         and ${timeCol} >= ${first} - make_interval(secs => ${lookback}) and ${timeCol} < ${req.end}
     ), steps as (
-      select t, v, lo, lag(v) over w as pv, lag(t) over w as pt from pts window w as (order by t)
+      select s, t, v, lo, lag(v) over w as pv, lag(t) over w as pt from pts window w as (partition by s order by t)
+    ), rates as (
+      select time_bucket(${step}, t) as b,
+             sum(case when lo < pv then v else v - pv end) / nullif(extract(epoch from max(t) - min(pt)), 0) as r
+      from steps
+      where pt is not null and t >= ${first}
+      group by 1, s
     )
-    select time_bucket(${step}, t) as t,
-           (sum(case when lo < pv then v else v - pv end) / nullif(extract(epoch from max(t) - min(pt)), 0))::float8 as v
-    from steps
-    where pt is not null and t >= ${first}
-    group by 1 order by 1`.execute(db)).rows)
+    select b as t, sum(r)::float8 as v from rates group by 1 order by 1`.execute(db)).rows)
 }

@@ -90,6 +90,11 @@ export interface SeriesTarget {
   metricType: string
   metricName: string
   tags: Record<string, string>
+  /**
+   * Whether the filter picks one series. Tags on a scalar metric select every series holding them
+   * (`tags.code=200` over several jobs), which a read merges per bucket; a wide family's key picks one.
+   */
+  oneSeries: boolean
   /** SQL for the row filter beyond org, agent and time. */
   filter(): RawBuilder<unknown>
   /** The value expression for one bucket: `native` reads an aggregate at its own granularity. */
@@ -130,7 +135,7 @@ export function parseSeriesTarget(metric: string, tags: Record<string, string>):
     throw badMetric(`${type} series need tags.${wide.key}=<value> to pick one ${wide.key.replace('_', ' ')}`, `tags.${wide.key}`)
   }
   return {
-    family: wide.family, metric, metricType: type, metricName: field, tags, rawSource: wide.raw, rawColumn: field, rollupAvgColumn: `${field}_avg`,
+    family: wide.family, metric, metricType: type, metricName: field, tags, oneSeries: true, rawSource: wide.raw, rawColumn: field, rollupAvgColumn: `${field}_avg`,
     ...(wide.rollupOf?.[field] ? { rollupSource: wide.rollupOf[field] } : {}),
     rollup: { min: `${field}_min`, max: `${field}_max`, avg: `${field}_avg`, last: `${field}_last`, count: 'count' },
     filter: () => sql.join(Object.entries(tags).map(([k, v]) => sql`${sql.ref(k)} = ${v}`), sql` and `),
@@ -150,7 +155,8 @@ export function parseSeriesTarget(metric: string, tags: Record<string, string>):
 export function scalarTarget(metric: string, tags: Record<string, string>): SeriesTarget {
   const { type, name } = splitMetric(metric)
   return {
-    family: 'metrics', metric, metricType: type, metricName: name, tags, rawSource: 'metrics', rawColumn: 'value', rollupAvgColumn: 'avg',
+    family: 'metrics', metric, metricType: type, metricName: name, tags, oneSeries: Object.keys(tags).length === 0,
+    rawSource: 'metrics', rawColumn: 'value', rollupAvgColumn: 'avg',
     rollup: { min: 'min', max: 'max', avg: 'avg', last: 'last', count: 'count', sum: 'sum', sumsq: 'sumsq' },
     filter: () => sql`metric_type = ${type} and metric_name = ${name} and ${Object.keys(tags).length > 0
       ? sql`tags @> ${JSON.stringify(tags)}::jsonb` : sql`tags = '{}'::jsonb`}`,
