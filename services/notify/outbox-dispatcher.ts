@@ -62,6 +62,7 @@ const EVENT_COLUMNS = ['id', 'rule_id', 'rule_name', 'agent_id', 'agent_name', '
 
 const SUPERSEDED_BY_RESOLVE = 'superseded: the alert was resolved before this notification was sent'
 const SUPERSEDED_BY_ACK = 'superseded: the alert was acknowledged before this repeat was sent'
+const SUPERSEDED_UNHEARD = 'superseded: this channel never got the firing notification, so it is not told of the end'
 
 export class OutboxDispatcher {
   private timer: NodeJS.Timeout | undefined
@@ -143,7 +144,9 @@ export class OutboxDispatcher {
 
   /**
    * Pending firing/repeat rows whose alert was resolved (repeats: or acknowledged) are not sent, whenever
-   * they are due: a resolved row waiting on them (see claim) need not wait out their backoff.
+   * they are due: a resolved row waiting on them (see claim) need not wait out their backoff. Then a
+   * resolved row whose channel got no firing or repeat of its event (none delivered, none still on its
+   * way) is not sent either: nobody hears of the end of something they never heard of.
    */
   private async supersedeStale(): Promise<void> {
     await sql`
@@ -154,6 +157,14 @@ export class OutboxDispatcher {
       where e.id = n.event_id and n.status = 'pending' and n.kind in ('firing', 'repeat')
         and (e.state = 'resolved'
           or (n.kind = 'repeat' and e.acknowledged_at is not null and (e.ack_expires_at is null or e.ack_expires_at > now())))`.execute(this.deps.db)
+    await sql`
+      update alert_notifications n
+      set status = 'superseded', next_attempt_at = now(), last_error = ${SUPERSEDED_UNHEARD}
+      where n.status = 'pending' and n.kind = 'resolved'
+        and not exists (
+          select 1 from alert_notifications f
+          where f.event_id = n.event_id and f.channel_id is not distinct from n.channel_id
+            and f.kind <> 'resolved' and f.status in ('delivered', 'pending', 'sending'))`.execute(this.deps.db)
   }
 
   /**

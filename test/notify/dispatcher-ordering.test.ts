@@ -109,6 +109,11 @@ t.test('dispatcher: superseded notifications and concurrency limits', async (t) 
     await waitFor('the firing send to start', () => at('ordered').length === 1)
     await resolveEvent(seed.eventIds[0])
     const resolvedId = await queueResolved(seed, seed.eventIds[0], ch)
+    // The other channel heard of the firing earlier, so it is told of the end.
+    await db.insertInto('alert_notifications').values({
+      org_id: orgId, event_id: seed.eventIds[0], rule_id: seed.ruleId, channel_id: other, channel_name: 'c', kind: 'firing', status: 'delivered',
+      group_key: `${seed.ruleId}:${other}:firing`, next_attempt_at: new Date(Date.now() - 60_000),
+    }).execute()
     const elsewhere = await queueResolved(seed, seed.eventIds[0], other)
     t.equal(await dispatcher.runOnce(), 1, 'only the other channel\'s resolved row is claimed')
     await waitFor('the other channel\'s resolved message', () => at('ordered-other').length === 1)
@@ -122,15 +127,28 @@ t.test('dispatcher: superseded notifications and concurrency limits', async (t) 
     t.equal((await outboxRows(db, [resolvedId, elsewhere])).filter((r) => r.status === 'delivered').length, 2)
   })
 
-  t.test('a firing row waiting out a backoff does not hold the resolved row: it is superseded', async (t) => {
+  t.test('a firing row waiting out a backoff does not hold the resolved row: both are superseded, as the channel never heard of the firing', async (t) => {
     const ch = await channel('backoff')
     const seed = await seedOutbox(db, { orgId, channelId: ch, agents: agents.slice(0, 1), attempts: 2, nextAttemptAt: new Date(Date.now() + 3600_000) })
     await resolveEvent(seed.eventIds[0])
     const resolvedId = await queueResolved(seed, seed.eventIds[0], ch)
     await drain()
     t.equal((await outboxRows(db, seed.rowIds))[0].status, 'superseded')
+    const resolved = (await outboxRows(db, [resolvedId]))[0]
+    t.same([resolved.status, resolved.last_error], ['superseded', 'superseded: this channel never got the firing notification, so it is not told of the end'])
+    t.same(at('backoff'), [], 'nothing sent: no RESOLVED without its FIRING')
+  })
+
+  t.test('a firing that was delivered: its resolved row is sent', async (t) => {
+    const ch = await channel('heard')
+    const seed = await seedOutbox(db, { orgId, channelId: ch, agents: agents.slice(0, 1) })
+    await drain()
+    t.equal((await outboxRows(db, seed.rowIds))[0].status, 'delivered')
+    await resolveEvent(seed.eventIds[0])
+    const resolvedId = await queueResolved(seed, seed.eventIds[0], ch)
+    await drain()
     t.equal((await outboxRows(db, [resolvedId]))[0].status, 'delivered')
-    t.same(at('backoff').map((s) => s.message.kind), ['resolved'])
+    t.same(at('heard').map((s) => s.message.kind), ['firing', 'resolved'])
   })
 
   t.test('at most maxConcurrentSends messages in flight, at most maxConcurrentSendsPerChannel to one hanging channel', async (t) => {
