@@ -1,8 +1,9 @@
 // Statistics of one series over a window, computed in SQL (seed 004's set): min, max, avg, stddev,
 // current, percentiles and count. The source comes from resolutionForRange like every range read: raw
 // rows while the scan stays bounded (about six days at a 10 s interval), else the finest aggregate that
-// holds the range. From an aggregate, min, max, avg, current and count are exact; stddev is exact where
-// the aggregate keeps a sum of squares (scalar metrics); percentiles are those of the per-bucket averages.
+// holds the range. From an aggregate (its whole buckets inside the window, raw rows for the partial ones at
+// its edges), min, max, avg, current and count are exact; stddev is exact where the aggregate keeps a sum of
+// squares (scalar metrics); percentiles are those of the per-bucket averages.
 import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { Database } from '../store/database.ts'
 import { sourceFor, type SeriesTarget } from './series-catalog.ts'
@@ -39,19 +40,7 @@ export async function seriesStats(db: Kysely<Database>, req: {
   } else if (level.source === 'metrics_1m' && req.target.family === 'metrics') {
     r = await minuteStatsOverHours(db, where, req.start, req.end)
   } else {
-    const c = req.target.rollup
-    const col = (name: string) => sql.ref(name)
-    const n = sql`sum(${col(c.count)})`
-    const total = c.sum ? sql`sum(${col(c.sum)})` : sql`sum(${col(c.avg)} * ${col(c.count)})`
-    const stddev = c.sumsq
-      ? sql`case when ${n} > 1 then sqrt(greatest(0, (sum(${col(c.sumsq)}) - ${total} * ${total} / ${n}) / (${n} - 1))) end`
-      : sql`stddev_samp(${col(c.avg)})`
-    r = (await sql<StatsRow>`
-      select min(${col(c.min)})::float8 as min, max(${col(c.max)})::float8 as max, (${total} / nullif(${n}, 0))::float8 as avg,
-             (${stddev})::float8 as stddev, last(${col(c.last)}, bucket)::float8 as current, coalesce(${n}, 0)::int8 as count,
-             percentile_cont(${PERCENTILES}::float8[]) within group (order by ${col(c.avg)}) as p
-      from ${sql.table(sourceFor(req.target, level))}
-      where ${where} and bucket >= ${req.start} and bucket < ${req.end}`.execute(db)).rows[0]
+    r = await statsOverBuckets(db, req.target, where, sourceFor(req.target, level), level.nativeSeconds, req.start, req.end)
   }
   const p = r.p ?? PERCENTILES.map(() => null)
   return {
@@ -88,6 +77,44 @@ async function minuteStatsOverHours(db: Kysely<Database>, where: RawBuilder<unkn
            (select percentile_cont(${PERCENTILES}::float8[]) within group (order by avg) from metrics_1m
             where ${where} and bucket >= ${start} and bucket < ${end}) as p
     from totals t`.execute(db)).rows[0]
+}
+
+/**
+ * Statistics from an aggregate's buckets of `seconds` that lie wholly inside [start, end), and from raw rows
+ * for the partial buckets at either edge, so no row outside the window counts and none inside is left out
+ * (as far as raw rows are kept: past their retention an edge has only what the aggregate holds whole). An
+ * edge counts as one bucket of its own among the percentiles, which are those of the per-bucket averages.
+ */
+async function statsOverBuckets(db: Kysely<Database>, target: SeriesTarget, where: RawBuilder<unknown>, source: string, seconds: number,
+  start: Date, end: Date): Promise<StatsRow> {
+  const size = seconds * 1000
+  const wholeFrom = new Date(Math.ceil(start.getTime() / size) * size)
+  const wholeTo = new Date(Math.max(wholeFrom.getTime(), Math.floor(end.getTime() / size) * size))
+  const c = target.rollup
+  const col = (name: string) => sql.ref(name)
+  // As float8: a bigint field (used bytes) squared would overflow bigint.
+  const v = sql`${sql.ref(target.rawColumn)}::float8`
+  const total = c.sum ? col(c.sum) : sql`${col(c.avg)} * ${col(c.count)}`
+  const stddev = c.sumsq
+    ? sql`case when sum(n) > 1 then sqrt(greatest(0, (sum(sumsq) - sum(total) * sum(total) / sum(n)) / (sum(n) - 1))) end`
+    : sql`stddev_samp(avg)`
+  return (await sql<StatsRow>`
+    with parts as (
+      select bucket as b, ${col(c.min)} as min, ${col(c.max)} as max, ${total} as total, ${col(c.count)} as n,
+             ${c.sumsq ? col(c.sumsq) : sql`null::float8`} as sumsq, ${col(c.last)} as last, ${col(c.avg)} as avg
+      from ${sql.table(source)}
+      where ${where} and bucket >= ${wholeFrom} and bucket < ${wholeTo}
+      union all
+      select time_bucket(make_interval(secs => ${seconds}), time), min(${v}), max(${v}), sum(${v}), count(${v}), sum(${v} * ${v}), last(${v}, time), avg(${v})
+      from ${sql.table(target.rawSource)}
+      where ${where} and ((time >= ${start} and time < least(${wholeFrom}::timestamptz, ${end}::timestamptz))
+        or (time >= greatest(${wholeTo}::timestamptz, ${start}::timestamptz) and time < ${end}))
+      group by 1
+    )
+    select min(min)::float8 as min, max(max)::float8 as max, (sum(total) / nullif(sum(n), 0))::float8 as avg,
+           (${stddev})::float8 as stddev, last(last, b)::float8 as current, coalesce(sum(n), 0)::int8 as count,
+           percentile_cont(${PERCENTILES}::float8[]) within group (order by avg) as p
+    from parts`.execute(db)).rows[0]
 }
 
 /** Rate buckets read for statistics at most (the series endpoint's cap). */
