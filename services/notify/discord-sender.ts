@@ -1,5 +1,5 @@
 // Discord: a webhook message with one embed per 25 alerts (Discord's field limit), the severity colour
-// on its side; within Discord's 6,000-character and 10-embed limits, the rest is counted, not listed.
+// on its side; within Discord's 6,000-character (titles, fields and footer, all counted) and 10-embed limits, the rest is counted, not listed.
 import { alertLabel, colourOf, formatValue, subjectOf, type AlertItem, type AlertMessage } from './alert-message.ts'
 import type { DiscordConfig } from './channel-config.ts'
 import { postOutbound, requireSuccess } from './guarded-http.ts'
@@ -7,7 +7,11 @@ import type { SendContext } from './send-context.ts'
 
 const FIELDS_PER_EMBED = 25
 const MAX_EMBEDS = 10
-const MAX_TOTAL_CHARS = 5500
+/** Discord counts every embed's title, fields and footer against 6,000 characters; a margin is kept. */
+const MAX_TOTAL_CHARS = 5900
+const CONTINUED = '(continued)'
+/** The "… and N more alerts" field at the most. */
+const MORE_FIELD_CHARS = 40
 
 const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s)
 
@@ -22,11 +26,15 @@ function field(a: AlertItem) {
 export function discordPayload(message: AlertMessage) {
   const subject = subjectOf(message)
   const colour = parseInt(colourOf(message).slice(1), 16)
+  const title = clip(subject, 256)
+  const footer = `hostpulse · rule ${clip(message.rule.name, 200)}`
   const fields: ReturnType<typeof field>[] = []
-  let chars = subject.length * 2
+  // The first embed's title and the footer (on the last embed only), and room for the "more" field.
+  let chars = title.length + footer.length + MORE_FIELD_CHARS
   for (const a of message.alerts) {
     const f = field(a)
-    const size = f.name.length + f.value.length
+    // A field that starts another embed brings that embed's title.
+    const size = f.name.length + f.value.length + (fields.length > 0 && fields.length % FIELDS_PER_EMBED === 0 ? CONTINUED.length : 0)
     if (fields.length >= FIELDS_PER_EMBED * MAX_EMBEDS - 1 || chars + size > MAX_TOTAL_CHARS) break
     fields.push(f)
     chars += size
@@ -35,10 +43,10 @@ export function discordPayload(message: AlertMessage) {
   if (hidden > 0) fields.push({ name: 'More', value: `… and ${hidden} more alert${hidden === 1 ? '' : 's'}`, inline: false })
   const embeds = []
   for (let i = 0; i < fields.length; i += FIELDS_PER_EMBED) {
+    const last = i + FIELDS_PER_EMBED >= fields.length
     embeds.push({
-      title: clip(i === 0 ? subject : `${message.rule.name} (continued)`, 256), color: colour,
-      fields: fields.slice(i, i + FIELDS_PER_EMBED),
-      footer: { text: `hostpulse · rule ${clip(message.rule.name, 200)}` }, timestamp: new Date().toISOString(),
+      title: i === 0 ? title : CONTINUED, color: colour, fields: fields.slice(i, i + FIELDS_PER_EMBED),
+      ...(last ? { footer: { text: footer }, timestamp: new Date().toISOString() } : {}),
     })
   }
   return { username: 'hostpulse', content: clip(subject, 2000), embeds, allowed_mentions: { parse: [] } }

@@ -79,6 +79,15 @@ t.test('discord: content + embeds with title, colour and one field per alert', a
   t.ok(big.embeds.length <= 10 && big.embeds.every((e) => e.fields.length <= 25), 'within Discord limits')
   t.ok(JSON.stringify(big.embeds).length < 8000)
   t.match(big.embeds.at(-1)!.fields.at(-1)!.value, /and \d+ more alerts/, 'the rest counted')
+
+  // Discord counts every embed's title, field names and values and footer against 6,000 characters. A rule
+  // name at the API's 200 characters makes titles and footers long; short alerts make many embeds.
+  const longName = buildAlertMessage({ kind: 'firing', ruleId: null, events: events(120, { rule_name: 'R'.repeat(200), summary: 'CPU high' }), messageId: 'x' })
+  for (const message of [big, discordPayload(longName)]) {
+    const counted = message.embeds.reduce((n, e) => n + e.title.length + (e.footer?.text.length ?? 0)
+      + e.fields.reduce((m, f) => m + f.name.length + f.value.length, 0), 0)
+    t.ok(counted <= 6000, `${message.embeds.length} embeds, ${counted} characters as Discord counts them (at most 6,000)`)
+  }
 })
 
 t.test('webhook: JSON body, HMAC-SHA256 signature over "<timestamp>.<body>", custom headers', async (t) => {
