@@ -34,6 +34,11 @@ export class Delivery {
   private readonly stopGraceMs: number
   /** Rejection messages already logged at warn level: a server refusing every batch says so once. */
   private readonly rejectionsSeen = new Set<string>()
+  /**
+   * Batches a replay sends per request. Halved when a replay request times out (a slow uplink cannot carry a
+   * whole segment within the request timeout), unlimited again once the buffer is empty.
+   */
+  private replayBatches = Number.POSITIVE_INFINITY
 
   constructor(private readonly opts: DeliveryOptions) {
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF
@@ -92,7 +97,7 @@ export class Delivery {
     while (!this.stopping && !buffer.isEmpty && maySend(this.state, Date.now())) {
       const segment = await buffer.oldest()
       if (!segment) return
-      if (segment.batches.length > 0 && !(await this.sendChunk(segment.batches))) return
+      if (!(await this.sendSegment(segment.batches))) return
       try {
         await buffer.remove(segment.name)
       } catch (err) {
@@ -103,6 +108,17 @@ export class Delivery {
       }
       this.opts.log('debug', `replayed ${segment.batches.length} buffered batch(es) from ${segment.name}`)
     }
+    if (buffer.isEmpty) this.replayBatches = Number.POSITIVE_INFINITY
+  }
+
+  /** A segment's batches, at most `replayBatches` a request; true once the server has taken (or refused) them all. */
+  private async sendSegment(batches: IngestBatch[]): Promise<boolean> {
+    for (let at = 0; at < batches.length;) {
+      const size = Math.min(batches.length - at, this.replayBatches)
+      if (!(await this.sendChunk(batches.slice(at, at + size)))) return false
+      at += size
+    }
+    return true
   }
 
   /**
@@ -112,6 +128,10 @@ export class Delivery {
   private async sendChunk(batches: IngestBatch[]): Promise<boolean> {
     const outcome = await this.send(batches.length === 1 ? batches[0] : batches)
     if (outcome.kind === 'accepted') return true
+    if (outcome.kind === 'retry' && outcome.timedOut && batches.length > 1) {
+      this.replayBatches = Math.max(1, Math.floor(batches.length / 2))
+      this.opts.log('info', `a replay of ${batches.length} batches timed out; sending at most ${this.replayBatches} a request`)
+    }
     if (outcome.kind !== 'rejected') return false
     if (batches.length === 1) {
       await this.setAside(batches[0], outcome.status, outcome.message)

@@ -1,6 +1,6 @@
 // One POST to the ingest endpoint, with the answer sorted into what the delivery loop must do next.
 import { INGEST_PATH, type IngestAccepted, type IngestBatch } from '../contract/ingest-batch.ts'
-import { describeFailure, httpCall, type HttpAnswer } from './http-request.ts'
+import { describeFailure, httpCall, HttpFailure, type HttpAnswer } from './http-request.ts'
 
 export type SendOutcome =
   | { kind: 'accepted'; status: number; answer: IngestAccepted | undefined }
@@ -13,7 +13,7 @@ export type SendOutcome =
    * redirect, 404, 405: a wrong --server or a proxy in the way): try again later (not before `retryAfterMs`
    * if the server said).
    */
-  | { kind: 'retry'; reason: string; retryAfterMs?: number }
+  | { kind: 'retry'; reason: string; retryAfterMs?: number; timedOut?: boolean }
 
 export interface SendTarget { serverUrl: string; apiKey: string; timeoutMs: number }
 
@@ -33,7 +33,7 @@ export async function sendBatches(target: SendTarget, body: IngestBatch | Ingest
       signal: abort,
     })
   } catch (err) {
-    return { kind: 'retry', reason: describeFailure(err) }
+    return { kind: 'retry', reason: describeFailure(err), ...(err instanceof HttpFailure && err.code === 'TIMEOUT' && { timedOut: true }) }
   }
   const text = res.text
   if (res.status >= 200 && res.status < 300) return { kind: 'accepted', status: res.status, answer: parseJson(text) as IngestAccepted | undefined }

@@ -149,6 +149,26 @@ t.test('an answer about the address, not the batch (a redirect, 404, 405), is an
   }
 })
 
+t.test('a replay too large to send within the request timeout (a slow uplink) is sent in smaller requests', async t => {
+  const dataDir = await tempDir(t)
+  const port = await IngestServer.freePort()
+  const { lines, log } = logRecorder()
+  const agent = await startAgent(agentOptions(`http://127.0.0.1:${port}`, dataDir, log, { requestTimeoutMs: 400 }))
+  t.teardown(() => agent.stop())
+  for (let i = 0; i < 10; i++) await agent.collectNow()
+  const buffered = await bufferedIds(join(dataDir, 'buffer'))
+  t.equal(buffered.length, 10, 'ten batches buffered during the outage')
+  // More than three batches in one request never finish uploading within the timeout.
+  const server = new IngestServer(port)
+  server.respond = (batches) => (batches.length > 3 ? 'hang' : { status: 202 })
+  await server.start()
+  t.teardown(() => server.stop())
+  await waitFor(() => server.accepted.length >= 10, 'the replay in smaller requests', 15_000)
+  t.same(server.accepted, buffered, 'every batch delivered once, in order')
+  t.ok(server.requests.filter((r) => r.batchIds.length <= 3 && r.isArray).length >= 4, 'in requests of at most three batches')
+  t.match(lines.join('\n'), /a replay of 10 batches timed out; sending at most 5 a request/, 'the log says why')
+})
+
 t.test('stop() during an outage keeps the batch on disk; the next agent with that data dir sends it', async t => {
   const dataDir = await tempDir(t)
   const port = await IngestServer.freePort()
