@@ -33,8 +33,12 @@ export interface ListingPage { count: number; json: string; next_cursor?: string
 
 type Listing = SelectQueryBuilder<Database, any, any>
 
-/** Where a page stopped: the time and the tie-break keys of its last row. */
-interface Cursor { t: string; k: Array<string | number> }
+/**
+ * Where a page stopped: the time and the tie-break keys of its last row, and how many rows at its end had
+ * that very time and keys (rows no key tells apart: the next page skips that many of them). Cursors issued
+ * before `n` existed continue after the keys.
+ */
+interface Cursor { t: string; k: Array<string | number>; n?: number }
 
 export function encodeCursor(c: Cursor): string { return Buffer.from(JSON.stringify(c)).toString('base64url') }
 
@@ -43,7 +47,8 @@ function decodeCursor(text: string, keys: ListingKey[]): Cursor {
   try {
     const c = JSON.parse(Buffer.from(text, 'base64url').toString()) as Cursor
     if (typeof c.t === 'string' && Array.isArray(c.k) && c.k.length === keys.length
-      && c.k.every((v, i) => keys[i].cursorValue ? isJsonObjectText(v) : (typeof v === 'string' && !v.includes('\u0000')) || Number.isFinite(v))) {
+      && (c.n === undefined || (Number.isSafeInteger(c.n) && c.n >= 1))
+      && c.k.every((v, i) => keys[i].cursorValue ? isJsonObjectText(v) : keys[i].numeric ? Number.isFinite(v) || (typeof v === 'string' && v in NOT_JSON_NUMBERS) : typeof v === 'string' && !v.includes('\u0000'))) {
       parseRfc3339('cursor', c.t)
       return c
     }
@@ -59,7 +64,7 @@ function isJsonObjectText(v: unknown): boolean {
 }
 
 /** A tie-break column of a listing; `cursorValue` turns its JSON value into the cursor's (jsonb travels as its text). */
-interface ListingKey { column: string; cursorValue?: (v: unknown) => string | number }
+interface ListingKey { column: string; cursorValue?: (v: unknown) => string | number; numeric?: boolean }
 
 /** Between a column's values: a control character, which JSON text never holds unescaped. */
 const SEPARATOR = '\x1f'
@@ -124,10 +129,13 @@ function rowsJson(page: PageColumns, count: number, agentName: string): string {
  */
 async function page(db: Kysely<Database>, query: Listing, columns: readonly string[], textColumns: ReadonlySet<string>, keys: ListingKey[], req: ListingRequest & { agentName: string }): Promise<ListingPage> {
   let q = query.where('time', '>=', req.start).where('time', '<', req.end)
-  if (req.cursor) {
-    const c = decodeCursor(req.cursor, keys)
+  const c = req.cursor ? decodeCursor(req.cursor, keys) : undefined
+  if (c) {
     const keyList = sql.join(keys.map((k) => sql.ref(k.column)))
-    q = q.where(sql<boolean>`(time < ${c.t}::timestamptz or (time = ${c.t}::timestamptz and (${keyList}) > (${sql.join(c.k.map((v) => sql`${v}`))})))`)
+    const after = c.n === undefined ? sql`>` : sql`>=`
+    q = q.where(sql<boolean>`(time < ${c.t}::timestamptz or (time = ${c.t}::timestamptz and (${keyList}) ${after} (${sql.join(c.k.map((v) => sql`${v}`))})))`)
+    // The rows tied with the last one sort first: the ones the previous page gave are skipped.
+    if (c.n !== undefined) q = q.offset(c.n)
   }
   for (const k of keys) q = q.orderBy(sql.ref(k.column))
   const order = sql.join([sql`time desc`, ...keys.map((k) => sql`${sql.ref(k.column)} asc`)])
@@ -144,9 +152,15 @@ async function page(db: Kysely<Database>, query: Listing, columns: readonly stri
   const whole = rows.ms[0] !== oldest
   const count = whole ? rows.ms.indexOf(oldest) : r.n
   const lastTime = isoOf(rows.ms[count - 1])
+  const keyTexts = keys.map((k) => rows.columns.get(k.column)!)
+  const k = keys.map((key, i) => (key.cursorValue ?? ((v) => v as string | number))(JSON.parse(keyTexts[i][count - 1])))
+  let tied = 1
+  while (tied < count && rows.ms[count - 1 - tied] === rows.ms[count - 1] && keyTexts.every((col) => col[count - 1 - tied] === col[count - 1])) tied++
+  // A page of nothing but rows tied with where the last one stopped: those count too.
+  if (tied === count && c?.n !== undefined && Date.parse(c.t) === Date.parse(lastTime) && JSON.stringify(c.k) === JSON.stringify(k)) tied += c.n
   return {
     count, json: rowsJson(rows, count, req.agentName),
-    next_cursor: encodeCursor({ t: lastTime, k: keys.map((k) => (k.cursorValue ?? ((v) => v as string | number))(JSON.parse(rows.columns.get(k.column)![count - 1]))) }),
+    next_cursor: encodeCursor({ t: lastTime, k, n: tied }),
     ...(whole ? { next_end: lastTime } : {}),
   }
 }
@@ -159,15 +173,15 @@ export async function readMetricRows(db: Kysely<Database>, req: ListingRequest &
   const query = db.selectFrom('metrics').select(METRIC_COLUMNS)
     .where('org_id', '=', req.orgId).where('agent_id', '=', req.agentId).orderBy('time', 'desc')
   return page(db, query, METRIC_COLUMNS, METRIC_TEXT, [
-    { column: 'metric_type' }, { column: 'metric_name' }, { column: 'tags', cursorValue: (v) => JSON.stringify(v) },
+    { column: 'metric_type' }, { column: 'metric_name' }, { column: 'tags', cursorValue: (v) => JSON.stringify(v) }, { column: 'value', numeric: true },
   ], req)
 }
 
-/** Filesystem rows, each instant ordered by mount point. */
+/** Filesystem rows, each instant ordered by mount point (then device: stacked mounts share a mount point). */
 export async function readDiskRows(db: Kysely<Database>, req: ListingRequest & { agentName: string }): Promise<ListingPage> {
   const query = db.selectFrom('disk_metrics').select(DISK_COLUMNS)
     .where('org_id', '=', req.orgId).where('agent_id', '=', req.agentId).orderBy('time', 'desc')
-  return page(db, query, DISK_COLUMNS, DISK_TEXT, [{ column: 'mount_point' }], req)
+  return page(db, query, DISK_COLUMNS, DISK_TEXT, [{ column: 'mount_point' }, { column: 'device' }], req)
 }
 
 /** Interface rows, each instant ordered by interface name. */

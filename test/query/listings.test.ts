@@ -127,23 +127,26 @@ t.test('metric listings', async (t) => {
   t.test('a cursor this API did not issue → 400 naming the cursor, whatever the database would have made of it', async (t) => {
     const cursor = (c: unknown) => enc(Buffer.from(JSON.stringify(c)).toString('base64url'))
     const cases: Array<[string, unknown]> = [
-      ['range', { t: '1', k: ['cpu', 'usage_percent', '{}'] }], // a time Date.parse takes and PostgreSQL does not
-      ['range', { t: '+275760-09-13T00:00:00.000Z', k: ['cpu', 'usage_percent', '{}'] }],
-      ['range', { t: at(1), k: ['cpu', 'usage_percent', 'not json'] }],
-      ['range', { t: at(1), k: ['cpu', 'usage_percent', '["an array"]'] }],
-      ['range', { t: at(1), k: ['cpu', 'usage_percent', '{"core":"\\u0000"}'] }],
-      ['range', { t: at(1), k: ['cpu', 'usage\u0000percent', '{}'] }],
-      ['range', { t: at(1), k: ['cpu', 'usage_percent'] }], // another listing's key count
-      ['disk', { t: at(1), k: ['/\u0000'] }],
+      ['range', { t: '1', k: ['cpu', 'usage_percent', '{}', 1.25] }], // a time Date.parse takes and PostgreSQL does not
+      ['range', { t: '+275760-09-13T00:00:00.000Z', k: ['cpu', 'usage_percent', '{}', 1.25] }],
+      ['range', { t: at(1), k: ['cpu', 'usage_percent', 'not json', 1.25] }],
+      ['range', { t: at(1), k: ['cpu', 'usage_percent', '["an array"]', 1.25] }],
+      ['range', { t: at(1), k: ['cpu', 'usage_percent', '{"core":"\\u0000"}', 1.25] }],
+      ['range', { t: at(1), k: ['cpu', 'usage\u0000percent', '{}', 1.25] }],
+      ['range', { t: at(1), k: ['cpu', 'usage_percent', '{}'] }], // another listing's key count
+      ['disk', { t: at(1), k: ['/\u0000', '/dev/sda1'] }],
       ['network', { t: at(1), k: [{ not: 'a key' }] }],
       ['network', { t: at(1) }],
+      ['range', { t: at(1), k: ['cpu', 'usage_percent', '{}', 'not a number'] }], // a value key the float column would refuse
+      ['range', { t: at(1), k: ['cpu', 'usage_percent', '{}', 1.25], n: 0 }],
     ]
     for (const [path, c] of cases) {
       const res = await api.get(`/api/v1/metrics/${path}/server-001?cursor=${cursor(c)}`)
       assertError(t, res, 400, 'VALIDATION_ERROR', `${path} cursor ${JSON.stringify(c)}`)
       t.ok(res.body?.details?.cursor, `${path} cursor ${JSON.stringify(c)}: details name the cursor`)
     }
-    t.equal((await api.get(`/api/v1/metrics/range/server-001?cursor=${cursor({ t: at(1), k: ['cpu', 'usage_percent', '{}'] })}`)).status, 200, 'a well-formed cursor is read')
+    t.equal((await api.get(`/api/v1/metrics/range/server-001?cursor=${cursor({ t: at(1), k: ['cpu', 'usage_percent', '{}', 1.25], n: 1 })}`)).status, 200, 'a well-formed cursor is read')
+    assertError(t, await api.get(`/api/v1/metrics/range/server-001?cursor=${cursor({ t: at(1), k: ['cpu', 'usage_percent', '{}', 1.25], n: -1 })}`), 400, 'VALIDATION_ERROR', 'a negative count of tied rows')
   })
 
   t.test('a date that does not exist (30 February) is a malformed time, not 1 March', async (t) => {
@@ -317,4 +320,29 @@ t.test('metric listings', async (t) => {
       t.same(newest, [...newest].sort((a: number, b: number) => b - a), `process?limit=${limit}: the newest snapshot is ranked by CPU`)
     }
   })
+})
+
+t.test('a cursor never skips or repeats rows no key tells apart (stacked mounts, a series sent twice in one instant)', async (t) => {
+  const api = await startClient(t)
+  const agent = await api.createAgent('ties')
+  await api.ingestOk(agent.api_key, [makeBatch({
+    time: minutesAgo(5), networks: [], processes: [],
+    metrics: [metric('cpu', 'x', 1), metric('cpu', 'x', 2), metric('cpu', 'y', 3), metric('cpu', 'y', 3), metric('cpu', 'y', 3)],
+    disks: [disk('/', { device: '/dev/sdb1' }), disk('/', { device: '/dev/sda1' }), disk('/boot', { device: '/dev/sda16' })],
+  })])
+  for (const [path, field] of [['disk', 'device'], ['range', 'value']] as const) {
+    const all = (await api.get(`/api/v1/metrics/${path}/ties`)).body.metrics.map((r: any) => `${r.metric_name ?? r.mount_point}:${r[field]}`)
+    for (const limit of [1, 2]) {
+      const seen: string[] = []
+      let next = ''
+      for (let i = 0; i < 20; i++) {
+        const res = await api.get(`/api/v1/metrics/${path}/ties?limit=${limit}${next}`)
+        t.equal(res.status, 200, `${path}, limit ${limit}, page ${i + 1}`)
+        seen.push(...res.body.metrics.map((r: any) => `${r.metric_name ?? r.mount_point}:${r[field]}`))
+        if (!res.body.next_cursor && !res.body.next_end) break
+        next = res.body.next_end ? `&end=${enc(res.body.next_end)}` : `&cursor=${res.body.next_cursor}`
+      }
+      t.same(seen, all, `${path}, walked ${limit} at a time: every row once, in order (${seen.join(' ')})`)
+    }
+  }
 })
