@@ -22,7 +22,8 @@ export interface DeliveryOptions {
 
 /**
  * All work runs on one promise queue, so sends, buffer writes and replays never interleave and batches
- * reach the server in collection order. While anything is buffered, new batches join the buffer's tail.
+ * reach the server in collection order. While anything is buffered, new batches join the buffer's tail (or,
+ * when the buffer cannot take them, are sent once what it holds has been replayed).
  */
 export class Delivery {
   private state: ConnectionState = INITIAL_STATE
@@ -39,6 +40,8 @@ export class Delivery {
    * whole segment within the request timeout), unlimited again once the buffer is empty.
    */
   private replayBatches = Number.POSITIVE_INFINITY
+  /** The batches of the segment being replayed that the server has taken (or refused for good) so far. */
+  private segmentSent: { name: string; ids: Set<string> } = { name: '', ids: new Set() }
 
   constructor(private readonly opts: DeliveryOptions) {
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF
@@ -83,8 +86,11 @@ export class Delivery {
         if (!this.stopping) await this.replay()
         return
       }
-      // The buffer cannot take it (its filesystem read-only, say): a server that is up still gets it now.
+      // The buffer cannot take it (its filesystem read-only, say): a server that is up still gets it now,
+      // after what is queued, so batches still reach it in collection order.
       if (this.stopping || !maySend(this.state, Date.now())) return this.lose(batch)
+      await this.replay()
+      if (!buffer.isEmpty || !maySend(this.state, Date.now())) return this.lose(batch)
     }
     const outcome = await this.send(batch)
     if (outcome.kind === 'rejected') await this.setAside(batch, outcome.status, outcome.message)
@@ -97,7 +103,7 @@ export class Delivery {
     while (!this.stopping && !buffer.isEmpty && maySend(this.state, Date.now())) {
       const segment = await buffer.oldest()
       if (!segment) return
-      if (!(await this.sendSegment(segment.batches))) return
+      if (!(await this.sendSegment(segment.name, segment.batches))) return
       try {
         await buffer.remove(segment.name)
       } catch (err) {
@@ -111,12 +117,20 @@ export class Delivery {
     if (buffer.isEmpty) this.replayBatches = Number.POSITIVE_INFINITY
   }
 
-  /** A segment's batches, at most `replayBatches` a request; true once the server has taken (or refused) them all. */
-  private async sendSegment(batches: IngestBatch[]): Promise<boolean> {
-    for (let at = 0; at < batches.length;) {
-      const size = Math.min(batches.length - at, this.replayBatches)
-      if (!(await this.sendChunk(batches.slice(at, at + size)))) return false
-      at += size
+  /**
+   * A segment's batches, at most `replayBatches` a request; true once the server has taken (or refused) them
+   * all. Those it took are remembered (by batch id, for this segment), so a retry does not upload them again.
+   */
+  private async sendSegment(name: string, batches: IngestBatch[]): Promise<boolean> {
+    if (this.segmentSent.name !== name) this.segmentSent = { name, ids: new Set() }
+    const sent = this.segmentSent.ids
+    const left = batches.filter((b) => !sent.has(b.batch_id))
+    for (let at = 0; at < left.length;) {
+      if (this.stopping) return false
+      const chunk = left.slice(at, at + Math.min(left.length - at, this.replayBatches))
+      if (!(await this.sendChunk(chunk))) return false
+      for (const b of chunk) sent.add(b.batch_id)
+      at += chunk.length
     }
     return true
   }

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { IngestBatch } from '../../contract/ingest-batch.ts'
 import type { AgentLog } from '../logger.ts'
 
-/** The server accepts at most 500 batches per request, and one segment is replayed as one request. */
+/** The server accepts at most 500 batches per request, and one segment is replayed as one request (in smaller ones on a slow link). */
 export const MAX_BATCHES_PER_SEGMENT = 500
 export const DEFAULT_BUFFER_MAX_BYTES = 100 * 1024 * 1024
 /** Keeps one replay request small enough for the server's body limit. */
@@ -182,13 +182,21 @@ export class SegmentBuffer {
       const cutoff = this.now() - this.maxAgeMs
       const fresh = batches.filter(b => !(Date.parse(b.time) < cutoff))
       if (fresh.length === batches.length) return { name: seg.name, batches }
-      this.reportDropped(batches.length - fresh.length, `older than ${formatAge(this.maxAgeMs)}`)
       if (fresh.length === 0) {
-        await this.remove(seg.name)
+        this.reportDropped(batches.length, `older than ${formatAge(this.maxAgeMs)}`)
+        // Forgotten even if the file cannot be deleted (a read-only filesystem): the replay goes on.
+        await this.remove(seg.name).catch((err: Error) => this.log('warn', `buffer: could not delete ${seg.name} (${err.message})`))
         continue
       }
-      // Rewrite without the expired lines, so a failed replay does not count them again.
-      await this.rewrite(seg, fresh)
+      // Rewrite without the expired lines, so a failed replay does not count them again. A file that cannot
+      // be rewritten is replayed without them, and counted when it can be.
+      try {
+        await this.rewrite(seg, fresh)
+      } catch (err) {
+        this.log('warn', `buffer: could not rewrite ${seg.name} without its expired batches (${(err as Error).message}); replaying the rest`)
+        return { name: seg.name, batches: fresh }
+      }
+      this.reportDropped(batches.length - fresh.length, `older than ${formatAge(this.maxAgeMs)}`)
       return { name: seg.name, batches: fresh }
     }
   }

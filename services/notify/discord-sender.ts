@@ -10,8 +10,8 @@ const MAX_EMBEDS = 10
 /** Discord counts every embed's title, fields and footer against 6,000 characters; a margin is kept. */
 const MAX_TOTAL_CHARS = 5900
 const CONTINUED = '(continued)'
-/** The "… and N more alerts" field at the most. */
-const MORE_FIELD_CHARS = 40
+/** The "… and N more alerts" field at the most (N under 10,000), and the title of an embed it may open. */
+const MORE_FIELD_CHARS = 'More'.length + '… and 9999 more alerts'.length + CONTINUED.length
 
 const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s)
 

@@ -6,7 +6,8 @@
 // a row whose lease ran out (its instance crashed) is claimed again, counting the lost attempt.
 // A firing or repeat row never goes out after its alert was resolved (or, for a repeat, acknowledged):
 // it is marked 'superseded'; a resolved row waits while a firing row of its event × channel is in flight,
-// so a channel never ends on "firing" after "resolved".
+// so a channel never ends on "firing" after "resolved", and is superseded when its channel got no firing
+// or repeat of the event, so a channel never hears of the end of something it never heard of.
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { sql, type Kysely } from 'kysely'

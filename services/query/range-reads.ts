@@ -3,6 +3,7 @@
 import { sql, type Kysely, type RawBuilder, type Selectable, type SelectQueryBuilder } from 'kysely'
 import { DomainError } from '../errors/domain-error.ts'
 import { parseRfc3339 } from './time-range.ts'
+import { isStorableText } from '../security/reject-unstorable-input.ts'
 import type { Database, DiskMetricsTable, NetworkMetricsTable, ProcessMetricsTable } from '../store/database.ts'
 
 export const DISK_COLUMNS = ['time', 'device', 'mount_point', 'filesystem', 'total_bytes', 'used_bytes', 'available_bytes', 'usage_percent',
@@ -35,8 +36,8 @@ type Listing = SelectQueryBuilder<Database, any, any>
 
 /**
  * Where a page stopped: the time and the tie-break keys of its last row, and how many rows at its end had
- * that very time and keys (rows no key tells apart: the next page skips that many of them). Cursors issued
- * before `n` existed continue after the keys.
+ * that very time and keys (rows no key tells apart: the next page skips that many of them). A cursor issued
+ * before `n` existed holds every key but the last (value, device) and continues after its keys, as it did.
  */
 interface Cursor { t: string; k: Array<string | number>; n?: number }
 
@@ -46,9 +47,12 @@ export function encodeCursor(c: Cursor): string { return Buffer.from(JSON.string
 function decodeCursor(text: string, keys: ListingKey[]): Cursor {
   try {
     const c = JSON.parse(Buffer.from(text, 'base64url').toString()) as Cursor
-    if (typeof c.t === 'string' && Array.isArray(c.k) && c.k.length === keys.length
+    const keyCount = c.n === undefined && keys.length > 1 ? keys.length - 1 : keys.length
+    if (typeof c.t === 'string' && Array.isArray(c.k) && c.k.length === keyCount
       && (c.n === undefined || (Number.isSafeInteger(c.n) && c.n >= 1))
-      && c.k.every((v, i) => keys[i].cursorValue ? isJsonObjectText(v) : keys[i].numeric ? Number.isFinite(v) || (typeof v === 'string' && v in NOT_JSON_NUMBERS) : typeof v === 'string' && !v.includes('\u0000'))) {
+      && c.k.every((v, i) => keys[i].cursorValue ? isJsonObjectText(v)
+        : keys[i].numeric ? Number.isFinite(v) || (typeof v === 'string' && Object.hasOwn(NOT_JSON_NUMBERS, v))
+        : typeof v === 'string' && isStorableText(v))) {
       parseRfc3339('cursor', c.t)
       return c
     }
@@ -56,11 +60,12 @@ function decodeCursor(text: string, keys: ListingKey[]): Cursor {
   throw new DomainError('invalid', 'Invalid request: cursor is not one this API issued (use next_cursor as given)', { details: { cursor: ['is malformed'] } })
 }
 
-/** A jsonb key's cursor value: the text of a JSON object PostgreSQL can store (no NUL). */
+/** A tags key's cursor value: the text of a JSON object of strings PostgreSQL can store, as tags are. */
 function isJsonObjectText(v: unknown): boolean {
   if (typeof v !== 'string' || v.includes('\\u0000')) return false
   const parsed: unknown = JSON.parse(v)
   return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+    && Object.entries(parsed).every(([name, text]) => isStorableText(name) && typeof text === 'string' && isStorableText(text))
 }
 
 /** A tie-break column of a listing; `cursorValue` turns its JSON value into the cursor's (jsonb travels as its text). */
@@ -131,7 +136,7 @@ async function page(db: Kysely<Database>, query: Listing, columns: readonly stri
   let q = query.where('time', '>=', req.start).where('time', '<', req.end)
   const c = req.cursor ? decodeCursor(req.cursor, keys) : undefined
   if (c) {
-    const keyList = sql.join(keys.map((k) => sql.ref(k.column)))
+    const keyList = sql.join(keys.slice(0, c.k.length).map((k) => sql.ref(k.column)))
     const after = c.n === undefined ? sql`>` : sql`>=`
     q = q.where(sql<boolean>`(time < ${c.t}::timestamptz or (time = ${c.t}::timestamptz and (${keyList}) ${after} (${sql.join(c.k.map((v) => sql`${v}`))})))`)
     // The rows tied with the last one sort first: the ones the previous page gave are skipped.

@@ -51,6 +51,8 @@ function badField(request: FastifyRequest, bad: (v: unknown) => boolean, badKey:
 
 const hasNul = (s: string) => s.includes('\u0000')
 const hasLoneSurrogate = (s: string) => LONE_SURROGATE.test(s)
+/** Text a PostgreSQL text or jsonb column can hold: no NUL, no lone surrogate (for text the hooks do not see, e.g. inside a cursor). */
+export const isStorableText = (s: string) => !s.includes('\u0000') && !hasLoneSurrogate(s)
 const isSuspect = (s: string) => hasNul(s) || hasLoneSurrogate(s)
 /** A value that is a string `test` finds something in. */
 const stringWith = (test: (s: string) => boolean) => (v: unknown) => typeof v === 'string' && test(v)

@@ -169,6 +169,26 @@ t.test('a replay too large to send within the request timeout (a slow uplink) is
   t.match(lines.join('\n'), /a replay of 10 batches timed out; sending at most 5 a request/, 'the log says why')
 })
 
+t.test('a replay that times out part way does not upload again what the server already took', async t => {
+  const dataDir = await tempDir(t)
+  const port = await IngestServer.freePort()
+  const { log } = logRecorder()
+  const agent = await startAgent(agentOptions(`http://127.0.0.1:${port}`, dataDir, log, { requestTimeoutMs: 400 }))
+  t.teardown(() => agent.stop())
+  for (let i = 0; i < 6; i++) await agent.collectNow()
+  const buffered = await bufferedIds(join(dataDir, 'buffer'))
+  // The whole segment times out; then three are taken, and the next three time out.
+  const server = new IngestServer(port)
+  let request = 0
+  server.respond = () => (++request === 1 || request === 3 ? 'hang' : { status: 202 })
+  await server.start()
+  t.teardown(() => server.stop())
+  await waitFor(() => server.accepted.length >= 6, 'the whole replay', 15_000)
+  t.same(server.accepted, buffered, 'every batch delivered once, in order')
+  const uploads = server.requests.flatMap((r) => r.batchIds)
+  for (const id of buffered.slice(0, 3)) t.equal(uploads.filter((u) => u === id).length, 2, 'one of the first three: in the timed-out whole, then once taken, never again')
+})
+
 t.test('stop() during an outage keeps the batch on disk; the next agent with that data dir sends it', async t => {
   const dataDir = await tempDir(t)
   const port = await IngestServer.freePort()

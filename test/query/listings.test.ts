@@ -133,7 +133,12 @@ t.test('metric listings', async (t) => {
       ['range', { t: at(1), k: ['cpu', 'usage_percent', '["an array"]', 1.25] }],
       ['range', { t: at(1), k: ['cpu', 'usage_percent', '{"core":"\\u0000"}', 1.25] }],
       ['range', { t: at(1), k: ['cpu', 'usage\u0000percent', '{}', 1.25] }],
-      ['range', { t: at(1), k: ['cpu', 'usage_percent', '{}'] }], // another listing's key count
+      ['range', { t: at(1), k: ['cpu', 'usage_percent'] }], // another listing's key count
+      ['range', { t: at(1), k: ['cpu', 'usage_percent', '{}'], n: 1 }], // a count only new cursors carry, with the old keys
+      ['range', { t: at(1), k: ['cpu', 'usage_percent', '{}', 'toString'] }], // a name the lookup of NaN/Infinity must not take
+      ['range', { t: at(1), k: ['cpu', 'usage_percent', '{"a":1e999999}', 1.25] }], // a tag value that is not text
+      ['range', { t: at(1), k: ['cpu', 'usage_percent', '{"a":"\\ud800"}', 1.25] }], // a lone surrogate
+      ['range', { t: at(1), k: ['cpu', 'usage\ud800', '{}', 1.25] }],
       ['disk', { t: at(1), k: ['/\u0000', '/dev/sda1'] }],
       ['network', { t: at(1), k: [{ not: 'a key' }] }],
       ['network', { t: at(1) }],
@@ -147,6 +152,14 @@ t.test('metric listings', async (t) => {
     }
     t.equal((await api.get(`/api/v1/metrics/range/server-001?cursor=${cursor({ t: at(1), k: ['cpu', 'usage_percent', '{}', 1.25], n: 1 })}`)).status, 200, 'a well-formed cursor is read')
     assertError(t, await api.get(`/api/v1/metrics/range/server-001?cursor=${cursor({ t: at(1), k: ['cpu', 'usage_percent', '{}', 1.25], n: -1 })}`), 400, 'VALIDATION_ERROR', 'a negative count of tied rows')
+    // A cursor issued before the tie count (and the value and device keys) existed continues after its keys.
+    for (const [path, k] of [['range', ['cpu', 'load_avg_1', '{}']], ['disk', ['/']]] as const) {
+      const old = await api.get(`/api/v1/metrics/${path}/server-001?cursor=${cursor({ t: at(10), k })}&limit=3`)
+      t.equal(old.status, 200, `${path}: an older cursor is read`)
+      const rows = old.body.metrics as any[]
+      t.ok(rows.length > 0 && rows.every((r) => Date.parse(r.time) < Date.parse(at(10)) || (path === 'range' ? r.metric_type + r.metric_name > 'cpuload_avg_1' : r.mount_point > '/')),
+        `${path}: continuing after its keys`)
+    }
   })
 
   t.test('a date that does not exist (30 February) is a malformed time, not 1 March', async (t) => {
