@@ -52,6 +52,12 @@ export async function seriesStats(db: Kysely<Database>, req: {
 
 const HOUR_MS = 3_600_000
 
+/** The buckets of `sizeMs` wholly inside [start, end), as [from, to): empty (from = to) when none is. */
+function wholeBuckets(start: Date, end: Date, sizeMs: number): { from: Date; to: Date } {
+  const from = Math.ceil(start.getTime() / sizeMs) * sizeMs
+  return { from: new Date(from), to: new Date(Math.max(from, Math.floor(end.getTime() / sizeMs) * sizeMs)) }
+}
+
 /**
  * A scalar metric's statistics over one-minute buckets, read the cheap way: min, max, sum, count, sum of
  * squares and the last value from the hourly aggregate for the whole hours inside [start, end) and from
@@ -59,8 +65,7 @@ const HOUR_MS = 3_600_000
  * rows); the percentiles over every one-minute average in the range, as before.
  */
 async function minuteStatsOverHours(db: Kysely<Database>, where: RawBuilder<unknown>, start: Date, end: Date): Promise<StatsRow> {
-  const hoursFrom = new Date(Math.ceil(start.getTime() / HOUR_MS) * HOUR_MS)
-  const hoursTo = new Date(Math.max(hoursFrom.getTime(), Math.floor(end.getTime() / HOUR_MS) * HOUR_MS))
+  const { from: hoursFrom, to: hoursTo } = wholeBuckets(start, end, HOUR_MS)
   return (await sql<StatsRow>`
     with parts as (
       select bucket, min, max, sum, count, sumsq, last from metrics_1h
@@ -87,9 +92,7 @@ async function minuteStatsOverHours(db: Kysely<Database>, where: RawBuilder<unkn
  */
 async function statsOverBuckets(db: Kysely<Database>, target: SeriesTarget, where: RawBuilder<unknown>, source: string, seconds: number,
   start: Date, end: Date): Promise<StatsRow> {
-  const size = seconds * 1000
-  const wholeFrom = new Date(Math.ceil(start.getTime() / size) * size)
-  const wholeTo = new Date(Math.max(wholeFrom.getTime(), Math.floor(end.getTime() / size) * size))
+  const { from: wholeFrom, to: wholeTo } = wholeBuckets(start, end, seconds * 1000)
   const c = target.rollup
   const col = (name: string) => sql.ref(name)
   // As float8: a bigint field (used bytes) squared would overflow bigint.
