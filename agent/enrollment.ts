@@ -3,10 +3,14 @@
 //
 // The agent's side of the registration protocol (the server side comes with the seed 003 work):
 //   POST {server}/api/v1/agents/register   {token, hostname, ip_address, os, ...inventory}
+//        header Idempotency-Key: one UUID for every attempt of this registration, kept on disk before the
+//        first, so an attempt whose answer was lost (a timeout, a restart) gets the same registration back
+//        instead of spending another use of the token or making a second agent
 //     201 {status:"approved", agent_id, api_key}   → done
 //     202 {status:"pending", registration_id}      → poll
 //   GET  {server}/api/v1/agents/register/{registration_id}   header X-Enrollment-Token: token
 //     200 {status:"pending"} | {status:"approved", api_key, agent_id?} | {status:"rejected", reason?}
+import { randomUUID } from 'node:crypto'
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { HostInfo } from '../contract/ingest-batch.ts'
@@ -17,8 +21,15 @@ export const REGISTER_PATH = '/api/v1/agents/register'
 export const ENROLL_TOKEN_HEADER = 'x-enrollment-token'
 /** In the data dir, mode 0600: the key this agent received at enrollment. */
 export const KEY_FILE = 'agent-key.json'
-/** In the data dir: a registration waiting for approval, so a restart keeps polling it instead of asking twice. */
+/**
+ * In the data dir: the registration under way (its request key from before the first attempt, its id once the
+ * server answered "pending"), so a restart repeats the same request or keeps polling instead of asking twice.
+ */
 const PENDING_FILE = 'pending-registration.json'
+/** The header that makes the registration's attempts one registration. */
+export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key'
+
+interface PendingRegistration { request_key?: string; registration_id?: string; server_url: string }
 
 export interface StoredKey { api_key: string; agent_id?: string; server_url: string; enrolled_at: string }
 
@@ -93,15 +104,19 @@ const sameServer = (a: string, b: string) => new URL(a).origin === new URL(b).or
 
 async function enroll(src: ApiKeySource): Promise<StoredKey> {
   const pollMs = src.pollMs ?? 30_000
-  let registrationId = await pendingRegistration(src)
+  const pending = await pendingRegistration(src)
+  let registrationId = pending?.registration_id
   if (!registrationId) {
-    const answer = await call(src, 'POST', REGISTER_PATH, { token: src.enrollToken, ...(await src.hostInfo()) })
+    // Kept before the first attempt: whatever becomes of its answer, every later attempt is the same request.
+    const requestKey = pending?.request_key ?? randomUUID()
+    if (!pending?.request_key) await writePrivate(src.dataDir, PENDING_FILE, { request_key: requestKey, server_url: src.serverUrl } satisfies PendingRegistration)
+    const answer = await call(src, 'POST', REGISTER_PATH, { token: src.enrollToken, ...(await src.hostInfo()) }, { [IDEMPOTENCY_KEY_HEADER]: requestKey })
     if (answer.status === 'approved') return approvedKey(src, answer)
     if (answer.status !== 'pending' || typeof answer.registration_id !== 'string' && typeof answer.registration_id !== 'number') {
       throw new EnrollmentError(`the server answered the registration with ${JSON.stringify(answer).slice(0, 200)}; expected status "approved" or "pending"`)
     }
     registrationId = String(answer.registration_id)
-    await writePrivate(src.dataDir, PENDING_FILE, { registration_id: registrationId, server_url: src.serverUrl })
+    await writePrivate(src.dataDir, PENDING_FILE, { request_key: requestKey, registration_id: registrationId, server_url: src.serverUrl } satisfies PendingRegistration)
   }
   src.log('info', `registration ${registrationId} is waiting for an administrator to approve this host on ${src.serverUrl}; checking every ${Math.round(pollMs / 1000)} s`)
   for (;;) {
@@ -122,12 +137,16 @@ async function enroll(src: ApiKeySource): Promise<StoredKey> {
   }
 }
 
-async function pendingRegistration(src: ApiKeySource): Promise<string | undefined> {
+/** The registration under way with this server, if any (a file for another server, or unreadable, is none). */
+async function pendingRegistration(src: ApiKeySource): Promise<PendingRegistration | undefined> {
   const text = await readFile(join(src.dataDir, PENDING_FILE), 'utf8').catch(() => undefined)
   if (!text) return undefined
   try {
-    const p = JSON.parse(text) as { registration_id?: string; server_url?: string }
-    return p.registration_id && p.server_url && sameServer(p.server_url, src.serverUrl) ? p.registration_id : undefined
+    const p = JSON.parse(text) as Partial<PendingRegistration>
+    if (typeof p.server_url !== 'string' || !sameServer(p.server_url, src.serverUrl)) return undefined
+    const nonEmpty = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : undefined)
+    const found = { request_key: nonEmpty(p.request_key), registration_id: nonEmpty(p.registration_id), server_url: p.server_url }
+    return found.request_key || found.registration_id ? found : undefined
   } catch {
     return undefined
   }
@@ -146,7 +165,7 @@ function approvedKey(src: ApiKeySource, answer: Record<string, unknown>): Stored
  * One request; network errors and 5xx are retried with a capped backoff (a server being deployed),
  * a refused token or a missing endpoint end enrollment with the fix.
  */
-async function call(src: ApiKeySource, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
+async function call(src: ApiKeySource, method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
   const url = new URL(path, src.serverUrl).toString()
   for (let attempt = 1; ; attempt++) {
     let problem: string
@@ -154,7 +173,7 @@ async function call(src: ApiKeySource, method: 'GET' | 'POST', path: string, bod
       const res = await httpCall({
         url,
         method,
-        headers: { 'content-type': 'application/json', [ENROLL_TOKEN_HEADER]: src.enrollToken ?? '' },
+        headers: { 'content-type': 'application/json', [ENROLL_TOKEN_HEADER]: src.enrollToken ?? '', ...headers },
         body: body === undefined ? undefined : JSON.stringify(body),
         timeoutMs: src.timeoutMs ?? 15_000,
         signal: src.signal,

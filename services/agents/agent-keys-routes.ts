@@ -47,6 +47,20 @@ const registrationView = (r: RegistrationRow) => ({
   ...r, requested_at: r.requested_at.toISOString(), decided_at: iso(r.decided_at), key_delivered_at: iso(r.key_delivered_at),
 })
 
+/**
+ * The registration's Idempotency-Key (the agent sends the same with every attempt of one registration), or
+ * undefined when the request has none; a 400 when it is not 1–128 visible ASCII characters.
+ */
+function requestKeyOf(request: FastifyRequest): string | undefined {
+  const v = request.headers['idempotency-key']
+  if (v === undefined) return undefined
+  if (typeof v !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(v)) {
+    throw new ApiError('VALIDATION_ERROR', 'Invalid Idempotency-Key header: send one value of 1 to 128 visible ASCII characters (the agent sends a UUID)',
+      { 'idempotency-key': ['1 to 128 visible ASCII characters'] })
+  }
+  return v
+}
+
 function enrollmentSecretOf(request: FastifyRequest): string {
   for (const name of TOKEN_HEADERS) {
     const v = request.headers[name]
@@ -133,7 +147,7 @@ export const agentKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/api/v1/agents/register', {
     bodyLimit: 64 * 1024, config: { rateBudget: 'auth' },
     schema: {
-      summary: 'Register this host with an enrollment token (no other credential)', tags: ['agents'],
+      summary: 'Register this host with an enrollment token (no other credential); send the same Idempotency-Key with every attempt of one registration', tags: ['agents'],
       // The host facts of the ingest contract; unknown fields from newer agents are ignored.
       body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 256 }), ...HostInfo.properties }, { additionalProperties: true }),
       response: {
@@ -150,14 +164,20 @@ export const agentKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
       hostname: fields.hostname, ip_address: fields.ip_address, os: fields.os, os_version: fields.os_version, agent_version: fields.agent_version,
       inventory: Object.fromEntries(Object.entries(fields).filter(([k]) => known.has(k) && !(HOST_COLUMNS as readonly string[]).includes(k))),
     }
-    const registration = await registerHost(db, secret, host, request.ip)
+    const registration = await registerHost(db, secret, host, request.ip, requestKeyOf(request))
     const actor = { type: 'anonymous' as const, name: host.hostname }
+    if (registration.repeated) {
+      // An attempt whose earlier answer was lost: the same registration; auto-approved, a new key for its agent.
+      await writeAudit(db, { orgId: registration.orgId, action: 'registration.repeat', actor, target: { type: 'registration', id: registration.registrationId }, ip: request.ip, details: { hostname: host.hostname, token_id: registration.tokenId, new_key: registration.status === 'approved' } })
+    } else if (registration.status === 'approved') {
+      await writeAudit(db, { orgId: registration.orgId, action: 'registration.auto_approve', actor, target: { type: 'agent', id: registration.agent.id }, ip: request.ip, details: { registration_id: registration.registrationId, hostname: host.hostname, agent_name: registration.agent.name, token_id: registration.tokenId } })
+    } else {
+      await writeAudit(db, { orgId: registration.orgId, action: 'registration.request', actor, target: { type: 'registration', id: registration.registrationId }, ip: request.ip, details: { hostname: host.hostname, token_id: registration.tokenId } })
+    }
     if (registration.status === 'approved') {
       const { agent } = registration
-      await writeAudit(db, { orgId: registration.orgId, action: 'registration.auto_approve', actor, target: { type: 'agent', id: agent.id }, ip: request.ip, details: { registration_id: registration.registrationId, hostname: host.hostname, agent_name: agent.name, token_id: registration.tokenId } })
       return reply.status(201).send({ status: 'approved', agent_id: agent.id, agent_name: agent.name, api_key: registration.apiKey })
     }
-    await writeAudit(db, { orgId: registration.orgId, action: 'registration.request', actor, target: { type: 'registration', id: registration.registrationId }, ip: request.ip, details: { hostname: host.hostname, token_id: registration.tokenId } })
     return reply.status(202).send({ status: 'pending', registration_id: registration.registrationId })
   })
 
@@ -177,7 +197,7 @@ export const agentKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const outcome = await collectRegistration(db, enrollmentSecretOf(request), request.params.registration_id)
     if (outcome.status === 'pending') return { status: 'pending' }
     if (outcome.status === 'rejected') return { status: 'rejected', ...(outcome.reason ? { reason: outcome.reason } : {}) }
-    await writeAudit(db, { orgId: outcome.orgId, action: 'registration.key_delivered', actor: { type: 'agent', id: outcome.agentId }, target: { type: 'registration', id: outcome.registrationId }, ip: request.ip })
+    await writeAudit(db, { orgId: outcome.orgId, action: outcome.redelivered ? 'registration.key_redelivered' : 'registration.key_delivered', actor: { type: 'agent', id: outcome.agentId }, target: { type: 'registration', id: outcome.registrationId }, ip: request.ip })
     return { status: 'approved', agent_id: outcome.agentId, api_key: outcome.apiKey }
   })
 

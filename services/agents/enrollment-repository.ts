@@ -9,7 +9,7 @@ import {
   TOKEN_COLUMNS, consumeToken, createEnrolledAgent, findTokenBySecret, newEnrollmentToken, tokenUnusableReason, type EnrollmentToken, type HostFacts,
 } from '../auth/enrollment.ts'
 import { parseDuration } from '../time/duration.ts'
-import { findAgentByHostname, type AgentRow } from './agents-repository.ts'
+import { AGENT_COLUMNS, findAgentByHostname, type AgentRow } from './agents-repository.ts'
 import { isUuid } from '../store/uuid.ts'
 
 
@@ -60,58 +60,128 @@ export async function revokeEnrollmentToken(db: Kysely<Database>, orgId: string,
 // ---- Registration (the agent's side) -------------------------------------------------------------
 
 export type Registration =
-  | { status: 'approved'; orgId: string; tokenId: string; registrationId: string; agent: AgentRow; apiKey: string }
-  | { status: 'pending'; orgId: string; tokenId: string; registrationId: string }
+  | { status: 'approved'; orgId: string; tokenId: string; registrationId: string; agent: AgentRow; apiKey: string; repeated?: true }
+  | { status: 'pending'; orgId: string; tokenId: string; registrationId: string; repeated?: true }
+
+/**
+ * How long after a registration a repeat of its request, or of its key's collection, makes the agent a new key
+ * (the answer that held the first was lost). Only while the agent has never uploaded with it either.
+ */
+export const KEY_REDELIVERY_WINDOW_MS = 24 * 3600_000
+
+/** A twin attempt of the same registration may have committed first: this attempt's transaction rolls back. */
+class TwinAttempt extends Error {}
+const usedUpJustNow = () => new DomainError('unauthenticated', 'Cannot register: the enrollment token was used up, expired or revoked just now')
 
 /**
  * A host registers with an enrollment token (one use of it): unauthenticated for a token that is unknown,
- * revoked, expired or used up. An auto-approving token creates the agent and its key at once.
+ * revoked, expired or used up. An auto-approving token creates the agent and its key at once. The use, the
+ * registration and the agent are one transaction.
+ * With `requestKey` (the agent's Idempotency-Key) an attempt that repeats an earlier one of the same token
+ * spends nothing: it is answered with that registration (see repeatRegistration).
  */
-export async function registerHost(db: Kysely<Database>, secret: string, host: HostFacts, remoteAddress: string | null): Promise<Registration> {
+export async function registerHost(db: Kysely<Database>, secret: string, host: HostFacts, remoteAddress: string | null,
+  requestKey?: string): Promise<Registration> {
   const found = await findTokenBySecret(db, secret)
   if (!found) throw new DomainError('unauthenticated', 'Invalid enrollment token')
+  if (requestKey !== undefined) {
+    const repeated = await repeatRegistration(db, found, requestKey)
+    if (repeated) return repeated
+  }
   const unusable = tokenUnusableReason(found)
   if (unusable) throw new DomainError('unauthenticated', `Cannot register: ${unusable}`)
-  const token = await consumeToken(db, found.id)
-  if (!token) throw new DomainError('unauthenticated', 'Cannot register: the enrollment token was used up, expired or revoked just now')
-  const registration = {
-    org_id: token.org_id, token_id: token.id, hostname: host.hostname, ip_address: host.ip_address ?? null, os: host.os ?? null,
-    os_version: host.os_version ?? null, agent_version: host.agent_version ?? null, inventory: JSON.stringify(host.inventory),
-    remote_address: remoteAddress,
+  try {
+    return await db.transaction().execute(async (trx): Promise<Registration> => {
+      const token = await consumeToken(trx, found.id)
+      // Used up, perhaps by a twin attempt of this very registration (its use was the last): that one's answer.
+      if (!token) throw requestKey === undefined ? usedUpJustNow() : new TwinAttempt()
+      // Claims the request key first: a twin attempt running beside this one waits here, then finds it taken.
+      const reg = await trx.insertInto('agent_registrations').values({
+        org_id: token.org_id, token_id: token.id, hostname: host.hostname, ip_address: host.ip_address ?? null, os: host.os ?? null,
+        os_version: host.os_version ?? null, agent_version: host.agent_version ?? null, inventory: JSON.stringify(host.inventory),
+        remote_address: remoteAddress, request_key: requestKey ?? null,
+      }).onConflict((oc) => oc.columns(['token_id', 'request_key']).doNothing()).returning('id').executeTakeFirst()
+      if (!reg) throw new TwinAttempt()
+      const made = { orgId: token.org_id, tokenId: token.id, registrationId: reg.id }
+      if (!token.auto_approve) return { status: 'pending', ...made }
+      const { agent, apiKey } = await createEnrolledAgent(trx, token.org_id, host, token.labels, true)
+      const now = new Date()
+      await trx.updateTable('agent_registrations').set({ status: 'approved', agent_id: agent.id, decided_at: now, key_delivered_at: now })
+        .where('id', '=', reg.id).execute()
+      return { status: 'approved', ...made, agent, apiKey: apiKey! }
+    })
+  } catch (err) {
+    if (!(err instanceof TwinAttempt)) throw err
+    const repeated = await repeatRegistration(db, found, requestKey!)
+    if (!repeated) throw usedUpJustNow()
+    return repeated
   }
-  const made = { orgId: token.org_id, tokenId: token.id }
-  if (token.auto_approve) {
-    const { agent, apiKey } = await createEnrolledAgent(db, token.org_id, host, token.labels, true)
-    const reg = await db.insertInto('agent_registrations').values({
-      ...registration, status: 'approved', agent_id: agent.id, decided_at: new Date(), key_delivered_at: new Date(),
-    }).returning('id').executeTakeFirstOrThrow()
-    return { status: 'approved', ...made, registrationId: reg.id, agent, apiKey: apiKey! }
+}
+
+/**
+ * An attempt with the request key of an earlier registration of the same token: the registration it made,
+ * spending no use of the token (it may be used up by that very registration, or expired since):
+ * - waiting, decided by an editor, or rejected: `pending` with its id, as the first answer said; the agent's
+ *   poll then learns the decision and collects the key;
+ * - auto-approved: the same agent with a new key (the first was in the lost answer), while the agent has never
+ *   uploaded and within KEY_REDELIVERY_WINDOW_MS; otherwise a conflict that names the fix.
+ * undefined when the token made no registration with that key. A revoked token still registers nothing.
+ */
+async function repeatRegistration(db: Kysely<Database>, token: { id: string; revoked_at: Date | null }, requestKey: string): Promise<Registration | undefined> {
+  const reg = await db.selectFrom('agent_registrations').select(['id', 'org_id', 'status', 'agent_id', 'decided_by', 'requested_at'])
+    .where('token_id', '=', token.id).where('request_key', '=', requestKey).executeTakeFirst()
+  if (!reg) return undefined
+  if (token.revoked_at) throw new DomainError('unauthenticated', 'Cannot register: the enrollment token was revoked')
+  const made = { orgId: reg.org_id, tokenId: token.id, registrationId: reg.id, repeated: true as const }
+  if (reg.status !== 'approved' || reg.decided_by !== null) return { status: 'pending', ...made }
+  const again = reg.agent_id === null ? undefined : await db.transaction().execute((trx) => redeliverKey(trx, { ...reg, agent_id: reg.agent_id! }))
+  if (!again) {
+    throw new DomainError('conflict', `This host's registration ${reg.id} was completed and its API key delivered${reg.agent_id === null ? ', and its agent has been deleted since' : '; its agent has uploaded with it since'}; `
+      + 'if the agent lost its key, rotate it on the server and set it as HOSTPULSE_API_KEY')
   }
-  const reg = await db.insertInto('agent_registrations').values(registration).returning('id').executeTakeFirstOrThrow()
-  return { status: 'pending', ...made, registrationId: reg.id }
+  return { status: 'approved', ...made, agent: again.agent, apiKey: again.apiKey }
+}
+
+/**
+ * A key delivered once whose answer was lost: a new one for the agent (the old stops working), while the agent
+ * has never uploaded (last_seen_at) and the registration is under KEY_REDELIVERY_WINDOW_MS old. In the caller's
+ * transaction; undefined otherwise.
+ */
+async function redeliverKey(trx: Kysely<Database>, reg: { id: string; org_id: string; agent_id: string; requested_at: Date }) {
+  if (Date.now() - new Date(reg.requested_at).getTime() > KEY_REDELIVERY_WINDOW_MS) return undefined
+  const agent = await trx.selectFrom('agents').select(AGENT_COLUMNS).where('id', '=', reg.agent_id).where('org_id', '=', reg.org_id)
+    .where('last_seen_at', 'is', null).forUpdate().executeTakeFirst()
+  if (!agent) return undefined
+  const apiKey = await deliverKey(trx, reg)
+  return apiKey === undefined ? undefined : { agent, apiKey }
 }
 
 export type Collection =
   | { status: 'pending' }
   | { status: 'rejected'; reason: string | null }
-  | { status: 'approved'; orgId: string; registrationId: string; agentId: string; apiKey: string }
+  | { status: 'approved'; orgId: string; registrationId: string; agentId: string; apiKey: string; redelivered?: true }
 
 /**
  * An agent polls its registration with the token it registered with. Once approved, its API key is made
- * now and answered once: conflict after that. not_found for a registration of another token.
+ * now and answered once; a poll after that makes a new one only while the agent has never uploaded (the
+ * answer that held the first was lost: redeliverKey), and is a conflict otherwise. not_found for a
+ * registration of another token.
  */
 export async function collectRegistration(db: Kysely<Database>, secret: string, id: string): Promise<Collection> {
   const token = await findTokenBySecret(db, secret)
   if (!token) throw new DomainError('unauthenticated', 'Invalid enrollment token')
   if (token.revoked_at) throw new DomainError('unauthenticated', 'The enrollment token was revoked')
-  type Claimed = { reg: Pick<RegistrationRow, 'id' | 'status' | 'reason' | 'agent_id' | 'key_delivered_at'> & { org_id: string }; delivered?: true; apiKey?: string }
+  type Claimed = { reg: Pick<RegistrationRow, 'id' | 'status' | 'reason' | 'agent_id' | 'key_delivered_at'> & { org_id: string }; delivered?: true; apiKey?: string; redelivered?: true }
   const outcome = !isUuid(id) ? undefined : await db.transaction().execute(async (trx): Promise<Claimed | undefined> => {
-    const reg = await trx.selectFrom('agent_registrations').select(['id', 'org_id', 'status', 'reason', 'agent_id', 'key_delivered_at'])
+    const reg = await trx.selectFrom('agent_registrations').select(['id', 'org_id', 'status', 'reason', 'agent_id', 'key_delivered_at', 'requested_at'])
       .where('id', '=', id).where('token_id', '=', token.id).forUpdate().executeTakeFirst()
     if (!reg) return undefined
     if (reg.status !== 'approved') return { reg }
     if (!reg.agent_id) return undefined
-    if (reg.key_delivered_at) return { reg, delivered: true }
+    if (reg.key_delivered_at) {
+      const again = await redeliverKey(trx, { ...reg, agent_id: reg.agent_id })
+      return again ? { reg, apiKey: again.apiKey, redelivered: true } : { reg, delivered: true }
+    }
     const apiKey = await deliverKey(trx, { ...reg, agent_id: reg.agent_id })
     return apiKey === undefined ? undefined : { reg, apiKey }
   })
@@ -121,9 +191,9 @@ export async function collectRegistration(db: Kysely<Database>, secret: string, 
   if (reg.status === 'pending') return { status: 'pending' }
   if (reg.status === 'rejected') return { status: 'rejected', reason: reg.reason }
   if (outcome.delivered) {
-    throw new DomainError('conflict', 'The API key of this registration was already delivered; if the agent lost it, rotate the agent\'s key on the server and set it as HOSTPULSE_API_KEY')
+    throw new DomainError('conflict', 'The API key of this registration was already delivered and its agent has uploaded with it since; if the agent lost it, rotate the agent\'s key on the server and set it as HOSTPULSE_API_KEY')
   }
-  return { status: 'approved', orgId: reg.org_id, registrationId: reg.id, agentId: reg.agent_id!, apiKey: outcome.apiKey! }
+  return { status: 'approved', orgId: reg.org_id, registrationId: reg.id, agentId: reg.agent_id!, apiKey: outcome.apiKey!, ...outcome.redelivered ? { redelivered: true as const } : {} }
 }
 
 /** Makes the approved registration's agent a key and marks it delivered (in the caller's transaction); undefined if the agent is gone. */

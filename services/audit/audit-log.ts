@@ -11,6 +11,7 @@ export const AUDIT_ACTIONS = [
   'agent.create', 'agent.delete', 'agent.key_rotate', 'agent.key_revoke',
   'enrollment_token.create', 'enrollment_token.revoke',
   'registration.request', 'registration.approve', 'registration.reject', 'registration.auto_approve', 'registration.key_delivered',
+  'registration.repeat', 'registration.key_redelivered',
   'alert_rule.create', 'alert_rule.update', 'alert_rule.delete',
   'channel.create', 'channel.update', 'channel.delete', 'channel.test',
   'silence.create', 'silence.update', 'silence.delete',

@@ -321,6 +321,8 @@ export interface AgentRegistrationsTable {
   decided_at: Date | null
   decided_by: string | null
   key_delivered_at: Date | null
+  /** The agent's Idempotency-Key for this registration (sql/032): every attempt of one registration sends the same. */
+  request_key: ColumnType<string | null, string | null | undefined, string | null>
   /** The registration's integer id on seed 003's face. */
   number: Generated<number>
 }

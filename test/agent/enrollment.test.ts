@@ -1,6 +1,6 @@
 // Registration with an enrollment token against a stand-in for the seed 003 registration endpoints.
 import t from 'tap'
-import { stat } from 'node:fs/promises'
+import { rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { KEY_FILE, readStoredKey, resolveApiKey } from '../../agent/enrollment.ts'
 import { startAgent } from '../../agent/run-agent.ts'
@@ -75,6 +75,36 @@ t.test('a restart while pending keeps polling the same registration', async t =>
   approve = true
   t.equal(await resolveApiKey({ serverUrl: server.url, dataDir, enrollToken: TOKEN, hostInfo, log: () => {}, pollMs: 30 }), 'k7')
   t.equal(server.otherRequests.filter(r => r.method === 'POST').length, 1, 'no second registration request')
+})
+
+t.test('every attempt of one registration sends the same Idempotency-Key, across a failed answer and a restart', async t => {
+  const dataDir = await tempDir(t)
+  const server = await new IngestServer(await IngestServer.freePort()).start()
+  t.teardown(() => server.stop())
+  let answer: 'fail' | 'hang' | 'ok' = 'fail'
+  server.other = req => {
+    if (req.method !== 'POST') return { status: 404 }
+    if (answer === 'fail') { answer = 'hang'; return { status: 502, body: { message: 'bad gateway' } } }
+    if (answer === 'hang') return { status: 503, body: { message: 'deploying' } }
+    return { status: 201, body: { status: 'approved', agent_id: 'a-9', api_key: 'k9' } }
+  }
+  const stop = new AbortController()
+  const first = resolveApiKey({ serverUrl: server.url, dataDir, enrollToken: TOKEN, hostInfo, log: () => {}, pollMs: 30, signal: stop.signal })
+  await waitFor(() => server.otherRequests.filter(r => r.method === 'POST').length >= 2, 'a second attempt after the 502')
+  stop.abort()
+  await t.rejects(first, /stopped while registering/)
+  answer = 'ok'
+  t.equal(await resolveApiKey({ serverUrl: server.url, dataDir, enrollToken: TOKEN, hostInfo, log: () => {}, pollMs: 30 }), 'k9', 'the restarted agent registers')
+  const keys = server.otherRequests.filter(r => r.method === 'POST').map(r => r.headers['idempotency-key'])
+  t.equal(keys.length, 3)
+  t.match(keys[0], /^[0-9a-f-]{36}$/, 'a UUID')
+  t.same(new Set(keys).size, 1, `one key for the three attempts: ${keys.join(', ')}`)
+
+  // A new registration (the key file removed) is a new request.
+  await rm(join(dataDir, KEY_FILE))
+  t.equal(await resolveApiKey({ serverUrl: server.url, dataDir, enrollToken: TOKEN, hostInfo, log: () => {}, pollMs: 30 }), 'k9')
+  const fourth = server.otherRequests.filter(r => r.method === 'POST').at(-1)!.headers['idempotency-key']
+  t.not(fourth, keys[0], 'with a key of its own')
 })
 
 t.test('rejected, a refused token, and a server without the endpoint end with the cause and the fix', async t => {

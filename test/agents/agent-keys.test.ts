@@ -4,6 +4,8 @@
 import t from 'tap'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { sql } from 'kysely'
 import { assertError, makeBatch, metric } from '../test-client.ts'
@@ -77,7 +79,7 @@ t.test('agent keys and enrollment', async (t) => {
   const poll = (id: string, token: string, header = 'x-enrollment-token') => api.req('GET', `/api/v1/agents/register/${id}`, { headers: { [header]: token } })
   const newToken = async (body: Record<string, unknown> = {}) => (await api.req('POST', '/api/v1/enrollment-tokens', { token: admin, body })).body as { id: string; token: string }
 
-  t.test('pending registration: approve, the key is delivered once, then it ingests', async (t) => {
+  t.test('pending registration: approve, the key is delivered (again only while the agent has not uploaded), then it ingests', async (t) => {
     const tok = await newToken({ labels: { rack: '4' } })
     const reg = await register(tok.token, 'db-01.example.com', { kernel: '6.1.0', cpu_cores: 8, unknown_future_field: 'ignored' })
     t.equal(reg.status, 202)
@@ -104,12 +106,20 @@ t.test('agent keys and enrollment', async (t) => {
     t.same(agent.labels, { rack: '4' }, "the token's labels")
     assertError(t, await api.req('POST', `/api/v1/registrations/${reg.body.registration_id}/reject`, { token: admin }), 409, 'CONFLICT', 'decided twice:')
 
-    const got = await poll(reg.body.registration_id, tok.token, 'x-enroll-token')
+    const lost = await poll(reg.body.registration_id, tok.token, 'x-enroll-token')
+    t.equal(lost.status, 200)
+    t.match(lost.body, { status: 'approved', agent_id: approved.body.agent_id, api_key: /^hp_/ })
+    // That answer never reached the agent: it polls again and, as its agent has not uploaded, gets a new key.
+    const got = await poll(reg.body.registration_id, tok.token)
     t.equal(got.status, 200)
     t.match(got.body, { status: 'approved', agent_id: approved.body.agent_id, api_key: /^hp_/ })
-    assertError(t, await poll(reg.body.registration_id, tok.token), 409, 'CONFLICT', 'the key is delivered once:')
+    t.not(got.body.api_key, lost.body.api_key, 'a new key')
+    assertError(t, await ingest(lost.body.api_key, 54), 401, 'UNAUTHORIZED', 'the key of the lost answer:')
     t.equal((await ingest(got.body.api_key, 55)).status, 202)
     t.same(await valuesOf(approved.body.agent_id), [55])
+    const conflict = await poll(reg.body.registration_id, tok.token)
+    assertError(t, conflict, 409, 'CONFLICT', 'once the agent has uploaded, the key is not made again:')
+    t.match(conflict.body.message, /rotate the agent's key/)
   })
 
   t.test('rejection, auto-approve, expiry, use count and revocation of tokens', async (t) => {
@@ -154,6 +164,127 @@ t.test('agent keys and enrollment', async (t) => {
     t.same(ofAgent.map((e: { action: string; details: unknown }) => [e.action, e.details]), [['agent.delete', { name: 'audited-agent' }], ['agent.create', { name: 'audited-agent' }]],
       'the agent\'s creation and deletion, newest first, with its name and no key')
     t.notOk(audit.text.includes(made.body.api_key), 'the key is nowhere in the log')
+  })
+
+  t.test('a repeated attempt (the same Idempotency-Key) is the same registration: no second use of the token, no second agent', async (t) => {
+    const attempt = (token: string, key: string | undefined, hostname = 'repeat-host') =>
+      api.req('POST', '/api/v1/agents/register', { headers: key === undefined ? {} : { 'idempotency-key': key }, body: { token, hostname, os: 'Debian GNU/Linux' } })
+    const usesOf = async (id: string) => (await api.store.db.selectFrom('enrollment_tokens').select('uses').where('id', '=', id).executeTakeFirstOrThrow()).uses
+    const registrationsOf = async (tokenId: string) => (await api.store.db.selectFrom('agent_registrations').select('id').where('token_id', '=', tokenId).execute()).length
+
+    // Waiting for approval, a one-use token: the repeat answers the same registration, though the token is used up.
+    const one = await newToken({ max_uses: 1 })
+    const key = crypto.randomUUID()
+    const first = await attempt(one.token, key)
+    t.equal(first.status, 202)
+    const again = await attempt(one.token, key)
+    t.equal(again.status, 202, `the repeat is answered: ${again.text}`)
+    t.equal(again.body.registration_id, first.body.registration_id, 'with the same registration')
+    t.equal(await usesOf(one.id), 1, 'one use of the token')
+    t.equal(await registrationsOf(one.id), 1, 'one registration')
+    assertError(t, await attempt(one.token, crypto.randomUUID()), 401, 'UNAUTHORIZED', 'another request key is another registration:')
+    assertError(t, await attempt(one.token, undefined), 401, 'UNAUTHORIZED', 'and so is a request without one:')
+    // Decided meanwhile: the repeat still answers the registration; the poll tells the decision and gives the key.
+    t.equal((await api.req('POST', `/api/v1/registrations/${first.body.registration_id}/approve`, { token: admin })).status, 200)
+    const decided = await attempt(one.token, key)
+    t.equal(decided.status, 202)
+    t.equal(decided.body.registration_id, first.body.registration_id)
+    t.match((await poll(first.body.registration_id, one.token)).body, { status: 'approved', api_key: /^hp_/ })
+
+    // Auto-approved: the repeat gets the same agent and a new key, which replaces the one in the lost answer.
+    const auto = await newToken({ auto_approve: true, max_uses: 1 })
+    const autoKey = crypto.randomUUID()
+    const made = await attempt(auto.token, autoKey, 'repeat-auto')
+    t.equal(made.status, 201)
+    const repeated = await attempt(auto.token, autoKey, 'repeat-auto')
+    t.equal(repeated.status, 201, `the repeat is answered: ${repeated.text}`)
+    t.match(repeated.body, { status: 'approved', agent_id: made.body.agent_id, agent_name: 'repeat-auto', api_key: /^hp_/ })
+    t.not(repeated.body.api_key, made.body.api_key, 'a new key')
+    const agents = await api.store.db.selectFrom('agents').select('id').where('hostname', '=', 'repeat-auto').execute()
+    t.equal(agents.length, 1, 'one agent')
+    t.equal(await usesOf(auto.id), 1, 'one use of the token')
+    assertError(t, await ingest(made.body.api_key, 1), 401, 'UNAUTHORIZED', 'the key of the lost answer:')
+    t.equal((await ingest(repeated.body.api_key, 2)).status, 202)
+    // Once the agent has uploaded, its key is not made again: the answer was not lost, or the key was since.
+    const late = await attempt(auto.token, autoKey, 'repeat-auto')
+    assertError(t, late, 409, 'CONFLICT', 'a repeat after the agent uploaded:')
+    t.match(late.body.message, /uploaded with it since.*rotate it on the server/)
+    t.equal((await ingest(repeated.body.api_key, 3)).status, 202, 'and its key still works')
+
+    // Two attempts at once (the retry fired while the first was still being answered): one registration.
+    const twin = await newToken({ auto_approve: true, max_uses: 5 })
+    const twinKey = crypto.randomUUID()
+    const [x, y] = await Promise.all([attempt(twin.token, twinKey, 'repeat-twin'), attempt(twin.token, twinKey, 'repeat-twin')])
+    t.same([x.status, y.status], [201, 201], `both answered: ${x.text} ${y.text}`)
+    t.equal(x.body.agent_id, y.body.agent_id, 'with the same agent')
+    t.equal(await usesOf(twin.id), 1, 'one use of the token')
+    t.equal((await api.store.db.selectFrom('agents').select('id').where('hostname', '=', 'repeat-twin').execute()).length, 1, 'one agent')
+
+    // The key belongs to its token: the same key with another token is another registration.
+    const other = await newToken()
+    t.equal((await attempt(other.token, twinKey, 'repeat-other')).status, 202)
+    t.equal(await registrationsOf(other.id), 1)
+
+    // A revoked token registers nothing, repeat or not.
+    const revoked = await newToken()
+    const revokedKey = crypto.randomUUID()
+    t.equal((await attempt(revoked.token, revokedKey)).status, 202)
+    t.equal((await api.req('DELETE', `/api/v1/enrollment-tokens/${revoked.id}`, { token: admin })).status, 204)
+    assertError(t, await attempt(revoked.token, revokedKey), 401, 'UNAUTHORIZED', 'a repeat with a revoked token:')
+
+    // A key that is no key is a 400, and spends nothing.
+    const checked = await newToken()
+    for (const bad of ['x'.repeat(129), 'two words', 'caf\u00e9']) {
+      const res = await api.req('POST', '/api/v1/agents/register', { headers: { 'idempotency-key': bad }, body: { token: checked.token, hostname: 'bad-key' } })
+      assertError(t, res, 400, 'VALIDATION_ERROR', `Idempotency-Key ${JSON.stringify(bad.slice(0, 20))}:`)
+    }
+    t.equal(await usesOf(checked.id), 0, 'no use of the token spent on them')
+
+    const audit = await api.req('GET', '/api/v1/audit?limit=1000', { token: admin })
+    const actions = audit.body.entries.map((e: { action: string }) => e.action)
+    t.ok(actions.includes('registration.repeat'), 'repeats are audited')
+    t.ok(actions.includes('registration.key_redelivered'), 'and so are keys made again at a poll')
+  })
+
+  t.test("the real agent's enrollment through a connection that loses the registration's answer: one use, one agent, a working key", async (t) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'hostpulse-enroll-'))
+    t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+    const tok = await newToken({ auto_approve: true, max_uses: 1 })
+    // Forwards to the API; the first registration's answer is dropped after the API has made it.
+    let registrations = 0
+    const proxy = createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', async () => {
+        const headers: Record<string, string> = {}
+        for (const name of ['content-type', 'x-enrollment-token', 'idempotency-key']) {
+          const v = req.headers[name]
+          if (typeof v === 'string') headers[name] = v
+        }
+        const upstream = await fetch(new URL(req.url!, api.url), { method: req.method, headers, body: req.method === 'POST' ? Buffer.concat(chunks) : undefined })
+        const text = await upstream.text()
+        if (req.method === 'POST' && req.url === '/api/v1/agents/register' && registrations++ === 0) {
+          req.socket.destroy()
+          return
+        }
+        res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' }).end(text)
+      })
+    })
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => new Promise<void>((resolve) => proxy.close(() => resolve())))
+    const lines: string[] = []
+    const key = await resolveApiKey({
+      serverUrl: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, dataDir, enrollToken: tok.token, pollMs: 50, log: (_l, m) => lines.push(m),
+      hostInfo: async () => ({ hostname: 'enrolled-through-loss', ip_address: '192.0.2.10', os: 'Debian', os_version: '12', agent_version: 'test' }),
+    })
+    t.equal(registrations, 2, 'the agent tried again after the lost answer')
+    t.match(lines.join('\n'), /registration at .* failed .*trying again/)
+    const agents = await api.store.db.selectFrom('agents').select('id').where('hostname', '=', 'enrolled-through-loss').execute()
+    t.equal(agents.length, 1, 'one agent for the host')
+    const uses = await api.store.db.selectFrom('enrollment_tokens').select('uses').where('id', '=', tok.id).executeTakeFirstOrThrow()
+    t.equal(uses.uses, 1, 'one use of its one-use token')
+    t.equal((await ingest(key, 88)).status, 202, 'the key the agent kept works')
+    t.same(await valuesOf(agents[0].id), [88])
   })
 
   t.test("the real agent's enrollment code against the real server: pending, approved by an admin, key stored", async (t) => {
