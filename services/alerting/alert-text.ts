@@ -40,7 +40,8 @@ export function renderTemplate(template: string, v: TemplateValues): string {
     ...v.tags, rule: v.rule, agent: v.agent, metric: v.metric, severity: v.severity,
     value: formatValue(v.value, v.metric), threshold: formatValue(v.threshold, v.metric),
   }
-  return template.replace(/\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g, (whole, name: string) => known[name] ?? whole)
+  // Own keys only: {{constructor}} or {{toString}} are unknown placeholders, not Object's members.
+  return template.replace(/\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g, (whole, name: string) => (Object.hasOwn(known, name) ? known[name] : whole))
 }
 
 /** The event's summary: the rule's summary template, or a sentence built from the facts. */

@@ -107,7 +107,7 @@ t.test('evaluation against the database', async (t) => {
     const agent = await api.createAgent('disk-agent')
     const ruleId = await createRule(api, {
       name: 'Disk full', metric: 'disk.usage_percent', aggregation: 'last', window: '5m', threshold: 90, agents: ['disk-agent'],
-      annotations: { summary: '{{mount_point}} on {{agent}} at {{value}}% ({{threshold}}%), {{unknown}} kept' },
+      annotations: { summary: '{{mount_point}} on {{agent}} at {{value}}% ({{threshold}}%), {{unknown}} {{constructor}} {{__proto__}} {{toString}} kept' },
     })
     await send(api, agent, plus(T, 200), { disks: [disk('/', { usage_percent: 40 }), disk('/data', { usage_percent: 97.456 }), disk('/var', { usage_percent: 91 })] })
     await cycle(plus(T, 210))
@@ -116,7 +116,8 @@ t.test('evaluation against the database', async (t) => {
       ['mount_point=/data', 'firing', { mount_point: '/data' }], ['mount_point=/var', 'firing', { mount_point: '/var' }],
     ], 'the two full mounts fire, / stays quiet (no row)')
     const events = await eventsOf(api, ruleId)
-    t.same(events.map((e) => e.summary).sort(), ['/data on disk-agent at 97.46% (90%), {{unknown}} kept', '/var on disk-agent at 91% (90%), {{unknown}} kept'])
+    t.same(events.map((e) => e.summary).sort(), ['/data on disk-agent at 97.46% (90%), {{unknown}} {{constructor}} {{__proto__}} {{toString}} kept', '/var on disk-agent at 91% (90%), {{unknown}} {{constructor}} {{__proto__}} {{toString}} kept'],
+      'unknown placeholders stay as written, those named like an Object member too')
     const filtered = await createRule(api, { name: 'Data disk', metric: 'disk.usage_percent', window: '5m', threshold: 90, tags: { mount_point: '/var' }, agents: ['disk-agent'] })
     await cycle(plus(T, 211))
     t.same((await statesOf(api, filtered)).map((s) => s.series_key), ['mount_point=/var'], 'tags narrow the series')
