@@ -68,7 +68,12 @@ export class SegmentBuffer {
   static async open(dir: string, opts: SegmentBufferOptions = {}): Promise<SegmentBuffer> {
     const buffer = new SegmentBuffer(dir, opts)
     await mkdir(dir, { recursive: true })
-    const names = (await readdir(dir)).filter(n => SEGMENT_FILE.test(n)).sort()
+    const files = await readdir(dir)
+    // A rewrite's copy that a crash left before its rename: the segment it copies is still whole.
+    const unfinished = files.filter(n => n.endsWith('.tmp') && SEGMENT_FILE.test(n.slice(0, -'.tmp'.length)))
+    for (const name of unfinished) await unlink(join(dir, name)).catch(() => {})
+    if (unfinished.length > 0) buffer.log('info', `buffer: removed ${unfinished.length} unfinished rewrite(s) of a segment left by an earlier run in ${dir}`)
+    const names = files.filter(n => SEGMENT_FILE.test(n)).sort()
     for (const name of names) {
       const { size, mtimeMs } = await stat(join(dir, name))
       buffer.segments.push({ name, bytes: size, batches: undefined, newest: mtimeMs })
@@ -249,14 +254,20 @@ export class SegmentBuffer {
   private async rewrite(seg: Segment, batches: IngestBatch[]): Promise<void> {
     const body = Buffer.from(batches.map(b => JSON.stringify(b) + '\n').join(''))
     const tmp = join(this.dir, `${seg.name}.tmp`)
-    const fh = await open(tmp, 'w')
     try {
-      await fh.write(body)
-      await fh.sync()
-    } finally {
-      await fh.close()
+      const fh = await open(tmp, 'w')
+      try {
+        await fh.write(body)
+        await fh.sync()
+      } finally {
+        await fh.close()
+      }
+      await rename(tmp, join(this.dir, seg.name))
+    } catch (err) {
+      // A full or read-only disk: the segment stays as it was, and so does no half-written copy of it.
+      await unlink(tmp).catch(() => {})
+      throw err
     }
-    await rename(tmp, join(this.dir, seg.name))
     await this.syncDir()
     seg.bytes = body.length
     seg.batches = batches.length

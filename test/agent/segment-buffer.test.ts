@@ -1,6 +1,6 @@
 // The on-disk buffer on its own: durability across reopen, segment rolling, the size bound, torn lines.
 import t from 'tap'
-import { appendFile, readdir } from 'node:fs/promises'
+import { appendFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MAX_BATCHES_PER_SEGMENT, SegmentBuffer } from '../../agent/buffer/segment-buffer.ts'
 import { bufferedIds, fakeBatch, logRecorder, tempDir } from './ingest-server.ts'
@@ -78,6 +78,23 @@ t.test('a torn last line (crash mid-write) is skipped, the rest replayed', async
   const seg = await reopened.oldest()
   t.equal(seg!.batches.length, 1)
   t.match(lines.join('\n'), /skipped an unreadable line/)
+})
+
+t.test('a rewrite cut short by a crash leaves its segment whole; the half-written copy is removed at the next start', async t => {
+  const dir = await tempDir(t)
+  const buf = await SegmentBuffer.open(dir)
+  await buf.append(fakeBatch(1))
+  await buf.append(fakeBatch(2))
+  const [name] = (await readdir(dir)).filter(n => n.endsWith('.jsonl'))
+  // What a crash between writing the copy and renaming it over the segment leaves behind.
+  await writeFile(join(dir, `${name}.tmp`), JSON.stringify(fakeBatch(2)) + '\n{"batch_id":"half')
+  await writeFile(join(dir, 'notes.tmp'), 'not the buffer\'s')
+  const { lines, log } = logRecorder()
+  const reopened = await SegmentBuffer.open(dir, { log })
+  t.same((await readdir(dir)).sort(), [name, 'notes.tmp'].sort(), "the copy is gone; a file that is not the buffer's stays")
+  t.match(lines.join('\n'), /removed 1 unfinished rewrite/)
+  const seg = await reopened.oldest()
+  t.same(seg!.batches.map(b => b.metrics![0].value), [1, 2], 'the segment is replayed whole')
 })
 
 t.test('the age bound drops batches older than maxAge, oldest first, and counts them', async t => {
