@@ -41,7 +41,10 @@ export async function sendBatches(target: SendTarget, body: IngestBatch | Ingest
   if (res.status === 401 || res.status === 403) return { kind: 'unauthorized', status: res.status, message }
   if (res.status === 408 || res.status === 429 || res.status >= 500) {
     const header = res.headers['retry-after']
-    const retryAfterMs = parseRetryAfter(Array.isArray(header) ? header[0] : header, Date.now())
+    // An HTTP date in it is the server's clock: measured from the answer's own Date when it has one (RFC 9110
+    // §10.2.3), so a skewed clock on either side neither drops the wait nor stretches it.
+    const serverNow = Date.parse(typeof res.headers.date === 'string' ? res.headers.date : '')
+    const retryAfterMs = parseRetryAfter(Array.isArray(header) ? header[0] : header, Number.isNaN(serverNow) ? Date.now() : serverNow)
     return { kind: 'retry', reason: `HTTP ${res.status} ${message}`.trim(), ...(retryAfterMs !== undefined && { retryAfterMs }) }
   }
   if (res.status < 400 || res.status === 404 || res.status === 405) {

@@ -270,6 +270,27 @@ t.test('503 with Retry-After as an HTTP date is honoured too', async t => {
   t.ok(server.arrivals[1] - retryAt < RETRY_SLACK_MS, 'and not much later')
 })
 
+t.test("Retry-After as an HTTP date is read against the server's clock (its Date header), not the agent's", async t => {
+  const dataDir = await tempDir(t)
+  const server = await new IngestServer(await IngestServer.freePort()).start()
+  t.teardown(() => server.stop())
+  let answered = false
+  server.respond = () => {
+    if (answered) return { status: 202 }
+    answered = true
+    // The server's clock is an hour behind the agent's; it asks for 3 s of its own time.
+    const serverNow = Math.floor(Date.now() / 1000) * 1000 - 3_600_000
+    return { status: 503, body: { message: 'maintenance' }, headers: { date: new Date(serverNow).toUTCString(), 'retry-after': new Date(serverNow + 3000).toUTCString() } }
+  }
+  const agent = await startAgent(agentOptions(server.url, dataDir, logRecorder().log))
+  t.teardown(() => agent.stop())
+  await agent.collectNow()
+  await waitFor(() => server.accepted.length === 1, 'the retry', 3000 + RETRY_SLACK_MS + 5000)
+  const waited = server.arrivals[1] - server.arrivals[0]
+  t.ok(waited >= 2900, `retried ${waited} ms after the 503: the 3 s the server asked for, not at once`)
+  t.ok(waited < 3000 + RETRY_SLACK_MS, 'and not much later')
+})
+
 t.test('queue bound during an outage: oldest batches dropped and counted, the rest delivered once in order', async t => {
   const dataDir = await tempDir(t)
   const port = await IngestServer.freePort()
