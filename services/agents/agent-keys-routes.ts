@@ -1,7 +1,7 @@
 // Agent credentials: rotate and revoke an agent's API key, enrollment tokens, and the self-registration
 // an agent uses with a token (seed 003: pending until an admin or editor approves, or auto-approved).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { HostInfo } from '../../contract/ingest-batch.ts'
 import { ApiError } from '../http/errors.ts'
@@ -60,6 +60,9 @@ function requestKeyOf(request: FastifyRequest): string | undefined {
   }
   return v
 }
+
+/** When the request arrived (what orders a registration's attempts: enrollment-repository.ts's redeliverKey). */
+const receivedAt = (reply: FastifyReply) => new Date(Date.now() - reply.elapsedTime)
 
 function enrollmentSecretOf(request: FastifyRequest): string {
   for (const name of TOKEN_HEADERS) {
@@ -164,7 +167,8 @@ export const agentKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
       hostname: fields.hostname, ip_address: fields.ip_address, os: fields.os, os_version: fields.os_version, agent_version: fields.agent_version,
       inventory: Object.fromEntries(Object.entries(fields).filter(([k]) => known.has(k) && !(HOST_COLUMNS as readonly string[]).includes(k))),
     }
-    const registration = await registerHost(db, secret, host, request.ip, requestKeyOf(request))
+    const key = requestKeyOf(request)
+    const registration = await registerHost(db, secret, host, request.ip, key === undefined ? undefined : { key, receivedAt: receivedAt(reply) })
     const actor = { type: 'anonymous' as const, name: host.hostname }
     if (registration.repeated) {
       // An attempt whose earlier answer was lost: the same registration; auto-approved, a new key for its agent.
@@ -193,8 +197,8 @@ export const agentKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...ERRORS, 409: ErrorBody,
       },
     },
-  }, async (request) => {
-    const outcome = await collectRegistration(db, enrollmentSecretOf(request), request.params.registration_id)
+  }, async (request, reply) => {
+    const outcome = await collectRegistration(db, enrollmentSecretOf(request), request.params.registration_id, receivedAt(reply))
     if (outcome.status === 'pending') return { status: 'pending' }
     if (outcome.status === 'rejected') return { status: 'rejected', ...(outcome.reason ? { reason: outcome.reason } : {}) }
     await writeAudit(db, { orgId: outcome.orgId, action: outcome.redelivered ? 'registration.key_redelivered' : 'registration.key_delivered', actor: { type: 'agent', id: outcome.agentId }, target: { type: 'registration', id: outcome.registrationId }, ip: request.ip })

@@ -64,10 +64,13 @@ export type Registration =
   | { status: 'pending'; orgId: string; tokenId: string; registrationId: string; repeated?: true }
 
 /**
- * How long after a registration a repeat of its request, or of its key's collection, makes the agent a new key
- * (the answer that held the first was lost). Only while the agent has never uploaded with it either.
+ * How long after a key was answered a later attempt (the answer was lost) may have it made again. Only while
+ * the agent has never uploaded with it either.
  */
 export const KEY_REDELIVERY_WINDOW_MS = 24 * 3600_000
+
+/** One attempt of a registration by the agent: its Idempotency-Key, and when the request arrived. */
+export interface RegistrationAttempt { key: string; receivedAt: Date }
 
 /** A twin attempt of the same registration may have committed first: this attempt's transaction rolls back. */
 class TwinAttempt extends Error {}
@@ -77,15 +80,15 @@ const usedUpJustNow = () => new DomainError('unauthenticated', 'Cannot register:
  * A host registers with an enrollment token (one use of it): unauthenticated for a token that is unknown,
  * revoked, expired or used up. An auto-approving token creates the agent and its key at once. The use, the
  * registration and the agent are one transaction.
- * With `requestKey` (the agent's Idempotency-Key) an attempt that repeats an earlier one of the same token
+ * With an `attempt` (the agent's Idempotency-Key) an attempt that repeats an earlier one of the same token
  * spends nothing: it is answered with that registration (see repeatRegistration).
  */
 export async function registerHost(db: Kysely<Database>, secret: string, host: HostFacts, remoteAddress: string | null,
-  requestKey?: string): Promise<Registration> {
+  attempt?: RegistrationAttempt): Promise<Registration> {
   const found = await findTokenBySecret(db, secret)
   if (!found) throw new DomainError('unauthenticated', 'Invalid enrollment token')
-  if (requestKey !== undefined) {
-    const repeated = await repeatRegistration(db, found, requestKey)
+  if (attempt) {
+    const repeated = await repeatRegistration(db, found, attempt)
     if (repeated) return repeated
   }
   const unusable = tokenUnusableReason(found)
@@ -94,25 +97,26 @@ export async function registerHost(db: Kysely<Database>, secret: string, host: H
     return await db.transaction().execute(async (trx): Promise<Registration> => {
       const token = await consumeToken(trx, found.id)
       // Used up, perhaps by a twin attempt of this very registration (its use was the last): that one's answer.
-      if (!token) throw requestKey === undefined ? usedUpJustNow() : new TwinAttempt()
+      if (!token) throw attempt ? new TwinAttempt() : usedUpJustNow()
       // Claims the request key first: a twin attempt running beside this one waits here, then finds it taken.
       const reg = await trx.insertInto('agent_registrations').values({
         org_id: token.org_id, token_id: token.id, hostname: host.hostname, ip_address: host.ip_address ?? null, os: host.os ?? null,
         os_version: host.os_version ?? null, agent_version: host.agent_version ?? null, inventory: JSON.stringify(host.inventory),
-        remote_address: remoteAddress, request_key: requestKey ?? null,
+        remote_address: remoteAddress, request_key: attempt?.key ?? null,
       }).onConflict((oc) => oc.columns(['token_id', 'request_key']).doNothing()).returning('id').executeTakeFirst()
       if (!reg) throw new TwinAttempt()
       const made = { orgId: token.org_id, tokenId: token.id, registrationId: reg.id }
       if (!token.auto_approve) return { status: 'pending', ...made }
       const { agent, apiKey } = await createEnrolledAgent(trx, token.org_id, host, token.labels, true)
       const now = new Date()
-      await trx.updateTable('agent_registrations').set({ status: 'approved', agent_id: agent.id, decided_at: now, key_delivered_at: now })
+      await trx.updateTable('agent_registrations')
+        .set({ status: 'approved', agent_id: agent.id, decided_at: now, key_delivered_at: now, key_request_at: attempt?.receivedAt ?? null })
         .where('id', '=', reg.id).execute()
       return { status: 'approved', ...made, agent, apiKey: apiKey! }
     })
   } catch (err) {
     if (!(err instanceof TwinAttempt)) throw err
-    const repeated = await repeatRegistration(db, found, requestKey!)
+    const repeated = await repeatRegistration(db, found, attempt!)
     if (!repeated) throw usedUpJustNow()
     return repeated
   }
@@ -123,37 +127,48 @@ export async function registerHost(db: Kysely<Database>, secret: string, host: H
  * spending no use of the token (it may be used up by that very registration, or expired since):
  * - waiting, decided by an editor, or rejected: `pending` with its id, as the first answer said; the agent's
  *   poll then learns the decision and collects the key;
- * - auto-approved: the same agent with a new key (the first was in the lost answer), while the agent has never
- *   uploaded and within KEY_REDELIVERY_WINDOW_MS; otherwise a conflict that names the fix.
+ * - auto-approved: the same agent with its key made again (redeliverKey's rules), or an error that says why not.
  * undefined when the token made no registration with that key. A revoked token still registers nothing.
  */
-async function repeatRegistration(db: Kysely<Database>, token: { id: string; revoked_at: Date | null }, requestKey: string): Promise<Registration | undefined> {
-  const reg = await db.selectFrom('agent_registrations').select(['id', 'org_id', 'status', 'agent_id', 'decided_by', 'requested_at'])
-    .where('token_id', '=', token.id).where('request_key', '=', requestKey).executeTakeFirst()
+async function repeatRegistration(db: Kysely<Database>, token: { id: string; revoked_at: Date | null }, attempt: RegistrationAttempt): Promise<Registration | undefined> {
+  const reg = await db.selectFrom('agent_registrations').select(['id', 'org_id', 'status', 'decided_by'])
+    .where('token_id', '=', token.id).where('request_key', '=', attempt.key).executeTakeFirst()
   if (!reg) return undefined
   if (token.revoked_at) throw new DomainError('unauthenticated', 'Cannot register: the enrollment token was revoked')
   const made = { orgId: reg.org_id, tokenId: token.id, registrationId: reg.id, repeated: true as const }
   if (reg.status !== 'approved' || reg.decided_by !== null) return { status: 'pending', ...made }
-  const again = reg.agent_id === null ? undefined : await db.transaction().execute((trx) => redeliverKey(trx, { ...reg, agent_id: reg.agent_id! }))
-  if (!again) {
-    throw new DomainError('conflict', `This host's registration ${reg.id} was completed and its API key delivered${reg.agent_id === null ? ', and its agent has been deleted since' : '; its agent has uploaded with it since'}; `
-      + 'if the agent lost its key, rotate it on the server and set it as HOSTPULSE_API_KEY')
-  }
+  const again = await db.transaction().execute((trx) => redeliverKey(trx, reg.id, attempt.receivedAt))
   return { status: 'approved', ...made, agent: again.agent, apiKey: again.apiKey }
 }
 
 /**
- * A key delivered once whose answer was lost: a new one for the agent (the old stops working), while the agent
- * has never uploaded (last_seen_at) and the registration is under KEY_REDELIVERY_WINDOW_MS old. In the caller's
- * transaction; undefined otherwise.
+ * The key of an approved registration made again for an attempt whose earlier answer (carrying the key) was
+ * lost: the old key stops working. Refused, with the reason, unless
+ * - the attempt arrived after the one whose answer carries the current key (an older attempt delayed on its
+ *   way is answered 503: its client has moved on, and the newer answer's key may be in use);
+ * - that key went to an attempt at all (not handed to an editor), less than KEY_REDELIVERY_WINDOW_MS ago;
+ * - the agent exists and has never uploaded.
+ * In the caller's transaction, the registration locked.
  */
-async function redeliverKey(trx: Kysely<Database>, reg: { id: string; org_id: string; agent_id: string; requested_at: Date }) {
-  if (Date.now() - new Date(reg.requested_at).getTime() > KEY_REDELIVERY_WINDOW_MS) return undefined
-  const agent = await trx.selectFrom('agents').select(AGENT_COLUMNS).where('id', '=', reg.agent_id).where('org_id', '=', reg.org_id)
-    .where('last_seen_at', 'is', null).forUpdate().executeTakeFirst()
-  if (!agent) return undefined
-  const apiKey = await deliverKey(trx, reg)
-  return apiKey === undefined ? undefined : { agent, apiKey }
+async function redeliverKey(trx: Kysely<Database>, registrationId: string, receivedAt: Date): Promise<{ agent: AgentRow; apiKey: string }> {
+  const reg = await trx.selectFrom('agent_registrations').select(['id', 'org_id', 'agent_id', 'key_delivered_at', 'key_request_at'])
+    .where('id', '=', registrationId).forUpdate().executeTakeFirstOrThrow()
+  const fix = 'if the agent lost its key, rotate it on the server and set it as HOSTPULSE_API_KEY'
+  const deleted = () => new DomainError('conflict', `The agent of registration ${reg.id} has been deleted; ask for a new enrollment token and start the agent with it`)
+  if (reg.key_request_at === null) throw new DomainError('conflict', `The API key of registration ${reg.id} was already handed out; ${fix}`)
+  if (receivedAt.getTime() <= new Date(reg.key_request_at).getTime()) {
+    throw new DomainError('unavailable', `A later attempt of registration ${reg.id} was already answered with its key; this one is older (try again if you are still waiting)`)
+  }
+  if (reg.key_delivered_at && Date.now() - new Date(reg.key_delivered_at).getTime() > KEY_REDELIVERY_WINDOW_MS) {
+    throw new DomainError('conflict', `The API key of registration ${reg.id} was delivered more than ${KEY_REDELIVERY_WINDOW_MS / 3600_000} h ago; ${fix}`)
+  }
+  const agent = reg.agent_id === null ? undefined
+    : await trx.selectFrom('agents').select(AGENT_COLUMNS).where('id', '=', reg.agent_id).where('org_id', '=', reg.org_id).forUpdate().executeTakeFirst()
+  if (!agent) throw deleted()
+  if (agent.last_seen_at !== null) throw new DomainError('conflict', `The API key of registration ${reg.id} was delivered and its agent has uploaded with it since; ${fix}`)
+  const apiKey = await deliverKey(trx, { ...reg, agent_id: agent.id }, receivedAt)
+  if (apiKey === undefined) throw deleted()
+  return { agent, apiKey }
 }
 
 export type Collection =
@@ -163,26 +178,22 @@ export type Collection =
 
 /**
  * An agent polls its registration with the token it registered with. Once approved, its API key is made
- * now and answered once; a poll after that makes a new one only while the agent has never uploaded (the
- * answer that held the first was lost: redeliverKey), and is a conflict otherwise. not_found for a
- * registration of another token.
+ * now and answered; a poll after that has it made again only under redeliverKey's rules (the answer that held
+ * it was lost), and otherwise answers why not. not_found for a registration of another token.
  */
-export async function collectRegistration(db: Kysely<Database>, secret: string, id: string): Promise<Collection> {
+export async function collectRegistration(db: Kysely<Database>, secret: string, id: string, receivedAt: Date): Promise<Collection> {
   const token = await findTokenBySecret(db, secret)
   if (!token) throw new DomainError('unauthenticated', 'Invalid enrollment token')
   if (token.revoked_at) throw new DomainError('unauthenticated', 'The enrollment token was revoked')
-  type Claimed = { reg: Pick<RegistrationRow, 'id' | 'status' | 'reason' | 'agent_id' | 'key_delivered_at'> & { org_id: string }; delivered?: true; apiKey?: string; redelivered?: true }
+  type Claimed = { reg: Pick<RegistrationRow, 'id' | 'status' | 'reason' | 'agent_id'> & { org_id: string }; apiKey?: string; redelivered?: true }
   const outcome = !isUuid(id) ? undefined : await db.transaction().execute(async (trx): Promise<Claimed | undefined> => {
-    const reg = await trx.selectFrom('agent_registrations').select(['id', 'org_id', 'status', 'reason', 'agent_id', 'key_delivered_at', 'requested_at'])
+    const reg = await trx.selectFrom('agent_registrations').select(['id', 'org_id', 'status', 'reason', 'agent_id', 'key_delivered_at'])
       .where('id', '=', id).where('token_id', '=', token.id).forUpdate().executeTakeFirst()
     if (!reg) return undefined
     if (reg.status !== 'approved') return { reg }
     if (!reg.agent_id) return undefined
-    if (reg.key_delivered_at) {
-      const again = await redeliverKey(trx, { ...reg, agent_id: reg.agent_id })
-      return again ? { reg, apiKey: again.apiKey, redelivered: true } : { reg, delivered: true }
-    }
-    const apiKey = await deliverKey(trx, { ...reg, agent_id: reg.agent_id })
+    if (reg.key_delivered_at) return { reg, apiKey: (await redeliverKey(trx, reg.id, receivedAt)).apiKey, redelivered: true }
+    const apiKey = await deliverKey(trx, { ...reg, agent_id: reg.agent_id }, receivedAt)
     return apiKey === undefined ? undefined : { reg, apiKey }
   })
   // Unknown, or made with another token: the same 404 (the agent then registers again).
@@ -190,19 +201,19 @@ export async function collectRegistration(db: Kysely<Database>, secret: string, 
   const { reg } = outcome
   if (reg.status === 'pending') return { status: 'pending' }
   if (reg.status === 'rejected') return { status: 'rejected', reason: reg.reason }
-  if (outcome.delivered) {
-    throw new DomainError('conflict', 'The API key of this registration was already delivered and its agent has uploaded with it since; if the agent lost it, rotate the agent\'s key on the server and set it as HOSTPULSE_API_KEY')
-  }
   return { status: 'approved', orgId: reg.org_id, registrationId: reg.id, agentId: reg.agent_id!, apiKey: outcome.apiKey!, ...outcome.redelivered ? { redelivered: true as const } : {} }
 }
 
-/** Makes the approved registration's agent a key and marks it delivered (in the caller's transaction); undefined if the agent is gone. */
-async function deliverKey(trx: Kysely<Database>, reg: { id: string; org_id: string; agent_id: string }): Promise<string | undefined> {
+/**
+ * Makes the approved registration's agent a key and marks it delivered (in the caller's transaction), to the
+ * attempt that arrived at `receivedAt` (null: handed to an editor); undefined if the agent is gone.
+ */
+async function deliverKey(trx: Kysely<Database>, reg: { id: string; org_id: string; agent_id: string }, receivedAt: Date | null): Promise<string | undefined> {
   const apiKey = newApiKey()
   const updated = await trx.updateTable('agents').set({ api_key_hash: sha256(apiKey), updated_at: new Date() })
     .where('id', '=', reg.agent_id).where('org_id', '=', reg.org_id).returning('id').executeTakeFirst()
   if (!updated) return undefined
-  await trx.updateTable('agent_registrations').set({ key_delivered_at: new Date() }).where('id', '=', reg.id).execute()
+  await trx.updateTable('agent_registrations').set({ key_delivered_at: new Date(), key_request_at: receivedAt }).where('id', '=', reg.id).execute()
   return apiKey
 }
 
@@ -312,7 +323,7 @@ export async function issueRegistrationKey(db: Kysely<Database>, orgId: string, 
     const reg = await trx.selectFrom('agent_registrations').select(['id', 'org_id', 'agent_id'])
       .where('id', '=', registrationId).where('org_id', '=', orgId).where('status', '=', 'approved')
       .where('key_delivered_at', 'is', null).where('agent_id', 'is not', null).forUpdate().executeTakeFirst()
-    return reg ? deliverKey(trx, { ...reg, agent_id: reg.agent_id! }) : undefined
+    return reg ? deliverKey(trx, { ...reg, agent_id: reg.agent_id! }, null) : undefined
   })
 }
 

@@ -2,7 +2,7 @@
 // and any password, token or key field in a logged object is censored too.
 import type { FastifyServerOptions, FastifyRequest } from 'fastify'
 
-const SECRET_HEADERS = ['authorization', 'cookie', 'set-cookie', 'x-api-key', 'x-enrollment-token', 'x-enroll-token', 'sec-websocket-protocol']
+const SECRET_HEADERS = ['authorization', 'cookie', 'set-cookie', 'x-api-key', 'x-enrollment-token', 'x-enroll-token', 'idempotency-key', 'sec-websocket-protocol']
 const SECRET_FIELDS = ['password', 'current_password', 'new_password', 'token', 'refresh_token', 'api_key', 'apiKey', 'secret',
   'enrollment_token', 'webhook_url', 'smtp_password']
 

@@ -23,27 +23,44 @@ await onEachBackend(t, async (t, store) => {
   const { db } = store
   const usesOf = async (id: string) => (await db.selectFrom('enrollment_tokens').select('uses').where('id', '=', id).executeTakeFirstOrThrow()).uses
 
-  t.test('twin attempts of an auto-approved registration: one use, one agent, both answered with it', async (t) => {
+  t.test('twin attempts of an auto-approved registration: one use, one agent; the newest attempt holds the key', async (t) => {
     const tok = await newToken(store, true, 3)
     const key = randomUUID()
-    const twins = await Promise.all([1, 2, 3].map(() => registerHost(db, tok.secret, host('twin-host'), '192.0.2.1', key)))
-    const agents = await db.selectFrom('agents').select('id').where('org_id', '=', tok.orgId).execute()
+    // Three attempts at once, arriving 1 ms apart: whichever commits first makes the agent.
+    const arrivals = [0, 1, 2].map((i) => new Date(Date.now() + i))
+    const twins = await Promise.allSettled(arrivals.map((receivedAt) => registerHost(db, tok.secret, host('twin-host'), '192.0.2.1', { key, receivedAt })))
+    const agents = await db.selectFrom('agents').select(['id', 'api_key_hash']).where('org_id', '=', tok.orgId).execute()
     t.equal(agents.length, 1, 'one agent')
     t.equal(await usesOf(tok.tokenId), 1, 'one use of the token')
-    t.same(twins.map((r) => r.status), ['approved', 'approved', 'approved'])
-    t.same(new Set(twins.map((r) => r.registrationId)).size, 1, 'one registration')
-    t.same(twins.map((r) => (r.status === 'approved' ? r.agent.id : undefined)), [agents[0].id, agents[0].id, agents[0].id])
-    t.equal(twins.filter((r) => r.repeated).length, 2, 'two of them answered as repeats')
-    // The agent's key is the one answered last (each repeat makes a new one while the agent has not uploaded).
-    const { api_key_hash } = await db.selectFrom('agents').select('api_key_hash').where('id', '=', agents[0].id).executeTakeFirstOrThrow()
-    const keys = twins.map((r) => (r.status === 'approved' ? sha256(r.apiKey) : ''))
-    t.ok(keys.includes(api_key_hash!), 'the stored key is one of those answered')
+    const newest = twins[2]
+    t.equal(newest.status, 'fulfilled', `the newest attempt is answered${newest.status === 'rejected' ? `: ${String(newest.reason)}` : ''}`)
+    for (const [i, r] of twins.entries()) {
+      if (r.status === 'fulfilled') {
+        t.equal(r.value.status === 'approved' && r.value.agent.id, agents[0].id, `attempt ${i} is answered with the agent`)
+      } else {
+        t.match(r.reason, { kind: 'unavailable', message: /later attempt .* was already answered/ }, `attempt ${i}, older than the one answered, is told to try again`)
+      }
+    }
+    // The key that works is the newest attempt's: the older ones' clients have moved on.
+    if (newest.status === 'fulfilled' && newest.value.status === 'approved') t.equal(agents[0].api_key_hash, sha256(newest.value.apiKey))
+  })
+
+  t.test('an older attempt delayed on its way never replaces the key a newer one was answered', async (t) => {
+    const tok = await newToken(store, true, 1)
+    const key = randomUUID()
+    const sent = new Date()
+    // The retry (sent a second later) arrives first and makes the agent; the original turns up after it.
+    const retry = await registerHost(db, tok.secret, host('delayed-host'), null, { key, receivedAt: new Date(sent.getTime() + 1000) })
+    t.equal(retry.status, 'approved')
+    await t.rejects(registerHost(db, tok.secret, host('delayed-host'), null, { key, receivedAt: sent }), { message: /later attempt .* was already answered/ }, 'the original is told to try again')
+    const agent = await db.selectFrom('agents').select('api_key_hash').where('org_id', '=', tok.orgId).executeTakeFirstOrThrow()
+    t.equal(agent.api_key_hash, retry.status === 'approved' ? sha256(retry.apiKey) : '', "the retry's key still works")
   })
 
   t.test('twin attempts of a registration that waits: one use of a one-use token, one registration', async (t) => {
     const tok = await newToken(store, false, 1)
     const key = randomUUID()
-    const twins = await Promise.all([1, 2].map(() => registerHost(db, tok.secret, host('twin-pending'), null, key)))
+    const twins = await Promise.all([1, 2].map(() => registerHost(db, tok.secret, host('twin-pending'), null, { key, receivedAt: new Date() })))
     t.same(twins.map((r) => r.status), ['pending', 'pending'])
     t.equal(twins[0].registrationId, twins[1].registrationId)
     t.equal(await usesOf(tok.tokenId), 1)
@@ -54,10 +71,10 @@ await onEachBackend(t, async (t, store) => {
   t.test('a failed registration spends no use of the token', async (t) => {
     const tok = await newToken(store, true, 1)
     // A hostname the agents table refuses (a NUL) fails the agent's insert inside the registration's transaction.
-    await t.rejects(registerHost(db, tok.secret, host('bad\u0000host'), null, randomUUID()))
+    await t.rejects(registerHost(db, tok.secret, host('bad\u0000host'), null, { key: randomUUID(), receivedAt: new Date() }))
     t.equal(await usesOf(tok.tokenId), 0, 'the use was given back with the rest of the transaction')
     t.equal((await db.selectFrom('agent_registrations').select('id').where('token_id', '=', tok.tokenId).execute()).length, 0)
-    const ok = await registerHost(db, tok.secret, host('good-host'), null, randomUUID())
+    const ok = await registerHost(db, tok.secret, host('good-host'), null, { key: randomUUID(), receivedAt: new Date() })
     t.equal(ok.status, 'approved', 'the token still registers')
   })
 })

@@ -121,7 +121,9 @@ t.test('http hardening', async (t) => {
     secrets.push(rotated.api_key)
     const enroll = (await l.req('POST', '/api/v1/enrollment-tokens', { token: tok, body: { auto_approve: false } })).body
     secrets.push(enroll.token)
-    const reg = (await l.req('POST', '/api/v1/agents/register', { body: { token: enroll.token, hostname: 'log-host' } })).body
+    const requestKey = crypto.randomUUID()
+    secrets.push(requestKey)
+    const reg = (await l.req('POST', '/api/v1/agents/register', { headers: { 'idempotency-key': requestKey }, body: { token: enroll.token, hostname: 'log-host' } })).body
     await l.req('GET', `/api/v1/agents/register/${reg.registration_id}`, { headers: { 'x-enrollment-token': enroll.token } })
     await l.req('GET', `/api/v1/agents/register/${reg.registration_id}`, { headers: { 'x-enroll-token': enroll.token } })
     await l.req('GET', '/api/v1/auth/me', { token: 'Bearer-garbage-secret-value' })
@@ -136,6 +138,7 @@ t.test('http hardening', async (t) => {
     t.match(output, /"x-api-key":"\[redacted\]"/)
     t.match(output, /"x-enrollment-token":"\[redacted\]"/)
     t.match(output, /"x-enroll-token":"\[redacted\]"/)
+    t.match(output, /"idempotency-key":"\[redacted\]"/, "a registration's request key too")
     t.match(output, /"url":"\/api\/v1\/auth\/login"/, 'requests are logged')
     t.match(output, /"url":"\/write\?db=x&u=telegraf&p=\[redacted\]"/, 'a key in the query string is logged as redacted')
     for (const secret of secrets) t.notOk(output.includes(secret), `secret ${secret.slice(0, 6)}… is not in the log`)
