@@ -2,6 +2,7 @@
 // error that names no field), `{"<field>": ["…"]}` for a 400, and page-number pagination.
 import type { FastifyRequest } from 'fastify'
 import { Type, type Static } from 'typebox'
+import { DomainError } from '../../errors/domain-error.ts'
 
 export { drfErrorBody } from '../django-errors.ts'
 
@@ -25,9 +26,13 @@ export function pageWindow(q: PageQuery): { offset: number; limit: number; page:
   return { offset: (page - 1) * size, limit: size, page, size }
 }
 
-/** `{"count","next","previous","results"}` with absolute links to the neighbouring pages, as DRF writes them. */
+/**
+ * `{"count","next","previous","results"}` with absolute links to the neighbouring pages, as DRF writes them.
+ * A page past the last is DRF's 404 `{"detail": "Invalid page."}`; the first page of nothing is an empty page.
+ */
 export function pageOf<T>(request: FastifyRequest, q: PageQuery, count: number, results: T[]): Page<T> {
   const { page, size } = pageWindow(q)
+  if (page > 1 && (page - 1) * size >= count) throw new DomainError('not_found', 'Invalid page.')
   const link = (n: number) => {
     const url = new URL(request.url, `${request.protocol}://${request.host}`)
     url.searchParams.set('page', String(n))

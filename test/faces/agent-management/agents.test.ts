@@ -3,6 +3,8 @@
 // the native status, statistics, the configuration the hostpulse agent fetches (by id and by hostname),
 // roles, DRF error shapes, and another organization's agents as 404.
 import t from 'tap'
+import type { FastifyRequest } from 'fastify'
+import { pageOf } from '../../../services/faces/agent-management/drf.ts'
 import { makeBatch, metric, rowCounts, startClient, unique, type TestClient } from '../../test-client.ts'
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
@@ -107,9 +109,16 @@ t.test('seed 003 agents', async (t) => {
     t.equal(p2.status, 200)
     t.match(p2.body.previous, /page=1/)
     t.notSame(p2.body.results.map((a: { id: number }) => a.id), p1.body.results.map((a: { id: number }) => a.id))
+    // Past the last page DRF answers 404 "Invalid page."; the first page of nothing is an empty 200.
     const beyond = await api.req('GET', '/api/agents/?page=999', { token: admin })
-    t.equal(beyond.status, 200)
-    t.same(beyond.body.results, [])
+    t.equal(beyond.status, 404)
+    t.same(beyond.body, { detail: 'Invalid page.' })
+    const last = Math.ceil(p1.body.count / 2)
+    t.equal((await api.req('GET', `/api/agents/?page_size=2&page=${last}`, { token: admin })).status, 200, 'the last page is a page')
+    t.equal((await api.req('GET', `/api/agents/?page_size=2&page=${last + 1}`, { token: admin })).status, 404, 'the one after it is not')
+    const request = { url: '/api/agents/', protocol: 'http', host: '127.0.0.1' } as unknown as FastifyRequest
+    t.same(pageOf(request, { page: 1 }, 0, []), { count: 0, next: null, previous: null, results: [] }, 'the first page of nothing is a page')
+    t.throws(() => pageOf(request, { page: 2 }, 0, []), { message: 'Invalid page.' }, 'the second is not')
     const badPage = await api.req('GET', '/api/agents/?page=0', { token: admin })
     t.equal(badPage.status, 400)
     t.ok(Array.isArray(badPage.body.page))
