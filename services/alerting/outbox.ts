@@ -24,11 +24,14 @@ export const groupKey = (ruleId: string, channelId: string, kind: NotificationKi
  * Queues one notification per enabled channel of the rule for an event, joining an open group of the same
  * rule × channel × kind. A group is open while one of its rows is pending and untried: a new row takes
  * that row's send time, so alerts of one rule firing within group_wait go out as ONE message.
+ * The end of an alert (`resolved`) also goes to every enabled channel that was told of its firing, though the
+ * rule no longer names it (its channels were changed while it fired); a channel the rule names now but that
+ * never heard of the firing gets a row the dispatcher supersedes (outbox-dispatcher.ts).
  * Returns the number of rows queued.
  */
 export async function enqueueNotifications(db: Kysely<Database>, input: NotificationRequest): Promise<number> {
   const channelIds = [...new Set(input.channelIds.filter((id) => isUuid(id)))]
-  if (channelIds.length === 0) return 0
+  if (channelIds.length === 0 && input.kind !== 'resolved') return 0
   const firstSend = new Date(input.now.getTime() + input.groupWaitSeconds * 1000)
   const result = await sql`
     insert into alert_notifications (org_id, event_id, rule_id, channel_id, channel_name, kind, group_key, next_attempt_at)
@@ -37,6 +40,9 @@ export async function enqueueNotifications(db: Kysely<Database>, input: Notifica
                 where n.group_key = g.key and n.status = 'pending' and n.attempts = 0), ${firstSend}::timestamptz)
     from notification_channels c
     cross join lateral (select ${input.ruleId}::text || ':' || c.id::text || ':' || ${input.kind}::text as key) g
-    where c.org_id = ${input.orgId}::uuid and c.enabled and c.id = any(${channelIds}::uuid[])`.execute(db)
+    where c.org_id = ${input.orgId}::uuid and c.enabled and (c.id = any(${channelIds}::uuid[])
+      or (${input.kind} = 'resolved' and exists (
+        select 1 from alert_notifications f
+        where f.event_id = ${input.eventId}::uuid and f.channel_id = c.id and f.kind <> 'resolved' and f.status in ('delivered', 'pending', 'sending'))))`.execute(db)
   return Number(result.numAffectedRows ?? 0n)
 }

@@ -9,6 +9,7 @@ import { OutboxDispatcher, DEFAULT_DISPATCHER_SETTINGS, type DispatcherSettings 
 import type { AlertMessage } from '../../services/notify/alert-message.ts'
 import type { SendFunction } from '../../services/notify/senders.ts'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
+import { enqueueNotifications } from '../../services/alerting/outbox.ts'
 import { ADMIN, openTestStore } from '../test-client.ts'
 import { outboxRows, seedOutbox, waitFor } from './notify-helpers.ts'
 
@@ -149,6 +150,29 @@ t.test('dispatcher: superseded notifications and concurrency limits', async (t) 
     await drain()
     t.equal((await outboxRows(db, [resolvedId]))[0].status, 'delivered')
     t.same(at('heard').map((s) => s.message.kind), ['firing', 'resolved'])
+  })
+
+  t.test("a rule's channels changed while it fired: the end goes to the channel that heard the firing, not to the one that did not", async (t) => {
+    const before = await channel('told-of-firing')
+    const after = await channel('named-since')
+    const seed = await seedOutbox(db, { orgId, channelId: before, agents: agents.slice(0, 1) })
+    await drain()
+    t.equal((await outboxRows(db, seed.rowIds))[0].status, 'delivered')
+    // The rule now names only the other channel; then the alert ends.
+    await resolveEvent(seed.eventIds[0])
+    const queued = await enqueueNotifications(db, { orgId, eventId: seed.eventIds[0], ruleId: seed.ruleId, channelIds: [after], kind: 'resolved', groupWaitSeconds: 0, now: new Date(Date.now() - 1000) })
+    t.equal(queued, 2, 'a resolved row for each channel')
+    await drain()
+    t.same(at('told-of-firing').map((s) => s.message.kind), ['firing', 'resolved'], 'the channel told of the firing is told of its end')
+    t.same(at('named-since'), [], 'the channel that never heard of it is not')
+    // A rule whose channels were all removed while it fired still closes what it opened.
+    const alone = await channel('only-channel')
+    const second = await seedOutbox(db, { orgId, channelId: alone, agents: agents.slice(1, 2) })
+    await drain()
+    await resolveEvent(second.eventIds[0])
+    t.equal(await enqueueNotifications(db, { orgId, eventId: second.eventIds[0], ruleId: second.ruleId, channelIds: [], kind: 'resolved', groupWaitSeconds: 0, now: new Date(Date.now() - 1000) }), 1)
+    await drain()
+    t.same(at('only-channel').map((s) => s.message.kind), ['firing', 'resolved'])
   })
 
   t.test('at most maxConcurrentSends messages in flight, at most maxConcurrentSendsPerChannel to one hanging channel', async (t) => {
