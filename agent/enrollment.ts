@@ -5,7 +5,9 @@
 //   POST {server}/api/v1/agents/register   {token, hostname, ip_address, os, ...inventory}
 //        header Idempotency-Key: one UUID for every attempt of this registration, kept on disk before the
 //        first, so an attempt whose answer was lost (a timeout, a restart) gets the same registration back
-//        instead of spending another use of the token or making a second agent
+//        instead of spending another use of the token or making a second agent; Idempotency-Attempt: the
+//        attempt's number (POSTs and polls, counted on disk), so an older attempt held up on its way never
+//        has the key of a newer one's answer replaced
 //     201 {status:"approved", agent_id, api_key}   → done
 //     202 {status:"pending", registration_id}      → poll
 //   GET  {server}/api/v1/agents/register/{registration_id}   header X-Enrollment-Token: token
@@ -26,10 +28,11 @@ export const KEY_FILE = 'agent-key.json'
  * server answered "pending"), so a restart repeats the same request or keeps polling instead of asking twice.
  */
 const PENDING_FILE = 'pending-registration.json'
-/** The header that makes the registration's attempts one registration. */
+/** The header that makes the registration's attempts one registration, and the one that orders them. */
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key'
+export const IDEMPOTENCY_ATTEMPT_HEADER = 'idempotency-attempt'
 
-interface PendingRegistration { request_key?: string; registration_id?: string; server_url: string }
+interface PendingRegistration { request_key?: string; registration_id?: string; server_url: string; attempts?: number }
 
 export interface StoredKey { api_key: string; agent_id?: string; server_url: string; enrolled_at: string }
 
@@ -104,24 +107,28 @@ const sameServer = (a: string, b: string) => new URL(a).origin === new URL(b).or
 
 async function enroll(src: ApiKeySource): Promise<StoredKey> {
   const pollMs = src.pollMs ?? 30_000
-  const pending = await pendingRegistration(src)
-  let registrationId = pending?.registration_id
+  // Kept before the first attempt: whatever becomes of its answer, every later attempt is the same request.
+  const pending: PendingRegistration = { request_key: randomUUID(), server_url: src.serverUrl, attempts: 0, ...await pendingRegistration(src) }
+  /** The next attempt's headers: its number is on disk before the request leaves. */
+  const attempt = async (): Promise<Record<string, string>> => {
+    pending.attempts = (pending.attempts ?? 0) + 1
+    await writePrivate(src.dataDir, PENDING_FILE, pending)
+    return { [IDEMPOTENCY_KEY_HEADER]: pending.request_key!, [IDEMPOTENCY_ATTEMPT_HEADER]: String(pending.attempts) }
+  }
+  let registrationId = pending.registration_id
   if (!registrationId) {
-    // Kept before the first attempt: whatever becomes of its answer, every later attempt is the same request.
-    const requestKey = pending?.request_key ?? randomUUID()
-    if (!pending?.request_key) await writePrivate(src.dataDir, PENDING_FILE, { request_key: requestKey, server_url: src.serverUrl } satisfies PendingRegistration)
-    const answer = await call(src, 'POST', REGISTER_PATH, { token: src.enrollToken, ...(await src.hostInfo()) }, { [IDEMPOTENCY_KEY_HEADER]: requestKey })
+    const answer = await call(src, 'POST', REGISTER_PATH, { token: src.enrollToken, ...(await src.hostInfo()) }, attempt)
     if (answer.status === 'approved') return approvedKey(src, answer)
     if (answer.status !== 'pending' || typeof answer.registration_id !== 'string' && typeof answer.registration_id !== 'number') {
       throw new EnrollmentError(`the server answered the registration with ${JSON.stringify(answer).slice(0, 200)}; expected status "approved" or "pending"`)
     }
-    registrationId = String(answer.registration_id)
-    await writePrivate(src.dataDir, PENDING_FILE, { request_key: requestKey, registration_id: registrationId, server_url: src.serverUrl } satisfies PendingRegistration)
+    registrationId = pending.registration_id = String(answer.registration_id)
+    await writePrivate(src.dataDir, PENDING_FILE, pending)
   }
   src.log('info', `registration ${registrationId} is waiting for an administrator to approve this host on ${src.serverUrl}; checking every ${Math.round(pollMs / 1000)} s`)
   for (;;) {
     await sleep(pollMs, src.signal)
-    const answer = await call(src, 'GET', `${REGISTER_PATH}/${encodeURIComponent(registrationId)}`)
+    const answer = await call(src, 'GET', `${REGISTER_PATH}/${encodeURIComponent(registrationId)}`, undefined, attempt)
     if (answer.status === 'approved') return approvedKey(src, answer)
     if (answer.status === 'rejected') {
       await unlink(join(src.dataDir, PENDING_FILE)).catch(() => {})
@@ -145,8 +152,11 @@ async function pendingRegistration(src: ApiKeySource): Promise<PendingRegistrati
     const p = JSON.parse(text) as Partial<PendingRegistration>
     if (typeof p.server_url !== 'string' || !sameServer(p.server_url, src.serverUrl)) return undefined
     const nonEmpty = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : undefined)
-    const found = { request_key: nonEmpty(p.request_key), registration_id: nonEmpty(p.registration_id), server_url: p.server_url }
-    return found.request_key || found.registration_id ? found : undefined
+    const attempts = typeof p.attempts === 'number' && Number.isSafeInteger(p.attempts) && p.attempts > 0 ? p.attempts : undefined
+    const found = { request_key: nonEmpty(p.request_key), registration_id: nonEmpty(p.registration_id), server_url: p.server_url, attempts }
+    // Absent fields are left out, so they do not overwrite the defaults of a registration under way.
+    return found.request_key || found.registration_id
+      ? Object.fromEntries(Object.entries(found).filter(([, v]) => v !== undefined)) as unknown as PendingRegistration : undefined
   } catch {
     return undefined
   }
@@ -163,9 +173,11 @@ function approvedKey(src: ApiKeySource, answer: Record<string, unknown>): Stored
 
 /**
  * One request; network errors and 5xx are retried with a capped backoff (a server being deployed),
- * a refused token or a missing endpoint end enrollment with the fix.
+ * a refused token or a missing endpoint end enrollment with the fix. `numbered` gives each try of a registration
+ * its headers (its request key and its attempt number, on disk first).
  */
-async function call(src: ApiKeySource, method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
+async function call(src: ApiKeySource, method: 'GET' | 'POST', path: string, body?: unknown,
+  numbered: () => Promise<Record<string, string>> = async () => ({})): Promise<Record<string, unknown>> {
   const url = new URL(path, src.serverUrl).toString()
   for (let attempt = 1; ; attempt++) {
     let problem: string
@@ -173,7 +185,7 @@ async function call(src: ApiKeySource, method: 'GET' | 'POST', path: string, bod
       const res = await httpCall({
         url,
         method,
-        headers: { 'content-type': 'application/json', [ENROLL_TOKEN_HEADER]: src.enrollToken ?? '', ...headers },
+        headers: { 'content-type': 'application/json', [ENROLL_TOKEN_HEADER]: src.enrollToken ?? '', ...await numbered() },
         body: body === undefined ? undefined : JSON.stringify(body),
         timeoutMs: src.timeoutMs ?? 15_000,
         signal: src.signal,

@@ -70,9 +70,11 @@ export class SegmentBuffer {
     await mkdir(dir, { recursive: true })
     const files = await readdir(dir)
     // A rewrite's copy that a crash left before its rename: the segment it copies is still whole.
-    const unfinished = files.filter(n => n.endsWith('.tmp') && SEGMENT_FILE.test(n.slice(0, -'.tmp'.length)))
-    for (const name of unfinished) await unlink(join(dir, name)).catch(() => {})
-    if (unfinished.length > 0) buffer.log('info', `buffer: removed ${unfinished.length} unfinished rewrite(s) of a segment left by an earlier run in ${dir}`)
+    let removed = 0
+    for (const name of files.filter(n => n.endsWith('.tmp') && SEGMENT_FILE.test(n.slice(0, -'.tmp'.length)))) {
+      if (await unlink(join(dir, name)).then(() => true, () => false)) removed++
+    }
+    if (removed > 0) buffer.log('info', `buffer: removed ${removed} unfinished rewrite(s) of a segment left by an earlier run in ${dir}`)
     const names = files.filter(n => SEGMENT_FILE.test(n)).sort()
     for (const name of names) {
       const { size, mtimeMs } = await stat(join(dir, name))

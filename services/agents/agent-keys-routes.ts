@@ -1,7 +1,7 @@
 // Agent credentials: rotate and revoke an agent's API key, enrollment tokens, and the self-registration
 // an agent uses with a token (seed 003: pending until an admin or editor approves, or auto-approved).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { HostInfo } from '../../contract/ingest-batch.ts'
 import { ApiError } from '../http/errors.ts'
@@ -61,8 +61,19 @@ function requestKeyOf(request: FastifyRequest): string | undefined {
   return v
 }
 
-/** When the request arrived (what orders a registration's attempts: enrollment-repository.ts's redeliverKey). */
-const receivedAt = (reply: FastifyReply) => new Date(Date.now() - reply.elapsedTime)
+/**
+ * The attempt's number (Idempotency-Attempt: the agent counts its attempts of a registration on disk; what orders
+ * them for enrollment-repository.ts's redeliverKey), or undefined; a 400 when it is not a positive integer.
+ */
+function attemptOf(request: FastifyRequest): number | undefined {
+  const v = request.headers['idempotency-attempt']
+  if (v === undefined) return undefined
+  const n = typeof v === 'string' && /^[1-9]\d{0,14}$/.test(v) ? Number(v) : NaN
+  if (!Number.isSafeInteger(n)) {
+    throw new ApiError('VALIDATION_ERROR', 'Invalid Idempotency-Attempt header: send the attempt\'s number, a positive integer', { 'idempotency-attempt': ['a positive integer'] })
+  }
+  return n
+}
 
 function enrollmentSecretOf(request: FastifyRequest): string {
   for (const name of TOKEN_HEADERS) {
@@ -154,10 +165,10 @@ export const agentKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // The host facts of the ingest contract; unknown fields from newer agents are ignored.
       body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 256 }), ...HostInfo.properties }, { additionalProperties: true }),
       response: {
-        201: Type.Object({ status: Type.Literal('approved'), agent_id: Uuid, agent_name: Type.String(), api_key: Type.String({ description: 'shown this once' }) },
+        201: Type.Object({ status: Type.Literal('approved'), agent_id: Uuid, agent_name: Type.String(), api_key: Type.String({ description: 'shown once; a later attempt whose answer was lost gets a new one' }) },
           { description: 'Auto-approved: the agent exists and this is its key' }),
         202: Type.Object({ status: Type.Literal('pending'), registration_id: Uuid }, { description: 'Waiting for an admin or editor: poll the registration' }),
-        ...ERRORS,
+        ...ERRORS, 409: ErrorBody, 503: ErrorBody,
       },
     },
   }, async (request, reply) => {
@@ -168,7 +179,7 @@ export const agentKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
       inventory: Object.fromEntries(Object.entries(fields).filter(([k]) => known.has(k) && !(HOST_COLUMNS as readonly string[]).includes(k))),
     }
     const key = requestKeyOf(request)
-    const registration = await registerHost(db, secret, host, request.ip, key === undefined ? undefined : { key, receivedAt: receivedAt(reply) })
+    const registration = await registerHost(db, secret, host, request.ip, key === undefined ? undefined : { key, number: attemptOf(request) })
     const actor = { type: 'anonymous' as const, name: host.hostname }
     if (registration.repeated) {
       // An attempt whose earlier answer was lost: the same registration; auto-approved, a new key for its agent.
@@ -187,18 +198,18 @@ export const agentKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/api/v1/agents/register/:registration_id', {
     schema: {
-      summary: 'Poll a registration (X-Enrollment-Token); once approved, the answer holds the API key, this once', tags: ['agents'],
+      summary: 'Poll a registration (X-Enrollment-Token); once approved, the answer holds the API key (made again only for a later attempt, Idempotency-Attempt, whose answer was lost)', tags: ['agents'],
       params: Type.Object({ registration_id: Type.String({ minLength: 1, maxLength: 128 }) }),
       response: {
         200: Type.Object({
           status: Type.String({ description: 'pending, rejected or approved' }), reason: Type.Optional(Type.String()),
-          agent_id: Type.Optional(Uuid), api_key: Type.Optional(Type.String({ description: 'shown this once' })),
+          agent_id: Type.Optional(Uuid), api_key: Type.Optional(Type.String({ description: 'shown once; see the summary' })),
         }),
-        ...ERRORS, 409: ErrorBody,
+        ...ERRORS, 409: ErrorBody, 503: ErrorBody,
       },
     },
   }, async (request, reply) => {
-    const outcome = await collectRegistration(db, enrollmentSecretOf(request), request.params.registration_id, receivedAt(reply))
+    const outcome = await collectRegistration(db, enrollmentSecretOf(request), request.params.registration_id, attemptOf(request))
     if (outcome.status === 'pending') return { status: 'pending' }
     if (outcome.status === 'rejected') return { status: 'rejected', ...(outcome.reason ? { reason: outcome.reason } : {}) }
     await writeAudit(db, { orgId: outcome.orgId, action: outcome.redelivered ? 'registration.key_redelivered' : 'registration.key_delivered', actor: { type: 'agent', id: outcome.agentId }, target: { type: 'registration', id: outcome.registrationId }, ip: request.ip })

@@ -1,6 +1,7 @@
 // Enrollment tokens and agent registrations of one organization (seed 003's flow): an editor makes a
 // token, an agent registers with it (auto-approved, or pending until an editor decides), and an approved
-// agent collects its API key once. Only hashes of tokens and keys are stored.
+// agent collects its API key (made again only for a later attempt whose earlier answer was lost:
+// redeliverKey). Only hashes of tokens and keys are stored.
 import type { Kysely, Selectable } from 'kysely'
 import { DomainError } from '../errors/domain-error.ts'
 import type { AgentRegistrationsTable, Database, RegistrationStatus } from '../store/database.ts'
@@ -69,8 +70,11 @@ export type Registration =
  */
 export const KEY_REDELIVERY_WINDOW_MS = 24 * 3600_000
 
-/** One attempt of a registration by the agent: its Idempotency-Key, and when the request arrived. */
-export interface RegistrationAttempt { key: string; receivedAt: Date }
+/**
+ * One attempt of a registration by the agent: its Idempotency-Key, and the attempt's number (Idempotency-Attempt:
+ * the agent counts its attempts, POSTs and polls, on disk), which orders them wherever one was held up.
+ */
+export interface RegistrationAttempt { key: string; number?: number }
 
 /** A twin attempt of the same registration may have committed first: this attempt's transaction rolls back. */
 class TwinAttempt extends Error {}
@@ -98,7 +102,8 @@ export async function registerHost(db: Kysely<Database>, secret: string, host: H
       const token = await consumeToken(trx, found.id)
       // Used up, perhaps by a twin attempt of this very registration (its use was the last): that one's answer.
       if (!token) throw attempt ? new TwinAttempt() : usedUpJustNow()
-      // Claims the request key first: a twin attempt running beside this one waits here, then finds it taken.
+      // Claims the request key (a twin attempt beside this one has waited on the token's row lock above, and finds
+      // it taken or, when the token is used up by now, finds the registration after the rollback).
       const reg = await trx.insertInto('agent_registrations').values({
         org_id: token.org_id, token_id: token.id, hostname: host.hostname, ip_address: host.ip_address ?? null, os: host.os ?? null,
         os_version: host.os_version ?? null, agent_version: host.agent_version ?? null, inventory: JSON.stringify(host.inventory),
@@ -110,7 +115,7 @@ export async function registerHost(db: Kysely<Database>, secret: string, host: H
       const { agent, apiKey } = await createEnrolledAgent(trx, token.org_id, host, token.labels, true)
       const now = new Date()
       await trx.updateTable('agent_registrations')
-        .set({ status: 'approved', agent_id: agent.id, decided_at: now, key_delivered_at: now, key_request_at: attempt?.receivedAt ?? null })
+        .set({ status: 'approved', agent_id: agent.id, decided_at: now, key_delivered_at: now, key_attempt: attempt?.number ?? null })
         .where('id', '=', reg.id).execute()
       return { status: 'approved', ...made, agent, apiKey: apiKey! }
     })
@@ -131,32 +136,36 @@ export async function registerHost(db: Kysely<Database>, secret: string, host: H
  * undefined when the token made no registration with that key. A revoked token still registers nothing.
  */
 async function repeatRegistration(db: Kysely<Database>, token: { id: string; revoked_at: Date | null }, attempt: RegistrationAttempt): Promise<Registration | undefined> {
-  const reg = await db.selectFrom('agent_registrations').select(['id', 'org_id', 'status', 'decided_by'])
+  const reg = await db.selectFrom('agent_registrations').select(['id', 'org_id', 'status', 'decided_by', 'key_delivered_at'])
     .where('token_id', '=', token.id).where('request_key', '=', attempt.key).executeTakeFirst()
   if (!reg) return undefined
   if (token.revoked_at) throw new DomainError('unauthenticated', 'Cannot register: the enrollment token was revoked')
   const made = { orgId: reg.org_id, tokenId: token.id, registrationId: reg.id, repeated: true as const }
-  if (reg.status !== 'approved' || reg.decided_by !== null) return { status: 'pending', ...made }
-  const again = await db.transaction().execute((trx) => redeliverKey(trx, reg.id, attempt.receivedAt))
+  // Auto-approved registrations got their key in the answer; one an editor approved (its decider may have been
+  // deleted since) and whose key was never collected is collected by polling.
+  if (reg.status !== 'approved' || reg.decided_by !== null || reg.key_delivered_at === null) return { status: 'pending', ...made }
+  const again = await db.transaction().execute((trx) => redeliverKey(trx, reg.id, attempt.number))
   return { status: 'approved', ...made, agent: again.agent, apiKey: again.apiKey }
 }
 
 /**
  * The key of an approved registration made again for an attempt whose earlier answer (carrying the key) was
  * lost: the old key stops working. Refused, with the reason, unless
- * - the attempt arrived after the one whose answer carries the current key (an older attempt delayed on its
- *   way is answered 503: its client has moved on, and the newer answer's key may be in use);
- * - that key went to an attempt at all (not handed to an editor), less than KEY_REDELIVERY_WINDOW_MS ago;
+ * - the attempt's number is higher than that of the attempt whose answer carries the current key (an older
+ *   attempt held up on its way is answered 503: its client has moved on, and the newer answer's key may be in
+ *   use; a request without a number is a 409);
+ * - that key went to a numbered attempt at all (not handed to an editor), less than KEY_REDELIVERY_WINDOW_MS ago;
  * - the agent exists and has never uploaded.
  * In the caller's transaction, the registration locked.
  */
-async function redeliverKey(trx: Kysely<Database>, registrationId: string, receivedAt: Date): Promise<{ agent: AgentRow; apiKey: string }> {
-  const reg = await trx.selectFrom('agent_registrations').select(['id', 'org_id', 'agent_id', 'key_delivered_at', 'key_request_at'])
+async function redeliverKey(trx: Kysely<Database>, registrationId: string, attempt: number | undefined): Promise<{ agent: AgentRow; apiKey: string }> {
+  const reg = await trx.selectFrom('agent_registrations').select(['id', 'org_id', 'agent_id', 'key_delivered_at', 'key_attempt'])
     .where('id', '=', registrationId).forUpdate().executeTakeFirstOrThrow()
   const fix = 'if the agent lost its key, rotate it on the server and set it as HOSTPULSE_API_KEY'
   const deleted = () => new DomainError('conflict', `The agent of registration ${reg.id} has been deleted; ask for a new enrollment token and start the agent with it`)
-  if (reg.key_request_at === null) throw new DomainError('conflict', `The API key of registration ${reg.id} was already handed out; ${fix}`)
-  if (receivedAt.getTime() <= new Date(reg.key_request_at).getTime()) {
+  if (reg.key_attempt === null) throw new DomainError('conflict', `The API key of registration ${reg.id} was already handed out; ${fix}`)
+  if (attempt === undefined) throw new DomainError('conflict', `The API key of registration ${reg.id} was already delivered, and this request carries no Idempotency-Attempt to tell it is a later attempt; ${fix}`)
+  if (attempt <= reg.key_attempt) {
     throw new DomainError('unavailable', `A later attempt of registration ${reg.id} was already answered with its key; this one is older (try again if you are still waiting)`)
   }
   if (reg.key_delivered_at && Date.now() - new Date(reg.key_delivered_at).getTime() > KEY_REDELIVERY_WINDOW_MS) {
@@ -166,7 +175,7 @@ async function redeliverKey(trx: Kysely<Database>, registrationId: string, recei
     : await trx.selectFrom('agents').select(AGENT_COLUMNS).where('id', '=', reg.agent_id).where('org_id', '=', reg.org_id).forUpdate().executeTakeFirst()
   if (!agent) throw deleted()
   if (agent.last_seen_at !== null) throw new DomainError('conflict', `The API key of registration ${reg.id} was delivered and its agent has uploaded with it since; ${fix}`)
-  const apiKey = await deliverKey(trx, { ...reg, agent_id: agent.id }, receivedAt)
+  const apiKey = await deliverKey(trx, { ...reg, agent_id: agent.id }, attempt)
   if (apiKey === undefined) throw deleted()
   return { agent, apiKey }
 }
@@ -181,7 +190,7 @@ export type Collection =
  * now and answered; a poll after that has it made again only under redeliverKey's rules (the answer that held
  * it was lost), and otherwise answers why not. not_found for a registration of another token.
  */
-export async function collectRegistration(db: Kysely<Database>, secret: string, id: string, receivedAt: Date): Promise<Collection> {
+export async function collectRegistration(db: Kysely<Database>, secret: string, id: string, attempt: number | undefined): Promise<Collection> {
   const token = await findTokenBySecret(db, secret)
   if (!token) throw new DomainError('unauthenticated', 'Invalid enrollment token')
   if (token.revoked_at) throw new DomainError('unauthenticated', 'The enrollment token was revoked')
@@ -192,8 +201,8 @@ export async function collectRegistration(db: Kysely<Database>, secret: string, 
     if (!reg) return undefined
     if (reg.status !== 'approved') return { reg }
     if (!reg.agent_id) return undefined
-    if (reg.key_delivered_at) return { reg, apiKey: (await redeliverKey(trx, reg.id, receivedAt)).apiKey, redelivered: true }
-    const apiKey = await deliverKey(trx, { ...reg, agent_id: reg.agent_id }, receivedAt)
+    if (reg.key_delivered_at) return { reg, apiKey: (await redeliverKey(trx, reg.id, attempt)).apiKey, redelivered: true }
+    const apiKey = await deliverKey(trx, { ...reg, agent_id: reg.agent_id }, attempt ?? null)
     return apiKey === undefined ? undefined : { reg, apiKey }
   })
   // Unknown, or made with another token: the same 404 (the agent then registers again).
@@ -206,14 +215,14 @@ export async function collectRegistration(db: Kysely<Database>, secret: string, 
 
 /**
  * Makes the approved registration's agent a key and marks it delivered (in the caller's transaction), to the
- * attempt that arrived at `receivedAt` (null: handed to an editor); undefined if the agent is gone.
+ * attempt numbered `attempt` (null: handed to an editor, or a request without a number); undefined if the agent is gone.
  */
-async function deliverKey(trx: Kysely<Database>, reg: { id: string; org_id: string; agent_id: string }, receivedAt: Date | null): Promise<string | undefined> {
+async function deliverKey(trx: Kysely<Database>, reg: { id: string; org_id: string; agent_id: string }, attempt: number | null): Promise<string | undefined> {
   const apiKey = newApiKey()
   const updated = await trx.updateTable('agents').set({ api_key_hash: sha256(apiKey), updated_at: new Date() })
     .where('id', '=', reg.agent_id).where('org_id', '=', reg.org_id).returning('id').executeTakeFirst()
   if (!updated) return undefined
-  await trx.updateTable('agent_registrations').set({ key_delivered_at: new Date(), key_request_at: receivedAt }).where('id', '=', reg.id).execute()
+  await trx.updateTable('agent_registrations').set({ key_delivered_at: new Date(), key_attempt: attempt }).where('id', '=', reg.id).execute()
   return apiKey
 }
 

@@ -102,7 +102,8 @@ export async function queueResolvedNotifications(trx: Kysely<Database>, event: C
   const rule = await trx.selectFrom('alert_rules')
     .select(['id', 'name', 'notify_on_resolve', 'channels', 'group_wait_seconds'])
     .where('id', '=', event.rule_id).where('org_id', '=', event.org_id).executeTakeFirst()
-  if (!rule || rule.channels.length === 0) return 0
+  // A rule without channels now may still owe the end to those told of the firing (enqueueNotifications).
+  if (!rule) return 0
   // Each check reads the database: later ones run only while the answer can still be yes.
   const firingNotified = rule.notify_on_resolve && await firingWasNotified(trx, event)
   const silenced = firingNotified && await silencedNow(trx, event, rule.name, now)

@@ -323,8 +323,8 @@ export interface AgentRegistrationsTable {
   key_delivered_at: Date | null
   /** The agent's Idempotency-Key for this registration (sql/032): every attempt of one registration sends the same. */
   request_key: ColumnType<string | null, string | null | undefined, string | null>
-  /** When the attempt whose answer carries the current key arrived (sql/032); null when the key went another way. */
-  key_request_at: ColumnType<Date | null, Date | null | undefined, Date | null>
+  /** The agent's number for the attempt whose answer carries the current key (sql/032); null when the key went another way. */
+  key_attempt: ColumnType<number | null, number | null | undefined, number | null>
   /** The registration's integer id on seed 003's face. */
   number: Generated<number>
 }

@@ -97,6 +97,7 @@ t.test('every attempt of one registration sends the same Idempotency-Key, across
   t.equal(await resolveApiKey({ serverUrl: server.url, dataDir, enrollToken: TOKEN, hostInfo, log: () => {}, pollMs: 30 }), 'k9', 'the restarted agent registers')
   const keys = server.otherRequests.filter(r => r.method === 'POST').map(r => r.headers['idempotency-key'])
   t.equal(keys.length, 3)
+  t.same(server.otherRequests.filter(r => r.method === 'POST').map(r => r.headers['idempotency-attempt']), ['1', '2', '3'], 'each attempt numbered, on from the restart')
   t.match(keys[0], /^[0-9a-f-]{36}$/, 'a UUID')
   t.same(new Set(keys).size, 1, `one key for the three attempts: ${keys.join(', ')}`)
 

@@ -76,7 +76,11 @@ t.test('agent keys and enrollment', async (t) => {
 
   const register = (token: string, hostname: string, extra: Record<string, unknown> = {}) =>
     api.req('POST', '/api/v1/agents/register', { body: { token, hostname, ip_address: '192.0.2.7', os: 'Debian GNU/Linux', os_version: '12', agent_version: '0.3.0', ...extra } })
-  const poll = (id: string, token: string, header = 'x-enrollment-token') => api.req('GET', `/api/v1/agents/register/${id}`, { headers: { [header]: token } })
+  /** Every request of these tests is a newer attempt than the last, as the agent numbers them (Idempotency-Attempt). */
+  let attempts = 0
+  const nextAttempt = () => String(++attempts)
+  const poll = (id: string, token: string, header = 'x-enrollment-token', attempt: string | undefined = nextAttempt()) =>
+    api.req('GET', `/api/v1/agents/register/${id}`, { headers: { [header]: token, ...attempt === undefined ? {} : { 'idempotency-attempt': attempt } } })
   const newToken = async (body: Record<string, unknown> = {}) => (await api.req('POST', '/api/v1/enrollment-tokens', { token: admin, body })).body as { id: string; token: string }
 
   t.test('pending registration: approve, the key is delivered (again only while the agent has not uploaded), then it ingests', async (t) => {
@@ -167,8 +171,8 @@ t.test('agent keys and enrollment', async (t) => {
   })
 
   t.test('a repeated attempt (the same Idempotency-Key) is the same registration: no second use of the token, no second agent', async (t) => {
-    const attempt = (token: string, key: string | undefined, hostname = 'repeat-host') =>
-      api.req('POST', '/api/v1/agents/register', { headers: key === undefined ? {} : { 'idempotency-key': key }, body: { token, hostname, os: 'Debian GNU/Linux' } })
+    const attempt = (token: string, key: string | undefined, hostname = 'repeat-host', number = nextAttempt()) =>
+      api.req('POST', '/api/v1/agents/register', { headers: key === undefined ? {} : { 'idempotency-key': key, 'idempotency-attempt': number }, body: { token, hostname, os: 'Debian GNU/Linux' } })
     const usesOf = async (id: string) => (await api.store.db.selectFrom('enrollment_tokens').select('uses').where('id', '=', id).executeTakeFirstOrThrow()).uses
     const registrationsOf = async (tokenId: string) => (await api.store.db.selectFrom('agent_registrations').select('id').where('token_id', '=', tokenId).execute()).length
 
@@ -198,6 +202,15 @@ t.test('agent keys and enrollment', async (t) => {
     t.equal(made.status, 201)
     const repeated = await attempt(auto.token, autoKey, 'repeat-auto')
     t.equal(repeated.status, 201, `the repeat is answered: ${repeated.text}`)
+    // The first attempt, held up on its way, turns up after the repeat: it never replaces the repeat's key.
+    assertError(t, await attempt(auto.token, autoKey, 'repeat-auto', '1'), 503, 'SERVICE_UNAVAILABLE', 'an older attempt turning up late:')
+    const unnumbered = await api.req('POST', '/api/v1/agents/register', { headers: { 'idempotency-key': autoKey }, body: { token: auto.token, hostname: 'repeat-auto' } })
+    assertError(t, unnumbered, 409, 'CONFLICT', 'a repeat without an attempt number:')
+    t.match(unnumbered.body.message, /no Idempotency-Attempt/)
+    for (const bad of ['0', '-1', '1.5', 'x', '9'.repeat(16)]) {
+      const res = await api.req('POST', '/api/v1/agents/register', { headers: { 'idempotency-key': autoKey, 'idempotency-attempt': bad }, body: { token: auto.token, hostname: 'repeat-auto' } })
+      assertError(t, res, 400, 'VALIDATION_ERROR', `Idempotency-Attempt ${bad}:`)
+    }
     t.match(repeated.body, { status: 'approved', agent_id: made.body.agent_id, agent_name: 'repeat-auto', api_key: /^hp_/ })
     t.not(repeated.body.api_key, made.body.api_key, 'a new key')
     const agents = await api.store.db.selectFrom('agents').select('id').where('hostname', '=', 'repeat-auto').execute()
@@ -286,7 +299,7 @@ t.test('agent keys and enrollment', async (t) => {
       req.on('data', (c: Buffer) => chunks.push(c))
       req.on('end', async () => {
         const headers: Record<string, string> = {}
-        for (const name of ['content-type', 'x-enrollment-token', 'idempotency-key']) {
+        for (const name of ['content-type', 'x-enrollment-token', 'idempotency-key', 'idempotency-attempt']) {
           const v = req.headers[name]
           if (typeof v === 'string') headers[name] = v
         }

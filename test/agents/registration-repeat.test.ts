@@ -1,5 +1,5 @@
 // A registration's attempts (one Idempotency-Key) are one registration on both backends, including two
-// attempts at the same moment: on a server the second waits on the first's claim of the key, then answers
+// attempts at the same moment: on a server the second waits on the first's lock of the token's row, then answers
 // with the registration the first made; the token's use is spent once and one agent exists.
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
@@ -26,9 +26,8 @@ await onEachBackend(t, async (t, store) => {
   t.test('twin attempts of an auto-approved registration: one use, one agent; the newest attempt holds the key', async (t) => {
     const tok = await newToken(store, true, 3)
     const key = randomUUID()
-    // Three attempts at once, arriving 1 ms apart: whichever commits first makes the agent.
-    const arrivals = [0, 1, 2].map((i) => new Date(Date.now() + i))
-    const twins = await Promise.allSettled(arrivals.map((receivedAt) => registerHost(db, tok.secret, host('twin-host'), '192.0.2.1', { key, receivedAt })))
+    // Three attempts at once, numbered 1 to 3 by the agent: whichever commits first makes the agent.
+    const twins = await Promise.allSettled([1, 2, 3].map((number) => registerHost(db, tok.secret, host('twin-host'), '192.0.2.1', { key, number })))
     const agents = await db.selectFrom('agents').select(['id', 'api_key_hash']).where('org_id', '=', tok.orgId).execute()
     t.equal(agents.length, 1, 'one agent')
     t.equal(await usesOf(tok.tokenId), 1, 'one use of the token')
@@ -48,11 +47,10 @@ await onEachBackend(t, async (t, store) => {
   t.test('an older attempt delayed on its way never replaces the key a newer one was answered', async (t) => {
     const tok = await newToken(store, true, 1)
     const key = randomUUID()
-    const sent = new Date()
-    // The retry (sent a second later) arrives first and makes the agent; the original turns up after it.
-    const retry = await registerHost(db, tok.secret, host('delayed-host'), null, { key, receivedAt: new Date(sent.getTime() + 1000) })
+    // The retry (attempt 2) arrives first and makes the agent; the original (attempt 1) turns up after it.
+    const retry = await registerHost(db, tok.secret, host('delayed-host'), null, { key, number: 2 })
     t.equal(retry.status, 'approved')
-    await t.rejects(registerHost(db, tok.secret, host('delayed-host'), null, { key, receivedAt: sent }), { message: /later attempt .* was already answered/ }, 'the original is told to try again')
+    await t.rejects(registerHost(db, tok.secret, host('delayed-host'), null, { key, number: 1 }), { message: /later attempt .* was already answered/ }, 'the original is told to try again')
     const agent = await db.selectFrom('agents').select('api_key_hash').where('org_id', '=', tok.orgId).executeTakeFirstOrThrow()
     t.equal(agent.api_key_hash, retry.status === 'approved' ? sha256(retry.apiKey) : '', "the retry's key still works")
   })
@@ -60,7 +58,7 @@ await onEachBackend(t, async (t, store) => {
   t.test('twin attempts of a registration that waits: one use of a one-use token, one registration', async (t) => {
     const tok = await newToken(store, false, 1)
     const key = randomUUID()
-    const twins = await Promise.all([1, 2].map(() => registerHost(db, tok.secret, host('twin-pending'), null, { key, receivedAt: new Date() })))
+    const twins = await Promise.all([1, 2].map(() => registerHost(db, tok.secret, host('twin-pending'), null, { key, number: 1 })))
     t.same(twins.map((r) => r.status), ['pending', 'pending'])
     t.equal(twins[0].registrationId, twins[1].registrationId)
     t.equal(await usesOf(tok.tokenId), 1)
@@ -70,11 +68,11 @@ await onEachBackend(t, async (t, store) => {
 
   t.test('a failed registration spends no use of the token', async (t) => {
     const tok = await newToken(store, true, 1)
-    // A hostname the agents table refuses (a NUL) fails the agent's insert inside the registration's transaction.
-    await t.rejects(registerHost(db, tok.secret, host('bad\u0000host'), null, { key: randomUUID(), receivedAt: new Date() }))
+    // A hostname PostgreSQL refuses (a NUL) fails the registration's insert inside its transaction.
+    await t.rejects(registerHost(db, tok.secret, host('bad\u0000host'), null, { key: randomUUID(), number: 1 }))
     t.equal(await usesOf(tok.tokenId), 0, 'the use was given back with the rest of the transaction')
     t.equal((await db.selectFrom('agent_registrations').select('id').where('token_id', '=', tok.tokenId).execute()).length, 0)
-    const ok = await registerHost(db, tok.secret, host('good-host'), null, { key: randomUUID(), receivedAt: new Date() })
+    const ok = await registerHost(db, tok.secret, host('good-host'), null, { key: randomUUID(), number: 1 })
     t.equal(ok.status, 'approved', 'the token still registers')
   })
 })

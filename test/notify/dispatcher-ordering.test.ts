@@ -10,6 +10,7 @@ import type { AlertMessage } from '../../services/notify/alert-message.ts'
 import type { SendFunction } from '../../services/notify/senders.ts'
 import { bootstrapAdmin } from '../../services/auth/bootstrap-admin.ts'
 import { enqueueNotifications } from '../../services/alerting/outbox.ts'
+import { queueResolvedNotifications } from '../../services/alerting/event-actions.ts'
 import { ADMIN, openTestStore } from '../test-client.ts'
 import { outboxRows, seedOutbox, waitFor } from './notify-helpers.ts'
 
@@ -173,6 +174,18 @@ t.test('dispatcher: superseded notifications and concurrency limits', async (t) 
     t.equal(await enqueueNotifications(db, { orgId, eventId: second.eventIds[0], ruleId: second.ruleId, channelIds: [], kind: 'resolved', groupWaitSeconds: 0, now: new Date(Date.now() - 1000) }), 1)
     await drain()
     t.same(at('only-channel').map((s) => s.message.kind), ['firing', 'resolved'])
+    // Resolved by hand (outside the evaluator), the rule naming no channel now: the same.
+    const byHand = await channel('resolved-by-hand')
+    const third = await seedOutbox(db, { orgId, channelId: byHand, agents: agents.slice(2, 3) })
+    await drain()
+    await resolveEvent(third.eventIds[0])
+    const event = await db.selectFrom('alert_events').select(['id', 'org_id', 'rule_id', 'agent_id', 'agent_name', 'series_key', 'series_tags', 'severity', 'last_notified_at'])
+      .where('id', '=', third.eventIds[0]).executeTakeFirstOrThrow()
+    t.same((await db.selectFrom('alert_rules').select('channels').where('id', '=', third.ruleId).executeTakeFirstOrThrow()).channels, [], 'the rule names no channel')
+    await db.updateTable('alert_rules').set({ group_wait_seconds: 0 }).where('id', '=', third.ruleId).execute()
+    t.equal(await queueResolvedNotifications(db, event, new Date(Date.now() - 1000)), 1, 'the end is queued for the channel told of the firing')
+    await drain()
+    t.same(at('resolved-by-hand').map((s) => s.message.kind), ['firing', 'resolved'])
   })
 
   t.test('at most maxConcurrentSends messages in flight, at most maxConcurrentSendsPerChannel to one hanging channel', async (t) => {

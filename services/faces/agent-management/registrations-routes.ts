@@ -3,8 +3,7 @@
 // open to anyone, hostpulse's is not: the token comes as the X-Enrollment-Token header or a `token` (or
 // `enrollment_token`) body field, and without one the answer is a 401 saying how to get one. Hostnames are
 // unique per organization as the seed wants. Approving creates the native agent at once and issues its key
-// in the answer, once (the native poll then makes a new key only while the agent has never uploaded, and
-// answers 409 after: enrollment-repository.ts).
+// in the answer, once (the native poll then answers 409: a key handed to an editor is never made again).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
