@@ -151,12 +151,12 @@ async function pendingRegistration(src: ApiKeySource): Promise<PendingRegistrati
   try {
     const p = JSON.parse(text) as Partial<PendingRegistration>
     if (typeof p.server_url !== 'string' || !sameServer(p.server_url, src.serverUrl)) return undefined
-    const nonEmpty = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : undefined)
-    const attempts = typeof p.attempts === 'number' && Number.isSafeInteger(p.attempts) && p.attempts > 0 ? p.attempts : undefined
-    const found = { request_key: nonEmpty(p.request_key), registration_id: nonEmpty(p.registration_id), server_url: p.server_url, attempts }
-    // Absent fields are left out, so they do not overwrite the defaults of a registration under way.
-    return found.request_key || found.registration_id
-      ? Object.fromEntries(Object.entries(found).filter(([, v]) => v !== undefined)) as unknown as PendingRegistration : undefined
+    // Only the fields present are given, so absent ones do not overwrite the defaults of a registration under way.
+    const found: PendingRegistration = { server_url: p.server_url }
+    if (typeof p.request_key === 'string' && p.request_key) found.request_key = p.request_key
+    if (typeof p.registration_id === 'string' && p.registration_id) found.registration_id = p.registration_id
+    if (typeof p.attempts === 'number' && Number.isSafeInteger(p.attempts) && p.attempts > 0) found.attempts = p.attempts
+    return found.request_key || found.registration_id ? found : undefined
   } catch {
     return undefined
   }

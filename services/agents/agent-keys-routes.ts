@@ -208,7 +208,7 @@ export const agentKeysRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...ERRORS, 409: ErrorBody, 503: ErrorBody,
       },
     },
-  }, async (request, reply) => {
+  }, async (request) => {
     const outcome = await collectRegistration(db, enrollmentSecretOf(request), request.params.registration_id, attemptOf(request))
     if (outcome.status === 'pending') return { status: 'pending' }
     if (outcome.status === 'rejected') return { status: 'rejected', ...(outcome.reason ? { reason: outcome.reason } : {}) }
