@@ -48,6 +48,7 @@ interface StateRow {
   pending_since: Date | null
   firing_since: Date | null
   last_notified_at: Date | null
+  notified_severity: AlertSeverity | null
   event_id: string | null
   event_state: 'firing' | 'resolved' | null
   acknowledged_at: Date | null
@@ -108,7 +109,7 @@ export async function recordEvaluationError(db: Kysely<Database>, ruleId: string
 async function applyRule(trx: Transaction<Database>, rule: RuleRow, now: Date, retentionDays?: RetentionDays): Promise<RuleOutcome> {
   const observed = await observeRule(trx, rule, now, retentionDays)
   const { rows: stateRows } = await sql<StateRow>`
-    select s.agent_id, s.series_key, s.series_tags, s.state, s.severity, s.value, s.pending_since, s.firing_since, s.last_notified_at,
+    select s.agent_id, s.series_key, s.series_tags, s.state, s.severity, s.value, s.pending_since, s.firing_since, s.last_notified_at, s.notified_severity,
            s.event_id, e.state as event_state, e.acknowledged_at, e.ack_expires_at, a.name as agent_name, a.labels as agent_labels
     from alert_states s
     left join alert_events e on e.id = s.event_id
@@ -199,11 +200,12 @@ async function applyRule(trx: Transaction<Database>, rule: RuleRow, now: Date, r
     await trx.insertInto('alert_states').values(writes.map(({ w, state, eventId }) => ({
       rule_id: rule.id, agent_id: w.agent.id, series_key: w.seriesKey, org_id: rule.org_id, series_tags: JSON.stringify(w.seriesTags),
       state: state.state, severity: state.severity, value: state.value, pending_since: state.pendingSince, firing_since: state.firingSince,
-      last_evaluated_at: now, last_notified_at: state.lastNotifiedAt, event_id: eventId,
+      last_evaluated_at: now, last_notified_at: state.lastNotifiedAt, notified_severity: state.notifiedSeverity, event_id: eventId,
     }))).onConflict((oc) => oc.columns(['rule_id', 'agent_id', 'series_key']).doUpdateSet((eb) => ({
       series_tags: eb.ref('excluded.series_tags'), state: eb.ref('excluded.state'), severity: eb.ref('excluded.severity'),
       value: eb.ref('excluded.value'), pending_since: eb.ref('excluded.pending_since'), firing_since: eb.ref('excluded.firing_since'),
-      last_evaluated_at: eb.ref('excluded.last_evaluated_at'), last_notified_at: eb.ref('excluded.last_notified_at'), event_id: eb.ref('excluded.event_id'),
+      last_evaluated_at: eb.ref('excluded.last_evaluated_at'), last_notified_at: eb.ref('excluded.last_notified_at'),
+      notified_severity: eb.ref('excluded.notified_severity'), event_id: eb.ref('excluded.event_id'),
     }))).execute()
   }
   for (const w of deletes) {
@@ -220,6 +222,7 @@ function previousState(row: StateRow | undefined): AlertState {
   return {
     state: row.state, severity: row.severity, value: row.value === null ? null : Number(row.value),
     pendingSince: row.pending_since, firingSince: row.firing_since, lastNotifiedAt: row.last_notified_at,
+    notifiedSeverity: row.notified_severity,
   }
 }
 

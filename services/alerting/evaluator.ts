@@ -17,7 +17,9 @@
 //   stays at that severity until the value is past recovery_threshold (then warning, if past
 //   warning_threshold, or resolved). The warning level has no hysteresis of its own.
 // - Escalation (to a higher severity) while firing notifies as `firing` again and restarts the repeat
-//   timer; de-escalation only updates the event (nobody needs waking up for good news).
+//   timer; de-escalation only updates the event (nobody needs waking up for good news). An escalation a
+//   silence muted is told once the silence ends: the alert is then at a severity above the one its last
+//   notification told of (even when it is acknowledged, as any escalation is).
 // - Repeats go out every repeat_interval after the last notification while firing, unless the event is
 //   acknowledged (until its ack expires) or the alert is silenced.
 // - A silenced alert changes state and writes history but notifies nothing. If it fired while silenced,
@@ -49,6 +51,8 @@ export interface AlertState {
   firingSince: Date | null
   /** When the last notification for the current firing was queued; null: not notified yet. */
   lastNotifiedAt: Date | null
+  /** The severity the last notification for the current firing told of; null: not notified yet. */
+  notifiedSeverity: AlertSeverity | null
 }
 
 export type Observation =
@@ -79,7 +83,7 @@ export interface Evaluation {
   changed: boolean
 }
 
-export const INACTIVE: AlertState = { state: 'inactive', severity: null, value: null, pendingSince: null, firingSince: null, lastNotifiedAt: null }
+export const INACTIVE: AlertState = { state: 'inactive', severity: null, value: null, pendingSince: null, firingSince: null, lastNotifiedAt: null, notifiedSeverity: null }
 
 const RANK: Record<AlertSeverity, number> = { info: 0, warning: 1, critical: 2 }
 
@@ -122,7 +126,7 @@ const sameTime = (a: Date | null, b: Date | null) => (a?.getTime() ?? null) === 
 
 function differs(a: AlertState, b: AlertState): boolean {
   return a.state !== b.state || a.severity !== b.severity || !sameTime(a.pendingSince, b.pendingSince)
-    || !sameTime(a.firingSince, b.firingSince) || !sameTime(a.lastNotifiedAt, b.lastNotifiedAt)
+    || !sameTime(a.firingSince, b.firingSince) || !sameTime(a.lastNotifiedAt, b.lastNotifiedAt) || a.notifiedSeverity !== b.notifiedSeverity
     // Values of live alerts are shown; those of quiet series are not worth a write.
     || ((b.state === 'pending' || b.state === 'firing') && a.value !== b.value)
 }
@@ -141,7 +145,8 @@ export function evaluateAlert(
   const fire = (severity: AlertSeverity): Evaluation => {
     actions.push({ type: 'open_event' })
     if (!context.silenced) actions.push({ type: 'notify', kind: 'firing' })
-    return done({ state: 'firing', severity, value, pendingSince: prev.pendingSince ?? now, firingSince: now, lastNotifiedAt: context.silenced ? null : now })
+    return done({ state: 'firing', severity, value, pendingSince: prev.pendingSince ?? now, firingSince: now,
+      lastNotifiedAt: context.silenced ? null : now, notifiedSeverity: context.silenced ? null : severity })
   }
 
   switch (prev.state) {
@@ -149,7 +154,7 @@ export function evaluateAlert(
     case 'resolved': {
       if (level === 'unknown' || level === null) return done({ ...prev, value: prev.value })
       if (rule.for_seconds === 0) return fire(level)
-      return done({ state: 'pending', severity: level, value, pendingSince: now, firingSince: null, lastNotifiedAt: null })
+      return done({ state: 'pending', severity: level, value, pendingSince: now, firingSince: null, lastNotifiedAt: null, notifiedSeverity: null })
     }
     case 'pending': {
       // A flap or a gap: it never fired, so nothing to tell, and `for` starts over when it is seen again.
@@ -162,24 +167,28 @@ export function evaluateAlert(
       if (level === null) {
         actions.push({ type: 'close_event' })
         if (announcesResolve({ notifyOnResolve: rule.notify_on_resolve, firingNotified: prev.lastNotifiedAt !== null, silenced: context.silenced })) actions.push({ type: 'notify', kind: 'resolved' })
-        return done({ state: 'resolved', severity: prev.severity, value, pendingSince: null, firingSince: null, lastNotifiedAt: null })
+        return done({ state: 'resolved', severity: prev.severity, value, pendingSince: null, firingSince: null, lastNotifiedAt: null, notifiedSeverity: null })
       }
       const severity = level === 'unknown' ? (prev.severity ?? rule.severity) : level
-      let lastNotifiedAt = prev.lastNotifiedAt
+      let { lastNotifiedAt, notifiedSeverity } = prev
       const escalated = prev.severity !== null && RANK[severity] > RANK[prev.severity]
       if (prev.severity !== null && severity !== prev.severity) actions.push({ type: 'update_event', change: escalated ? 'escalated' : 'deescalated' })
       if (!context.silenced) {
+        // Above what the last message told: an escalation now, or one a silence muted.
+        const untoldRise = escalated || (notifiedSeverity !== null && RANK[severity] > RANK[notifiedSeverity])
         const repeatDue = rule.repeat_interval_seconds !== null && lastNotifiedAt !== null
           && now.getTime() - lastNotifiedAt.getTime() >= rule.repeat_interval_seconds * 1000
-        if (escalated || (lastNotifiedAt === null && !context.acknowledged)) {
+        if (untoldRise || (lastNotifiedAt === null && !context.acknowledged)) {
           actions.push({ type: 'notify', kind: 'firing' })
           lastNotifiedAt = now
+          notifiedSeverity = severity
         } else if (repeatDue && !context.acknowledged) {
           actions.push({ type: 'notify', kind: 'repeat' })
           lastNotifiedAt = now
+          notifiedSeverity = severity
         }
       }
-      return done({ ...prev, severity, value, lastNotifiedAt })
+      return done({ ...prev, severity, value, lastNotifiedAt, notifiedSeverity })
     }
   }
 }

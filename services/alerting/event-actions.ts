@@ -80,7 +80,7 @@ export async function resolveEvent(db: Kysely<Database>, orgId: string, eventId:
     const queued = await queueResolvedNotifications(trx, event, res.now)
     if (event.rule_id && event.agent_id) {
       await trx.updateTable('alert_states')
-        .set({ state: 'inactive', pending_since: null, firing_since: null, event_id: null, last_notified_at: null })
+        .set({ state: 'inactive', pending_since: null, firing_since: null, event_id: null, last_notified_at: null, notified_severity: null })
         .where('rule_id', '=', event.rule_id).where('agent_id', '=', event.agent_id).where('series_key', '=', event.series_key)
         .where('event_id', '=', eventId).where('org_id', '=', orgId).execute()
     }

@@ -3,6 +3,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database, NotificationKind } from '../store/database.ts'
 import { isUuid } from '../store/uuid.ts'
+import { toldOfFiring } from '../notify/told-of-firing.ts'
 
 export interface NotificationRequest {
   orgId: string
@@ -43,6 +44,6 @@ export async function enqueueNotifications(db: Kysely<Database>, input: Notifica
     where c.org_id = ${input.orgId}::uuid and c.enabled and (c.id = any(${channelIds}::uuid[])
       or (${input.kind} = 'resolved' and exists (
         select 1 from alert_notifications f
-        where f.event_id = ${input.eventId}::uuid and f.channel_id = c.id and f.kind <> 'resolved' and f.status in ('delivered', 'pending', 'sending'))))`.execute(db)
+        where f.event_id = ${input.eventId}::uuid and f.channel_id = c.id and ${toldOfFiring('f')})))`.execute(db)
   return Number(result.numAffectedRows ?? 0n)
 }

@@ -17,6 +17,7 @@ import { buildAlertMessage } from './alert-message.ts'
 import type { SendFunction } from './senders.ts'
 import { DeliveryError, excerpt, type SendContext } from './send-context.ts'
 import type { NotifyMetrics } from './notify-metrics.ts'
+import { toldOfFiring } from './told-of-firing.ts'
 
 export interface DispatcherSettings {
   /** How often the outbox is polled. */
@@ -164,8 +165,7 @@ export class OutboxDispatcher {
       where n.status = 'pending' and n.kind = 'resolved'
         and not exists (
           select 1 from alert_notifications f
-          where f.event_id = n.event_id and f.channel_id is not distinct from n.channel_id
-            and f.kind <> 'resolved' and f.status in ('delivered', 'pending', 'sending'))`.execute(this.deps.db)
+          where f.event_id = n.event_id and f.channel_id is not distinct from n.channel_id and ${toldOfFiring('f')})`.execute(this.deps.db)
   }
 
   /**

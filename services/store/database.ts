@@ -503,6 +503,8 @@ export interface AlertStatesTable {
   firing_since: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
   last_evaluated_at: UpdatedAt
   last_notified_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  /** The severity the last notification of the current firing told of (sql/033). */
+  notified_severity: ColumnType<AlertSeverity | null, AlertSeverity | null | undefined, AlertSeverity | null>
   event_id: string | null
 }
 

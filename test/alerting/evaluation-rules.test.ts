@@ -407,6 +407,32 @@ t.test('evaluation against the database', async (t) => {
     await db.deleteFrom('alert_rules').where('id', '=', ruleId).execute()
   })
 
+  await t.test('an escalation a silence muted is told once the silence ends, once', async (t) => {
+    const agent = await api.createAgent('esc-quiet-agent')
+    const ruleId = await createRule(api, { name: 'EscQuiet', metric: 'memory.usage_percent', aggregation: 'last', window: '1m', threshold: 90, warning_threshold: 75, agents: ['esc-quiet-agent'], channels: [channel] })
+    const base = plus(T, 1600)
+    await send(api, agent, plus(base, -5), { metrics: [metric('memory', 'usage_percent', 80)] })
+    await cycle(base)
+    t.same((await outboxOf(api, ruleId)).map((n) => n.kind), ['firing'], 'the warning is told')
+    t.match((await statesOf(api, ruleId))[0], { severity: 'warning', notified_severity: 'warning' })
+    const silence = await db.insertInto('silences').values({
+      org_id: api.orgId, matchers: JSON.stringify({ agent: 'esc-quiet-agent' }), starts_at: plus(base, 5), ends_at: plus(base, 45), comment: 'maintenance',
+    }).returning('id').executeTakeFirstOrThrow()
+    await send(api, agent, plus(base, 10), { metrics: [metric('memory', 'usage_percent', 95)] })
+    await cycle(plus(base, 20))
+    t.match((await eventsOf(api, ruleId))[0], { severity: 'critical', value: 95 }, 'the event follows the escalation')
+    t.equal((await outboxOf(api, ruleId)).length, 1, 'nothing told while silenced')
+    t.match((await statesOf(api, ruleId))[0], { severity: 'critical', notified_severity: 'warning' }, 'the state remembers what was told')
+    await send(api, agent, plus(base, 40), { metrics: [metric('memory', 'usage_percent', 96)] })
+    await cycle(plus(base, 50))
+    t.same((await outboxOf(api, ruleId)).map((n) => n.kind), ['firing', 'firing'], 'the escalation is told once the silence ended')
+    t.match((await statesOf(api, ruleId))[0], { severity: 'critical', notified_severity: 'critical' })
+    await cycle(plus(base, 70))
+    t.equal((await outboxOf(api, ruleId)).length, 2, 'and only once')
+    await db.deleteFrom('silences').where('id', '=', silence.id).execute()
+    await db.deleteFrom('alert_rules').where('id', '=', ruleId).execute()
+  })
+
   await t.test('long windows read the minute aggregate and agree with raw rows', async (t) => {
     const agent = await api.createAgent('long-agent')
     const ruleId = await createRule(api, { name: 'Long', metric: 'cpu.usage_percent', aggregation: 'avg', window: '2h', threshold: 50, agents: ['long-agent'] })

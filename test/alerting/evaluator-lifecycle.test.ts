@@ -229,11 +229,42 @@ const cases: Case[] = [
     ],
   },
   {
-    name: 'escalation during a silence: event updated, no message',
+    name: 'escalation during a silence: event updated, no message; told once the silence ends',
     rule: { warning_threshold: 75 },
     steps: [
       { at: 0, obs: v(80), state: 'firing', severity: 'warning', notify: ['firing'] },
       { at: 15, obs: v(95), ctx: { silenced: true }, state: 'firing', severity: 'critical', notify: [], events: ['update_event:escalated'] },
+      { at: 30, obs: v(95), ctx: { silenced: true }, state: 'firing', severity: 'critical', notify: [], events: [] },
+      { at: 45, obs: v(95), state: 'firing', severity: 'critical', notify: ['firing'], events: [] },
+      { at: 60, obs: v(95), state: 'firing', severity: 'critical', notify: [] },
+    ],
+  },
+  {
+    name: 'escalation during a silence, acknowledged: still told when the silence ends (as any escalation)',
+    rule: { warning_threshold: 75 },
+    steps: [
+      { at: 0, obs: v(80), state: 'firing', severity: 'warning', notify: ['firing'] },
+      { at: 15, obs: v(95), ctx: { silenced: true, acknowledged: true }, state: 'firing', severity: 'critical', notify: [] },
+      { at: 30, obs: v(95), ctx: { acknowledged: true }, state: 'firing', severity: 'critical', notify: ['firing'] },
+    ],
+  },
+  {
+    name: 'up and back down inside a silence: nothing new to tell after it',
+    rule: { warning_threshold: 75 },
+    steps: [
+      { at: 0, obs: v(80), state: 'firing', severity: 'warning', notify: ['firing'] },
+      { at: 15, obs: v(95), ctx: { silenced: true }, state: 'firing', severity: 'critical', notify: [] },
+      { at: 30, obs: v(80), ctx: { silenced: true }, state: 'firing', severity: 'warning', notify: [], events: ['update_event:deescalated'] },
+      { at: 45, obs: v(80), state: 'firing', severity: 'warning', notify: [] },
+    ],
+  },
+  {
+    name: 'told at critical, down to warning, back to critical: told again (an escalation)',
+    rule: { warning_threshold: 75 },
+    steps: [
+      { at: 0, obs: v(95), state: 'firing', severity: 'critical', notify: ['firing'] },
+      { at: 15, obs: v(80), state: 'firing', severity: 'warning', notify: [] },
+      { at: 30, obs: v(95), state: 'firing', severity: 'critical', notify: ['firing'], events: ['update_event:escalated'] },
     ],
   },
   {
