@@ -38,17 +38,31 @@ type Listing = SelectQueryBuilder<Database, any, any>
  * Where a page stopped: the time and the tie-break keys of its last row, and how many rows at its end had
  * that very time and keys (rows no key tells apart: the next page skips that many of them). A cursor issued
  * before `n` existed holds every key but the last (value, device) and continues after its keys, as it did.
+ * When the keys would make a cursor longer than MAX_CURSOR_LENGTH (tags of hundreds of characters, which the
+ * ecosystem's writers send), the cursor is the row's position in its instant instead (`p`: how many rows of
+ * that instant, in key order, were given): as exact, unless rows are added to that very instant between pages.
  */
-interface Cursor { t: string; k: Array<string | number>; n?: number }
+interface KeyCursor { t: string; k: Array<string | number>; n?: number }
+interface PositionCursor { t: string; p: number }
+type Cursor = KeyCursor | PositionCursor
+
+/** The longest cursor a listing issues, and the longest the range routes accept (a URL stays well under HTTP's header limits). */
+export const MAX_CURSOR_LENGTH = 2048
 
 export function encodeCursor(c: Cursor): string { return Buffer.from(JSON.stringify(c)).toString('base64url') }
+
+const isPosition = (c: Cursor): c is PositionCursor => 'p' in c
 
 /** The cursor a listing with these keys issued, or a 400: every value is checked as the database would read it. */
 function decodeCursor(text: string, keys: ListingKey[]): Cursor {
   try {
-    const c = JSON.parse(Buffer.from(text, 'base64url').toString()) as Cursor
+    const c = JSON.parse(Buffer.from(text, 'base64url').toString()) as KeyCursor & Partial<PositionCursor>
+    if (typeof c.t === 'string' && Object.keys(c).length === 2 && Number.isSafeInteger(c.p) && c.p! >= 1) {
+      parseRfc3339('cursor', c.t)
+      return { t: c.t, p: c.p! }
+    }
     const keyCount = c.n === undefined && keys.length > 1 ? keys.length - 1 : keys.length
-    if (typeof c.t === 'string' && Array.isArray(c.k) && c.k.length === keyCount
+    if (typeof c.t === 'string' && c.p === undefined && Array.isArray(c.k) && c.k.length === keyCount
       && (c.n === undefined || (Number.isSafeInteger(c.n) && c.n >= 1))
       && c.k.every((v, i) => keys[i].cursorValue ? isJsonObjectText(v)
         : keys[i].numeric ? Number.isFinite(v) || (typeof v === 'string' && Object.hasOwn(NOT_JSON_NUMBERS, v))
@@ -135,10 +149,11 @@ function rowsJson(page: PageColumns, count: number, agentName: string): string {
 async function page(db: Kysely<Database>, query: Listing, columns: readonly string[], textColumns: ReadonlySet<string>, keys: ListingKey[], req: ListingRequest & { agentName: string }): Promise<ListingPage> {
   let q = query.where('time', '>=', req.start).where('time', '<', req.end)
   const c = req.cursor ? decodeCursor(req.cursor, keys) : undefined
-  if (c) {
-    const keyList = sql.join(keys.slice(0, c.k.length).map((k) => sql.ref(k.column)))
-    const after = c.n === undefined ? sql`>` : sql`>=`
-    q = q.where(sql<boolean>`(time < ${c.t}::timestamptz or (time = ${c.t}::timestamptz and (${keyList}) ${after} (${sql.join(c.k.map((v) => sql`${v}`))})))`)
+  if (c && isPosition(c)) {
+    // The instant's rows sort first, in key order: the ones given are skipped.
+    q = q.where('time', '<=', sql<Date>`${c.t}::timestamptz`).offset(c.p)
+  } else if (c) {
+    q = q.where(sql<boolean>`(time < ${c.t}::timestamptz or (time = ${c.t}::timestamptz and ${keysCompared(keys, c.k, c.n === undefined ? '>' : '>=')}))`)
     // The rows tied with the last one sort first: the ones the previous page gave are skipped.
     if (c.n !== undefined) q = q.offset(c.n)
   }
@@ -162,12 +177,34 @@ async function page(db: Kysely<Database>, query: Listing, columns: readonly stri
   let tied = 1
   while (tied < count && rows.ms[count - 1 - tied] === rows.ms[count - 1] && keyTexts.every((col) => col[count - 1 - tied] === col[count - 1])) tied++
   // A page of nothing but rows tied with where the last one stopped: those count too.
-  if (tied === count && c?.n !== undefined && Date.parse(c.t) === Date.parse(lastTime) && JSON.stringify(c.k) === JSON.stringify(k)) tied += c.n
+  if (tied === count && c && !isPosition(c) && c.n !== undefined && Date.parse(c.t) === Date.parse(lastTime) && JSON.stringify(c.k) === JSON.stringify(k)) tied += c.n
+  let next = encodeCursor({ t: lastTime, k, n: tied })
+  if (next.length > MAX_CURSOR_LENGTH) {
+    let inPage = 0
+    for (let j = count - 1; j >= 0 && rows.ms[j] === rows.ms[count - 1]; j--) inPage++
+    next = encodeCursor({ t: lastTime, p: await givenBefore(db, query, keys, c, lastTime) + inPage })
+  }
   return {
     count, json: rowsJson(rows, count, req.agentName),
-    next_cursor: encodeCursor({ t: lastTime, k, n: tied }),
+    next_cursor: next,
     ...(whole ? { next_end: lastTime } : {}),
   }
+}
+
+/** `(key columns) op (values)`, the values as many leading keys as given. */
+function keysCompared(keys: ListingKey[], values: Array<string | number>, op: '>' | '>=' | '<' | '<='): RawBuilder<boolean> {
+  const keyList = sql.join(keys.slice(0, values.length).map((k) => sql.ref(k.column)))
+  return sql<boolean>`(${keyList}) ${sql.raw(op)} (${sql.join(values.map((v) => sql`${v}`))})`
+}
+
+/** How many rows of the instant `t` pages before this one gave (0 unless the page started inside that instant). */
+async function givenBefore(db: Kysely<Database>, query: Listing, keys: ListingKey[], c: Cursor | undefined, t: string): Promise<number> {
+  if (!c || Date.parse(c.t) !== Date.parse(t)) return 0
+  if (isPosition(c)) return c.p
+  // A key cursor gave the instant's rows before its keys, and `n` tied with them (an older cursor: all up to its keys).
+  const before = query.where('time', '=', sql<Date>`${t}::timestamptz`).where(keysCompared(keys, c.k, c.n === undefined ? '<=' : '<'))
+  const { rows: [r] } = await sql<{ n: number }>`select count(*)::int as n from (${before}) as given`.execute(db)
+  return r.n + (c.n ?? 0)
 }
 
 const METRIC_COLUMNS = ['time', 'metric_type', 'metric_name', 'value', 'tags'] as const

@@ -359,3 +359,43 @@ t.test('a cursor never skips or repeats rows no key tells apart (stacked mounts,
     }
   }
 })
+
+t.test('series with long tags: every cursor fits the route and the walk gives every row once, in order', async (t) => {
+  const api = await startClient(t)
+  const agent = await api.createAgent('long-tags')
+  // Two tags of 1,000 characters make a key cursor far longer than MAX_CURSOR_LENGTH; short-tag series sort
+  // before them in each instant (fewer pairs), so a walk passes from key cursors to positions and back.
+  const long = (c: string) => ({ core: c, image: c.repeat(1000), pod: `p${c}`.repeat(500) })
+  const rows = (v: number) => [
+    metric('cpu', 'x', v, { tags: { core: '0' } }), metric('cpu', 'x', v, { tags: long('a') }), metric('cpu', 'x', v, { tags: long('b') }),
+    metric('cpu', 'x', v + 1, { tags: long('b') }), metric('cpu', 'x', v + 1, { tags: long('b') }), // tied in every key
+    metric('cpu', 'y', v, { tags: long('a') }), metric('cpu', 'y', v, { tags: { core: '1' } }),
+  ]
+  await api.ingestOk(agent.api_key, [3, 2, 1].map((k) => makeBatch({ time: minutesAgo(k), networks: [], processes: [], disks: [], metrics: rows(k) })))
+  const label = (r: any) => `${r.time.slice(11, 19)} ${r.metric_name} ${r.tags.core} ${r.value}`
+  const full = await api.get('/api/v1/metrics/range/long-tags?limit=1000')
+  t.equal(full.status, 200)
+  const all = full.body.metrics.map(label)
+  t.equal(all.length, 21, 'three instants of seven rows')
+  let positions = 0
+  for (const limit of [1, 2, 3, 5]) {
+    const seen: string[] = []
+    let cursor = ''
+    for (let i = 0; i < 40; i++) {
+      const res = await api.get(`/api/v1/metrics/range/long-tags?limit=${limit}${cursor}`)
+      t.equal(res.status, 200, `limit ${limit}, page ${i + 1}: ${res.body?.message ?? ''}`)
+      seen.push(...res.body.metrics.map(label))
+      if (!res.body.next_cursor) break
+      t.ok(res.body.next_cursor.length <= 2048, `limit ${limit}, page ${i + 1}: the cursor fits (${res.body.next_cursor.length} characters)`)
+      if ('p' in JSON.parse(Buffer.from(res.body.next_cursor, 'base64url').toString())) positions++
+      cursor = `&cursor=${res.body.next_cursor}`
+    }
+    t.same(seen, all, `walked ${limit} at a time by cursor: every row once, in order`)
+  }
+  t.ok(positions > 0, `cursors past the limit were positions (${positions})`)
+  const cursor = (c: unknown) => enc(Buffer.from(JSON.stringify(c)).toString('base64url'))
+  for (const c of [{ t: minutesAgo(2), p: 0 }, { t: minutesAgo(2), p: -1 }, { t: minutesAgo(2), p: 1.5 }, { t: 'yesterday', p: 1 }, { t: minutesAgo(2), p: 1, k: ['cpu'] }]) {
+    assertError(t, await api.get(`/api/v1/metrics/range/long-tags?cursor=${cursor(c)}`), 400, 'VALIDATION_ERROR', `position cursor ${JSON.stringify(c)}`)
+  }
+  t.equal((await api.get(`/api/v1/metrics/range/long-tags?cursor=${'a'.repeat(2049)}`)).status, 400, 'a cursor past the limit is refused')
+})
