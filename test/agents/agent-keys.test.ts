@@ -195,6 +195,24 @@ t.test('agent keys and enrollment', async (t) => {
     t.equal(decided.body.registration_id, first.body.registration_id)
     t.match((await poll(first.body.registration_id, one.token)).body, { status: 'approved', api_key: /^hp_/ })
 
+    // Approved by an editor since deleted (decided_by is then null, as an auto-approval's): the key was never
+    // collected, so the repeat is told to poll, never handed a key of its own.
+    const byEditor = await newToken()
+    const editorKey = crypto.randomUUID()
+    const waiting = await attempt(byEditor.token, editorKey, 'repeat-editor-gone')
+    t.equal(waiting.status, 202)
+    const editor = await api.user('editor')
+    t.equal((await api.req('POST', `/api/v1/registrations/${waiting.body.registration_id}/approve`, { token: editor.token })).status, 200)
+    t.equal((await api.req('DELETE', `/api/v1/users/${editor.id}`, { token: admin })).status, 204)
+    const { decided_by } = await api.store.db.selectFrom('agent_registrations').select('decided_by').where('id', '=', waiting.body.registration_id).executeTakeFirstOrThrow()
+    t.equal(decided_by, null, 'the decider is gone')
+    const afterEditor = await attempt(byEditor.token, editorKey, 'repeat-editor-gone')
+    t.equal(afterEditor.status, 202, `the repeat is told to poll: ${afterEditor.text}`)
+    t.match(afterEditor.body, { status: 'pending', registration_id: waiting.body.registration_id })
+    t.notOk('api_key' in afterEditor.body, 'and carries no key')
+    t.match((await poll(waiting.body.registration_id, byEditor.token)).body, { status: 'approved', api_key: /^hp_/ }, 'the poll delivers it')
+    t.equal((await api.store.db.selectFrom('agents').select('id').where('hostname', '=', 'repeat-editor-gone').execute()).length, 1, 'one agent')
+
     // Auto-approved: the repeat gets the same agent and a new key, which replaces the one in the lost answer.
     const auto = await newToken({ auto_approve: true, max_uses: 1 })
     const autoKey = crypto.randomUUID()
