@@ -53,6 +53,7 @@ interface StateRow {
   event_state: 'firing' | 'resolved' | null
   acknowledged_at: Date | null
   ack_expires_at: Date | null
+  acknowledged_severity: AlertSeverity | null
   agent_name: string | null
   agent_labels: Record<string, string> | null
 }
@@ -110,7 +111,7 @@ async function applyRule(trx: Transaction<Database>, rule: RuleRow, now: Date, r
   const observed = await observeRule(trx, rule, now, retentionDays)
   const { rows: stateRows } = await sql<StateRow>`
     select s.agent_id, s.series_key, s.series_tags, s.state, s.severity, s.value, s.pending_since, s.firing_since, s.last_notified_at, s.notified_severity,
-           s.event_id, e.state as event_state, e.acknowledged_at, e.ack_expires_at, a.name as agent_name, a.labels as agent_labels
+           s.event_id, e.state as event_state, e.acknowledged_at, e.ack_expires_at, e.acknowledged_severity, a.name as agent_name, a.labels as agent_labels
     from alert_states s
     left join alert_events e on e.id = s.event_id
     left join agents a on a.id = s.agent_id
@@ -144,7 +145,7 @@ async function applyRule(trx: Transaction<Database>, rule: RuleRow, now: Date, r
     const previous = previousState(w.row)
     const eventOpen = w.row?.event_state === 'firing' && previous.state === 'firing'
     const acknowledged = eventOpen && w.row!.acknowledged_at !== null && (w.row!.ack_expires_at === null || w.row!.ack_expires_at > now)
-    const context: EvaluationContext = { silenced: false, acknowledged }
+    const context: EvaluationContext = { silenced: false, acknowledged, acknowledgedSeverity: eventOpen ? w.row!.acknowledged_severity : null }
     let result = evaluateAlert(rule, previous, w.observation, now, context)
     if (silences.length > 0) {
       const identity: AlertIdentity = {

@@ -19,7 +19,7 @@
 // - Escalation (to a higher severity) while firing notifies as `firing` again and restarts the repeat
 //   timer; de-escalation only updates the event (nobody needs waking up for good news). An escalation a
 //   silence muted is told once the silence ends: the alert is then at a severity above the one its last
-//   notification told of (even when it is acknowledged, as any escalation is).
+//   notification told of and the one it was acknowledged at (told even when acknowledged, as any escalation).
 // - Repeats go out every repeat_interval after the last notification while firing, unless the event is
 //   acknowledged (until its ack expires) or the alert is silenced.
 // - A silenced alert changes state and writes history but notifies nothing. If it fired while silenced,
@@ -68,6 +68,8 @@ export interface EvaluationContext {
   silenced: boolean
   /** The open event is acknowledged and the acknowledgement has not expired. */
   acknowledged: boolean
+  /** The severity the open event was at when it was acknowledged (even if that has expired): someone knows of it. */
+  acknowledgedSeverity?: AlertSeverity | null
 }
 
 export type AlertAction =
@@ -86,6 +88,7 @@ export interface Evaluation {
 export const INACTIVE: AlertState = { state: 'inactive', severity: null, value: null, pendingSince: null, firingSince: null, lastNotifiedAt: null, notifiedSeverity: null }
 
 const RANK: Record<AlertSeverity, number> = { info: 0, warning: 1, critical: 2 }
+const higher = (a: AlertSeverity | null, b: AlertSeverity | null) => a === null ? b : b === null || RANK[a] >= RANK[b] ? a : b
 
 /**
  * Whether an alert's end is announced: only when its rule asks, when its firing was announced (nobody hears
@@ -174,8 +177,9 @@ export function evaluateAlert(
       const escalated = prev.severity !== null && RANK[severity] > RANK[prev.severity]
       if (prev.severity !== null && severity !== prev.severity) actions.push({ type: 'update_event', change: escalated ? 'escalated' : 'deescalated' })
       if (!context.silenced) {
-        // Above what the last message told: an escalation now, or one a silence muted.
-        const untoldRise = escalated || (notifiedSeverity !== null && RANK[severity] > RANK[notifiedSeverity])
+        // Above what anyone was told or acknowledged: an escalation now, or one a silence muted.
+        const known = higher(notifiedSeverity, context.acknowledgedSeverity ?? null)
+        const untoldRise = escalated || (known !== null && RANK[severity] > RANK[known])
         const repeatDue = rule.repeat_interval_seconds !== null && lastNotifiedAt !== null
           && now.getTime() - lastNotifiedAt.getTime() >= rule.repeat_interval_seconds * 1000
         if (untoldRise || (lastNotifiedAt === null && !context.acknowledged)) {

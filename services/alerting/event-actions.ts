@@ -40,9 +40,13 @@ export interface Acknowledgement { userId: string; comment: string | null; expir
 /** Acknowledges a firing event; acknowledging again replaces who, when, comment and expiry. */
 export async function acknowledgeEvent(db: Kysely<Database>, orgId: string, eventId: string, ack: Acknowledgement): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    refuseResolved(await lockEvent(trx, orgId, eventId), 'only a firing alert can be acknowledged')
+    const event = await lockEvent(trx, orgId, eventId)
+    refuseResolved(event, 'only a firing alert can be acknowledged')
     await trx.updateTable('alert_events')
-      .set({ acknowledged_at: ack.now, acknowledged_by: ack.userId, ack_comment: ack.comment, ack_expires_at: ack.expiresAt, updated_at: ack.now })
+      .set({
+        acknowledged_at: ack.now, acknowledged_by: ack.userId, ack_comment: ack.comment, ack_expires_at: ack.expiresAt,
+        acknowledged_severity: event.severity, updated_at: ack.now,
+      })
       .where('id', '=', eventId).where('org_id', '=', orgId).execute()
   })
 }
@@ -52,7 +56,7 @@ export async function unacknowledgeEvent(db: Kysely<Database>, orgId: string, ev
   await db.transaction().execute(async (trx) => {
     refuseResolved(await lockEvent(trx, orgId, eventId), 'its acknowledgement is history now')
     await trx.updateTable('alert_events')
-      .set({ acknowledged_at: null, acknowledged_by: null, ack_comment: null, ack_expires_at: null, updated_at: now })
+      .set({ acknowledged_at: null, acknowledged_by: null, ack_comment: null, ack_expires_at: null, acknowledged_severity: null, updated_at: now })
       .where('id', '=', eventId).where('org_id', '=', orgId).execute()
   })
 }

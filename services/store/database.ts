@@ -482,6 +482,8 @@ export interface AlertEventsTable {
   acknowledged_by: string | null
   ack_comment: string | null
   ack_expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  /** The event's severity when it was acknowledged (sql/033). */
+  acknowledged_severity: ColumnType<AlertSeverity | null, AlertSeverity | null | undefined, AlertSeverity | null>
   last_notified_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
   notification_count: ColumnType<number, number | undefined, number>
   created_at: CreatedAt

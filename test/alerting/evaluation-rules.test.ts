@@ -433,6 +433,32 @@ t.test('evaluation against the database', async (t) => {
     await db.deleteFrom('alert_rules').where('id', '=', ruleId).execute()
   })
 
+  await t.test('fired inside a silence and acknowledged at warning: an escalation the silence muted is told when it ends', async (t) => {
+    const agent = await api.createAgent('esc-acked-agent')
+    const ruleId = await createRule(api, { name: 'EscAcked', metric: 'memory.usage_percent', aggregation: 'last', window: '1m', threshold: 90, warning_threshold: 75, agents: ['esc-acked-agent'], channels: [channel] })
+    const base = plus(T, 1750)
+    const silence = await db.insertInto('silences').values({
+      org_id: api.orgId, matchers: JSON.stringify({ agent: 'esc-acked-agent' }), starts_at: plus(base, -60), ends_at: plus(base, 45), comment: 'maintenance',
+    }).returning('id').executeTakeFirstOrThrow()
+    await send(api, agent, plus(base, -5), { metrics: [metric('memory', 'usage_percent', 80)] })
+    await cycle(base)
+    const [event] = await eventsOf(api, ruleId)
+    t.match(event, { state: 'firing', severity: 'warning' })
+    t.equal((await api.post(`/api/v1/alerts/events/${event.id}/ack`, {}, { token: api.adminToken })).status, 200, 'acknowledged')
+    t.match((await eventsOf(api, ruleId))[0], { acknowledged_severity: 'warning' }, 'at the severity it was at')
+    await send(api, agent, plus(base, 10), { metrics: [metric('memory', 'usage_percent', 95)] })
+    await cycle(plus(base, 20))
+    t.match((await eventsOf(api, ruleId))[0], { severity: 'critical', acknowledged_severity: 'warning' })
+    t.equal((await outboxOf(api, ruleId)).length, 0, 'nothing told while silenced')
+    await send(api, agent, plus(base, 40), { metrics: [metric('memory', 'usage_percent', 96)] })
+    await cycle(plus(base, 50))
+    t.same((await outboxOf(api, ruleId)).map((n) => n.kind), ['firing'], 'the escalation is told once the silence ended, though acknowledged')
+    await cycle(plus(base, 70))
+    t.equal((await outboxOf(api, ruleId)).length, 1, 'once')
+    await db.deleteFrom('silences').where('id', '=', silence.id).execute()
+    await db.deleteFrom('alert_rules').where('id', '=', ruleId).execute()
+  })
+
   await t.test('long windows read the minute aggregate and agree with raw rows', async (t) => {
     const agent = await api.createAgent('long-agent')
     const ruleId = await createRule(api, { name: 'Long', metric: 'cpu.usage_percent', aggregation: 'avg', window: '2h', threshold: 50, agents: ['long-agent'] })

@@ -249,6 +249,25 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'fired silenced, acknowledged at warning, escalated inside the silence: told when it ends',
+    rule: { warning_threshold: 75 },
+    steps: [
+      { at: 0, obs: v(80), ctx: { silenced: true }, state: 'firing', severity: 'warning', notify: [] },
+      { at: 15, obs: v(95), ctx: { silenced: true, acknowledged: true, acknowledgedSeverity: 'warning' }, state: 'firing', severity: 'critical', notify: [] },
+      { at: 30, obs: v(95), ctx: { acknowledged: true, acknowledgedSeverity: 'warning' }, state: 'firing', severity: 'critical', notify: ['firing'] },
+      { at: 45, obs: v(95), ctx: { acknowledged: true, acknowledgedSeverity: 'warning' }, state: 'firing', severity: 'critical', notify: [] },
+    ],
+  },
+  {
+    name: 'fired silenced, acknowledged at critical: nothing to tell when the silence ends',
+    rule: { warning_threshold: 75 },
+    steps: [
+      { at: 0, obs: v(80), ctx: { silenced: true }, state: 'firing', severity: 'warning', notify: [] },
+      { at: 15, obs: v(95), ctx: { silenced: true }, state: 'firing', severity: 'critical', notify: [] },
+      { at: 30, obs: v(95), ctx: { acknowledged: true, acknowledgedSeverity: 'critical' }, state: 'firing', severity: 'critical', notify: [] },
+    ],
+  },
+  {
     name: 'up and back down inside a silence: nothing new to tell after it',
     rule: { warning_threshold: 75 },
     steps: [
