@@ -149,13 +149,17 @@ function rowsJson(page: PageColumns, count: number, agentName: string): string {
 async function page(db: Kysely<Database>, query: Listing, columns: readonly string[], textColumns: ReadonlySet<string>, keys: ListingKey[], req: ListingRequest & { agentName: string }): Promise<ListingPage> {
   let q = query.where('time', '>=', req.start).where('time', '<', req.end)
   const c = req.cursor ? decodeCursor(req.cursor, keys) : undefined
+  // Skipping counts rows of the cursor's instant, so it applies only when that instant is in the range (a
+  // client may send `end=<next_end>` with the cursor: the instant is then out, and so are its rows).
+  const instantInRange = c !== undefined && Date.parse(c.t) >= req.start.getTime() && Date.parse(c.t) < req.end.getTime()
   if (c && isPosition(c)) {
     // The instant's rows sort first, in key order: the ones given are skipped.
-    q = q.where('time', '<=', sql<Date>`${c.t}::timestamptz`).offset(c.p)
+    q = q.where('time', '<=', sql<Date>`${c.t}::timestamptz`)
+    if (instantInRange) q = q.offset(c.p)
   } else if (c) {
     q = q.where(sql<boolean>`(time < ${c.t}::timestamptz or (time = ${c.t}::timestamptz and ${keysCompared(keys, c.k, c.n === undefined ? '>' : '>=')}))`)
     // The rows tied with the last one sort first: the ones the previous page gave are skipped.
-    if (c.n !== undefined) q = q.offset(c.n)
+    if (c.n !== undefined && instantInRange) q = q.offset(c.n)
   }
   for (const k of keys) q = q.orderBy(sql.ref(k.column))
   const order = sql.join([sql`time desc`, ...keys.map((k) => sql`${sql.ref(k.column)} asc`)])

@@ -398,4 +398,20 @@ t.test('series with long tags: every cursor fits the route and the walk gives ev
     assertError(t, await api.get(`/api/v1/metrics/range/long-tags?cursor=${cursor(c)}`), 400, 'VALIDATION_ERROR', `position cursor ${JSON.stringify(c)}`)
   }
   t.equal((await api.get(`/api/v1/metrics/range/long-tags?cursor=${'a'.repeat(2049)}`)).status, 400, 'a cursor past the limit is refused')
+
+  // A client may send both `end=<next_end>` and the cursor: the cursor's instant is then out of the range, and
+  // its count of rows given must not be taken from the next instant (a position or a key cursor alike).
+  const short = await api.createAgent('short-tags')
+  await api.ingestOk(short.api_key, [3, 2, 1].map((k) => makeBatch({
+    time: minutesAgo(k), networks: [], processes: [], disks: [], metrics: [metric('cpu', 'a', k), metric('cpu', 'b', k), metric('cpu', 'c', k)],
+  })))
+  for (const [name, count] of [['long-tags', 21], ['short-tags', 9]] as const) {
+    const every = (await api.get(`/api/v1/metrics/range/${name}?limit=1000`)).body.metrics.map(label)
+    t.equal(every.length, count)
+    const first = await api.get(`/api/v1/metrics/range/${name}?limit=${count / 3 + 2}`)
+    t.ok(first.body.next_end && first.body.next_cursor, `${name}: the first page ends on a whole instant`)
+    const both = await api.get(`/api/v1/metrics/range/${name}?limit=1000&cursor=${first.body.next_cursor}&end=${enc(first.body.next_end)}`)
+    t.equal(both.status, 200)
+    t.same([...first.body.metrics.map(label), ...both.body.metrics.map(label)], every, `${name}: cursor and end together give the rest, every row once`)
+  }
 })
