@@ -46,7 +46,7 @@ t.test('fuzzing the writers and the live streams', { timeout: 1_800_000 }, async
       frames++
       // The server handles frames in order: its pong to a ping sent after the frame comes after the frame's answer.
       await new Promise<void>((resolve) => {
-        const done = () => { clearTimeout(timer); resolve() }
+        const done = () => { clearTimeout(timer); s.ws.off('pong', done); s.ws.off('close', done); resolve() }
         const timer = setTimeout(done, 5000)
         s.ws.once('pong', done)
         s.ws.once('close', done)
