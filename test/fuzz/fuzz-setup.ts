@@ -12,7 +12,7 @@ import type { FuzzSetup } from './fuzz-harness.ts'
 
 /** Routes an agent calls with its key (native writers, and the compatibility faces' uploads). */
 const AGENT_KEY_ROUTES = new Set<string>([INGEST_PATH, ...LINE_PROTOCOL_PATHS, '/query', REMOTE_WRITE_PATH, OTLP_METRICS_PATH, AGENT_CONFIG_PATH,
-  '/api/submit/', '/api/ingest/', '/api/metrics/upload/', '/api/processes/upload/', '/api/logs/upload_logs/'])
+  '/api/submit/', '/api/ingest/', '/api/ingest', '/api/metrics/upload/', '/api/processes/upload/', '/api/logs/upload_logs/'])
 const ENROLLMENT_ROUTES = new Set(['/api/v1/agents/register', '/api/v1/agents/register/:registration_id', '/api/agent/register/'])
 
 export interface FuzzWorld { api: TestClient; setup: FuzzSetup; snapshot: () => Promise<string> }
@@ -60,6 +60,7 @@ export async function fuzzWorld(t: Test): Promise<FuzzWorld> {
     'POST /api/v1/dashboards': { name: 'fuzz-new', layout: { panels: [], time_range: '1h' } },
     'POST /api/submit/': { hostname: 'fuzz-host', ip_address: '10.0.0.1', os_info: 'Linux', processes: [process] },
     'POST /api/ingest/': { hostname: 'fuzz-host', processes: [process] },
+    'POST /api/ingest': { hostname: 'fuzz-host', processes: [process] },
     'POST /api/metrics/upload/': { hostname: 'fuzz-host', cpu_percent: 12.5, memory_percent: 40, disk_percent: 50 },
     'POST /api/v1/auth/token/': { username: 'admin', password: 'not-the-password' },
     'POST /dashboard/preferences/': { chart_theme: 'dark', default_time_range: '7d', visible_metrics: ['cpu'] },

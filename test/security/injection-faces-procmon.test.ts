@@ -7,7 +7,7 @@ import { startClient } from './security-helpers.ts'
 import { injectEverywhere } from './injection-walk.ts'
 
 const PROCMON_ROUTES = /^\/api\/(submit|ingest|hosts|latest)(\/|$)/
-const UPLOADS = new Set(['/api/submit/', '/api/ingest/'])
+const UPLOADS = new Set(['/api/submit/', '/api/ingest/', '/api/ingest'])
 
 t.test('injection: seeds 000 and 002', async (t) => {
   const api = await startClient(t)
@@ -18,7 +18,7 @@ t.test('injection: seeds 000 and 002', async (t) => {
   const process = { pid: 10, parent_pid: 1, name: 'nginx', cmdline: 'nginx', username: 'www', status: 'running', cpu_percent: 1, memory_percent: 1, memory_rss: 10, memory_vms: 20, create_time: 1700000000 }
   const submission = { hostname: 'inj-host', ip_address: '10.0.0.1', os_info: 'Linux', processes: [process] }
   const psutil = { hostname: 'inj-host', processes: [{ pid: 10, ppid: 1, name: 'nginx', cmdline: ['nginx', '-g'], memory_info: { rss: 1, vms: 2 }, create_time: 1700000000.5 }] }
-  const SAMPLES: Record<string, Record<string, unknown>> = { 'POST /api/submit/': submission, 'POST /api/ingest/': psutil }
+  const SAMPLES: Record<string, Record<string, unknown>> = { 'POST /api/submit/': submission, 'POST /api/ingest/': psutil, 'POST /api/ingest': psutil }
   const PARAMS: Record<string, Record<string, string>> = {
     'GET /api/hosts/:hostname/processes/': { hostname: 'inj-host' },
     'GET /api/hosts/:hostname/snapshots/': { hostname: 'inj-host' },
@@ -44,7 +44,7 @@ t.test('injection: seeds 000 and 002', async (t) => {
   })
   const before = await snapshot()
   const routes = api.app.registeredRoutes.filter((r) => r.method !== 'HEAD' && r.method !== 'OPTIONS' && PROCMON_ROUTES.test(r.url))
-  t.equal(routes.length, 7, 'every route of seeds 000 and 002 is walked')
+  t.equal(routes.length, 8, 'every route of seeds 000 and 002 is walked')
   const { requests, failures } = await injectEverywhere({ api, routes, samples: SAMPLES, params: PARAMS, queries: QUERIES, nested: true, arrays: true, viewerToken: viewer.token, credentialsFor })
   t.ok(requests > 1400, `${requests} requests sent`)
   t.same(failures, [], 'no 5xx, and every error in the seed\'s format')

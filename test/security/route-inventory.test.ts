@@ -43,6 +43,7 @@ const PUBLIC: Record<string, number> = {
   // Compatibility faces: uploads authenticate with the agent's key (or the operator's opt-in shared key).
   'POST /api/submit/': 401, // seed 000
   'POST /api/ingest/': 401, // seed 002
+  'POST /api/ingest': 401, // seed 002, as its quickstart starts the agent (--endpoint …/api/ingest)
   'POST /api/metrics/upload/': 401, // seed 003 uploads
   'POST /api/processes/upload/': 401,
   'POST /api/logs/upload_logs/': 401,

@@ -103,23 +103,26 @@ export const processMonitorFace: FastifyPluginAsyncTypebox<ProcessMonitorOptions
     })
   })
 
-  app.post('/api/ingest/', {
-    bodyLimit: 64 * 1024 * 1024,
-    onRequest: authenticateSubmitter,
-    errorHandler: drfErrors,
-    schema: {
-      summary: 'Seed 002: store a psutil agent\'s process list for a hostname', tags: ['process monitor (seed 002)'],
-      security: [{ agentKey: [] }], body: Seed002Submission,
-      response: {
-        201: Type.Object({
-          status: Type.String(), hostname: Type.String(), snapshot_id: Type.Integer(), count: Type.Integer(), timestamp: Type.String({ format: 'date-time' }),
-        }),
+  // Seed 002 lists `/api/ingest/`, and its quickstart starts the agent with `--endpoint …/api/ingest`: both.
+  for (const url of ['/api/ingest/', '/api/ingest']) {
+    app.post(url, {
+      bodyLimit: 64 * 1024 * 1024,
+      onRequest: authenticateSubmitter,
+      errorHandler: drfErrors,
+      schema: {
+        summary: 'Seed 002: store a psutil agent\'s process list for a hostname', tags: ['process monitor (seed 002)'],
+        security: [{ agentKey: [] }], body: Seed002Submission,
+        response: {
+          201: Type.Object({
+            status: Type.String(), hostname: Type.String(), snapshot_id: Type.Integer(), count: Type.Integer(), timestamp: Type.String({ format: 'date-time' }),
+          }),
+        },
       },
-    },
-  }, async (request, reply) => {
-    const { batch, snapshotId, processes } = await store(request, request.body, 'seed002')
-    return reply.status(201).send({ status: 'ok', hostname: request.body.hostname, snapshot_id: snapshotId, count: processes, timestamp: batch.time })
-  })
+    }, async (request, reply) => {
+      const { batch, snapshotId, processes } = await store(request, request.body, 'seed002')
+      return reply.status(201).send({ status: 'ok', hostname: request.body.hostname, snapshot_id: snapshotId, count: processes, timestamp: batch.time })
+    })
+  }
 
   app.get('/api/hosts/', {
     onRequest: readAccess,

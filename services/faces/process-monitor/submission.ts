@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import { Type, type Static, type TSchema } from 'typebox'
 import type { HostInfo, IngestBatch, ProcessItem } from '../../../contract/ingest-batch.ts'
 import type { AgentRow } from '../../agents/agents-repository.ts'
+import { seedTime } from '../seed-time.ts'
 
 /**
  * A value or null, as one JSON-schema type list: with the app's type coercion a union would turn null into
@@ -42,7 +43,7 @@ export const Seed000Submission = Type.Object({
 export type Seed000Submission = Static<typeof Seed000Submission>
 
 /**
- * A psutil process as seed 002's agent sends it: `ppid` or `parent_pid`; `memory_info` {rss, vms} or flat
+ * A psutil process as seed 002's agent sends it: `ppid` or `parent_pid`; `memory_info` {rss, vms} or psutil's list, or flat
  * `memory_rss`/`memory_vms`/`rss`/`vms`; `cmdline` as psutil's list or a string; figures psutil may leave null.
  */
 export const PsutilProcess = Type.Object({
@@ -55,7 +56,10 @@ export const PsutilProcess = Type.Object({
   status: Type.Optional(Text(32)),
   cpu_percent: Type.Optional(OrNull(Float)),
   memory_percent: Type.Optional(OrNull(Float)),
-  memory_info: Type.Optional(OrNull(Type.Object({ rss: Type.Optional(Bytes), vms: Type.Optional(Bytes) }))),
+  // {rss, vms}, or psutil's pmem named tuple as json.dumps writes it: a list, rss and vms first on every platform.
+  memory_info: Type.Optional(Type.Union([
+    Type.Object({ rss: Type.Optional(Bytes), vms: Type.Optional(Bytes) }), Type.Array(Bytes, { maxItems: 32 }), Type.Null(),
+  ])),
   memory_rss: Type.Optional(OrNull(Bytes)),
   memory_vms: Type.Optional(OrNull(Bytes)),
   rss: Type.Optional(OrNull(Bytes)),
@@ -69,8 +73,8 @@ export const Seed002Submission = Type.Object({
   hostname: Hostname,
   ip_address: Type.Optional(Text(64)),
   os_info: Type.Optional(Text(128)),
-  /** When the agent took the list (epoch seconds or RFC3339); the time it arrived when absent. */
-  timestamp: Type.Optional(Type.Union([EpochSeconds, Type.String({ format: 'date-time' })])),
+  /** When the agent took the list (epoch seconds or ISO 8601, offset-less as UTC); the time it arrived when absent. */
+  timestamp: Type.Optional(Type.Union([EpochSeconds, Type.String({ minLength: 1, maxLength: 64 })])),
   processes: Type.Array(PsutilProcess, { minItems: 1, maxItems: 20000 }),
 })
 export type Seed002Submission = Static<typeof Seed002Submission>
@@ -89,12 +93,13 @@ function fromSeed000(p: Static<typeof Seed000Process>): ProcessItem {
 
 function fromPsutil(p: PsutilProcess): ProcessItem {
   const cmdline = Array.isArray(p.cmdline) ? p.cmdline.join(' ') : p.cmdline
+  const memory = Array.isArray(p.memory_info) ? { rss: p.memory_info[0], vms: p.memory_info[1] } : p.memory_info ?? {}
   return {
     pid: p.pid, parent_pid: orUndefined(p.parent_pid ?? p.ppid), name: p.name ?? '', cmdline: orUndefined(cmdline)?.slice(0, 4096),
     username: orUndefined(p.username), status: orUndefined(p.status),
     cpu_percent: p.cpu_percent ?? 0, memory_percent: p.memory_percent ?? 0,
-    memory_bytes: p.memory_info?.rss ?? p.memory_rss ?? p.rss ?? 0,
-    memory_vms: orUndefined(p.memory_info?.vms ?? p.memory_vms ?? p.vms), num_threads: orUndefined(p.num_threads),
+    memory_bytes: memory.rss ?? p.memory_rss ?? p.rss ?? 0,
+    memory_vms: orUndefined(memory.vms ?? p.memory_vms ?? p.vms), num_threads: orUndefined(p.num_threads),
     create_time: rfc3339(p.create_time),
   }
 }
@@ -120,7 +125,7 @@ export function osInfo(agent: Pick<AgentRow, 'os' | 'os_version'>): string | nul
 /** One native batch (a fresh batch id, the server's time unless the agent stated one) from a submission. */
 export function submissionBatch(agent: AgentRow, s: Seed000Submission | Seed002Submission, kind: 'seed000' | 'seed002', now = new Date()): IngestBatch {
   const stated = 'timestamp' in s ? s.timestamp : undefined
-  const time = typeof stated === 'number' ? new Date(Math.round(stated * 1000)) : typeof stated === 'string' ? new Date(stated) : now
+  const time = typeof stated === 'number' ? new Date(Math.round(stated * 1000)) : typeof stated === 'string' ? new Date(seedTime(stated, 'timestamp')) : now
   const processes = kind === 'seed000'
     ? (s as Seed000Submission).processes.map(fromSeed000)
     : (s as Seed002Submission).processes.map(fromPsutil)

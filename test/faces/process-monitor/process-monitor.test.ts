@@ -218,6 +218,25 @@ t.test('seed 002: a psutil agent\'s list, and the flat latest list', async (t) =
   t.equal((await api.get('/api/latest')).status, 400)
   t.equal((await api.request('GET', '/api/latest?hostname=laptop')).status, 401)
   t.same(Object.keys((await api.post('/api/ingest/', body, {})).body), ['detail'], '401 in the DRF shape')
+  // The quickstart starts the agent with `--endpoint http://…/api/ingest`, without the list's trailing slash.
+  const bare = await api.post('/api/ingest', { ...body, processes: body.processes.slice(0, 1) }, { apiKey: agent.api_key })
+  t.equal(bare.status, 201, `POST /api/ingest: ${bare.text}`)
+  t.equal((await api.get('/api/latest?hostname=laptop')).body.count, 1, 'stored as the newest snapshot')
+  t.same(Object.keys((await api.post('/api/ingest', body, {})).body), ['detail'], 'its 401 in the DRF shape too')
+  // Python's isoformat() of a UTC time has no offset: it is UTC, as on seed 003's uploads.
+  const naive = new Date(Date.now() - 60_000).toISOString().slice(0, 23)
+  const stamped = await api.post('/api/ingest', { ...body, timestamp: `${naive}456` }, { apiKey: agent.api_key })
+  t.equal(stamped.status, 201, `an offset-less timestamp: ${stamped.text}`)
+  t.equal(stamped.body.timestamp, `${naive}Z`, 'read as UTC')
+  const unreadable = await api.post('/api/ingest', { ...body, timestamp: 'the day before yesterday' }, { apiKey: agent.api_key })
+  t.equal(unreadable.status, 400)
+  t.match(unreadable.body, { timestamp: [/ISO 8601/] }, `named in DRF's shape: ${unreadable.text}`)
+  // psutil's memory_info is a named tuple: json.dumps writes it as a list, rss and vms first.
+  const tuple = { pid: 77, ppid: 1, name: 'worker', memory_info: [4096000, 8192000, 1000, 2000, 0, 3000, 0] }
+  t.equal((await api.post('/api/ingest', { hostname: 'laptop', processes: [body.processes[0], tuple] }, { apiKey: agent.api_key })).status, 201)
+  const worker = (await api.get('/api/latest?hostname=laptop')).body.processes.find((p: { pid: number }) => p.pid === 77)
+  t.same({ rss: worker.memory_rss, vms: worker.memory_vms }, { rss: 4096000, vms: 8192000 }, 'memory_info as a list')
+  t.equal((await api.post('/api/ingest', { hostname: 'laptop', processes: [{ ...tuple, memory_info: [-1] }] }, { apiKey: agent.api_key })).status, 400, 'a negative size in it is refused')
 })
 
 t.test('the shared key (PROCMON_API_KEY): off unless set; new hosts as the setting decides; reads', async (t) => {
