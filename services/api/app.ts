@@ -16,6 +16,7 @@ import { DEFAULT_RETENTION_DAYS, type RetentionDays } from '../query/resolution-
 import { openapiPlugin } from '../http/openapi-plugin.ts'
 import { healthRoutes } from '../health/health-routes.ts'
 import { lingeringClose } from '../http/lingering-close.ts'
+import { acceptEmptyJsonBody } from '../http/empty-json-body.ts'
 import { MAX_PARAM_LENGTH, clientErrorHandler, errorHandler, frameworkErrorHandler, notFoundHandler } from '../http/errors.ts'
 import { rejectUnstorableText } from '../security/reject-unstorable-input.ts'
 import { securityPlugin } from '../security/security-plugin.ts'
@@ -96,6 +97,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler(notFoundHandler)
   app.addHook('preValidation', rejectUnstorableText)
   lingeringClose(app)
+  acceptEmptyJsonBody(app)
 
   await app.register(routeInventoryPlugin)
   await app.register(openapiPlugin, { version: API_VERSION })

@@ -32,13 +32,6 @@ const notFound = (id: string) => new DomainError('not_found', `Alert ${id} not f
 export const alertsRoutes: FastifyPluginAsyncTypebox<AgentManagementOptions> = async (app) => {
   const db = app.store.db
 
-  // A DRF client may POST an action with an empty JSON body: that is no body, not malformed JSON (this plugin's routes only).
-  const json = app.getDefaultJsonParser('error', 'error')
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '') done(null, undefined)
-    else json(request, body as string, done)
-  })
-
   async function alertOf(orgId: string, id: string): Promise<NumberedEventRow> {
     const event = await findEventByNumber(db, orgId, numberFrom(id, 'Alert'))
     if (!event) throw notFound(id)
