@@ -27,6 +27,26 @@ export function buildProcessTree<T extends { pid: number; parent_pid: number | n
     if (parent) parent.children.push(node)
     else roots.push(node)
   }
+  // Parent pids that form a loop (pid reuse between two reads of /proc, or a submitted list) leave their
+  // processes out of reach of every root: each loop is cut at its lowest pid, which becomes a root.
+  const reached = new Set<number>()
+  const reach = (from: T & ProcessNode<T>) => {
+    const stack = [from]
+    for (let n = stack.pop(); n; n = stack.pop()) {
+      reached.add(n.pid)
+      for (const c of n.children as Array<T & ProcessNode<T>>) if (!reached.has(c.pid)) stack.push(c)
+    }
+  }
+  for (const root of roots) reach(root)
+  if (reached.size < nodes.size) {
+    for (const node of [...nodes.values()].sort((a, b) => a.pid - b.pid)) {
+      if (reached.has(node.pid)) continue
+      const parent = nodes.get(node.parent_pid!)!
+      parent.children = parent.children.filter((c) => c !== node)
+      roots.push(node)
+      reach(node)
+    }
+  }
   const sort = (list: Array<ProcessNode<T> & { pid: number }>) => { list.sort((a, b) => a.pid - b.pid); for (const n of list) sort(n.children as never) }
   sort(roots)
   return roots
