@@ -122,9 +122,13 @@ export function sessionId(agentNumber: number, s: SessionSpan): string {
   return `${agentNumber}-${s.login_time.getTime()}-${sessionKey(s)}`
 }
 
+const LAST_MS_OF_9999 = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
+
 export function parseSessionId(id: string): { agentNumber: number; loginTime: Date; key: string } | undefined {
   const m = /^(\d{1,10})-(\d{1,15})-([0-9a-f]{12})$/.exec(id)
   if (!m || Number(m[1]) < 1 || Number(m[1]) > 2147483647) return undefined
+  // Past the year 9999 no login was stored (and no time a query can be given in RFC 3339).
+  if (Number(m[2]) > LAST_MS_OF_9999) return undefined
   return { agentNumber: Number(m[1]), loginTime: new Date(Number(m[2])), key: m[3] }
 }
 

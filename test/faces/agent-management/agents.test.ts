@@ -119,10 +119,20 @@ t.test('seed 003 agents', async (t) => {
     const request = { url: '/api/agents/', protocol: 'http', host: '127.0.0.1' } as unknown as FastifyRequest
     t.same(pageOf(request, { page: 1 }, 0, []), { count: 0, next: null, previous: null, results: [] }, 'the first page of nothing is a page')
     t.throws(() => pageOf(request, { page: 2 }, 0, []), { message: 'Invalid page.' }, 'the second is not')
-    const badPage = await api.req('GET', '/api/agents/?page=0', { token: admin })
-    t.equal(badPage.status, 400)
-    t.ok(Array.isArray(badPage.body.page))
-    t.equal((await api.req('GET', '/api/agents/?page_size=501', { token: admin })).status, 400)
+    // As DRF reads them: a page that is no whole number from 1 is "Invalid page."; a page size past the
+    // maximum is the maximum, and one that is no positive whole number the default.
+    for (const page of ['0', '-1', 'abc', '1.5']) {
+      const bad = await api.req('GET', `/api/agents/?page=${page}`, { token: admin })
+      t.equal(bad.status, 404, `page=${page}`)
+      t.same(bad.body, { detail: 'Invalid page.' })
+    }
+    const agentCount = (await api.req('GET', '/api/agents/', { token: admin })).body.count
+    for (const [size, expected] of [['501', 500], ['100000', 500], ['abc', 50], ['0', 50], ['-3', 50], [' 2', 2]] as const) {
+      const res = await api.req('GET', `/api/agents/?page_size=${encodeURIComponent(size)}`, { token: admin })
+      t.equal(res.status, 200, `page_size=${size}: ${res.text.slice(0, 100)}`)
+      t.equal(res.body.results.length, Math.min(expected, agentCount), `page_size=${size}: pages of ${expected}`)
+      if (agentCount > expected) t.match(res.body.next, new RegExp(`page_size=${expected}&page=2$`), 'the next link carries the size used')
+    }
   })
 
   t.test('retrieve, PUT, PATCH, DELETE by integer id; unknown ids are 404 {"detail"}', async (t) => {

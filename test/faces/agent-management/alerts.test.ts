@@ -91,7 +91,9 @@ t.test('seed 003 alerts: a threshold fires through native alerting, is resolved 
     t.equal(await count(`?agent=${web1Number}`), 1)
     t.equal(await count(`?agent=${web2Number}&resolved=false&level=error`), 1)
     t.equal(await count('?agent=999999'), 0, 'an agent nobody has matches nothing')
-    for (const query of ['?resolved=maybe', '?level=apocalyptic', '?agent=web-01', '?page=0', '?page_size=501']) {
+    t.same((await call('GET', '/api/alerts/?page=0', admin)).body, { detail: 'Invalid page.' }, 'page 0 is DRF\'s 404')
+    t.equal((await call('GET', '/api/alerts/?page_size=501', admin)).status, 200, 'a page size past the maximum is the maximum')
+    for (const query of ['?resolved=maybe', '?level=apocalyptic', '?agent=web-01']) {
       const res = await call('GET', `/api/alerts/${query}`, admin)
       t.equal(res.status, 400, `${query}: 400`)
       t.ok(Object.values(res.body).every((v) => Array.isArray(v)), `${query}: {"field": ["…"]}`)
