@@ -108,7 +108,7 @@ export class BatchCollector {
     if (!made) {
       const factories: { [F in keyof Stateful]: () => Stateful[F] } = {
         cpu: () => new CpuCollector(this.paths.proc),
-        disk: () => new DiskCollector(this.paths),
+        disk: () => new DiskCollector(this.paths, { log: this.log }),
         network: () => new NetworkCollector(this.paths.proc, this.paths.sys),
         processes: () => new ProcessCollector(this.paths.proc, process.pid, commandLineReporter(this.opts.commandLines ?? DEFAULT_COMMAND_LINES)),
         containers: () => new ContainerCollector({ log: this.log, ...this.opts.containers }),

@@ -89,6 +89,19 @@ function devNumbers(dev: bigint): string {
 
 export interface DiskSample { disks: DiskItem[]; metrics: MetricItem[] }
 
+/** How long a mount's statfs may take before the mount is left out (node_exporter's mount timeout). */
+export const MOUNT_TIMEOUT_MS = 5_000
+
+export interface DiskCollectorOptions {
+  /** A mount whose statfs/stat has not answered within this is left out until that call returns. */
+  mountTimeoutMs?: number
+  log?: (level: 'warn' | 'info', message: string) => void
+  /** The filesystem call (tests stand in a hung one). */
+  statfs?: (path: string) => Promise<StatFsFigures>
+}
+
+interface StatFsFigures { blocks: number; bsize: number; bfree: number; bavail: number; files: number; ffree: number }
+
 /** Keeps the previous diskstats sample so each call reports I/O since the last call. */
 export class DiskCollector {
   private previous: { at: number; stats: Map<string, DiskStat> } | undefined
@@ -96,10 +109,45 @@ export class DiskCollector {
 
   private readonly procRoot: string
   private readonly sysRoot: string
+  /**
+   * Mounts whose filesystem call has not returned (a hard NFS mount whose server is gone, a hung FUSE
+   * daemon): such a call holds one of libuv's few file threads until it returns, so the mount is not asked
+   * again meanwhile, and the rest of the batch does not wait for it.
+   */
+  private readonly stalled = new Set<string>()
+  private readonly mountTimeoutMs: number
+  private readonly log: NonNullable<DiskCollectorOptions['log']>
+  private readonly statfs: NonNullable<DiskCollectorOptions['statfs']>
 
-  constructor(private readonly paths: HostPaths = DEFAULT_HOST_PATHS) {
+  constructor(private readonly paths: HostPaths = DEFAULT_HOST_PATHS, opts: DiskCollectorOptions = {}) {
     this.procRoot = paths.proc
     this.sysRoot = paths.sys
+    this.mountTimeoutMs = opts.mountTimeoutMs ?? MOUNT_TIMEOUT_MS
+    this.log = opts.log ?? (() => {})
+    this.statfs = opts.statfs ?? statfs
+  }
+
+  /** The mount's filesystem figures and its stat, or undefined when it is stalled (or has just stalled). */
+  private async probeMount(m: MountEntry): Promise<{ item: DiskItem; dev: bigint | undefined } | undefined> {
+    if (this.stalled.has(m.mountPoint)) return undefined
+    const reachable = onHost(this.paths, m.mountPoint)
+    const call = (async () => {
+      const item = await filesystemItem(m, reachable, this.statfs)
+      const st = item ? await stat(reachable, { bigint: true }).catch(() => undefined) : undefined
+      return item ? { item, dev: st?.dev } : undefined
+    })()
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), this.mountTimeoutMs) })
+    const result = await Promise.race([call, timedOut])
+    clearTimeout(timer)
+    if (result !== 'timeout') return result
+    this.stalled.add(m.mountPoint)
+    this.log('warn', `filesystem ${m.mountPoint} (${m.fsType}, ${m.device}) did not answer within ${this.mountTimeoutMs} ms; it is left out until it does`)
+    void call.finally(() => {
+      this.stalled.delete(m.mountPoint)
+      this.log('info', `filesystem ${m.mountPoint} answers again`)
+    }).catch(() => {})
+    return undefined
   }
 
   async collect(): Promise<DiskSample> {
@@ -110,6 +158,8 @@ export class DiskCollector {
     const at = performance.now()
     const stats = new Map(parseDiskstats(diskstatsText).map(s => [s.name, s]))
     const previous = this.previous
+    // A disk attached since the last look (a hot-added volume) is in /proc/diskstats first: look at /sys/block again.
+    if (previous && [...stats.keys()].some(name => !previous.stats.has(name))) this.wholeDevices = undefined
     this.previous = { at, stats }
     const elapsed = previous ? (at - previous.at) / 1000 : 0
 
@@ -123,11 +173,11 @@ export class DiskCollector {
     const byNumbers = new Map([...stats.values()].map(s => [`${s.major}:${s.minor}`, s.name]))
 
     const disks = (await Promise.all(realFilesystems(parseMounts(mountsText)).map(async m => {
-      const item = await filesystemItem(m, onHost(this.paths, m.mountPoint))
-      if (!item) return undefined
-      const statName = await this.statNameFor(m, byNumbers, stats)
+      const probed = await this.probeMount(m)
+      if (!probed) return undefined
+      const statName = await this.statNameFor(m, probed.dev, byNumbers, stats)
       const io = statName ? rates.get(statName) : undefined
-      return io ? { ...item, ...io } : item
+      return io ? { ...probed.item, ...io } : probed.item
     }))).filter((d): d is DiskItem => d !== undefined)
 
     const metrics: MetricItem[] = []
@@ -142,16 +192,15 @@ export class DiskCollector {
   }
 
   /** Finds the diskstats line of a mount: by dev_t first (works for /dev/root), then by device path. */
-  private async statNameFor(m: MountEntry, byNumbers: Map<string, string>, stats: Map<string, DiskStat>): Promise<string | undefined> {
-    const st = await stat(onHost(this.paths, m.mountPoint), { bigint: true }).catch(() => undefined)
-    const viaNumbers = st && byNumbers.get(devNumbers(st.dev))
+  private async statNameFor(m: MountEntry, dev: bigint | undefined, byNumbers: Map<string, string>, stats: Map<string, DiskStat>): Promise<string | undefined> {
+    const viaNumbers = dev !== undefined ? byNumbers.get(devNumbers(dev)) : undefined
     if (viaNumbers) return viaNumbers
     if (!m.device.startsWith('/dev/')) return undefined
     const name = basename(await realpath(m.device).catch(() => m.device))
     return stats.has(name) ? name : undefined
   }
 
-  /** Whole disks from /sys/block, minus loop and RAM disks; read once, disks rarely come and go. */
+  /** Whole disks from /sys/block, minus loop and RAM disks; read again only when a new device shows up. */
   private async wholeBlockDevices(): Promise<Set<string>> {
     if (!this.wholeDevices) {
       const names = await readdir(`${this.sysRoot}/block`).catch(() => [] as string[])
@@ -162,8 +211,8 @@ export class DiskCollector {
 }
 
 /** `reachable`: the mount point as this process reaches it (under the host root in a container). */
-async function filesystemItem(m: MountEntry, reachable: string): Promise<DiskItem | undefined> {
-  const s = await statfs(reachable).catch(() => undefined)
+async function filesystemItem(m: MountEntry, reachable: string, statfsOf: (path: string) => Promise<StatFsFigures>): Promise<DiskItem | undefined> {
+  const s = await statfsOf(reachable).catch(() => undefined)
   if (!s || s.blocks === 0) return undefined
   const total = s.blocks * s.bsize
   const used = (s.blocks - s.bfree) * s.bsize
