@@ -47,7 +47,7 @@ export class BatchCollector {
 
   constructor(private readonly log: AgentLog = () => {}, private readonly opts: BatchCollectorOptions = {}) {
     this.paths = opts.paths ?? DEFAULT_HOST_PATHS
-    this.inventory = new InventoryTracker(log, { details: opts.hostDetails, sysRoot: this.paths.sys, placement: opts.placement })
+    this.inventory = new InventoryTracker(log, { details: opts.hostDetails, sysRoot: this.paths.sys, placement: opts.placement, rootfs: this.paths.rootfs })
   }
 
   /** One batch. The first call for a family only primes its counters, so its delta figures are absent. */
@@ -110,7 +110,8 @@ export class BatchCollector {
         cpu: () => new CpuCollector(this.paths.proc),
         disk: () => new DiskCollector(this.paths, { log: this.log }),
         network: () => new NetworkCollector(this.paths.proc, this.paths.sys),
-        processes: () => new ProcessCollector(this.paths.proc, process.pid, commandLineReporter(this.opts.commandLines ?? DEFAULT_COMMAND_LINES)),
+        processes: () => new ProcessCollector(this.paths.proc, process.pid, commandLineReporter(this.opts.commandLines ?? DEFAULT_COMMAND_LINES), undefined,
+          onHost(this.paths, '/etc/passwd')),
         containers: () => new ContainerCollector({ log: this.log, ...this.opts.containers }),
       }
       made = factories[family]()

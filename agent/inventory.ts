@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process'
 import { statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import os from 'node:os'
+import { join } from 'node:path'
 import type { HostInfo } from '../contract/ingest-batch.ts'
 import pkg from '../package.json' with { type: 'json' }
 import type { AgentLog } from './logger.ts'
@@ -134,12 +135,38 @@ export interface InventoryOptions {
   /** The host's /sys (link speeds); default /sys. */
   sysRoot?: string
   placement?: HostPlacement
+  /** The host's `/` as this process sees it (HOSTPULSE_HOST_ROOT in a container): its os-release names the OS. */
+  rootfs?: string
+}
+
+/** NAME and VERSION_ID of an os-release file (shell-style assignments, values optionally quoted). */
+export function parseOsRelease(text: string): { name?: string; versionId?: string } {
+  const fields = new Map<string, string>()
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim())
+    if (!m) continue
+    let value = m[2]
+    if (/^(["']).*\1$/.test(value)) value = value.slice(1, -1).replace(/\\(["\\$`])/g, '$1')
+    fields.set(m[1], value)
+  }
+  return dropUndefined({ name: fields.get('NAME') || undefined, versionId: fields.get('VERSION_ID') || undefined })
+}
+
+/**
+ * In a container, the library reads the image's /etc/os-release: the host's, under its root, names the OS
+ * the host runs. Outside one (rootfs '/') the details are as read.
+ */
+async function onHostOs(details: HostDetails, rootfs: string | undefined): Promise<HostDetails> {
+  if (!rootfs || rootfs === '/') return details
+  const text = await readFile(join(rootfs, OS_RELEASE), 'utf8').catch(() => '')
+  const { name, versionId } = parseOsRelease(text)
+  return name ? { ...details, os: name.slice(0, 128), os_version: (versionId ?? '').slice(0, 128) || undefined } : details
 }
 
 /** Everything at once; for a caller that needs the inventory one time (tests, enrollment). */
 export async function collectInventory(opts: InventoryOptions = {}): Promise<Inventory> {
   const [details, identity] = await Promise.all([(opts.details ?? collectHostDetails)(), collectHostIdentity(opts.sysRoot)])
-  return inventoryOf(details, identity, opts.placement)
+  return inventoryOf(await onHostOs(details, opts.rootfs), identity, opts.placement)
 }
 
 function inventoryOf(details: HostDetails, identity: HostIdentity, placement: HostPlacement = {}): Inventory {
@@ -185,10 +212,11 @@ export class InventoryTracker {
 
   private async readNow(): Promise<Inventory> {
     let mtime = 0
-    try { mtime = statSync(OS_RELEASE).mtimeMs } catch { /* no os-release: 0, as before it appears */ }
+    const rootfs = this.opts.rootfs ?? '/'
+    try { mtime = statSync(join(rootfs, OS_RELEASE)).mtimeMs } catch { /* no os-release: 0, as before it appears */ }
     if (!this.details || this.details.osReleaseMtime !== mtime) {
       const previous = this.details?.value
-      const value = this.readDetails().catch(async err => {
+      const value = this.readDetails().then(d => onHostOs(d, rootfs)).catch(async err => {
         this.log('warn', `host inventory failed (${(err as Error).message}); sending the basic host facts only`)
         return previous ?? { agent_version: AGENT_VERSION, arch: os.arch(), cpu_model: '', cpu_cores: os.cpus().length }
       })

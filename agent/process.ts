@@ -239,10 +239,13 @@ export function stateWord(code: string): string {
   return STATE_WORDS[code] ?? code
 }
 
-/** uid → name from /etc/passwd, re-read at most once a minute when an unknown uid shows up. */
+/** uid → name from the host's /etc/passwd, re-read at most once a minute when an unknown uid shows up. */
 class UserNames {
   private names = new Map<number, string>()
   private loadedAt = -Infinity
+
+  /** `passwd`: the host's file (under its root in a container, not the image's). */
+  constructor(private readonly passwd = '/etc/passwd') {}
 
   /** Reads /etc/passwd again when one of `uids` is unknown and the last read is a minute old. */
   async refresh(uids: Iterable<number>): Promise<void> {
@@ -259,7 +262,7 @@ class UserNames {
 
   private async load(): Promise<void> {
     this.loadedAt = performance.now()
-    const text = await readFile('/etc/passwd', 'utf8').catch(() => '')
+    const text = await readFile(this.passwd, 'utf8').catch(() => '')
     for (const line of text.split('\n')) {
       const [name, , uid] = line.split(':')
       if (name && uid !== undefined && uid !== '') this.names.set(Number(uid), name)
@@ -354,7 +357,7 @@ const SCHEDSTAT_BYTES = 128
 /** Keeps each process's CPU ticks so each call reports CPU % since the last call. */
 export class ProcessCollector {
   private previous: { at: number; bootTime: number; seen: Map<number, Seen> } | undefined
-  private readonly users = new UserNames()
+  private readonly users: UserNames
   private files = new Map<number, PidFiles>()
   /** The machine's fork count when /proc was last listed, and when. */
   private listing: { forks: number; at: number } | undefined
@@ -373,13 +376,16 @@ export class ProcessCollector {
    * `selfPid`: the agent; its descendants (helper commands some library ran) are left out of the list.
    * `reportCommandLine`: what of a process's argv is sent (scrubbed of credentials by default).
    * `rereadMs`: how often an unchanged process is read in full again, and a changed one's descriptors counted.
+   * `passwd`: where user names are read (the host's /etc/passwd; under the host root in a container).
    */
   constructor(
     private readonly procRoot = '/proc',
     private readonly selfPid = process.pid,
     private readonly reportCommandLine = commandLineReporter(DEFAULT_COMMAND_LINES),
     private readonly rereadMs = REREAD_MS,
+    passwd = '/etc/passwd',
   ) {
+    this.users = new UserNames(passwd)
     const fds = openFdCounter(procRoot)
     this.countOpenFds = fds.count
     this.fdsOfEveryProcess = fds.everyProcess

@@ -64,7 +64,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   const apiKey = await resolveApiKey({
     serverUrl: opts.serverUrl, dataDir: opts.dataDir, apiKey: opts.apiKey, enrollToken: opts.enrollToken,
-    hostInfo: () => collectInventory({ details: opts.collector?.hostDetails, sysRoot: opts.collector?.paths?.sys, placement: opts.collector?.placement }),
+    hostInfo: () => collectInventory({ details: opts.collector?.hostDetails, sysRoot: opts.collector?.paths?.sys, placement: opts.collector?.placement, rootfs: opts.collector?.paths?.rootfs }),
     log, pollMs: opts.enrollPollMs, timeoutMs: opts.requestTimeoutMs, signal: opts.signal,
   })
   const target = { serverUrl: opts.serverUrl, apiKey, timeoutMs: opts.requestTimeoutMs ?? 15_000 }

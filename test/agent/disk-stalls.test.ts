@@ -9,7 +9,7 @@ import { DiskCollector } from '../../agent/disk.ts'
 
 const figures = { blocks: 1000, bsize: 4096, bfree: 400, bavail: 300, files: 100, ffree: 50 }
 
-function standIn(t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+function standIn(t: { teardown: (fn: () => void) => void }) {
   const dir = mkdtempSync(join(tmpdir(), 'hostpulse-disks-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const proc = join(dir, 'proc')

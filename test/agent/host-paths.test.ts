@@ -60,3 +60,29 @@ t.test('flags and environment set the paths; a wrong directory stops the start w
   t.throws(() => parseCliOptions(['--once', '--host-proc', '/nonexistent/proc'], {}), /not a proc filesystem.*--host-proc/)
   t.throws(() => parseCliOptions(['--once', '--host-root', '/nonexistent/root'], {}), /host root .* does not exist/)
 })
+
+t.test("user names and the OS come from the host's files under its root, not the container image's", async t => {
+  const dir = t.testdir()
+  const root = join(dir, 'root')
+  mkdirSync(join(root, 'etc'), { recursive: true })
+  const uid = process.getuid!()
+  writeFileSync(join(root, 'etc', 'passwd'), `hostroot:x:0:0:root:/root:/bin/sh\nhostuser:x:${uid}:${uid}::/home/hostuser:/bin/sh\n`)
+  writeFileSync(join(root, 'etc', 'os-release'), 'PRETTY_NAME="Fedora Linux 40 (Server Edition)"\nNAME="Fedora Linux"\nVERSION_ID=40\nID=fedora\n')
+  // The host's /proc and /sys are this machine's: the processes are real, the files under the root stand in.
+  const paths = { proc: '/proc', sys: '/sys', rootfs: root }
+  const image = { os: 'Debian GNU/Linux', os_version: '12', agent_version: 'test', arch: 'x64', cpu_model: 'test', cpu_cores: 1 }
+  const batch = await new BatchCollector(() => {}, { paths, hostDetails: async () => ({ ...image }) }).collect({
+    collect: { cpu: false, memory: false, disk: false, network: false, processes: true, sessions: false, containers: false } as never,
+  })
+  t.match(batch.host, { os: 'Fedora Linux', os_version: '40' }, "the host's os-release, not the image's")
+  const me = batch.processes?.find(p => p.pid === process.pid)
+  t.equal(me?.username, 'hostuser', "this process's uid named as the host's passwd names it")
+})
+
+t.test('os-release: quoted and bare values, escapes, comments', async t => {
+  const { parseOsRelease } = await import('../../agent/inventory.ts')
+  t.same(parseOsRelease('# comment\nNAME="Ubuntu"\nVERSION_ID="24.04"\n'), { name: 'Ubuntu', versionId: '24.04' })
+  t.same(parseOsRelease("NAME='Alpine Linux'\nVERSION_ID=3.20.1\n"), { name: 'Alpine Linux', versionId: '3.20.1' })
+  t.same(parseOsRelease('NAME="A \\"quoted\\" name"\n'), { name: 'A "quoted" name' })
+  t.same(parseOsRelease(''), {})
+})
