@@ -34,10 +34,19 @@ export interface BatchCollectorOptions {
   commandLines?: CommandLinePolicy
   /** Log lines (files, the journal) that arrived since the last batch: agent/logs/log-collector.ts. */
   logs?: { drain(): Promise<LogItem[]> }
+  /**
+   * Leave out the processes this process started (default): the agent's children exist only because it
+   * looked. Off when the agent runs inside the API (`npm start`), whose children are real work (the PDF
+   * printer's Chromium).
+   */
+  hideOwnChildren?: boolean
 }
 
 /** The collectors that keep a previous sample; a family switched off loses its sample, so its first figures after coming back are not an average over the pause. */
 interface Stateful { cpu: CpuCollector; disk: DiskCollector; network: NetworkCollector; processes: ProcessCollector; containers: ContainerCollector }
+
+/** A pid no process has, and none has as its parent (0 would be: the kernel's, parent of init and kthreadd). */
+const NO_PID = -1
 
 export class BatchCollector {
   private readonly state: Partial<Stateful> = {}
@@ -110,7 +119,7 @@ export class BatchCollector {
         cpu: () => new CpuCollector(this.paths.proc),
         disk: () => new DiskCollector(this.paths, { log: this.log }),
         network: () => new NetworkCollector(this.paths.proc, this.paths.sys),
-        processes: () => new ProcessCollector(this.paths.proc, process.pid, commandLineReporter(this.opts.commandLines ?? DEFAULT_COMMAND_LINES), undefined,
+        processes: () => new ProcessCollector(this.paths.proc, this.opts.hideOwnChildren === false ? NO_PID : process.pid, commandLineReporter(this.opts.commandLines ?? DEFAULT_COMMAND_LINES), undefined,
           onHost(this.paths, '/etc/passwd')),
         containers: () => new ContainerCollector({ log: this.log, ...this.opts.containers }),
       }

@@ -28,6 +28,8 @@ export async function startLocalAgent(opts: {
   const { name, apiKey } = await localAgentKey(opts.db, opts.orgId, opts.dataDir)
   const agent = await startAgent({
     serverUrl: opts.serverUrl, apiKey, intervalMs: opts.intervalMs, dataDir: join(opts.dataDir, 'local-agent'), log: opts.log,
+    // The API's children are this host's work (the PDF printer's Chromium), not the agent's helpers.
+    collector: { hideOwnChildren: false },
   })
   return { name, agent }
 }
