@@ -9,7 +9,7 @@ import { DiskCollector, type DiskSample } from './disk.ts'
 import { InventoryTracker, type HostDetailsSource, type HostPlacement } from './inventory.ts'
 import { collectMemory, type MemorySample } from './memory.ts'
 import { NetworkCollector } from './network.ts'
-import { ProcessCollector, topProcesses } from './process.ts'
+import { PRIME_MS, ProcessCollector, topProcesses } from './process.ts'
 import { commandLineReporter, DEFAULT_COMMAND_LINES, type CommandLinePolicy } from './command-lines.ts'
 import { collectSessions, type SessionsSample } from './sessions.ts'
 import type { AgentLog } from './logger.ts'
@@ -89,8 +89,14 @@ export class BatchCollector {
     // After the others: /proc/[pid] reads in a tight loop, and it needs boot time and total memory.
     let processes: ProcessItem[] = []
     if (on.processes) {
-      processes = await this.get('processes')
-        .collect({ bootTime: this.bootTime, memTotalBytes: memory?.totalBytes ?? os.totalmem(), forks: on.cpu ? this.state.cpu?.forks : undefined })
+      const ctx = { bootTime: this.bootTime, memTotalBytes: memory?.totalBytes ?? os.totalmem(), forks: on.cpu ? this.state.cpu?.forks : undefined }
+      // A process's CPU is a delta between two reads: a new collector (the agent's start, or processes switched
+      // back on) reads once PRIME_MS before, so no batch reports every process at 0 %.
+      if (!this.state.processes) {
+        await this.get('processes').collect(ctx).catch(() => [])
+        await new Promise(resolve => setTimeout(resolve, PRIME_MS))
+      }
+      processes = await this.get('processes').collect(ctx)
         .catch(err => this.failed('processes', err, []))
       const notice = this.state.processes?.takeAccessNotice()
       if (notice) this.log('info', notice)

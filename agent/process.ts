@@ -355,6 +355,9 @@ const STAT_BYTES = 1024
 const SCHEDSTAT_BYTES = 128
 
 /** Keeps each process's CPU ticks so each call reports CPU % since the last call. */
+/** The first collection's sampling gap (collect-batch.ts): CPU over half a second rather than none. */
+export const PRIME_MS = 500
+
 export class ProcessCollector {
   private previous: { at: number; bootTime: number; seen: Map<number, Seen> } | undefined
   private readonly users: UserNames
@@ -392,6 +395,7 @@ export class ProcessCollector {
     this.schedstat = Number(readPseudoFileOr(`${procRoot}/self/schedstat`, '0').split(' ')[0]) > 0
   }
 
+  /** The processes, with CPU and I/O since the last call (none on the first: it has nothing to compare with). */
   async collect(ctx: ProcessContext): Promise<ProcessItem[]> {
     const at = performance.now()
     const pids = this.pidsToRead(ctx.forks, at)
@@ -417,8 +421,23 @@ export class ProcessCollector {
       if (entry.fresh) freshUids.push(entry.fresh.status.uid)
     }
     // Processes that exited since the last collection.
-    if (carried !== this.files.size) for (const [pid, f] of this.files) if (files.get(pid) !== f) f.close()
+    const exited = carried !== this.files.size
+    if (exited) for (const [pid, f] of this.files) if (files.get(pid) !== f) f.close()
     this.files = files
+    // A process whose parent exited was handed to init (or a subreaper) without running: a reading reused
+    // because it did not run still names the parent that is gone. Such processes are read afresh.
+    if (exited && previous) {
+      const present = new Set(entries.map(e => e.pid))
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]
+        // Its parent was read last time and is gone now.
+        if (e.fresh || e.ppid <= 1 || present.has(e.ppid) || !previous.seen.has(e.ppid)) continue
+        const again = this.readPid(e.pid, { ...e.before!, readAt: -Infinity }, files.get(e.pid), files, at)
+        if (!again) continue
+        entries[i] = { ...again, before: e.before }
+        if (again.fresh) freshUids.push(again.fresh.status.uid)
+      }
+    }
 
     await this.users.refresh(freshUids)
     const helpers = agentHasChildren ? helperPids(entries, this.selfPid) : undefined
