@@ -92,6 +92,20 @@ export interface DiskSample { disks: DiskItem[]; metrics: MetricItem[] }
 /** How long a mount's statfs may take before the mount is left out (node_exporter's mount timeout). */
 export const MOUNT_TIMEOUT_MS = 5_000
 
+/**
+ * How many hung filesystem calls may hold libuv's file threads (4 by default) before no more mounts that
+ * could hang are asked: the agent's own file work (its queue, /proc) needs the rest.
+ */
+export const MAX_STALLED_MOUNTS = 2
+
+/**
+ * Mounts whose filesystem call has not returned (a hard NFS mount whose server is gone, a hung FUSE daemon),
+ * by the path they were reached at. Such a call holds one of libuv's few file threads until it returns, so
+ * the mount is not asked again meanwhile. Kept for the process, not per collector: a collector made again
+ * (disks switched off and on by the server) must not ask again either.
+ */
+const stalledMounts = new Set<string>()
+
 export interface DiskCollectorOptions {
   /** A mount whose statfs/stat has not answered within this is left out until that call returns. */
   mountTimeoutMs?: number
@@ -109,13 +123,9 @@ export class DiskCollector {
 
   private readonly procRoot: string
   private readonly sysRoot: string
-  /**
-   * Mounts whose filesystem call has not returned (a hard NFS mount whose server is gone, a hung FUSE
-   * daemon): such a call holds one of libuv's few file threads until it returns, so the mount is not asked
-   * again meanwhile, and the rest of the batch does not wait for it.
-   */
-  private readonly stalled = new Set<string>()
   private readonly mountTimeoutMs: number
+  /** Whether the log already says that mounts are not asked while MAX_STALLED_MOUNTS calls hang. */
+  private saidFull = false
   private readonly log: NonNullable<DiskCollectorOptions['log']>
   private readonly statfs: NonNullable<DiskCollectorOptions['statfs']>
 
@@ -129,8 +139,8 @@ export class DiskCollector {
 
   /** The mount's filesystem figures and its stat, or undefined when it is stalled (or has just stalled). */
   private async probeMount(m: MountEntry): Promise<{ item: DiskItem; dev: bigint | undefined } | undefined> {
-    if (this.stalled.has(m.mountPoint)) return undefined
     const reachable = onHost(this.paths, m.mountPoint)
+    if (stalledMounts.has(reachable)) return undefined
     const call = (async () => {
       const item = await filesystemItem(m, reachable, this.statfs)
       const st = item ? await stat(reachable, { bigint: true }).catch(() => undefined) : undefined
@@ -141,10 +151,10 @@ export class DiskCollector {
     const result = await Promise.race([call, timedOut])
     clearTimeout(timer)
     if (result !== 'timeout') return result
-    this.stalled.add(m.mountPoint)
+    stalledMounts.add(reachable)
     this.log('warn', `filesystem ${m.mountPoint} (${m.fsType}, ${m.device}) did not answer within ${this.mountTimeoutMs} ms; it is left out until it does`)
     void call.finally(() => {
-      this.stalled.delete(m.mountPoint)
+      stalledMounts.delete(reachable)
       this.log('info', `filesystem ${m.mountPoint} answers again`)
     }).catch(() => {})
     return undefined
@@ -172,13 +182,33 @@ export class DiskCollector {
     }
     const byNumbers = new Map([...stats.values()].map(s => [`${s.major}:${s.minor}`, s.name]))
 
-    const disks = (await Promise.all(realFilesystems(parseMounts(mountsText)).map(async m => {
+    const measure = async (m: MountEntry): Promise<DiskItem | undefined> => {
       const probed = await this.probeMount(m)
       if (!probed) return undefined
       const statName = await this.statNameFor(m, probed.dev, byNumbers, stats)
       const io = statName ? rates.get(statName) : undefined
       return io ? { ...probed.item, ...io } : probed.item
-    }))).filter((d): d is DiskItem => d !== undefined)
+    }
+    // Filesystems on a local block device are asked all at once. The others (network, FUSE), which can hang,
+    // only as many at a time as hung calls may still be added, and none while MAX_STALLED_MOUNTS hang.
+    const mounts = realFilesystems(parseMounts(mountsText))
+    const local = mounts.filter(m => m.device.startsWith('/dev/'))
+    const remote = mounts.filter(m => !m.device.startsWith('/dev/'))
+    const measured = new Map<MountEntry, DiskItem | undefined>()
+    await Promise.all(local.map(async m => measured.set(m, await measure(m))))
+    for (let i = 0; i < remote.length;) {
+      const room = MAX_STALLED_MOUNTS - stalledMounts.size
+      if (room <= 0) {
+        if (!this.saidFull) this.log('warn', `${stalledMounts.size} filesystems do not answer; network and FUSE filesystems are not asked until one does`)
+        this.saidFull = true
+        break
+      }
+      const slice = remote.slice(i, i + room)
+      await Promise.all(slice.map(async m => measured.set(m, await measure(m))))
+      i += slice.length
+    }
+    if (stalledMounts.size < MAX_STALLED_MOUNTS) this.saidFull = false
+    const disks = mounts.map(m => measured.get(m)).filter((d): d is DiskItem => d !== undefined)
 
     const metrics: MetricItem[] = []
     const whole = await this.wholeBlockDevices()

@@ -50,6 +50,30 @@ t.test('a filesystem that does not answer is left out, not asked again until it 
   t.same(third.disks.map(d => d.mount_point).sort(), ['/', '/mnt/nfs'], 'reported again once it answers')
 })
 
+t.test('a dead filer with four mounts holds at most two of libuv\'s threads; local filesystems are still reported', async (t) => {
+  const { paths } = standIn(t)
+  const { writeFileSync } = await import('node:fs')
+  writeFileSync(join(paths.proc, 'self', 'mounts'), ['/dev/vda1 / ext4 rw 0 0', ...['home', 'data', 'scratch', 'software'].map(d => `filer:/${d} /mnt/${d} nfs4 rw 0 0`)].join('\n') + '\n')
+  const hanging: Array<() => void> = []
+  const asked: string[] = []
+  const statfs = (path: string) => {
+    asked.push(path)
+    if (path === '/') return Promise.resolve(figures)
+    return new Promise<typeof figures>((resolve) => { hanging.push(() => resolve(figures)) })
+  }
+  t.teardown(() => { for (const release of hanging) release() })
+  const lines: string[] = []
+  const log = (level: string, message: string) => lines.push(`${level} ${message}`)
+  const first = await new DiskCollector(paths, { mountTimeoutMs: 100, statfs, log }).collect()
+  t.same(first.disks.map(d => d.mount_point), ['/'], 'the local filesystem is reported')
+  t.equal(asked.filter(p => p.startsWith('/mnt/')).length, 2, 'two of the four mounts were asked, both hang')
+  t.match(lines.join('\n'), /2 filesystems do not answer; network and FUSE filesystems are not asked until one does/)
+  // A collector made again (disks switched off and on by the server) does not ask them again either.
+  const again = await new DiskCollector(paths, { mountTimeoutMs: 100, statfs, log }).collect()
+  t.same(again.disks.map(d => d.mount_point), ['/'])
+  t.equal(asked.filter(p => p.startsWith('/mnt/')).length, 2, 'still two calls in all')
+})
+
 t.test('a disk attached while the agent runs gets its I/O metrics', async (t) => {
   const { paths, sys, diskstats, line } = standIn(t)
   const disks = new DiskCollector(paths, { statfs: () => Promise.resolve(figures) })
