@@ -59,7 +59,10 @@ export class BatchCollector {
     this.inventory = new InventoryTracker(log, { details: opts.hostDetails, sysRoot: this.paths.sys, placement: opts.placement, rootfs: this.paths.rootfs })
   }
 
-  /** One batch. The first call for a family only primes its counters, so its delta figures are absent. */
+  /**
+   * One batch. The first call for a family only primes its counters, so its delta figures are absent; but
+   * for processes, whose CPU the contract requires, a new collector reads twice, PRIME_MS apart.
+   */
   async collect(opts: CollectOptions = {}): Promise<IngestBatch> {
     const on = opts.collect ?? ALL_FAMILIES
     const time = new Date().toISOString()
@@ -90,13 +93,16 @@ export class BatchCollector {
     let processes: ProcessItem[] = []
     if (on.processes) {
       const ctx = { bootTime: this.bootTime, memTotalBytes: memory?.totalBytes ?? os.totalmem(), forks: on.cpu ? this.state.cpu?.forks : undefined }
-      // A process's CPU is a delta between two reads: a new collector (the agent's start, or processes switched
-      // back on) reads once PRIME_MS before, so no batch reports every process at 0 %.
-      if (!this.state.processes) {
+      // A process's CPU is a delta between two reads: a new collector (processes switched back on by the server;
+      // at the agent's start the first batch is discarded anyway) reads once PRIME_MS before, so no batch
+      // reports every process at 0 %. The second read lists /proc again (no fork count): processes started in
+      // between are in the batch.
+      const primed = !this.state.processes
+      if (primed) {
         await this.get('processes').collect(ctx).catch(() => [])
         await new Promise(resolve => setTimeout(resolve, PRIME_MS))
       }
-      processes = await this.get('processes').collect(ctx)
+      processes = await this.get('processes').collect(primed ? { ...ctx, forks: undefined } : ctx)
         .catch(err => this.failed('processes', err, []))
       const notice = this.state.processes?.takeAccessNotice()
       if (notice) this.log('info', notice)

@@ -354,10 +354,10 @@ const STAT_BYTES = 1024
 /** schedstat is three numbers on one line. */
 const SCHEDSTAT_BYTES = 128
 
-/** Keeps each process's CPU ticks so each call reports CPU % since the last call. */
 /** The first collection's sampling gap (collect-batch.ts): CPU over half a second rather than none. */
 export const PRIME_MS = 500
 
+/** Keeps each process's CPU ticks so each call reports CPU % since the last call. */
 export class ProcessCollector {
   private previous: { at: number; bootTime: number; seen: Map<number, Seen> } | undefined
   private readonly users: UserNames

@@ -21,7 +21,7 @@ t.test("the first collection reports a busy process's CPU, not 0 %", async t => 
   const took = performance.now() - started
   const spinning = items.find(p => p.pid === busy.pid)
   t.ok(spinning, 'the busy process is listed')
-  t.ok(spinning!.cpu_percent > 30, `its CPU on the first collection: ${spinning!.cpu_percent} %`)
+  t.ok(spinning!.cpu_percent > 1, `its CPU on the first collection is not 0: ${spinning!.cpu_percent} %`)
   t.ok(took >= 450, `sampled over the priming gap (${Math.round(took)} ms)`)
 })
 
