@@ -41,10 +41,21 @@ export function buildProcessTree<T extends { pid: number; parent_pid: number | n
   if (reached.size < nodes.size) {
     for (const node of [...nodes.values()].sort((a, b) => a.pid - b.pid)) {
       if (reached.has(node.pid)) continue
-      const parent = nodes.get(node.parent_pid!)!
-      parent.children = parent.children.filter((c) => c !== node)
-      roots.push(node)
-      reach(node)
+      // Up the parents until one repeats: that stretch is the loop (every unreached process hangs below one).
+      const path: Array<T & ProcessNode<T>> = []
+      const onPath = new Set<number>()
+      let cur = node
+      while (!onPath.has(cur.pid)) {
+        path.push(cur)
+        onPath.add(cur.pid)
+        cur = nodes.get(cur.parent_pid!)!
+      }
+      const loop = path.slice(path.indexOf(cur))
+      const cut = loop.reduce((low, n) => (n.pid < low.pid ? n : low))
+      const parent = nodes.get(cut.parent_pid!)!
+      parent.children = parent.children.filter((c) => c !== cut)
+      roots.push(cut)
+      reach(cut)
     }
   }
   const sort = (list: Array<ProcessNode<T> & { pid: number }>) => { list.sort((a, b) => a.pid - b.pid); for (const n of list) sort(n.children as never) }

@@ -41,4 +41,5 @@ t.test('an empty JSON body on actions that take none', async (t) => {
   t.same(Object.keys(drf.body).length > 0 && !('error' in drf.body), true, `DRF's shape: ${drf.text}`)
   // Whitespace or a fragment is malformed JSON, as before.
   assertError(t, await api.req('POST', '/api/v1/agents', { token: admin, rawBody: '{"name":' }), 400, 'BAD_REQUEST', 'a fragment:')
+  assertError(t, await api.req('POST', '/api/v1/agents', { token: admin, rawBody: '   ' }), 400, 'BAD_REQUEST', 'blanks:')
 })

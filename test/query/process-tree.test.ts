@@ -16,10 +16,11 @@ t.test('a plain tree: children under their parents, ordered by pid; unknown pare
 })
 
 t.test('loops in the parent pids: each cut at its lowest pid, every process once', async (t) => {
-  // 5 ↔ 6 (with 7 under 6), 10 → 11 → 12 → 10, and 8 its own parent, beside a normal tree.
-  const list = [p(1, 0), p(2, 1), p(6, 5), p(5, 6), p(7, 6), p(11, 10), p(12, 11), p(10, 12), p(8, 8)]
+  // 5 ↔ 6 (with 7 and 3 under 6: a lower pid than the loop's), 10 → 11 → 12 → 10 (with 4 under 12), and 8
+  // its own parent, beside a normal tree.
+  const list = [p(1, 0), p(2, 1), p(6, 5), p(5, 6), p(7, 6), p(3, 6), p(11, 10), p(12, 11), p(10, 12), p(4, 12), p(8, 8)]
   const tree = flatten(buildProcessTree(list))
-  t.same(tree, ['1', '.2', '5', '.6', '..7', '8', '10', '.11', '..12'])
+  t.same(tree, ['1', '.2', '5', '.6', '..3', '..7', '8', '10', '.11', '..12', '...4'], 'children below a loop stay under their parents')
   t.same(tree.map((s) => Number(s.replace(/\./g, ''))).sort((a, b) => a - b), list.map((x) => x.pid).sort((a, b) => a - b), 'every process once')
 })
 

@@ -15,6 +15,7 @@ import { checkBatches } from '../../ingest/check-batches.ts'
 import { listProcessSnapshots, readLatestSnapshotProcesses, readSnapshotsProcesses } from '../../query/process-reads.ts'
 import { djangoFieldErrors, drfErrorBody } from '../django-errors.ts'
 import { Seed000Submission, Seed002Submission, submissionBatch } from './submission.ts'
+import { seedTime } from '../seed-time.ts'
 import { carriesSharedKey, submittingAgent, type SharedKey } from './submitter.ts'
 import { flatView, HostOut, hostView, SnapshotOut, snapshotView, TreeOut, treeView } from './host-views.ts'
 
@@ -82,6 +83,8 @@ export const processMonitorFace: FastifyPluginAsyncTypebox<ProcessMonitorOptions
   const latestOf = (agent: AgentRow) => readLatestSnapshotProcesses(db, { orgId: agent.org_id, agentId: agent.id })
 
   async function store(request: FastifyRequest, body: Seed000Submission | Seed002Submission, kind: 'seed000' | 'seed002') {
+    // A time that is no time is refused before the shared key registers a host for it.
+    if ('timestamp' in body && typeof body.timestamp === 'string') seedTime(body.timestamp, 'timestamp')
     const agent = await submittingAgent(app, request, shared, body)
     const [batch] = checkBatches(submissionBatch(agent, body, kind))
     const stored = await app.ingest.ingest(agent, [batch])

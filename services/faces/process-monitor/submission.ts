@@ -57,9 +57,10 @@ export const PsutilProcess = Type.Object({
   cpu_percent: Type.Optional(OrNull(Float)),
   memory_percent: Type.Optional(OrNull(Float)),
   // {rss, vms}, or psutil's pmem named tuple as json.dumps writes it: a list, rss and vms first on every platform.
-  memory_info: Type.Optional(Type.Union([
-    Type.Object({ rss: Type.Optional(Bytes), vms: Type.Optional(Bytes) }), Type.Array(Bytes, { maxItems: 32 }), Type.Null(),
-  ])),
+  // One type list, as OrNull: with the app's type coercion a union would turn null into [0].
+  memory_info: Type.Optional(Type.Unsafe<{ rss?: number; vms?: number } | number[] | null>({
+    type: ['object', 'array', 'null'], properties: { rss: Bytes, vms: Bytes }, items: Bytes, maxItems: 32,
+  })),
   memory_rss: Type.Optional(OrNull(Bytes)),
   memory_vms: Type.Optional(OrNull(Bytes)),
   rss: Type.Optional(OrNull(Bytes)),

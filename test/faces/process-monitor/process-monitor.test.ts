@@ -237,6 +237,10 @@ t.test('seed 002: a psutil agent\'s list, and the flat latest list', async (t) =
   const worker = (await api.get('/api/latest?hostname=laptop')).body.processes.find((p: { pid: number }) => p.pid === 77)
   t.same({ rss: worker.memory_rss, vms: worker.memory_vms }, { rss: 4096000, vms: 8192000 }, 'memory_info as a list')
   t.equal((await api.post('/api/ingest', { hostname: 'laptop', processes: [{ ...tuple, memory_info: [-1] }] }, { apiKey: agent.api_key })).status, 400, 'a negative size in it is refused')
+  // psutil's ad_value=None: memory_info null, the flat fields beside it are what counts.
+  t.equal((await api.post('/api/ingest', { hostname: 'laptop', processes: [{ pid: 78, ppid: 1, name: 'flat', memory_info: null, rss: 5000, vms: 9000 }] }, { apiKey: agent.api_key })).status, 201)
+  const flat = (await api.get('/api/latest?hostname=laptop')).body.processes.find((p: { pid: number }) => p.pid === 78)
+  t.same({ rss: flat.memory_rss, vms: flat.memory_vms }, { rss: 5000, vms: 9000 }, 'memory_info null leaves the flat fields')
 })
 
 t.test('the shared key (PROCMON_API_KEY): off unless set; new hosts as the setting decides; reads', async (t) => {
