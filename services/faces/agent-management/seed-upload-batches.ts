@@ -12,8 +12,6 @@ import type { NetworkRow } from '../../query/range-reads.ts'
 import { counterRate, round } from '../../../agent/counter-rate.ts'
 import { seedTime } from '../seed-time.ts'
 
-export { seedTime }
-
 // ---- Shared pieces ------------------------------------------------------------------------------
 
 const Count = Type.Number({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
